@@ -1,0 +1,30 @@
+# egov-monitor: the two set-up commands are `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONFIG ?= config/settings.yaml
+
+.PHONY: run test test-fast bench validate schema clean
+
+run:  ## install what is needed, then run the daemon on the embedded default
+	scripts/setup.sh run
+	SE_OFFLINE=true SE_AVOID_STATS=true $(VENV)/bin/egov-monitor run --config $(CONFIG)
+
+test:  ## install what is needed, then run every test (browser, TLS, end-to-end included)
+	scripts/setup.sh test
+	$(PY) -m pytest
+
+test-fast:
+	$(PY) -m pytest -m "not slow and not e2e"
+
+bench:  ## benchmarks side by side with the peers; prints ratios
+	scripts/setup.sh test
+	$(PY) -m bench.availability
+
+validate:
+	$(VENV)/bin/egov-monitor validate --config $(CONFIG)
+
+schema:  ## regenerate config/catalog.schema.json after changing a settings model
+	$(VENV)/bin/egov-monitor schema > config/catalog.schema.json
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

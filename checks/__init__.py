@@ -1,0 +1,31 @@
+"""Check kinds: one module each, registered explicitly below.
+
+A check is a pure function of (target, settings) to a `CheckResult`. It never writes to
+the store or to metrics, so the same code runs in the daemon's threads or in a worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from checks import availability
+from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.settings import CheckSettings
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckImplementation:
+    kind: CheckKind
+    settings_model: type[CheckSettings]
+    run: Callable[[Target, CheckSettings], CheckResult]
+    pool: str  # which executor runs it: "http" (cheap, many) or "browser" (few, heavy)
+
+
+REGISTRY: dict[CheckKind, CheckImplementation] = {
+    CheckKind.AVAILABILITY: CheckImplementation(
+        CheckKind.AVAILABILITY, availability.AvailabilitySettings, availability.run, pool="http"
+    ),
+}
+
+__all__ = ["REGISTRY", "CheckImplementation", "CheckKind", "CheckResult", "CheckSettings", "Reason", "State", "Target"]

@@ -1,0 +1,217 @@
+"""Availability: is the service reachable and answering correctly, and how fast?
+
+Measures like blackbox_exporter's http prober (same phases, same metric meaning) and adds
+what an operator needs to act: a reason from a fixed set, confirmation by quick retries
+before a failure counts, and the attempts as evidence.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
+
+from checks.httpprobe import FetchOptions, FetchOutcome, fetch
+from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.settings import CheckSettings, Duration, PositiveDuration
+
+
+def _status_range(value: object) -> tuple[int, int]:
+    """200, "2xx", "200-399" -> inclusive range."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        low = high = value
+    elif isinstance(value, str) and re.fullmatch(r"[1-5]xx", value.strip()):
+        low = int(value.strip()[0]) * 100
+        high = low + 99
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d{3}\s*(-\s*\d{3}\s*)?", value):
+        bounds = [int(p) for p in value.split("-")]
+        low, high = bounds[0], bounds[-1]
+    elif isinstance(value, list | tuple) and len(value) == 2:
+        low, high = int(value[0]), int(value[1])
+    else:
+        raise ValueError(f"{value!r} is not a status code; write 200, 2xx or 200-399")
+    if not (100 <= low <= high <= 599):
+        raise ValueError(f"{value!r}: status codes run from 100 to 599, low before high")
+    return low, high
+
+
+StatusRange = Annotated[tuple[int, int], BeforeValidator(_status_range)]
+
+
+class AvailabilitySettings(CheckSettings):
+    """Settings of the availability check (a profile under `profiles:` or inline)."""
+
+    method: Literal["GET", "HEAD", "POST", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    valid_status_codes: list[StatusRange] = Field(
+        default_factory=lambda: [(200, 299)], description="Accepted final status codes: 200, 2xx or 200-399."
+    )
+    follow_redirects: bool = True
+    max_redirects: int = Field(10, ge=0, le=50)
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Bodies larger than this are reported as too_large.")
+    body_must_contain: list[str] = Field(default_factory=list, description="Keywords that must all occur in the body.")
+    body_must_match: str | None = Field(None, description="Regular expression that must match the body.")
+    body_must_not_match: str | None = Field(None, description="Regular expression that must not match (e.g. 'Wartungsarbeiten').")
+    require_https: bool = Field(False, description="Fail when the final URL is plain HTTP.")
+    ip_family: Literal["ipv4", "ipv6", "auto"] = Field("ipv4", description="Address family tried first.")
+    ip_fallback: bool = Field(True, description="Use the other family when the preferred one has no address.")
+    verify_tls: bool = True
+    ca_file: FilePath | None = Field(None, description="CA bundle for services with a private CA.")
+    retries: int = Field(2, ge=0, le=5, description="Quick retries that must all fail before a failure counts as down.")
+    retry_delay: Duration = Field(2.0, ge=0)
+    degraded_after: PositiveDuration | None = Field(None, description="Answers slower than this are 'degraded' (reason slow).")
+
+    @field_validator("body_must_match", "body_must_not_match")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _fits_interval(self) -> AvailabilitySettings:
+        worst = self.worst_case_seconds()
+        if worst >= self.interval:
+            raise ValueError(
+                f"one run can take up to {worst:g}s ((retries+1) x timeout + retries x retry_delay), "
+                f"which is not shorter than the interval of {self.interval:g}s; "
+                "lower timeout or retries, or raise the interval"
+            )
+        return self
+
+    def worst_case_seconds(self) -> float:
+        return (self.retries + 1) * self.timeout + self.retries * self.retry_delay
+
+    @functools.cached_property
+    def fetch_options(self) -> FetchOptions:
+        return FetchOptions(
+            method=self.method,
+            headers=tuple(self.headers.items()),
+            timeout=self.timeout,
+            follow_redirects=self.follow_redirects,
+            max_redirects=self.max_redirects,
+            max_body_bytes=self.max_body_bytes,
+            ip_family=self.ip_family,
+            ip_fallback=self.ip_fallback,
+            verify_tls=self.verify_tls,
+            ca_file=str(self.ca_file) if self.ca_file else None,
+        )
+
+    @functools.cached_property
+    def compiled_must_match(self) -> re.Pattern[str] | None:
+        return re.compile(self.body_must_match) if self.body_must_match else None
+
+    @functools.cached_property
+    def compiled_must_not_match(self) -> re.Pattern[str] | None:
+        return re.compile(self.body_must_not_match) if self.body_must_not_match else None
+
+
+def _body_text(outcome: FetchOutcome) -> str:
+    charset = "utf-8"
+    for name, value in outcome.headers:
+        if name.lower() == "content-type" and "charset=" in value.lower():
+            charset = value.lower().split("charset=", 1)[1].split(";")[0].strip().strip('"') or "utf-8"
+    try:
+        return outcome.body.decode(charset, errors="replace")
+    except LookupError:
+        return outcome.body.decode("utf-8", errors="replace")
+
+
+def judge(outcome: FetchOutcome, settings: AvailabilitySettings) -> tuple[State, Reason, str]:
+    """Apply the profile's rules to what was fetched: (state, reason, human detail)."""
+    if outcome.error is not None:
+        return State.DOWN, outcome.error.reason, outcome.error.detail
+    if not any(low <= outcome.status <= high for low, high in settings.valid_status_codes):
+        return State.DOWN, Reason.HTTP_STATUS, f"status {outcome.status} is not accepted"
+    if settings.require_https and not outcome.used_tls:
+        return State.DOWN, Reason.NOT_HTTPS, "the final URL is not HTTPS"
+    if settings.body_must_contain or settings.body_must_match or settings.body_must_not_match:
+        text = _body_text(outcome)
+        missing = [k for k in settings.body_must_contain if k not in text]
+        if missing:
+            return State.DOWN, Reason.CONTENT_MISMATCH, f"keyword not found: {missing[0][:80]!r}"
+        if settings.compiled_must_match and not settings.compiled_must_match.search(text):
+            return State.DOWN, Reason.CONTENT_MISMATCH, "body does not match body_must_match"
+        if settings.compiled_must_not_match and settings.compiled_must_not_match.search(text):
+            return State.DOWN, Reason.CONTENT_MISMATCH, "body matches body_must_not_match"
+    if settings.degraded_after is not None and outcome.duration > settings.degraded_after:
+        return State.DEGRADED, Reason.SLOW, f"answered in {outcome.duration:.3f}s, more than {settings.degraded_after:g}s"
+    return State.UP, Reason.OK, f"status {outcome.status}"
+
+
+def _measurements(outcome: FetchOutcome) -> dict[str, float]:
+    m: dict[str, float] = {f"phase_{phase}_seconds": round(value, 6) for phase, value in outcome.phases.items()}
+    m.update(
+        duration_seconds=round(outcome.duration, 6),
+        status_code=float(outcome.status),
+        redirects=float(outcome.redirects),
+        content_length_bytes=float(outcome.content_length),
+        http_version=outcome.http_version,
+        ssl=1.0 if outcome.used_tls and outcome.tls is not None else 0.0,
+        ip_protocol=float(outcome.ip_protocol),
+    )
+    if outcome.tls is not None and outcome.tls.earliest_cert_expiry is not None:
+        m["ssl_earliest_cert_expiry"] = outcome.tls.earliest_cert_expiry
+    return m
+
+
+def _attempt_evidence(outcome: FetchOutcome, state: State, reason: Reason, detail: str) -> dict:
+    return {
+        "at": outcome.started_at.isoformat(),
+        "state": state.value,
+        "reason": reason.value,
+        "detail": detail[:300],
+        "status_code": outcome.status,
+        "duration_seconds": round(outcome.duration, 6),
+    }
+
+
+def run(target: Target, settings: AvailabilitySettings) -> CheckResult:
+    """Probe `target.url`; a failure is retried `settings.retries` times before it counts."""
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    attempts: list[dict] = []
+    while True:
+        outcome = fetch(target.url, settings.fetch_options)
+        state, reason, detail = judge(outcome, settings)
+        attempts.append(_attempt_evidence(outcome, state, reason, detail))
+        if state is not State.DOWN or len(attempts) > settings.retries:
+            break
+        time.sleep(settings.retry_delay)
+    if state is State.UP and len(attempts) > 1:
+        state, reason = State.DEGRADED, Reason.RECOVERED_ON_RETRY
+        detail = f"failed first ({attempts[0]['reason']}), passed on attempt {len(attempts)}"
+    evidence: dict = {
+        "detail": detail[:300],
+        "final_url": outcome.final_url[:2000],
+        "attempts": attempts,
+    }
+    if outcome.redirect_chain:
+        evidence["redirect_chain"] = [u[:500] for u in outcome.redirect_chain]
+    if outcome.ip:
+        evidence["ip"] = outcome.ip
+    if outcome.tls is not None:
+        evidence["tls"] = {
+            "version": outcome.tls.version,
+            "cipher": outcome.tls.cipher,
+            "subject": outcome.tls.subject,
+            "issuer": outcome.tls.issuer,
+        }
+    return CheckResult(
+        service_id=target.service_id,
+        url=target.url,
+        kind=CheckKind.AVAILABILITY,
+        state=state,
+        reason=reason,
+        started_at=started,
+        duration_seconds=round(time.monotonic() - t0, 6),
+        measurements=_measurements(outcome),
+        evidence=evidence,
+    )

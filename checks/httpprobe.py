@@ -1,0 +1,402 @@
+"""One HTTP(S) request chain over fresh connections, timed by phase.
+
+The phases are the ones blackbox_exporter reports, summed over redirect hops:
+resolve (DNS), connect (TCP), tls (handshake), processing (request sent to first
+response byte) and transfer (first byte to end of body). Sockets, TLS and timing are
+done here by hand because no HTTP library exposes them; parsing the response is left to
+the standard library's `http.client`. One deadline bounds the whole chain, so a server
+that drips one byte at a time still costs no more than the timeout.
+
+This module only fetches. It never decides up or down: that is the check's job.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import http.client
+import io
+import ipaddress
+import socket
+import ssl
+import time
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import urljoin, urlsplit
+
+from checks.result import Reason
+
+USER_AGENT = "egov-monitor/0.1 (+https://github.com/ego-saar/egov-monitor)"
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+PHASES = ("resolve", "connect", "tls", "processing", "transfer")
+MAX_HEADER_BYTES = 256 * 1024  # the sum of all header lines we accept before giving up
+
+# OpenSSL verify codes that have a reason of their own (x509_vfy.h).
+_X509_V_ERR_CERT_HAS_EXPIRED = 10
+_X509_V_ERR_HOSTNAME_MISMATCH = 62
+_X509_V_ERR_IP_ADDRESS_MISMATCH = 64
+
+# getaddrinfo() cannot be interrupted; a small shared pool lets us stop waiting for it.
+_RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="resolve")
+
+IpFamily = Literal["ipv4", "ipv6", "auto"]
+
+
+class ProbeError(Exception):
+    """A failure with a reason from the fixed set, raised inside one fetch."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TlsInfo:
+    version: str
+    cipher: str
+    earliest_cert_expiry: float | None  # unix seconds, over the chain when known
+    subject: str | None
+    issuer: str | None
+
+
+@dataclasses.dataclass(slots=True)
+class FetchOutcome:
+    """Everything a fetch learned, successful or not."""
+
+    url: str
+    final_url: str
+    started_at: datetime
+    error: ProbeError | None = None
+    status: int = 0
+    http_version: float = 0.0
+    headers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    body: bytes = b""
+    body_truncated: bool = False
+    content_length: int = 0
+    redirects: int = 0
+    redirect_chain: list[str] = dataclasses.field(default_factory=list)
+    phases: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    duration: float = 0.0
+    ip: str | None = None
+    ip_protocol: int = 0
+    tls: TlsInfo | None = None
+
+    @property
+    def used_tls(self) -> bool:
+        return urlsplit(self.final_url).scheme == "https"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FetchOptions:
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = 10.0
+    follow_redirects: bool = True
+    max_redirects: int = 10
+    max_body_bytes: int = 10 * 1024 * 1024
+    ip_family: IpFamily = "ipv4"
+    ip_fallback: bool = True
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+
+@functools.lru_cache(maxsize=32)
+def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
+    # Building a context loads the CA bundle (milliseconds): build each kind once.
+    if verify:
+        ctx = ssl.create_default_context(cafile=ca_file)
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class _Deadline:
+    def __init__(self, timeout: float) -> None:
+        self.end = time.monotonic() + timeout
+
+    def remaining(self, what: Reason, detail: str) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise ProbeError(what, detail)
+        return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Raw stream over a socket: every read respects the overall deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline, prefix: bytes) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._prefix = prefix
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        self._sock.settimeout(self._deadline.remaining(Reason.READ_TIMEOUT, "response not complete before the timeout"))
+        try:
+            return self._sock.recv_into(buffer)
+        except TimeoutError as exc:
+            raise ProbeError(Reason.READ_TIMEOUT, "response not complete before the timeout") from exc
+
+
+class _SocketShim:
+    """What http.client.HTTPResponse needs from a socket: makefile()."""
+
+    def __init__(self, raw: _DeadlineReader) -> None:
+        self._raw = raw
+
+    def makefile(self, *_args, **_kwargs):
+        return io.BufferedReader(self._raw, buffer_size=65536)
+
+
+def _resolve(host: str, port: int, options: FetchOptions, deadline: _Deadline) -> tuple[int, tuple]:
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        ip = None
+    if ip is not None:
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        return family, (str(ip), port)
+
+    def lookup():
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+
+    future = _RESOLVER.submit(lookup)
+    try:
+        infos = future.result(timeout=deadline.remaining(Reason.DNS, "DNS lookup timed out"))
+    except concurrent.futures.TimeoutError as exc:
+        raise ProbeError(Reason.DNS, f"DNS lookup for {host} timed out") from exc
+    except socket.gaierror as exc:
+        raise ProbeError(Reason.DNS, f"DNS lookup for {host} failed: {exc.strerror}") from exc
+    preferred = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}.get(options.ip_family)
+    if preferred is not None:
+        chosen = [i for i in infos if i[0] == preferred]
+        if not chosen and not options.ip_fallback:
+            raise ProbeError(Reason.DNS, f"{host} has no {options.ip_family} address")
+        infos = chosen or infos
+    if not infos:
+        raise ProbeError(Reason.DNS, f"{host} has no address")
+    family, _type, _proto, _name, sockaddr = infos[0]
+    return family, sockaddr
+
+
+def _connect(family: int, sockaddr: tuple, deadline: _Deadline) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(deadline.remaining(Reason.CONNECT_TIMEOUT, "no time left to connect"))
+        sock.connect(sockaddr)
+        return sock
+    except ConnectionRefusedError as exc:
+        sock.close()
+        raise ProbeError(Reason.CONNECT_REFUSED, f"connection to {sockaddr[0]} port {sockaddr[1]} refused") from exc
+    except TimeoutError as exc:
+        sock.close()
+        raise ProbeError(Reason.CONNECT_TIMEOUT, f"connection to {sockaddr[0]} port {sockaddr[1]} timed out") from exc
+    except OSError as exc:
+        sock.close()
+        raise ProbeError(Reason.CONNECT_ERROR, f"connection to {sockaddr[0]} failed: {exc.strerror or exc}") from exc
+
+
+def _cert_expiry(der_certs: list[bytes]) -> tuple[float | None, str | None, str | None]:
+    from cryptography import x509  # imported lazily: plain-HTTP probes never need it
+
+    earliest = None
+    subject = issuer = None
+    for i, der in enumerate(der_certs):
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            continue
+        expiry = cert.not_valid_after_utc.timestamp()
+        earliest = expiry if earliest is None else min(earliest, expiry)
+        if i == 0:
+            subject, issuer = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+    return earliest, subject, issuer
+
+
+def _handshake(sock: socket.socket, host: str, options: FetchOptions, deadline: _Deadline) -> tuple[ssl.SSLSocket, TlsInfo]:
+    ctx = _tls_context(options.verify_tls, options.ca_file)
+    tls = ctx.wrap_socket(sock, server_hostname=host.strip("[]"), do_handshake_on_connect=False)
+    try:
+        tls.settimeout(deadline.remaining(Reason.READ_TIMEOUT, "no time left for the TLS handshake"))
+        tls.do_handshake()
+    except ssl.SSLCertVerificationError as exc:
+        tls.close()
+        code = exc.verify_code
+        if code == _X509_V_ERR_CERT_HAS_EXPIRED:
+            reason = Reason.TLS_EXPIRED
+        elif code in (_X509_V_ERR_HOSTNAME_MISMATCH, _X509_V_ERR_IP_ADDRESS_MISMATCH):
+            reason = Reason.TLS_HOSTNAME
+        else:
+            reason = Reason.TLS_INVALID_CERTIFICATE
+        raise ProbeError(reason, f"certificate rejected: {exc.verify_message}") from exc
+    except TimeoutError as exc:
+        tls.close()
+        raise ProbeError(Reason.READ_TIMEOUT, "TLS handshake not finished before the timeout") from exc
+    except (ssl.SSLError, ConnectionError, OSError) as exc:
+        tls.close()
+        raise ProbeError(Reason.TLS_ERROR, f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from exc
+    chain: list[bytes] = []
+    get_chain = getattr(tls, "get_verified_chain", None)  # Python 3.13+
+    if options.verify_tls and get_chain is not None:
+        try:
+            chain = list(get_chain())
+        except (ssl.SSLError, ValueError):  # the leaf alone is still useful
+            chain = []
+    if not chain:
+        leaf = tls.getpeercert(binary_form=True)
+        chain = [leaf] if leaf else []
+    expiry, subject, issuer = _cert_expiry(chain)
+    cipher = tls.cipher()
+    info = TlsInfo(version=tls.version() or "", cipher=cipher[0] if cipher else "",
+                   earliest_cert_expiry=expiry, subject=subject, issuer=issuer)
+    return tls, info
+
+
+def _request_bytes(method: str, url_parts, options: FetchOptions) -> bytes:
+    path = url_parts.path or "/"
+    if url_parts.query:
+        path += "?" + url_parts.query
+    host = url_parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if url_parts.scheme == "https" else 80
+    if url_parts.port and url_parts.port != default_port:
+        host = f"{host}:{url_parts.port}"
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    names = {name.lower() for name, _ in options.headers}
+    if "user-agent" not in names:
+        lines.append(f"User-Agent: {USER_AGENT}")
+    if "accept" not in names:
+        lines.append("Accept: */*")
+    lines.extend(f"{name}: {value}" for name, value in options.headers)
+    lines.append("Connection: close")  # one fresh connection per probe, as blackbox does
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, out: FetchOutcome) -> http.client.HTTPResponse:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProbeError(Reason.PROTOCOL_ERROR, f"not an http(s) URL: {url}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    t0 = time.monotonic()
+    family, sockaddr = _resolve(parts.hostname, port, options, deadline)
+    t1 = time.monotonic()
+    out.phases["resolve"] += t1 - t0
+    out.ip = sockaddr[0]
+    out.ip_protocol = 6 if family == socket.AF_INET6 else 4
+    sock = _connect(family, sockaddr, deadline)
+    t2 = time.monotonic()
+    out.phases["connect"] += t2 - t1
+    try:
+        if parts.scheme == "https":
+            sock, out.tls = _handshake(sock, parts.hostname, options, deadline)
+            out.phases["tls"] += time.monotonic() - t2
+        t3 = time.monotonic()
+        try:
+            sock.settimeout(deadline.remaining(Reason.READ_TIMEOUT, "no time left to send the request"))
+            sock.sendall(_request_bytes(method, parts, options))
+            sock.settimeout(deadline.remaining(Reason.READ_TIMEOUT, "no response before the timeout"))
+            first = sock.recv(65536)
+        except TimeoutError as exc:
+            raise ProbeError(Reason.READ_TIMEOUT, "no response before the timeout") from exc
+        except OSError as exc:
+            raise ProbeError(Reason.PROTOCOL_ERROR, f"connection failed while waiting for the response: {exc}") from exc
+        if not first:
+            raise ProbeError(Reason.PROTOCOL_ERROR, "the server closed the connection without a response")
+        t4 = time.monotonic()
+        out.phases["processing"] += t4 - t3
+        response = http.client.HTTPResponse(_SocketShim(_DeadlineReader(sock, deadline, first)), method=method)
+        try:
+            response.begin()
+        except ProbeError:
+            raise
+        except (http.client.HTTPException, ValueError, OSError) as exc:
+            raise ProbeError(Reason.PROTOCOL_ERROR, f"not a valid HTTP response: {type(exc).__name__}") from exc
+        response._egov_socket = sock  # type: ignore[attr-defined]  # closed by the caller
+        response._egov_first_byte = t4  # type: ignore[attr-defined]
+        return response
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _read_body(response: http.client.HTTPResponse, options: FetchOptions, out: FetchOutcome) -> None:
+    declared = response.getheader("Content-Length")
+    if declared and declared.isdigit() and int(declared) > options.max_body_bytes:
+        out.content_length = int(declared)
+        raise ProbeError(Reason.TOO_LARGE, f"Content-Length {declared} exceeds the limit of {options.max_body_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            chunk = response.read(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > options.max_body_bytes:
+                out.content_length = size
+                raise ProbeError(Reason.TOO_LARGE, f"body exceeds the limit of {options.max_body_bytes} bytes")
+            chunks.append(chunk)
+    except ProbeError:
+        raise
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        raise ProbeError(Reason.PROTOCOL_ERROR, f"body incomplete: {type(exc).__name__}") from exc
+    out.body = b"".join(chunks)
+    out.content_length = size
+
+
+def fetch(url: str, options: FetchOptions) -> FetchOutcome:
+    """Fetch `url`, following redirects, within `options.timeout` seconds in total."""
+    out = FetchOutcome(url=url, final_url=url, started_at=datetime.now(UTC))
+    deadline = _Deadline(options.timeout)
+    start = time.monotonic()
+    method = options.method
+    current = url
+    seen: list[str] = []
+    try:
+        while True:
+            out.final_url = current
+            response = _one_hop(current, method, options, deadline, out)
+            sock = response._egov_socket  # type: ignore[attr-defined]
+            try:
+                out.status = response.status
+                out.http_version = {10: 1.0, 11: 1.1}.get(response.version, 0.0)
+                out.headers = [(k, v) for k, v in response.getheaders()]
+                location = response.getheader("Location")
+                if options.follow_redirects and response.status in REDIRECT_CODES and location:
+                    seen.append(current)
+                    nxt = urljoin(current, location.strip())
+                    out.redirects += 1
+                    out.redirect_chain = seen[-10:] + [nxt]
+                    if out.redirects > options.max_redirects:
+                        raise ProbeError(Reason.TOO_MANY_REDIRECTS,
+                                         f"more than {options.max_redirects} redirects (last to {nxt[:200]})")
+                    if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                        method = "GET"
+                    out.phases["transfer"] += time.monotonic() - response._egov_first_byte  # type: ignore[attr-defined]
+                    current = nxt
+                    continue
+                if method != "HEAD":
+                    _read_body(response, options, out)
+                out.phases["transfer"] += time.monotonic() - response._egov_first_byte  # type: ignore[attr-defined]
+                break
+            finally:
+                response.close()
+                sock.close()
+    except ProbeError as exc:
+        out.error = exc
+    out.duration = time.monotonic() - start
+    return out

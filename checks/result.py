@@ -1,0 +1,152 @@
+"""The typed hand-over between a check and the rest of egov-monitor.
+
+A check returns one `CheckResult`. It is frozen and carries only JSON-friendly data, so
+the same result can come from an in-process thread or a distributed worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+
+class CheckKind(enum.StrEnum):
+    """Every kind of check egov-monitor knows. The registry maps each to its module."""
+
+    AVAILABILITY = "availability"
+
+
+class State(enum.StrEnum):
+    """Outcome of one check run.
+
+    `unknown` means the monitor could not tell (its own network failed, or an internal
+    error); it is never counted as `down`.
+    """
+
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class Reason(enum.StrEnum):
+    """Why a check ended in its state. A fixed set, so it can be a metric label."""
+
+    OK = "ok"
+    SLOW = "slow"  # answered correctly, but slower than the profile's threshold
+    RECOVERED_ON_RETRY = "recovered_on_retry"  # first attempt failed, a retry passed
+    DNS = "dns"
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    CONNECT_ERROR = "connect_error"  # unreachable network/host, reset during connect
+    TLS_INVALID_CERTIFICATE = "tls_invalid_certificate"  # untrusted, self-signed
+    TLS_EXPIRED = "tls_expired"
+    TLS_HOSTNAME = "tls_hostname"
+    TLS_ERROR = "tls_error"  # handshake failed for another reason (protocol, cipher)
+    HTTP_STATUS = "http_status"
+    READ_TIMEOUT = "read_timeout"  # the server accepted but did not answer in time
+    PROTOCOL_ERROR = "protocol_error"  # not HTTP, connection closed mid-response
+    CONTENT_MISMATCH = "content_mismatch"
+    TOO_LARGE = "too_large"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    NOT_HTTPS = "not_https"  # profile demands HTTPS but the final URL is plain HTTP
+    MONITOR_NETWORK = "monitor_network"  # the canaries failed too: not the service's fault
+    INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_thaw(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Target:
+    """What a check looks at: one URL of one service."""
+
+    service_id: str
+    url: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One run of one check against one URL.
+
+    measurements: numbers (seconds, bytes, counts) with stable keys per kind.
+    evidence: small JSON-able facts that explain the result (final URL, attempts, ...).
+    """
+
+    service_id: str
+    url: str
+    kind: CheckKind
+    state: State
+    reason: Reason
+    started_at: datetime
+    duration_seconds: float
+    measurements: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    evidence: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.started_at.tzinfo is None:
+            raise ValueError("started_at must be timezone-aware")
+        object.__setattr__(self, "kind", CheckKind(self.kind))
+        object.__setattr__(self, "state", State(self.state))
+        object.__setattr__(self, "reason", Reason(self.reason))
+        object.__setattr__(self, "measurements", _freeze(self.measurements))
+        object.__setattr__(self, "evidence", _freeze(self.evidence))
+
+    @property
+    def ok(self) -> bool:
+        """True when the service answered acceptably (up or degraded)."""
+        return self.state in (State.UP, State.DEGRADED)
+
+    def replace(self, **changes: Any) -> CheckResult:
+        """A copy with some fields changed (results are frozen)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form, the one the store and the CLI's --json use."""
+        return {
+            "service_id": self.service_id,
+            "url": self.url,
+            "kind": self.kind.value,
+            "state": self.state.value,
+            "reason": self.reason.value,
+            "started_at": self.started_at.astimezone(UTC).isoformat(),
+            "duration_seconds": self.duration_seconds,
+            "measurements": _thaw(self.measurements),
+            "evidence": _thaw(self.evidence),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        """Inverse of `to_dict`."""
+        return cls(
+            service_id=data["service_id"],
+            url=data["url"],
+            kind=CheckKind(data["kind"]),
+            state=State(data["state"]),
+            reason=Reason(data["reason"]),
+            started_at=datetime.fromisoformat(data["started_at"]),
+            duration_seconds=float(data["duration_seconds"]),
+            measurements=data.get("measurements") or {},
+            evidence=data.get("evidence") or {},
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,433 @@
+"""Settings and service catalog: YAML files validated with pydantic.
+
+Every error names the file, the line, the service and the field, and says what would be
+accepted, so an operator can fix a catalog without reading code. Loading never changes
+anything: the caller decides whether to swap the new configuration in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import re
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from checks import REGISTRY
+from checks.result import CheckKind
+from checks.settings import CheckSettings, Duration, PositiveDuration
+
+ServiceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- issues
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in one file."""
+
+    file: str
+    line: int | None
+    service: str | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        svc = f" Dienst '{self.service}'" if self.service else ""
+        return f"{where}:{svc} Feld '{self.field}': {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; `issues` lists every problem found."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+# --------------------------------------------------------------------------- YAML with line numbers
+
+
+class _LineIndex:
+    """Maps a path of keys/indexes in a YAML document to the line it stands on."""
+
+    def __init__(self, node: yaml.Node | None) -> None:
+        self.root = node
+
+    def line(self, path: tuple[Any, ...]) -> int | None:
+        node = self.root
+        best = node.start_mark.line + 1 if node is not None else None
+        for key in path:
+            if isinstance(node, yaml.MappingNode):
+                nxt = None
+                for k, v in node.value:
+                    if k.value == str(key):
+                        nxt, best = v, k.start_mark.line + 1
+                        break
+                node = nxt
+            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+                node = node.value[key]
+                best = node.start_mark.line + 1
+            else:
+                break
+            if node is None:
+                break
+        return best
+
+
+def _read_yaml(path: Path) -> tuple[Any, _LineIndex]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(str(path), None, None, "-", "Datei nicht gefunden")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue(str(path), None, None, "-", f"Datei nicht lesbar: {exc}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError([ConfigIssue(str(path), mark.line + 1 if mark else None, None, "-",
+                                       f"kein gültiges YAML: {getattr(exc, 'problem', exc)}")]) from None
+    return data, _LineIndex(node)
+
+
+def _issues_from(exc: ValidationError, file: str, index: _LineIndex, prefix: tuple = (),
+                 service: str | None = None, data: Any = None) -> list[ConfigIssue]:
+    issues = []
+    for err in exc.errors(include_url=False):
+        loc = prefix + tuple(err["loc"])
+        svc = service
+        if svc is None and len(loc) >= 2 and loc[0] == "services" and isinstance(loc[1], int) and isinstance(data, dict):
+            try:
+                svc = str(data["services"][loc[1]].get("id") or f"#{loc[1] + 1}")
+            except (AttributeError, IndexError, KeyError, TypeError):
+                svc = f"#{loc[1] + 1}"
+        field = ".".join(str(p) for p in loc) or "-"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unbekanntes Feld (Tippfehler?); erlaubte Felder stehen in config/REFERENCE.md"
+        elif err["type"] == "missing":
+            msg = "Pflichtfeld fehlt"
+        issues.append(ConfigIssue(file, index.line(loc), svc, field, msg))
+    return issues
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class CanarySettings(_Model):
+    """Reference targets that tell a monitor-side network failure from a service outage."""
+
+    urls: list[AnyHttpUrl] = Field(default_factory=list, description="Independent reference URLs.")
+    min_failing: int = Field(0, ge=0, description="How many must fail to blame the monitor's network; 0 = all of them.")
+    max_age: PositiveDuration = Field(30.0, description="A canary result younger than this is reused.")
+    interval: PositiveDuration = Field(60.0, description="How often the canaries are probed on their own.")
+    timeout: PositiveDuration = Field(5.0)
+    ca_file: Path | None = None
+
+
+class StoreSettings(_Model):
+    url: str = Field("sqlite:///var/egov-monitor.db", description="SQLAlchemy URL; relative SQLite paths are relative to the settings file.")
+    raw_retention_days: int = Field(400, ge=1, description="Raw results older than this are deleted.")
+
+
+class PoolSettings(_Model):
+    http: int = Field(32, ge=1, le=1024, description="Threads for HTTP checks.")
+    browser: int = Field(2, ge=1, le=64, description="Concurrent browser checks.")
+
+
+class Settings(_Model):
+    """config/settings.yaml"""
+
+    catalog: list[str] = Field(default_factory=lambda: ["catalog.yaml"], description="Catalog files or globs, relative to this file.")
+    listen: str = Field("127.0.0.1:9469", pattern=r"^[^\s:]*:\d{1,5}$", description="host:port of /metrics and /healthz.")
+    timezone: str = "Europe/Berlin"
+    heartbeat_interval: PositiveDuration = 15.0
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    pools: PoolSettings = Field(default_factory=PoolSettings)
+    canaries: CanarySettings = Field(default_factory=CanarySettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unbekannte Zeitzone {value!r}; z. B. Europe/Berlin") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host or "0.0.0.0", int(port)
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def _hhmm(value: object) -> time:
+    if isinstance(value, int):  # YAML reads 02:00 as sexagesimal 120
+        return time(value // 60, value % 60)
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        h, m = (int(p) for p in value.strip().split(":"))
+        return time(h, m)
+    raise ValueError(f"{value!r} ist keine Uhrzeit; schreiben Sie z. B. \"02:30\"")
+
+
+class MaintenanceWindow(_Model):
+    """A declared maintenance window: one-off (start/end) or recurring (every/at/duration).
+
+    Times without a zone are local time in the settings' timezone.
+    """
+
+    reason: str = Field(..., min_length=1, max_length=500)
+    start: datetime | None = None
+    end: datetime | None = None
+    every: Literal["day", "week"] | None = None
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=list)
+    at: Annotated[time, Field(description="Local start time HH:MM")] | None = None
+    duration: PositiveDuration | None = None
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _parse_at(cls, value: object) -> object:
+        return None if value is None else _hhmm(value)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> MaintenanceWindow:
+        one_off = self.start is not None or self.end is not None
+        recurring = self.every is not None
+        if one_off == recurring:
+            raise ValueError("entweder start und end (einmalig) oder every, at und duration (wiederkehrend) angeben")
+        if one_off and (self.start is None or self.end is None or self.end <= self.start):
+            raise ValueError("einmalige Wartung braucht start und end, end nach start")
+        if recurring and (self.at is None or self.duration is None):
+            raise ValueError("wiederkehrende Wartung braucht at (z. B. \"02:00\") und duration (z. B. 2h)")
+        if self.every == "week" and not self.days:
+            raise ValueError("every: week braucht days, z. B. [sun]")
+        return self
+
+    def intervals(self, start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+        """The window's occurrences overlapping [start, end), as aware datetimes."""
+        if self.start is not None and self.end is not None:
+            s = self.start if self.start.tzinfo else self.start.replace(tzinfo=tz)
+            e = self.end if self.end.tzinfo else self.end.replace(tzinfo=tz)
+            return [(s, e)] if s < end and e > start else []
+        assert self.at is not None and self.duration is not None
+        out = []
+        day: date = (start.astimezone(tz) - timedelta(seconds=self.duration)).date()
+        last: date = end.astimezone(tz).date()
+        while day <= last:
+            if self.every == "day" or WEEKDAYS[day.weekday()] in self.days:
+                s = datetime.combine(day, self.at, tzinfo=tz)
+                e = s + timedelta(seconds=self.duration)
+                if s < end and e > start:
+                    out.append((s, e))
+            day += timedelta(days=1)
+        return out
+
+    def active_at(self, moment: datetime, tz: ZoneInfo) -> bool:
+        return bool(self.intervals(moment, moment + timedelta(microseconds=1), tz))
+
+
+class Profile(BaseModel):
+    """A reusable set of check settings, like a blackbox_exporter module."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: CheckKind
+
+
+class Service(_Model):
+    """One monitored service. The first URL is its start page."""
+
+    id: ServiceId
+    name: str = Field(..., min_length=1, max_length=200)
+    category: Literal["efa", "basisdienst", "kommune"] = Field(
+        ..., description="efa = Anlage 1 (EfA-Leistung), basisdienst = Anlage 2, kommune = kommunaler Dienst"
+    )
+    operator: str = Field(..., min_length=1, description="Who runs it, e.g. the Land that provides an EfA service.")
+    contact: str = Field(..., min_length=3, description="Whom to call when it is down (e-mail or team).")
+    urls: list[AnyHttpUrl] = Field(..., min_length=1)
+    checks: dict[CheckKind, Any] = Field(..., min_length=1, description="Check kind -> profile name or settings.")
+    availability_target: float = Field(99.5, gt=0, le=100, description="Target availability in percent.")
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    labels: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], str] = Field(default_factory=dict)
+
+    @field_validator("urls")
+    @classmethod
+    def _unique_urls(cls, urls: list[AnyHttpUrl]) -> list[AnyHttpUrl]:
+        seen = [str(u) for u in urls]
+        dupes = {u for u in seen if seen.count(u) > 1}
+        if dupes:
+            raise ValueError(f"URL mehrfach angegeben: {sorted(dupes)[0]}")
+        return urls
+
+
+class CatalogFile(_Model):
+    profiles: dict[str, Profile] = Field(default_factory=dict)
+    services: list[Service] = Field(default_factory=list)
+    example: bool = Field(False, description="Marks a shipped example catalog; the daemon logs a warning.")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResolvedService:
+    """A service with each check's settings merged (kind defaults < profile < inline)."""
+
+    service: Service
+    checks: dict[CheckKind, CheckSettings]
+    source: str
+
+    @property
+    def id(self) -> str:
+        return self.service.id
+
+    @property
+    def urls(self) -> list[str]:
+        return [str(u) for u in self.service.urls]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Config:
+    """A complete, valid configuration."""
+
+    settings: Settings
+    settings_file: Path
+    services: dict[str, ResolvedService]
+    example: bool
+
+    def resolve_path(self, value: str | Path) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else (self.settings_file.parent / path)
+
+    @property
+    def store_url(self) -> str:
+        url = self.settings.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+            return prefix + str(self.resolve_path(url[len(prefix):]).resolve())
+        return url
+
+
+def _resolve_check(kind: CheckKind, raw: Any, profiles: dict[str, Profile]) -> tuple[CheckSettings | None, list[tuple[tuple, str]]]:
+    impl = REGISTRY.get(kind)
+    if impl is None:
+        return None, [((), f"Prüfart {kind} ist nicht implementiert")]
+    merged: dict[str, Any] = {}
+    if isinstance(raw, str):
+        raw = {"profile": raw}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return None, [((), "erwartet einen Profilnamen oder eine Zuordnung von Einstellungen")]
+    raw = dict(raw)
+    profile_name = raw.pop("profile", None)
+    if profile_name is not None:
+        profile = profiles.get(str(profile_name))
+        if profile is None:
+            known = ", ".join(sorted(profiles)) or "(keine definiert)"
+            return None, [(("profile",), f"unbekanntes Profil {profile_name!r}; bekannt: {known}")]
+        if profile.kind != kind:
+            return None, [(("profile",), f"Profil {profile_name!r} ist für {profile.kind}, nicht für {kind}")]
+        merged.update(profile.model_extra or {})
+    merged.update(raw)
+    try:
+        return impl.settings_model.model_validate(merged), []
+    except ValidationError as exc:
+        return None, [(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+
+
+def load_config(settings_path: str | Path) -> Config:
+    """Read and validate settings and catalog. Raises ConfigError listing every problem."""
+    settings_file = Path(settings_path)
+    data, index = _read_yaml(settings_file)
+    try:
+        settings = Settings.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_issues_from(exc, str(settings_file), index)) from None
+
+    issues: list[ConfigIssue] = []
+    files: list[Path] = []
+    for pattern in settings.catalog:
+        full = pattern if Path(pattern).is_absolute() else str(settings_file.parent / pattern)
+        matches = sorted(glob.glob(full))
+        if not matches:
+            issues.append(ConfigIssue(str(settings_file), index.line(("catalog",)), None, "catalog",
+                                      f"keine Katalogdatei gefunden für {pattern!r}"))
+        files.extend(Path(m) for m in matches)
+
+    services: dict[str, ResolvedService] = {}
+    example = False
+    for file in files:
+        try:
+            cdata, cindex = _read_yaml(file)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+            continue
+        try:
+            catalog = CatalogFile.model_validate(cdata or {})
+        except ValidationError as exc:
+            issues.extend(_issues_from(exc, str(file), cindex, data=cdata))
+            continue
+        example = example or catalog.example
+        for i, service in enumerate(catalog.services):
+            if service.id in services:
+                issues.append(ConfigIssue(str(file), cindex.line(("services", i, "id")), service.id, "id",
+                                          f"Dienst-ID bereits vergeben in {services[service.id].source}; IDs müssen eindeutig sein"))
+                continue
+            resolved: dict[CheckKind, CheckSettings] = {}
+            raw_checks = cdata["services"][i]["checks"]
+            for kind, raw in service.checks.items():
+                raw_key = next((k for k in raw_checks if str(k) == kind.value), kind.value)
+                settings_obj, errors = _resolve_check(kind, raw, catalog.profiles)
+                for loc, msg in errors:
+                    path = ("services", i, "checks", raw_key) + loc
+                    line = cindex.line(path)
+                    issues.append(ConfigIssue(str(file), line, service.id, ".".join(str(p) for p in path), msg))
+                if settings_obj is not None:
+                    resolved[kind] = settings_obj
+            services[service.id] = ResolvedService(service, resolved, f"{file}")
+    if issues:
+        raise ConfigError(issues)
+    return Config(settings=settings, settings_file=settings_file.resolve(), services=services, example=example)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON schema of a catalog file, with every check kind's settings."""
+    schema = CatalogFile.model_json_schema()
+    schema["$defs"] = schema.get("$defs", {})
+    for kind, impl in REGISTRY.items():
+        sub = impl.settings_model.model_json_schema()
+        schema["$defs"].update(sub.pop("$defs", {}))
+        schema["$defs"][f"{kind.value}_settings"] = sub
+    schema["title"] = "egov-monitor catalog"
+    return schema
+
+
+__all__ = ["Config", "ConfigError", "ConfigIssue", "Duration", "MaintenanceWindow", "ResolvedService", "Service",
+           "Settings", "load_config", "json_schema"]
