@@ -141,7 +141,6 @@ class CanarySettings(_Model):
 
     urls: list[AnyHttpUrl] = Field(default_factory=list, description="Independent reference URLs.")
     min_failing: int = Field(0, ge=0, description="How many must fail to blame the monitor's network; 0 = all of them.")
-    max_age: PositiveDuration = Field(30.0, description="A canary result younger than this is reused.")
     interval: PositiveDuration = Field(60.0, description="How often the canaries are probed on their own.")
     timeout: PositiveDuration = Field(5.0)
     ca_file: Path | None = None

@@ -59,6 +59,6 @@ extra=""
 stamp="$VENV/.installed-$mode-$(cat pyproject.toml | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
     say "installiere egov-monitor$extra"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e ".$extra"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e ".$extra" 2> >(grep -v "is ignored: it is neither" >&2)
     touch "$stamp"
 fi

@@ -1,0 +1,225 @@
+"""egov-monitor command line: run, check, validate, reload, schema.
+
+Messages for operators are German; exit codes: 0 fine, 1 a target is down or the
+configuration is invalid, 2 wrong usage, 3 results unknown (the monitor could not tell).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from checks.result import CheckKind, CheckResult, State
+
+DEFAULT_CONFIG = os.environ.get("EGOV_MONITOR_CONFIG", "config/settings.yaml")
+EXIT_OK, EXIT_DOWN, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+_STATE_DE = {State.UP: "verfügbar", State.DEGRADED: "eingeschränkt", State.DOWN: "AUSFALL", State.UNKNOWN: "unbekannt"}
+_STATE_STYLE = {State.UP: "green", State.DEGRADED: "yellow", State.DOWN: "bold red", State.UNKNOWN: "magenta"}
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _print_config_error(exc) -> None:
+    print(f"Konfiguration ungültig ({len(exc.issues)} Fehler):", file=sys.stderr)
+    for issue in exc.issues:
+        print(f"  {issue}", file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from monitor.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return EXIT_DOWN
+    targets = sum(len(s.urls) * len(s.checks) for s in config.services.values())
+    note = " (Beispielkatalog)" if config.example else ""
+    print(f"Konfiguration gültig{note}: {len(config.services)} Dienste, {targets} Prüfziele.")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.config import ConfigError
+    from monitor.daemon import Daemon
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download or phone home
+    os.environ.setdefault("SE_AVOID_STATS", "true")
+    try:
+        daemon = Daemon(args.config)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return EXIT_DOWN
+    _setup_logging(args.log_level or daemon.config.settings.log_level)
+    try:
+        daemon.run_forever()
+    except OSError as exc:
+        print(f"Start fehlgeschlagen: {exc}", file=sys.stderr)
+        return EXIT_DOWN
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.config import ConfigError, load_config
+    from monitor.runner import CanaryGuard, CheckRunner
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return EXIT_DOWN
+    wanted = args.services or list(config.services)
+    unknown = [s for s in wanted if s not in config.services]
+    if unknown:
+        print(f"Unbekannte Dienste: {', '.join(unknown)}. Bekannt: {', '.join(sorted(config.services))}", file=sys.stderr)
+        return EXIT_USAGE
+    kinds = [CheckKind(args.kind)] if args.kind else list(CheckKind)
+    jobs = [(config.services[s], k, url, config.services[s].checks[k])
+            for s in wanted for k in kinds if k in config.services[s].checks for url in config.services[s].urls]
+    if not jobs:
+        print("Keine passenden Prüfungen konfiguriert.", file=sys.stderr)
+        return EXIT_USAGE
+    store = None
+    if args.store:
+        from monitor.store import Store
+        store = Store.open(config.store_url)
+    runner = CheckRunner(store, CanaryGuard(config.settings.canaries), config.settings.tz)
+    results: list[CheckResult] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(config.settings.pools.http, len(jobs))) as pool:
+        futures = [pool.submit(runner.run if store else runner.execute, *job) for job in jobs]
+        results = _collect_with_progress(futures, show=len(jobs) > 1 and sys.stderr.isatty() and not args.json)
+    results.sort(key=lambda r: (r.service_id, r.kind.value, r.url))
+    if args.json:
+        json.dump([r.to_dict() for r in results], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        _print_table(results, config)
+    states = {r.state for r in results}
+    if State.DOWN in states:
+        return EXIT_DOWN
+    if State.UNKNOWN in states:
+        return EXIT_UNKNOWN
+    return EXIT_OK
+
+
+def _collect_with_progress(futures, show: bool) -> list[CheckResult]:
+    if not show:
+        return [f.result() for f in futures]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    out = []
+    with Progress(TextColumn("Prüfe"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True, console=_console(stderr=True)) as progress:
+        task = progress.add_task("checks", total=len(futures))
+        for f in concurrent.futures.as_completed(futures):
+            out.append(f.result())
+            progress.advance(task)
+    return out
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Pipes and CI logs get a wide table instead of rich's 80-column default.
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 200)
+
+
+def _print_table(results: list[CheckResult], config) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="egov-monitor: Prüfergebnis", title_justify="left")
+    for col in ("Dienst", "Prüfung", "URL", "Zustand", "Grund", "HTTP", "Dauer", "Details"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        detail = str(r.evidence.get("detail", ""))
+        if r.evidence.get("service_reason"):
+            detail = f"Dienst: {r.evidence['service_reason']}; Referenzziele (Canaries) ebenfalls gestört"
+        if r.evidence.get("in_maintenance"):
+            detail += " [Wartungsfenster]"
+        attempts = r.evidence.get("attempts") or []
+        if len(attempts) > 1:
+            detail += f" ({len(attempts)} Versuche)"
+        status = int(r.measurements.get("status_code", 0)) or "-"
+        table.add_row(escape(r.service_id), r.kind.value, escape(r.url),
+                      f"[{_STATE_STYLE[r.state]}]{_STATE_DE[r.state]}[/]", r.reason.value, str(status),
+                      f"{r.measurements.get('duration_seconds', r.duration_seconds):.3f}s", escape(detail))
+    _console().print(table)
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    from monitor.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        print("Nichts neu geladen; der laufende Daemon behält seine Konfiguration.", file=sys.stderr)
+        return EXIT_DOWN
+    host, port = config.settings.listen_host_port
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    req = urllib.request.Request(f"http://{host}:{port}/-/reload", method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            print(resp.read().decode().strip())
+            return EXIT_OK
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode().strip(), file=sys.stderr)
+        return EXIT_DOWN
+    except OSError as exc:
+        print(f"Daemon unter {host}:{port} nicht erreichbar: {exc}", file=sys.stderr)
+        return EXIT_DOWN
+
+
+def cmd_schema(_args: argparse.Namespace) -> int:
+    from monitor.config import json_schema
+
+    json.dump(json_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    print()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="egov-monitor", description="Qualitäts- und Compliance-Monitoring für E-Government-Dienste")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", "-c", default=DEFAULT_CONFIG, type=Path,
+                       help="Einstellungsdatei (Standard: %(default)s, oder $EGOV_MONITOR_CONFIG)")
+        return p
+
+    p = with_config(sub.add_parser("run", help="Daemon starten"))
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=cmd_run)
+    p = with_config(sub.add_parser("check", help="Dienste jetzt prüfen und Ergebnis anzeigen"))
+    p.add_argument("services", nargs="*", metavar="SERVICE", help="Dienst-IDs (Standard: alle)")
+    p.add_argument("--kind", choices=[k.value for k in CheckKind], help="nur diese Prüfart")
+    p.add_argument("--json", action="store_true", help="Ergebnis als JSON ausgeben")
+    p.add_argument("--store", action="store_true", help="Ergebnis zusätzlich im Speicher ablegen")
+    p.set_defaults(func=cmd_check)
+    with_config(sub.add_parser("validate", help="Katalog und Einstellungen prüfen")).set_defaults(func=cmd_validate)
+    with_config(sub.add_parser("reload", help="laufenden Daemon die Konfiguration neu laden lassen")).set_defaults(func=cmd_reload)
+    sub.add_parser("schema", help="JSON-Schema des Katalogs ausgeben").set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""The daemon: schedules every check of every service, serves /metrics, keeps a heartbeat.
+
+APScheduler 3 runs one job per (service, check kind, URL) with the check's interval and
+jitter, `max_instances=1` and coalescing, on bounded thread pools per kind of work, so a
+hanging target only ever holds one thread for at most its timeout. SIGHUP or
+POST /-/reload re-reads the configuration and keeps the running one if the new one is
+invalid. SIGTERM lets running checks finish, writes a final heartbeat and exits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import json
+import logging
+import random
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import ProcessCollector, PlatformCollector
+
+from checks import REGISTRY
+from checks.result import CheckKind
+from checks.settings import CheckSettings
+from monitor import __version__
+from monitor.config import Config, ConfigError, ResolvedService, load_config
+from monitor.metrics import DaemonMetrics, ResultCollector
+from monitor.runner import CanaryGuard, CheckRunner
+from monitor.store import Store
+
+log = logging.getLogger("egov_monitor")
+
+_INTERNAL_JOBS = {"_heartbeat", "_canaries", "_retention"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobSpec:
+    job_id: str
+    service: ResolvedService
+    kind: CheckKind
+    url: str
+    settings: CheckSettings
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when anything that affects the schedule or the check changes."""
+        blob = json.dumps([self.settings.model_dump(mode="json"), self.kind.value, self.url], sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()
+
+
+def job_specs(config: Config) -> dict[str, JobSpec]:
+    specs = {}
+    for service in config.services.values():
+        for kind, settings in service.checks.items():
+            for url in service.urls:
+                job_id = f"{service.id}|{kind.value}|{url}"
+                specs[job_id] = JobSpec(job_id, service, kind, url, settings)
+    return specs
+
+
+class Daemon:
+    def __init__(self, settings_path: str | Path) -> None:
+        self.settings_path = Path(settings_path)
+        self.config: Config = load_config(self.settings_path)  # raises ConfigError: nothing started yet
+        self.store = Store.open(self.config.store_url)
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.metrics = DaemonMetrics(self.registry)
+        self.registry.register(ResultCollector(self.store, lambda: self.config))
+        self.canaries = CanaryGuard(self.config.settings.canaries)
+        self.runner = CheckRunner(self.store, self.canaries, self.config.settings.tz,
+                                  on_result=self.metrics.observe, on_error=self.metrics.error)
+        pools = self.config.settings.pools
+        self.scheduler = BackgroundScheduler(
+            executors={
+                "http": ThreadPoolExecutor(pools.http),
+                "browser": ThreadPoolExecutor(pools.browser),
+                "internal": ThreadPoolExecutor(4),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=self.config.settings.tz,
+        )
+        self.scheduler.add_listener(self._on_job_event,
+                                    EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self._specs: dict[str, JobSpec] = {}
+        self._started: dict[str, float] = {}
+        self._reload_lock = threading.Lock()
+        self._stop = threading.Event()
+        self.run_id: str | None = None
+        self.http: http.server.ThreadingHTTPServer | None = None
+        self.metrics.reload_ok.set(1)
+        self.metrics.reload_ts.set(time.time())
+
+    # ------------------------------------------------------------------ jobs
+
+    def _run_check(self, job_id: str) -> None:
+        self._started[job_id] = time.time()
+        spec = self._specs.get(job_id)
+        if spec is None:
+            return
+        self.runner.run(spec.service, spec.kind, spec.url, spec.settings)
+
+    def _on_job_event(self, event) -> None:
+        job_id = event.job_id
+        if job_id in _INTERNAL_JOBS:
+            if getattr(event, "exception", None) is not None:
+                log.error("internal job %s failed: %s", job_id, event.exception)
+            return
+        kind = job_id.split("|", 2)[1] if job_id.count("|") >= 2 else "unknown"
+        if event.code in (EVENT_JOB_MISSED, EVENT_JOB_MAX_INSTANCES):
+            self.metrics.missed.labels(kind).inc()
+            return
+        started = self._started.get(job_id)
+        if started is not None and event.scheduled_run_time is not None:
+            self.metrics.lag.labels(kind).observe(max(0.0, started - event.scheduled_run_time.timestamp()))
+        if event.code == EVENT_JOB_ERROR:
+            self.metrics.error(kind, "scheduler")
+
+    def _apply(self, config: Config) -> None:
+        """Make the scheduled jobs match `config`, keeping the rhythm of unchanged ones."""
+        new = job_specs(config)
+        now = datetime.now(self.config.settings.tz)
+        for job_id in set(self._specs) - set(new):
+            self.scheduler.remove_job(job_id)
+        for job_id, spec in new.items():
+            old = self._specs.get(job_id)
+            self._specs[job_id] = spec
+            if old is not None and old.fingerprint == spec.fingerprint:
+                continue
+            settings = spec.settings
+            # Spread first runs so a restart does not fire every probe in the same second.
+            first = now + timedelta(seconds=random.uniform(0, min(settings.interval, 10.0)))
+            trigger = IntervalTrigger(seconds=settings.interval, jitter=settings.effective_jitter or None,
+                                      start_date=first, timezone=self.config.settings.tz)
+            self.scheduler.add_job(
+                self._run_check, trigger, args=[job_id], id=job_id, name=job_id, replace_existing=True,
+                executor=REGISTRY[spec.kind].pool, misfire_grace_time=max(1, int(settings.interval)),
+            )
+        for job_id in set(self._specs) - set(new):
+            del self._specs[job_id]
+        for kind in CheckKind:
+            self.metrics.targets.labels(kind.value).set(sum(1 for s in new.values() if s.kind is kind))
+
+    def reload(self) -> list[str]:
+        """Re-read the configuration. Returns the problems; on problems nothing changes."""
+        with self._reload_lock:
+            try:
+                config = load_config(self.settings_path)
+            except ConfigError as exc:
+                self.metrics.reload_ok.set(0)
+                for issue in exc.issues:
+                    log.error("Neu laden abgelehnt, die laufende Konfiguration bleibt aktiv: %s", issue)
+                return [str(i) for i in exc.issues]
+            if config.store_url != self.config.store_url:
+                log.warning("store.url changed; a restart is needed for that part to take effect")
+            self._apply(config)
+            self.config = config
+            self.runner.tz = config.settings.tz
+            self.metrics.reload_ok.set(1)
+            self.metrics.reload_ts.set(time.time())
+            log.info("Konfiguration neu geladen: %d Dienste, %d Prüfziele", len(config.services), len(self._specs))
+            return []
+
+    def _heartbeat(self) -> None:
+        if self.run_id is not None:
+            self.store.beat(self.run_id)
+            self.metrics.beat()
+
+    def _canary_round(self) -> None:
+        verdict = self.canaries.probe()
+        self.metrics.canary_round(verdict)
+        for result in verdict.results:
+            self.runner.record(result)
+
+    def _retention(self) -> None:
+        cutoff = datetime.now(UTC) - timedelta(days=self.config.settings.store.raw_retention_days)
+        removed = self.store.purge_raw(cutoff)
+        if removed:
+            log.info("retention: %d raw results older than %s removed", removed, cutoff.date())
+
+    # ------------------------------------------------------------------ HTTP
+
+    def healthy(self) -> tuple[bool, str]:
+        if not self.scheduler.running:
+            return False, "scheduler not running"
+        beat = self.metrics.heartbeat._value.get()  # noqa: SLF001 - our own gauge
+        max_age = 3 * self.config.settings.heartbeat_interval + 5
+        if time.time() - beat > max_age:
+            return False, f"no heartbeat for more than {max_age:.0f}s (store not writable?)"
+        return True, "ok"
+
+    def _make_handler(self):
+        daemon = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            server_version = f"egov-monitor/{__version__}"
+
+            def log_message(self, fmt, *args):  # requests are not worth a log line each
+                log.debug("http %s", fmt % args)
+
+            def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    try:
+                        self._send(200, generate_latest(daemon.registry), CONTENT_TYPE_LATEST)
+                    except Exception as exc:  # noqa: BLE001 - a broken store must not kill the server
+                        log.error("metrics collection failed: %s", exc)
+                        self._send(500, b"metrics collection failed\n")
+                elif path == "/healthz":
+                    ok, why = daemon.healthy()
+                    self._send(200 if ok else 503, (why + "\n").encode())
+                elif path == "/":
+                    self._send(200, b"egov-monitor: /metrics /healthz POST /-/reload\n")
+                else:
+                    self._send(404, b"not found\n")
+
+            def do_POST(self):
+                if self.path.split("?", 1)[0] != "/-/reload":
+                    self._send(404, b"not found\n")
+                    return
+                problems = daemon.reload()
+                if problems:
+                    self._send(400, ("Konfiguration ungültig, die laufende bleibt aktiv:\n" + "\n".join(problems) + "\n").encode())
+                else:
+                    self._send(200, b"Konfiguration neu geladen\n")
+
+        return Handler
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        settings = self.config.settings
+        host, port = settings.listen_host_port
+        self.http = http.server.ThreadingHTTPServer((host, port), self._make_handler())
+        self.http.daemon_threads = True
+        threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
+        self.run_id = self.store.start_run(__version__)
+        self.metrics.beat()
+        self._apply(self.config)
+        self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=settings.heartbeat_interval),
+                               id="_heartbeat", executor="internal", misfire_grace_time=None)
+        if self.canaries.configured:
+            self.scheduler.add_job(self._canary_round, IntervalTrigger(seconds=settings.canaries.interval),
+                                   id="_canaries", executor="internal", next_run_time=datetime.now(settings.tz))
+        self.scheduler.add_job(self._retention, IntervalTrigger(hours=24), id="_retention", executor="internal",
+                               next_run_time=datetime.now(settings.tz) + timedelta(minutes=1))
+        self.scheduler.start()
+        if self.config.example:
+            log.warning("Der Beispielkatalog ist aktiv (example: true); vor dem Produktivbetrieb ersetzen.")
+        log.info("egov-monitor %s läuft: %d Dienste, %d Prüfziele, /metrics auf http://%s:%d/metrics",
+                 __version__, len(self.config.services), len(self._specs), host, self.http.server_address[1])
+
+    def stop(self) -> None:
+        log.info("egov-monitor wird beendet; laufende Prüfungen werden abgeschlossen")
+        self.scheduler.shutdown(wait=True)
+        if self.run_id is not None:
+            self.store.beat(self.run_id, stopped=True)
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        self.store.close()
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload, name="reload").start())
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        finally:
+            self.stop()

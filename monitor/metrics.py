@@ -1,0 +1,164 @@
+"""Prometheus metrics.
+
+Probe metrics come from a custom collector that reads the newest result of every target
+from the store at scrape time: the store stays the one source of truth, and a fleet of
+workers writing to one store is exported by one /metrics. The availability metrics keep
+blackbox_exporter's names and meaning, so existing dashboards and alert rules work.
+
+Label values are catalog data (service id, category, URL) or fixed enums (state, reason,
+phase, TLS version). Nothing a scanned page sends ever becomes a label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from checks.httpprobe import PHASES
+from checks.result import CheckKind, CheckResult, State
+from monitor import __version__
+from monitor.config import Config
+
+_TARGET_LABELS = ["service", "category", "url"]
+# Versions as blackbox_exporter spells them, so `probe_tls_version_info` matches its dashboards.
+_TLS_VERSION_NAMES = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "TLSv1.2": "TLS 1.2", "TLSv1.3": "TLS 1.3"}
+
+
+class ResultCollector(Collector):
+    """Exports the latest result of every catalog target."""
+
+    def __init__(self, store, config: Callable[[], Config]) -> None:
+        self._store = store
+        self._config = config
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # collected dynamically; skip the registration-time collect
+
+    def collect(self) -> Iterable[Metric]:
+        config = self._config()
+        services = config.services
+        now = datetime.now(UTC)
+        g = {name: GaugeMetricFamily(name, doc, labels=_TARGET_LABELS + extra) for name, doc, extra in (
+            ("probe_success", "Whether the probe succeeded (1) or failed (0); absent while the result is unknown", []),
+            ("probe_duration_seconds", "How long the last probe attempt took in seconds", []),
+            ("probe_http_duration_seconds", "Duration of the HTTP request by phase, summed over all redirects", ["phase"]),
+            ("probe_dns_lookup_time_seconds", "Time taken for the DNS lookup in seconds", []),
+            ("probe_http_status_code", "HTTP status code of the final response, 0 when there was none", []),
+            ("probe_http_redirects", "Number of redirects followed", []),
+            ("probe_http_ssl", "Whether TLS was used for the final request", []),
+            ("probe_http_content_length", "Length of the response body in bytes", []),
+            ("probe_http_version", "HTTP version of the final response", []),
+            ("probe_ip_protocol", "IP protocol used by the probe (4 or 6)", []),
+            ("probe_ssl_earliest_cert_expiry", "Earliest expiry of the certificates in the chain, in unix seconds", []),
+            ("probe_tls_version_info", "TLS version used by the final request", ["version"]),
+            ("egov_check_state", "Current state of a check target, one series per state (1 = current)", ["kind", "state"]),
+            ("egov_check_reason_info", "Reason of the current state of a check target", ["kind", "reason"]),
+            ("egov_check_last_run_timestamp_seconds", "When the newest result of a check target started", ["kind"]),
+            ("egov_check_state_since_timestamp_seconds", "Since when a check target has been in its current state", ["kind"]),
+        )}
+        service_gauges = {
+            "egov_service_availability_target_ratio": GaugeMetricFamily(
+                "egov_service_availability_target_ratio", "Availability target of the service as a ratio",
+                labels=["service", "category"]),
+            "egov_service_maintenance": GaugeMetricFamily(
+                "egov_service_maintenance", "Whether a declared maintenance window is active now",
+                labels=["service", "category"]),
+        }
+        for svc in services.values():
+            labels = [svc.id, svc.service.category]
+            service_gauges["egov_service_availability_target_ratio"].add_metric(labels, svc.service.availability_target / 100)
+            active = any(w.active_at(now, config.settings.tz) for w in svc.service.maintenance)
+            service_gauges["egov_service_maintenance"].add_metric(labels, 1.0 if active else 0.0)
+
+        for item in self._store.latest():
+            result: CheckResult = item.result
+            svc = services.get(result.service_id)
+            if svc is None or result.url not in svc.urls or result.kind not in svc.checks:
+                continue  # removed from the catalog since: not exported any more
+            base = [svc.id, svc.service.category, result.url]
+            kind = result.kind.value
+            for state in State:
+                g["egov_check_state"].add_metric(base + [kind, state.value], 1.0 if result.state is state else 0.0)
+            g["egov_check_reason_info"].add_metric(base + [kind, result.reason.value], 1.0)
+            g["egov_check_last_run_timestamp_seconds"].add_metric(base + [kind], result.started_at.timestamp())
+            g["egov_check_state_since_timestamp_seconds"].add_metric(base + [kind], item.since.timestamp())
+            if result.kind is CheckKind.AVAILABILITY:
+                _availability(g, base, result)
+        yield from g.values()
+        yield from service_gauges.values()
+
+
+def _availability(g: dict[str, GaugeMetricFamily], base: list[str], result: CheckResult) -> None:
+    m = result.measurements
+    if result.state is not State.UNKNOWN:
+        g["probe_success"].add_metric(base, 1.0 if result.ok else 0.0)
+    g["probe_duration_seconds"].add_metric(base, m.get("duration_seconds", result.duration_seconds))
+    for phase in PHASES:
+        g["probe_http_duration_seconds"].add_metric(base + [phase], m.get(f"phase_{phase}_seconds", 0.0))
+    g["probe_dns_lookup_time_seconds"].add_metric(base, m.get("phase_resolve_seconds", 0.0))
+    g["probe_http_status_code"].add_metric(base, m.get("status_code", 0.0))
+    g["probe_http_redirects"].add_metric(base, m.get("redirects", 0.0))
+    g["probe_http_ssl"].add_metric(base, m.get("ssl", 0.0))
+    g["probe_http_content_length"].add_metric(base, m.get("content_length_bytes", 0.0))
+    g["probe_http_version"].add_metric(base, m.get("http_version", 0.0))
+    g["probe_ip_protocol"].add_metric(base, m.get("ip_protocol", 0.0))
+    if "ssl_earliest_cert_expiry" in m:
+        g["probe_ssl_earliest_cert_expiry"].add_metric(base, m["ssl_earliest_cert_expiry"])
+    tls = result.evidence.get("tls")
+    if tls and tls.get("version") in _TLS_VERSION_NAMES:
+        g["probe_tls_version_info"].add_metric(base + [_TLS_VERSION_NAMES[tls["version"]]], 1.0)
+
+
+class DaemonMetrics:
+    """The daemon's own health, in its own registry (never the global one)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.runs = Counter("egov_check_runs", "Check runs finished, by kind and resulting state",
+                            ["kind", "state"], registry=registry)
+        self.errors = Counter("egov_check_errors", "Internal errors while running or storing a check",
+                              ["kind", "stage"], registry=registry)
+        self.missed = Counter("egov_scheduler_missed_runs", "Scheduled runs skipped because the previous one "
+                              "was still running or the run was too late", ["kind"], registry=registry)
+        self.lag = Histogram("egov_scheduler_lag_seconds", "Delay between a run's scheduled time and its start",
+                             ["kind"], registry=registry, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
+        self.heartbeat = Gauge("egov_monitor_heartbeat_timestamp_seconds", "Last heartbeat the daemon wrote to the store",
+                               registry=registry)
+        self.reload_ok = Gauge("egov_config_last_reload_successful", "Whether the last configuration (re)load succeeded",
+                               registry=registry)
+        self.reload_ts = Gauge("egov_config_last_reload_success_timestamp_seconds",
+                               "When the configuration was last loaded successfully", registry=registry)
+        self.targets = Gauge("egov_scheduled_targets", "Check targets currently scheduled", ["kind"], registry=registry)
+        self.network = Gauge("egov_monitor_network_up", "Whether the last canary round found the monitor's network "
+                             "working (1), failing (0); absent without canaries", registry=registry)
+        self.canary = Gauge("egov_canary_up", "Whether a canary answered in the last round", ["url"], registry=registry)
+        self.canary_ts = Gauge("egov_canary_last_round_timestamp_seconds", "When the last canary round started",
+                               registry=registry)
+        Info("egov_build", "Version of egov-monitor", registry=registry).info({"version": __version__})
+        for kind in CheckKind:
+            self.runs.labels(kind.value, "up")  # export zeros from the start so rate() works at once
+            self.errors.labels(kind.value, "check")
+            self.errors.labels(kind.value, "store")
+            self.missed.labels(kind.value)
+
+    def observe(self, result: CheckResult) -> None:
+        if result.service_id.startswith("_"):
+            return
+        self.runs.labels(result.kind.value, result.state.value).inc()
+
+    def error(self, kind: str, stage: str) -> None:
+        self.errors.labels(kind, stage).inc()
+
+    def canary_round(self, verdict) -> None:
+        self.network.set(1.0 if verdict.network_ok else 0.0)
+        self.canary_ts.set(verdict.checked_at)
+        for r in verdict.results:
+            self.canary.labels(r.url).set(1.0 if r.ok else 0.0)
+
+    def beat(self) -> None:
+        self.heartbeat.set(time.time())

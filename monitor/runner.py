@@ -1,0 +1,138 @@
+"""Runs one check and hands its result on: the only place between a check and the store.
+
+It adds what a check cannot know on its own: whether the monitor's own network was
+working (canaries), whether a maintenance window was declared, and it turns an exception
+inside a check into an `unknown` result instead of a lost run.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from checks import REGISTRY
+from checks.availability import AvailabilitySettings
+from checks.availability import run as probe_availability
+from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.settings import CheckSettings
+from monitor.config import CanarySettings, ResolvedService
+
+log = logging.getLogger(__name__)
+
+CANARY_SERVICE_ID = "_canary"  # catalog ids cannot start with "_", so this never collides
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CanaryVerdict:
+    checked_at: float  # wall-clock start of the canary round
+    results: tuple[CheckResult, ...]
+    network_ok: bool
+
+
+class CanaryGuard:
+    """Tells a monitor-side network failure from a service outage.
+
+    When a service fails, the guard makes sure the canaries were probed after that failure
+    began; concurrent failures share one canary round. If enough canaries fail too, the
+    monitor's network is blamed and the service result becomes `unknown`.
+    """
+
+    def __init__(self, settings: CanarySettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._last: CanaryVerdict | None = None
+        self._probe_settings = AvailabilitySettings(
+            timeout=settings.timeout, retries=0, interval=max(settings.interval, settings.timeout + 1),
+            valid_status_codes=["100-499"],  # any HTTP answer proves the network works
+            ca_file=settings.ca_file, max_body_bytes=1024 * 1024,
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.urls)
+
+    @property
+    def last(self) -> CanaryVerdict | None:
+        return self._last
+
+    def probe(self) -> CanaryVerdict:
+        """Probe every canary now, in parallel."""
+        started = time.time()
+        urls = [str(u) for u in self.settings.urls]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(urls)), thread_name_prefix="canary") as pool:
+            results = tuple(pool.map(lambda u: probe_availability(Target(CANARY_SERVICE_ID, u), self._probe_settings), urls))
+        failing = sum(1 for r in results if not r.ok)
+        needed = self.settings.min_failing or len(results)
+        verdict = CanaryVerdict(started, results, network_ok=not results or failing < needed)
+        self._last = verdict
+        return verdict
+
+    def verdict_since(self, not_before: float) -> CanaryVerdict | None:
+        """A canary verdict from a round started at or after `not_before` (probing if needed)."""
+        if not self.configured:
+            return None
+        with self._lock:
+            last = self._last
+            if last is not None and last.checked_at >= not_before:
+                return last
+            return self.probe()
+
+
+class CheckRunner:
+    """Run a check, apply monitor-side policy, store the result, report it to metrics."""
+
+    def __init__(self, store, canaries: CanaryGuard, tz, on_result: Callable[[CheckResult], None] | None = None,
+                 on_error: Callable[[str, str], None] | None = None) -> None:
+        self.store = store
+        self.canaries = canaries
+        self.tz = tz
+        self._on_result = on_result or (lambda _r: None)
+        self._on_error = on_error or (lambda _kind, _what: None)
+
+    def execute(self, service: ResolvedService, kind: CheckKind, url: str, settings: CheckSettings) -> CheckResult:
+        """Run one check against one URL and apply canary and maintenance policy (no store)."""
+        impl = REGISTRY[kind]
+        started = datetime.now(UTC)
+        try:
+            result = impl.run(Target(service.id, url), settings)
+        except Exception as exc:  # noqa: BLE001 - a bug in a check must not kill the schedule
+            log.error("check %s failed internally for %s %s: %s", kind, service.id, url,
+                      traceback.format_exception_only(exc)[-1].strip())
+            self._on_error(kind.value, "check")
+            result = CheckResult(service.id, url, kind, State.UNKNOWN, Reason.INTERNAL_ERROR, started,
+                                 (datetime.now(UTC) - started).total_seconds(),
+                                 evidence={"detail": f"interner Fehler: {type(exc).__name__}"})
+        evidence = dict(result.to_dict()["evidence"])
+        if any(w.active_at(result.started_at, self.tz) for w in service.service.maintenance):
+            evidence["in_maintenance"] = True
+        if result.state is State.DOWN:
+            verdict = self.canaries.verdict_since(result.started_at.timestamp())
+            if verdict is not None:
+                evidence["canaries"] = [{"url": r.url, "state": r.state.value, "reason": r.reason.value}
+                                        for r in verdict.results]
+                if not verdict.network_ok:
+                    evidence["service_reason"] = result.reason.value
+                    result = result.replace(state=State.UNKNOWN, reason=Reason.MONITOR_NETWORK)
+        return result.replace(evidence=evidence)
+
+    def run(self, service: ResolvedService, kind: CheckKind, url: str, settings: CheckSettings,
+            run_key: str | None = None) -> CheckResult:
+        """`execute`, then store the result and hand it to the metrics."""
+        result = self.execute(service, kind, url, settings)
+        self.record(result, run_key=run_key)
+        return result
+
+    def record(self, result: CheckResult, run_key: str | None = None) -> None:
+        try:
+            rid = self.store.record(result, run_key=run_key)
+            log.debug("stored result id=%s service=%s kind=%s state=%s", rid, result.service_id, result.kind, result.state)
+        except Exception as exc:  # noqa: BLE001 - keep checking even when the disk is full
+            log.error("could not store result for %s: %s", result.service_id, exc)
+            self._on_error(result.kind.value, "store")
+        self._on_result(result)

@@ -1,0 +1,198 @@
+"""The availability check against real local servers: every reason, within its timeout."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from checks.availability import AvailabilitySettings, run
+from checks.result import Reason, State, Target
+from tests.servers import free_port, unaccepting_port
+
+
+def probe(url: str, **settings) -> tuple:
+    settings.setdefault("retries", 0)
+    settings.setdefault("timeout", 2)
+    t0 = time.monotonic()
+    result = run(Target("svc", url), AvailabilitySettings(**settings))
+    return result, time.monotonic() - t0
+
+
+def test_healthy_http_is_up_with_phases(http_server):
+    result, _ = probe(f"{http_server}/ok", body_must_contain=["Serviceportal"])
+    assert (result.state, result.reason) == (State.UP, Reason.OK)
+    m = result.measurements
+    assert m["status_code"] == 200
+    assert m["ssl"] == 0
+    assert m["content_length_bytes"] > 50
+    assert m["phase_connect_seconds"] > 0 and m["phase_processing_seconds"] > 0
+    assert m["phase_tls_seconds"] == 0
+    assert result.evidence["ip"] == "127.0.0.1"
+
+
+def test_processing_phase_measures_server_delay(http_server):
+    result, _ = probe(f"{http_server}/delay/300")
+    assert result.state is State.UP
+    assert 0.29 <= result.measurements["phase_processing_seconds"] < 0.45
+    assert result.measurements["phase_transfer_seconds"] < 0.1
+
+
+def test_https_with_private_ca_reports_tls(https_server, ca):
+    result, _ = probe(f"{https_server}/ok", ca_file=ca.ca_file)
+    assert result.state is State.UP, result.evidence
+    m = result.measurements
+    assert m["ssl"] == 1 and m["phase_tls_seconds"] > 0
+    assert result.evidence["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
+    expected = ca.directory / "good.crt"
+    from cryptography import x509
+    cert = x509.load_pem_x509_certificate(expected.read_bytes())
+    assert m["ssl_earliest_cert_expiry"] == pytest.approx(cert.not_valid_after_utc.timestamp(), abs=1)
+
+
+def test_refused_port():
+    result, took = probe(f"http://127.0.0.1:{free_port()}/")
+    assert (result.state, result.reason) == (State.DOWN, Reason.CONNECT_REFUSED)
+    assert took < 1
+
+
+def test_connect_timeout():
+    with unaccepting_port() as port:
+        result, took = probe(f"http://127.0.0.1:{port}/", timeout=1)
+    assert (result.state, result.reason) == (State.DOWN, Reason.CONNECT_TIMEOUT)
+    assert 0.9 <= took < 1.6
+
+
+def test_dns_failure():
+    result, _ = probe("http://no-such-host.invalid/")
+    assert (result.state, result.reason) == (State.DOWN, Reason.DNS)
+
+
+def test_hanging_server_costs_its_timeout(http_server):
+    result, took = probe(f"{http_server}/hang", timeout=1)
+    assert (result.state, result.reason) == (State.DOWN, Reason.READ_TIMEOUT)
+    assert 0.9 <= took < 1.6
+
+
+def test_slow_drip_is_bounded_by_the_total_timeout(http_server):
+    # A byte every 0.2 s never trips a per-read timeout; the overall deadline must.
+    result, took = probe(f"{http_server}/drip", timeout=1.5)
+    assert (result.state, result.reason) == (State.DOWN, Reason.READ_TIMEOUT)
+    assert 1.4 <= took < 2.2
+
+
+def test_5xx_is_http_status(http_server):
+    result, _ = probe(f"{http_server}/status/503")
+    assert (result.state, result.reason) == (State.DOWN, Reason.HTTP_STATUS)
+    assert result.measurements["status_code"] == 503
+
+
+def test_status_rules_accept_configured_codes(http_server):
+    result, _ = probe(f"{http_server}/status/404", valid_status_codes=["200-299", 404])
+    assert result.state is State.UP
+
+
+def test_redirects_followed_and_counted(http_server):
+    result, _ = probe(f"{http_server}/redirect/3")
+    assert result.state is State.UP
+    assert result.measurements["redirects"] == 3
+    assert result.evidence["final_url"].endswith("/ok")
+
+
+def test_redirect_loop_hits_the_cap(http_server):
+    result, took = probe(f"{http_server}/loop", max_redirects=5)
+    assert (result.state, result.reason) == (State.DOWN, Reason.TOO_MANY_REDIRECTS)
+    assert took < 1
+
+
+def test_redirect_not_followed_when_disabled(http_server):
+    result, _ = probe(f"{http_server}/redirect/1", follow_redirects=False, valid_status_codes=["3xx"])
+    assert result.state is State.UP and result.measurements["status_code"] == 302
+
+
+@pytest.mark.parametrize("path", ["/big", "/big-chunked"])
+def test_oversize_body(http_server, path):
+    result, took = probe(f"{http_server}{path}", max_body_bytes=1024 * 1024)
+    assert (result.state, result.reason) == (State.DOWN, Reason.TOO_LARGE)
+    assert took < 1.5
+
+
+def test_keyword_missing(http_server):
+    result, _ = probe(f"{http_server}/ok", body_must_contain=["Bürgerkonto"])
+    assert (result.state, result.reason) == (State.DOWN, Reason.CONTENT_MISMATCH)
+    assert "Bürgerkonto" in result.evidence["detail"]
+
+
+def test_regex_rules(http_server):
+    assert probe(f"{http_server}/ok", body_must_match=r"Service\w+ Saar")[0].state is State.UP
+    result, _ = probe(f"{http_server}/ok", body_must_not_match="Willkommen")
+    assert result.reason is Reason.CONTENT_MISMATCH
+
+
+def test_expired_certificate(https_expired, ca):
+    result, _ = probe(f"{https_expired}/ok", ca_file=ca.ca_file)
+    assert (result.state, result.reason) == (State.DOWN, Reason.TLS_EXPIRED)
+
+
+def test_self_signed_certificate(https_self_signed):
+    result, _ = probe(f"{https_self_signed}/ok")
+    assert (result.state, result.reason) == (State.DOWN, Reason.TLS_INVALID_CERTIFICATE)
+
+
+def test_wrong_host_certificate(https_wrong_host, ca):
+    result, _ = probe(f"{https_wrong_host}/ok", ca_file=ca.ca_file)
+    assert (result.state, result.reason) == (State.DOWN, Reason.TLS_HOSTNAME)
+
+
+def test_plain_http_to_tls_port_is_protocol_error(https_server):
+    result, _ = probe(https_server.replace("https://", "http://") + "/ok", timeout=1)
+    assert result.state is State.DOWN
+    assert result.reason in (Reason.PROTOCOL_ERROR, Reason.READ_TIMEOUT)
+
+
+def test_require_https(http_server):
+    result, _ = probe(f"{http_server}/ok", require_https=True)
+    assert result.reason is Reason.NOT_HTTPS
+
+
+def test_slow_answer_is_degraded(http_server):
+    result, _ = probe(f"{http_server}/delay/300", degraded_after=0.1)
+    assert (result.state, result.reason) == (State.DEGRADED, Reason.SLOW)
+
+
+def test_failure_is_confirmed_by_retries_and_recorded(http_server):
+    result, _ = probe(f"{http_server}/status/500", retries=2, retry_delay=0.05)
+    assert result.state is State.DOWN
+    attempts = result.evidence["attempts"]
+    assert [a["reason"] for a in attempts] == ["http_status"] * 3
+
+
+def test_blip_recovered_on_retry_is_not_down(http_server):
+    key = datetime.now(UTC).timestamp()
+    result, _ = probe(f"{http_server}/flaky/{key}", retries=2, retry_delay=0.05)
+    assert (result.state, result.reason) == (State.DEGRADED, Reason.RECOVERED_ON_RETRY)
+    assert [a["state"] for a in result.evidence["attempts"]] == ["down", "up"]
+
+
+def test_hanging_target_does_not_delay_a_healthy_one(http_server):
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        t0 = time.monotonic()
+        slow = pool.submit(probe, f"{http_server}/hang", timeout=2)
+        time.sleep(0.05)
+        healthy = pool.submit(probe, f"{http_server}/ok")
+        healthy_result, _ = healthy.result()
+        healthy_done = time.monotonic() - t0
+        slow_result, _ = slow.result()
+    assert healthy_result.state is State.UP
+    assert healthy_done < 0.5
+    assert slow_result.reason is Reason.READ_TIMEOUT
+
+
+def test_result_round_trips_through_json(http_server):
+    from checks.result import CheckResult
+
+    result, _ = probe(f"{http_server}/redirect/1")
+    again = CheckResult.from_dict(result.to_dict())
+    assert again == result
