@@ -1,0 +1,174 @@
+"""Catalog and settings: the shipped example is valid; every error names file, line, service, field."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from checks.result import CheckKind
+from monitor.config import ConfigError, MaintenanceWindow, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def write_config(tmp_path: Path, catalog: str, settings: str = "") -> Path:
+    (tmp_path / "catalog.yaml").write_text(textwrap.dedent(catalog), encoding="utf-8")
+    path = tmp_path / "settings.yaml"
+    path.write_text(textwrap.dedent(settings) or "catalog: [catalog.yaml]\n", encoding="utf-8")
+    return path
+
+
+GOOD = """
+profiles:
+  fast:
+    kind: availability
+    interval: 30s
+    timeout: 5s
+services:
+  - id: portal
+    name: Portal
+    category: basisdienst
+    operator: Land Saarland
+    contact: ops@example.invalid
+    urls: [https://portal.example.invalid/, https://portal.example.invalid/login]
+    checks:
+      availability:
+        profile: fast
+        body_must_contain: [Login]
+"""
+
+
+def test_shipped_example_is_valid_and_marked():
+    config = load_config(ROOT / "config" / "settings.yaml")
+    assert config.example is True
+    assert len(config.services) >= 3
+    assert {s.service.category for s in config.services.values()} >= {"efa", "basisdienst", "kommune"}
+
+
+def test_profile_and_inline_settings_merge(tmp_path):
+    config = load_config(write_config(tmp_path, GOOD))
+    settings = config.services["portal"].checks[CheckKind.AVAILABILITY]
+    assert settings.interval == 30 and settings.timeout == 5
+    assert settings.body_must_contain == ["Login"]
+    assert settings.retries == 2  # the kind's default where neither says otherwise
+    assert config.services["portal"].urls[0] == "https://portal.example.invalid/"
+
+
+def _issues(tmp_path, catalog, settings=""):
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, catalog, settings))
+    return info.value.issues
+
+
+def test_wrong_category_names_file_line_service_field(tmp_path):
+    issues = _issues(tmp_path, GOOD.replace("category: basisdienst", "category: landesdienst"))
+    assert len(issues) == 1
+    issue = issues[0]
+    assert issue.file.endswith("catalog.yaml")
+    assert issue.service == "portal"
+    assert issue.field == "services.0.category"
+    assert issue.line == 10
+    assert "efa" in issue.message and "kommune" in issue.message  # says what would be accepted
+
+
+def test_every_error_is_reported_not_just_the_first(tmp_path):
+    bad = GOOD.replace("contact: ops@example.invalid", "contakt: ops@example.invalid").replace(
+        "urls: [https://portal.example.invalid/, https://portal.example.invalid/login]", "urls: [ftp://x]")
+    fields = {i.field for i in _issues(tmp_path, bad)}
+    assert {"services.0.contact", "services.0.contakt"} <= fields
+    assert any(f.startswith("services.0.urls") for f in fields)
+
+
+def test_unknown_profile_lists_known_ones(tmp_path):
+    issues = _issues(tmp_path, GOOD.replace("profile: fast", "profile: fsat"))
+    assert issues[0].field == "services.0.checks.availability.profile"
+    assert "fast" in issues[0].message and issues[0].service == "portal"
+    assert issues[0].line == 16
+
+
+def test_invalid_check_setting_points_at_the_line(tmp_path):
+    issues = _issues(tmp_path, GOOD.replace("body_must_contain: [Login]", "body_must_match: '(['"))
+    assert issues[0].field == "services.0.checks.availability.body_must_match"
+    assert "regular expression" in issues[0].message
+    assert issues[0].line == 17
+
+
+def test_timeout_that_cannot_fit_the_interval(tmp_path):
+    issues = _issues(tmp_path, GOOD.replace("timeout: 5s", "timeout: 20s"))
+    assert "interval" in issues[0].message and issues[0].service == "portal"
+
+
+def test_duplicate_service_id(tmp_path):
+    doubled = GOOD + textwrap.indent(textwrap.dedent(GOOD).split("services:\n", 1)[1], "")
+    issues = _issues(tmp_path, doubled)
+    assert any(i.field == "id" and "eindeutig" in i.message for i in issues)
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path):
+    issues = _issues(tmp_path, GOOD.replace("    name: Portal", "    name: [Portal"))
+    assert issues[0].line is not None and "YAML" in issues[0].message
+
+
+def test_missing_catalog_file(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("catalog: [nowhere.yaml]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "nowhere.yaml" in str(info.value)
+
+
+def test_settings_error_names_the_settings_file(tmp_path):
+    issues = _issues(tmp_path, GOOD, "catalog: [catalog.yaml]\ntimezone: Europe/Saarbruecken\n")
+    assert issues[0].file.endswith("settings.yaml") and issues[0].field == "timezone" and issues[0].line == 2
+
+
+def test_validate_cli_exits_nonzero_with_details(tmp_path):
+    path = write_config(tmp_path, GOOD.replace("category: basisdienst", "category: x"))
+    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert "catalog.yaml:10" in proc.stderr and "portal" in proc.stderr and "services.0.category" in proc.stderr
+
+
+def test_validate_cli_accepts_the_example():
+    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "validate"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "gültig" in proc.stdout
+
+
+def test_shipped_schema_is_current():
+    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "schema"], capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(proc.stdout) == json.loads((ROOT / "config" / "catalog.schema.json").read_text()), \
+        "config/catalog.schema.json is stale: run `make schema`"
+
+
+def test_weekly_maintenance_across_dst_change():
+    # 25 Oct 2026 is the night Berlin leaves summer time: 02:00-04:00 local is 3 real hours.
+    window = MaintenanceWindow(reason="Update", every="week", days=["sun"], at="02:00", duration="2h")
+    start = datetime(2026, 10, 24, tzinfo=BERLIN)
+    found = window.intervals(start, start + timedelta(days=2), BERLIN)
+    assert len(found) == 1
+    s, e = found[0]
+    assert (s.hour, s.minute, s.weekday()) == (2, 0, 6)
+    assert (e - s) == timedelta(hours=2)
+    assert window.active_at(datetime(2026, 10, 25, 3, 30, tzinfo=BERLIN), BERLIN)
+    assert not window.active_at(datetime(2026, 10, 26, 3, 30, tzinfo=BERLIN), BERLIN)
+
+
+def test_one_off_maintenance_local_time():
+    window = MaintenanceWindow(reason="Umzug", start="2026-12-01T22:00", end="2026-12-02T01:00")
+    assert window.active_at(datetime(2026, 12, 1, 21, 30, tzinfo=ZoneInfo("UTC")), BERLIN)  # 22:30 local
+    assert not window.active_at(datetime(2026, 12, 1, 20, 30, tzinfo=ZoneInfo("UTC")), BERLIN)
+
+
+def test_maintenance_shape_is_validated():
+    with pytest.raises(ValueError, match="every"):
+        MaintenanceWindow(reason="x", start="2026-12-01T22:00", end="2026-12-02T01:00", every="day")

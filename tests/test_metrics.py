@@ -1,0 +1,83 @@
+"""The result collector: blackbox-compatible names, catalog labels only, unknown never exported as down."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+from checks.result import CheckKind, CheckResult, Reason, State
+from monitor.metrics import DaemonMetrics, ResultCollector
+from monitor.store import Store
+from tests.test_config import GOOD, write_config
+from monitor.config import load_config
+
+URL = "https://portal.example.invalid/"
+LOGIN = "https://portal.example.invalid/login"
+
+
+def make(tmp_path):
+    config = load_config(write_config(tmp_path, GOOD))
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    registry = CollectorRegistry()
+    registry.register(ResultCollector(store, lambda: config))
+    return store, registry
+
+
+def availability(url, state, reason, **evidence) -> CheckResult:
+    m = {"duration_seconds": 0.25, "status_code": 200.0 if state is State.UP else 503.0, "phase_resolve_seconds": 0.01,
+         "phase_connect_seconds": 0.02, "phase_tls_seconds": 0.03, "phase_processing_seconds": 0.15,
+         "phase_transfer_seconds": 0.04, "redirects": 1.0, "ssl": 1.0, "content_length_bytes": 1234.0,
+         "http_version": 1.1, "ip_protocol": 4.0, "ssl_earliest_cert_expiry": 1900000000.0}
+    return CheckResult("portal", url, CheckKind.AVAILABILITY, state, reason, datetime.now(UTC), 0.3, m,
+                       {"tls": {"version": "TLSv1.3"}, **evidence})
+
+
+def test_probe_metrics_with_catalog_labels(tmp_path):
+    store, registry = make(tmp_path)
+    store.record(availability(URL, State.UP, Reason.OK))
+    store.record(availability(LOGIN, State.DOWN, Reason.HTTP_STATUS))
+    labels = {"service": "portal", "category": "basisdienst", "url": URL}
+    assert registry.get_sample_value("probe_success", labels) == 1
+    assert registry.get_sample_value("probe_success", {**labels, "url": LOGIN}) == 0
+    assert registry.get_sample_value("probe_http_status_code", {**labels, "url": LOGIN}) == 503
+    assert registry.get_sample_value("probe_http_duration_seconds", {**labels, "phase": "processing"}) == 0.15
+    assert registry.get_sample_value("probe_ssl_earliest_cert_expiry", labels) == 1900000000
+    assert registry.get_sample_value("probe_tls_version_info", {**labels, "version": "TLS 1.3"}) == 1
+    assert registry.get_sample_value("egov_check_state", {**labels, "kind": "availability", "state": "down"}) == 0
+    assert registry.get_sample_value("egov_check_reason_info", {**labels, "url": LOGIN, "kind": "availability",
+                                                                "reason": "http_status"}) == 1
+    assert registry.get_sample_value("egov_service_availability_target_ratio",
+                                     {"service": "portal", "category": "basisdienst"}) == 0.995
+
+
+def test_unknown_is_not_exported_as_down(tmp_path):
+    store, registry = make(tmp_path)
+    store.record(availability(URL, State.UNKNOWN, Reason.MONITOR_NETWORK))
+    labels = {"service": "portal", "category": "basisdienst", "url": URL}
+    assert registry.get_sample_value("probe_success", labels) is None
+    assert registry.get_sample_value("egov_check_state", {**labels, "kind": "availability", "state": "unknown"}) == 1
+
+
+def test_targets_removed_from_the_catalog_are_not_exported(tmp_path):
+    store, registry = make(tmp_path)
+    store.record(availability("https://gone.example.invalid/", State.UP, Reason.OK))
+    assert registry.get_sample_value("probe_success", {"service": "portal", "category": "basisdienst",
+                                                       "url": "https://gone.example.invalid/"}) is None
+
+
+def test_page_content_never_becomes_a_label(tmp_path):
+    store, registry = make(tmp_path)
+    hostile = '<script>alert(1)</script>"} evil{'
+    store.record(availability(URL, State.DOWN, Reason.CONTENT_MISMATCH, detail=hostile, final_url=hostile))
+    for family in registry.collect():
+        for sample in family.samples:
+            assert all(hostile not in v and "<script>" not in v for v in sample.labels.values())
+
+
+def test_daemon_counters_start_at_zero_and_count_runs():
+    registry = CollectorRegistry()
+    metrics = DaemonMetrics(registry)
+    assert registry.get_sample_value("egov_check_runs_total", {"kind": "availability", "state": "up"}) == 0
+    metrics.observe(availability(URL, State.DOWN, Reason.HTTP_STATUS))
+    assert registry.get_sample_value("egov_check_runs_total", {"kind": "availability", "state": "down"}) == 1

@@ -1,0 +1,100 @@
+"""Monitor-side policy between check and store: canaries, maintenance, internal errors."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from checks.result import CheckKind, Reason, State
+from monitor.config import CanarySettings, load_config
+from monitor.runner import CanaryGuard, CheckRunner
+from monitor.store import Store
+from tests.servers import free_port
+from tests.test_config import write_config
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def catalog_for(tmp_path, url: str, extra: str = ""):
+    return load_config(write_config(tmp_path, f"""
+services:
+  - id: portal
+    name: Portal
+    category: efa
+    operator: Land Hessen
+    contact: ops@example.invalid
+    urls: ["{url}"]
+    checks:
+      availability: {{retries: 0, timeout: 1s}}
+{extra}
+""")).services["portal"]
+
+
+def run_once(tmp_path, service, canaries: CanaryGuard):
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    runner = CheckRunner(store, canaries, BERLIN)
+    settings = service.checks[CheckKind.AVAILABILITY]
+    return runner.run(service, CheckKind.AVAILABILITY, service.urls[0], settings), store
+
+
+def test_down_stays_down_when_canaries_answer(tmp_path, http_server):
+    service = catalog_for(tmp_path, f"{http_server}/status/503")
+    canaries = CanaryGuard(CanarySettings(urls=[f"{http_server}/ok"]))
+    result, store = run_once(tmp_path, service, canaries)
+    assert (result.state, result.reason) == (State.DOWN, Reason.HTTP_STATUS)
+    assert result.evidence["canaries"][0]["state"] == "up"
+    assert store.timeline()[0].state == "down"
+
+
+def test_canary_failure_turns_down_into_unknown(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}/"
+    service = catalog_for(tmp_path, dead)
+    canaries = CanaryGuard(CanarySettings(urls=[f"http://127.0.0.1:{free_port()}/", f"http://127.0.0.1:{free_port()}/"]))
+    result, store = run_once(tmp_path, service, canaries)
+    assert (result.state, result.reason) == (State.UNKNOWN, Reason.MONITOR_NETWORK)
+    assert result.evidence["service_reason"] == "connect_refused"
+    assert store.timeline()[0].state == "unknown"
+
+
+def test_one_of_two_canaries_failing_is_not_enough_by_default(tmp_path, http_server):
+    service = catalog_for(tmp_path, f"http://127.0.0.1:{free_port()}/")
+    canaries = CanaryGuard(CanarySettings(urls=[f"http://127.0.0.1:{free_port()}/", f"{http_server}/ok"]))
+    result, _ = run_once(tmp_path, service, canaries)
+    assert result.state is State.DOWN
+
+
+def test_concurrent_failures_share_one_canary_round(http_server):
+    import concurrent.futures
+    import time
+
+    canaries = CanaryGuard(CanarySettings(urls=[f"{http_server}/delay/200"]))
+    start = time.time()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        verdicts = list(pool.map(lambda _: canaries.verdict_since(start), range(8)))
+    assert len({id(v) for v in verdicts}) == 1
+
+
+def test_in_maintenance_is_marked(tmp_path, http_server):
+    service = catalog_for(tmp_path, f"{http_server}/status/503", extra="""
+    maintenance:
+      - reason: Immer
+        every: day
+        at: "00:00"
+        duration: 24h
+""")
+    result, _ = run_once(tmp_path, service, CanaryGuard(CanarySettings()))
+    assert result.state is State.DOWN and result.evidence["in_maintenance"] is True
+
+
+def test_a_crashing_check_gives_unknown_not_a_lost_run(tmp_path, http_server, monkeypatch):
+    from checks import REGISTRY, CheckImplementation
+
+    def boom(target, settings):
+        raise RuntimeError("bug")
+
+    impl = REGISTRY[CheckKind.AVAILABILITY]
+    monkeypatch.setitem(REGISTRY, CheckKind.AVAILABILITY,
+                        CheckImplementation(impl.kind, impl.settings_model, boom, impl.pool))
+    service = catalog_for(tmp_path, f"{http_server}/ok")
+    result, store = run_once(tmp_path, service, CanaryGuard(CanarySettings()))
+    assert (result.state, result.reason) == (State.UNKNOWN, Reason.INTERNAL_ERROR)
+    assert store.count_results() == 1

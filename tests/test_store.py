@@ -1,0 +1,104 @@
+"""The store: append-only results, a consistent timeline, idempotency, heartbeats and gaps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from checks.result import State
+from monitor.store import Store, metadata
+from tests.helpers import T0, result
+
+
+def open_store(tmp_path) -> Store:
+    return Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def test_timeline_records_only_state_changes(tmp_path):
+    store = open_store(tmp_path)
+    states = [State.UP, State.UP, State.DOWN, State.DOWN, State.UP, State.DEGRADED, State.UP]
+    for i, state in enumerate(states):
+        store.record(result(state, offset=60 * i))
+    changes = store.timeline("portal")
+    assert [c.state for c in changes] == ["up", "down", "up", "degraded", "up"]
+    assert [(c.at - T0).total_seconds() for c in changes] == [0, 120, 240, 300, 360]
+    assert store.count_results() == len(states)
+    (latest,) = store.latest()
+    assert latest.result.state is State.UP and latest.since == T0 + timedelta(seconds=360)
+
+
+def test_late_result_goes_to_history_but_not_the_timeline(tmp_path):
+    store = open_store(tmp_path)
+    store.record(result(State.UP, offset=120))
+    store.record(result(State.DOWN, offset=60))  # delivered late by a slow worker
+    assert [c.state for c in store.timeline()] == ["up"]
+    assert store.latest()[0].result.state is State.UP
+    assert store.count_results() == 2
+
+
+def test_run_key_makes_a_redelivered_job_store_once(tmp_path):
+    store = open_store(tmp_path)
+    assert store.record(result(), run_key="portal|availability|x|1000") is not None
+    assert store.record(result(), run_key="portal|availability|x|1000") is None
+    assert store.count_results() == 1
+
+
+def test_results_round_trip_with_measurements(tmp_path):
+    store = open_store(tmp_path)
+    original = result(State.DOWN, status_code=503.0, phase_connect_seconds=0.01)
+    store.record(original)
+    ((_, again),) = list(store.results("portal"))
+    assert again == original
+
+
+def test_monitor_gaps_from_heartbeats(tmp_path, monkeypatch):
+    store = open_store(tmp_path)
+    clock = [T0.timestamp()]
+    monkeypatch.setattr("monitor.store.time.time", lambda: clock[0])
+    first = store.start_run("test")
+    clock[0] += 60
+    store.beat(first)  # then the daemon dies without a clean stop
+    clock[0] += 300
+    second = store.start_run("test")
+    clock[0] += 60
+    store.beat(second, stopped=True)
+    gaps = store.monitor_gaps(T0, T0 + timedelta(seconds=600))
+    assert [(g.start - T0).total_seconds() for g in gaps] == [60, 420]
+    assert [g.seconds for g in gaps] == [300, 180]
+
+
+def test_purge_keeps_timeline_and_latest(tmp_path):
+    store = open_store(tmp_path)
+    store.record(result(State.DOWN, offset=0))
+    store.record(result(State.UP, offset=86400 * 10))
+    assert store.purge_raw(T0 + timedelta(days=5)) == 1
+    assert store.count_results() == 1
+    assert len(store.timeline()) == 2 and store.latest()[0].result.state is State.UP
+
+
+def test_migrations_match_the_model(tmp_path):
+    """The Alembic migrations create exactly the schema the code expects."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    store = open_store(tmp_path)
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert diff == []
+        version = conn.execute(sa.text("select version_num from alembic_version")).scalar_one()
+    assert version == "0001"
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    store = open_store(tmp_path)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("pragma journal_mode")).scalar_one() == "wal"
+
+
+def test_reopen_is_idempotent(tmp_path):
+    store = open_store(tmp_path)
+    store.record(result())
+    store.close()
+    again = open_store(tmp_path)
+    assert again.count_results() == 1
