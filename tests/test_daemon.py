@@ -1,0 +1,195 @@
+"""The daemon end to end: schedule, store, /metrics, reload, signals, crash safety, Prometheus."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.store import Store
+from tests.daemon import ROOT, DaemonProcess, running, service_yaml, write_daemon_config
+from tests.servers import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def sample(metrics_text: str, name: str, **labels) -> float | None:
+    for line in metrics_text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def store_of(settings) -> Store:
+    return Store.open(f"sqlite:///{settings.parent / 'store.db'}")
+
+
+def test_daemon_probes_stores_and_exports(tmp_path, http_server):
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok", f"{http_server}/status/503"])
+                                   + service_yaml("hanging", [f"{http_server}/hang"], timeout="0.8s"))
+    with running(settings) as daemon:
+        daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "probe_success", url=f"{http_server}/status/503")
+                        is not None, what="first results")
+        time.sleep(3)
+        text = daemon.get("/metrics")[1]
+        assert sample(text, "probe_success", service="portal", url=f"{http_server}/ok", category="efa") == 1
+        assert sample(text, "probe_success", url=f"{http_server}/status/503") == 0
+        assert sample(text, "probe_http_status_code", url=f"{http_server}/status/503") == 503
+        assert sample(text, "egov_check_reason_info", url=f"{http_server}/hang", reason="read_timeout") == 1
+        assert sample(text, "egov_monitor_heartbeat_timestamp_seconds") > time.time() - 5
+        assert daemon.get("/healthz")[0] == 200
+        # A hanging target does not slow the healthy one: it keeps its 1 s rhythm.
+        store = store_of(settings)
+        ok_runs = [r for _, r in store.results("portal") if r.url.endswith("/ok")]
+        hang_runs = list(store.results("hanging"))
+        assert len(ok_runs) >= 3 and len(hang_runs) >= 2
+        gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(ok_runs, ok_runs[1:], strict=False)]
+        assert max(gaps) < 1.6, gaps
+    assert daemon.proc.returncode == 0
+
+
+def test_metrics_pass_promtool(tmp_path, http_server, https_server, ca):
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: scripts/setup.sh test installs the Debian package prometheus"
+    settings = write_daemon_config(
+        tmp_path, service_yaml("portal", [f"{http_server}/ok", f"{https_server}/ok"], extra=f", ca_file: {ca.ca_file}"),
+        canaries=[f"{http_server}/ok"])
+    with running(settings) as daemon:
+        daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "probe_ssl_earliest_cert_expiry") is not None,
+                        what="TLS result")
+        text = daemon.get("/metrics")[1]
+    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
+    assert sample(text, "probe_tls_version_info", version="TLS 1.3") == 1
+    assert sample(text, "egov_monitor_network_up") == 1
+
+
+def test_invalid_catalog_makes_run_and_validate_fail(tmp_path, http_server):
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"]).replace("category: efa", "category: efx"))
+    for command in ("run", "validate"):
+        proc = subprocess.run([sys.executable, "-m", "monitor.cli", command, "--config", str(settings)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=30)
+        assert proc.returncode == 1, (command, proc.stderr)
+        assert re.search(r"catalog\.yaml:\d+: Dienst 'portal' Feld 'services\.0\.category'", proc.stderr), proc.stderr
+
+
+def test_reload_keeps_the_running_config_when_the_new_one_is_invalid(tmp_path, http_server):
+    good = service_yaml("portal", [f"{http_server}/ok"])
+    settings = write_daemon_config(tmp_path, good)
+    catalog = tmp_path / "catalog.yaml"
+    valid_catalog = catalog.read_text()
+    with running(settings) as daemon:
+        daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "probe_success", service="portal") == 1, what="portal up")
+        catalog.write_text(valid_catalog.replace("category: efa", "category: nope"))
+        code, body = daemon.post("/-/reload")
+        assert code == 400 and "services.0.category" in body
+        cli = subprocess.run([sys.executable, "-m", "monitor.cli", "reload", "--config", str(settings)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=30)
+        assert cli.returncode == 1 and "services.0.category" in cli.stderr
+        daemon.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        before = store_of(settings).count_results()
+        time.sleep(2.5)
+        assert store_of(settings).count_results() > before, "the old schedule must keep running"
+        assert sample(daemon.get("/metrics")[1], "egov_config_last_reload_successful") == 0
+        # A valid catalog with a second service is taken over, without a restart.
+        catalog.write_text(valid_catalog + "  " + service_yaml("second", [f"{http_server}/redirect/2"]).replace("\n", "\n  "))
+        cli = subprocess.run([sys.executable, "-m", "monitor.cli", "reload", "--config", str(settings)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=30)
+        assert cli.returncode == 0, cli.stderr
+        daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "probe_http_redirects", service="second") == 2,
+                        what="second service after reload")
+        assert sample(daemon.get("/metrics")[1], "egov_config_last_reload_successful") == 1
+
+
+def test_sigterm_stops_cleanly(tmp_path, http_server):
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"]))
+    daemon = DaemonProcess(settings)
+    daemon.wait_ready()
+    time.sleep(1.5)
+    assert daemon.stop(signal.SIGTERM) == 0
+    runs = store_of(settings).runs()
+    assert len(runs) == 1 and runs[0]["stopped_at"] is not None
+
+
+def test_kill_9_during_a_write_burst_loses_nothing_committed(tmp_path, http_server):
+    urls = [f"{http_server}/ok?n={i}" for i in range(40)] + [f"{http_server}/status/500?n={i}" for i in range(20)]
+    settings = write_daemon_config(tmp_path, service_yaml("burst", urls, interval="1s", timeout="0.5s"))
+    daemon = DaemonProcess(settings, log_level="DEBUG")
+    daemon.wait_ready()
+    daemon.wait_for(lambda: daemon.log().count("stored result id=") > 150, timeout=30, what="a burst of writes")
+    daemon.stop(signal.SIGKILL)
+    assert daemon.proc.returncode == -signal.SIGKILL
+    killed_at = datetime.now(UTC)
+    committed = {int(m) for m in re.findall(r"stored result id=(\d+)", daemon.log_path.read_text())}
+
+    db = tmp_path / "store.db"
+    con = sqlite3.connect(db)
+    assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+    stored = {row[0] for row in con.execute("select id from results")}
+    assert committed <= stored, f"lost committed results: {sorted(committed - stored)[:10]}"
+    # Timeline consistent: no two equal states in a row; latest matches the newest change.
+    for (key_url,) in con.execute("select distinct url from state_changes"):
+        states = [r[0] for r in con.execute("select state from state_changes where url=? order by at, id", (key_url,))]
+        assert all(a != b for a, b in zip(states, states[1:], strict=False)), (key_url, states)
+        latest_state, latest_id = con.execute("select state, result_id from latest where url=?", (key_url,)).fetchone()
+        assert latest_state == states[-1]
+        assert con.execute("select state from results where id=?", (latest_id,)).fetchone()[0] == latest_state
+    con.close()
+
+    time.sleep(2)
+    with running(settings) as again:
+        again.wait_for(lambda: store_of(settings).count_results() > len(stored), what="writes after restart")
+    store = store_of(settings)
+    runs = store.runs()
+    assert len(runs) == 2 and runs[0]["stopped_at"] is None  # the killed run never stopped cleanly
+    first_start = datetime.fromtimestamp(runs[0]["started_at"], UTC)
+    gaps = store.monitor_gaps(first_start, datetime.fromtimestamp(runs[1]["last_beat_at"], UTC))
+    assert len(gaps) == 1, gaps
+    # The gap runs from the killed run's last heartbeat (at most 1 s before the kill) to the restart.
+    assert killed_at - timedelta(seconds=1.5) <= gaps[0].start <= killed_at
+    assert gaps[0].seconds >= 2
+
+
+def test_real_prometheus_scrapes_probe_success_for_every_url(tmp_path, http_server):
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "prometheus missing: scripts/setup.sh test installs it"
+    urls = [f"{http_server}/ok", f"{http_server}/status/502", f"{http_server}/redirect/1"]
+    settings = write_daemon_config(tmp_path, service_yaml("portal", urls[:2]) + service_yaml("other", urls[2:]))
+    with running(settings) as daemon:
+        prom_port = free_port()
+        (tmp_path / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"scrape_configs:\n  - job_name: egov-monitor\n    static_configs: [{{targets: ['127.0.0.1:{daemon.port}']}}]\n")
+        prom = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+                                 f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def query():
+                q = urllib.parse.quote("probe_success")
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/api/v1/query?query={q}", timeout=2) as r:
+                        data = json.load(r)["data"]["result"]
+                except OSError:
+                    return None
+                return data if len(data) == len(urls) else None
+
+            series = daemon.wait_for(query, timeout=40, what="probe_success in Prometheus")
+        finally:
+            prom.terminate()
+            prom.wait(10)
+    got = {s["metric"]["url"]: float(s["value"][1]) for s in series}
+    assert got == {urls[0]: 1.0, urls[1]: 0.0, urls[2]: 1.0}
+    assert {s["metric"]["service"] for s in series} == {"portal", "other"}
