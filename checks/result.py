@@ -59,7 +59,12 @@ class Reason(enum.StrEnum):
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _freeze(value: Any) -> Any:
+    if isinstance(value, _SCALARS) or isinstance(value, MappingProxyType):
+        return value  # scalars, and mappings frozen before (replace() passes them again)
     if isinstance(value, Mapping):
         return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
