@@ -25,6 +25,7 @@ validate:
 
 schema:  ## regenerate config/catalog.schema.json after changing a settings model
 	$(VENV)/bin/egov-monitor schema > config/catalog.schema.json
+	$(VENV)/bin/egov-monitor reference > config/REFERENCE.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -192,6 +192,13 @@ def cmd_schema(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reference(_args: argparse.Namespace) -> int:
+    from monitor.config import reference_markdown
+
+    print(reference_markdown())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="egov-monitor", description="Qualitäts- und Compliance-Monitoring für E-Government-Dienste")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("validate", help="Katalog und Einstellungen prüfen")).set_defaults(func=cmd_validate)
     with_config(sub.add_parser("reload", help="laufenden Daemon die Konfiguration neu laden lassen")).set_defaults(func=cmd_reload)
     sub.add_parser("schema", help="JSON-Schema des Katalogs ausgeben").set_defaults(func=cmd_schema)
+    sub.add_parser("reference", help="Feldreferenz (Markdown) ausgeben").set_defaults(func=cmd_reference)
     return parser
 
 

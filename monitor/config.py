@@ -430,3 +430,45 @@ def json_schema() -> dict[str, Any]:
 
 __all__ = ["Config", "ConfigError", "ConfigIssue", "Duration", "MaintenanceWindow", "ResolvedService", "Service",
            "Settings", "load_config", "json_schema"]
+
+
+def reference_markdown() -> str:
+    """config/REFERENCE.md: every field of settings, catalog and check settings, from the models."""
+    from pydantic.fields import FieldInfo
+
+    def table(title: str, model: type[BaseModel], intro: str = "") -> list[str]:
+        lines = [f"## {title}", ""]
+        if intro:
+            lines += [intro, ""]
+        lines += ["| Feld | Typ | Standard | Bedeutung |", "|---|---|---|---|"]
+        for name, info in model.model_fields.items():
+            info: FieldInfo
+            ann = getattr(info.annotation, "__name__", None) or str(info.annotation)
+            ann = ann.replace("typing.", "").replace("|", "\\|")
+            if info.is_required():
+                default = "**Pflicht**"
+            elif info.default_factory is not None:
+                default = f"`{info.default_factory()!r}`" if callable(info.default_factory) else ""
+            else:
+                default = f"`{info.default!r}`"
+            lines.append(f"| `{name}` | {ann} | {default} | {(info.description or '').replace('|', '/')} |")
+        return lines + [""]
+
+    out = ["# Konfigurationsreferenz", "",
+           "Erzeugt aus den Modellen mit `egov-monitor reference` (nicht von Hand bearbeiten).",
+           "Dauern: `30s`, `5m`, `1h30m`, `250ms` oder Sekunden als Zahl. JSON-Schema: `config/catalog.schema.json`.", ""]
+    out += table("settings.yaml", Settings)
+    out += table("settings.yaml: store", StoreSettings)
+    out += table("settings.yaml: pools", PoolSettings)
+    out += table("settings.yaml: canaries", CanarySettings)
+    out += table("Katalog: Datei", CatalogFile)
+    out += table("Katalog: services[]", Service)
+    out += table("Katalog: maintenance[]", MaintenanceWindow,
+                 "Einmalig: `start` und `end`. Wiederkehrend: `every` (`day`/`week`), `days` (bei `week`), `at`, `duration`.")
+    out += ["## Katalog: profiles", "",
+            "Ein Profil ist wie ein blackbox_exporter-Modul: `kind` (die Prüfart) und deren Einstellungen. "
+            "Ein Dienst nennt es unter `checks.<kind>` als Namen (`availability: web-standard`) oder als "
+            "`profile:` mit Abweichungen daneben. Vorrang: Standardwerte < Profil < Angaben am Dienst.", ""]
+    for kind, impl in REGISTRY.items():
+        out += table(f"Prüfart `{kind.value}`", impl.settings_model)
+    return "\n".join(out)

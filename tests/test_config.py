@@ -150,6 +150,13 @@ def test_shipped_schema_is_current():
         "config/catalog.schema.json is stale: run `make schema`"
 
 
+def test_shipped_reference_is_current():
+    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "reference"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout == (ROOT / "config" / "REFERENCE.md").read_text(), "config/REFERENCE.md is stale: run `make schema`"
+    for field in ("availability_target", "maintenance", "body_must_contain", "canaries", "valid_status_codes"):
+        assert f"`{field}`" in proc.stdout
+
+
 def test_weekly_maintenance_across_dst_change():
     # 25 Oct 2026 is the night Berlin leaves summer time: 02:00-04:00 local is 3 real hours.
     window = MaintenanceWindow(reason="Update", every="week", days=["sun"], at="02:00", duration="2h")
