@@ -38,6 +38,18 @@ def need(cmd: str) -> str:
 
 
 @contextlib.contextmanager
+def _process(cmd: list[str], port: int, **popen) -> Iterator[subprocess.Popen]:
+    """Start a server process, wait until it listens on `port`, stop it afterwards."""
+    proc = subprocess.Popen(cmd, **popen)
+    try:
+        wait_port(port)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
 def nginx() -> Iterator[int]:
     """nginx on 127.0.0.1 answering 200 for any path."""
     port = free_port()
@@ -63,13 +75,8 @@ def nginx() -> Iterator[int]:
                 }}
             }}
         """))
-        proc = subprocess.Popen([need("nginx"), "-c", str(conf), "-p", prefix], stderr=subprocess.DEVNULL)
-        try:
-            wait_port(port)
+        with _process([need("nginx"), "-c", str(conf), "-p", prefix], port, stderr=subprocess.DEVNULL):
             yield port
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
 
 DELAY_SERVER = """
@@ -98,13 +105,8 @@ asyncio.run(main())
 def delay_server(delay: float) -> Iterator[int]:
     """An asyncio server in its own process that waits `delay` seconds before each answer."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", DELAY_SERVER, str(port), str(delay)])
-    try:
-        wait_port(port)
+    with _process([sys.executable, "-c", DELAY_SERVER, str(port), str(delay)], port):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -122,15 +124,10 @@ def blackbox() -> Iterator[tuple[int, int]]:
                   preferred_ip_protocol: ip4
                   ip_protocol_fallback: false
         """))
-        proc = subprocess.Popen([need("prometheus-blackbox-exporter"), f"--config.file={conf}",
-                                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_port(port)
+        with _process([need("prometheus-blackbox-exporter"), f"--config.file={conf}",
+                       f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"], port,
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
             yield port, proc.pid
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -37,13 +37,20 @@ def _print_config_error(exc) -> None:
         print(f"  {issue}", file=sys.stderr)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace):
+    """The configuration, or None after printing every problem."""
     from monitor.config import ConfigError, load_config
 
     try:
-        config = load_config(args.config)
+        return load_config(args.config)
     except ConfigError as exc:
         _print_config_error(exc)
+        return None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
         return EXIT_DOWN
     targets = sum(len(s.urls) * len(s.checks) for s in config.services.values())
     note = " (Beispielkatalog)" if config.example else ""
@@ -72,13 +79,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.config import ConfigError, load_config
     from monitor.runner import CanaryGuard, CheckRunner
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        _print_config_error(exc)
+    config = _load(args)
+    if config is None:
         return EXIT_DOWN
     wanted = args.services or list(config.services)
     unknown = [s for s in wanted if s not in config.services]
@@ -161,12 +165,8 @@ def _print_table(results: list[CheckResult], config) -> None:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    from monitor.config import ConfigError, load_config
-
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        _print_config_error(exc)
+    config = _load(args)
+    if config is None:
         print("Nichts neu geladen; der laufende Daemon behält seine Konfiguration.", file=sys.stderr)
         return EXIT_DOWN
     host, port = config.settings.listen_host_port
