@@ -11,14 +11,15 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 apt_packages=(chromium chromium-driver ca-certificates)
 if [ "$mode" = test ]; then
-    apt_packages+=(prometheus nginx-light prometheus-blackbox-exporter)
+    apt_packages+=(prometheus nginx-light prometheus-blackbox-exporter wrk postgresql)
 fi
 required_cmds=(chromium chromedriver)
-[ "$mode" = test ] && required_cmds+=(promtool prometheus nginx prometheus-blackbox-exporter)
+[ "$mode" = test ] && required_cmds+=(promtool prometheus nginx prometheus-blackbox-exporter wrk)
 missing=()
 for cmd in "${required_cmds[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 done
+if [ "$mode" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
         say "fehlende Programme: ${missing[*]}; bitte als root installieren: apt-get install ${apt_packages[*]}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from checks.result import State
@@ -11,12 +13,46 @@ from monitor.store import Store, metadata
 from tests.helpers import T0, result
 
 
-def open_store(tmp_path) -> Store:
-    return Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+_databases = itertools.count()
 
 
-def test_timeline_records_only_state_changes(tmp_path):
-    store = open_store(tmp_path)
+@pytest.fixture(scope="session")
+def postgres_url():
+    from tests.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """Every store test runs on SQLite and on a real PostgreSQL: the same code, only the URL differs."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    server = request.getfixturevalue("postgres_url")
+    name = f"t{next(_databases)}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"create database {name}"))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def open_store(store_url):
+    stores = []
+
+    def opener() -> Store:
+        stores.append(Store.open(store_url))
+        return stores[-1]
+
+    yield opener
+    for store in stores:
+        store.close()
+
+
+def test_timeline_records_only_state_changes(open_store):
+    store = open_store()
     states = [State.UP, State.UP, State.DOWN, State.DOWN, State.UP, State.DEGRADED, State.UP]
     for i, state in enumerate(states):
         store.record(result(state, offset=60 * i))
@@ -28,8 +64,8 @@ def test_timeline_records_only_state_changes(tmp_path):
     assert latest.result.state is State.UP and latest.since == T0 + timedelta(seconds=360)
 
 
-def test_late_result_goes_to_history_but_not_the_timeline(tmp_path):
-    store = open_store(tmp_path)
+def test_late_result_goes_to_history_but_not_the_timeline(open_store):
+    store = open_store()
     store.record(result(State.UP, offset=120))
     store.record(result(State.DOWN, offset=60))  # delivered late by a slow worker
     assert [c.state for c in store.timeline()] == ["up"]
@@ -37,23 +73,23 @@ def test_late_result_goes_to_history_but_not_the_timeline(tmp_path):
     assert store.count_results() == 2
 
 
-def test_run_key_makes_a_redelivered_job_store_once(tmp_path):
-    store = open_store(tmp_path)
+def test_run_key_makes_a_redelivered_job_store_once(open_store):
+    store = open_store()
     assert store.record(result(), run_key="portal|availability|x|1000") is not None
     assert store.record(result(), run_key="portal|availability|x|1000") is None
     assert store.count_results() == 1
 
 
-def test_results_round_trip_with_measurements(tmp_path):
-    store = open_store(tmp_path)
+def test_results_round_trip_with_measurements(open_store):
+    store = open_store()
     original = result(State.DOWN, status_code=503.0, phase_connect_seconds=0.01)
     store.record(original)
     ((_, again),) = list(store.results("portal"))
     assert again == original
 
 
-def test_monitor_gaps_from_heartbeats(tmp_path, monkeypatch):
-    store = open_store(tmp_path)
+def test_monitor_gaps_from_heartbeats(open_store, monkeypatch):
+    store = open_store()
     clock = [T0.timestamp()]
     monkeypatch.setattr("monitor.store.time.time", lambda: clock[0])
     first = store.start_run("test")
@@ -68,8 +104,8 @@ def test_monitor_gaps_from_heartbeats(tmp_path, monkeypatch):
     assert [g.seconds for g in gaps] == [300, 180]
 
 
-def test_purge_keeps_timeline_and_latest(tmp_path):
-    store = open_store(tmp_path)
+def test_purge_keeps_timeline_and_latest(open_store):
+    store = open_store()
     store.record(result(State.DOWN, offset=0))
     store.record(result(State.UP, offset=86400 * 10))
     assert store.purge_raw(T0 + timedelta(days=5)) == 1
@@ -77,12 +113,12 @@ def test_purge_keeps_timeline_and_latest(tmp_path):
     assert len(store.timeline()) == 2 and store.latest()[0].result.state is State.UP
 
 
-def test_migrations_match_the_model(tmp_path):
+def test_migrations_match_the_model(open_store):
     """The Alembic migrations create exactly the schema the code expects."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    store = open_store(tmp_path)
+    store = open_store()
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == []
@@ -91,14 +127,14 @@ def test_migrations_match_the_model(tmp_path):
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
-    store = open_store(tmp_path)
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("pragma journal_mode")).scalar_one() == "wal"
 
 
-def test_reopen_is_idempotent(tmp_path):
-    store = open_store(tmp_path)
+def test_reopen_is_idempotent(open_store):
+    store = open_store()
     store.record(result())
     store.close()
-    again = open_store(tmp_path)
+    again = open_store()
     assert again.count_results() == 1
