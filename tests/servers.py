@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-BODY = "<!doctype html><html lang=de><title>Serviceportal</title><p>Willkommen beim Serviceportal Saarland</p></html>".encode()
+BODY = b"<!doctype html><html lang=de><title>Serviceportal</title><p>Willkommen beim Serviceportal Saarland</p></html>"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
