@@ -184,6 +184,7 @@ class Store:
         """Store one result and update the timeline. Returns the result id, or None when
         `run_key` was already stored (a job delivered twice stores one result)."""
         started = _ts(result.started_at)
+        plain = result.to_dict()
         row = {
             "run_key": run_key,
             "service_id": result.service_id,
@@ -193,8 +194,8 @@ class Store:
             "reason": result.reason.value,
             "started_at": started,
             "duration_seconds": result.duration_seconds,
-            "measurements": dict(result.to_dict()["measurements"]),
-            "evidence": result.to_dict()["evidence"],
+            "measurements": plain["measurements"],
+            "evidence": plain["evidence"],
         }
         key = {"service_id": result.service_id, "kind": result.kind.value, "url": result.url}
         with self._locked():
@@ -215,7 +216,7 @@ class Store:
                     else:
                         since = cur.since
                     values = {"result_id": rid, "state": result.state.value, "since": since,
-                              "started_at": started, "result": result.to_dict()}
+                              "started_at": started, "result": plain}
                     if cur is None:
                         conn.execute(latest.insert().values(**key, **values))
                     else:
