@@ -132,6 +132,7 @@ class Daemon:
         new = job_specs(config)
         now = datetime.now(self.config.settings.tz)
         for job_id in set(self._specs) - set(new):
+            del self._specs[job_id]  # first, so a run already queued finds nothing to do
             self.scheduler.remove_job(job_id)
         for job_id, spec in new.items():
             old = self._specs.get(job_id)
@@ -147,8 +148,6 @@ class Daemon:
                 self._run_check, trigger, args=[job_id], id=job_id, name=job_id, replace_existing=True,
                 executor=REGISTRY[spec.kind].pool, misfire_grace_time=max(1, int(settings.interval)),
             )
-        for job_id in set(self._specs) - set(new):
-            del self._specs[job_id]
         for kind in CheckKind:
             self.metrics.targets.labels(kind.value).set(sum(1 for s in new.values() if s.kind is kind))
 
