@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from checks import availability
+from checks import availability, security
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 
@@ -26,6 +26,7 @@ REGISTRY: dict[CheckKind, CheckImplementation] = {
     CheckKind.AVAILABILITY: CheckImplementation(
         CheckKind.AVAILABILITY, availability.AvailabilitySettings, availability.run, pool="http"
     ),
+    CheckKind.SECURITY: CheckImplementation(CheckKind.SECURITY, security.SecuritySettings, security.run, pool="http"),
 }
 
 __all__ = ["REGISTRY", "CheckImplementation", "CheckKind", "CheckResult", "CheckSettings", "Reason", "State", "Target"]

@@ -32,6 +32,12 @@ REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 MAX_HEADER_BYTES = 256 * 1024  # the sum of all header lines we accept before giving up
 
+# http.client refuses header lines over 64 KiB and more than 100 headers. Real servers send
+# long CSPs and many Set-Cookie lines, and the security check must still give a verdict,
+# so both limits are raised (module globals: http.client offers no other way).
+http.client._MAXLINE = max(http.client._MAXLINE, MAX_HEADER_BYTES)  # type: ignore[attr-defined]
+http.client._MAXHEADERS = max(http.client._MAXHEADERS, 1000)  # type: ignore[attr-defined]
+
 # OpenSSL verify codes that have a reason of their own (x509_vfy.h).
 _X509_V_ERR_CERT_HAS_EXPIRED = 10
 _X509_V_ERR_HOSTNAME_MISMATCH = 62
@@ -61,6 +67,15 @@ class TlsInfo:
     issuer: str | None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hop:
+    """One response of a redirect chain."""
+
+    url: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+
+
 @dataclasses.dataclass(slots=True)
 class FetchOutcome:
     """Everything a fetch learned, successful or not."""
@@ -77,6 +92,7 @@ class FetchOutcome:
     content_length: int = 0
     redirects: int = 0
     redirect_chain: list[str] = dataclasses.field(default_factory=list)
+    hops: list[Hop] = dataclasses.field(default_factory=list)  # every response of the chain, final one last
     phases: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     duration: float = 0.0
     ip: str | None = None
@@ -100,6 +116,7 @@ class FetchOptions:
     ip_fallback: bool = True
     verify_tls: bool = True
     ca_file: str | None = None
+    truncate_body: bool = False  # keep the first max_body_bytes of a larger body instead of failing
 
 
 @functools.lru_cache(maxsize=32)
@@ -335,7 +352,7 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
 
 def _read_body(response: http.client.HTTPResponse, options: FetchOptions, out: FetchOutcome) -> None:
     declared = response.getheader("Content-Length")
-    if declared and declared.isdigit() and int(declared) > options.max_body_bytes:
+    if declared and declared.isdigit() and int(declared) > options.max_body_bytes and not options.truncate_body:
         out.content_length = int(declared)
         raise ProbeError(Reason.TOO_LARGE, f"Content-Length {declared} exceeds the limit of {options.max_body_bytes} bytes")
     chunks: list[bytes] = []
@@ -346,6 +363,11 @@ def _read_body(response: http.client.HTTPResponse, options: FetchOptions, out: F
             if not chunk:
                 break
             size += len(chunk)
+            if size > options.max_body_bytes and options.truncate_body:
+                chunks.append(chunk[: len(chunk) - (size - options.max_body_bytes)])
+                out.body_truncated = True
+                size = options.max_body_bytes
+                break
             if size > options.max_body_bytes:
                 out.content_length = size
                 raise ProbeError(Reason.TOO_LARGE, f"body exceeds the limit of {options.max_body_bytes} bytes")
@@ -375,6 +397,7 @@ def fetch(url: str, options: FetchOptions) -> FetchOutcome:
                 out.status = response.status
                 out.http_version = {10: 1.0, 11: 1.1}.get(response.version, 0.0)
                 out.headers = [(k, v) for k, v in response.getheaders()]
+                out.hops.append(Hop(current, response.status, tuple(out.headers)))
                 location = response.getheader("Location")
                 if options.follow_redirects and response.status in REDIRECT_CODES and location:
                     seen.append(current)

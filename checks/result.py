@@ -19,6 +19,7 @@ class CheckKind(enum.StrEnum):
     """Every kind of check egov-monitor knows. The registry maps each to its module."""
 
     AVAILABILITY = "availability"
+    SECURITY = "security"
 
 
 class State(enum.StrEnum):
@@ -55,6 +56,8 @@ class Reason(enum.StrEnum):
     TOO_LARGE = "too_large"
     TOO_MANY_REDIRECTS = "too_many_redirects"
     NOT_HTTPS = "not_https"  # profile demands HTTPS but the final URL is plain HTTP
+    NONCOMPLIANT = "noncompliant"  # scanned: a binding requirement is not met (security grade, TLS, ...)
+    FINDINGS = "findings"  # scanned: only warnings, nothing binding violated
     MONITOR_NETWORK = "monitor_network"  # the canaries failed too: not the service's fault
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
 

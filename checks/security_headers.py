@@ -526,9 +526,9 @@ def content_security_policy(r: Retrieval) -> TestOutcome:
                         "csp-implemented-with-insecure-scheme-in-passive-content-only")
     if passed and DUPLICATE_WARNINGS in csp:
         result = "csp-implemented-but-duplicate-directives"
-    data = {d: sorted(v) for d, v in csp.items() if d != DUPLICATE_WARNINGS}
-    return TestOutcome(name, result, passed, {"directives": data, "policy": policy,
-                                              "http": bool(header), "meta": bool(equiv)})
+    data = {d[:60]: sorted(v)[:50] for d, v in list(csp.items())[:40] if d != DUPLICATE_WARNINGS}  # evidence, capped
+    return TestOutcome(name, result, passed, {"directives": data, "policy": policy, "http": bool(header),
+                                              "meta": bool(equiv), "frame_ancestors": "frame-ancestors" in csp})
 
 
 # --- Cookies ----------------------------------------------------------------------------
@@ -984,7 +984,7 @@ def x_frame_options(r: Retrieval, csp: TestOutcome | None = None) -> TestOutcome
     else:
         result = "x-frame-options-not-implemented"
     csp = csp or content_security_policy(r)
-    if csp.data and "frame-ancestors" in (csp.data.get("directives") or {}):
+    if csp.data and csp.data.get("frame_ancestors"):
         result = "x-frame-options-implemented-via-csp"
     passed = result in ("x-frame-options-allow-from-origin", "x-frame-options-sameorigin-or-deny",
                         "x-frame-options-implemented-via-csp")
@@ -1148,3 +1148,88 @@ def retrieval_from_dict(d: dict[str, Any]) -> Retrieval:
         session=tuple(x for x in (_response_from_dict(s) for s in d.get("session", ())) if x is not None),
         session_url=d.get("session_url", ""), cors=_response_from_dict(d.get("cors")),
     )
+
+
+# --- the retriever: the only part that touches the network --------------------------------
+
+_CERT_REASONS = frozenset({"tls_invalid_certificate", "tls_expired", "tls_hostname"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionResult:
+    """One chain (HTTP or HTTPS) as fetched, with why it failed if it did."""
+
+    url: str
+    hops: tuple[HttpResponse, ...]  # every response, final one last (it alone has the body)
+    verified: bool
+    error: Any = None  # httpprobe.ProbeError
+
+    @property
+    def response(self) -> HttpResponse | None:
+        return self.hops[-1] if self.hops else None
+
+
+def _session(url: str, options) -> SessionResult:
+    from checks.httpprobe import fetch
+
+    out = fetch(url, options)
+    verified = options.verify_tls
+    if out.error is not None and out.error.reason.value in _CERT_REASONS and options.verify_tls:
+        # reference: a bad certificate is retried without verification and marked unverified
+        out = fetch(url, dataclasses.replace(options, verify_tls=False))
+        verified = False
+    if not out.hops:
+        return SessionResult(url, (), verified, out.error)
+    if out.error is not None and out.error.reason.value not in ("too_many_redirects",):
+        return SessionResult(url, (), verified, out.error)
+    body = out.body.decode("utf-8", "replace") if out.error is None else ""
+    hops = [HttpResponse(h.url, h.status, h.headers, "", verified) for h in out.hops]
+    hops[-1] = dataclasses.replace(hops[-1], body=body)
+    return SessionResult(url, tuple(hops), verified, out.error)
+
+
+def site_urls(url: str, http_port: int | None = None, https_port: int | None = None) -> tuple[str, str]:
+    """The HTTP and the HTTPS URL of the page at `url` (same host and path)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    own = parts.port
+    hp = http_port or (own if parts.scheme == "http" and own else 80)
+    sp = https_port or (own if parts.scheme == "https" and own else 443)
+    http_url = f"http://{host}{'' if hp == 80 else f':{hp}'}{path}"
+    https_url = f"https://{host}{'' if sp == 443 else f':{sp}'}{path}"
+    return http_url, https_url
+
+
+def retrieve(url: str, options, *, http_port: int | None = None, https_port: int | None = None,
+             preloaded: frozenset[str] | None = None) -> tuple[Retrieval, SessionResult, SessionResult]:
+    """Fetch the page over HTTP and HTTPS (concurrently), then a CORS preflight.
+
+    `options` are httpprobe.FetchOptions; their timeout bounds each of the three steps.
+    """
+    import concurrent.futures
+
+    from checks.httpprobe import FetchOptions, fetch
+
+    assert isinstance(options, FetchOptions)
+    http_url, https_url = site_urls(url, http_port, https_port)
+    opts = dataclasses.replace(options, truncate_body=True, follow_redirects=True, max_redirects=10,
+                               headers=(("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="security-fetch") as pool:
+        f_http, f_https = pool.submit(_session, http_url, opts), pool.submit(_session, https_url, opts)
+        http_s, https_s = f_http.result(), f_https.result()
+    chosen = https_s if https_s.response is not None else http_s
+    cors = None
+    if chosen.response is not None:
+        preflight = fetch(chosen.response.url, dataclasses.replace(
+            opts, method="OPTIONS", verify_tls=chosen.verified, max_body_bytes=64 * 1024,
+            headers=(("Access-Control-Request-Method", "GET"), ("Origin", CORS_ORIGIN))))
+        if preflight.error is None and 200 <= preflight.status < 300:
+            cors = HttpResponse(preflight.final_url, preflight.status, tuple(preflight.headers))
+    retrieval = Retrieval(
+        hostname=urlsplit(url).hostname or "", auto=chosen.response, http=http_s.response, https=https_s.response,
+        http_route=tuple((h.url, h.status) for h in http_s.hops), session=chosen.hops,
+        session_url=chosen.url if chosen.response is not None else "", cors=cors, preloaded=preloaded)
+    return retrieval, http_s, https_s

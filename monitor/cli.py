@@ -110,6 +110,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print()
     else:
         _print_table(results, config)
+        _print_security(r for r in results if r.kind is CheckKind.SECURITY)
     states = {r.state for r in results}
     if State.DOWN in states:
         return EXIT_DOWN
@@ -162,6 +163,58 @@ def _print_table(results: list[CheckResult], config) -> None:
                       f"[{_STATE_STYLE[r.state]}]{_STATE_DE[r.state]}[/]", r.reason.value, str(status),
                       f"{r.measurements.get('duration_seconds', r.duration_seconds):.3f}s", escape(detail))
     _console().print(table)
+
+
+_SEVERITY_DE = {"critical": ("KRITISCH", "bold red"), "warning": ("Warnung", "yellow"), "notice": ("Hinweis", "cyan")}
+_TLS_DE = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
+
+
+def _print_security(results) -> None:
+    """Per URL: grade, TLS and security.txt at a glance, then every finding with its fix."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console()
+    for r in results:
+        ev = r.evidence
+        obs = ev.get("observatory")
+        head = f"[bold]{escape(r.service_id)}[/] {escape(r.url)}: "
+        if obs:
+            head += (f"Note [bold]{obs['grade']}[/] ({obs['score']} Punkte, {obs['tests_passed']}/"
+                     f"{obs['tests_passed'] + obs['tests_failed']} Tests bestanden; Bewertung nach "
+                     f"{ev['algorithm']} Version {ev['algorithm_version']})")
+        else:
+            head += f"[bold red]keine Bewertung[/]: {escape(str(ev.get('detail', '')))}"
+        console.print(head)
+        t = ev.get("tls") or {}
+        if t.get("accepted"):
+            versions = ", ".join(f"{_TLS_DE[v]} {'ja' if ok else 'nein'}" for v, ok in t["accepted"].items() if ok is not None)
+            cert = t.get("certificate") or {}
+            days = ""
+            if "tls_cert_expiry_timestamp" in r.measurements:
+                import time as _time
+                days = f", Zertifikat noch {(r.measurements['tls_cert_expiry_timestamp'] - _time.time()) / 86400:.0f} Tage gültig"
+            console.print(f"  TLS: {versions}; Forward Secrecy {'ja' if t.get('forward_secrecy') else 'nein'}; "
+                          f"{escape(cert.get('key_type', '?'))} {cert.get('key_bits', '?')} Bit{days}; "
+                          f"BSI TR-02102-2: {'erfüllt' if t.get('compliant') else '[bold red]nicht erfüllt[/]'}")
+        stxt = ev.get("security_txt")
+        if stxt:
+            console.print(f"  security.txt: {'gültig' if stxt.get('valid') else 'fehlt oder ungültig'}")
+        findings = ev.get("findings") or []
+        if not findings:
+            continue
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for col in ("Schwere", "Prüfung", "Befund", "Abhilfe"):
+            table.add_column(col, overflow="fold")
+        order = {"critical": 0, "warning": 1, "notice": 2}
+        for f in sorted(findings, key=lambda f: order.get(f.get("severity"), 3)):
+            label, style = _SEVERITY_DE.get(f.get("severity"), (f.get("severity"), ""))
+            message = str(f.get("message", ""))
+            if f.get("evidence"):
+                message += f" [{str(f['evidence'])[:160]}]"
+            table.add_row(f"[{style}]{label}[/]", escape(str(f.get("title", ""))), escape(message),
+                          escape(str(f.get("fix", ""))))
+        console.print(table)
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

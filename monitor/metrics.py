@@ -60,6 +60,16 @@ class ResultCollector(Collector):
             ("egov_check_reason_info", "Reason of the current state of a check target", ["kind", "reason"]),
             ("egov_check_last_run_timestamp_seconds", "When the newest result of a check target started", ["kind"]),
             ("egov_check_state_since_timestamp_seconds", "Since when a check target has been in its current state", ["kind"]),
+            ("egov_security_score", "Security header score (HTTP Observatory algorithm; 100 plus bonuses)", []),
+            ("egov_security_grade_info", "Security header grade (A+ to F) and the scoring algorithm version",
+             ["grade", "algorithm_version"]),
+            ("egov_security_test_passed", "Whether a security header test passed (1) or failed (0)", ["test"]),
+            ("egov_security_findings", "Open security findings by severity", ["severity"]),
+            ("egov_security_txt_valid", "Whether /.well-known/security.txt is valid (RFC 9116)", []),
+            ("egov_tls_version_accepted", "Whether the server accepts a TLS protocol version", ["version"]),
+            ("egov_tls_forward_secrecy", "Whether only forward-secret key exchange is accepted", []),
+            ("egov_tls_compliant", "Whether the TLS configuration meets BSI TR-02102-2", []),
+            ("egov_tls_certificate_expiry_timestamp_seconds", "When the server certificate expires, in unix seconds", []),
         )}
         service_gauges = {
             "egov_service_availability_target_ratio": GaugeMetricFamily(
@@ -89,6 +99,8 @@ class ResultCollector(Collector):
             g["egov_check_state_since_timestamp_seconds"].add_metric(base + [kind], item.since.timestamp())
             if result.kind is CheckKind.AVAILABILITY:
                 _availability(g, base, result)
+            elif result.kind is CheckKind.SECURITY:
+                _security(g, base, result)
         yield from g.values()
         yield from service_gauges.values()
 
@@ -112,6 +124,37 @@ def _availability(g: dict[str, GaugeMetricFamily], base: list[str], result: Chec
     tls = result.evidence.get("tls")
     if tls and tls.get("version") in _TLS_VERSION_NAMES:
         g["probe_tls_version_info"].add_metric(base + [_TLS_VERSION_NAMES[tls["version"]]], 1.0)
+
+
+_TLS_MEASUREMENTS = {"TLSv1": "tls_accepts_tlsv1", "TLSv1.1": "tls_accepts_tlsv1_1", "TLSv1.2": "tls_accepts_tlsv1_2",
+                     "TLSv1.3": "tls_accepts_tlsv1_3"}
+
+
+def _security(g: dict[str, GaugeMetricFamily], base: list[str], result: CheckResult) -> None:
+    # Only fixed vocabularies become labels: grades, test names, severities, versions.
+    m = result.measurements
+    obs = result.evidence.get("observatory")
+    if obs:
+        g["egov_security_score"].add_metric(base, float(obs["score"]))
+        g["egov_security_grade_info"].add_metric(base + [obs["grade"], str(obs["algorithm_version"])], 1.0)
+        for test, outcome in obs["tests"].items():
+            g["egov_security_test_passed"].add_metric(base + [test], 1.0 if outcome["pass"] else 0.0)
+        for test, outcome in obs.get("extra", {}).items():
+            g["egov_security_test_passed"].add_metric(base + [test], 1.0 if outcome["pass"] else 0.0)
+        for severity in ("critical", "warning", "notice"):
+            g["egov_security_findings"].add_metric(base + [severity], m.get(f"findings_{severity}", 0.0))
+    if "security_txt_valid" in m:
+        g["egov_security_txt_valid"].add_metric(base, m["security_txt_valid"])
+        g["egov_security_test_passed"].add_metric(base + ["security-txt"], m["security_txt_valid"])
+    for version, key in _TLS_MEASUREMENTS.items():
+        if key in m:
+            g["egov_tls_version_accepted"].add_metric(base + [_TLS_VERSION_NAMES[version]], m[key])
+    if "tls_forward_secrecy" in m:
+        g["egov_tls_forward_secrecy"].add_metric(base, m["tls_forward_secrecy"])
+    if "tls_compliant" in m:
+        g["egov_tls_compliant"].add_metric(base, m["tls_compliant"])
+    if "tls_cert_expiry_timestamp" in m:
+        g["egov_tls_certificate_expiry_timestamp_seconds"].add_metric(base, m["tls_cert_expiry_timestamp"])
 
 
 class DaemonMetrics:

@@ -11,10 +11,10 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 apt_packages=(chromium chromium-driver ca-certificates)
 if [ "$mode" = test ]; then
-    apt_packages+=(prometheus nginx-light prometheus-blackbox-exporter wrk postgresql)
+    apt_packages+=(prometheus nginx-light prometheus-blackbox-exporter wrk postgresql nodejs npm)
 fi
 required_cmds=(chromium chromedriver)
-[ "$mode" = test ] && required_cmds+=(promtool prometheus nginx prometheus-blackbox-exporter wrk)
+[ "$mode" = test ] && required_cmds+=(promtool prometheus nginx prometheus-blackbox-exporter wrk node npm)
 missing=()
 for cmd in "${required_cmds[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
@@ -62,4 +62,15 @@ if [ ! -f "$stamp" ]; then
     say "installiere egov-monitor$extra"
     "$VENV/bin/pip" install -q --disable-pip-version-check -e ".$extra" 2> >(grep -v "is ignored: it is neither" >&2)
     touch "$stamp"
+fi
+
+if [ "$mode" = test ]; then
+    # The HTTP Observatory itself (npm), the reference our security grades are compared with.
+    ref=bench/observatory
+    ref_stamp="$ref/node_modules/.installed-$(cat "$ref/package-lock.json" | sha1sum | cut -c1-12)"
+    if [ ! -f "$ref_stamp" ]; then
+        say "installiere die Referenz-Implementierung des HTTP Observatory (npm)"
+        (cd "$ref" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+        touch "$ref_stamp"
+    fi
 fi

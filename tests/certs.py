@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 
@@ -55,8 +55,9 @@ class TestCA:
     def ca_file(self) -> Path:
         return self.pair.cert
 
-    def issue(self, stem: str, hosts: list[str], *, days_valid: int = 90, expired: bool = False) -> CertPair:
-        key = ec.generate_private_key(ec.SECP256R1())
+    def issue(self, stem: str, hosts: list[str], *, days_valid: int = 90, expired: bool = False,
+              rsa_bits: int | None = None) -> CertPair:
+        key = rsa.generate_private_key(65537, rsa_bits) if rsa_bits else ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         if expired:
             start, end = now - datetime.timedelta(days=40), now - datetime.timedelta(days=2)

@@ -1,0 +1,261 @@
+"""Security check kind: security headers graded like the HTTP Observatory, security.txt
+(RFC 9116) and the TLS configuration against BSI TR-02102-2, in one result per URL.
+
+State: `up` when nothing needs fixing, `degraded` when there are warnings (a failed
+Observatory test, security.txt missing, certificate expiring soon), `down` when a binding
+requirement is not met (grade below the profile's minimum, TLS not compliant) or the site
+could not be scanned. Every finding names the header or setting and the value that passes.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, FilePath
+
+from checks import security_headers as sh
+from checks import security_txt, tls
+from checks.httpprobe import FetchOptions
+from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.settings import CheckSettings, PositiveDuration
+
+Grade = Literal["A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "F"]
+
+TEST_TITLES = {
+    "content-security-policy": "Content-Security-Policy",
+    "cookies": "Cookies",
+    "cross-origin-resource-sharing": "CORS",
+    "redirection": "Umleitung auf HTTPS",
+    "referrer-policy": "Referrer-Policy",
+    "strict-transport-security": "Strict-Transport-Security (HSTS)",
+    "subresource-integrity": "Subresource Integrity",
+    "x-content-type-options": "X-Content-Type-Options",
+    "x-frame-options": "X-Frame-Options / frame-ancestors",
+    "cross-origin-resource-policy": "Cross-Origin-Resource-Policy",
+    "cross-origin-opener-policy": "Cross-Origin-Opener-Policy",
+    "cross-origin-embedder-policy": "Cross-Origin-Embedder-Policy",
+    "permissions-policy": "Permissions-Policy",
+    "version-disclosure": "Versionsangaben in Headern",
+}
+
+# What is wrong and what passes, per Observatory expectation (German, for operators).
+FIXES: dict[str, tuple[str, str]] = {
+    "csp-not-implemented": ("Kein Content-Security-Policy-Header.",
+                            "Header setzen, z. B. Content-Security-Policy: default-src 'self'; object-src 'none'; "
+                            "frame-ancestors 'self'; form-action 'self'"),
+    "csp-not-implemented-but-reporting-enabled": ("Nur Content-Security-Policy-Report-Only, keine durchgesetzte Policy.",
+                                                  "Die erprobte Policy als Content-Security-Policy ausliefern."),
+    "csp-header-invalid": ("Content-Security-Policy ist nicht auswertbar (z. B. doppelte Direktive, 'strict-dynamic' "
+                           "ohne Nonce/Hash).", "Jede Direktive nur einmal; 'strict-dynamic' nur mit 'nonce-…' oder Hash."),
+    "csp-implemented-with-unsafe-inline": ("CSP erlaubt Inline-Skripte oder zu breite Quellen in script-src/object-src.",
+                                           "'unsafe-inline', data:, https: und * aus script-src entfernen, "
+                                           "object-src 'none' setzen, Nonces oder Hashes verwenden."),
+    "csp-implemented-with-insecure-scheme": ("CSP erlaubt das Laden von Ressourcen über http: oder ftp:.",
+                                             "Nur https:-Quellen eintragen."),
+    "csp-implemented-with-unsafe-eval": ("CSP erlaubt 'unsafe-eval'.", "eval() im Code ersetzen und 'unsafe-eval' entfernen."),
+    "csp-implemented-with-insecure-scheme-in-passive-content-only": (
+        "CSP erlaubt Bilder oder Medien über http:.", "In img-src und media-src nur https:-Quellen zulassen."),
+    "csp-implemented-with-unsafe-inline-in-style-src-only": ("CSP erlaubt Inline-Styles oder breite Quellen in style-src.",
+                                                             "'unsafe-inline' und data: aus style-src entfernen."),
+    "csp-implemented-with-no-unsafe": ("CSP ohne unsichere Quellen, aber nicht mit default-src 'none'.",
+                                       "Für die Bestnote default-src 'none' setzen und benötigte Quellen einzeln freigeben."),
+    "csp-implemented-but-duplicate-directives": ("report-uri/report-to mehrfach angegeben.", "Doppelte Direktiven entfernen."),
+    "cookies-without-secure-flag-but-protected-by-hsts": ("Cookies ohne Secure-Attribut (HSTS schützt sie).",
+                                                          "Set-Cookie: …; Secure"),
+    "cookies-session-without-secure-flag-but-protected-by-hsts": ("Sitzungs-Cookie ohne Secure-Attribut (HSTS schützt es).",
+                                                                  "Set-Cookie: <Sitzung>=…; Secure; HttpOnly; SameSite=Lax"),
+    "cookies-without-secure-flag": ("Cookies ohne Secure-Attribut oder über HTTP gesetzt.",
+                                    "Set-Cookie: …; Secure und HSTS einrichten."),
+    "cookies-samesite-flag-invalid": ("SameSite-Attribut ungültig oder SameSite=None ohne Secure.",
+                                      "SameSite=Lax oder SameSite=Strict verwenden."),
+    "cookies-anticsrf-without-samesite-flag": ("CSRF-Token-Cookie ohne SameSite.", "Set-Cookie: …; SameSite=Strict"),
+    "cookies-session-without-httponly-flag": ("Sitzungs-Cookie ohne HttpOnly.", "Set-Cookie: <Sitzung>=…; HttpOnly"),
+    "cookies-session-without-secure-flag": ("Sitzungs-Cookie ohne Secure-Attribut.",
+                                            "Set-Cookie: <Sitzung>=…; Secure; HttpOnly; SameSite=Lax"),
+    "cookies-secure-with-httponly-sessions": ("Cookies ohne SameSite-Attribut.", "SameSite=Lax oder Strict ergänzen."),
+    "cross-origin-resource-sharing-implemented-with-universal-access": (
+        "CORS spiegelt beliebige Origins mit Access-Control-Allow-Credentials: true (CSRF-Gefahr).",
+        "Access-Control-Allow-Origin nur für bekannte Origins setzen oder Credentials nicht erlauben."),
+    "redirection-missing": ("HTTP leitet nicht auf HTTPS um.", "HTTP mit 301 auf https:// desselben Hosts umleiten."),
+    "redirection-not-to-https": ("Die Umleitung endet nicht auf HTTPS.", "Auf https:// desselben Hosts umleiten."),
+    "redirection-not-to-https-on-initial-redirection": ("Erste Umleitung führt auf eine andere HTTP-URL.",
+                                                        "Zuerst auf https:// desselben Hosts umleiten, dann weiter."),
+    "redirection-off-host-from-http": ("HTTP leitet direkt auf einen anderen Host um; HSTS greift so nicht.",
+                                       "Zuerst auf https:// desselben Hosts umleiten, dann auf den Zielhost."),
+    "redirection-invalid-cert": ("Ungültiges Zertifikat in der Umleitungskette.", "Gültiges Zertifikat installieren."),
+    "referrer-policy-unsafe": ("Referrer-Policy gibt vollständige URLs an Dritte weiter.",
+                               "Referrer-Policy: strict-origin-when-cross-origin (oder no-referrer)"),
+    "referrer-policy-header-invalid": ("Referrer-Policy nicht erkannt.", "Referrer-Policy: strict-origin-when-cross-origin"),
+    "referrer-policy-not-implemented": ("Keine Referrer-Policy.", "Referrer-Policy: strict-origin-when-cross-origin"),
+    "hsts-not-implemented": ("Kein Strict-Transport-Security-Header.",
+                             "Strict-Transport-Security: max-age=31536000; includeSubDomains"),
+    "hsts-implemented-max-age-less-than-six-months": ("HSTS max-age unter sechs Monaten (15552000 s).",
+                                                      "Strict-Transport-Security: max-age=31536000; includeSubDomains"),
+    "hsts-header-invalid": ("Strict-Transport-Security nicht auswertbar (kein max-age oder doppelt gesetzt).",
+                            "Genau ein Header: Strict-Transport-Security: max-age=31536000"),
+    "hsts-not-implemented-no-https": ("Seite nicht über HTTPS erreichbar, HSTS unmöglich.", "HTTPS einrichten."),
+    "hsts-invalid-cert": ("HSTS wirkungslos: ungültiges Zertifikat.", "Gültiges Zertifikat installieren."),
+    "sri-not-implemented-but-external-scripts-loaded-securely": (
+        "Externe Skripte ohne Subresource Integrity.", "<script src=… integrity=\"sha384-…\" crossorigin=\"anonymous\">"),
+    "sri-implemented-but-external-scripts-not-loaded-securely": ("Externe Skripte über HTTP oder protokollrelativ geladen.",
+                                                                 "Externe Skripte nur über https:// laden."),
+    "sri-not-implemented-and-external-scripts-not-loaded-securely": (
+        "Externe Skripte über HTTP und ohne Subresource Integrity.",
+        "Über https:// laden und integrity=\"sha384-…\" ergänzen – oder selbst hosten."),
+    "x-content-type-options-not-implemented": ("Kein X-Content-Type-Options.", "X-Content-Type-Options: nosniff"),
+    "x-content-type-options-header-invalid": ("X-Content-Type-Options ungültig.", "X-Content-Type-Options: nosniff"),
+    "x-frame-options-not-implemented": ("Kein Schutz vor Clickjacking.",
+                                        "Content-Security-Policy: frame-ancestors 'self' (oder X-Frame-Options: DENY)"),
+    "x-frame-options-header-invalid": ("X-Frame-Options ungültig.", "Content-Security-Policy: frame-ancestors 'self'"),
+    "corp-header-invalid": ("Cross-Origin-Resource-Policy ungültig.", "Cross-Origin-Resource-Policy: same-site"),
+    "coop-header-invalid": ("Cross-Origin-Opener-Policy ungültig.", "Cross-Origin-Opener-Policy: same-origin"),
+    "coep-header-invalid": ("Cross-Origin-Embedder-Policy ungültig.", "Cross-Origin-Embedder-Policy: require-corp"),
+    "permissions-policy-not-implemented": ("Keine Permissions-Policy.",
+                                           "Permissions-Policy: camera=(), microphone=(), geolocation=()"),
+    "version-disclosed": ("Server-Software mit Versionsnummer in Headern.",
+                          "Versionsangaben abschalten (nginx: server_tokens off; Apache: ServerTokens Prod; "
+                          "PHP: expose_php = Off)."),
+}
+
+
+class SecuritySettings(CheckSettings):
+    """Settings of the security check (headers, security.txt, TLS)."""
+
+    interval: PositiveDuration = Field(6 * 3600.0, description="Time between two runs, e.g. 6h.")
+    timeout: PositiveDuration = Field(15.0, description="Upper bound for each step (HTTP, HTTPS, security.txt, TLS).")
+    min_grade: Grade = Field("B", description="Observatory grade below this is a compliance failure (state down).")
+    http_port: int | None = Field(None, ge=1, le=65535, description="Port of the HTTP site, default 80.")
+    https_port: int | None = Field(None, ge=1, le=65535, description="Port of the HTTPS site, default 443.")
+    ca_file: FilePath | None = Field(None, description="CA bundle for services with a private CA.")
+    security_txt: bool = Field(True, description="Check /.well-known/security.txt (RFC 9116).")
+    tls: bool = Field(True, description="Scan protocol versions, forward secrecy and certificate (BSI TR-02102-2).")
+    certificate_warning_days: int = Field(30, ge=0, le=365, description="Warn this many days before the certificate expires.")
+    hsts_preloaded: list[str] = Field(default_factory=list,
+                                      description="Names to treat as HSTS-preloaded besides Chromium's bundled list.")
+    max_body_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Only this much of the page is read for <meta> and <script>.")
+
+    def worst_case_seconds(self) -> float:
+        return self.timeout * 4
+
+
+def _finding(area: str, test: str, result: str, severity: str, evidence: Any = None) -> dict[str, Any]:
+    what, fix = FIXES.get(result, (result, ""))
+    return {"area": area, "test": test, "id": result, "severity": severity, "title": TEST_TITLES.get(test, test),
+            "message": what, "fix": fix, "evidence": evidence}
+
+
+def _header_findings(graded: sh.Grade) -> list[dict[str, Any]]:
+    out = []
+    for name, t in graded.tests.items():
+        if t.modifier < 0 or not t.passed:
+            ev = None
+            if name == "cookies" and t.data:
+                ev = t.data.get("problems")
+            elif name == "redirection" and t.data:
+                ev = t.data.get("route")
+            elif name == "subresource-integrity" and t.data:
+                ev = list(t.data.get("external_scripts", {}))[:5]
+            out.append(_finding("headers", name, t.result, "warning", ev))
+        elif t.result in ("csp-implemented-with-no-unsafe", "referrer-policy-not-implemented",
+                          "cookies-secure-with-httponly-sessions"):
+            out.append(_finding("headers", name, t.result, "notice"))
+    for name, t in graded.extra.items():
+        if not t.passed:
+            ev = t.data.get("headers") if isinstance(t.data, dict) else None
+            out.append(_finding("headers", name, t.result, "notice", ev))
+    return out
+
+
+def run(target: Target, settings: SecuritySettings) -> CheckResult:
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    ca = str(settings.ca_file) if settings.ca_file else None
+    options = FetchOptions(timeout=settings.timeout, max_body_bytes=settings.max_body_bytes, ca_file=ca)
+    preloaded = frozenset(h.lower() for h in settings.hsts_preloaded) or None
+    retrieval, http_s, https_s = sh.retrieve(target.url, options, http_port=settings.http_port,
+                                             https_port=settings.https_port, preloaded=preloaded)
+    evidence: dict[str, Any] = {"algorithm": sh.ALGORITHM, "algorithm_version": sh.ALGORITHM_VERSION,
+                                "http_url": http_s.url, "https_url": https_s.url}
+    for label, s in (("http_error", http_s), ("https_error", https_s)):
+        if s.error is not None:
+            evidence[label] = {"reason": s.error.reason.value, "detail": s.error.detail[:300]}
+
+    def result(state: State, reason: Reason, measurements: dict[str, float]) -> CheckResult:
+        measurements["duration_seconds"] = time.monotonic() - t0
+        return CheckResult(target.service_id, target.url, CheckKind.SECURITY, state, reason, started,
+                           measurements["duration_seconds"], measurements, evidence)
+
+    auto = retrieval.auto
+    if auto is None:
+        err = https_s.error or http_s.error
+        evidence["detail"] = "Seite weder über HTTP noch über HTTPS erreichbar: " + (err.detail[:200] if err else "")
+        return result(State.DOWN, err.reason if err else Reason.CONNECT_ERROR, {})
+    if auto.status < 200 or (auto.status >= 400 and auto.status not in (401, 403)):
+        evidence["detail"] = f"Unerwarteter HTTP-Status {auto.status}: keine Bewertung möglich."
+        return result(State.DOWN, Reason.HTTP_STATUS, {"status_code": float(auto.status)})
+
+    graded = sh.grade(retrieval)
+    findings = _header_findings(graded)
+    evidence["observatory"] = graded.to_dict()
+    evidence["final_url"] = auto.url[:500]
+    measurements: dict[str, float] = {
+        "status_code": float(auto.status), "score": float(graded.score),
+        "grade_rank": float(len(sh.GRADES) - 1 - sh.GRADES.index(graded.grade)),
+        "tests_passed": float(graded.tests_passed), "tests_failed": float(len(graded.tests) - graded.tests_passed),
+    }
+    if sh.GRADES.index(graded.grade) > sh.GRADES.index(settings.min_grade):
+        findings.insert(0, {"area": "headers", "test": "grade", "id": "grade-below-minimum", "severity": "critical",
+                            "title": "Gesamtnote", "message": f"Note {graded.grade} ({graded.score} Punkte) liegt unter "
+                            f"der geforderten Mindestnote {settings.min_grade}.",
+                            "fix": "Die Befunde unten beheben; jeder nennt Header und Wert.", "evidence": None})
+
+    if settings.security_txt:
+        stxt = security_txt.fetch_and_analyse(security_txt.location(https_s.url), options)
+        evidence["security_txt"] = stxt.to_dict()
+        measurements["security_txt_valid"] = 1.0 if stxt.valid else 0.0
+        for f in stxt.findings:
+            findings.append({"area": "security.txt", "test": "security-txt", "id": f"security-txt-{f.id}",
+                             "severity": f.severity, "title": "security.txt", "message": f.message,
+                             "fix": "RFC 9116: /.well-known/security.txt mit Contact und Expires (weniger als ein "
+                                    "Jahr in der Zukunft), über HTTPS, als text/plain.", "evidence": None})
+
+    if settings.tls:
+        parts = urlsplit(https_s.url)
+        try:
+            report = tls.scan(parts.hostname or "", parts.port or 443, timeout=settings.timeout, ca_file=ca,
+                              warn_days=settings.certificate_warning_days)
+        except tls.TlsUnreachable as exc:
+            evidence["tls"] = {"error": str(exc)[:300]}
+            measurements["tls_compliant"] = 0.0
+            findings.append({"area": "tls", "test": "tls", "id": "tls-unreachable", "severity": "critical",
+                             "title": "TLS", "message": f"Kein HTTPS-Port erreichbar: {str(exc)[:200]}",
+                             "fix": "HTTPS mit TLS 1.2/1.3 bereitstellen.", "evidence": None})
+        else:
+            evidence["tls"] = report.to_dict()
+            for version in tls.VERSIONS:
+                if report.accepted.get(version) is not None:
+                    measurements[f"tls_accepts_{version.lower().replace('.', '_')}"] = 1.0 if report.accepted[version] else 0.0
+            measurements["tls_forward_secrecy"] = 1.0 if report.forward_secrecy else 0.0
+            measurements["tls_compliant"] = 1.0 if report.compliant else 0.0
+            if report.certificate is not None:
+                measurements["tls_cert_expiry_timestamp"] = report.certificate.not_after.timestamp()
+                measurements["tls_cert_key_bits"] = float(report.certificate.key_bits)
+            for f in report.findings:
+                findings.append({"area": "tls", "test": "tls", "id": f"tls-{f.id}", "severity": f.severity,
+                                 "title": "TLS (BSI TR-02102-2)", "message": f.message, "fix": "", "evidence": None})
+
+    evidence["findings"] = findings[:100]
+    severities = [f["severity"] for f in findings]
+    for sev in ("critical", "warning", "notice"):
+        measurements[f"findings_{sev}"] = float(severities.count(sev))
+    if "critical" in severities:
+        evidence["detail"] = next(f["message"] for f in findings if f["severity"] == "critical")[:300]
+        return result(State.DOWN, Reason.NONCOMPLIANT, measurements)
+    if "warning" in severities:
+        evidence["detail"] = f"Note {graded.grade}, {severities.count('warning')} Warnung(en)"
+        return result(State.DEGRADED, Reason.FINDINGS, measurements)
+    evidence["detail"] = f"Note {graded.grade}, keine Beanstandung"
+    return result(State.UP, Reason.OK, measurements)

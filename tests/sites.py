@@ -1,0 +1,104 @@
+"""Configurable local web sites for the security tests: fixed headers per path, TLS with
+chosen protocol versions and ciphers, and HTTP and HTTPS on one port (the first byte of a
+connection decides: 0x16 starts a TLS handshake). The handshake runs in the connection's
+own thread, so a client that never speaks cannot block the others."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http.server
+import socket
+import ssl
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@dataclasses.dataclass
+class Page:
+    status: int = 200
+    headers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    body: bytes = b"<!doctype html><html lang=de><title>Dienst</title><p>Hallo</p></html>"
+    content_type: str | None = "text/html; charset=utf-8"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _SiteServer
+
+    def log_message(self, *_args) -> None:
+        pass
+
+    def _serve(self) -> None:
+        path = self.path.split("?", 1)[0]
+        scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        page = self.server.routes.get((scheme, path)) or self.server.routes.get(path) or Page(404, body=b"not found")
+        body = page.body.replace(b"{port}", str(self.server.server_address[1]).encode())
+        self.send_response(page.status)
+        if page.content_type:
+            self.send_header("Content-Type", page.content_type)
+        for k, v in page.headers:
+            self.send_header(k, v.replace("{port}", str(self.server.server_address[1])))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_OPTIONS = _serve
+
+
+class _SiteServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, routes, ctx: ssl.SSLContext | None, plain: bool) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.routes = routes
+        self.ctx = ctx
+        self.plain = plain
+
+    def finish_request(self, request, client_address) -> None:  # runs in the connection's thread
+        if self.ctx is not None:
+            request.settimeout(5)
+            try:
+                first = request.recv(1, socket.MSG_PEEK)
+            except OSError:
+                return
+            if first == b"\x16":
+                try:
+                    request = self.ctx.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return  # handshake refused (e.g. a TLS version we do not offer)
+            elif not self.plain:
+                return
+        request.settimeout(10)
+        super().finish_request(request, client_address)
+
+
+@contextlib.contextmanager
+def site(routes: dict, *, tls: tuple[Path, Path] | None = None, plain: bool = True,
+         versions: tuple[str, str] = ("TLSv1_2", "TLSv1_3"), ciphers: str | None = None) -> Iterator[int]:
+    """Serve `routes` ({path or (scheme, path): Page}) on 127.0.0.1; yields the port.
+
+    With `tls`, HTTPS is served; `plain` keeps HTTP on the same port too.
+    """
+    ctx = None
+    if tls is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = getattr(ssl.TLSVersion, versions[0])
+            ctx.maximum_version = getattr(ssl.TLSVersion, versions[1])
+            if versions[0] in ("TLSv1", "TLSv1_1") or ciphers:
+                ctx.set_ciphers(ciphers or "ALL:@SECLEVEL=0")
+    server = _SiteServer(routes, ctx, plain or tls is None)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
