@@ -324,7 +324,6 @@ _NONCES_HASHES = ("'sha256-", "'sha384-", "'sha512-", "'nonce-")
 _DISALLOWED_IN_META = ("frame-ancestors", "report-uri", "sandbox")
 _ALLOWED_DUPLICATES = frozenset({"report-uri", "report-to"})
 DUPLICATE_WARNINGS = "_observatory_duplicate_key_warnings"
-MAX_CSP_LENGTH = 256 * 1024  # longer policies are rejected as invalid before parsing
 
 # reference: sources are sorted with Intl.Collator("en"), whose order for ASCII differs from
 # code points (punctuation, then digits, then letters). The order decides which neighbour a
@@ -380,8 +379,6 @@ def parse_csp(policies: Sequence[str]) -> dict[str, set[str]]:
     for p in clean:
         if len(p) < len("img-src") - 1:
             raise CspError(f"policy too short: {p!r}")
-        if len(p) > MAX_CSP_LENGTH:
-            raise CspError(f"policy longer than {MAX_CSP_LENGTH} characters")
     csp: dict[str, list[list]] = {}  # directive -> [source, policy index, keep]
     duplicates: set[str] = set()
     for index, policy in enumerate(clean):
