@@ -19,6 +19,7 @@ test-fast:
 bench:  ## benchmarks side by side with the peers; prints ratios
 	scripts/setup.sh test
 	$(PY) -m bench.availability
+	$(PY) -m bench.security
 
 validate:
 	$(VENV)/bin/egov-monitor validate --config $(CONFIG)
