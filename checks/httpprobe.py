@@ -119,15 +119,20 @@ class FetchOptions:
     truncate_body: bool = False  # keep the first max_body_bytes of a larger body instead of failing
 
 
+def client_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
+    """A new client context: verifying (system CAs or `ca_file`) or accepting anything."""
+    if verify:
+        return ssl.create_default_context(cafile=ca_file)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 @functools.lru_cache(maxsize=32)
 def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
     # Building a context loads the CA bundle (milliseconds): build each kind once.
-    if verify:
-        ctx = ssl.create_default_context(cafile=ca_file)
-    else:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+    ctx = client_context(verify, ca_file)
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 

@@ -1048,31 +1048,24 @@ def _structured_token(value: str) -> str:
     return value.split(";", 1)[0].strip().strip('"').lower()
 
 
-def cross_origin_opener_policy(r: Retrieval) -> TestOutcome:
-    name = "cross-origin-opener-policy"
-    values = r.auto.values("cross-origin-opener-policy") if r.auto else []
+def _policy_token(r: Retrieval, header: str, prefix: str, known: tuple[str, ...]) -> TestOutcome:
+    """COOP/COEP: one structured-field token from a known list (the reference's draft tests)."""
+    values = r.auto.values(header) if r.auto else []
     if not values:
-        return TestOutcome(name, "coop-not-implemented", True)
+        return TestOutcome(header, f"{prefix}-not-implemented", True)
     token = _structured_token(values[0][:1024])
-    known = {"same-origin": "coop-implemented-with-same-origin",
-             "same-origin-allow-popups": "coop-implemented-with-same-origin-allow-popups",
-             "noopener-allow-popups": "coop-implemented-with-noopener-allow-popups",
-             "unsafe-none": "coop-implemented-with-unsafe-none"}
-    result = known.get(token, "coop-header-invalid") if "," not in values[0] else "coop-header-invalid"
-    return TestOutcome(name, result, result != "coop-header-invalid")
+    ok = "," not in values[0] and token in known
+    result = f"{prefix}-implemented-with-{token}" if ok else f"{prefix}-header-invalid"
+    return TestOutcome(header, result, ok)
+
+
+def cross_origin_opener_policy(r: Retrieval) -> TestOutcome:
+    return _policy_token(r, "cross-origin-opener-policy", "coop",
+                         ("same-origin", "same-origin-allow-popups", "noopener-allow-popups", "unsafe-none"))
 
 
 def cross_origin_embedder_policy(r: Retrieval) -> TestOutcome:
-    name = "cross-origin-embedder-policy"
-    values = r.auto.values("cross-origin-embedder-policy") if r.auto else []
-    if not values:
-        return TestOutcome(name, "coep-not-implemented", True)
-    token = _structured_token(values[0][:1024])
-    known = {"require-corp": "coep-implemented-with-require-corp",
-             "credentialless": "coep-implemented-with-credentialless",
-             "unsafe-none": "coep-implemented-with-unsafe-none"}
-    result = known.get(token, "coep-header-invalid") if "," not in values[0] else "coep-header-invalid"
-    return TestOutcome(name, result, result != "coep-header-invalid")
+    return _policy_token(r, "cross-origin-embedder-policy", "coep", ("require-corp", "credentialless", "unsafe-none"))
 
 
 def permissions_policy(r: Retrieval) -> TestOutcome:

@@ -17,6 +17,8 @@ import warnings
 from datetime import UTC, datetime
 from typing import Any
 
+from checks.httpprobe import client_context
+
 # Versions we try, oldest first. SSL 3.0 cannot be offered by this OpenSSL at all.
 VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 ACCEPTABLE = frozenset({"TLSv1.2", "TLSv1.3"})  # BSI TR-02102-2
@@ -91,12 +93,7 @@ class TlsReport:
 
 
 def _context(version: str | None, ciphers: str | None, verify: bool, ca_file: str | None) -> ssl.SSLContext:
-    if verify:
-        ctx = ssl.create_default_context(cafile=ca_file)
-    else:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+    ctx = client_context(verify, ca_file)  # a fresh one: versions and ciphers are set on it below
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # asking for TLS 1.0 on purpose
         if version is not None:
