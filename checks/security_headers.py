@@ -136,7 +136,7 @@ _FIRST_ONLY = frozenset({
 
 
 class HttpResponse:
-    """One HTTP response as fetched: the final one of a chain, or one hop of it. Immutable.
+    """One HTTP response as fetched: the final one of a chain, or one hop of it. Treated as immutable.
 
     A plain class with slots rather than a frozen dataclass: thousands are built per
     second in the benchmark, and a frozen dataclass's __init__ costs three times as much.
