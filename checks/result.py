@@ -84,6 +84,18 @@ def _thaw(value: Any) -> Any:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing a compliance check found: a stable id, a severity and a German message."""
+
+    id: str
+    severity: str  # "critical", "warning" or "notice"
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "severity": self.severity, "message": self.message}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Target:
     """What a check looks at: one URL of one service."""
 

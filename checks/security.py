@@ -141,10 +141,20 @@ class SecuritySettings(CheckSettings):
         return self.timeout * 4
 
 
-def _finding(area: str, test: str, result: str, severity: str, evidence: Any = None) -> dict[str, Any]:
+SECURITY_TXT_FIX = ("RFC 9116: /.well-known/security.txt mit Contact und Expires (weniger als ein Jahr in der "
+                    "Zukunft), über HTTPS, als text/plain.")
+
+
+def _finding(area: str, test: str, id: str, severity: str, message: str, fix: str = "", evidence: Any = None,
+             title: str | None = None) -> dict[str, Any]:
+    """A finding as stored and printed: where, what, how bad, and what passes."""
+    return {"area": area, "test": test, "id": id, "severity": severity, "title": title or TEST_TITLES.get(test, test),
+            "message": message, "fix": fix, "evidence": evidence}
+
+
+def _observatory_finding(test: str, result: str, severity: str, evidence: Any = None) -> dict[str, Any]:
     what, fix = FIXES.get(result, (result, ""))
-    return {"area": area, "test": test, "id": result, "severity": severity, "title": TEST_TITLES.get(test, test),
-            "message": what, "fix": fix, "evidence": evidence}
+    return _finding("headers", test, result, severity, what, fix, evidence)
 
 
 def _header_findings(graded: sh.Grade) -> list[dict[str, Any]]:
@@ -158,14 +168,14 @@ def _header_findings(graded: sh.Grade) -> list[dict[str, Any]]:
                 ev = t.data.get("route")
             elif name == "subresource-integrity" and t.data:
                 ev = list(t.data.get("external_scripts", {}))[:5]
-            out.append(_finding("headers", name, t.result, "warning", ev))
+            out.append(_observatory_finding(name, t.result, "warning", ev))
         elif t.result in ("csp-implemented-with-no-unsafe", "referrer-policy-not-implemented",
                           "cookies-secure-with-httponly-sessions"):
-            out.append(_finding("headers", name, t.result, "notice"))
+            out.append(_observatory_finding(name, t.result, "notice"))
     for name, t in graded.extra.items():
         if not t.passed:
             ev = t.data.get("headers") if isinstance(t.data, dict) else None
-            out.append(_finding("headers", name, t.result, "notice", ev))
+            out.append(_observatory_finding(name, t.result, "notice", ev))
     return out
 
 
@@ -207,20 +217,18 @@ def run(target: Target, settings: SecuritySettings) -> CheckResult:
         "tests_passed": float(graded.tests_passed), "tests_failed": float(len(graded.tests) - graded.tests_passed),
     }
     if sh.GRADES.index(graded.grade) > sh.GRADES.index(settings.min_grade):
-        findings.insert(0, {"area": "headers", "test": "grade", "id": "grade-below-minimum", "severity": "critical",
-                            "title": "Gesamtnote", "message": f"Note {graded.grade} ({graded.score} Punkte) liegt unter "
-                            f"der geforderten Mindestnote {settings.min_grade}.",
-                            "fix": "Die Befunde unten beheben; jeder nennt Header und Wert.", "evidence": None})
+        findings.insert(0, _finding(
+            "headers", "grade", "grade-below-minimum", "critical",
+            f"Note {graded.grade} ({graded.score} Punkte) liegt unter der geforderten Mindestnote {settings.min_grade}.",
+            "Die Befunde unten beheben; jeder nennt Header und Wert.", title="Gesamtnote"))
 
     if settings.security_txt:
         stxt = security_txt.fetch_and_analyse(security_txt.location(https_s.url), options)
         evidence["security_txt"] = stxt.to_dict()
         measurements["security_txt_valid"] = 1.0 if stxt.valid else 0.0
         for f in stxt.findings:
-            findings.append({"area": "security.txt", "test": "security-txt", "id": f"security-txt-{f.id}",
-                             "severity": f.severity, "title": "security.txt", "message": f.message,
-                             "fix": "RFC 9116: /.well-known/security.txt mit Contact und Expires (weniger als ein "
-                                    "Jahr in der Zukunft), über HTTPS, als text/plain.", "evidence": None})
+            findings.append(_finding("security.txt", "security-txt", f"security-txt-{f.id}", f.severity, f.message,
+                                     SECURITY_TXT_FIX, title="security.txt"))
 
     if settings.tls:
         parts = urlsplit(https_s.url)
@@ -230,9 +238,9 @@ def run(target: Target, settings: SecuritySettings) -> CheckResult:
         except tls.TlsUnreachable as exc:
             evidence["tls"] = {"error": str(exc)[:300]}
             measurements["tls_compliant"] = 0.0
-            findings.append({"area": "tls", "test": "tls", "id": "tls-unreachable", "severity": "critical",
-                             "title": "TLS", "message": f"Kein HTTPS-Port erreichbar: {str(exc)[:200]}",
-                             "fix": "HTTPS mit TLS 1.2/1.3 bereitstellen.", "evidence": None})
+            findings.append(_finding("tls", "tls", "tls-unreachable", "critical",
+                                     f"Kein HTTPS-Port erreichbar: {str(exc)[:200]}",
+                                     "HTTPS mit TLS 1.2/1.3 bereitstellen.", title="TLS"))
         else:
             evidence["tls"] = report.to_dict()
             for version in tls.VERSIONS:
@@ -244,8 +252,8 @@ def run(target: Target, settings: SecuritySettings) -> CheckResult:
                 measurements["tls_cert_expiry_timestamp"] = report.certificate.not_after.timestamp()
                 measurements["tls_cert_key_bits"] = float(report.certificate.key_bits)
             for f in report.findings:
-                findings.append({"area": "tls", "test": "tls", "id": f"tls-{f.id}", "severity": f.severity,
-                                 "title": "TLS (BSI TR-02102-2)", "message": f.message, "fix": "", "evidence": None})
+                findings.append(_finding("tls", "tls", f"tls-{f.id}", f.severity, f.message,
+                                         title="TLS (BSI TR-02102-2)"))
 
     evidence["findings"] = findings[:100]
     severities = [f["severity"] for f in findings]

@@ -18,10 +18,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html
+import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
+
+import hstspreload
+
+if TYPE_CHECKING:
+    from checks.httpprobe import FetchOptions
 
 ALGORITHM = "mdn-http-observatory"
 ALGORITHM_VERSION = 4
@@ -307,9 +313,8 @@ def _page(body: str) -> _Page:
             content = attrs["content"]
             if content and attrs["http-equiv"].lower().strip() == "content-security-policy":
                 equiv["content-security-policy"].append(content)
-        elif attrs.get("name", "").lower().strip() == "referrer":
-            if attrs.get("content"):
-                equiv["referrer-policy"] = [attrs["content"]]
+        elif attrs.get("name", "").lower().strip() == "referrer" and attrs.get("content"):
+            equiv["referrer-policy"] = [attrs["content"]]
     return _Page(equiv, scripts)
 
 
@@ -616,7 +621,7 @@ def parse_set_cookie(header: str, request_url: str) -> Cookie | None:
         key = key.strip().lower()
         val = val.strip() if sep else ""
         if key == "domain" and val:
-            d = (val[1:] if val.startswith(".") else val).lower()
+            d = val.removeprefix(".").lower()
             domain = d or domain
         elif key == "path":
             path = val if val.startswith("/") else None
@@ -671,9 +676,8 @@ def _invalid_samesite(raw: str) -> bool:
         pieces = part.strip().split("=")
         key = pieces[0]
         value = pieces[1] if len(pieces) > 1 else None
-        if key.strip().lower() == "samesite":
-            if not value or value.strip().lower() not in ("lax", "strict", "none"):
-                return True
+        if key.strip().lower() == "samesite" and (not value or value.strip().lower() not in ("lax", "strict", "none")):
+            return True
     return False
 
 
@@ -762,10 +766,6 @@ def is_hsts_preloaded(host: str, extra: frozenset[str] | None = None) -> bool:
             return True
     if not host or _is_ip(host):
         return False
-    try:
-        import hstspreload
-    except ImportError:  # pragma: no cover - a dependency; tolerate its absence
-        return False
     return bool(hstspreload.in_hsts_preload(host))
 
 
@@ -852,7 +852,7 @@ def _parse_hsts(header: str) -> tuple[str, dict[str, Any]]:
     if max_age is None:
         return "hsts-header-invalid", info
     # reference: a max-age that is not a number (NaN) is not "less than six months"
-    info["max_age"] = None if max_age != max_age else max_age
+    info["max_age"] = None if math.isnan(max_age) else max_age
     if max_age < SIX_MONTHS:
         return "hsts-implemented-max-age-less-than-six-months", info
     return "hsts-implemented-max-age-at-least-six-months", info
@@ -1202,7 +1202,7 @@ class SessionResult:
         return self.hops[-1] if self.hops else None
 
 
-def _session(url: str, options) -> SessionResult:
+def _session(url: str, options: FetchOptions) -> SessionResult:
     from checks.httpprobe import fetch
 
     out = fetch(url, options)
@@ -1236,7 +1236,7 @@ def site_urls(url: str, http_port: int | None = None, https_port: int | None = N
     return http_url, https_url
 
 
-def retrieve(url: str, options, *, http_port: int | None = None, https_port: int | None = None,
+def retrieve(url: str, options: FetchOptions, *, http_port: int | None = None, https_port: int | None = None,
              preloaded: frozenset[str] | None = None) -> tuple[Retrieval, SessionResult, SessionResult]:
     """Fetch the page over HTTP and HTTPS (concurrently), then a CORS preflight.
 
@@ -1244,9 +1244,8 @@ def retrieve(url: str, options, *, http_port: int | None = None, https_port: int
     """
     import concurrent.futures
 
-    from checks.httpprobe import FetchOptions, fetch
+    from checks.httpprobe import fetch
 
-    assert isinstance(options, FetchOptions)
     http_url, https_url = site_urls(url, http_port, https_port)
     opts = dataclasses.replace(options, truncate_body=True, follow_redirects=True, max_redirects=10,
                                headers=(("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),))

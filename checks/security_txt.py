@@ -15,18 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from checks.httpprobe import FetchOptions, fetch
+from checks.result import Finding
 
 PATH = "/.well-known/security.txt"
 MAX_BYTES = 64 * 1024
 _FIELD = re.compile(r"^([A-Za-z0-9-]+):\s*(.*?)\s*$")
 _CONTACT = re.compile(r"^(mailto:|https://|tel:)", re.IGNORECASE)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SecurityTxtFinding:
-    id: str
-    severity: str  # "warning" or "notice"
-    message: str  # German, for operators
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -37,7 +31,7 @@ class SecurityTxt:
     contacts: tuple[str, ...] = ()
     expires: datetime | None = None
     signed: bool = False
-    findings: tuple[SecurityTxtFinding, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -47,7 +41,7 @@ class SecurityTxt:
         return {"url": self.url, "found": self.found, "https": self.https, "valid": self.valid,
                 "contacts": list(self.contacts[:10]), "expires": self.expires.isoformat() if self.expires else None,
                 "signed": self.signed,
-                "findings": [{"id": f.id, "severity": f.severity, "message": f.message} for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings]}
 
 
 def _parse_datetime(value: str) -> datetime | None:
@@ -68,16 +62,16 @@ def analyse(url: str, status: int, content_type: str | None, body: str, now: dat
     now = now or datetime.now(UTC)
     https = urlsplit(url).scheme == "https"
     if status != 200:
-        return SecurityTxt(url, False, https, findings=(SecurityTxtFinding(
+        return SecurityTxt(url, False, https, findings=(Finding(
             "missing", "warning", f"Keine security.txt unter {PATH} (HTTP-Status {status}). "
             "Abhilfe: Datei mit Contact und Expires nach RFC 9116 bereitstellen."),))
-    findings: list[SecurityTxtFinding] = []
+    findings: list[Finding] = []
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype != "text/plain":
-        findings.append(SecurityTxtFinding("content-type", "warning",
+        findings.append(Finding("content-type", "warning",
                                            f"Content-Type ist '{ctype[:60] or 'nicht gesetzt'}', RFC 9116 verlangt text/plain."))
     if not https:
-        findings.append(SecurityTxtFinding("not-https", "warning",
+        findings.append(Finding("not-https", "warning",
                                            "security.txt wird nicht über HTTPS ausgeliefert; RFC 9116 verlangt HTTPS."))
     signed = "-----BEGIN PGP SIGNED MESSAGE-----" in body
     contacts: list[str] = []
@@ -89,7 +83,7 @@ def analyse(url: str, status: int, content_type: str | None, body: str, now: dat
         line = raw.strip()
         if line.startswith("-----BEGIN PGP SIGNATURE-----"):
             in_signature = True
-        if in_signature or not line or line.startswith("#") or line.startswith("-----") or line.startswith("Hash:"):
+        if in_signature or not line or line.startswith(("#", "-----", "Hash:")):
             if line.startswith("-----END PGP SIGNATURE-----"):
                 in_signature = False
             continue
@@ -105,32 +99,32 @@ def analyse(url: str, status: int, content_type: str | None, body: str, now: dat
         elif name == "canonical":
             canonical.append(value[:300])
     if bad_lines:
-        findings.append(SecurityTxtFinding("syntax", "notice", f"{bad_lines} Zeile(n) sind keine gültigen Felder."))
+        findings.append(Finding("syntax", "notice", f"{bad_lines} Zeile(n) sind keine gültigen Felder."))
     if not contacts:
-        findings.append(SecurityTxtFinding("no-contact", "warning",
+        findings.append(Finding("no-contact", "warning",
                                            "Feld Contact fehlt. Abhilfe: z. B. 'Contact: mailto:security@…' eintragen."))
     elif not all(_CONTACT.match(c) for c in contacts):
-        findings.append(SecurityTxtFinding("contact-scheme", "warning",
+        findings.append(Finding("contact-scheme", "warning",
                                            "Contact muss eine mailto:-, https:- oder tel:-URI sein."))
     expiry: datetime | None = None
     if len(expires) != 1:
-        findings.append(SecurityTxtFinding(
+        findings.append(Finding(
             "no-expires" if not expires else "expires-repeated", "warning",
             "Feld Expires fehlt." if not expires else "Expires darf nur einmal vorkommen."))
     if expires:
         expiry = _parse_datetime(expires[0])
         if expiry is None:
-            findings.append(SecurityTxtFinding("expires-invalid", "warning",
+            findings.append(Finding("expires-invalid", "warning",
                                                f"Expires '{expires[0][:40]}' ist kein Zeitpunkt nach RFC 3339."))
         elif expiry <= now:
-            findings.append(SecurityTxtFinding("expired", "warning",
+            findings.append(Finding("expired", "warning",
                                                f"security.txt ist seit {expiry.date().isoformat()} abgelaufen. "
                                                "Abhilfe: Expires auf ein Datum in weniger als einem Jahr setzen."))
         elif expiry > now + timedelta(days=366):
-            findings.append(SecurityTxtFinding("expires-far", "notice",
+            findings.append(Finding("expires-far", "notice",
                                                "Expires liegt mehr als ein Jahr in der Zukunft; RFC 9116 rät davon ab."))
     if canonical and url not in canonical:
-        findings.append(SecurityTxtFinding("canonical", "notice", "Die Datei nennt als Canonical eine andere URL."))
+        findings.append(Finding("canonical", "notice", "Die Datei nennt als Canonical eine andere URL."))
     return SecurityTxt(url, True, https, tuple(contacts), expiry, signed, tuple(findings))
 
 
@@ -146,7 +140,7 @@ def fetch_and_analyse(url: str, options: FetchOptions) -> SecurityTxt:
                                headers=(("Accept", "text/plain"),))
     out = fetch(url, opts)
     if out.error is not None and not out.status:
-        return SecurityTxt(url, False, True, findings=(SecurityTxtFinding(
+        return SecurityTxt(url, False, True, findings=(Finding(
             "unreachable", "warning", f"security.txt nicht abrufbar: {out.error.detail[:200]}"),))
     ctype = next((v for k, v in out.headers if k.lower() == "content-type"), None)
     return analyse(out.final_url, out.status, ctype, out.body.decode("utf-8", "replace"))

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks.httpprobe import client_context
+from checks.result import Finding
 
 # Versions we try, oldest first. SSL 3.0 cannot be offered by this OpenSSL at all.
 VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -33,13 +34,6 @@ EC_MIN_BITS = 250
 
 class TlsUnreachable(Exception):
     """No TCP connection to the TLS port at all: no verdict is possible."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TlsFinding:
-    id: str
-    severity: str  # "critical", "warning" or "notice"
-    message: str  # German, for operators
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,7 +65,7 @@ class TlsReport:
     certificate: Certificate | None
     verify_error: str | None  # None: chain and host name verified
     verify_reason: str | None  # "expired", "hostname", "untrusted"
-    findings: tuple[TlsFinding, ...]
+    findings: tuple[Finding, ...]
 
     @property
     def compliant(self) -> bool:
@@ -89,7 +83,7 @@ class TlsReport:
                 "non_forward_secret_accepted": self.non_forward_secret_accepted,
                 "certificate": self.certificate.to_dict() if self.certificate else None,
                 "verify_error": self.verify_error, "verify_reason": self.verify_reason, "compliant": self.compliant,
-                "findings": [{"id": f.id, "severity": f.severity, "message": f.message} for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings]}
 
 
 def _context(version: str | None, ciphers: str | None, verify: bool, ca_file: str | None) -> ssl.SSLContext:
@@ -123,16 +117,6 @@ def _handshake(host: str, port: int, server_name: str, ctx: ssl.SSLContext, dead
     except BaseException:
         sock.close()
         raise
-
-
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name.strip("[]"))
-        return True
-    except ValueError:
-        return False
 
 
 def _chain(tls: ssl.SSLSocket) -> list[bytes]:
@@ -246,41 +230,41 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
                      verify_error, verify_reason, tuple(findings))
 
 
-def _judge(accepted, forward_secrecy, non_fs, cert, verify_error, verify_reason, negotiated, warn_days) -> list[TlsFinding]:
-    f: list[TlsFinding] = []
+def _judge(accepted, forward_secrecy, non_fs, cert, verify_error, verify_reason, negotiated, warn_days) -> list[Finding]:
+    f: list[Finding] = []
     old = [v for v in ("TLSv1", "TLSv1.1") if accepted.get(v)]
     if old:
         names = ", ".join(v.replace("TLSv1", "TLS 1.0") if v == "TLSv1" else v.replace("TLSv", "TLS ") for v in old)
-        f.append(TlsFinding("old-protocol", "critical",
+        f.append(Finding("old-protocol", "critical",
                             f"Server akzeptiert {names}. BSI TR-02102-2 erlaubt nur TLS 1.2 und TLS 1.3. "
                             "Abhilfe: z. B. nginx 'ssl_protocols TLSv1.2 TLSv1.3;', Apache 'SSLProtocol -all +TLSv1.2 +TLSv1.3'."))
     if not any(accepted.get(v) for v in ACCEPTABLE) and negotiated is None:
-        f.append(TlsFinding("no-modern-protocol", "critical", "Weder TLS 1.2 noch TLS 1.3 werden angeboten."))
+        f.append(Finding("no-modern-protocol", "critical", "Weder TLS 1.2 noch TLS 1.3 werden angeboten."))
     if non_fs:
-        f.append(TlsFinding("no-forward-secrecy", "critical",
+        f.append(Finding("no-forward-secrecy", "critical",
                             "Server akzeptiert Cipher-Suites ohne Forward Secrecy (RSA-Schlüsseltausch). "
                             "Abhilfe: nur ECDHE-/DHE-Suites zulassen, z. B. 'ECDHE+AESGCM:ECDHE+CHACHA20'."))
     elif negotiated and not forward_secrecy:
-        f.append(TlsFinding("no-forward-secrecy", "critical",
+        f.append(Finding("no-forward-secrecy", "critical",
                             "Die ausgehandelte Verbindung nutzt keine Forward Secrecy."))
     if verify_error is not None:
         label = {"expired": "Zertifikat abgelaufen", "hostname": "Zertifikat passt nicht zum Hostnamen",
                  "untrusted": "Zertifikatskette nicht vertrauenswürdig",
                  "handshake": "TLS-Handshake fehlgeschlagen"}.get(verify_reason or "", "Zertifikat ungültig")
-        f.append(TlsFinding(f"certificate-{verify_reason}", "critical", f"{label}: {verify_error[:200]}"))
+        f.append(Finding(f"certificate-{verify_reason}", "critical", f"{label}: {verify_error[:200]}"))
     if cert is not None:
         days = (cert.not_after - datetime.now(UTC)).total_seconds() / 86400
         if 0 <= days < warn_days:
-            f.append(TlsFinding("certificate-expiring", "warning",
+            f.append(Finding("certificate-expiring", "warning",
                                 f"Zertifikat läuft in {days:.0f} Tagen ab ({cert.not_after.date().isoformat()})."))
         if cert.key_type == "RSA" and cert.key_bits < RSA_MIN_BITS:
-            f.append(TlsFinding("weak-key", "critical", f"RSA-Schlüssel mit nur {cert.key_bits} Bit."))
+            f.append(Finding("weak-key", "critical", f"RSA-Schlüssel mit nur {cert.key_bits} Bit."))
         elif cert.key_type == "RSA" and cert.key_bits < RSA_BSI_BITS:
-            f.append(TlsFinding("rsa-below-bsi", "notice",
+            f.append(Finding("rsa-below-bsi", "notice",
                                 f"RSA-Schlüssel mit {cert.key_bits} Bit; BSI TR-02102-1 empfiehlt ab 2024 mindestens "
                                 f"{RSA_BSI_BITS} Bit oder ECDSA."))
         elif cert.key_type == "EC" and cert.key_bits < EC_MIN_BITS:
-            f.append(TlsFinding("weak-key", "critical", f"EC-Schlüssel mit nur {cert.key_bits} Bit."))
+            f.append(Finding("weak-key", "critical", f"EC-Schlüssel mit nur {cert.key_bits} Bit."))
         if cert.signature_hash in ("sha1", "md5"):
-            f.append(TlsFinding("weak-signature", "critical", f"Zertifikat mit {cert.signature_hash.upper()} signiert."))
+            f.append(Finding("weak-signature", "critical", f"Zertifikat mit {cert.signature_hash.upper()} signiert."))
     return f

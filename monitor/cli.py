@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -192,8 +193,7 @@ def _print_security(results) -> None:
             cert = t.get("certificate") or {}
             days = ""
             if "tls_cert_expiry_timestamp" in r.measurements:
-                import time as _time
-                days = f", Zertifikat noch {(r.measurements['tls_cert_expiry_timestamp'] - _time.time()) / 86400:.0f} Tage gültig"
+                days = f", Zertifikat noch {(r.measurements['tls_cert_expiry_timestamp'] - time.time()) / 86400:.0f} Tage gültig"
             console.print(f"  TLS: {versions}; Forward Secrecy {'ja' if t.get('forward_secrecy') else 'nein'}; "
                           f"{escape(cert.get('key_type', '?'))} {cert.get('key_bits', '?')} Bit{days}; "
                           f"BSI TR-02102-2: {'erfüllt' if t.get('compliant') else '[bold red]nicht erfüllt[/]'}")
