@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from checks import availability, security
+from checks import accessibility, availability, security
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 
@@ -20,6 +20,7 @@ class CheckImplementation:
     settings_model: type[CheckSettings]
     run: Callable[[Target, CheckSettings], CheckResult]
     pool: str  # which executor runs it: "http" (cheap, many) or "browser" (few, heavy)
+    scope: str = "url"  # "url": one run per URL; "service": one run covers all of a service's URLs
 
 
 REGISTRY: dict[CheckKind, CheckImplementation] = {
@@ -27,6 +28,9 @@ REGISTRY: dict[CheckKind, CheckImplementation] = {
         CheckKind.AVAILABILITY, availability.AvailabilitySettings, availability.run, pool="http"
     ),
     CheckKind.SECURITY: CheckImplementation(CheckKind.SECURITY, security.SecuritySettings, security.run, pool="http"),
+    CheckKind.ACCESSIBILITY: CheckImplementation(
+        CheckKind.ACCESSIBILITY, accessibility.AccessibilitySettings, accessibility.run, pool="browser", scope="service"
+    ),
 }
 
 __all__ = ["REGISTRY", "CheckImplementation", "CheckKind", "CheckResult", "CheckSettings", "Reason", "State", "Target"]

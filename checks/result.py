@@ -20,6 +20,7 @@ class CheckKind(enum.StrEnum):
 
     AVAILABILITY = "availability"
     SECURITY = "security"
+    ACCESSIBILITY = "accessibility"
 
 
 class State(enum.StrEnum):
@@ -97,10 +98,15 @@ class Finding:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Target:
-    """What a check looks at: one URL of one service."""
+    """What a check looks at: one URL of one service.
+
+    Checks that judge a whole service (accessibility) also get all its configured URLs in
+    `urls`, the start page first; per-URL checks leave it empty.
+    """
 
     service_id: str
     url: str
+    urls: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

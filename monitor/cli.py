@@ -53,7 +53,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_DOWN
-    targets = sum(len(s.urls) * len(s.checks) for s in config.services.values())
+    from checks import REGISTRY
+
+    targets = sum(1 if REGISTRY[k].scope == "service" else len(s.urls) for s in config.services.values() for k in s.checks)
     note = " (Beispielkatalog)" if config.example else ""
     print(f"Konfiguration gültig{note}: {len(config.services)} Dienste, {targets} Prüfziele.")
     return EXIT_OK
@@ -90,9 +92,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     if unknown:
         print(f"Unbekannte Dienste: {', '.join(unknown)}. Bekannt: {', '.join(sorted(config.services))}", file=sys.stderr)
         return EXIT_USAGE
+    from checks import REGISTRY, browser
+
     kinds = [CheckKind(args.kind)] if args.kind else list(CheckKind)
     jobs = [(config.services[s], k, url, config.services[s].checks[k])
-            for s in wanted for k in kinds if k in config.services[s].checks for url in config.services[s].urls]
+            for s in wanted for k in kinds if k in config.services[s].checks
+            for url in (config.services[s].urls[:1] if REGISTRY[k].scope == "service" else config.services[s].urls)]
     if not jobs:
         print("Keine passenden Prüfungen konfiguriert.", file=sys.stderr)
         return EXIT_USAGE
@@ -102,9 +107,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         store = Store.open(config.store_url)
     runner = CheckRunner(store, CanaryGuard(config.settings.canaries), config.settings.tz)
     results: list[CheckResult] = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(config.settings.pools.http, len(jobs))) as pool:
-        futures = [pool.submit(runner.run if store else runner.execute, *job) for job in jobs]
-        results = _collect_with_progress(futures, show=len(jobs) > 1 and sys.stderr.isatty() and not args.json)
+    browser.configure(config.settings.browser, config.settings.pools.browser)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(config.settings.pools.http, len(jobs))) as pool:
+            futures = [pool.submit(runner.run if store else runner.execute, *job) for job in jobs]
+            results = _collect_with_progress(futures, show=len(jobs) > 1 and sys.stderr.isatty() and not args.json)
+    finally:
+        browser.shutdown()
     results.sort(key=lambda r: (r.service_id, r.kind.value, r.url))
     if args.json:
         json.dump([r.to_dict() for r in results], sys.stdout, ensure_ascii=False, indent=2)
@@ -112,6 +121,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         _print_table(results, config)
         _print_security(r for r in results if r.kind is CheckKind.SECURITY)
+        _print_accessibility(r for r in results if r.kind is CheckKind.ACCESSIBILITY)
     states = {r.state for r in results}
     if State.DOWN in states:
         return EXIT_DOWN
@@ -215,6 +225,50 @@ def _print_security(results) -> None:
             table.add_row(f"[{style}]{label}[/]", escape(str(f.get("title", ""))), escape(message),
                           escape(str(f.get("fix", ""))))
         console.print(table)
+
+
+_IMPACT_DE = {"critical": ("kritisch", "bold red"), "serious": ("schwer", "red"), "moderate": ("mittel", "yellow"),
+              "minor": ("gering", "cyan")}
+_MARKER_STATE_DE = {"pass": "[green]erfüllt[/]", "fail": "[bold red]nicht erfüllt[/]", "unknown": "[magenta]nicht feststellbar[/]"}
+
+
+def _print_accessibility(results) -> None:
+    """Per service: pages, violations deduplicated across pages, then the BITV markers."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from checks.accessibility import MARKER_NAMES_DE, dedupe
+
+    console = _console()
+    for r in results:
+        ev, m = r.evidence, r.measurements
+        pages = ev.get("pages") or []
+        head = (f"[bold]{escape(r.service_id)}[/]: {int(m.get('pages_scanned', 0))} von {len(pages)} Seiten geprüft "
+                f"(axe-core {escape(str(ev.get('axe_version', '?')))}, Regeln: {escape(', '.join(ev.get('tags', [])))})")
+        if "score" in m:
+            head += f"; Punktzahl {m['score']:.0f}/100"
+        console.print(head)
+        for page in pages:
+            if page.get("error"):
+                console.print(f"  [magenta]nicht geprüft[/]: {escape(page['url'])}: {escape(str(page['error']))}")
+        rows = dedupe(r)
+        if rows:
+            table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+            for col in ("Auswirkung", "Regel", "Seiten", "Elemente", "Beispiel"):
+                table.add_column(col, overflow="fold")
+            for row in rows:
+                label, style = _IMPACT_DE.get(row["impact"], (row["impact"], ""))
+                table.add_row(f"[{style}]{label}[/]", escape(f"{row['rule']}: {row['help']}"), str(row["pages"]),
+                              str(row["nodes"]), escape(f"{row['example_url']} {row['example_target']}"))
+            console.print(table)
+        elif m.get("pages_scanned"):
+            console.print("  keine Verstöße gefunden")
+        for ex in ev.get("excluded_rules") or []:
+            console.print(f"  Regel ausgenommen: {escape(ex['rule'])} ({escape(ex['reason'])})")
+        for name, marker in (ev.get("markers") or {}).items():
+            detail = {k: v for k, v in marker.items() if k != "state"}
+            console.print(f"  BITV: {MARKER_NAMES_DE.get(name, name)}: {_MARKER_STATE_DE.get(marker['state'], marker['state'])} "
+                          f"{escape(json.dumps(detail, ensure_ascii=False)[:300])}")
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from checks import REGISTRY
+from checks.browser import BrowserSettings
 from checks.result import CheckKind
 from checks.settings import CheckSettings, Duration, PositiveDuration
 
@@ -153,7 +154,7 @@ class StoreSettings(_Model):
 
 class PoolSettings(_Model):
     http: int = Field(32, ge=1, le=1024, description="Threads for HTTP checks.")
-    browser: int = Field(2, ge=1, le=64, description="Concurrent browser checks.")
+    browser: int = Field(2, ge=1, le=64, description="Browser sessions (one Chromium each); 2 fits a 2-core machine.")
 
 
 class Settings(_Model):
@@ -166,6 +167,7 @@ class Settings(_Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     pools: PoolSettings = Field(default_factory=PoolSettings)
     canaries: CanarySettings = Field(default_factory=CanarySettings)
+    browser: BrowserSettings = Field(default_factory=BrowserSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("timezone")
@@ -461,6 +463,7 @@ def reference_markdown() -> str:
     out += table("settings.yaml: store", StoreSettings)
     out += table("settings.yaml: pools", PoolSettings)
     out += table("settings.yaml: canaries", CanarySettings)
+    out += table("settings.yaml: browser", BrowserSettings)
     out += table("Katalog: Datei", CatalogFile)
     out += table("Katalog: services[]", Service)
     out += table("Katalog: maintenance[]", MaintenanceWindow,

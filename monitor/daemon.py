@@ -28,7 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client import ProcessCollector, PlatformCollector
 
-from checks import REGISTRY
+from checks import REGISTRY, browser
 from checks.result import CheckKind
 from checks.settings import CheckSettings
 from monitor import __version__
@@ -61,7 +61,9 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
     specs = {}
     for service in config.services.values():
         for kind, settings in service.checks.items():
-            for url in service.urls:
+            # A service-wide check runs once, keyed by the start page; it scans the other URLs itself.
+            urls = service.urls[:1] if REGISTRY[kind].scope == "service" else service.urls
+            for url in urls:
                 job_id = f"{service.id}|{kind.value}|{url}"
                 specs[job_id] = JobSpec(job_id, service, kind, url, settings)
     return specs
@@ -78,6 +80,7 @@ class Daemon:
         self.metrics = DaemonMetrics(self.registry)
         self.registry.register(ResultCollector(self.store, lambda: self.config))
         self.canaries = CanaryGuard(self.config.settings.canaries)
+        browser.configure(self.config.settings.browser, self.config.settings.pools.browser)
         self.runner = CheckRunner(self.store, self.canaries, self.config.settings.tz,
                                   on_result=self.metrics.observe, on_error=self.metrics.error)
         pools = self.config.settings.pools
@@ -165,6 +168,7 @@ class Daemon:
                 log.warning("store.url changed; a restart is needed for that part to take effect")
             self._apply(config)
             self.config = config
+            browser.configure(config.settings.browser, config.settings.pools.browser)
             self.runner.tz = config.settings.tz
             self.metrics.reload_ok.set(1)
             self.metrics.reload_ts.set(time.time())
@@ -272,6 +276,7 @@ class Daemon:
     def stop(self) -> None:
         log.info("egov-monitor wird beendet; laufende Prüfungen werden abgeschlossen")
         self.scheduler.shutdown(wait=True)
+        browser.shutdown()
         if self.run_id is not None:
             self.store.beat(self.run_id, stopped=True)
         if self.http is not None:

@@ -70,6 +70,17 @@ class ResultCollector(Collector):
             ("egov_tls_forward_secrecy", "Whether only forward-secret key exchange is accepted", []),
             ("egov_tls_compliant", "Whether the TLS configuration meets BSI TR-02102-2", []),
             ("egov_tls_certificate_expiry_timestamp_seconds", "When the server certificate expires, in unix seconds", []),
+            ("egov_accessibility_violations", "Elements violating axe rules, summed over the scanned pages, by impact",
+             ["impact"]),
+            ("egov_accessibility_rules_violated", "Distinct axe rules violated on any scanned page, by impact", ["impact"]),
+            ("egov_accessibility_pages_scanned", "Pages axe-core ran on in the last scan", []),
+            ("egov_accessibility_pages_failed", "Pages that could not be scanned (timeout, error status, browser)", []),
+            ("egov_accessibility_pages_with_serious_violations", "Scanned pages with a critical or serious violation", []),
+            ("egov_accessibility_incomplete_rules", "Distinct rules axe could not decide (needs review)", []),
+            ("egov_accessibility_score", "Weighted accessibility score 0-100 for trends (see README)", []),
+            ("egov_bitv_marker_passed", "Whether a BITV 2.0 marker passed (1) or failed (0); absent if not determinable",
+             ["marker"]),
+            ("egov_accessibility_axe_info", "axe-core version of the last scan", ["axe_version"]),
         )}
         service_gauges = {
             "egov_service_availability_target_ratio": GaugeMetricFamily(
@@ -101,6 +112,8 @@ class ResultCollector(Collector):
                 _availability(g, base, result)
             elif result.kind is CheckKind.SECURITY:
                 _security(g, base, result)
+            elif result.kind is CheckKind.ACCESSIBILITY:
+                _accessibility(g, base, result)
         yield from g.values()
         yield from service_gauges.values()
 
@@ -155,6 +168,31 @@ def _security(g: dict[str, GaugeMetricFamily], base: list[str], result: CheckRes
         g["egov_tls_compliant"].add_metric(base, m["tls_compliant"])
     if "tls_cert_expiry_timestamp" in m:
         g["egov_tls_certificate_expiry_timestamp_seconds"].add_metric(base, m["tls_cert_expiry_timestamp"])
+
+
+def _accessibility(g: dict[str, GaugeMetricFamily], base: list[str], result: CheckResult) -> None:
+    # Labels are fixed vocabularies only (impact, marker name); rule help texts and
+    # selectors stay in the stored evidence.
+    from checks.accessibility import IMPACTS, MARKERS
+
+    m = result.measurements
+    if "pages_scanned" not in m:
+        return
+    for impact in IMPACTS:
+        g["egov_accessibility_violations"].add_metric(base + [impact], m.get(f"violations_{impact}", 0.0))
+        g["egov_accessibility_rules_violated"].add_metric(base + [impact], m.get(f"rules_{impact}", 0.0))
+    g["egov_accessibility_pages_scanned"].add_metric(base, m["pages_scanned"])
+    g["egov_accessibility_pages_failed"].add_metric(base, m.get("pages_failed", 0.0))
+    g["egov_accessibility_pages_with_serious_violations"].add_metric(base, m.get("pages_with_serious", 0.0))
+    g["egov_accessibility_incomplete_rules"].add_metric(base, m.get("incomplete", 0.0))
+    if "score" in m:
+        g["egov_accessibility_score"].add_metric(base, m["score"])
+    for marker in MARKERS:
+        if f"marker_{marker}" in m:
+            g["egov_bitv_marker_passed"].add_metric(base + [marker], m[f"marker_{marker}"])
+    version = str(result.evidence.get("axe_version", ""))
+    if version.replace(".", "").isdigit():
+        g["egov_accessibility_axe_info"].add_metric(base + [version], 1.0)
 
 
 class DaemonMetrics:

@@ -100,7 +100,8 @@ class CheckRunner:
         impl = REGISTRY[kind]
         started = datetime.now(UTC)
         try:
-            result = impl.run(Target(service.id, url), settings)
+            urls = tuple(service.urls) if impl.scope == "service" else ()
+            result = impl.run(Target(service.id, url, urls), settings)
         except Exception as exc:  # noqa: BLE001 - a bug in a check must not kill the schedule
             log.error("check %s failed internally for %s %s: %s", kind, service.id, url,
                       traceback.format_exception_only(exc)[-1].strip())

@@ -1,0 +1,356 @@
+"""A pool of WebDriver sessions for the checks that need a real browser.
+
+Local mode starts one chromedriver per session, in its own process group, and talks to
+it as a W3C remote end, so local Chromium and a Selenium Grid (`remote_url`) run exactly
+the same code. Selenium Manager is never used: the driver path comes from the settings
+and `SE_OFFLINE`/`SE_AVOID_STATS` are set before Selenium is imported.
+
+Sessions are reused across pages, recycled after `recycle_after_pages`, and replaced when
+a command fails in a way that leaves the browser in doubt (timeouts, crashes, a lost
+connection). Every use runs under a watchdog: when a page holds a session past its
+deadline, the session's whole process group is killed, which also ends the blocked
+WebDriver call. A hostile page costs at most its timeout and never the pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
+os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field  # noqa: E402
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
+from selenium.webdriver.remote.client_config import ClientConfig  # noqa: E402
+
+from checks.settings import PositiveDuration  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+# Flags for a headless Chromium that stays quiet: no background traffic to Google (which
+# also slows it down), no first-run UI, no sandbox because the daemon may run as root in a
+# container. The systemd and container deploys run it unprivileged anyway.
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--no-default-browser-check", "--disable-default-apps", "--disable-extensions",
+    "--mute-audio", "--disable-features=Translate,OptimizationHints,MediaRouter,HttpsUpgrades",
+    "--metrics-recording-only", "--password-store=basic", "--use-mock-keychain",
+    "--disable-crash-reporter", "--disable-breakpad",
+)
+
+
+class BrowserSettings(BaseModel):
+    """settings.yaml `browser:` how browser checks get a Chromium."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chromedriver: Path = Field(Path("/usr/bin/chromedriver"), description="Local chromedriver (Debian: chromium-driver).")
+    chromium: Path | None = Field(Path("/usr/bin/chromium"), description="Local Chromium binary; empty = chromedriver's default.")
+    remote_url: AnyHttpUrl | None = Field(
+        None, description="W3C WebDriver remote end (Selenium Grid, or chromedriver --port); replaces the local Chromium.")
+    recycle_after_pages: int = Field(50, ge=1, description="A session is replaced after this many pages (memory, leaks).")
+    start_timeout: PositiveDuration = Field(30.0, description="How long starting a browser session may take.")
+    window_size: str = Field("1280,1024", pattern=r"^\d{3,5},\d{3,5}$", description="Viewport as width,height.")
+    arguments: list[str] = Field(default_factory=list, description="Extra Chromium flags, e.g. --host-resolver-rules=...")
+    accept_insecure_certs: bool = Field(
+        False, description="Accept invalid TLS certificates. Only for test estates; the TLS check judges certificates.")
+
+
+class BrowserUnavailable(Exception):
+    """No browser session could be started (driver missing, grid down, start timeout)."""
+
+
+class SessionBroken(Exception):
+    """The session was killed by its watchdog or stopped answering; the page is abandoned."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BrowserSession:
+    """One WebDriver session, with the chromedriver process group behind it when local."""
+
+    def __init__(self, settings: BrowserSettings, command_timeout: float) -> None:
+        self.settings = settings
+        self.pages = 0
+        self.broken = False
+        self.created = time.monotonic()
+        self._process: subprocess.Popen | None = None
+        self._profile: str | None = None
+        self._blank: str | None = None
+        self.axe_in_blank = False  # whether axe-core is loaded in the blank tab (checks use it)
+        url = str(settings.remote_url).rstrip("/") if settings.remote_url else None
+        if url is None:
+            url = self._start_local()
+        options = webdriver.ChromeOptions()
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--window-size={settings.window_size}")
+        if self._profile:
+            options.add_argument(f"--user-data-dir={self._profile}")
+        for flag in settings.arguments:
+            options.add_argument(flag)
+        if settings.chromium and url and not settings.remote_url:
+            options.binary_location = str(settings.chromium)
+        options.accept_insecure_certs = settings.accept_insecure_certs
+        options.unhandled_prompt_behavior = "dismiss"  # an alert() on load must not block the session
+        options.page_load_strategy = "normal"
+        config = ClientConfig(remote_server_addr=url, timeout=command_timeout, keep_alive=True)
+        try:
+            self.driver = webdriver.Remote(command_executor=url, options=options, client_config=config)
+        except Exception as exc:
+            self.kill()
+            raise BrowserUnavailable(f"Browser-Sitzung nicht gestartet ({url}): {_short(exc)}") from exc
+
+    def _start_local(self) -> str:
+        driver = self.settings.chromedriver
+        if not (driver.is_file() and os.access(driver, os.X_OK)):
+            raise BrowserUnavailable(
+                f"chromedriver nicht gefunden unter {driver}; Debian-Paket chromium-driver installieren "
+                "oder browser.chromedriver / browser.remote_url in settings.yaml setzen")
+        self._profile = tempfile.mkdtemp(prefix="egov-monitor-chromium-")
+        port = _free_port()
+        # A session of its own, so one killpg ends chromedriver and every Chromium process it started.
+        self._process = subprocess.Popen(
+            [str(driver), f"--port={port}", "--allowed-ips=127.0.0.1", "--log-level=OFF"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + self.settings.start_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise BrowserUnavailable(f"chromedriver {driver} beendete sich sofort (Code {self._process.returncode})")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return f"http://127.0.0.1:{port}"
+            time.sleep(0.02)
+        self.kill()
+        raise BrowserUnavailable(f"chromedriver {driver} antwortete nicht innerhalb von {self.settings.start_timeout:g}s")
+
+    @property
+    def local(self) -> bool:
+        return self._process is not None
+
+    def alive(self) -> bool:
+        """False when the local chromedriver is gone (killed, crashed)."""
+        return not self.broken and (self._process is None or self._process.poll() is None)
+
+    def blank_tab(self) -> str:
+        """Handle of a second, blank tab kept for work that must not run inside a scanned page."""
+        handles = self.driver.window_handles
+        if self._blank not in handles:
+            current = self.driver.current_window_handle
+            self.driver.switch_to.new_window("tab")
+            self._blank = self.driver.current_window_handle
+            self.axe_in_blank = False
+            self.driver.switch_to.window(current)
+        return self._blank
+
+    def set_timeouts(self, page_load: float, script: float) -> None:
+        self.driver.timeouts = _timeouts(page_load, script)
+
+    def kill(self) -> None:
+        """End the session at once: the process group when local; a best-effort quit when remote."""
+        self.broken = True
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=5)
+        elif hasattr(self, "driver"):
+            with contextlib.suppress(Exception):
+                self.driver.quit()
+        if self._profile:
+            shutil.rmtree(self._profile, ignore_errors=True)
+
+    def close(self) -> None:
+        """Quit politely, then make sure nothing is left."""
+        if self._process is not None and self._process.poll() is None and hasattr(self, "driver") and not self.broken:
+            quitter = threading.Thread(target=lambda: _quiet(self.driver.quit), daemon=True)
+            quitter.start()
+            quitter.join(5)
+        self.kill()
+
+
+def _timeouts(page_load: float, script: float):
+    from selenium.webdriver.common.timeouts import Timeouts
+
+    return Timeouts(implicit_wait=0, page_load=page_load, script=script)
+
+
+def _quiet(fn) -> None:
+    with contextlib.suppress(Exception):
+        fn()
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+    return text.strip().splitlines()[0][:200]
+
+
+@dataclasses.dataclass
+class PoolStats:
+    started: int = 0
+    recycled: int = 0
+    killed: int = 0  # by the watchdog or after an error that left the session in doubt
+    start_failures: int = 0
+    pages: int = 0
+
+
+class BrowserPool:
+    """At most `size` sessions, handed out one user at a time."""
+
+    def __init__(self, settings: BrowserSettings, size: int = 2) -> None:
+        self.settings = settings
+        self.size = size
+        self.stats = PoolStats()
+        self._idle: queue.LifoQueue[BrowserSession] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self._live: set[BrowserSession] = set()
+        self._closed = False
+
+    def _new_session(self, command_timeout: float) -> BrowserSession:
+        try:
+            session = BrowserSession(self.settings, command_timeout)
+        except BrowserUnavailable:
+            with self._lock:
+                self.stats.start_failures += 1
+            raise
+        with self._lock:
+            self.stats.started += 1
+            self._live.add(session)
+        return session
+
+    def _discard(self, session: BrowserSession, *, killed: bool) -> None:
+        with self._lock:
+            self._live.discard(session)
+            if killed:
+                self.stats.killed += 1
+            else:
+                self.stats.recycled += 1
+        (session.kill if killed else session.close)()
+
+    @contextlib.contextmanager
+    def session(self, deadline: float, wait: float | None = None) -> Iterator[BrowserSession]:
+        """A session for one page, killed if the caller still holds it `deadline` seconds from now.
+
+        `wait` bounds how long to wait for a free slot (default: `deadline`). Raises
+        `BrowserUnavailable` when no session can be had, `SessionBroken` when the watchdog
+        fired. Any other exception from the caller's block also retires the session.
+        """
+        if self._closed:
+            raise BrowserUnavailable("Browser-Pool ist geschlossen")
+        if not self._slots.acquire(timeout=deadline if wait is None else wait):
+            raise BrowserUnavailable("kein Browser frei innerhalb der Zeitgrenze (Pool ausgelastet)")
+        try:
+            session = None
+            while session is None:
+                try:
+                    session = self._idle.get_nowait()
+                except queue.Empty:
+                    session = self._new_session(command_timeout=deadline + 5)
+                    break
+                if not session.alive():  # died while idle (killed chromedriver, OOM): replace it
+                    self._discard(session, killed=True)
+                    session = None
+            fired = threading.Event()
+
+            def watchdog() -> None:
+                fired.set()
+                log.warning("Browser-Sitzung nach %.0fs Zeitüberschreitung beendet", deadline)
+                session.kill()
+
+            timer = threading.Timer(deadline, watchdog)
+            timer.daemon = True
+            timer.start()
+            ok = False
+            try:
+                yield session
+                ok = True
+            except WebDriverException as exc:
+                if fired.is_set():
+                    raise SessionBroken(f"Zeitgrenze von {deadline:g}s überschritten") from exc
+                raise
+            finally:
+                timer.cancel()
+                session.pages += 1
+                with self._lock:
+                    self.stats.pages += 1
+                if fired.is_set() or not ok or session.broken:
+                    self._discard(session, killed=True)
+                elif session.pages >= self.settings.recycle_after_pages or self._closed:
+                    self._discard(session, killed=False)
+                else:
+                    self._idle.put(session)
+            if fired.is_set():
+                raise SessionBroken(f"Zeitgrenze von {deadline:g}s überschritten")
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        """Quit every session; sessions in use are retired when their user hands them back."""
+        self._closed = True
+        while True:
+            try:
+                session = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            self._discard(session, killed=False)
+
+    def live_processes(self) -> list[int]:
+        """Process ids of the local chromedrivers this pool runs (for tests and health)."""
+        with self._lock:
+            return [s._process.pid for s in self._live if s._process is not None and s._process.poll() is None]
+
+
+# --------------------------------------------------------------------------- the process-wide pool
+
+_shared: BrowserPool | None = None
+_shared_lock = threading.Lock()
+
+
+def configure(settings: BrowserSettings, size: int) -> BrowserPool:
+    """Set the pool the browser checks of this process use. A changed setting retires the old pool."""
+    global _shared
+    with _shared_lock:
+        old = _shared
+        if old is not None and old.settings == settings and old.size == size:
+            return old
+        _shared = BrowserPool(settings, size)
+    if old is not None:
+        old.close()
+    return _shared
+
+
+def shared_pool() -> BrowserPool:
+    """The process-wide pool; local Chromium with default settings unless `configure` was called."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = BrowserPool(BrowserSettings(), 2)
+        return _shared
+
+
+def shutdown() -> None:
+    """Close the process-wide pool (daemon stop, end of a CLI run)."""
+    global _shared
+    with _shared_lock:
+        pool, _shared = _shared, None
+    if pool is not None:
+        pool.close()
