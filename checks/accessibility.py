@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import urllib3
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from checks import browser as browser_pool
@@ -182,6 +183,7 @@ try { const nav = performance.getEntriesByType('navigation')[0]; status = (nav &
 return {lang: document.documentElement.getAttribute('lang'), title: (document.title || '').slice(0, 300),
         status: status, links: links, url: String(location.href).slice(0, 2048)};
 """
+_ERROR_CODE = "const m = ((document.body && document.body.innerText) || '').match(/(?:net::)?ERR_[A-Z_]+/); return m && m[0];"
 _PAGE_TEXT = "return ((document.body && document.body.innerText) || '').slice(0, arguments[0]);"
 
 
@@ -358,6 +360,9 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
             base = PageScan(url=url, final_url=str(facts.get("url") or driver.current_url), status=int(facts.get("status") or 0),
                             title=str(facts.get("title") or ""), lang=facts.get("lang"), load_complete=load_complete,
                             links=links)
+            if base.final_url.startswith("chrome-error:"):  # Chromium's own error page: nothing to scan
+                code = driver.execute_script(_ERROR_CODE) or "Netzwerkfehler"
+                return PageScan(url=url, final_url="", error=f"Seite nicht geladen: {code}", error_reason="load_failed")
             if base.status >= 400:
                 return dataclasses.replace(base, error=f"HTTP-Status {base.status}", error_reason="http_status")
             axe = _AxeRun(session, settings.run_options())
@@ -380,6 +385,8 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
         return PageScan(url=url, error=f"WebDriver-Fehler: {text}", error_reason="webdriver")
     except RuntimeError as exc:
         return PageScan(url=url, error=str(exc)[:300], error_reason="axe_failed")
+    except (OSError, urllib3.exceptions.HTTPError) as exc:  # the driver's connection broke: process gone
+        return PageScan(url=url, error=f"Browser abgestürzt: {browser_pool._short(exc)}", error_reason="browser_crashed")
     violations = tuple(
         Violation(rule=str(v["id"]), impact=str(v.get("impact") or "minor"), nodes=int(v.get("nodes") or 0),
                   help=str(v.get("help") or "")[:300], help_url=str(v.get("helpUrl") or "")[:300],
@@ -400,12 +407,15 @@ def fetch_text(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
             except browser_pool.TimeoutException:
                 session.driver.execute_script("window.stop();")
             facts = session.driver.execute_script(_PAGE_FACTS, MAX_LINKS) or {}
+            if str(facts.get("url", "")).startswith("chrome-error:"):
+                return None, str(session.driver.execute_script(_ERROR_CODE) or "Seite nicht geladen"), ()
             if int(facts.get("status") or 0) >= 400:
                 return None, f"HTTP-Status {facts['status']}", ()
             text = session.driver.execute_script(_PAGE_TEXT, 200_000)
             links = tuple(Link(*[str(x or "") for x in row]) for row in facts.get("links") or [])
             return str(text or ""), None, links
-    except (browser_pool.BrowserUnavailable, browser_pool.SessionBroken, browser_pool.WebDriverException) as exc:
+    except (browser_pool.BrowserUnavailable, browser_pool.SessionBroken, browser_pool.WebDriverException, OSError,
+            urllib3.exceptions.HTTPError) as exc:
         return None, browser_pool._short(exc), ()
 
 

@@ -283,7 +283,7 @@ class BrowserPool:
             try:
                 yield session
                 ok = True
-            except WebDriverException as exc:
+            except Exception as exc:  # WebDriver errors, and urllib3's when the process was killed
                 if fired.is_set():
                     raise SessionBroken(f"Zeitgrenze von {deadline:g}s überschritten") from exc
                 raise

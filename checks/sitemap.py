@@ -24,7 +24,13 @@ class SitemapPages:
 
 
 def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower().removeprefix("www.")
+    """Host and port, `www.` ignored: the unit a sitemap may list pages for."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    except ValueError:
+        return ""
+    return f"{(parts.hostname or '').lower().removeprefix('www.')}:{port}"
 
 
 def _local(tag: str) -> str:

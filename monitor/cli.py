@@ -265,10 +265,27 @@ def _print_accessibility(results) -> None:
             console.print("  keine Verstöße gefunden")
         for ex in ev.get("excluded_rules") or []:
             console.print(f"  Regel ausgenommen: {escape(ex['rule'])} ({escape(ex['reason'])})")
-        for name, marker in (ev.get("markers") or {}).items():
-            detail = {k: v for k, v in marker.items() if k != "state"}
-            console.print(f"  BITV: {MARKER_NAMES_DE.get(name, name)}: {_MARKER_STATE_DE.get(marker['state'], marker['state'])} "
-                          f"{escape(json.dumps(detail, ensure_ascii=False)[:300])}")
+        for name, marker in (r.to_dict()["evidence"].get("markers") or {}).items():
+            console.print(f"  BITV: {MARKER_NAMES_DE.get(name, name)}: "
+                          f"{_MARKER_STATE_DE.get(marker['state'], marker['state'])} {escape(_marker_detail(marker))}")
+
+
+def _marker_detail(marker: dict) -> str:
+    """The evidence of one BITV marker in a line: the link found, the date, where it is missing."""
+    parts = []
+    if marker.get("link"):
+        parts.append(f"Link \"{marker['link']['text']}\" -> {marker['link']['url']}")
+    if marker.get("date"):
+        parts.append(f"Datum {marker['date']} ({marker['age_days']} Tage alt)")
+    if marker.get("found"):
+        parts.append(f"gefunden: \"{marker['found']}\"")
+    if "start_page_lang" in marker:
+        parts.append(f"lang der Startseite: {marker['start_page_lang'] or 'fehlt'}")
+    if marker.get("missing_on"):
+        parts.append("fehlt auf: " + ", ".join(marker["missing_on"][:5]))
+    if marker.get("detail"):
+        parts.append(marker["detail"])
+    return "; ".join(parts)[:400]
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

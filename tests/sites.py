@@ -12,16 +12,51 @@ import socket
 import ssl
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
 @dataclasses.dataclass
 class Page:
+    """A fixed answer; `stream` instead writes the body itself (hanging, huge or dripping pages).
+
+    `stream(write, stopped)` gets a write function and an Event set when the server stops;
+    such a page is sent without Content-Length and closes the connection at the end.
+    """
+
     status: int = 200
     headers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     body: bytes = b"<!doctype html><html lang=de><title>Dienst</title><p>Hallo</p></html>"
     content_type: str | None = "text/html; charset=utf-8"
+    stream: Callable[[Callable[[bytes], None], threading.Event], None] | None = None
+
+
+def hang_after(prefix: bytes) -> Callable[[Callable[[bytes], None], threading.Event], None]:
+    """A body that starts with `prefix` and then never ends (until the server stops)."""
+    def stream(write, stopped: threading.Event) -> None:
+        write(prefix)
+        stopped.wait()
+    return stream
+
+
+def huge(size: int, chunk: bytes = b"<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>\n") -> Callable:
+    """An HTML page of about `size` bytes, streamed in chunks."""
+    def stream(write, stopped: threading.Event) -> None:
+        write(b"<!doctype html><html lang=de><title>Gross</title><body>")
+        block = chunk * (65536 // len(chunk))
+        sent = 0
+        while sent < size and not stopped.is_set():
+            write(block)
+            sent += len(block)
+        write(b"</body></html>")
+    return stream
+
+
+def delayed(seconds: float, body: bytes) -> Callable:
+    def stream(write, stopped: threading.Event) -> None:
+        if not stopped.wait(seconds):
+            write(body)
+    return stream
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -33,9 +68,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         path = self.path.split("?", 1)[0]
+        self.server.requests.append(path)
         scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
         page = self.server.routes.get((scheme, path)) or self.server.routes.get(path) or Page(404, body=b"not found")
         body = page.body.replace(b"{port}", str(self.server.server_address[1]).encode())
+        if page.stream is not None:
+            self.send_response(page.status)
+            if page.content_type:
+                self.send_header("Content-Type", page.content_type)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            if self.command != "HEAD":
+                try:
+                    page.stream(self.wfile.write, self.server.stopped)
+                except OSError:
+                    pass  # the browser went away
+            return
         self.send_response(page.status)
         if page.content_type:
             self.send_header("Content-Type", page.content_type)
@@ -58,6 +107,8 @@ class _SiteServer(http.server.ThreadingHTTPServer):
         self.routes = routes
         self.ctx = ctx
         self.plain = plain
+        self.stopped = threading.Event()
+        self.requests: list[str] = []  # paths asked for, in order
 
     def finish_request(self, request, client_address) -> None:  # runs in the connection's thread
         if self.ctx is not None:
@@ -100,5 +151,6 @@ def site(routes: dict, *, tls: tuple[Path, Path] | None = None, plain: bool = Tr
     try:
         yield server.server_address[1]
     finally:
+        server.stopped.set()
         server.shutdown()
         server.server_close()

@@ -1,0 +1,465 @@
+"""Accessibility check against pages served on 127.0.0.1, in a real Chromium."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from checks import accessibility as a11y
+from checks.accessibility import AccessibilitySettings, Link, PageScan, judge_markers
+from checks.browser import BrowserPool, BrowserSettings
+from checks.result import CheckKind, Reason, State, Target
+from monitor.config import load_config
+from monitor.metrics import ResultCollector
+from monitor.store import Store
+from tests.a11y_site import FOREIGN, KNOWN, good_routes, hostile_routes
+from tests.servers import free_port
+from tests.sites import Page, site
+
+pytestmark = pytest.mark.slow
+TODAY = date(2026, 11, 21)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    p = BrowserPool(BrowserSettings(), 2)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def good():
+    with site({"/foreign": Page(body=FOREIGN)}) as other:
+        routes = good_routes()
+        routes["/rahmen"] = Page(body=routes["/rahmen"].body.replace(b"{other}", str(other).encode()))
+        with site(routes) as port:
+            yield f"http://127.0.0.1:{port}"
+
+
+def scan(pool, url, **settings):
+    return a11y.scan_page(pool, url, AccessibilitySettings(**settings))
+
+
+def counts(page: PageScan) -> dict[str, int]:
+    return {v.rule: v.nodes for v in page.violations}
+
+
+# --------------------------------------------------------------------------- axe results
+
+
+def test_known_violations_with_rule_ids_and_node_counts(pool, good):
+    page = scan(pool, good + "/fehler")
+    assert page.error is None
+    assert counts(page) == KNOWN
+    impacts = {v.rule: v.impact for v in page.violations}
+    assert impacts["image-alt"] == "critical" and impacts["color-contrast"] == "serious"
+    image_alt = next(v for v in page.violations if v.rule == "image-alt")
+    assert image_alt.targets == ('img[src="/a.svg"]', 'img[src="/b.svg"]', 'img[src="/c.svg"]')
+
+
+def test_violation_in_iframe_nested_iframe_and_cross_origin_frame(pool, good):
+    page = scan(pool, good + "/rahmen")
+    assert page.error is None and page.frames == 4 and page.frames_failed == 0
+    assert counts(page) == {"image-alt": 1, "label": 1}
+    targets = {v.rule: v.targets for v in page.violations}
+    assert targets["image-alt"] == ('iframe[src$="frame1"] >>> iframe >>> img',)  # two frames deep
+    assert targets["label"][0].startswith("iframe:nth-child(3) >>> ") or targets["label"][0].count(">>>") == 1
+
+
+def test_clean_site_has_no_violations_and_passes_every_marker(pool, good):
+    target = Target("portal", good + "/", (good + "/", good + "/seite2"))
+    result = a11y.run(target, AccessibilitySettings(), pool=pool, today=TODAY)
+    pages = result.to_dict()["evidence"]["pages"]
+    assert [p["violations"] for p in pages] == [[], []]
+    assert result.state is State.UP and result.reason is Reason.OK, result.evidence
+    assert result.measurements["pages_scanned"] == 2 and result.measurements["score"] == 100
+    markers = result.evidence["markers"]
+    assert {k: m["state"] for k, m in markers.items()} == dict.fromkeys(a11y.MARKERS, "pass")
+    assert markers["statement_linked"]["link"] == {"text": "Erklärung zur Barrierefreiheit", "url": good + "/barrierefreiheit"}
+    assert markers["statement_current"]["date"] == "2026-10-01"
+    assert markers["easy_language"]["link"]["url"] == good + "/leichte-sprache"  # found inside a collapsed menu
+    assert "Gebärdensprache" in markers["sign_language"]["link"]["text"]  # named only by an image's alt text
+    assert markers["statement_feedback"]["found"]
+    assert result.evidence["axe_version"] == "4.10.2"
+
+
+def test_service_with_violations_is_noncompliant_and_scored(pool, good):
+    target = Target("portal", good + "/", (good + "/", good + "/fehler"))
+    result = a11y.run(target, AccessibilitySettings(markers=[]), pool=pool, today=TODAY)
+    assert result.state is State.DOWN and result.reason is Reason.NONCOMPLIANT
+    m = result.measurements
+    assert m["violations_critical"] == 3 + 1 + 1 and m["violations_serious"] == 2 + 1 + 1
+    assert m["rules_critical"] == 3 and m["rules_serious"] == 3 and m["rules_violated"] == 6
+    assert m["pages_with_serious"] == 1
+    assert m["score"] == 100 - (3 * 10 + 3 * 7) / 2  # documented weights, averaged over both pages
+    rows = a11y.dedupe(result)
+    assert rows[0]["impact"] == "critical" and {r["rule"] for r in rows} == set(KNOWN)
+
+
+def test_only_minor_findings_below_threshold_are_degraded(pool, good):
+    target = Target("portal", good + "/fehler")
+    result = a11y.run(target, AccessibilitySettings(markers=[], fail_impact="critical",
+                                                    exclude_rules=[{"rule": r, "reason": "Test"} for r in
+                                                                   ("image-alt", "label", "button-name")]),
+                      pool=pool, today=TODAY)
+    assert result.state is State.DEGRADED and result.reason is Reason.FINDINGS
+    assert result.measurements["rules_critical"] == 0
+
+
+def test_rule_exclusion_with_reason_and_options_as_json(pool, good):
+    hostile_reason = "Dritt-Widget \"</script><script>alert(1)</script>' wird 2027 ersetzt"
+    settings = AccessibilitySettings(exclude_rules=[{"rule": "color-contrast", "reason": hostile_reason}],
+                                     axe_options={"rules": {"link-name": {"enabled": False}}}, markers=[])
+    result = a11y.run(Target("portal", good + "/fehler"), settings, pool=pool)
+    found = {v["rule"] for v in result.evidence["pages"][0]["violations"]}
+    assert found == set(KNOWN) - {"color-contrast", "link-name"}
+    assert result.to_dict()["evidence"]["excluded_rules"] == [{"rule": "color-contrast", "reason": hostile_reason}]
+
+
+def test_tags_select_rules(pool, good):
+    # 'region' (content outside landmarks) is best-practice, not WCAG: only reported when asked for.
+    body = Page(body=b"<!doctype html><html lang=de><title>t</title><p>Text ohne Landmarke</p></html>")
+    with site({"/": body}) as port:
+        url = f"http://127.0.0.1:{port}/"
+        assert "region" not in counts(scan(pool, url))
+        assert "region" in counts(scan(pool, url, tags=["best-practice"]))
+        assert counts(scan(pool, url, tags=["EN-301-549"])) == counts(scan(pool, url))
+
+
+# --------------------------------------------------------------------------- BITV markers
+
+
+def _page(url="https://a.example/", links=(), lang="de") -> PageScan:
+    return PageScan(url=url, final_url=url, status=200, lang=lang, links=tuple(Link(*l) for l in links))
+
+
+STATEMENT_LINK = ("Barrierefreiheit", "https://a.example/barrierefreiheit", "", "", "")
+EASY = ("Leichte Sprache", "https://a.example/ls", "", "", "")
+SIGN = ("", "https://a.example/video", "", "", "DGS")
+GOOD_TEXT = "Stand: 01.09.2026. Barriere melden per E-Mail. Schlichtungsstelle nach § 16 BGG."
+
+
+@pytest.mark.parametrize(("marker", "pages", "text", "expected"), [
+    ("statement_linked", [_page(links=[STATEMENT_LINK]), _page("https://a.example/2", [STATEMENT_LINK])], GOOD_TEXT, "pass"),
+    ("statement_linked", [_page(links=[STATEMENT_LINK]), _page("https://a.example/2", [EASY])], GOOD_TEXT, "fail"),
+    ("statement_linked", [PageScan(url="https://a.example/", error="x")], None, "unknown"),
+    ("statement_feedback", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
+    ("statement_feedback", [_page(links=[STATEMENT_LINK])], "Stand: 01.09.2026. Schlichtungsstelle.", "fail"),
+    ("statement_feedback", [_page(links=[EASY])], None, "fail"),  # no statement at all
+    ("statement_arbitration", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
+    ("statement_arbitration", [_page(links=[STATEMENT_LINK])], "Stand: 01.09.2026. Kontakt: info@a.example", "fail"),
+    ("statement_current", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
+    ("statement_current", [_page(links=[STATEMENT_LINK])], "Stand: 20. November 2025", "fail"),
+    ("statement_current", [_page(links=[STATEMENT_LINK])], "Diese Erklärung wurde im Oktober 2026 überprüft.", "pass"),
+    ("statement_current", [_page(links=[STATEMENT_LINK])], "Ohne Datum.", "unknown"),
+    ("easy_language", [_page(links=[EASY])], None, "pass"),
+    ("easy_language", [_page(links=[("Einfach erklärt", "https://a.example/leichte-sprache/", "", "", "")])], None, "pass"),
+    ("easy_language", [_page(links=[SIGN])], None, "fail"),
+    ("sign_language", [_page(links=[SIGN])], None, "pass"),
+    ("sign_language", [_page(links=[("Video", "https://a.example/v", "Gebärdensprache", "", "")])], None, "pass"),
+    ("sign_language", [_page(links=[EASY])], None, "fail"),
+    ("html_lang", [_page()], None, "pass"),
+    ("html_lang", [_page(lang="de-DE"), _page("https://a.example/en", lang="en")], None, "pass"),
+    ("html_lang", [_page(lang="en")], None, "fail"),
+    ("html_lang", [_page(), _page("https://a.example/2", lang=None)], None, "fail"),
+])
+def test_each_marker_present_and_absent(marker, pages, text, expected):
+    link = a11y.statement_link(pages[0].links) if pages[0].final_url else None
+    statement = (text, None, ()) if link and text is not None else None
+    got = judge_markers(pages, statement, link.href if link else None, [marker], TODAY, 365)
+    assert got[marker].state == expected, got[marker]
+
+
+def test_unreadable_statement_is_not_determinable():
+    pages = [_page(links=[STATEMENT_LINK])]
+    got = judge_markers(pages, (None, "HTTP-Status 404", ()), STATEMENT_LINK[1], ["statement_feedback", "statement_current"],
+                        TODAY, 365)
+    assert {k: m.state for k, m in got.items()} == {"statement_feedback": "unknown", "statement_current": "unknown"}
+
+
+def test_markers_absent_on_a_real_site(pool, good):
+    # A site whose statement is old and names neither feedback nor arbitration, with no
+    # easy-language or sign-language links and an English start page.
+    start = (b"<!doctype html><html lang=en><title>Portal</title><main><h1>Portal</h1>"
+             b"<a href='/alt'>Barrierefreiheitserkl\xc3\xa4rung</a></main></html>")
+    routes = {"/": Page(body=start), "/seite": Page(body=b"<!doctype html><html lang=de><title>x</title><p>x</p></html>"),
+              "/alt": good_routes()["/alt"]}
+    with site(routes) as port:
+        base = f"http://127.0.0.1:{port}"
+        result = a11y.run(Target("p", base + "/", (base + "/", base + "/seite")), AccessibilitySettings(),
+                          pool=pool, today=TODAY)
+    states = {k: m["state"] for k, m in result.evidence["markers"].items()}
+    assert states == {"statement_linked": "fail", "statement_feedback": "pass", "statement_arbitration": "fail",
+                      "statement_current": "fail", "easy_language": "fail", "sign_language": "fail", "html_lang": "fail"}
+    assert result.evidence["markers"]["statement_linked"]["missing_on"] == (base + "/seite",)
+    assert result.evidence["markers"]["statement_current"]["date"] == "2024-03-15"
+    assert result.state is State.DOWN and "BITV" in result.evidence["detail"]
+
+
+# --------------------------------------------------------------------------- sitemaps
+
+
+def test_sitemap_index_gzip_same_host_and_stable_sample(pool):
+    import gzip
+
+    def urlset(*paths: str) -> bytes:
+        locs = "".join(f"<url><loc>{p}</loc></url>" for p in paths)
+        return f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>'.encode()
+
+    clean = Page(body=b"<!doctype html><html lang=de><title>s</title><main><p>s</p></main></html>")
+    with site({}) as other:
+        routes = {
+            "/robots.txt": Page(body=b"User-agent: *\nSitemap: http://127.0.0.1:{port}/sitemap_index.xml\n",
+                                content_type="text/plain"),
+            "/sitemap_index.xml": Page(body=(
+                b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                b"<sitemap><loc>http://127.0.0.1:{port}/a.xml</loc></sitemap>"
+                b"<sitemap><loc>http://127.0.0.1:{port}/b.xml.gz</loc></sitemap>"
+                b"<sitemap><loc>http://127.0.0.1:{port}/missing.xml</loc></sitemap></sitemapindex>"), content_type="application/xml"),
+            "/a.xml": Page(body=urlset(*[f"http://127.0.0.1:{{port}}/p{i}" for i in range(6)],
+                                       f"http://127.0.0.1:{other}/fremd"), content_type="application/xml"),
+            "/b.xml.gz": Page(body=b"", content_type="application/gzip"),
+            **{f"/p{i}": clean for i in range(12)},
+        }
+        with site(routes) as port:
+            routes["/b.xml.gz"].body = gzip.compress(urlset(*[f"http://127.0.0.1:{port}/p{i}" for i in range(6, 12)]))
+            base = f"http://127.0.0.1:{port}"
+            settings = AccessibilitySettings(sitemap={"enabled": True, "max_pages": 4}, markers=[], timeout=15)
+            urls, info = a11y.pages_for(Target("svc", base + "/p0"), settings)
+            again, _ = a11y.pages_for(Target("svc", base + "/p0"), settings)
+            assert urls == again and len(urls) == 5 and urls[0] == base + "/p0"
+            assert info["urls_found"] == 12 and all(u.startswith(base) for u in urls)
+            assert len(info["files"]) == 4 and any("missing.xml" in e for e in info["errors"])
+            result = a11y.run(Target("svc", base + "/p0"), settings, pool=pool)
+    assert result.measurements["pages_scanned"] == 5
+    assert list(result.evidence["sitemap"]["sampled"]) == urls[1:]
+
+
+def test_broken_sitemap_keeps_the_configured_pages(pool):
+    with site({"/": Page(), "/sitemap.xml": Page(body=b"<urlset><url><loc>oops", content_type="application/xml")}) as port:
+        base = f"http://127.0.0.1:{port}"
+        urls, info = a11y.pages_for(Target("svc", base + "/"), AccessibilitySettings(sitemap={"enabled": True}))
+    assert urls == [base + "/"] and "kein gültiges Sitemap-XML" in info["errors"][0]
+
+
+# --------------------------------------------------------------------------- hostile pages
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    with site(hostile_routes()) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+def _chromedrivers() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "chromedriver --port"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+TIMEOUT = 6.0
+GRACE = 2.5  # killing the process group and the scan's own bookkeeping
+
+
+@pytest.mark.parametrize(("path", "scanned"), [
+    ("/endlos", True),          # never finishes loading: scanned as far as it came
+    ("/schleife", False),       # while(true){} hangs the renderer: killed at the deadline
+    ("/alarm", True),           # alert() on load is dismissed
+    ("/riesig", None),          # 50 MB of HTML: scanned or cut off, never longer than the timeout
+    ("/rahmen-haengt", True),   # a frame that never answers
+])
+def test_hostile_page_costs_at_most_its_timeout_and_leaves_the_pool_healthy(pool, hostile, path, scanned):
+    before = _chromedrivers()
+    started = time.monotonic()
+    page = scan(pool, hostile + path, timeout=TIMEOUT)
+    elapsed = time.monotonic() - started
+    assert elapsed < TIMEOUT + GRACE + 1.5, elapsed  # + 1.5: starting a replacement session
+    if scanned is not None:
+        assert page.scanned is scanned, page
+    if not page.scanned:
+        assert page.error_reason == "timeout" and "Zeitgrenze" in page.error
+    if path == "/alarm":
+        assert counts(page) == {"image-alt": 1}
+    if path in ("/endlos", "/rahmen-haengt"):
+        assert page.load_complete is False
+    # The pool still works at full speed and no browser outlives its session.
+    clean = scan(pool, hostile + "/clean", timeout=TIMEOUT)
+    assert clean.scanned and clean.violations == ()
+    assert len(pool.live_processes()) <= pool.size
+    assert _chromedrivers() - before <= set(pool.live_processes())
+
+
+def test_hostile_page_does_not_stall_other_pages(pool, hostile):
+    # Two hanging pages and eight clean ones share a pool of two: the clean ones still finish.
+    urls = [hostile + "/schleife", hostile + "/schleife"] + [hostile + "/clean"] * 8
+    settings = AccessibilitySettings(timeout=TIMEOUT, markers=[])
+    started = time.monotonic()
+    result = a11y.run(Target("svc", urls[0], tuple(f"{u}?{i}" for i, u in enumerate(urls))), settings, pool=pool)
+    elapsed = time.monotonic() - started
+    assert result.measurements["pages_scanned"] == 8 and result.measurements["pages_failed"] == 2
+    assert elapsed < TIMEOUT + GRACE + 8 * 1.5, elapsed
+
+
+def test_killed_chromedriver_is_replaced(hostile):
+    pool = BrowserPool(BrowserSettings(), 1)
+    try:
+        assert scan(pool, hostile + "/clean").scanned
+        (pid,) = pool.live_processes()
+        os.killpg(pid, signal.SIGKILL)  # killed while idle
+        page = scan(pool, hostile + "/clean")
+        assert page.scanned and pool.live_processes() != [pid]
+        # killed in the middle of a page: the page is retried on a fresh session
+        (pid,) = pool.live_processes()
+        threading.Timer(0.5, lambda: os.killpg(pid, signal.SIGKILL)).start()
+        page = scan(pool, hostile + "/langsam")
+        assert page.scanned, page
+        assert pool.stats.killed >= 2 and len(pool.live_processes()) == 1
+    finally:
+        pool.close()
+    assert pool.live_processes() == []
+
+
+def test_missing_chromedriver_is_a_clear_error(tmp_path):
+    pool = BrowserPool(BrowserSettings(chromedriver=tmp_path / "nope"), 1)
+    result = a11y.run(Target("svc", "http://127.0.0.1:9/"), AccessibilitySettings(), pool=pool)
+    assert result.state is State.UNKNOWN and result.reason is Reason.INTERNAL_ERROR
+    assert "chromedriver nicht gefunden" in result.evidence["detail"] and "chromium-driver" in result.evidence["detail"]
+
+
+# --------------------------------------------------------------------------- remote WebDriver
+
+
+def test_remote_webdriver_gives_the_same_result(pool, good):
+    port = free_port()
+    driver = subprocess.Popen(["/usr/bin/chromedriver", f"--port={port}", "--allowed-ips=127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        remote = BrowserPool(BrowserSettings(remote_url=f"http://127.0.0.1:{port}"), 1)
+        try:
+            target = Target("portal", good + "/", (good + "/", good + "/rahmen", good + "/fehler"))
+            via_remote = a11y.run(target, AccessibilitySettings(), pool=remote, today=TODAY)
+            assert remote.live_processes() == []  # nothing started locally
+        finally:
+            remote.close()
+        local = a11y.run(target, AccessibilitySettings(), pool=pool, today=TODAY)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+
+    def essence(r):
+        return [(p["url"], [(v["rule"], v["nodes"], v["targets"]) for v in p["violations"]]) for p in r.evidence["pages"]], \
+            {k: m["state"] for k, m in r.evidence["markers"].items()}
+    assert essence(via_remote) == essence(local)
+    assert via_remote.measurements["pages_scanned"] == 3
+
+
+# --------------------------------------------------------------------------- daemon side: config, metrics, CLI
+
+CATALOG = """\
+services:
+  - id: portal
+    name: Serviceportal
+    category: basisdienst
+    operator: Saarland
+    contact: ops@example.invalid
+    urls: ["{base}/", "{base}/fehler"]
+    checks:
+      accessibility:
+        timeout: 20s
+        exclude_rules: [{{rule: color-contrast, reason: "Farben werden im Relaunch 2027 angepasst"}}]
+"""
+
+
+def _settings(tmp_path: Path, base: str) -> Path:
+    (tmp_path / "catalog.yaml").write_text(CATALOG.format(base=base))
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"catalog: [catalog.yaml]\nstore: {{url: \"sqlite:///{tmp_path / 's.db'}\"}}\n"
+                        "pools: {browser: 2}\nbrowser: {recycle_after_pages: 20}\n")
+    return settings
+
+
+def test_one_job_per_service_and_metrics_pass_promtool(tmp_path, pool, good):
+    from monitor.daemon import job_specs
+
+    config = load_config(_settings(tmp_path, good))
+    specs = [s for s in job_specs(config).values() if s.kind is CheckKind.ACCESSIBILITY]
+    assert [s.url for s in specs] == [good + "/"]  # one run covers both URLs
+    settings = config.services["portal"].checks[CheckKind.ACCESSIBILITY]
+    result = a11y.run(Target("portal", good + "/", tuple(config.services["portal"].urls)), settings, pool=pool)
+    store = Store.open(config.store_url)
+    store.record(result)
+    registry = CollectorRegistry()
+    registry.register(ResultCollector(store, lambda: config))
+    labels = {"service": "portal", "category": "basisdienst", "url": good + "/"}
+    assert registry.get_sample_value("egov_accessibility_violations", {**labels, "impact": "critical"}) == 5
+    assert registry.get_sample_value("egov_accessibility_rules_violated", {**labels, "impact": "serious"}) == 2
+    assert registry.get_sample_value("egov_accessibility_pages_scanned", labels) == 2
+    assert registry.get_sample_value("egov_bitv_marker_passed", {**labels, "marker": "statement_linked"}) == 0
+    assert registry.get_sample_value("egov_bitv_marker_passed", {**labels, "marker": "html_lang"}) == 0
+    assert registry.get_sample_value("egov_accessibility_axe_info", {**labels, "axe_version": "4.10.2"}) == 1
+    text = generate_latest(registry).decode()
+    assert "img[src" not in text and "Images must have" not in text  # no selector or help text in a label
+    out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    stored = store.latest()[0].result
+    assert stored.evidence["pages"][1]["violations"][0]["targets"]  # node targets kept as evidence
+
+
+def test_cli_prints_violations_deduplicated_across_pages(tmp_path, good):
+    settings = _settings(tmp_path, good)
+    (tmp_path / "catalog.yaml").write_text(CATALOG.format(base=good).replace(
+        '"{0}/", "{0}/fehler"'.format(good), '"{0}/fehler", "{0}/fehler?2", "{0}/"'.format(good)))
+    before = _chromedrivers()
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config", str(settings), "--kind",
+                          "accessibility", "portal"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert _chromedrivers() <= before  # the CLI's own browsers are gone when it exits
+    text = out.stdout
+    assert "3 von 3 Seiten geprüft" in text
+    row = next(line for line in text.splitlines() if "image-alt" in line)
+    assert "kritisch" in row and " 2 " in row and " 6 " in row  # on 2 pages, 6 elements in all
+    assert "color-contrast" not in text.split("Regel ausgenommen")[0]
+    assert "Regel ausgenommen: color-contrast (Farben werden im Relaunch 2027 angepasst)" in text
+    assert "Erklärung zur Barrierefreiheit von jeder Seite verlinkt: nicht erfüllt" in text
+
+
+def test_bad_accessibility_settings_name_the_field(tmp_path):
+    (tmp_path / "catalog.yaml").write_text(CATALOG.format(base="http://127.0.0.1:1").replace(
+        "timeout: 20s", "timeout: 20s\n        tags: ['wcag2a aa']\n        axe_options: {runOnly: [x]}"))
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("catalog: [catalog.yaml]\nbrowser: {window_size: huge}\n")
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "browser.window_size" in out.stderr
+    settings.write_text("catalog: [catalog.yaml]\n")
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "checks.accessibility.tags" in out.stderr and "kein axe-Tag" in out.stderr
+    assert "checks.accessibility.axe_options" in out.stderr and "runOnly" in out.stderr
+
+
+def test_unreachable_page_is_not_scanned_as_chromiums_error_page(pool):
+    port = free_port()  # nothing listens here
+    page = scan(pool, f"http://127.0.0.1:{port}/")
+    assert not page.scanned and page.error_reason == "load_failed"
+    assert "ERR_CONNECTION_REFUSED" in page.error and page.violations == ()
+    result = a11y.run(Target("svc", f"http://127.0.0.1:{port}/"), AccessibilitySettings(), pool=pool)
+    assert result.state is State.UNKNOWN and result.reason is Reason.CONNECT_ERROR
+    assert all(m["state"] == "unknown" for m in result.evidence["markers"].values())
+
+
+def test_error_status_page_is_reported_not_scanned(pool):
+    with site({"/": Page(status=503, body=b"<html><title>Wartung</title><img src=x></html>")}) as port:
+        page = scan(pool, f"http://127.0.0.1:{port}/")
+    assert page.error_reason == "http_status" and page.status == 503 and page.violations == ()
