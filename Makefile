@@ -20,6 +20,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	scripts/setup.sh test
 	$(PY) -m bench.availability
 	$(PY) -m bench.security
+	$(PY) -m bench.accessibility
 
 validate:
 	$(VENV)/bin/egov-monitor validate --config $(CONFIG)

@@ -147,6 +147,8 @@ class AccessibilitySettings(CheckSettings):
 
 # Each script takes its inputs as WebDriver arguments (JSON), never by string pasting.
 _INJECT = "if (typeof window.axe === 'undefined') { %s\n }; return window.axe ? window.axe.version : null;"
+_INIT_SCRIPT = "(function () { if (typeof window.axe === 'undefined') { %s\n } })();"
+_AXE_LOADED = "return window.axe && typeof window.axe.runPartial === 'function' ? window.axe.version : null;"
 _FRAME_CONTEXTS = """
 const ctx = arguments[0] || {exclude: []};
 return window.axe.utils.getFrameContexts(ctx).map(fc => ({
@@ -158,14 +160,25 @@ const done = arguments[arguments.length - 1];
 window.axe.runPartial(arguments[0] || document, arguments[1]).then(r => done(JSON.stringify(r)),
   e => done(JSON.stringify({__error: String(e && e.message || e)})));
 """
-_FINISH = """
+# The summary each side sends back: per rule its impact, element count and a few targets.
+_SUMMARY = """
+function summary(r, maxTargets) {
+  return {violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+            tags: v.tags, nodes: v.nodes.length, targets: v.nodes.slice(0, maxTargets).map(n => n.target)})),
+          incomplete: r.incomplete.map(v => v.id), passes: r.passes.length, inapplicable: r.inapplicable.length};
+}
+"""
+_FINISH = _SUMMARY + """
 const done = arguments[arguments.length - 1];
 const partials = JSON.parse(arguments[0]);
-window.axe.finishRun(partials, arguments[1]).then(r => done({
-  violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl, tags: v.tags,
-    nodes: v.nodes.length, targets: v.nodes.slice(0, arguments[2]).map(n => n.target)})),
-  incomplete: r.incomplete.map(v => v.id),
-  passes: r.passes.length, inapplicable: r.inapplicable.length}),
+window.axe.finishRun(partials, arguments[1]).then(r => done(summary(r, arguments[2])),
+  e => done({__error: String(e && e.message || e)}));
+"""
+# A page without frames: axe.run in the page gives what runPartial + finishRun would, with
+# one round trip less and no partial results to ship.
+_RUN_SINGLE = _SUMMARY + """
+const done = arguments[arguments.length - 1];
+window.axe.run(arguments[0] || document, arguments[1]).then(r => done(summary(r, arguments[2])),
   e => done({__error: String(e && e.message || e)}));
 """
 _PAGE_FACTS = """
@@ -178,10 +191,14 @@ for (const a of document.querySelectorAll('a[href], area[href]')) {
   links.push([clean(a.textContent), String(a.href).slice(0, 2048), clean(a.getAttribute('aria-label')),
               clean(a.getAttribute('title')), clean(alts)]);
 }
+// Whether axe is already loaded (by the session's init script) and the page has no frames,
+// so the scan can go straight to axe.run without another round trip.
+const axeReady = !!(window.axe && typeof window.axe.runPartial === 'function');
+const noFrames = axeReady && window.axe.utils.getFrameContexts({exclude: []}).length === 0;
 let status = 0;
 try { const nav = performance.getEntriesByType('navigation')[0]; status = (nav && nav.responseStatus) || 0; } catch (e) {}
 return {lang: document.documentElement.getAttribute('lang'), title: (document.title || '').slice(0, 300),
-        status: status, links: links, url: String(location.href).slice(0, 2048)};
+        status: status, links: links, url: String(location.href).slice(0, 2048), no_frames: noFrames};
 """
 _ERROR_CODE = "const m = ((document.body && document.body.innerText) || '').match(/(?:net::)?ERR_[A-Z_]+/); return m && m[0];"
 _PAGE_TEXT = "return ((document.body && document.body.innerText) || '').slice(0, arguments[0]);"
@@ -277,6 +294,8 @@ class _AxeRun:
         self.frames_failed = 0
 
     def _inject(self) -> None:
+        if self.driver.execute_script(_AXE_LOADED):
+            return  # loaded by the session's init script
         version = self.driver.execute_script(_INJECT % axe_source())
         if not version:
             raise RuntimeError("axe-core ließ sich nicht laden (Content Security Policy oder Skriptfehler)")
@@ -307,8 +326,16 @@ class _AxeRun:
                 self.frames_failed += 1
         return partials
 
-    def run(self) -> dict[str, Any]:
+    def run(self, frames_known_empty: bool = False) -> dict[str, Any]:
         self.driver.switch_to.default_content()
+        if not frames_known_empty:
+            self._inject()
+        if frames_known_empty or not self.driver.execute_script(_FRAME_CONTEXTS, None):
+            self.frames = 1
+            result = self.driver.execute_async_script(_RUN_SINGLE, None, self.options, MAX_TARGETS_PER_RULE)
+            if not isinstance(result, dict) or "__error" in result:
+                raise RuntimeError(f"axe.run: {(result or {}).get('__error', 'keine Antwort')}")
+            return result
         partials = self._partials(None)
         page_handle = self.driver.current_window_handle
         blank = self.session.blank_tab()
@@ -348,6 +375,7 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
     try:
         with pool.session(deadline=budget, wait=wait) as session:
             session.set_timeouts(page_load=page_load, script=max(1.0, budget * 0.4))
+            session.add_init_script("axe", _INIT_SCRIPT % axe_source())  # saves shipping axe with every page
             driver = session.driver
             load_complete = True
             try:
@@ -366,7 +394,7 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
             if base.status >= 400:
                 return dataclasses.replace(base, error=f"HTTP-Status {base.status}", error_reason="http_status")
             axe = _AxeRun(session, settings.run_options())
-            raw = axe.run()
+            raw = axe.run(frames_known_empty=bool(facts.get("no_frames")))
     except browser_pool.BrowserUnavailable as exc:
         return PageScan(url=url, error=str(exc), error_reason="browser_unavailable")
     except browser_pool.SessionBroken:

@@ -97,6 +97,8 @@ class BrowserSession:
         self._profile: str | None = None
         self._blank: str | None = None
         self.axe_in_blank = False  # whether axe-core is loaded in the blank tab (checks use it)
+        self._init_scripts: dict[str, bool] = {}
+        self._timeouts: tuple[float, float] | None = None
         url = str(settings.remote_url).rstrip("/") if settings.remote_url else None
         if url is None:
             url = self._start_local()
@@ -161,8 +163,27 @@ class BrowserSession:
             self.driver.switch_to.window(current)
         return self._blank
 
+    def add_init_script(self, key: str, source: str) -> bool:
+        """Have Chromium evaluate `source` in every new document of this session, before the
+        page's own scripts (DevTools `Page.addScriptToEvaluateOnNewDocument`, through
+        chromedriver's `goog/cdp/execute`). False when the remote end does not offer it;
+        callers then inject per page. Out-of-process (cross-site) frames are not covered."""
+        if key in self._init_scripts:
+            return self._init_scripts[key]
+        try:
+            self.driver.command_executor.add_command("egovCdpExecute", "POST", "/session/$sessionId/goog/cdp/execute")
+            self.driver.execute("egovCdpExecute", {"cmd": "Page.addScriptToEvaluateOnNewDocument",
+                                                   "params": {"source": source}})
+            ok = True
+        except WebDriverException:
+            ok = False
+        self._init_scripts[key] = ok
+        return ok
+
     def set_timeouts(self, page_load: float, script: float) -> None:
-        self.driver.timeouts = _timeouts(page_load, script)
+        if self._timeouts != (page_load, script):  # one round trip saved per page when unchanged
+            self.driver.timeouts = _timeouts(page_load, script)
+            self._timeouts = (page_load, script)
 
     def kill(self) -> None:
         """End the session at once: the process group when local; a best-effort quit when remote."""

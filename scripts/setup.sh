@@ -66,11 +66,15 @@ fi
 
 if [ "$mode" = test ]; then
     # The HTTP Observatory itself (npm), the reference our security grades are compared with.
-    ref=bench/observatory
-    ref_stamp="$ref/node_modules/.installed-$(cat "$ref/package-lock.json" | sha1sum | cut -c1-12)"
-    if [ ! -f "$ref_stamp" ]; then
-        say "installiere die Referenz-Implementierung des HTTP Observatory (npm)"
-        (cd "$ref" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
-        touch "$ref_stamp"
-    fi
+    # @axe-core/cli (npm), the peer of the accessibility benchmark; --ignore-scripts keeps
+    # its chromedriver package from downloading a driver: the Debian one is used.
+    for ref in bench/observatory bench/axe-cli; do
+        ref_stamp="$ref/node_modules/.installed-$(cat "$ref/package-lock.json" | sha1sum | cut -c1-12)"
+        if [ ! -f "$ref_stamp" ]; then
+            say "installiere npm-Pakete in $ref"
+            (cd "$ref" && CHROMEDRIVER_SKIP_DOWNLOAD=true PUPPETEER_SKIP_DOWNLOAD=1 \
+                npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+            touch "$ref_stamp"
+        fi
+    done
 fi
