@@ -463,3 +463,31 @@ def test_error_status_page_is_reported_not_scanned(pool):
     with site({"/": Page(status=503, body=b"<html><title>Wartung</title><img src=x></html>")}) as port:
         page = scan(pool, f"http://127.0.0.1:{port}/")
     assert page.error_reason == "http_status" and page.status == 503 and page.violations == ()
+
+
+@pytest.mark.e2e
+def test_daemon_scans_exports_and_a_hanging_page_never_delays_availability(tmp_path, hostile):
+    from tests.daemon import running, service_yaml, write_daemon_config
+
+    a11y_service = service_yaml("portal", [hostile + "/clean", hostile + "/schleife"]).replace(
+        "availability: {interval: 1s, timeout: 0.5s, retries: 0, jitter: 0.05s}",
+        "availability: {interval: 1s, timeout: 0.5s, retries: 0, jitter: 0.05s}\n"
+        "    accessibility: {interval: 1h, timeout: 4s, markers: [html_lang]}")
+    settings = write_daemon_config(tmp_path, a11y_service)
+    before = _chromedrivers()
+    with running(settings) as daemon:
+        def scanned():
+            text = daemon.get("/metrics")[1]
+            return "egov_accessibility_pages_scanned{" in text and text
+        text = daemon.wait_for(scanned, timeout=40, what="accessibility metrics")
+        line = next(l for l in text.splitlines() if l.startswith("egov_accessibility_pages_scanned{"))
+        assert line.endswith(" 1.0") and 'url="' + hostile + '/clean"' in line
+        assert 'egov_accessibility_pages_failed{category="efa",service="portal",url="' + hostile + '/clean"} 1.0' in text
+        assert 'egov_bitv_marker_passed{category="efa",marker="html_lang",service="portal"' in text
+        from monitor.store import Store
+        store = Store.open(f"sqlite:///{settings.parent / 'store.db'}")
+        runs = [r for _, r in store.results("portal") if r.kind is CheckKind.AVAILABILITY and r.url.endswith("/clean")]
+        gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(runs, runs[1:], strict=False)]
+        assert len(runs) >= 3 and max(gaps) < 1.6, gaps  # probes kept their rhythm during the hung scan
+    assert daemon.proc.returncode == 0
+    assert _chromedrivers() <= before, "the daemon's browsers are gone after it stopped"
