@@ -277,10 +277,14 @@ class PageScan:
 
 
 def _stringify_target(target: Any) -> str:
-    # axe gives a node's target as a list of selectors, one per frame level (shadow DOM nests lists).
+    """axe's node target as one string: frame levels joined by ' >>> ', shadow roots by ' >> '.
+
+    axe gives a list with one entry per frame level; an entry inside shadow DOM is itself a
+    list of selectors, one per shadow root."""
     if isinstance(target, list):
-        return " >>> ".join(_stringify_target(t) for t in target)
-    return str(target)[:300]
+        return " >>> ".join(" >> ".join(str(s) for s in t) if isinstance(t, list) else str(t)
+                            for t in target)[:600]
+    return str(target)[:600]
 
 
 class _AxeRun:

@@ -45,6 +45,10 @@ FRAMES = html("""<main><h1>Rahmen</h1><iframe src="/frame1" title="Formular"></i
 <iframe src="http://127.0.0.1:{other}/foreign" title="Fremd"></iframe></main>""", title="Rahmen")
 FRAME1 = html('<main><p>Äußerer Rahmen</p><iframe src="/frame2" title="Innen"></iframe></main>', title="Rahmen 1")
 FRAME2 = html('<main><p>Innerer Rahmen</p><img src="/a.svg"></main>', title="Rahmen 2")
+SHADOW = html("""<main><h1>Schatten</h1><amt-karte id="karte"></amt-karte></main><script>
+const root = document.getElementById('karte').attachShadow({mode: 'open'});
+root.innerHTML = '<p>Karte</p><img src="/a.svg"><img src="/b.svg" alt="Lageplan">';
+</script>""", title="Schatten")
 FOREIGN = html('<main><input type="text"></main>', title="Fremd")
 
 
@@ -54,7 +58,7 @@ def good_routes() -> dict:
             "/dgs": Page(body=html("<main><h1>Gebärdensprache</h1></main>")), "/dgs.svg": SVG,
             "/a.svg": SVG, "/b.svg": SVG, "/c.svg": SVG,
             "/fehler": Page(body=VIOLATIONS), "/rahmen": Page(body=FRAMES), "/frame1": Page(body=FRAME1),
-            "/frame2": Page(body=FRAME2), "/alt": Page(body=OLD_STATEMENT)}
+            "/frame2": Page(body=FRAME2), "/alt": Page(body=OLD_STATEMENT), "/schatten": Page(body=SHADOW)}
 
 
 def hostile_routes() -> dict:

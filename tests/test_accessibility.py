@@ -75,6 +75,12 @@ def test_violation_in_iframe_nested_iframe_and_cross_origin_frame(pool, good):
     assert targets["label"][0].startswith("iframe:nth-child(3) >>> ") or targets["label"][0].count(">>>") == 1
 
 
+def test_violation_inside_shadow_dom(pool, good):
+    page = scan(pool, good + "/schatten")
+    assert counts(page) == {"image-alt": 1}
+    assert page.violations[0].targets == ('#karte >> img[src="/a.svg"]',)
+
+
 def test_clean_site_has_no_violations_and_passes_every_marker(pool, good):
     target = Target("portal", good + "/", (good + "/", good + "/seite2"))
     result = a11y.run(target, AccessibilitySettings(), pool=pool, today=TODAY)
