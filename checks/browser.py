@@ -334,6 +334,10 @@ class BrowserPool:
                 break
             self._discard(session, killed=False)
 
+    def live_sessions(self) -> int:
+        with self._lock:
+            return len(self._live)
+
     def live_processes(self) -> list[int]:
         """Process ids of the local chromedrivers this pool runs (for tests and health)."""
         with self._lock:
@@ -366,6 +370,11 @@ def shared_pool() -> BrowserPool:
         if _shared is None:
             _shared = BrowserPool(BrowserSettings(), 2)
         return _shared
+
+
+def current_pool() -> BrowserPool | None:
+    """The process-wide pool if one exists (without creating it)."""
+    return _shared
 
 
 def shutdown() -> None:

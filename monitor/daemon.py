@@ -33,7 +33,7 @@ from checks.result import CheckKind
 from checks.settings import CheckSettings
 from monitor import __version__
 from monitor.config import Config, ConfigError, ResolvedService, load_config
-from monitor.metrics import DaemonMetrics, ResultCollector
+from monitor.metrics import BrowserPoolCollector, DaemonMetrics, ResultCollector
 from monitor.runner import CanaryGuard, CheckRunner
 from monitor.store import Store
 
@@ -79,6 +79,7 @@ class Daemon:
         PlatformCollector(registry=self.registry)
         self.metrics = DaemonMetrics(self.registry)
         self.registry.register(ResultCollector(self.store, lambda: self.config))
+        self.registry.register(BrowserPoolCollector())
         self.canaries = CanaryGuard(self.config.settings.canaries)
         browser.configure(self.config.settings.browser, self.config.settings.pools.browser)
         self.runner = CheckRunner(self.store, self.canaries, self.config.settings.tz,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from checks.httpprobe import PHASES
@@ -193,6 +193,33 @@ def _accessibility(g: dict[str, GaugeMetricFamily], base: list[str], result: Che
     version = str(result.evidence.get("axe_version", ""))
     if version.replace(".", "").isdigit():
         g["egov_accessibility_axe_info"].add_metric(base + [version], 1.0)
+
+
+class BrowserPoolCollector(Collector):
+    """Health of this process's browser pool: sessions started, recycled, killed, pages."""
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        from checks import browser
+
+        pool = browser.current_pool()
+        stats = pool.stats if pool is not None else browser.PoolStats()
+        for name, doc, value in (
+            ("egov_browser_sessions_started", "Browser sessions started", stats.started),
+            ("egov_browser_sessions_recycled", "Browser sessions retired after their page quota or a reload",
+             stats.recycled),
+            ("egov_browser_sessions_killed", "Browser sessions killed by the watchdog or after an error", stats.killed),
+            ("egov_browser_session_start_failures", "Browser sessions that could not be started", stats.start_failures),
+            ("egov_browser_pages", "Pages handed to browser sessions", stats.pages),
+        ):
+            family = CounterMetricFamily(name, doc)
+            family.add_metric([], float(value))
+            yield family
+        live = GaugeMetricFamily("egov_browser_sessions", "Browser sessions alive now (idle or in use)")
+        live.add_metric([], float(pool.live_sessions() if pool is not None else 0))
+        yield live
 
 
 class DaemonMetrics:

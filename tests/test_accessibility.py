@@ -490,6 +490,10 @@ def test_daemon_scans_exports_and_a_hanging_page_never_delays_availability(tmp_p
         assert line.endswith(" 1.0") and 'url="' + hostile + '/clean"' in line
         assert 'egov_accessibility_pages_failed{category="efa",service="portal",url="' + hostile + '/clean"} 1.0' in text
         assert 'egov_bitv_marker_passed{category="efa",marker="html_lang",service="portal"' in text
+        # the pool's own health: the hung page's session was killed by the watchdog
+        assert "egov_browser_sessions_killed_total 1.0" in text and "egov_browser_sessions_started_total" in text
+        out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
         from monitor.store import Store
         store = Store.open(f"sqlite:///{settings.parent / 'store.db'}")
         runs = [r for _, r in store.results("portal") if r.kind is CheckKind.AVAILABILITY and r.url.endswith("/clean")]
