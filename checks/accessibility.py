@@ -377,7 +377,7 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
     budget = settings.timeout
     page_load = max(1.0, budget * 0.5)
     try:
-        with pool.session(deadline=budget, wait=wait) as session:
+        with pool.session(deadline=budget, wait=wait, what=url) as session:
             session.set_timeouts(page_load=page_load, script=max(1.0, budget * 0.4))
             session.add_init_script("axe", _INIT_SCRIPT % axe_source())  # saves shipping axe with every page
             driver = session.driver
@@ -432,7 +432,7 @@ def fetch_text(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
                wait: float | None = None) -> tuple[str | None, str | None, tuple[Link, ...]]:
     """The rendered text of a page (the statement), or (None, error)."""
     try:
-        with pool.session(deadline=settings.timeout, wait=wait) as session:
+        with pool.session(deadline=settings.timeout, wait=wait, what=url) as session:
             session.set_timeouts(page_load=max(1.0, settings.timeout * 0.5), script=max(1.0, settings.timeout * 0.4))
             try:
                 session.driver.get(url)

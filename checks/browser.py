@@ -268,7 +268,7 @@ class BrowserPool:
         (session.kill if killed else session.close)()
 
     @contextlib.contextmanager
-    def session(self, deadline: float, wait: float | None = None) -> Iterator[BrowserSession]:
+    def session(self, deadline: float, wait: float | None = None, what: str = "") -> Iterator[BrowserSession]:
         """A session for one page, killed if the caller still holds it `deadline` seconds from now.
 
         `wait` bounds how long to wait for a free slot (default: `deadline`). Raises
@@ -294,7 +294,7 @@ class BrowserPool:
 
             def watchdog() -> None:
                 fired.set()
-                log.warning("Browser-Sitzung nach %.0fs Zeitüberschreitung beendet", deadline)
+                log.warning("Browser-Sitzung nach %gs Zeitüberschreitung beendet: %s", deadline, what[:300] or "-")
                 session.kill()
 
             timer = threading.Timer(deadline, watchdog)

@@ -333,6 +333,17 @@ def test_killed_chromedriver_is_replaced(hostile):
     assert pool.live_processes() == []
 
 
+def test_sessions_are_reused_and_recycled_after_their_page_quota(hostile):
+    pool = BrowserPool(BrowserSettings(recycle_after_pages=3), 1)
+    try:
+        for i in range(7):
+            assert scan(pool, f"{hostile}/clean?{i}").scanned
+        assert (pool.stats.started, pool.stats.recycled, pool.stats.killed, pool.stats.pages) == (3, 2, 0, 7)
+    finally:
+        pool.close()
+    assert pool.live_processes() == []
+
+
 def test_missing_chromedriver_is_a_clear_error(tmp_path):
     pool = BrowserPool(BrowserSettings(chromedriver=tmp_path / "nope"), 1)
     result = a11y.run(Target("svc", "http://127.0.0.1:9/"), AccessibilitySettings(), pool=pool)
