@@ -620,6 +620,26 @@ def pages_for(target: Target, settings: AccessibilitySettings) -> tuple[list[str
     return pages[:settings.max_pages], info
 
 
+_NET_ERRORS = ((re.compile(r"ERR_NAME_NOT_RESOLVED|ERR_NAME_RESOLUTION_FAILED"), Reason.DNS),
+               (re.compile(r"ERR_CONNECTION_REFUSED"), Reason.CONNECT_REFUSED),
+               (re.compile(r"ERR_CONNECTION_TIMED_OUT|ERR_TIMED_OUT"), Reason.CONNECT_TIMEOUT),
+               (re.compile(r"ERR_CERT_DATE_INVALID"), Reason.TLS_EXPIRED),
+               (re.compile(r"ERR_CERT_COMMON_NAME_INVALID"), Reason.TLS_HOSTNAME),
+               (re.compile(r"ERR_CERT_"), Reason.TLS_INVALID_CERTIFICATE),
+               (re.compile(r"ERR_SSL_|ERR_BAD_SSL"), Reason.TLS_ERROR),
+               (re.compile(r"ERR_TOO_MANY_REDIRECTS"), Reason.TOO_MANY_REDIRECTS))
+
+
+def _failure_reason(page: PageScan) -> Reason:
+    """The fixed-set reason for a page that could not be scanned, from Chromium's net error where there is one."""
+    if page.error_reason == "load_failed":
+        for pattern, reason in _NET_ERRORS:
+            if pattern.search(page.error or ""):
+                return reason
+        return Reason.CONNECT_ERROR
+    return _REASONS.get(page.error_reason or "", Reason.INTERNAL_ERROR)
+
+
 _REASONS = {"timeout": Reason.READ_TIMEOUT, "http_status": Reason.HTTP_STATUS, "load_failed": Reason.CONNECT_ERROR,
             "browser_unavailable": Reason.INTERNAL_ERROR, "browser_crashed": Reason.INTERNAL_ERROR,
             "webdriver": Reason.INTERNAL_ERROR, "axe_failed": Reason.INTERNAL_ERROR}
@@ -686,7 +706,7 @@ def _result(target: Target, settings: AccessibilitySettings, started: datetime, 
     binding = [r for r, i in rules.items() if i in IMPACTS and IMPACTS.index(i) <= fail_rank]
     failing_markers = [k for k, m in markers.items() if m.state == "fail"]
     if not scanned:
-        reason = _REASONS.get(failed[0].error_reason or "", Reason.INTERNAL_ERROR) if failed else Reason.INTERNAL_ERROR
+        reason = _failure_reason(failed[0]) if failed else Reason.INTERNAL_ERROR
         evidence["detail"] = f"keine Seite geprüft: {failed[0].error if failed else 'keine Seiten'}"
         state = State.UNKNOWN
     elif binding or failing_markers:

@@ -472,8 +472,16 @@ def test_unreachable_page_is_not_scanned_as_chromiums_error_page(pool):
     assert not page.scanned and page.error_reason == "load_failed"
     assert "ERR_CONNECTION_REFUSED" in page.error and page.violations == ()
     result = a11y.run(Target("svc", f"http://127.0.0.1:{port}/"), AccessibilitySettings(), pool=pool)
-    assert result.state is State.UNKNOWN and result.reason is Reason.CONNECT_ERROR
+    assert result.state is State.UNKNOWN and result.reason is Reason.CONNECT_REFUSED
     assert all(m["state"] == "unknown" for m in result.evidence["markers"].values())
+
+
+def test_invalid_certificate_is_not_scanned_and_named(pool, ca):
+    pair = ca.issue("a11y-wrong-host", ["www.example.invalid"])
+    with site({"/": Page()}, tls=(pair.cert, pair.key)) as port:
+        result = a11y.run(Target("svc", f"https://127.0.0.1:{port}/"), AccessibilitySettings(markers=[]), pool=pool)
+    assert result.state is State.UNKNOWN and result.reason is Reason.TLS_INVALID_CERTIFICATE, result.evidence
+    assert "ERR_CERT_" in result.evidence["pages"][0]["error"]
 
 
 def test_error_status_page_is_reported_not_scanned(pool):
