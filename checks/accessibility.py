@@ -325,7 +325,9 @@ class _AxeRun:
                     self.driver.switch_to.parent_frame()
                 partials.append(None)  # as webdriverjs: an unreachable frame is reported, not fatal
                 self.frames_failed += 1
-            except RuntimeError:
+            except RuntimeError:  # axe could not be loaded in the frame (its CSP, a script error)
+                if switched:
+                    self.driver.switch_to.parent_frame()
                 partials.append(None)
                 self.frames_failed += 1
         return partials
