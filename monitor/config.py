@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import os
 import re
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -413,6 +414,15 @@ def load_config(settings_path: str | Path) -> Config:
                 if settings_obj is not None:
                     resolved[kind] = settings_obj
             services[service.id] = ResolvedService(service, resolved, f"{file}")
+    browser_users = sorted(s.id for s in services.values() if any(REGISTRY[k].pool == "browser" for k in s.checks))
+    driver = settings.browser.chromedriver
+    if browser_users and settings.browser.remote_url is None and not (driver.is_file() and os.access(driver, os.X_OK)):
+        issues.append(ConfigIssue(
+            str(settings_file), index.line(("browser", "chromedriver")) if "browser" in (data or {}) else None, None,
+            "browser.chromedriver",
+            f"{driver} ist kein ausführbarer chromedriver, Browser-Prüfungen von {', '.join(browser_users[:3])} "
+            "könnten nicht laufen; Debian-Paket chromium-driver installieren, den Pfad korrigieren oder "
+            "browser.remote_url auf ein Selenium Grid setzen"))
     if issues:
         raise ConfigError(issues)
     return Config(settings=settings, settings_file=settings_file.resolve(), services=services, example=example)

@@ -520,3 +520,24 @@ def test_daemon_scans_exports_and_a_hanging_page_never_delays_availability(tmp_p
         assert len(runs) >= 3 and max(gaps) < 1.6, gaps  # probes kept their rhythm during the hung scan
     assert daemon.proc.returncode == 0
     assert _chromedrivers() <= before, "the daemon's browsers are gone after it stopped"
+
+
+def test_missing_chromedriver_is_a_config_error_only_when_a_browser_check_needs_it(tmp_path):
+    (tmp_path / "catalog.yaml").write_text(CATALOG.format(base="http://127.0.0.1:1"))
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("catalog: [catalog.yaml]\nbrowser:\n  chromedriver: /nirgends/chromedriver\n")
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"{settings}:3:" in out.stderr and "browser.chromedriver" in out.stderr and "chromium-driver" in out.stderr
+    settings.write_text("catalog: [catalog.yaml]\nbrowser: {chromedriver: /nirgends/chromedriver, "
+                        "remote_url: 'http://127.0.0.1:4444'}\n")
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr  # a grid is used instead
+    (tmp_path / "catalog.yaml").write_text(CATALOG.format(base="http://127.0.0.1:1").replace(
+        "      accessibility:\n        timeout: 20s\n", "      availability: {timeout: 2s}\n").split("        exclude_rules")[0])
+    settings.write_text("catalog: [catalog.yaml]\nbrowser:\n  chromedriver: /nirgends/chromedriver\n")
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr  # no browser check configured: no browser needed
