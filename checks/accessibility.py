@@ -70,6 +70,16 @@ def axe_source() -> str:
 
 
 @functools.cache
+def _axe_init_script() -> str:
+    return _INIT_SCRIPT % axe_source()
+
+
+@functools.cache
+def _axe_inject_script() -> str:
+    return _INJECT % axe_source()
+
+
+@functools.cache
 def axe_version() -> str:
     match = re.search(r"axe v(\d+\.\d+\.\d+)", axe_source()[:500])
     return match.group(1) if match else "unknown"
@@ -300,7 +310,7 @@ class _AxeRun:
     def _inject(self) -> None:
         if self.driver.execute_script(_AXE_LOADED):
             return  # loaded by the session's init script
-        version = self.driver.execute_script(_INJECT % axe_source())
+        version = self.driver.execute_script(_axe_inject_script())
         if not version:
             raise RuntimeError("axe-core ließ sich nicht laden (Content Security Policy oder Skriptfehler)")
 
@@ -374,33 +384,41 @@ def scan_page(pool: browser_pool.BrowserPool, url: str, settings: AccessibilityS
     return dataclasses.replace(last, seconds=time.monotonic() - started)
 
 
+def _open(session: browser_pool.BrowserSession, url: str, settings: AccessibilitySettings) -> tuple[PageScan, bool]:
+    """Load `url` in the session: a PageScan with the page's facts (or why there is nothing to
+    scan), and whether axe is loaded already in a page without frames."""
+    session.set_timeouts(page_load=max(1.0, settings.timeout * 0.5), script=max(1.0, settings.timeout * 0.4))
+    session.add_init_script("axe", _axe_init_script())  # saves shipping axe with every page
+    driver = session.driver
+    load_complete = True
+    try:
+        driver.get(url)
+    except browser_pool.TimeoutException:
+        load_complete = False  # scan what is there, as a person would see it
+        driver.execute_script("window.stop();")
+    facts = driver.execute_script(_PAGE_FACTS, MAX_LINKS) or {}
+    final_url = str(facts.get("url") or driver.current_url)
+    if final_url.startswith("chrome-error:"):  # Chromium's own error page: nothing to scan
+        code = driver.execute_script(_ERROR_CODE) or "Netzwerkfehler"
+        return PageScan(url=url, error=f"Seite nicht geladen: {code}", error_reason="load_failed"), False
+    page = PageScan(url=url, final_url=final_url, status=int(facts.get("status") or 0),
+                    title=str(facts.get("title") or ""), lang=facts.get("lang"), load_complete=load_complete,
+                    links=tuple(Link(*[str(x or "") for x in row]) for row in facts.get("links") or []))
+    if page.status >= 400:
+        return dataclasses.replace(page, error=f"HTTP-Status {page.status}", error_reason="http_status"), False
+    return page, bool(facts.get("no_frames"))
+
+
 def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: AccessibilitySettings,
                wait: float | None) -> PageScan:
     budget = settings.timeout
-    page_load = max(1.0, budget * 0.5)
     try:
         with pool.session(deadline=budget, wait=wait, what=url) as session:
-            session.set_timeouts(page_load=page_load, script=max(1.0, budget * 0.4))
-            session.add_init_script("axe", _INIT_SCRIPT % axe_source())  # saves shipping axe with every page
-            driver = session.driver
-            load_complete = True
-            try:
-                driver.get(url)
-            except browser_pool.TimeoutException:
-                load_complete = False  # scan what is there, as a person would see it
-                driver.execute_script("window.stop();")
-            facts = driver.execute_script(_PAGE_FACTS, MAX_LINKS) or {}
-            links = tuple(Link(*[str(x or "") for x in row]) for row in facts.get("links") or [])
-            base = PageScan(url=url, final_url=str(facts.get("url") or driver.current_url), status=int(facts.get("status") or 0),
-                            title=str(facts.get("title") or ""), lang=facts.get("lang"), load_complete=load_complete,
-                            links=links)
-            if base.final_url.startswith("chrome-error:"):  # Chromium's own error page: nothing to scan
-                code = driver.execute_script(_ERROR_CODE) or "Netzwerkfehler"
-                return PageScan(url=url, final_url="", error=f"Seite nicht geladen: {code}", error_reason="load_failed")
-            if base.status >= 400:
-                return dataclasses.replace(base, error=f"HTTP-Status {base.status}", error_reason="http_status")
+            base, no_frames = _open(session, url, settings)
+            if base.error is not None:
+                return base
             axe = _AxeRun(session, settings.run_options())
-            raw = axe.run(frames_known_empty=bool(facts.get("no_frames")))
+            raw = axe.run(frames_known_empty=no_frames)
     except browser_pool.BrowserUnavailable as exc:
         return PageScan(url=url, error=str(exc), error_reason="browser_unavailable")
     except browser_pool.SessionBroken:
@@ -432,22 +450,13 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
 
 def fetch_text(pool: browser_pool.BrowserPool, url: str, settings: AccessibilitySettings,
                wait: float | None = None) -> tuple[str | None, str | None, tuple[Link, ...]]:
-    """The rendered text of a page (the statement), or (None, error)."""
+    """(rendered text, None, links) of a page (the statement), or (None, error, ())."""
     try:
         with pool.session(deadline=settings.timeout, wait=wait, what=url) as session:
-            session.set_timeouts(page_load=max(1.0, settings.timeout * 0.5), script=max(1.0, settings.timeout * 0.4))
-            try:
-                session.driver.get(url)
-            except browser_pool.TimeoutException:
-                session.driver.execute_script("window.stop();")
-            facts = session.driver.execute_script(_PAGE_FACTS, MAX_LINKS) or {}
-            if str(facts.get("url", "")).startswith("chrome-error:"):
-                return None, str(session.driver.execute_script(_ERROR_CODE) or "Seite nicht geladen"), ()
-            if int(facts.get("status") or 0) >= 400:
-                return None, f"HTTP-Status {facts['status']}", ()
-            text = session.driver.execute_script(_PAGE_TEXT, 200_000)
-            links = tuple(Link(*[str(x or "") for x in row]) for row in facts.get("links") or [])
-            return str(text or ""), None, links
+            page, _ = _open(session, url, settings)
+            if page.error is not None:
+                return None, page.error, ()
+            return str(session.driver.execute_script(_PAGE_TEXT, 200_000) or ""), None, page.links
     except (browser_pool.BrowserUnavailable, browser_pool.SessionBroken, browser_pool.WebDriverException, OSError,
             urllib3.exceptions.HTTPError) as exc:
         return None, browser_pool._short(exc), ()
@@ -494,6 +503,11 @@ def statement_link(links: tuple[Link, ...]) -> Link | None:
     return None
 
 
+def first_statement_link(pages: list[PageScan]) -> Link | None:
+    """The statement link of the first loaded page that has one."""
+    return next((link for p in pages if p.final_url and (link := statement_link(p.links)) is not None), None)
+
+
 def _find_link(links: tuple[Link, ...], pattern: re.Pattern[str]) -> Link | None:
     for link in links:
         if pattern.search(_fold(link.label)) or pattern.search(_fold(urlsplit(link.href).path)):
@@ -536,7 +550,7 @@ def judge_markers(pages: list[PageScan], statement: tuple[str | None, str | None
             out["statement_linked"] = Marker("unknown", {"detail": "keine Seite geladen"})
         else:
             missing = [p.url for p in loaded if statement_link(p.links) is None]
-            link = next((statement_link(p.links) for p in loaded if statement_link(p.links)), None)
+            link = first_statement_link(loaded)
             ev: dict[str, Any] = {"pages": len(loaded)}
             if link:
                 ev["link"] = link.to_dict()
@@ -642,7 +656,7 @@ def _failure_reason(page: PageScan) -> Reason:
     return _REASONS.get(page.error_reason or "", Reason.INTERNAL_ERROR)
 
 
-_REASONS = {"timeout": Reason.READ_TIMEOUT, "http_status": Reason.HTTP_STATUS, "load_failed": Reason.CONNECT_ERROR,
+_REASONS = {"timeout": Reason.READ_TIMEOUT, "http_status": Reason.HTTP_STATUS,
             "browser_unavailable": Reason.INTERNAL_ERROR, "browser_crashed": Reason.INTERNAL_ERROR,
             "webdriver": Reason.INTERNAL_ERROR, "axe_failed": Reason.INTERNAL_ERROR}
 
@@ -664,7 +678,7 @@ def run(target: Target, settings: AccessibilitySettings, pool: browser_pool.Brow
     statement = None
     wanted = list(settings.markers)
     if any(m.startswith("statement_") and m != "statement_linked" for m in wanted):
-        link = next((statement_link(p.links) for p in pages if p.final_url and statement_link(p.links)), None)
+        link = first_statement_link(pages)
         if link is not None:
             statement_url = link.href
             statement = fetch_text(pool, statement_url, settings, wait=wait)

@@ -35,6 +35,7 @@ os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
+from selenium.webdriver.common.timeouts import Timeouts  # noqa: E402
 from selenium.webdriver.remote.client_config import ClientConfig  # noqa: E402
 
 from checks.settings import PositiveDuration  # noqa: E402
@@ -110,7 +111,7 @@ class BrowserSession:
             options.add_argument(f"--user-data-dir={self._profile}")
         for flag in settings.arguments:
             options.add_argument(flag)
-        if settings.chromium and url and not settings.remote_url:
+        if settings.chromium and not settings.remote_url:
             options.binary_location = str(settings.chromium)
         options.accept_insecure_certs = settings.accept_insecure_certs
         options.unhandled_prompt_behavior = "dismiss"  # an alert() on load must not block the session
@@ -182,7 +183,7 @@ class BrowserSession:
 
     def set_timeouts(self, page_load: float, script: float) -> None:
         if self._timeouts != (page_load, script):  # one round trip saved per page when unchanged
-            self.driver.timeouts = _timeouts(page_load, script)
+            self.driver.timeouts = Timeouts(implicit_wait=0, page_load=page_load, script=script)
             self._timeouts = (page_load, script)
 
     def kill(self) -> None:
@@ -206,12 +207,6 @@ class BrowserSession:
             quitter.start()
             quitter.join(5)
         self.kill()
-
-
-def _timeouts(page_load: float, script: float):
-    from selenium.webdriver.common.timeouts import Timeouts
-
-    return Timeouts(implicit_wait=0, page_load=page_load, script=script)
 
 
 def _quiet(fn) -> None:

@@ -19,6 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from checks import browser
+from checks.accessibility import IMPACTS, MARKERS
 from checks.httpprobe import PHASES
 from checks.result import CheckKind, CheckResult, State
 from monitor import __version__
@@ -173,8 +175,6 @@ def _security(g: dict[str, GaugeMetricFamily], base: list[str], result: CheckRes
 def _accessibility(g: dict[str, GaugeMetricFamily], base: list[str], result: CheckResult) -> None:
     # Labels are fixed vocabularies only (impact, marker name); rule help texts and
     # selectors stay in the stored evidence.
-    from checks.accessibility import IMPACTS, MARKERS
-
     m = result.measurements
     if "pages_scanned" not in m:
         return
@@ -202,8 +202,6 @@ class BrowserPoolCollector(Collector):
         return []
 
     def collect(self) -> Iterable[Metric]:
-        from checks import browser
-
         pool = browser.current_pool()
         stats = pool.stats if pool is not None else browser.PoolStats()
         for name, doc, value in (
