@@ -21,6 +21,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	$(PY) -m bench.availability
 	$(PY) -m bench.security
 	$(PY) -m bench.accessibility
+	$(PY) -m bench.gdpr
 
 validate:
 	$(VENV)/bin/egov-monitor validate --config $(CONFIG)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from checks import accessibility, availability, security
+from checks import accessibility, availability, gdpr, security
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 
@@ -31,6 +31,7 @@ REGISTRY: dict[CheckKind, CheckImplementation] = {
     CheckKind.ACCESSIBILITY: CheckImplementation(
         CheckKind.ACCESSIBILITY, accessibility.AccessibilitySettings, accessibility.run, pool="browser", scope="service"
     ),
+    CheckKind.GDPR: CheckImplementation(CheckKind.GDPR, gdpr.GdprSettings, gdpr.run, pool="browser", scope="service"),
 }
 
 __all__ = ["REGISTRY", "CheckImplementation", "CheckKind", "CheckResult", "CheckSettings", "Reason", "State", "Target"]

@@ -49,10 +49,29 @@ CHROMIUM_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--no-first-run", "--no-default-browser-check", "--disable-default-apps", "--disable-extensions",
-    "--mute-audio", "--disable-features=Translate,OptimizationHints,MediaRouter,HttpsUpgrades",
-    "--metrics-recording-only", "--password-store=basic", "--use-mock-keychain",
-    "--disable-crash-reporter", "--disable-breakpad",
+    "--mute-audio", "--metrics-recording-only", "--password-store=basic", "--use-mock-keychain",
+    "--disable-crash-reporter", "--disable-breakpad", "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection", "--no-pings",
 )
+# Chromium honours only the last --disable-features switch, so the list is built in one place.
+# NetworkTimeServiceQuerying: the clock check against clients2.google.com.
+DISABLED_FEATURES = ("Translate", "OptimizationHints", "MediaRouter", "HttpsUpgrades", "NetworkTimeServiceQuerying")
+# What Chromium 156 still contacts on its own at start-up, flags above notwithstanding (seen
+# through a recording proxy on a blank page): the on-device model manifest
+# (update.googleapis.com), the account check (accounts.google.com) and a preconnect to the
+# default search engine (Debian: DuckDuckGo). A monitor of public bodies must not send its
+# address there, so these names never resolve in our browsers: no DNS query, no connection.
+# A page's own request to one of them still shows in the DSGVO check's record, as failed.
+BACKGROUND_HOSTS = ("update.googleapis.com", "accounts.google.com", "start.duckduckgo.com", "clients2.google.com",
+                    "clients1.google.com", "optimizationguide-pa.googleapis.com", "edgedl.me.gvt1.com",
+                    "redirector.gvt1.com", "safebrowsing.googleapis.com", "content-autofill.googleapis.com")
+# A recording session (the DSGVO check) runs every frame in one renderer, so the DevTools
+# network events of the top page include what cross-site frames load (a YouTube embed's
+# own requests), and it accepts third-party cookies as a default Chrome profile does, so
+# what a site tries to store shows up.
+RECORDING_FEATURES = ("IsolateOrigins", "site-per-process")
+RECORDING_FLAGS = ("--disable-site-isolation-trials",)
+RECORDING_PREFS = {"profile.cookie_controls_mode": 0, "profile.block_third_party_cookies": False}
 
 
 class BrowserSettings(BaseModel):
@@ -89,8 +108,9 @@ def _free_port() -> int:
 class BrowserSession:
     """One WebDriver session, with the chromedriver process group behind it when local."""
 
-    def __init__(self, settings: BrowserSettings, command_timeout: float) -> None:
+    def __init__(self, settings: BrowserSettings, command_timeout: float, record: bool = False) -> None:
         self.settings = settings
+        self.record = record  # a one-shot session with the network recorded (see RECORDING_FEATURES)
         self.pages = 0
         self.broken = False
         self.created = time.monotonic()
@@ -104,13 +124,24 @@ class BrowserSession:
         if url is None:
             url = self._start_local()
         options = webdriver.ChromeOptions()
-        for flag in CHROMIUM_FLAGS:
+        for flag in CHROMIUM_FLAGS + (RECORDING_FLAGS if record else ()):
             options.add_argument(flag)
+        options.add_argument("--disable-features=" + ",".join(DISABLED_FEATURES + (RECORDING_FEATURES if record else ())))
+        if record:
+            options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+            options.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
+            options.add_experimental_option("prefs", RECORDING_PREFS)
         options.add_argument(f"--window-size={settings.window_size}")
         if self._profile:
             options.add_argument(f"--user-data-dir={self._profile}")
+        rules = []
         for flag in settings.arguments:
-            options.add_argument(flag)
+            if flag.startswith("--host-resolver-rules="):
+                rules.append(flag.split("=", 1)[1])  # Chromium takes only one: the operator's come first
+            else:
+                options.add_argument(flag)
+        rules += [f"MAP {host} ~NOTFOUND" for host in BACKGROUND_HOSTS]
+        options.add_argument("--host-resolver-rules=" + ", ".join(rules))
         if settings.chromium and not settings.remote_url:
             options.binary_location = str(settings.chromium)
         options.accept_insecure_certs = settings.accept_insecure_certs
@@ -172,14 +203,21 @@ class BrowserSession:
         if key in self._init_scripts:
             return self._init_scripts[key]
         try:
-            self.driver.command_executor.add_command("egovCdpExecute", "POST", "/session/$sessionId/goog/cdp/execute")
-            self.driver.execute("egovCdpExecute", {"cmd": "Page.addScriptToEvaluateOnNewDocument",
-                                                   "params": {"source": source}})
+            self.cdp("Page.addScriptToEvaluateOnNewDocument", source=source)
             ok = True
         except WebDriverException:
             ok = False
         self._init_scripts[key] = ok
         return ok
+
+    def cdp(self, cmd: str, **params) -> dict:
+        """One DevTools command on the current page (chromedriver's `goog/cdp/execute`)."""
+        self.driver.command_executor.add_command("egovCdpExecute", "POST", "/session/$sessionId/goog/cdp/execute")
+        return self.driver.execute("egovCdpExecute", {"cmd": cmd, "params": params}).get("value") or {}
+
+    def performance_log(self) -> list[dict]:
+        """The DevTools events logged since the last call (recording sessions only)."""
+        return self.driver.execute("getLog", {"type": "performance"}).get("value") or []
 
     def set_timeouts(self, page_load: float, script: float) -> None:
         if self._timeouts != (page_load, script):  # one round trip saved per page when unchanged
@@ -241,9 +279,9 @@ class BrowserPool:
         self._live: set[BrowserSession] = set()
         self._closed = False
 
-    def _new_session(self, command_timeout: float) -> BrowserSession:
+    def _new_session(self, command_timeout: float, record: bool = False) -> BrowserSession:
         try:
-            session = BrowserSession(self.settings, command_timeout)
+            session = BrowserSession(self.settings, command_timeout, record=record)
         except BrowserUnavailable:
             with self._lock:
                 self.stats.start_failures += 1
@@ -260,13 +298,17 @@ class BrowserPool:
                 self.stats.killed += 1
             else:
                 self.stats.recycled += 1
-        (session.kill if killed else session.close)()
+        # A one-shot recording browser has nothing worth a polite quit: its profile goes anyway.
+        (session.kill if killed or session.record else session.close)()
 
     @contextlib.contextmanager
-    def session(self, deadline: float, wait: float | None = None, what: str = "") -> Iterator[BrowserSession]:
+    def session(self, deadline: float, wait: float | None = None, what: str = "",
+                fresh: bool = False) -> Iterator[BrowserSession]:
         """A session for one page, killed if the caller still holds it `deadline` seconds from now.
 
-        `wait` bounds how long to wait for a free slot (default: `deadline`). Raises
+        `wait` bounds how long to wait for a free slot (default: `deadline`). `fresh` gives a
+        new browser with an empty profile and the network recorded, retired after this one
+        use (the pre-consent state of the DSGVO check); it takes a slot like any other. Raises
         `BrowserUnavailable` when no session can be had, `SessionBroken` when the watchdog
         fired. Any other exception from the caller's block also retires the session.
         """
@@ -276,6 +318,12 @@ class BrowserPool:
             raise BrowserUnavailable("kein Browser frei innerhalb der Zeitgrenze (Pool ausgelastet)")
         try:
             session = None
+            if fresh:
+                # Keep at most `size` browsers running: an idle pooled one makes room.
+                with contextlib.suppress(queue.Empty):
+                    if self.live_sessions() >= self.size:
+                        self._discard(self._idle.get_nowait(), killed=False)
+                session = self._new_session(command_timeout=deadline + 5, record=True)
             while session is None:
                 try:
                     session = self._idle.get_nowait()
@@ -310,7 +358,7 @@ class BrowserPool:
                     self.stats.pages += 1
                 if fired.is_set() or not ok or session.broken:
                     self._discard(session, killed=True)
-                elif session.pages >= self.settings.recycle_after_pages or self._closed:
+                elif fresh or session.pages >= self.settings.recycle_after_pages or self._closed:
                     self._discard(session, killed=False)
                 else:
                     self._idle.put(session)

@@ -21,6 +21,7 @@ class CheckKind(enum.StrEnum):
     AVAILABILITY = "availability"
     SECURITY = "security"
     ACCESSIBILITY = "accessibility"
+    GDPR = "gdpr"
 
 
 class State(enum.StrEnum):

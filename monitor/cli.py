@@ -122,6 +122,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         _print_table(results, config)
         _print_security(r for r in results if r.kind is CheckKind.SECURITY)
         _print_accessibility(r for r in results if r.kind is CheckKind.ACCESSIBILITY)
+        _print_gdpr(r for r in results if r.kind is CheckKind.GDPR)
     states = {r.state for r in results}
     if State.DOWN in states:
         return EXIT_DOWN
@@ -286,6 +287,88 @@ def _marker_detail(marker: dict) -> str:
     if marker.get("detail"):
         parts.append(marker["detail"])
     return "; ".join(parts)[:400]
+
+
+_SEVERITY_DE = {"high": "[bold red]hoch[/]", "medium": "[yellow]mittel[/]", "low": "[cyan]gering[/]"}
+_COUNTS_DE = (("third_party_hosts", "Drittanbieter-Hosts"), ("trackers", "Tracker"),
+              ("third_party_cookies", "Drittanbieter-Cookies"), ("nonessential_cookies", "nicht notwendige eigene Cookies"),
+              ("storage_keys", "Storage-Einträge (nicht notwendig)"), ("requests", "Anfragen"))
+
+
+def _gdpr_item(item: dict) -> str:
+    """One piece of DSGVO evidence in a line: host, cookie, storage key, form, link or reference."""
+    if "name" in item and "domain" in item:
+        text = f"Cookie {item['name']} ({item['domain']}, bis {item.get('expires', '?')}, gesetzt von {item.get('set_by', '?')})"
+    elif "key" in item:
+        text = f"{'Local' if item.get('kind') == 'local' else 'Session'} Storage {item['origin']}: {item['key']}"
+    elif "host" in item:
+        cat = f" [{item['category']}, {item.get('owner', '')}]" if item.get("category") else ""
+        text = f"{item['host']}{cat}: {item.get('requests', '?')} Anfragen, z. B. {item.get('example', '')}"
+    elif "action" in item:
+        text = f"Formular {item.get('name') or ''} sendet an {item['action']} ({item.get('method', '').upper()})"
+    elif "reference" in item:
+        text = f"\"{item['reference']}\" in {item['url']}: …{item.get('context', '')}…"
+    elif "http_url" in item:
+        text = f"{item['http_url']} -> {item.get('status') or '-'} {item.get('location') or item.get('detail', '')}"
+    elif "found" in item:
+        text = f"fehlt auf {item['page']}" if not item["found"] else f"{item['page']}: \"{item.get('text', '')}\" -> {item.get('url', '')}"
+    else:
+        text = ", ".join(f"{k}={v}" for k, v in item.items())
+    page = item.get("page")
+    if page and "found" not in item:
+        text += f" (Seite {page})"
+    return text[:500]
+
+
+def _print_gdpr(results) -> None:
+    """Per service: counts before (and after) consent side by side, the findings with evidence, every marker."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from checks.gdpr import MARKER_NAMES_DE
+
+    console = _console()
+    for r in results:
+        ev = r.to_dict()["evidence"]
+        m = r.measurements
+        pages = ev.get("pages") or []
+        console.print(f"[bold]{escape(r.service_id)}[/]: {int(m.get('pages_scanned', 0))} von {len(pages)} Seiten "
+                      "in frischem Browser vor jeder Einwilligung aufgezeichnet")
+        for page in pages:
+            if page.get("error"):
+                console.print(f"  [magenta]nicht aufgezeichnet[/]: {escape(page['url'])}: {escape(str(page['error']))}")
+        after = ev.get("after_consent")
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("")
+        table.add_column("vor Einwilligung", justify="right")
+        if after:
+            table.add_column("nach Einwilligung (" + escape(", ".join(after.get("cookies_set", []))) + ")", justify="right")
+        before_counts = (ev.get("summary") or {}).get("counts") or {}
+        after_counts = ((after or {}).get("summary") or {}).get("counts") or {}
+        for key, label in _COUNTS_DE:
+            row = [label, str(before_counts.get(key, "-"))]
+            if after:
+                row.append(str(after_counts.get(key, "-")))
+            table.add_row(*row)
+        console.print(table)
+        findings = ev.get("findings") or []
+        if not findings and m.get("pages_scanned"):
+            console.print("  keine DSGVO-Befunde")
+        for f in findings:
+            console.print(f"  {_SEVERITY_DE.get(f['severity'], f['severity'])}: {escape(MARKER_NAMES_DE.get(f['marker'], f['marker']))}"
+                          f" – {escape(f.get('detail', ''))}")
+            for item in f.get("evidence", [])[:10]:
+                if item.get("found") is True:
+                    continue
+                console.print(f"      {escape(_gdpr_item(item))}")
+        for name, marker in (ev.get("markers") or {}).items():
+            extra = f" ({escape(marker['detail'])})" if marker.get("detail") and marker["state"] != "fail" else ""
+            console.print(f"  DSGVO: {MARKER_NAMES_DE.get(name, name)}: "
+                          f"{_MARKER_STATE_DE.get(marker['state'], marker['state'])}{extra}")
+        if after:
+            new_hosts = sorted({h["host"] for h in after["summary"]["hosts"]} - {h["host"] for h in ev["summary"]["hosts"]})
+            if new_hosts:
+                console.print("  nach Einwilligung zusätzlich kontaktiert: " + escape(", ".join(new_hosts[:20])))
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

@@ -407,6 +407,11 @@ def load_config(settings_path: str | Path) -> Config:
             for kind, raw in service.checks.items():
                 raw_key = next((k for k in raw_checks if str(k) == kind.value), kind.value)
                 settings_obj, errors = _resolve_check(kind, raw, catalog.profiles)
+                if settings_obj is not None and hasattr(settings_obj, "bind_paths"):
+                    try:  # files a check reads (tracker lists): relative to config/, loaded and checked now
+                        settings_obj = settings_obj.bind_paths(settings_file.parent)
+                    except ValueError as exc:
+                        settings_obj, errors = None, [(("tracker_files",), str(exc))]
                 for loc, msg in errors:
                     path = ("services", i, "checks", raw_key) + loc
                     line = cindex.line(path)

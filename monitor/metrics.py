@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from checks import browser
 from checks.accessibility import IMPACTS, MARKERS
+from checks.gdpr import MARKERS as GDPR_MARKERS
 from checks.httpprobe import PHASES
 from checks.result import CheckKind, CheckResult, State
 from monitor import __version__
@@ -83,6 +84,19 @@ class ResultCollector(Collector):
             ("egov_bitv_marker_passed", "Whether a BITV 2.0 marker passed (1) or failed (0); absent if not determinable",
              ["marker"]),
             ("egov_accessibility_axe_info", "axe-core version of the last scan", ["axe_version"]),
+            ("egov_gdpr_pages_scanned", "Pages recorded in a fresh browser in the last DSGVO scan", []),
+            ("egov_gdpr_pages_failed", "Pages the last DSGVO scan could not record (timeout, error status, browser)", []),
+            ("egov_gdpr_requests", "Network requests the service's pages made, by consent state", ["consent"]),
+            ("egov_gdpr_third_party_hosts", "Distinct third-party hosts contacted, by consent state", ["consent"]),
+            ("egov_gdpr_trackers", "Distinct tracker hosts (config/trackers.yaml) contacted, by consent state",
+             ["consent"]),
+            ("egov_gdpr_third_party_cookies", "Distinct third-party cookies stored, by consent state", ["consent"]),
+            ("egov_gdpr_nonessential_cookies", "Distinct first-party cookies not on the necessary list, by consent state",
+             ["consent"]),
+            ("egov_gdpr_storage_keys", "Local and session storage keys not on the necessary list, by consent state",
+             ["consent"]),
+            ("egov_gdpr_marker_passed", "Whether a DSGVO marker passed (1) or failed (0); absent if not determinable",
+             ["marker"]),
         )}
         service_gauges = {
             "egov_service_availability_target_ratio": GaugeMetricFamily(
@@ -116,6 +130,8 @@ class ResultCollector(Collector):
                 _security(g, base, result)
             elif result.kind is CheckKind.ACCESSIBILITY:
                 _accessibility(g, base, result)
+            elif result.kind is CheckKind.GDPR:
+                _gdpr(g, base, result)
         yield from g.values()
         yield from service_gauges.values()
 
@@ -193,6 +209,26 @@ def _accessibility(g: dict[str, GaugeMetricFamily], base: list[str], result: Che
     version = str(result.evidence.get("axe_version", ""))
     if version.replace(".", "").isdigit():
         g["egov_accessibility_axe_info"].add_metric(base + [version], 1.0)
+
+
+_GDPR_COUNTS = ("requests", "third_party_hosts", "trackers", "third_party_cookies", "nonessential_cookies",
+                "storage_keys")
+
+
+def _gdpr(g: dict[str, GaugeMetricFamily], base: list[str], result: CheckResult) -> None:
+    # Host names, cookie names and URLs stay in the stored evidence: a label is never page data.
+    m = result.measurements
+    if "pages_scanned" not in m:
+        return
+    g["egov_gdpr_pages_scanned"].add_metric(base, m["pages_scanned"])
+    g["egov_gdpr_pages_failed"].add_metric(base, m.get("pages_failed", 0.0))
+    for name in _GDPR_COUNTS:
+        for consent, key in (("before", name), ("after", f"after_{name}")):
+            if key in m:
+                g[f"egov_gdpr_{name}"].add_metric(base + [consent], m[key])
+    for marker in GDPR_MARKERS:
+        if f"marker_{marker}" in m:
+            g["egov_gdpr_marker_passed"].add_metric(base + [marker], m[f"marker_{marker}"])
 
 
 class BrowserPoolCollector(Collector):

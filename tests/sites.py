@@ -70,7 +70,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         self.server.requests.append(path)
         scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
-        page = self.server.routes.get((scheme, path)) or self.server.routes.get(path) or Page(404, body=b"not found")
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        routes = self.server.routes
+        page = (routes.get((host, path)) or routes.get((scheme, path)) or routes.get(path)
+                or Page(404, body=b"not found"))
         body = page.body.replace(b"{port}", str(self.server.server_address[1]).encode())
         if page.stream is not None:
             self.send_response(page.status)
@@ -131,7 +134,7 @@ class _SiteServer(http.server.ThreadingHTTPServer):
 @contextlib.contextmanager
 def site(routes: dict, *, tls: tuple[Path, Path] | None = None, plain: bool = True,
          versions: tuple[str, str] = ("TLSv1_2", "TLSv1_3"), ciphers: str | None = None) -> Iterator[int]:
-    """Serve `routes` ({path or (scheme, path): Page}) on 127.0.0.1; yields the port.
+    """Serve `routes` ({path, (scheme, path) or (host, path): Page}) on 127.0.0.1; yields the port.
 
     With `tls`, HTTPS is served; `plain` keeps HTTP on the same port too.
     """
