@@ -289,7 +289,7 @@ def _marker_detail(marker: dict) -> str:
     return "; ".join(parts)[:400]
 
 
-_SEVERITY_DE = {"high": "[bold red]hoch[/]", "medium": "[yellow]mittel[/]", "low": "[cyan]gering[/]"}
+_GDPR_SEVERITY_DE = {"high": "[bold red]hoch[/]", "medium": "[yellow]mittel[/]", "low": "[cyan]gering[/]"}
 _COUNTS_DE = (("third_party_hosts", "Drittanbieter-Hosts"), ("trackers", "Tracker"),
               ("third_party_cookies", "Drittanbieter-Cookies"), ("nonessential_cookies", "nicht notwendige eigene Cookies"),
               ("storage_keys", "Storage-Einträge (nicht notwendig)"), ("requests", "Anfragen"))
@@ -355,7 +355,7 @@ def _print_gdpr(results) -> None:
         if not findings and m.get("pages_scanned"):
             console.print("  keine DSGVO-Befunde")
         for f in findings:
-            console.print(f"  {_SEVERITY_DE.get(f['severity'], f['severity'])}: {escape(MARKER_NAMES_DE.get(f['marker'], f['marker']))}"
+            console.print(f"  {_GDPR_SEVERITY_DE.get(f['severity'], f['severity'])}: {escape(MARKER_NAMES_DE.get(f['marker'], f['marker']))}"
                           f" – {escape(f.get('detail', ''))}")
             for item in f.get("evidence", [])[:10]:
                 if item.get("found") is True:
