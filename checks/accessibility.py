@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import urllib3
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from checks import browser as browser_pool
@@ -384,7 +383,7 @@ def scan_page(pool: browser_pool.BrowserPool, url: str, settings: AccessibilityS
     return dataclasses.replace(last, seconds=time.monotonic() - started)
 
 
-def _open(session: browser_pool.BrowserSession, url: str, settings: AccessibilitySettings) -> tuple[PageScan, bool]:
+def _open(session: browser_pool.BrowserSession, url: str, settings: CheckSettings) -> tuple[PageScan, bool]:
     """Load `url` in the session: a PageScan with the page's facts (or why there is nothing to
     scan), and whether axe is loaded already in a page without frames."""
     session.set_timeouts(page_load=max(1.0, settings.timeout * 0.5), script=max(1.0, settings.timeout * 0.4))
@@ -419,26 +418,11 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
                 return base
             axe = _AxeRun(session, settings.run_options())
             raw = axe.run(frames_known_empty=no_frames)
-    except browser_pool.BrowserUnavailable as exc:
-        return PageScan(url=url, error=str(exc), error_reason="browser_unavailable")
-    except browser_pool.SessionBroken:
-        return PageScan(url=url, error=f"Seite nicht innerhalb von {budget:g}s geprüft (Zeitgrenze)",
-                        error_reason="timeout", load_complete=False)
-    except browser_pool.WebDriverException as exc:
-        text = browser_pool._short(exc)
-        lowered = text.lower()
-        if "timeout" in lowered or "timed out" in lowered:
-            return PageScan(url=url, error=f"Zeitüberschreitung: {text}", error_reason="timeout", load_complete=False)
-        if any(s in lowered for s in ("invalid session", "connection refused", "max retries", "disconnected",
-                                      "no such window", "session deleted", "not reachable", "crash")):
-            return PageScan(url=url, error=f"Browser abgestürzt: {text}", error_reason="browser_crashed")
-        if "err_" in lowered:  # net::ERR_CONNECTION_REFUSED and friends: the page did not load
-            return PageScan(url=url, error=f"Seite nicht geladen: {text}", error_reason="load_failed")
-        return PageScan(url=url, error=f"WebDriver-Fehler: {text}", error_reason="webdriver")
     except RuntimeError as exc:
         return PageScan(url=url, error=str(exc)[:300], error_reason="axe_failed")
-    except (OSError, urllib3.exceptions.HTTPError) as exc:  # the driver's connection broke: process gone
-        return PageScan(url=url, error=f"Browser abgestürzt: {browser_pool._short(exc)}", error_reason="browser_crashed")
+    except browser_pool.PAGE_ERRORS as exc:
+        error, reason = browser_pool.page_failure(exc, budget)
+        return PageScan(url=url, error=error, error_reason=reason, load_complete=reason != "timeout")
     violations = tuple(
         Violation(rule=str(v["id"]), impact=str(v.get("impact") or "minor"), nodes=int(v.get("nodes") or 0),
                   help=str(v.get("help") or "")[:300], help_url=str(v.get("helpUrl") or "")[:300],
@@ -448,17 +432,18 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
                                passes=int(raw.get("passes") or 0), frames=axe.frames, frames_failed=axe.frames_failed)
 
 
-def fetch_text(pool: browser_pool.BrowserPool, url: str, settings: AccessibilitySettings,
+def fetch_text(pool: browser_pool.BrowserPool, url: str, settings: CheckSettings,
                wait: float | None = None) -> tuple[str | None, str | None, tuple[Link, ...]]:
-    """(rendered text, None, links) of a page (the statement), or (None, error, ())."""
+    """(rendered text, None, links) of a page (the statement, a linked Impressum), or (None, error, ()).
+
+    Only `settings.timeout` is used, so any check kind's settings will do."""
     try:
         with pool.session(deadline=settings.timeout, wait=wait, what=url) as session:
             page, _ = _open(session, url, settings)
             if page.error is not None:
                 return None, page.error, ()
             return str(session.driver.execute_script(_PAGE_TEXT, 200_000) or ""), None, page.links
-    except (browser_pool.BrowserUnavailable, browser_pool.SessionBroken, browser_pool.WebDriverException, OSError,
-            urllib3.exceptions.HTTPError) as exc:
+    except browser_pool.PAGE_ERRORS as exc:
         return None, browser_pool._short(exc), ()
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
 os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
 
+import urllib3  # noqa: E402
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
@@ -255,6 +256,35 @@ def _quiet(fn) -> None:
 def _short(exc: BaseException) -> str:
     text = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
     return text.strip().splitlines()[0][:200]
+
+
+# What a page's browser work can raise: the pool's own errors, WebDriver's, and the
+# connection errors of a driver whose process is gone.
+PAGE_ERRORS = (BrowserUnavailable, SessionBroken, WebDriverException, OSError, urllib3.exceptions.HTTPError)
+_CRASH_SIGNS = ("invalid session", "connection refused", "max retries", "disconnected", "no such window",
+                "session deleted", "not reachable", "crash")
+
+
+def page_failure(exc: BaseException, budget: float, done: str = "geprüft") -> tuple[str, str]:
+    """(German error text, reason) for one of PAGE_ERRORS raised while working on a page.
+
+    Reasons: browser_unavailable, timeout, browser_crashed (worth one retry on a new
+    session), load_failed (a net::ERR_ from Chromium), webdriver."""
+    if isinstance(exc, BrowserUnavailable):
+        return str(exc), "browser_unavailable"
+    if isinstance(exc, SessionBroken):
+        return f"Seite nicht innerhalb von {budget:g}s {done} (Zeitgrenze)", "timeout"
+    text = _short(exc)
+    if not isinstance(exc, WebDriverException):
+        return f"Browser abgestürzt: {text}", "browser_crashed"
+    lowered = text.lower()
+    if "timeout" in lowered or "timed out" in lowered:
+        return f"Zeitüberschreitung: {text}", "timeout"
+    if any(s in lowered for s in _CRASH_SIGNS):
+        return f"Browser abgestürzt: {text}", "browser_crashed"
+    if "err_" in lowered:
+        return f"Seite nicht geladen: {text}", "load_failed"
+    return f"WebDriver-Fehler: {text}", "webdriver"
 
 
 @dataclasses.dataclass

@@ -27,22 +27,21 @@ import functools
 import json
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import urllib3
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from checks import browser as browser_pool
 from checks import httpprobe
-from checks.accessibility import _failure_reason, _fold
+from checks.accessibility import _ERROR_CODE, _failure_reason, _fold, fetch_text
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.security_headers import registrable_domain
-from checks.settings import CheckSettings, Duration, PositiveDuration
+from checks.settings import CheckSettings, PositiveDuration
 
 DEFAULT_TRACKERS = Path(__file__).resolve().parents[1] / "config" / "trackers.yaml"
 CATEGORIES = ("analytics", "advertising", "social", "session_replay", "tag_manager", "video", "fonts", "consent", "other")
@@ -408,7 +407,6 @@ const keys = kind => { try { const s = window[kind]; const out = [];
   for (let i = 0; i < s.length && i < 500; i++) out.push(String(s.key(i)).slice(0, 200)); return out; } catch (e) { return []; } };
 return {origin: String(location.origin).slice(0, 300), local: keys('localStorage'), session: keys('sessionStorage')};
 """
-_ERROR_CODE = "const m = ((document.body && document.body.innerText) || '').match(/(?:net::)?ERR_[A-Z_]+/); return m && m[0];"
 
 
 def _record(session: browser_pool.BrowserSession, rec: Recorder, settle: float, settle_max: float,
@@ -527,25 +525,9 @@ def _capture_once(pool: browser_pool.BrowserPool, url: str, settings: GdprSettin
                 page.error, page.error_reason = f"HTTP-Status {page.status}", "http_status"
             elif also is not None:
                 page.also = also(session)
-    except browser_pool.BrowserUnavailable as exc:
-        page.error, page.error_reason = str(exc), "browser_unavailable"
-    except browser_pool.SessionBroken:
-        page.error, page.error_reason = f"Seite nicht innerhalb von {budget:g}s aufgezeichnet (Zeitgrenze)", "timeout"
-        page.load_complete = False
-    except browser_pool.WebDriverException as exc:
-        text = browser_pool._short(exc)
-        lowered = text.lower()
-        if "timeout" in lowered or "timed out" in lowered:
-            page.error, page.error_reason, page.load_complete = f"Zeitüberschreitung: {text}", "timeout", False
-        elif any(s in lowered for s in ("invalid session", "connection refused", "max retries", "disconnected",
-                                        "no such window", "session deleted", "not reachable", "crash")):
-            page.error, page.error_reason = f"Browser abgestürzt: {text}", "browser_crashed"
-        elif "err_" in lowered:
-            page.error, page.error_reason = f"Seite nicht geladen: {text}", "load_failed"
-        else:
-            page.error, page.error_reason = f"WebDriver-Fehler: {text}", "webdriver"
-    except (OSError, urllib3.exceptions.HTTPError) as exc:
-        page.error, page.error_reason = f"Browser abgestürzt: {browser_pool._short(exc)}", "browser_crashed"
+    except browser_pool.PAGE_ERRORS as exc:
+        page.error, page.error_reason = browser_pool.page_failure(exc, budget, "aufgezeichnet")
+        page.load_complete = page.load_complete and page.error_reason != "timeout"
     return _finish(page, rec)
 
 
@@ -627,7 +609,7 @@ def summarize(pages: list[PageCapture], settings: GdprSettings) -> Summary:
     storage: dict[tuple[str, str, str], dict[str, Any]] = {}
     total = 0
     for page in pages:
-        if page.final_url.startswith("chrome-error:") or not page.final_url and page.error:
+        if page.final_url.startswith("chrome-error:") or (page.error and not page.final_url):
             continue  # nothing was loaded: nothing to judge
         site = page.site
         for req in page.requests:
@@ -797,7 +779,7 @@ def check_https_redirect(urls: list[str], settings: GdprSettings) -> Marker:
             timeout=settings.https_redirect_timeout, max_redirects=10, max_body_bytes=1024 * 1024, truncate_body=True,
             ca_file=str(settings.ca_file) if settings.ca_file else None))
         first = outcome.hops[0] if outcome.hops else None
-        location = dict((k.lower(), v) for k, v in first.headers).get("location", "") if first else ""
+        location = {k.lower(): v for k, v in first.headers}.get("location", "") if first else ""
         row = {"http_url": http_url, "status": first.status if first else 0, "location": location[:2048]}
         if first is not None and first.status in httpprobe.REDIRECT_CODES:
             # The first hop decides: a later TLS problem is the security check's business, not a leak here.
@@ -823,27 +805,6 @@ def check_https_redirect(urls: list[str], settings: GdprSettings) -> Marker:
     if "unknown" in states:
         return Marker("unknown", "HTTP-Umleitung nicht prüfbar", evidence)
     return Marker("pass", "", evidence)
-
-
-def _legal_text(pool: browser_pool.BrowserPool, url: str, settings: GdprSettings,
-                wait: float | None) -> tuple[str | None, str | None]:
-    """(page text, None) of a linked legal page, or (None, why not)."""
-    try:
-        with pool.session(deadline=settings.timeout, wait=wait, what=url) as session:
-            session.set_timeouts(page_load=max(1.0, settings.timeout * 0.5), script=max(1.0, settings.timeout * 0.3))
-            try:
-                session.driver.get(url)
-            except browser_pool.TimeoutException:
-                session.driver.execute_script("window.stop();")
-            facts = session.driver.execute_script(_FACTS, 0, MAX_TEXT) or {}
-            if str(facts.get("url") or "").startswith("chrome-error:"):
-                return None, "Seite nicht geladen"
-            if int(facts.get("status") or 0) >= 400:
-                return None, f"HTTP-Status {facts.get('status')}"
-            return str(facts.get("text") or ""), None
-    except (browser_pool.BrowserUnavailable, browser_pool.SessionBroken, browser_pool.WebDriverException, OSError,
-            urllib3.exceptions.HTTPError) as exc:
-        return None, browser_pool._short(exc)
 
 
 # --------------------------------------------------------------------------- the check
@@ -892,7 +853,8 @@ def run(target: Target, settings: GdprSettings, pool: browser_pool.BrowserPool |
                     if link and link[1].split("#")[0] not in scanned_urls and link[1].split("#")[0] not in wanted:
                         wanted.append(link[1].split("#")[0])
             for url in wanted[:4]:
-                legal[url] = _legal_text(pool, url, settings, wait=settings.worst_case_seconds())
+                text, error, _links = fetch_text(pool, url, settings, wait=settings.worst_case_seconds())
+                legal[url] = (text, error)
         redirect_marker = redirect.result() if redirect is not None else None
     summary = summarize(before, settings)
     markers = judge(before, summary, settings, legal, redirect_marker)
@@ -947,4 +909,4 @@ def _result(target: Target, settings: GdprSettings, started: datetime, seconds: 
                        measurements=measurements, evidence=evidence)
 
 
-__all__ = ["GdprSettings", "MARKERS", "PageCapture", "capture_page", "judge", "legal_link", "run", "summarize"]
+__all__ = ["MARKERS", "GdprSettings", "PageCapture", "capture_page", "judge", "legal_link", "run", "summarize"]
