@@ -113,6 +113,7 @@ class Daemon:
         spec = self._specs.get(job_id)
         if spec is None:
             return
+        log.debug("job %s started", job_id)
         self.runner.run(spec.service, spec.kind, spec.url, spec.settings)
 
     def _on_job_event(self, event) -> None:

@@ -497,7 +497,7 @@ def test_daemon_scans_exports_and_a_hanging_page_never_delays_availability(tmp_p
     a11y_service = service_yaml("portal", [hostile + "/clean", hostile + "/schleife"]).replace(
         "availability: {interval: 1s, timeout: 0.5s, retries: 0, jitter: 0.05s}",
         "availability: {interval: 1s, timeout: 0.5s, retries: 0, jitter: 0.05s}\n"
-        "    accessibility: {interval: 1h, timeout: 4s, markers: [html_lang]}")
+        "    accessibility: {interval: 1h, jitter: 0s, timeout: 4s, markers: [html_lang]}")  # no 30 s default jitter before the first scan
     settings = write_daemon_config(tmp_path, a11y_service)
     before = _chromedrivers()
     with running(settings) as daemon:
