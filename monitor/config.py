@@ -11,7 +11,7 @@ import dataclasses
 import glob
 import os
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -150,7 +150,14 @@ class CanarySettings(_Model):
 
 class StoreSettings(_Model):
     url: str = Field("sqlite:///var/egov-monitor.db", description="SQLAlchemy URL; relative SQLite paths are relative to the settings file.")
-    raw_retention_days: int = Field(400, ge=1, description="Raw results older than this are deleted.")
+    raw_retention_days: int = Field(30, ge=1, description="Raw results older than this are deleted; the report reads "
+                                    "the hourly and daily rollups, which are kept, as are results that changed a state.")
+    raw_retention_days_by_kind: dict[CheckKind, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: {CheckKind.AVAILABILITY: 3},
+        description="Per check kind, instead of raw_retention_days (availability: one result a minute per URL).")
+
+    def retention_days(self, kind: CheckKind) -> int:
+        return self.raw_retention_days_by_kind.get(kind, self.raw_retention_days)
 
 
 class PoolSettings(_Model):
@@ -247,7 +254,8 @@ class MaintenanceWindow(_Model):
         last: date = end.astimezone(tz).date()
         while day <= last:
             if self.every == "day" or WEEKDAYS[day.weekday()] in self.days:
-                s = datetime.combine(day, self.at, tzinfo=tz)
+                # Real elapsed time: on a daylight-saving night a 2 h window lasts 2 h, not 1 or 3.
+                s = datetime.combine(day, self.at, tzinfo=tz).astimezone(UTC)
                 e = s + timedelta(seconds=self.duration)
                 if s < end and e > start:
                     out.append((s, e))

@@ -73,7 +73,7 @@ class Daemon:
     def __init__(self, settings_path: str | Path) -> None:
         self.settings_path = Path(settings_path)
         self.config: Config = load_config(self.settings_path)  # raises ConfigError: nothing started yet
-        self.store = Store.open(self.config.store_url)
+        self.store = Store.open(self.config.store_url, tz=self.config.settings.tz)
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -190,10 +190,12 @@ class Daemon:
             self.runner.record(result)
 
     def _retention(self) -> None:
-        cutoff = datetime.now(UTC) - timedelta(days=self.config.settings.store.raw_retention_days)
-        removed = self.store.purge_raw(cutoff)
-        if removed:
-            log.info("retention: %d raw results older than %s removed", removed, cutoff.date())
+        store_settings = self.config.settings.store
+        for kind in CheckKind:
+            cutoff = datetime.now(UTC) - timedelta(days=store_settings.retention_days(kind))
+            removed = self.store.purge_raw(cutoff, kind=kind.value)
+            if removed:
+                log.info("retention: %d raw %s results older than %s removed", removed, kind.value, cutoff.date())
 
     # ------------------------------------------------------------------ HTTP
 

@@ -1,10 +1,14 @@
-"""Result store: append-only results, the per-target timeline, the latest state, heartbeats.
+"""Result store: results, the per-target timeline, the latest state, heartbeats, rollups.
 
 SQLAlchemy Core over SQLite (WAL) by default; a PostgreSQL URL works unchanged. One result
 is written in one transaction together with its timeline entry and the `latest` row, so
 a crash (even kill -9) loses at most the result being written and never leaves the
 timeline out of step with the results. The schema is owned by Alembic migrations in
 `monitor/migrations`; `Store.open()` upgrades to the newest revision.
+
+Every result is also folded into hourly and daily rollups (`monitor.rollup`) in the same
+transaction; the annual report reads those, so raw results can be deleted after a few
+days. A raw result that changed a target's state is kept: it is the evidence of that change.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from checks.result import CheckResult
+from monitor import rollup
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,7 @@ state_changes = sa.Table(
     sa.Column("reason", sa.String(40), nullable=False),
     sa.Column("result_id", sa.BigInteger(), nullable=False),
     sa.Index("ix_state_changes_key_at", "service_id", "kind", "url", "at"),
+    sa.Index("ix_state_changes_result", "result_id"),
 )
 
 latest = sa.Table(
@@ -84,6 +92,73 @@ heartbeats = sa.Table(
     sa.Column("last_beat_at", sa.Float(), nullable=False),
     sa.Column("stopped_at", sa.Float(), nullable=True),
 )
+
+
+series = sa.Table(
+    "series", metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("service_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("url", sa.Text(), nullable=False),
+    sa.UniqueConstraint("service_id", "kind", "url", name="uq_series_key"),
+)
+
+rollups = sa.Table(
+    "rollups", metadata,
+    sa.Column("series_id", sa.BigInteger(), nullable=False),
+    sa.Column("resolution", sa.String(1), nullable=False),  # "h": UTC hour epoch, "d": local day yyyymmdd
+    sa.Column("bucket", sa.BigInteger(), nullable=False),
+    sa.Column("n_up", sa.Integer(), nullable=False),
+    sa.Column("n_degraded", sa.Integer(), nullable=False),
+    sa.Column("n_down", sa.Integer(), nullable=False),
+    sa.Column("n_unknown", sa.Integer(), nullable=False),
+    sa.Column("n_maintenance", sa.Integer(), nullable=False),
+    sa.Column("latency_n", sa.Integer(), nullable=False),
+    sa.Column("latency_sum", sa.Float(), nullable=False),
+    sa.Column("hist", sa.JSON(), nullable=False),
+    sa.Column("hours", sa.Integer(), nullable=False),
+    sa.Column("last_at", sa.Float(), nullable=False),
+    sa.Column("last_state", sa.String(16), nullable=False),
+    sa.Column("last_measurements", sa.JSON(), nullable=True),
+    sa.Column("last_digest", sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint("series_id", "resolution", "bucket", name="pk_rollups"),
+    sqlite_with_rowid=False,
+)
+
+satisfaction = sa.Table(
+    "satisfaction", metadata,
+    sa.Column("service_id", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(16), nullable=False),
+    sa.Column("respondents", sa.Integer(), nullable=False),
+    sa.Column("mean_rating", sa.Float(), nullable=False),
+    sa.Column("staff_rating", sa.Float(), nullable=True),
+    sa.Column("source", sa.String(300), nullable=False),
+    sa.Column("imported_at", sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint("service_id", "period", name="pk_satisfaction"),
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DayRollup:
+    """One series' results on one local day."""
+
+    service_id: str
+    kind: str
+    url: str
+    day: int  # yyyymmdd
+    bucket: rollup.Bucket
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SatisfactionFigure:
+    """Survey or feedback figures for one service and period, imported from CSV."""
+
+    service_id: str
+    period: str
+    respondents: int
+    mean_rating: float
+    staff_rating: float | None
+    source: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -159,18 +234,20 @@ def upgrade_schema(engine: Engine) -> None:
 class Store:
     """All reads and writes of results. Thread-safe."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, tz: ZoneInfo | None = None) -> None:
         self.engine = engine
+        self.tz = tz or ZoneInfo("Europe/Berlin")  # day rollups are local calendar days
+        self._series: dict[tuple[str, str, str], int] = {}
         self._sqlite = engine.dialect.name == "sqlite"
         # SQLite has one writer at a time; queueing in Python beats busy-waiting in SQLite.
         self._write_lock = threading.Lock() if self._sqlite else None
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
+    def open(cls, url: str, *, migrate: bool = True, tz: ZoneInfo | None = None) -> Store:
         engine = create_engine(url)
         if migrate:
             upgrade_schema(engine)
-        return cls(engine)
+        return cls(engine, tz)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -184,19 +261,8 @@ class Store:
         """Store one result and update the timeline. Returns the result id, or None when
         `run_key` was already stored (a job delivered twice stores one result)."""
         started = _ts(result.started_at)
+        row = _result_row(result, run_key)
         plain = result.to_dict()
-        row = {
-            "run_key": run_key,
-            "service_id": result.service_id,
-            "kind": result.kind.value,
-            "url": result.url,
-            "state": result.state.value,
-            "reason": result.reason.value,
-            "started_at": started,
-            "duration_seconds": result.duration_seconds,
-            "measurements": plain["measurements"],
-            "evidence": plain["evidence"],
-        }
         key = {"service_id": result.service_id, "kind": result.kind.value, "url": result.url}
         with self._locked():
             try:
@@ -207,6 +273,8 @@ class Store:
                             *(getattr(latest.c, k) == v for k, v in key.items())
                         )
                     ).first()
+                    hours, days = rollup.fold_results([result], self.tz)
+                    self._merge_rollups(conn, self._series_id(conn, *key.values()), hours, days)
                     if cur is not None and cur.started_at > started:
                         return rid  # an older result delivered late: history only
                     since = started
@@ -227,6 +295,144 @@ class Store:
                 if run_key is not None and self.has_run_key(run_key):
                     return None
                 raise
+
+    # ------------------------------------------------------------------ rollups
+
+    def _series_id(self, conn: Connection, service_id: str, kind: str, url: str) -> int:
+        key = (service_id, kind, url)
+        sid = self._series.get(key)
+        if sid is None:
+            where = (series.c.service_id == service_id, series.c.kind == kind, series.c.url == url)
+            sid = conn.execute(sa.select(series.c.id).where(*where)).scalar()
+            if sid is None:
+                sid = conn.execute(series.insert().values(service_id=service_id, kind=kind, url=url)).inserted_primary_key[0]
+            self._series[key] = sid
+        return sid
+
+    def _merge_rollups(self, conn: Connection, sid: int, hours: dict[int, rollup.Bucket],
+                       days: dict[int, rollup.Bucket]) -> None:
+        for resolution, buckets in (("h", hours), ("d", days)):
+            if not buckets:
+                continue
+            lo, hi = min(buckets), max(buckets)
+            where = (rollups.c.series_id == sid, rollups.c.resolution == resolution)
+            existing = {r.bucket: rollup.Bucket.from_row(_row_json(r._mapping)) for r in conn.execute(
+                sa.select(rollups).where(*where, rollups.c.bucket >= lo, rollups.c.bucket <= hi))}
+            new_rows = []
+            for key, bucket in buckets.items():
+                old = existing.get(key)
+                if old is None:
+                    new_rows.append({"series_id": sid, "resolution": resolution, "bucket": key, **bucket.to_row()})
+                    continue
+                if resolution == "d":
+                    # an hour already counted in this day is not a new hour
+                    bucket.hours -= self._hours_already_seen(conn, sid, hours, key)
+                old.merge(bucket)
+                conn.execute(rollups.update().where(*where, rollups.c.bucket == key).values(**old.to_row()))
+            if new_rows:
+                conn.execute(rollups.insert(), new_rows)
+
+    def _hours_already_seen(self, conn: Connection, sid: int, hours: dict[int, rollup.Bucket], day: int) -> int:
+        """How many of the hours folded now into `day` had results stored before."""
+        mine = [h for h in hours if rollup.local_day(h, self.tz) == day]
+        if not mine:
+            return 0
+        rows = conn.execute(sa.select(rollups.c.bucket, rollups.c.n_up + rollups.c.n_degraded + rollups.c.n_down
+                                      + rollups.c.n_unknown).where(
+            rollups.c.series_id == sid, rollups.c.resolution == "h", rollups.c.bucket.in_(mine))).all()
+        return sum(1 for bucket, total in rows if total > hours[bucket].total)
+
+    def ingest_series(self, service_id: str, kind: str, url: str, started: np.ndarray, states: np.ndarray,
+                      reasons: Sequence[str], latency: np.ndarray, maintenance: np.ndarray,
+                      make_result: Callable[[int], CheckResult], *, raw_since: float,
+                      measurements: Sequence[dict[str, Any] | None] | None = None,
+                      digests: Sequence[dict[str, Any] | None] | None = None) -> int:
+        """Store many results of one series at once (imports, the synthetic year).
+
+        The arrays are aligned and sorted by `started`, and newer than anything stored for
+        the series. Rollups and the timeline get every result; raw rows are written for
+        results at or after `raw_since` and for each result that changed the state (built
+        by `make_result(i)`). Returns the number of raw rows written.
+        """
+        states = np.asarray(states)
+        hours, days = rollup.fold(started, states, latency, maintenance, self.tz, measurements, digests)
+        key = {"service_id": service_id, "kind": kind, "url": url}
+        with self._locked(), self.engine.begin() as conn:
+            sid = self._series_id(conn, service_id, kind, url)
+            self._merge_rollups(conn, sid, hours, days)
+            cur = conn.execute(sa.select(latest.c.state, latest.c.since).where(
+                *(getattr(latest.c, k) == v for k, v in key.items()))).first()
+            previous = rollup.STATE_CODE[cur.state] if cur is not None else -1
+            changed = np.flatnonzero(states != np.concatenate(([previous], states[:-1])))
+            change_rows, ids = [], {}
+            for i in changed.tolist():
+                row = _result_row(make_result(i))
+                ids[i] = conn.execute(results.insert().values(**row)).inserted_primary_key[0]
+                change_rows.append({**key, "at": float(started[i]), "state": rollup.STATES[int(states[i])],
+                                    "reason": reasons[i], "result_id": ids[i]})
+            if change_rows:
+                conn.execute(state_changes.insert(), change_rows)
+            first_raw = int(np.searchsorted(started, raw_since))
+            written, batch = len(ids), []
+            for i in range(first_raw, len(started)):
+                if i not in ids:
+                    batch.append(_result_row(make_result(i)))
+                if len(batch) >= 5000 or (batch and i == len(started) - 1):
+                    conn.execute(results.insert(), batch)
+                    written, batch = written + len(batch), []
+            last = len(started) - 1
+            if last >= 0:
+                last_id = ids.get(last) or conn.execute(sa.select(sa.func.max(results.c.id)).where(
+                    results.c.service_id == service_id, results.c.kind == kind, results.c.url == url)).scalar()
+                since = float(started[changed[-1]]) if len(changed) else cur.since
+                values = {"result_id": last_id or 0, "state": rollup.STATES[int(states[last])], "since": since,
+                          "started_at": float(started[last]), "result": make_result(last).to_dict()}
+                if cur is None:
+                    conn.execute(latest.insert().values(**key, **values))
+                else:
+                    conn.execute(latest.update().where(*(getattr(latest.c, k) == v for k, v in key.items()))
+                                 .values(**values))
+        return written
+
+    def day_rollups(self, first_day: int, last_day: int, kind: str | None = None) -> Iterator[DayRollup]:
+        """Day rollups with first_day <= day <= last_day (yyyymmdd), by series and day."""
+        query = (sa.select(series.c.service_id, series.c.kind, series.c.url, rollups)
+                 .join(series, series.c.id == rollups.c.series_id)
+                 .where(rollups.c.resolution == "d", rollups.c.bucket >= first_day, rollups.c.bucket <= last_day)
+                 .order_by(rollups.c.series_id, rollups.c.bucket))
+        if kind is not None:
+            query = query.where(series.c.kind == kind)
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                m = _row_json(r._mapping)
+                yield DayRollup(r.service_id, r.kind, r.url, r.bucket, rollup.Bucket.from_row(m))
+
+    def hour_rollups(self, service_id: str, kind: str, url: str, since: datetime, until: datetime) -> dict[int, rollup.Bucket]:
+        """Hour rollups of one series in [since, until), keyed by the hour's UTC epoch."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(rollups).join(series, series.c.id == rollups.c.series_id).where(
+                series.c.service_id == service_id, series.c.kind == kind, series.c.url == url,
+                rollups.c.resolution == "h", rollups.c.bucket >= int(since.timestamp()),
+                rollups.c.bucket < int(until.timestamp())))
+            return {r.bucket: rollup.Bucket.from_row(_row_json(r._mapping)) for r in rows}
+
+    # ------------------------------------------------------------------ satisfaction
+
+    def import_satisfaction(self, figures: Sequence[SatisfactionFigure]) -> int:
+        """Store survey figures; a (service, period) imported again is replaced."""
+        now = time.time()
+        with self._locked(), self.engine.begin() as conn:
+            for f in figures:
+                conn.execute(satisfaction.delete().where(satisfaction.c.service_id == f.service_id,
+                                                         satisfaction.c.period == f.period))
+                conn.execute(satisfaction.insert().values(**dataclasses.asdict(f), imported_at=now))
+        return len(figures)
+
+    def satisfaction_figures(self) -> list[SatisfactionFigure]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(satisfaction).order_by(satisfaction.c.service_id, satisfaction.c.period))
+            return [SatisfactionFigure(r.service_id, r.period, r.respondents, r.mean_rating, r.staff_rating, r.source)
+                    for r in rows]
 
     def has_run_key(self, run_key: str) -> bool:
         with self.engine.connect() as conn:
@@ -249,10 +455,15 @@ class Store:
         with self._locked(), self.engine.begin() as conn:
             conn.execute(heartbeats.update().where(heartbeats.c.run_id == run_id).values(**values))
 
-    def purge_raw(self, older_than: datetime) -> int:
-        """Delete raw results older than `older_than` (timeline and latest stay)."""
+    def purge_raw(self, older_than: datetime, kind: str | None = None) -> int:
+        """Delete raw results older than `older_than` (of one kind, or all). Rollups, the
+        timeline, the latest state and the results that changed a state stay."""
+        referenced = sa.select(state_changes.c.result_id)
+        where = [results.c.started_at < _ts(older_than), results.c.id.not_in(referenced)]
+        if kind is not None:
+            where.append(results.c.kind == kind)
         with self._locked(), self.engine.begin() as conn:
-            return conn.execute(results.delete().where(results.c.started_at < _ts(older_than))).rowcount or 0
+            return conn.execute(results.delete().where(*where)).rowcount or 0
 
     # ------------------------------------------------------------------ reads
 
@@ -312,6 +523,21 @@ class Store:
         if covered_until < end.timestamp():
             gaps.append(MonitorGap(_dt(covered_until), end))
         return [g for g in gaps if g.end > g.start and g.start < end]
+
+
+def _result_row(result: CheckResult, run_key: str | None = None) -> dict[str, Any]:
+    plain = result.to_dict()
+    return {"run_key": run_key, "service_id": result.service_id, "kind": result.kind.value, "url": result.url,
+            "state": result.state.value, "reason": result.reason.value, "started_at": _ts(result.started_at),
+            "duration_seconds": result.duration_seconds, "measurements": plain["measurements"],
+            "evidence": plain["evidence"]}
+
+
+def _row_json(row: Any) -> dict[str, Any]:
+    m = dict(row)
+    for k in ("hist", "last_measurements", "last_digest"):
+        m[k] = _json(m.get(k))
+    return m
 
 
 def _json(value: Any) -> Any:

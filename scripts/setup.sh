@@ -9,7 +9,8 @@ VENV="${VENV:-.venv}"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-apt_packages=(chromium chromium-driver ca-certificates)
+# Pango and fonts: WeasyPrint writes the annual report's PDF with them.
+apt_packages=(chromium chromium-driver ca-certificates libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 if [ "$mode" = test ]; then
     apt_packages+=(prometheus nginx-light prometheus-blackbox-exporter wrk postgresql nodejs npm)
 fi
@@ -20,6 +21,7 @@ for cmd in "${required_cmds[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 done
 if [ "$mode" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
+if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || [ ! -d /usr/share/fonts/truetype/dejavu ]; then missing+=(pango); fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
         say "fehlende Programme: ${missing[*]}; bitte als root installieren: apt-get install ${apt_packages[*]}"

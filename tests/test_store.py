@@ -104,12 +104,15 @@ def test_monitor_gaps_from_heartbeats(open_store, monkeypatch):
     assert [g.seconds for g in gaps] == [300, 180]
 
 
-def test_purge_keeps_timeline_and_latest(open_store):
+def test_purge_keeps_timeline_latest_and_the_evidence_of_each_state_change(open_store):
     store = open_store()
     store.record(result(State.DOWN, offset=0))
+    store.record(result(State.DOWN, offset=60))  # no change: only a repeat
     store.record(result(State.UP, offset=86400 * 10))
+    assert store.purge_raw(T0 + timedelta(days=5), kind="security") == 0  # another kind: nothing
     assert store.purge_raw(T0 + timedelta(days=5)) == 1
-    assert store.count_results() == 1
+    kept = [r.started_at for _, r in store.results()]
+    assert kept == [T0, T0 + timedelta(days=10)]  # the result that started the outage stays
     assert len(store.timeline()) == 2 and store.latest()[0].result.state is State.UP
 
 
@@ -123,7 +126,7 @@ def test_migrations_match_the_model(open_store):
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == []
         version = conn.execute(sa.text("select version_num from alembic_version")).scalar_one()
-    assert version == "0001"
+    assert version == "0002"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):

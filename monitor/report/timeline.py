@@ -1,0 +1,212 @@
+"""Availability arithmetic for the annual report, exact to the second.
+
+Each second of a service's reporting period is in one of four states (domain.md §3):
+`up`, `down`, `unknown` (the monitor was not running, or its own network failed, or the
+last result was `unknown`) and `maintenance` (a declared window). Availability is
+up / (up + down); unknown and maintenance are reported beside it, never folded in.
+Time before a service's first result is not monitored and counts nowhere.
+
+Precedence where spans overlap: maintenance > monitor not running > the results. Overlapping
+maintenance windows count once. A service with several URLs is down while any URL is
+down, unknown while none is down and any is unknown, up otherwise.
+
+The sweep runs over state changes (the stored timeline), heartbeat gaps and maintenance
+windows, all in UTC epoch seconds; months are local calendar months (Europe/Berlin by
+default), so March has 743 hours and October 745.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+STATE_UP, STATE_DOWN, STATE_UNKNOWN, STATE_MAINTENANCE = "up", "down", "unknown", "maintenance"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Change:
+    """A URL's state from `at` on (from the store's timeline)."""
+
+    url: str
+    at: float
+    state: str  # up, degraded, down, unknown
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outage:
+    """A span in which the service's results said down. `down_seconds` excludes the parts
+    inside maintenance or monitor downtime; `start`/`end` are clipped to the period."""
+
+    start: float
+    end: float
+    down_seconds: float
+    reason: str
+    ongoing: bool  # still down at the end of the period
+    began_before: bool  # began before the period
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclasses.dataclass(slots=True)
+class AvailabilityWindow:
+    """Seconds per state in one span (a month or the year)."""
+
+    up: float = 0.0
+    down: float = 0.0
+    unknown: float = 0.0
+    maintenance: float = 0.0
+
+    @property
+    def monitored(self) -> float:
+        return self.up + self.down + self.unknown + self.maintenance
+
+    @property
+    def availability(self) -> float | None:
+        """up / (up + down) in percent; None when there is no up or down time at all."""
+        known = self.up + self.down
+        return None if known <= 0 else 100.0 * self.up / known
+
+    def add(self, state: str, seconds: float) -> None:
+        setattr(self, state, getattr(self, state) + seconds)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceAvailability:
+    """A service's year: per month, in total, its outages, MTTR and MTBF."""
+
+    months: tuple[AvailabilityWindow, ...]  # 12, January first
+    year: AvailabilityWindow
+    outages: tuple[Outage, ...]
+    monitored_since: float | None  # first result, None: never monitored
+
+    @property
+    def mttr(self) -> float | None:
+        """Mean time to repair: mean down seconds per outage."""
+        return None if not self.outages else sum(o.down_seconds for o in self.outages) / len(self.outages)
+
+    @property
+    def mtbf(self) -> float | None:
+        """Mean time between failures: up seconds per outage."""
+        return None if not self.outages else self.year.up / len(self.outages)
+
+
+def month_bounds(year: int, tz: ZoneInfo) -> list[float]:
+    """13 epochs: the local starts of January .. December and of the next January."""
+    return [datetime(year + (m // 12), m % 12 + 1, 1, tzinfo=tz).timestamp() for m in range(13)]
+
+
+def merge_spans(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Union of half-open spans, sorted."""
+    out: list[list[float]] = []
+    for s, e in sorted(spans):
+        if e <= s:
+            continue
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def _combine(states: dict[str, str]) -> str | None:
+    values = states.values()
+    if not values:
+        return None
+    if STATE_DOWN in values:
+        return STATE_DOWN
+    if STATE_UNKNOWN in values:
+        return STATE_UNKNOWN
+    return STATE_UP  # up and degraded answered acceptably
+
+
+def service_availability(changes: Sequence[Change], monitor_gaps: Sequence[tuple[float, float]],
+                         maintenance: Sequence[tuple[float, float]], year: int, tz: ZoneInfo,
+                         until: float | None = None) -> ServiceAvailability:
+    """Sweep one service's timeline over the local calendar `year`, up to `until` (now)."""
+    bounds = month_bounds(year, tz)
+    start, end = bounds[0], bounds[12] if until is None else min(bounds[12], until)
+    changes = sorted(changes, key=lambda c: c.at)
+    first = changes[0].at if changes else None
+    months = [AvailabilityWindow() for _ in range(12)]
+    total = AvailabilityWindow()
+    if first is None or first >= end:
+        return ServiceAvailability(tuple(months), total, (), None if first is None else first)
+    gaps = merge_spans((max(s, start), min(e, end)) for s, e in monitor_gaps)
+    maint = merge_spans((max(s, start), min(e, end)) for s, e in maintenance)
+
+    # Events: (time, order, kind, payload). Overlay spans are already merged, so a flag is enough.
+    events: list[tuple[float, int, str, object]] = []
+    url_state: dict[str, str] = {}
+    url_reason: dict[str, str] = {}
+    for c in changes:
+        if c.at <= start:
+            url_state[c.url], url_reason[c.url] = c.state, c.reason  # the state carried into the period
+        elif c.at < end:
+            events.append((c.at, 1, "change", c))
+    for s, e in gaps:
+        events += [(s, 0, "gap", True), (e, 0, "gap", False)]
+    for s, e in maint:
+        events += [(s, 0, "maint", True), (e, 0, "maint", False)]
+    for b in bounds[1:12]:
+        if start < b < end:
+            events.append((b, 2, "month", None))
+    events.sort(key=lambda ev: (ev[0], ev[1]))
+
+    month = 0
+    in_gap = in_maint = False
+    t = start  # nothing is accounted before the first result: no URL has a state yet
+    outages: list[Outage] = []
+    outage_start: float | None = None
+    outage_reason = ""
+    outage_down = 0.0
+    began_before = False
+    if _combine(url_state) == STATE_DOWN:
+        outage_start = start
+        outage_reason = next(url_reason[u] for u, s in url_state.items() if s == STATE_DOWN)
+        began_before = True
+
+    def account(until_t: float) -> None:
+        nonlocal outage_down
+        seconds = until_t - t
+        if seconds <= 0 or not url_state:
+            return
+        underlying = _combine(url_state)
+        state = STATE_MAINTENANCE if in_maint else STATE_UNKNOWN if in_gap else underlying
+        assert state is not None
+        months[month].add(state, seconds)
+        total.add(state, seconds)
+        if state == STATE_DOWN:
+            outage_down += seconds
+
+    for at, _order, kind, payload in events:
+        if at > t:
+            account(at)
+            t = at
+        if kind == "month":
+            month += 1
+        elif kind == "gap":
+            in_gap = bool(payload)
+        elif kind == "maint":
+            in_maint = bool(payload)
+        else:
+            assert isinstance(payload, Change)
+            was_down = _combine(url_state) == STATE_DOWN
+            url_state[payload.url], url_reason[payload.url] = payload.state, payload.reason
+            now_down = _combine(url_state) == STATE_DOWN
+            if now_down and not was_down:
+                outage_start, outage_reason, outage_down, began_before = at, payload.reason, 0.0, False
+            elif was_down and not now_down and outage_start is not None:
+                outages.append(Outage(outage_start, at, outage_down, outage_reason, False, began_before))
+                outage_start = None
+                outage_down = 0.0
+    account(end)
+    if outage_start is not None:
+        outages.append(Outage(outage_start, end, outage_down, outage_reason, True, began_before))
+    # An outage entirely inside maintenance or monitor downtime never counted as down: it is no outage.
+    outages = [o for o in outages if o.down_seconds > 0]
+    return ServiceAvailability(tuple(months), total, tuple(outages), first)

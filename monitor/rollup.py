@@ -1,0 +1,238 @@
+"""Hourly and daily rollups: what the annual report reads instead of a year of raw results.
+
+One fold turns a run of results of one series (service, kind, URL) into buckets: one per
+UTC hour and one per local calendar day (the settings' timezone). A bucket counts results
+by state, results inside a declared maintenance window, and, for availability, a latency
+histogram; it keeps the last result's measurements and a small digest of its evidence.
+The daemon folds one result at a time, the synthetic-year generator a year at a time:
+both go through `fold`, so both write the same rows.
+
+Counts are exact. Percentiles come from the histogram: logarithmic buckets 5 % wide,
+from 1 ms; the report quotes each bucket's geometric middle, so a percentile is off by at
+most 2.5 % of its value.
+
+Day buckets are built from hour buckets, which holds for every timezone whose offset
+from UTC is a whole number of hours (Europe/Berlin is).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from checks.result import CheckResult, State
+
+STATES = ("up", "degraded", "down", "unknown")
+STATE_CODE = {s: i for i, s in enumerate(STATES)}
+HIST_START = 0.001  # seconds; faster answers land in bucket 0
+HIST_FACTOR = 1.05
+_LOG_FACTOR = math.log(HIST_FACTOR)
+HIST_MAX_INDEX = 400  # 1 ms * 1.05**400 is about 80 hours: nothing is ever slower
+
+
+def hist_index(seconds: np.ndarray) -> np.ndarray:
+    """Histogram bucket of each latency (seconds)."""
+    ratio = np.maximum(seconds, HIST_START) / HIST_START
+    return np.minimum(np.floor(np.log(ratio) / _LOG_FACTOR), HIST_MAX_INDEX).astype(np.int64)
+
+
+def hist_value(index: int) -> float:
+    """The geometric middle of bucket `index`: the value a percentile in it is quoted as."""
+    return HIST_START * HIST_FACTOR ** (index + 0.5)
+
+
+def percentile(hist: Mapping[int, int], q: float) -> float | None:
+    """The q-quantile (0..1) of a latency histogram, or None when it is empty."""
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(q * total))  # nearest-rank definition
+    seen = 0
+    for index in sorted(hist):
+        seen += hist[index]
+        if seen >= rank:
+            return hist_value(index)
+    return hist_value(max(hist))  # pragma: no cover - the loop always reaches rank
+
+
+@dataclasses.dataclass(slots=True)
+class Bucket:
+    """One series' results in one hour or one local day."""
+
+    counts: list[int] = dataclasses.field(default_factory=lambda: [0, 0, 0, 0])  # by STATES
+    maintenance: int = 0
+    latency_n: int = 0
+    latency_sum: float = 0.0
+    hist: dict[int, int] = dataclasses.field(default_factory=dict)
+    hours: int = 0  # day buckets: hours that had at least one result
+    last_at: float = 0.0
+    last_state: str = ""
+    last_measurements: dict[str, Any] | None = None
+    last_digest: dict[str, Any] | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    def merge(self, other: Bucket) -> None:
+        """Add `other` (a later or earlier part of the same bucket) into this one."""
+        for i, n in enumerate(other.counts):
+            self.counts[i] += n
+        self.maintenance += other.maintenance
+        self.latency_n += other.latency_n
+        self.latency_sum += other.latency_sum
+        for k, n in other.hist.items():
+            self.hist[k] = self.hist.get(k, 0) + n
+        self.hours += other.hours
+        if other.last_at >= self.last_at and other.last_state:
+            self.last_at, self.last_state = other.last_at, other.last_state
+            if other.last_measurements is not None or other.last_digest is not None:
+                self.last_measurements, self.last_digest = other.last_measurements, other.last_digest
+
+    def to_row(self) -> dict[str, Any]:
+        return {"n_up": self.counts[0], "n_degraded": self.counts[1], "n_down": self.counts[2],
+                "n_unknown": self.counts[3], "n_maintenance": self.maintenance, "latency_n": self.latency_n,
+                "latency_sum": self.latency_sum, "hist": {str(k): v for k, v in sorted(self.hist.items())},
+                "hours": self.hours, "last_at": self.last_at, "last_state": self.last_state,
+                "last_measurements": self.last_measurements, "last_digest": self.last_digest}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Bucket:
+        hist = row["hist"] or {}
+        return cls([row["n_up"], row["n_degraded"], row["n_down"], row["n_unknown"]], row["n_maintenance"],
+                   row["latency_n"], row["latency_sum"], {int(k): int(v) for k, v in hist.items()}, row["hours"],
+                   row["last_at"], row["last_state"], row["last_measurements"], row["last_digest"])
+
+
+def local_day(hour_start: int, tz: ZoneInfo) -> int:
+    """The local calendar day (yyyymmdd) an hour starting at `hour_start` (UTC epoch) lies in."""
+    d = datetime.fromtimestamp(hour_start, UTC).astimezone(tz)
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+def fold(started: np.ndarray, states: np.ndarray, latency: np.ndarray, maintenance: np.ndarray, tz: ZoneInfo,
+         measurements: Sequence[dict[str, Any] | None] | None = None,
+         digests: Sequence[dict[str, Any] | None] | None = None) -> tuple[dict[int, Bucket], dict[int, Bucket]]:
+    """Hour buckets (key: UTC epoch of the hour) and day buckets (key: yyyymmdd) of one series.
+
+    started: epoch seconds; states: STATE_CODE values; latency: seconds or NaN where the
+    result has none; maintenance: bool. `measurements` and `digests`, when given, are
+    aligned with the arrays; each bucket keeps those of its last result.
+    """
+    started = np.asarray(started, dtype=np.float64)
+    order = np.argsort(started, kind="stable")
+    if not np.all(order == np.arange(len(order))):
+        started, states, latency, maintenance = started[order], states[order], latency[order], maintenance[order]
+        if measurements is not None:
+            measurements = [measurements[i] for i in order]
+        if digests is not None:
+            digests = [digests[i] for i in order]
+    states = np.asarray(states, dtype=np.int64)
+    hours_of = (np.floor(started / 3600.0) * 3600).astype(np.int64)
+    unique_hours, first, inverse = np.unique(hours_of, return_index=True, return_inverse=True)
+    n_hours = len(unique_hours)
+    counts = np.zeros((n_hours, 4), dtype=np.int64)
+    np.add.at(counts, (inverse, states), 1)
+    maint = np.bincount(inverse, weights=maintenance.astype(np.float64), minlength=n_hours).astype(np.int64)
+    has_latency = ~np.isnan(latency)
+    lat_n = np.bincount(inverse[has_latency], minlength=n_hours)
+    lat_sum = np.bincount(inverse[has_latency], weights=latency[has_latency], minlength=n_hours)
+    last = np.append(first[1:], len(started)) - 1  # sorted input: the last result of each hour
+    hist_rows: list[dict[int, int]] = [{} for _ in range(n_hours)]
+    if has_latency.any():
+        pairs = inverse[has_latency] * (HIST_MAX_INDEX + 1) + hist_index(latency[has_latency])
+        keys, n = np.unique(pairs, return_counts=True)
+        for key, count in zip(keys.tolist(), n.tolist(), strict=True):
+            hist_rows[key // (HIST_MAX_INDEX + 1)][key % (HIST_MAX_INDEX + 1)] = count
+    hours: dict[int, Bucket] = {}
+    counts_l, maint_l, lat_n_l, lat_sum_l = counts.tolist(), maint.tolist(), lat_n.tolist(), lat_sum.tolist()
+    started_l, states_l = started.tolist(), states.tolist()
+    for i, hour in enumerate(unique_hours.tolist()):
+        j = int(last[i])
+        hours[hour] = Bucket(counts_l[i], maint_l[i], lat_n_l[i], lat_sum_l[i], hist_rows[i], 1, started_l[j],
+                             STATES[states_l[j]], measurements[j] if measurements is not None else None,
+                             digests[j] if digests is not None else None)
+    days: dict[int, Bucket] = {}
+    for hour, bucket in hours.items():
+        day = local_day(hour, tz)
+        if day in days:
+            days[day].merge(bucket)
+        else:
+            days[day] = dataclasses.replace(bucket, counts=list(bucket.counts), hist=dict(bucket.hist))
+    for bucket in hours.values():
+        bucket.hours = 0  # `hours` counts only in day buckets
+    return hours, days
+
+
+def fold_results(results: Sequence[CheckResult], tz: ZoneInfo) -> tuple[dict[int, Bucket], dict[int, Bucket]]:
+    """`fold` for CheckResults of one series (the daemon's path)."""
+    started = np.array([r.started_at.timestamp() for r in results])
+    states = np.array([STATE_CODE[r.state.value] for r in results])
+    latency = np.array([result_latency(r) for r in results], dtype=np.float64)
+    maintenance = np.array([bool(r.evidence.get("in_maintenance")) for r in results])
+    keep = [r.kind.value != "availability" for r in results]
+    measurements = [dict(r.to_dict()["measurements"]) if k else None for r, k in zip(results, keep, strict=True)]
+    digests = [digest(r) if k else None for r, k in zip(results, keep, strict=True)]
+    return fold(started, states, latency, maintenance, tz, measurements, digests)
+
+
+def result_latency(result: CheckResult) -> float:
+    """Response time an availability result contributes to the percentiles (NaN: none)."""
+    if result.kind.value != "availability" or result.state not in (State.UP, State.DEGRADED):
+        return math.nan
+    value = result.measurements.get("duration_seconds", result.duration_seconds)
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def _cut(text: Any, n: int = 300) -> str:
+    return str(text or "")[:n]
+
+
+def digest(result: CheckResult) -> dict[str, Any] | None:
+    """The few facts of a result's evidence the report shows, small enough to keep a year."""
+    ev = result.to_dict()["evidence"]
+    kind = result.kind.value
+    if kind == "security":
+        obs = ev.get("observatory") or {}
+        findings = [f for f in ev.get("findings") or [] if f.get("severity") in ("critical", "warning")]
+        return {"grade": obs.get("grade"), "score": obs.get("score"),
+                "tls": None if "tls_compliant" not in result.measurements else bool(result.measurements["tls_compliant"]),
+                "security_txt": None if "security_txt_valid" not in result.measurements
+                else bool(result.measurements["security_txt_valid"]),
+                "findings": [{"id": _cut(f.get("id"), 80), "severity": f.get("severity"),
+                              "message": _cut(f.get("message"))} for f in findings[:10]],
+                "detail": _cut(ev.get("detail"))}
+    if kind == "accessibility":
+        rules: dict[str, dict[str, Any]] = {}
+        worst: list[dict[str, Any]] = []
+        for page in ev.get("pages") or []:
+            serious = 0
+            for v in page.get("violations") or []:
+                entry = rules.setdefault(_cut(v.get("rule"), 80), {"impact": v.get("impact"), "nodes": 0,
+                                                                   "help": _cut(v.get("help"), 200)})
+                entry["nodes"] += int(v.get("nodes") or 0)
+                serious += int(v.get("nodes") or 0) if v.get("impact") in ("critical", "serious") else 0
+            if serious:
+                worst.append({"url": _cut(page.get("url"), 500), "title": _cut(page.get("title"), 200),
+                              "serious_nodes": serious})
+        worst.sort(key=lambda p: -p["serious_nodes"])
+        return {"rules": dict(sorted(rules.items())[:60]), "pages": worst[:3],
+                "markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()}}
+    if kind == "gdpr":
+        trackers = [h for h in (ev.get("summary") or {}).get("hosts") or [] if h.get("category")]
+        return {"markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()},
+                "findings": [{"marker": f.get("marker"), "severity": f.get("severity"),
+                              "message": _cut(f.get("message")), "detail": _cut(f.get("detail"))}
+                             for f in (ev.get("findings") or [])[:12]],
+                "trackers": [{"host": _cut(t.get("host"), 200), "category": _cut(t.get("category"), 60)}
+                             for t in trackers[:10]]}
+    return None
