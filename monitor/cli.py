@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 from checks.result import CheckKind, CheckResult, State
@@ -399,6 +400,64 @@ def cmd_schema(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from monitor import report
+    from monitor.store import Store
+
+    config = _load(args)
+    if config is None:
+        return EXIT_DOWN
+    wanted = [s for part in args.services or [] for s in part.split(",") if s] or None
+    unknown = [s for s in wanted or [] if s not in config.services]
+    if unknown:
+        print(f"Unbekannte Dienste: {', '.join(unknown)}. Bekannt: {', '.join(sorted(config.services))}", file=sys.stderr)
+        return EXIT_USAGE
+    store = Store.open(config.store_url, tz=config.settings.tz)
+    steps = list(report.STEPS if not args.no_pdf else report.STEPS[:-1])
+    with Progress(TextColumn("[bold]Bericht {task.fields[step]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), disable=args.quiet, transient=False) as progress:
+        task = progress.add_task("report", total=len(steps), step="")
+
+        def step(name: str) -> None:
+            progress.update(task, advance=0 if name == steps[0] else 1, step=name)
+
+        try:
+            files = report.build(store, config, args.year, args.out, services=wanted, pdf=not args.no_pdf, step=step)
+        finally:
+            store.close()
+        progress.update(task, completed=len(steps), step="fertig")
+    print(f"Bericht {args.year} geschrieben:")
+    for path in (files.html, files.pdf, files.csv, files.json):
+        if path is not None:
+            print(f"  {path}")
+    return EXIT_OK
+
+
+def cmd_import_satisfaction(args: argparse.Namespace) -> int:
+    from monitor.report.satisfaction import SatisfactionError, parse
+    from monitor.store import Store
+
+    config = _load(args)
+    if config is None:
+        return EXIT_DOWN
+    try:
+        figures = parse(args.file, set(config.services))
+    except SatisfactionError as exc:
+        print(f"Import abgelehnt, nichts gespeichert ({len(exc.problems)} Fehler):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_DOWN
+    store = Store.open(config.store_url, tz=config.settings.tz)
+    try:
+        n = store.import_satisfaction(figures)
+    finally:
+        store.close()
+    print(f"{n} Zufriedenheitswerte importiert aus {args.file}.")
+    return EXIT_OK
+
+
 def cmd_reference(_args: argparse.Namespace) -> int:
     from monitor.config import reference_markdown
 
@@ -426,6 +485,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
     with_config(sub.add_parser("validate", help="Katalog und Einstellungen prüfen")).set_defaults(func=cmd_validate)
     with_config(sub.add_parser("reload", help="laufenden Daemon die Konfiguration neu laden lassen")).set_defaults(func=cmd_reload)
+    p = with_config(sub.add_parser("report", help="Jahresbericht (HTML, PDF, CSV, JSON) schreiben"))
+    p.add_argument("--year", type=int, default=datetime.now().year, help="Berichtsjahr (Standard: laufendes Jahr)")
+    p.add_argument("--services", nargs="*", metavar="SERVICE", help="nur diese Dienst-IDs (Leerzeichen oder Komma)")
+    p.add_argument("--out", type=Path, default=Path("bericht"), help="Zielverzeichnis (Standard: %(default)s)")
+    p.add_argument("--no-pdf", action="store_true", help="kein PDF schreiben")
+    p.add_argument("--quiet", "-q", action="store_true", help="keinen Fortschrittsbalken zeigen")
+    p.set_defaults(func=cmd_report)
+    p = with_config(sub.add_parser("import-satisfaction", help="Zufriedenheitswerte aus einer CSV-Datei importieren"))
+    p.add_argument("file", type=Path, metavar="DATEI.csv")
+    p.set_defaults(func=cmd_import_satisfaction)
     sub.add_parser("schema", help="JSON-Schema des Katalogs ausgeben").set_defaults(func=cmd_schema)
     sub.add_parser("reference", help="Feldreferenz (Markdown) ausgeben").set_defaults(func=cmd_reference)
     return parser

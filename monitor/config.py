@@ -295,7 +295,7 @@ class Service(_Model):
         seen = [str(u) for u in urls]
         dupes = {u for u in seen if seen.count(u) > 1}
         if dupes:
-            raise ValueError(f"URL mehrfach angegeben: {sorted(dupes)[0]}")
+            raise ValueError(f"URL mehrfach angegeben: {min(dupes)}")
         return urls
 
 
@@ -453,8 +453,18 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["Config", "ConfigError", "ConfigIssue", "Duration", "MaintenanceWindow", "ResolvedService", "Service",
-           "Settings", "load_config", "json_schema"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "Duration",
+    "MaintenanceWindow",
+    "ResolvedService",
+    "Service",
+    "Settings",
+    "json_schema",
+    "load_config",
+]
 
 
 def reference_markdown() -> str:
@@ -492,9 +502,9 @@ def reference_markdown() -> str:
     out += table("Katalog: maintenance[]", MaintenanceWindow,
                  "Einmalig: `start` und `end`. Wiederkehrend: `every` (`day`/`week`), `days` (bei `week`), `at`, `duration`.")
     out += ["## Katalog: profiles", "",
-            "Ein Profil ist wie ein blackbox_exporter-Modul: `kind` (die Prüfart) und deren Einstellungen. "
+            ("Ein Profil ist wie ein blackbox_exporter-Modul: `kind` (die Prüfart) und deren Einstellungen. "
             "Ein Dienst nennt es unter `checks.<kind>` als Namen (`availability: web-standard`) oder als "
-            "`profile:` mit Abweichungen daneben. Vorrang: Standardwerte < Profil < Angaben am Dienst.", ""]
+            "`profile:` mit Abweichungen daneben. Vorrang: Standardwerte < Profil < Angaben am Dienst."), ""]
     for kind, impl in REGISTRY.items():
         out += table(f"Prüfart `{kind.value}`", impl.settings_model)
     return "\n".join(out)

@@ -1,0 +1,40 @@
+"""The annual quality report for the IT-Planungsgremium Saar (HTML, PDF/UA, CSV and JSON annex)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from monitor.config import Config
+from monitor.report.render import ReportFiles, charts, render_html, write_annex, write_pdf
+from monitor.store import Store
+
+STEPS = ("Zeitleisten", "Tageswerte", "Kennzahlen", "Diagramme", "HTML", "Anhang", "PDF")
+
+
+def build(store: Store, config: Config, year: int, out_dir: Path, *, services: list[str] | None = None,
+          pdf: bool = True, now: datetime | None = None, step: Callable[[str], None] = lambda _s: None) -> ReportFiles:
+    """Write qualitaetsbericht-YEAR.{html,pdf,csv,json} into `out_dir`."""
+    from monitor.report.figures import collect
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = out_dir / f"qualitaetsbericht-{year}"
+    data = collect(store, config, year, services=services, now=now, progress=step)
+    step("Diagramme")
+    chart_list = charts(data)
+    step("HTML")
+    html = render_html(data, chart_list)
+    html_path = base.with_suffix(".html")
+    html_path.write_text(html, encoding="utf-8")
+    step("Anhang")
+    write_annex(data, base.with_suffix(".csv"), base.with_suffix(".json"))
+    pdf_path = None
+    if pdf:
+        step("PDF")
+        pdf_path = base.with_suffix(".pdf")
+        write_pdf(html, pdf_path)
+    return ReportFiles(html_path, pdf_path, base.with_suffix(".csv"), base.with_suffix(".json"))
+
+
+__all__ = ["STEPS", "ReportFiles", "build"]
