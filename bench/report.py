@@ -1,0 +1,81 @@
+"""Benchmark: a synthetic year for 300 services, ingested, then the full annual report.
+
+Each step runs in its own process so its peak memory (max RSS) is its own. The issue's
+goals stand in for a peer (no other tool writes this report): report < 60 s and < 1 GB on
+a 2-core machine, store < 2 GB; the ratios printed are figure / goal.
+
+    python -m bench.report [--services 300] [--dir var/bench-report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+INGEST = """
+import json, sys, time
+from datetime import datetime, timedelta
+from pathlib import Path
+from bench.synthetic_year import TZ, generate, write_config
+from monitor.config import load_config
+from monitor.store import Store
+d, n = Path(sys.argv[1]), int(sys.argv[2])
+settings = write_config(d, n)
+(d / "store.db").unlink(missing_ok=True)
+config = load_config(settings)
+store = Store.open(config.store_url, tz=TZ)
+until = datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1)
+counts = generate(store, config, 2026, until)
+store.close()
+print(json.dumps(counts))
+"""
+
+
+def _run(args: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB of the child, its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.monotonic()
+    out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    seconds = time.monotonic() - t0
+    if out.returncode != 0:
+        raise SystemExit(f"{args[:4]} failed:\n{out.stderr[-3000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024, out.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--services", type=int, default=300)
+    parser.add_argument("--dir", type=Path, default=ROOT / "var" / "bench-report")
+    args = parser.parse_args()
+    d = args.dir.resolve()
+    d.mkdir(parents=True, exist_ok=True)
+    print(f"Synthetischer Jahrgang: {args.services} Dienste, Verfügbarkeit minütlich, Sicherheit stündlich, "
+          f"Barrierefreiheit und DSGVO täglich")
+    ingest_s, ingest_mb, out = _run([sys.executable, "-c", INGEST, str(d), str(args.services)])
+    counts = json.loads(out.strip().splitlines()[-1])
+    total = sum(v for k, v in counts.items() if k != "raw")
+    store_mb = sum(p.stat().st_size for p in d.glob("store.db*")) / 1e6
+    print(f"  ingest: {total:,} results ({counts['raw']:,} raw rows kept) in {ingest_s:.1f} s "
+          f"({total / ingest_s:,.0f}/s), peak {ingest_mb:.0f} MB")
+    report_s, report_mb, _ = _run([sys.executable, "-m", "monitor.cli", "report", "--config", str(d / "settings.yaml"),
+                                   "--year", "2026", "--out", str(d / "bericht"), "--quiet"])
+    pdf = d / "bericht" / "qualitaetsbericht-2026.pdf"
+    pages = pdf.read_bytes().count(b"/Type /Page\n") or pdf.read_bytes().count(b"/Type /Page")
+    print(f"  report: {report_s:.1f} s, peak {report_mb:.0f} MB, PDF {pdf.stat().st_size / 1e6:.1f} MB")
+    print(f"  store: {store_mb:,.0f} MB")
+    print(f"  ratio to goal: report time {report_s / 60:.2f}x of 60 s, report memory {report_mb / 1024:.2f}x of 1 GB, "
+          f"store {store_mb / 2000:.2f}x of 2 GB")
+    _ = pages
+
+
+if __name__ == "__main__":
+    main()
