@@ -11,7 +11,7 @@ import dataclasses
 import glob
 import os
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -254,8 +254,9 @@ class MaintenanceWindow(_Model):
         last: date = end.astimezone(tz).date()
         while day <= last:
             if self.every == "day" or WEEKDAYS[day.weekday()] in self.days:
-                # Real elapsed time: on a daylight-saving night a 2 h window lasts 2 h, not 1 or 3.
-                s = datetime.combine(day, self.at, tzinfo=tz).astimezone(UTC)
+                # Wall-clock window: "02:00 for 2h" ends at 04:00 local, so it lasts 1 real hour on
+                # the spring daylight-saving night and 3 on the autumn one (the report counts real seconds).
+                s = datetime.combine(day, self.at, tzinfo=tz)
                 e = s + timedelta(seconds=self.duration)
                 if s < end and e > start:
                     out.append((s, e))

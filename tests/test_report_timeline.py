@@ -88,15 +88,16 @@ def test_an_outage_entirely_inside_maintenance_is_no_outage():
     assert result.outages == () and result.year.down == 0 and result.year.availability == 100.0
 
 
-def test_weekly_maintenance_on_daylight_saving_nights_lasts_its_real_duration():
+def test_weekly_maintenance_is_a_wall_clock_window_and_counts_its_real_seconds():
     window = MaintenanceWindow(reason="Wartung", every="week", days=["sun"], at="02:00", duration=7200)
     spring = window.intervals(datetime(2026, 3, 29, tzinfo=BERLIN), datetime(2026, 3, 30, tzinfo=BERLIN), BERLIN)
     autumn = window.intervals(datetime(2026, 10, 25, tzinfo=BERLIN), datetime(2026, 10, 26, tzinfo=BERLIN), BERLIN)
-    assert [(e - s).total_seconds() for s, e in spring + autumn] == [7200, 7200]
+    # 02:00-04:00 local: one real hour in spring, three in autumn
+    assert [e.timestamp() - s.timestamp() for s, e in spring + autumn] == [3600, 10800]
     spans = [(s.timestamp(), e.timestamp()) for s, e in
              window.intervals(datetime(2026, 1, 1, tzinfo=BERLIN), datetime(2027, 1, 1, tzinfo=BERLIN), BERLIN)]
     result = service_availability([up(YEAR_START)], [], spans, 2026, BERLIN)
-    assert len(spans) == 52 and result.year.maintenance == 52 * 7200  # 2026 has 52 Sundays
+    assert len(spans) == 52 and result.year.maintenance == 50 * 7200 + 3600 + 10800  # 52 Sundays in 2026
 
 
 def test_monitor_downtime_is_unknown_and_leaves_availability_alone():
