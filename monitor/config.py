@@ -153,7 +153,7 @@ class StoreSettings(_Model):
     raw_retention_days: int = Field(30, ge=1, description="Raw results older than this are deleted; the report reads "
                                     "the hourly and daily rollups, which are kept, as are results that changed a state.")
     raw_retention_days_by_kind: dict[CheckKind, Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: {CheckKind.AVAILABILITY: 3},
+        default_factory=lambda: {CheckKind.AVAILABILITY: 2},
         description="Per check kind, instead of raw_retention_days (availability: one result a minute per URL).")
 
     def retention_days(self, kind: CheckKind) -> int:

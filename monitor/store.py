@@ -8,7 +8,7 @@ timeline out of step with the results. The schema is owned by Alembic migrations
 
 Every result is also folded into hourly and daily rollups (`monitor.rollup`) in the same
 transaction; the annual report reads those, so raw results can be deleted after a few
-days. A raw result that changed a target's state is kept: it is the evidence of that change.
+days. A raw result that began a down or unknown state is kept: it is the evidence of that change.
 """
 
 from __future__ import annotations
@@ -136,6 +136,9 @@ satisfaction = sa.Table(
     sa.Column("imported_at", sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint("service_id", "period", name="pk_satisfaction"),
 )
+
+
+KEEP_EVIDENCE_OF = ("down", "unknown")  # raw results that began such a state are kept past retention
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -274,7 +277,7 @@ class Store:
                         )
                     ).first()
                     hours, days = rollup.fold_results([result], self.tz)
-                    self._merge_rollups(conn, self._series_id(conn, *key.values()), hours, days)
+                    self._merge_rollups(conn, self._series_id(conn, *key.values()), hours, days, key["kind"])
                     if cur is not None and cur.started_at > started:
                         return rid  # an older result delivered late: history only
                     since = started
@@ -310,8 +313,12 @@ class Store:
         return sid
 
     def _merge_rollups(self, conn: Connection, sid: int, hours: dict[int, rollup.Bucket],
-                       days: dict[int, rollup.Bucket]) -> None:
-        for resolution, buckets in (("h", hours), ("d", days)):
+                       days: dict[int, rollup.Bucket], kind: str) -> None:
+        # Hour rows only where results come more often than hourly (availability); they keep
+        # counts and latencies, the last result's measurements and digest live in day rows.
+        for bucket in hours.values():
+            bucket.last_measurements = bucket.last_digest = None
+        for resolution, buckets in (("h", hours if kind == "availability" else {}), ("d", days)):
             if not buckets:
                 continue
             lo, hi = min(buckets), max(buckets)
@@ -359,20 +366,23 @@ class Store:
         key = {"service_id": service_id, "kind": kind, "url": url}
         with self._locked(), self.engine.begin() as conn:
             sid = self._series_id(conn, service_id, kind, url)
-            self._merge_rollups(conn, sid, hours, days)
+            self._merge_rollups(conn, sid, hours, days, kind)
             cur = conn.execute(sa.select(latest.c.state, latest.c.since).where(
                 *(getattr(latest.c, k) == v for k, v in key.items()))).first()
             previous = rollup.STATE_CODE[cur.state] if cur is not None else -1
             changed = np.flatnonzero(states != np.concatenate(([previous], states[:-1])))
+            first_raw = int(np.searchsorted(started, raw_since))
             change_rows, ids = [], {}
             for i in changed.tolist():
-                row = _result_row(make_result(i))
-                ids[i] = conn.execute(results.insert().values(**row)).inserted_primary_key[0]
-                change_rows.append({**key, "at": float(started[i]), "state": rollup.STATES[int(states[i])],
-                                    "reason": reasons[i], "result_id": ids[i]})
+                state = rollup.STATES[int(states[i])]
+                result_id = 0  # 0: the raw result is past retention and was no failure worth keeping
+                if state in KEEP_EVIDENCE_OF or i >= first_raw:
+                    result_id = ids[i] = conn.execute(results.insert().values(**_result_row(make_result(i)))
+                                                      ).inserted_primary_key[0]
+                change_rows.append({**key, "at": float(started[i]), "state": state, "reason": reasons[i],
+                                    "result_id": result_id})
             if change_rows:
                 conn.execute(state_changes.insert(), change_rows)
-            first_raw = int(np.searchsorted(started, raw_since))
             written, batch = len(ids), []
             for i in range(first_raw, len(started)):
                 if i not in ids:
@@ -457,8 +467,8 @@ class Store:
 
     def purge_raw(self, older_than: datetime, kind: str | None = None) -> int:
         """Delete raw results older than `older_than` (of one kind, or all). Rollups, the
-        timeline, the latest state and the results that changed a state stay."""
-        referenced = sa.select(state_changes.c.result_id)
+        timeline, the latest state and the results that began a down or unknown state stay."""
+        referenced = sa.select(state_changes.c.result_id).where(state_changes.c.state.in_(KEEP_EVIDENCE_OF))
         where = [results.c.started_at < _ts(older_than), results.c.id.not_in(referenced)]
         if kind is not None:
             where.append(results.c.kind == kind)
