@@ -137,7 +137,8 @@ def generate(store: Store, config, year: int, until: datetime, seed: int = 2026,
                    else "slow" if s == STATE_CODE["degraded"] else "ok" for s, c in
                    zip(states.tolist(), reasons_code.tolist(), strict=True)]
 
-        def make_availability(i: int, t=t, states=states, reasons=reasons, latency=latency, maint=maint) -> CheckResult:
+        def make_availability(i: int, t=t, states=states, reasons=reasons, latency=latency, maint=maint,
+                              sid=sid, url=url) -> CheckResult:
             lat = 0.0 if np.isnan(latency[i]) else float(latency[i])
             return _availability_result(sid, url, float(t[i]), STATES[int(states[i])], reasons[i], lat, bool(maint[i]))
 
@@ -162,7 +163,8 @@ def generate(store: Store, config, year: int, until: datetime, seed: int = 2026,
             sec_states.append(STATE_CODE["up" if ok else "down"])
         sec_states_a = np.array(sec_states, dtype=np.int64)
 
-        def make_security(i: int, ts=ts, digests=digests, measurements=measurements, sec=sec_states_a) -> CheckResult:
+        def make_security(i: int, ts=ts, digests=digests, measurements=measurements, sec=sec_states_a,
+                          sid=sid, url=url) -> CheckResult:
             state = STATES[int(sec[i])]
             return CheckResult(sid, url, CheckKind.SECURITY, State(state), Reason.OK if state == "up" else Reason.NONCOMPLIANT,
                                datetime.fromtimestamp(float(ts[i]), UTC), 1.2, measurements[i],
@@ -202,7 +204,7 @@ def generate(store: Store, config, year: int, until: datetime, seed: int = 2026,
         for kind, dig, meas, st in (("accessibility", a_dig, a_meas, a_states), ("gdpr", g_dig, g_meas, g_states)):
             st_a = np.array(st, dtype=np.int64)
 
-            def make(i: int, kind=kind, dig=dig, meas=meas, st_a=st_a) -> CheckResult:
+            def make(i: int, kind=kind, dig=dig, meas=meas, st_a=st_a, sid=sid, url=url, td=td) -> CheckResult:
                 state = STATES[int(st_a[i])]
                 pages = [{"url": url, "title": "Startseite", "violations": [
                     {"rule": r, "impact": v["impact"], "nodes": v["nodes"], "help": r, "help_url": "", "targets": []}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import http.server
-import io
 import json
 import subprocess
 import sys
@@ -98,7 +97,7 @@ def test_an_empty_year_is_reported_as_empty(year, tmp_path):
 
 
 def test_the_annex_holds_the_reports_figures_and_they_add_up(year):
-    store, config, files, _d = year
+    _store, _config, files, _d = year
     rows = list(csv.DictReader(files.csv.open(encoding="utf-8")))
     doc = json.loads(files.json.read_text(encoding="utf-8"))
     assert len(doc["figures"]) == len(rows) and doc["year"] == 2026
@@ -197,7 +196,7 @@ def test_cli_report_and_satisfaction_import(year, tmp_path):
     bad = tmp_path / "kaputt.csv"
     bad.write_text("service,period,respondents,mean_rating\ndienst-000,2026,zwölf,4.0\nunbekannt,2026,3,4\n"
                    "dienst-001,letztes Jahr,3,4\ndienst-002,2026,3,7\n", encoding="utf-8")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "monitor.cli", *a], capture_output=True, text=True,  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "monitor.cli", *a], capture_output=True, text=True,
                                     cwd=ROOT, timeout=300)
     out = run("import-satisfaction", "--config", str(d / "settings.yaml"), str(bad))
     assert out.returncode == 1 and "nichts gespeichert" in out.stderr
@@ -229,7 +228,7 @@ def test_daemon_path_and_bulk_path_write_the_same_rollups(tmp_path):
     states = np.where((np.arange(len(times)) % 37) == 0, STATE_CODE["down"], STATE_CODE["up"])
     latency = np.where(states == 0, 0.05 + (np.arange(len(times)) % 13) / 100, np.nan)
     maint = (np.arange(len(times)) % 50) < 3
-    make = lambda i: _availability_result("s", "https://s.example/", float(times[i]),  # noqa: E731
+    make = lambda i: _availability_result("s", "https://s.example/", float(times[i]),
                                           "down" if states[i] else "up", "http_status" if states[i] else "ok",
                                           0.0 if np.isnan(latency[i]) else float(latency[i]), bool(maint[i]))
     one = Store.open(f"sqlite:///{tmp_path / 'one.db'}", tz=TZ)
@@ -239,7 +238,7 @@ def test_daemon_path_and_bulk_path_write_the_same_rollups(tmp_path):
     reasons = ["http_status" if s else "ok" for s in states.tolist()]
     bulk.ingest_series("s", "availability", "https://s.example/", times, states, reasons, latency, maint, make,
                        raw_since=0)
-    rows = lambda st: sorted((r.day, r.bucket.to_row()["hist"], r.bucket.counts, r.bucket.hours,  # noqa: E731
+    rows = lambda st: sorted((r.day, r.bucket.to_row()["hist"], r.bucket.counts, r.bucket.hours,
                               r.bucket.maintenance, round(r.bucket.latency_sum, 9)) for r in st.day_rollups(0, 99999999))
     assert rows(one) == rows(bulk) and len(rows(one)) == 2  # two local days
     assert [(c.at, c.state) for c in one.timeline()] == [(c.at, c.state) for c in bulk.timeline()]

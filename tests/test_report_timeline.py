@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,7 @@ YEAR_START, YEAR_END = at(2026, 1, 1), at(2027, 1, 1)
 
 def test_months_are_local_calendar_months_with_the_daylight_saving_hours():
     bounds = month_bounds(2026, BERLIN)
-    lengths = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    lengths = [b - a for a, b in itertools.pairwise(bounds)]
     assert lengths[2] == 31 * DAY - 3600   # March: 29.3. 02:00 -> 03:00
     assert lengths[9] == 31 * DAY + 3600   # October: 25.10. 03:00 -> 02:00
     assert lengths[1] == 28 * DAY and sum(lengths) == 365 * DAY
