@@ -190,9 +190,14 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
     return data
 
 
+def _scanned_days(days: list[tuple[int, Bucket]] | None) -> list[tuple[int, Bucket]]:
+    """Day rollups, by day, whose last scan reached at least one page."""
+    return [(d, b) for d, b in sorted(days or [], key=lambda x: x[0])
+            if b.last_measurements and b.last_measurements.get("pages_scanned")]
+
+
 def _accessibility(days: list[tuple[int, Bucket]] | None) -> dict[str, Any] | None:
-    days = sorted(days or [], key=lambda x: x[0])
-    days = [(d, b) for d, b in days if b.last_measurements and b.last_measurements.get("pages_scanned")]
+    days = _scanned_days(days)
     if not days:
         return None
     last = days[-1][1]
@@ -209,8 +214,7 @@ def _accessibility(days: list[tuple[int, Bucket]] | None) -> dict[str, Any] | No
 
 
 def _gdpr(days: list[tuple[int, Bucket]] | None) -> dict[str, Any] | None:
-    days = sorted(days or [], key=lambda x: x[0])
-    days = [(d, b) for d, b in days if b.last_measurements and b.last_measurements.get("pages_scanned")]
+    days = _scanned_days(days)
     if not days:
         return None
     last = days[-1][1]
