@@ -318,6 +318,7 @@ class Store:
         # counts and latencies, the last result's measurements and digest live in day rows.
         for bucket in hours.values():
             bucket.last_measurements = bucket.last_digest = None
+        seen_hours: list[int] = []  # hours that had results before: not new hours of their day
         for resolution, buckets in (("h", hours if kind == "availability" else {}), ("d", days)):
             if not buckets:
                 continue
@@ -331,23 +332,14 @@ class Store:
                 if old is None:
                     new_rows.append({"series_id": sid, "resolution": resolution, "bucket": key, **bucket.to_row()})
                     continue
-                if resolution == "d":
-                    # an hour already counted in this day is not a new hour
-                    bucket.hours -= self._hours_already_seen(conn, sid, hours, key)
+                if resolution == "h":
+                    seen_hours.append(key)
+                else:
+                    bucket.hours -= sum(1 for h in seen_hours if rollup.local_day(h, self.tz) == key)
                 old.merge(bucket)
                 conn.execute(rollups.update().where(*where, rollups.c.bucket == key).values(**old.to_row()))
             if new_rows:
                 conn.execute(rollups.insert(), new_rows)
-
-    def _hours_already_seen(self, conn: Connection, sid: int, hours: dict[int, rollup.Bucket], day: int) -> int:
-        """How many of the hours folded now into `day` had results stored before."""
-        mine = [h for h in hours if rollup.local_day(h, self.tz) == day]
-        if not mine:
-            return 0
-        rows = conn.execute(sa.select(rollups.c.bucket, rollups.c.n_up + rollups.c.n_degraded + rollups.c.n_down
-                                      + rollups.c.n_unknown).where(
-            rollups.c.series_id == sid, rollups.c.resolution == "h", rollups.c.bucket.in_(mine))).all()
-        return sum(1 for bucket, total in rows if total > hours[bucket].total)
 
     def ingest_series(self, service_id: str, kind: str, url: str, started: np.ndarray, states: np.ndarray,
                       reasons: Sequence[str], latency: np.ndarray, maintenance: np.ndarray,

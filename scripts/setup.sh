@@ -21,7 +21,10 @@ for cmd in "${required_cmds[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 done
 if [ "$mode" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
-if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || [ ! -d /usr/share/fonts/truetype/dejavu ]; then missing+=(pango); fi
+# no grep -q: it would end the pipe early and, under pipefail, report Pango missing on every run
+if ! ldconfig -p 2>/dev/null | grep libpangoft2-1.0 >/dev/null || [ ! -d /usr/share/fonts/truetype/dejavu ]; then
+    missing+=(pango)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
         say "fehlende Programme: ${missing[*]}; bitte als root installieren: apt-get install ${apt_packages[*]}"

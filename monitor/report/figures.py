@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from checks import REGISTRY
 from checks import security_headers as sh
 from checks.accessibility import MARKER_NAMES_DE as BITV_NAMES
 from checks.gdpr import MARKER_NAMES_DE as GDPR_NAMES
@@ -256,7 +257,7 @@ def _quality(svc: ResolvedService, rolled: dict[tuple[str, str], list[tuple[int,
             continue
         span_start = max(start, since)
         running = max(0.0, end - span_start) - sum(max(0.0, min(e, end) - max(s, span_start)) for s, e in gaps)
-        urls = len(svc.urls) if REGISTRY_SCOPE.get(kind.value) == "url" else 1
+        urls = len(svc.urls) if REGISTRY[kind].scope == "url" else 1
         expected = max(1, int(running // settings.interval)) * urls
         hours_missing = None
         if kind is CheckKind.AVAILABILITY and settings.interval <= 3600:
@@ -264,14 +265,6 @@ def _quality(svc: ResolvedService, rolled: dict[tuple[str, str], list[tuple[int,
         out[kind.value] = {"ran": ran, "expected": expected, "coverage": min(100.0, 100.0 * ran / expected),
                            "hours_missing": hours_missing}
     return out
-
-
-def _registry_scope() -> dict[str, str]:
-    from checks import REGISTRY
-    return {k.value: v.scope for k, v in REGISTRY.items()}
-
-
-REGISTRY_SCOPE = _registry_scope()
 
 
 def _lights(r: ServiceReport) -> dict[str, Light]:

@@ -176,8 +176,7 @@ def render_html(data: F.ReportData, chart_list: list[Chart]) -> str:
 def write_pdf(html: str, path: Path) -> None:
     from weasyprint import HTML
 
-    HTML(string=html, base_url=str(TEMPLATES)).write_pdf(str(path), pdf_variant="pdf/ua-1",
-                                                         pdf_identifier=None, uncompressed_pdf=False)
+    HTML(string=html, base_url=str(TEMPLATES)).write_pdf(str(path), pdf_variant="pdf/ua-1")
 
 
 def write_annex(data: F.ReportData, csv_path: Path, json_path: Path) -> None:
