@@ -63,6 +63,7 @@ class ResultCollector(Collector):
             ("egov_check_reason_info", "Reason of the current state of a check target", ["kind", "reason"]),
             ("egov_check_last_run_timestamp_seconds", "When the newest result of a check target started", ["kind"]),
             ("egov_check_state_since_timestamp_seconds", "Since when a check target has been in its current state", ["kind"]),
+            ("egov_check_interval_seconds", "Configured interval of a check target, for staleness alerts", ["kind"]),
             ("egov_security_score", "Security header score (HTTP Observatory algorithm; 100 plus bonuses)", []),
             ("egov_security_grade_info", "Security header grade (A+ to F) and the scoring algorithm version",
              ["grade", "algorithm_version"]),
@@ -99,6 +100,9 @@ class ResultCollector(Collector):
              ["marker"]),
         )}
         service_gauges = {
+            "egov_service_info": GaugeMetricFamily(
+                "egov_service_info", "Name and operator of a catalog service (catalog data, for dashboards and alerts)",
+                labels=["service", "category", "name", "operator"]),
             "egov_service_availability_target_ratio": GaugeMetricFamily(
                 "egov_service_availability_target_ratio", "Availability target of the service as a ratio",
                 labels=["service", "category"]),
@@ -108,6 +112,7 @@ class ResultCollector(Collector):
         }
         for svc in services.values():
             labels = [svc.id, svc.service.category]
+            service_gauges["egov_service_info"].add_metric(labels + [svc.service.name, svc.service.operator], 1.0)
             service_gauges["egov_service_availability_target_ratio"].add_metric(labels, svc.service.availability_target / 100)
             active = any(w.active_at(now, config.settings.tz) for w in svc.service.maintenance)
             service_gauges["egov_service_maintenance"].add_metric(labels, 1.0 if active else 0.0)
@@ -124,6 +129,7 @@ class ResultCollector(Collector):
             g["egov_check_reason_info"].add_metric(base + [kind, result.reason.value], 1.0)
             g["egov_check_last_run_timestamp_seconds"].add_metric(base + [kind], result.started_at.timestamp())
             g["egov_check_state_since_timestamp_seconds"].add_metric(base + [kind], item.since.timestamp())
+            g["egov_check_interval_seconds"].add_metric(base + [kind], svc.checks[result.kind].interval)
             if result.kind is CheckKind.AVAILABILITY:
                 _availability(g, base, result)
             elif result.kind is CheckKind.SECURITY:
