@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a machine for egov-monitor: Debian packages, a Python 3.12+ virtualenv, the package.
 #   scripts/setup.sh run    what the daemon needs (Chromium for browser checks)
-#   scripts/setup.sh test   plus what the tests and benchmarks need (promtool, nginx, blackbox)
+#   scripts/setup.sh test   plus what the tests and benchmarks need (Prometheus, Alertmanager, nginx, blackbox)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
@@ -12,10 +12,10 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # Pango and fonts: WeasyPrint writes the annual report's PDF with them.
 apt_packages=(chromium chromium-driver ca-certificates libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 if [ "$mode" = test ]; then
-    apt_packages+=(prometheus nginx-light prometheus-blackbox-exporter wrk postgresql nodejs npm)
+    apt_packages+=(prometheus prometheus-alertmanager nginx-light prometheus-blackbox-exporter wrk postgresql nodejs npm systemd)
 fi
 required_cmds=(chromium chromedriver)
-[ "$mode" = test ] && required_cmds+=(promtool prometheus nginx prometheus-blackbox-exporter wrk node npm)
+[ "$mode" = test ] && required_cmds+=(promtool prometheus prometheus-alertmanager amtool nginx prometheus-blackbox-exporter wrk node npm systemd-analyze)
 missing=()
 for cmd in "${required_cmds[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
