@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config/settings.yaml
 
-.PHONY: run test test-fast bench validate schema clean
+.PHONY: run test test-fast bench validate schema dashboards clean
 
 run:  ## install what is needed, then run the daemon on the embedded default
 	scripts/setup.sh run
@@ -30,6 +30,9 @@ validate:
 schema:  ## regenerate config/catalog.schema.json after changing a settings model
 	$(VENV)/bin/egov-monitor schema > config/catalog.schema.json
 	$(VENV)/bin/egov-monitor reference > config/REFERENCE.md
+
+dashboards:  ## regenerate deploy/grafana/dashboards/*.json after changing scripts/grafana_dashboards.py
+	$(PY) scripts/grafana_dashboards.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -116,7 +116,37 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         browser.shutdown()
     results.sort(key=lambda r: (r.service_id, r.kind.value, r.url))
-    if args.json:
+    return _show(results, config, as_json=args.json)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    """The newest stored result of each target, with its evidence: what an alert refers to."""
+    config = _load(args)
+    if config is None:
+        return EXIT_DOWN
+    unknown = [s for s in args.services if s not in config.services]
+    if unknown:
+        print(f"Unbekannte Dienste: {', '.join(unknown)}. Bekannt: {', '.join(sorted(config.services))}", file=sys.stderr)
+        return EXIT_USAGE
+    from monitor.store import Store
+
+    store = Store.open(config.store_url)
+    try:
+        latest = store.latest(args.kind)
+    finally:
+        store.close()
+    wanted = set(args.services or config.services)
+    results = sorted((item.result for item in latest if item.result.service_id in wanted),
+                     key=lambda r: (r.service_id, r.kind.value, r.url))
+    if not results:
+        print("Keine gespeicherten Ergebnisse für diese Auswahl (läuft der Daemon mit diesem Speicher?).",
+              file=sys.stderr)
+        return EXIT_UNKNOWN
+    return _show(results, config, as_json=args.json)
+
+
+def _show(results: list[CheckResult], config, *, as_json: bool) -> int:
+    if as_json:
         json.dump([r.to_dict() for r in results], sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
@@ -483,6 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="Ergebnis als JSON ausgeben")
     p.add_argument("--store", action="store_true", help="Ergebnis zusätzlich im Speicher ablegen")
     p.set_defaults(func=cmd_check)
+    p = with_config(sub.add_parser("results", help="letzte gespeicherte Ergebnisse mit Befunden anzeigen"))
+    p.add_argument("services", nargs="*", metavar="SERVICE", help="Dienst-IDs (Standard: alle)")
+    p.add_argument("--kind", choices=[k.value for k in CheckKind], help="nur diese Prüfart")
+    p.add_argument("--json", action="store_true", help="Ergebnis als JSON ausgeben")
+    p.set_defaults(func=cmd_results)
     with_config(sub.add_parser("validate", help="Katalog und Einstellungen prüfen")).set_defaults(func=cmd_validate)
     with_config(sub.add_parser("reload", help="laufenden Daemon die Konfiguration neu laden lassen")).set_defaults(func=cmd_reload)
     p = with_config(sub.add_parser("report", help="Jahresbericht (HTML, PDF, CSV, JSON) schreiben"))
