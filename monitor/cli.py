@@ -82,6 +82,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _unknown_services(names: list[str], config) -> bool:
+    """Say which service ids are not in the catalog; True if there were any."""
+    unknown = [s for s in names if s not in config.services]
+    if unknown:
+        print(f"Unbekannte Dienste: {', '.join(unknown)}. Bekannt: {', '.join(sorted(config.services))}", file=sys.stderr)
+    return bool(unknown)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.runner import CanaryGuard, CheckRunner
 
@@ -89,9 +97,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_DOWN
     wanted = args.services or list(config.services)
-    unknown = [s for s in wanted if s not in config.services]
-    if unknown:
-        print(f"Unbekannte Dienste: {', '.join(unknown)}. Bekannt: {', '.join(sorted(config.services))}", file=sys.stderr)
+    if _unknown_services(wanted, config):
         return EXIT_USAGE
     from checks import REGISTRY, browser
 
@@ -124,9 +130,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_DOWN
-    unknown = [s for s in args.services if s not in config.services]
-    if unknown:
-        print(f"Unbekannte Dienste: {', '.join(unknown)}. Bekannt: {', '.join(sorted(config.services))}", file=sys.stderr)
+    if _unknown_services(args.services, config):
         return EXIT_USAGE
     from monitor.store import Store
 
@@ -440,9 +444,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_DOWN
     wanted = [s for part in args.services or [] for s in part.split(",") if s] or None
-    unknown = [s for s in wanted or [] if s not in config.services]
-    if unknown:
-        print(f"Unbekannte Dienste: {', '.join(unknown)}. Bekannt: {', '.join(sorted(config.services))}", file=sys.stderr)
+    if _unknown_services(wanted or [], config):
         return EXIT_USAGE
     store = Store.open(config.store_url, tz=config.settings.tz)
     steps = list(report.STEPS if not args.no_pdf else report.STEPS[:-1])

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from checks.settings import parse_duration
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 PROM = DEPLOY / "prometheus"
@@ -31,10 +33,6 @@ def run(*args: str | Path, cwd: Path | None = None, stdin: str | None = None) ->
 def alert_rules() -> list[dict]:
     doc = yaml.safe_load((PROM / "rules" / "egov-alerts.yml").read_text())
     return [rule for group in doc["groups"] for rule in group["rules"]]
-
-
-def duration_seconds(text: str) -> float:
-    return sum(int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in re.findall(r"(\d+)([smhd])", text))
 
 
 # --------------------------------------------------------------------------- Prometheus
@@ -79,8 +77,8 @@ def test_service_down_waits_a_scrape_and_two_evaluations_and_dsgvo_goes_to_the_d
     config = yaml.safe_load((PROM / "prometheus.yml").read_text())["global"]
     rules = {r["alert"]: r for r in alert_rules()}
     down = rules["EgovServiceDown"]
-    minimum = duration_seconds(config["scrape_interval"]) + 2 * duration_seconds(config["evaluation_interval"])
-    assert duration_seconds(down["for"]) >= minimum
+    minimum = parse_duration(config["scrape_interval"]) + 2 * parse_duration(config["evaluation_interval"])
+    assert parse_duration(down["for"]) >= minimum
     assert 'kind="availability"' in down["expr"] and "egov_service_maintenance" in down["expr"]
     assert rules["EgovTrackerBeforeConsent"]["labels"]["team"] == "datenschutz"
     assert 'egov_gdpr_trackers{job="egov-monitor", consent="before"} > 0' in rules["EgovTrackerBeforeConsent"]["expr"]
@@ -191,35 +189,33 @@ def test_grafana_provisioning_points_at_the_mounted_dashboards():
 # --------------------------------------------------------------------------- systemd
 
 
-def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
-    # verify checks that ExecStart exists: a root with the unit, systemd's own units and
-    # the install path; the unit file itself is verified unchanged.
-    unit = DEPLOY / "systemd" / "egov-monitor.service"
+def verify_unit(tmp_path: Path, text: str) -> str:
+    """systemd-analyze verify on a unit file in a root with systemd's own units and the
+    install path (verify checks that ExecStart exists); returns everything it printed."""
     root = tmp_path / "root"
     (root / "etc" / "systemd" / "system").mkdir(parents=True)
-    shutil.copy(unit, root / "etc" / "systemd" / "system" / unit.name)
+    (root / "etc" / "systemd" / "system" / "egov-monitor.service").write_text(text)
     shutil.copytree("/usr/lib/systemd/system", root / "usr" / "lib" / "systemd" / "system", symlinks=True)
     for binary in ("/opt/egov-monitor/.venv/bin/egov-monitor", "/bin/kill"):
         target = root / binary.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("#!/bin/sh\n")
         target.chmod(0o755)
-    out = run("systemd-analyze", "verify", f"--root={root}", unit.name)
-    assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr
-    text = unit.read_text()
+    out = run("systemd-analyze", "verify", f"--root={root}", "egov-monitor.service")
+    return f"rc={out.returncode} " + out.stdout + out.stderr
+
+
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
+    text = (DEPLOY / "systemd" / "egov-monitor.service").read_text()
+    assert verify_unit(tmp_path, text) == "rc=0 "  # the unit file verified unchanged, without a warning
     assert "DynamicUser=yes" in text and "ProtectSystem=strict" in text and "StateDirectory=egov-monitor" in text
     assert "\nUser=root" not in text
 
 
 def test_systemd_unit_is_rejected_by_verify_when_broken(tmp_path):
-    # the check above can fail: a misspelt directive is reported
-    root = tmp_path / "root"
-    (root / "etc" / "systemd" / "system").mkdir(parents=True)
+    # the check above can fail: a misspelt value is reported
     text = (DEPLOY / "systemd" / "egov-monitor.service").read_text().replace("ProtectSystem=strict", "ProtectSystem=sehr")
-    (root / "etc" / "systemd" / "system" / "egov-monitor.service").write_text(text)
-    shutil.copytree("/usr/lib/systemd/system", root / "usr" / "lib" / "systemd" / "system", symlinks=True)
-    out = run("systemd-analyze", "verify", f"--root={root}", "egov-monitor.service")
-    assert "protect system" in (out.stdout + out.stderr).lower()
+    assert "protect system" in verify_unit(tmp_path, text).lower()
 
 
 def test_systemd_security_exposure_is_low():
