@@ -19,7 +19,7 @@ def parse_duration(value: object) -> float:
         return float(value)
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
-        if re.fullmatch(r"\d+(\.\d+)?", text):
+        if re.fullmatch(r"-?\d+(\.\d+)?", text):  # negative only as a sentinel (jitter -1 = automatic)
             return float(text)
         parts = _DURATION_PART.findall(text)
         if parts and "".join(n + u for n, u in parts) == text:
@@ -28,6 +28,8 @@ def parse_duration(value: object) -> float:
 
 
 def format_duration(seconds: float) -> str:
+    if seconds < 0:
+        return f"{seconds:g}"  # a sentinel such as jitter -1, read back as a number
     if seconds >= 1 and float(seconds).is_integer():
         return f"{int(seconds)}s"
     return f"{seconds * 1000:g}ms"

@@ -1,4 +1,4 @@
-"""egov-monitor command line: run, check, validate, reload, schema.
+"""egov-monitor command line: run (or scheduler and worker), check, validate, reload, schema.
 
 Messages for operators are German; exit codes: 0 fine, 1 a target is down or the
 configuration is invalid, 2 wrong usage, 3 results unknown (the monitor could not tell).
@@ -31,6 +31,8 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Dramatiq logs every message's arguments at DEBUG; its own INFO lines are enough.
+    logging.getLogger("dramatiq").setLevel(logging.INFO if level == "DEBUG" else logging.WARNING)
 
 
 def _print_config_error(exc) -> None:
@@ -62,24 +64,53 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, make) -> int:
+    """Build a long-running process (daemon, scheduler, worker) and run it until SIGTERM."""
     from monitor.config import ConfigError
-    from monitor.daemon import Daemon
 
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download or phone home
     os.environ.setdefault("SE_AVOID_STATS", "true")
     try:
-        daemon = Daemon(args.config)
+        process = make()
     except ConfigError as exc:
         _print_config_error(exc)
         return EXIT_DOWN
-    _setup_logging(args.log_level or daemon.config.settings.log_level)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as exc:
+        print(f"Start fehlgeschlagen: {exc}. Für den verteilten Betrieb installieren: "
+              "pip install 'egov-monitor[distributed]'", file=sys.stderr)
+        return EXIT_DOWN
+    except Exception as exc:  # noqa: BLE001 - database or queue unreachable at start: say which, exit non-zero
+        print(f"Start fehlgeschlagen: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_DOWN
+    _setup_logging(args.log_level or process.config.settings.log_level)
     try:
-        daemon.run_forever()
+        process.run_forever()
     except OSError as exc:
         print(f"Start fehlgeschlagen: {exc}", file=sys.stderr)
         return EXIT_DOWN
     return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.daemon import Daemon
+
+    return _serve(args, lambda: Daemon(args.config))
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from monitor.daemon import Daemon
+
+    return _serve(args, lambda: Daemon(args.config, role="scheduler"))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from monitor.worker import Worker
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    return _serve(args, lambda: Worker(args.config, queues, args.listen))
 
 
 def _unknown_services(names: list[str], config) -> bool:
@@ -509,6 +540,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_config(sub.add_parser("run", help="Daemon starten"))
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=cmd_run)
+    p = with_config(sub.add_parser("scheduler", help="verteilter Betrieb: Prüfungen planen und einreihen"))
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=cmd_scheduler)
+    p = with_config(sub.add_parser("worker", help="verteilter Betrieb: eingereihte Prüfungen ausführen"))
+    p.add_argument("--queues", default="http,browser",
+                   help="Warteschlangen, kommagetrennt: http (Verfügbarkeit, Sicherheit), browser "
+                        "(Barrierefreiheit, DSGVO); Standard: %(default)s")
+    p.add_argument("--listen", default=os.environ.get("EGOV_WORKER_LISTEN", "127.0.0.1:9470"),
+                   help="host:port für /metrics und /healthz dieses Workers (Standard: %(default)s; leer: keiner)")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=cmd_worker)
     p = with_config(sub.add_parser("check", help="Dienste jetzt prüfen und Ergebnis anzeigen"))
     p.add_argument("services", nargs="*", metavar="SERVICE", help="Dienst-IDs (Standard: alle)")
     p.add_argument("--kind", choices=[k.value for k in CheckKind], help="nur diese Prüfart")

@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -165,6 +166,21 @@ class PoolSettings(_Model):
     browser: int = Field(2, ge=1, le=64, description="Browser sessions (one Chromium each); 2 fits a 2-core machine.")
 
 
+class QueueSettings(_Model):
+    """Distributed mode: a scheduler enqueues check jobs on Redis, workers run them (see README, Scale-out)."""
+
+    url: str = Field(..., pattern=r"^rediss?://", description="Redis URL of the task queue (Dramatiq), "
+                     "e.g. redis://redis:6379/0. Setting it switches to distributed mode: "
+                     "`egov-monitor scheduler` plus `egov-monitor worker` instead of `egov-monitor run`.")
+    namespace: str = Field("egov-monitor", pattern=r"^[A-Za-z0-9_.-]+$",
+                           description="Key prefix in Redis; separate fleets on one Redis need different ones.")
+    redelivery_after: PositiveDuration = Field(
+        30.0, description="A worker silent for this long counts as dead; its unfinished jobs go to another worker.")
+    store_retries: int = Field(5, ge=0, le=50, description="How often a job is retried when its result cannot be stored.")
+    lease_retry: PositiveDuration = Field(
+        5.0, description="How often a standby scheduler tries to take over the scheduling lease.")
+
+
 class Settings(_Model):
     """config/settings.yaml"""
 
@@ -176,6 +192,7 @@ class Settings(_Model):
     pools: PoolSettings = Field(default_factory=PoolSettings)
     canaries: CanarySettings = Field(default_factory=CanarySettings)
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
+    queue: QueueSettings | None = Field(None, description="Unset: one process does everything (embedded default).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("timezone")
@@ -227,6 +244,10 @@ class MaintenanceWindow(_Model):
     @classmethod
     def _parse_at(cls, value: object) -> object:
         return None if value is None else _hhmm(value)
+
+    @field_serializer("at")
+    def _dump_at(self, value: time | None) -> str | None:
+        return None if value is None else value.strftime("%H:%M")  # as written, so it reads back
 
     @model_validator(mode="after")
     def _one_shape(self) -> MaintenanceWindow:

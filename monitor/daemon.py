@@ -18,6 +18,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,19 +33,20 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.registry import Collector
 
 from checks import REGISTRY, browser
 from checks.result import CheckKind
 from checks.settings import CheckSettings
 from monitor import __version__
-from monitor.config import Config, ConfigError, ResolvedService, load_config
+from monitor.config import Config, ConfigError, ConfigIssue, ResolvedService, load_config
 from monitor.metrics import BrowserPoolCollector, DaemonMetrics, ResultCollector
 from monitor.runner import CanaryGuard, CheckRunner
 from monitor.store import Store
 
 log = logging.getLogger("egov_monitor")
 
-_INTERNAL_JOBS = {"_heartbeat", "_canaries", "_retention"}
+_INTERNAL_JOBS = {"_heartbeat", "_canaries", "_retention", "_queue_sweep"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,28 +76,110 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
     return specs
 
 
+def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]],
+                    reload: Callable[[], list[str]] | None = None) -> type[http.server.BaseHTTPRequestHandler]:
+    """GET /metrics and /healthz, and POST /-/reload when `reload` is given."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        server_version = f"egov-monitor/{__version__}"
+
+        def log_message(self, fmt, *args):  # requests are not worth a log line each
+            log.debug("http %s", fmt % args)
+
+        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                try:
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                except Exception as exc:  # noqa: BLE001 - a broken store must not kill the server
+                    log.error("metrics collection failed: %s", exc)
+                    self._send(500, b"metrics collection failed\n")
+            elif path == "/healthz":
+                ok, why = healthy()
+                self._send(200 if ok else 503, (why + "\n").encode())
+            elif path == "/":
+                self._send(200, b"egov-monitor: /metrics /healthz" + (b" POST /-/reload\n" if reload else b"\n"))
+            else:
+                self._send(404, b"not found\n")
+
+        def do_POST(self):
+            if reload is None or self.path.split("?", 1)[0] != "/-/reload":
+                self._send(404, b"not found\n")
+                return
+            problems = reload()
+            if problems:
+                self._send(400, ("Konfiguration ungültig, die laufende bleibt aktiv:\n" + "\n".join(problems) + "\n").encode())
+            else:
+                self._send(200, b"Konfiguration neu geladen\n")
+
+    return Handler
+
+
+def serve_http(listen: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer(listen, handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server
+
+
+class _LeaderOnly(Collector):
+    """Exports the wrapped collector only while this process holds the scheduling lease, so
+    a standby scheduler never doubles the fleet's series."""
+
+    def __init__(self, inner: Collector, is_leader: Callable[[], bool]) -> None:
+        self.inner, self.is_leader = inner, is_leader
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        if self.is_leader():
+            yield from self.inner.collect()
+
+
 class Daemon:
-    def __init__(self, settings_path: str | Path) -> None:
+    """The embedded daemon (role "daemon": schedules and runs every check), or the
+    distributed mode's scheduler (role "scheduler": schedules and enqueues, see
+    monitor.distributed)."""
+
+    def __init__(self, settings_path: str | Path, *, role: str = "daemon") -> None:
         self.settings_path = Path(settings_path)
+        self.role = role
         self.config: Config = load_config(self.settings_path)  # raises ConfigError: nothing started yet
+        self._check_role(self.config)
         self.store = Store.open(self.config.store_url, tz=self.config.settings.tz)
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
-        self.metrics = DaemonMetrics(self.registry)
-        self.registry.register(ResultCollector(self.store, lambda: self.config))
-        self.registry.register(BrowserPoolCollector())
+        distributed = role == "scheduler"
+        self.metrics = DaemonMetrics(self.registry, scheduler=distributed)
+        self.leader = not distributed  # the embedded daemon is alone by definition
+        self.registry.register(_LeaderOnly(ResultCollector(self.store, lambda: self.config), lambda: self.leader))
         self.canaries = CanaryGuard(self.config.settings.canaries)
-        browser.configure(self.config.settings.browser, self.config.settings.pools.browser)
         self.runner = CheckRunner(self.store, self.canaries, self.config.settings.tz,
                                   on_result=self.metrics.observe, on_error=self.metrics.error)
         pools = self.config.settings.pools
+        if distributed:
+            from monitor import distributed as dist
+
+            self.broker = dist.make_broker(self.config.settings.queue)
+            self.lease = dist.SchedulerLease(self.store.engine, self.config.settings.queue.namespace)
+            self.metrics.leader.set(0)
+            executors = {"dispatch": ThreadPoolExecutor(8), "internal": ThreadPoolExecutor(4)}
+        else:
+            self.registry.register(BrowserPoolCollector())
+            browser.configure(self.config.settings.browser, self.config.settings.pools.browser)
+            executors = {"http": ThreadPoolExecutor(pools.http), "browser": ThreadPoolExecutor(pools.browser),
+                         "internal": ThreadPoolExecutor(4)}
         self.scheduler = BackgroundScheduler(
-            executors={
-                "http": ThreadPoolExecutor(pools.http),
-                "browser": ThreadPoolExecutor(pools.browser),
-                "internal": ThreadPoolExecutor(4),
-            },
+            executors=executors,
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=self.config.settings.tz,
         )
@@ -121,6 +205,45 @@ class Daemon:
         log.debug("job %s started", job_id)
         self.runner.run(spec.service, spec.kind, spec.url, spec.settings)
 
+    def _check_role(self, config: Config) -> None:
+        if self.role == "scheduler":
+            from monitor.distributed import distributed_issues
+
+            issues = distributed_issues(config)
+            if issues:
+                raise ConfigError(issues)
+        elif config.settings.queue is not None:
+            raise ConfigError([ConfigIssue(
+                str(config.settings_file), None, None, "queue.url",
+                "queue.url ist gesetzt (verteilter Betrieb): `egov-monitor scheduler` und `egov-monitor worker` "
+                "starten, oder queue entfernen, um alles in einem Prozess zu prüfen")])
+
+    def _enqueue(self, job_id: str) -> None:
+        """Distributed mode: put the run of the current slot on the queue (workers run it)."""
+        from monitor import distributed as dist
+
+        spec = self._specs.get(job_id)
+        if spec is None or not self.leader:
+            return
+        self._started[job_id] = time.time()
+        slot, scheduled_at = dist.slot_of(job_id, spec.settings.interval, time.time())
+        key = dist.run_key(job_id, slot)
+        try:
+            dist.enqueue(self.broker, spec.service, spec.kind, spec.url, key, scheduled_at)
+        except Exception as exc:  # noqa: BLE001 - Redis down: count it, the next slot tries again
+            log.error("Prüfauftrag %s konnte nicht eingereiht werden: %s", job_id, exc)
+            self.metrics.error(spec.kind.value, "enqueue")
+            return
+        self.metrics.enqueued.labels(spec.kind.value).inc()
+        log.debug("enqueued run %s for %s", key, job_id)
+
+    def _queue_sweep(self) -> None:
+        """Return dead workers' jobs to the queues; export how many wait."""
+        from monitor.distributed import QUEUES
+
+        for queue in QUEUES:
+            self.metrics.queue_messages.labels(queue).set(self.broker.sweep(queue))
+
     def _on_job_event(self, event) -> None:
         job_id = event.job_id
         if job_id in _INTERNAL_JOBS:
@@ -141,22 +264,45 @@ class Daemon:
         """Make the scheduled jobs match `config`, keeping the rhythm of unchanged ones."""
         new = job_specs(config)
         now = datetime.now(self.config.settings.tz)
+        last_run: dict[tuple[str, str, str], float] = {}
+        if self.role == "scheduler":  # targets without a recent result get a first run now
+            last_run = {(i.result.service_id, i.result.kind.value, i.result.url): i.result.started_at.timestamp()
+                        for i in self.store.latest()}
         for job_id in set(self._specs) - set(new):
             del self._specs[job_id]  # first, so a run already queued finds nothing to do
             self.scheduler.remove_job(job_id)
+            if self.scheduler.get_job(job_id + "#first") is not None:
+                self.scheduler.remove_job(job_id + "#first")
         for job_id, spec in new.items():
             old = self._specs.get(job_id)
             self._specs[job_id] = spec
             if old is not None and old.fingerprint == spec.fingerprint:
                 continue
             settings = spec.settings
-            # Spread first runs so a restart does not fire every probe in the same second.
-            first = now + timedelta(seconds=random.uniform(0, min(settings.interval, 10.0)))
-            trigger = IntervalTrigger(seconds=settings.interval, jitter=settings.effective_jitter or None,
-                                      start_date=first, timezone=self.config.settings.tz)
+            if self.role == "scheduler":
+                # Fixed per-target phase instead of random jitter: every scheduler computes the
+                # same slots, so the run keys of a takeover match and nothing runs twice.
+                from monitor.distributed import first_run_after
+
+                first = datetime.fromtimestamp(first_run_after(job_id, settings.interval, now.timestamp()), UTC)
+                trigger = IntervalTrigger(seconds=settings.interval, start_date=first, timezone=self.config.settings.tz)
+                func, executor = self._enqueue, "dispatch"
+                last = last_run.get((spec.service.id, spec.kind.value, spec.url))
+                if last is None or now.timestamp() - last > settings.interval:
+                    # Its slot may be up to an interval away (a day for daily scans): run once now,
+                    # spread like the embedded daemon's first runs. The slot nearest to now names it.
+                    soon = now + timedelta(seconds=random.uniform(0, min(settings.interval, 10.0)))
+                    self.scheduler.add_job(func, "date", run_date=soon, args=[job_id], id=job_id + "#first",
+                                           replace_existing=True, executor=executor, misfire_grace_time=None)
+            else:
+                # Spread first runs so a restart does not fire every probe in the same second.
+                first = now + timedelta(seconds=random.uniform(0, min(settings.interval, 10.0)))
+                trigger = IntervalTrigger(seconds=settings.interval, jitter=settings.effective_jitter or None,
+                                          start_date=first, timezone=self.config.settings.tz)
+                func, executor = self._run_check, REGISTRY[spec.kind].pool
             self.scheduler.add_job(
-                self._run_check, trigger, args=[job_id], id=job_id, name=job_id, replace_existing=True,
-                executor=REGISTRY[spec.kind].pool, misfire_grace_time=max(1, int(settings.interval)),
+                func, trigger, args=[job_id], id=job_id, name=job_id, replace_existing=True,
+                executor=executor, misfire_grace_time=max(1, int(settings.interval)),
             )
         for kind in CheckKind:
             self.metrics.targets.labels(kind.value).set(sum(1 for s in new.values() if s.kind is kind))
@@ -171,11 +317,20 @@ class Daemon:
                 for issue in exc.issues:
                     log.error("Neu laden abgelehnt, die laufende Konfiguration bleibt aktiv: %s", issue)
                 return [str(i) for i in exc.issues]
+            try:
+                self._check_role(config)
+            except ConfigError as exc:
+                self.metrics.reload_ok.set(0)
+                for issue in exc.issues:
+                    log.error("Neu laden abgelehnt, die laufende Konfiguration bleibt aktiv: %s", issue)
+                return [str(i) for i in exc.issues]
             if config.store_url != self.config.store_url:
                 log.warning("store.url changed; a restart is needed for that part to take effect")
-            self._apply(config)
+            if self.leader:
+                self._apply(config)
             self.config = config
-            browser.configure(config.settings.browser, config.settings.pools.browser)
+            if self.role == "daemon":
+                browser.configure(config.settings.browser, config.settings.pools.browser)
             self.runner.tz = config.settings.tz
             self.metrics.reload_ok.set(1)
             self.metrics.reload_ts.set(time.time())
@@ -183,6 +338,9 @@ class Daemon:
             return []
 
     def _heartbeat(self) -> None:
+        if self.role == "scheduler" and not self.lease.alive():
+            self._lose_lead()
+            return
         if self.run_id is not None:
             self.store.beat(self.run_id)
             self._last_beat = time.time()
@@ -205,6 +363,8 @@ class Daemon:
     # ------------------------------------------------------------------ HTTP
 
     def healthy(self) -> tuple[bool, str]:
+        if self.role == "scheduler" and not self.leader:
+            return True, "standby: another scheduler holds the lease"
         if not self.scheduler.running:
             return False, "scheduler not running"
         beat = self._last_beat
@@ -214,57 +374,28 @@ class Daemon:
         return True, "ok"
 
     def _make_handler(self):
-        daemon = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            server_version = f"egov-monitor/{__version__}"
-
-            def log_message(self, fmt, *args):  # requests are not worth a log line each
-                log.debug("http %s", fmt % args)
-
-            def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    try:
-                        self._send(200, generate_latest(daemon.registry), CONTENT_TYPE_LATEST)
-                    except Exception as exc:  # noqa: BLE001 - a broken store must not kill the server
-                        log.error("metrics collection failed: %s", exc)
-                        self._send(500, b"metrics collection failed\n")
-                elif path == "/healthz":
-                    ok, why = daemon.healthy()
-                    self._send(200 if ok else 503, (why + "\n").encode())
-                elif path == "/":
-                    self._send(200, b"egov-monitor: /metrics /healthz POST /-/reload\n")
-                else:
-                    self._send(404, b"not found\n")
-
-            def do_POST(self):
-                if self.path.split("?", 1)[0] != "/-/reload":
-                    self._send(404, b"not found\n")
-                    return
-                problems = daemon.reload()
-                if problems:
-                    self._send(400, ("Konfiguration ungültig, die laufende bleibt aktiv:\n" + "\n".join(problems) + "\n").encode())
-                else:
-                    self._send(200, b"Konfiguration neu geladen\n")
-
-        return Handler
+        return metrics_handler(self.registry, self.healthy, self.reload)
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         settings = self.config.settings
         host, port = settings.listen_host_port
-        self.http = http.server.ThreadingHTTPServer((host, port), self._make_handler())
-        self.http.daemon_threads = True
-        threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
+        self.http = serve_http((host, port), self._make_handler())
+        if self.role == "scheduler":
+            threading.Thread(target=self._lease_loop, name="lease", daemon=True).start()
+            log.info("egov-monitor %s Scheduler gestartet, /metrics auf http://%s:%d/metrics; bewirbt sich um das Lease",
+                     __version__, host, self.http.server_address[1])
+            return
+        self._lead()
+        if self.config.example:
+            log.warning("Der Beispielkatalog ist aktiv (example: true); vor dem Produktivbetrieb ersetzen.")
+        log.info("egov-monitor %s läuft: %d Dienste, %d Prüfziele, /metrics auf http://%s:%d/metrics",
+                 __version__, len(self.config.services), len(self._specs), host, self.http.server_address[1])
+
+    def _lead(self) -> None:
+        """Start scheduling: register a run, add every job (embedded: at start; scheduler: with the lease)."""
+        settings = self.config.settings
         self.run_id = self.store.start_run(__version__)
         self._last_beat = time.time()
         self.metrics.beat()
@@ -276,18 +407,58 @@ class Daemon:
                                    id="_canaries", executor="internal", next_run_time=datetime.now(settings.tz))
         self.scheduler.add_job(self._retention, IntervalTrigger(hours=24), id="_retention", executor="internal",
                                next_run_time=datetime.now(settings.tz) + timedelta(minutes=1))
-        self.scheduler.start()
-        if self.config.example:
-            log.warning("Der Beispielkatalog ist aktiv (example: true); vor dem Produktivbetrieb ersetzen.")
-        log.info("egov-monitor %s läuft: %d Dienste, %d Prüfziele, /metrics auf http://%s:%d/metrics",
-                 __version__, len(self.config.services), len(self._specs), host, self.http.server_address[1])
+        if self.role == "scheduler":
+            self.scheduler.add_job(self._queue_sweep, IntervalTrigger(seconds=5), id="_queue_sweep",
+                                   executor="internal", next_run_time=datetime.now(settings.tz))
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    def _lease_loop(self) -> None:
+        """Scheduler role: stand by until the lease is ours, then schedule until it is lost."""
+        retry = self.config.settings.queue.lease_retry
+        announced = False
+        while not self._stop.is_set():
+            if not self.leader:
+                try:
+                    got = self.lease.try_acquire()
+                except Exception as exc:  # noqa: BLE001 - database away: keep trying
+                    log.error("Lease konnte nicht geprüft werden: %s", exc)
+                    got = False
+                if got:
+                    with self._reload_lock:
+                        self.leader = True
+                        self.metrics.leader.set(1)
+                        self._lead()
+                    log.info("Scheduler hält das Lease und plant %d Prüfziele", len(self._specs))
+                    announced = False
+                elif not announced:
+                    log.info("Ein anderer Scheduler hält das Lease; dieser wartet in Bereitschaft")
+                    announced = True
+            self._stop.wait(retry)
+
+    def _lose_lead(self) -> None:
+        with self._reload_lock:
+            if not self.leader:
+                return
+            self.leader = False
+            self.metrics.leader.set(0)
+            self.scheduler.remove_all_jobs()
+            self._specs.clear()
+            self.run_id = None
+        log.error("Lease verloren: dieser Scheduler plant nicht mehr und wartet in Bereitschaft")
 
     def stop(self) -> None:
         log.info("egov-monitor wird beendet; laufende Prüfungen werden abgeschlossen")
-        self.scheduler.shutdown(wait=True)
-        browser.shutdown()
+        self._stop.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self.role == "daemon":
+            browser.shutdown()
         if self.run_id is not None:
             self.store.beat(self.run_id, stopped=True)
+        if self.role == "scheduler":
+            self.lease.release()
+            self.broker.close()
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()

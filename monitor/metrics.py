@@ -262,21 +262,61 @@ class BrowserPoolCollector(Collector):
         yield live
 
 
-class DaemonMetrics:
-    """The daemon's own health, in its own registry (never the global one)."""
+class CheckRunMetrics:
+    """What every process that runs checks exports: runs by state, internal errors."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.runs = Counter("egov_check_runs", "Check runs finished, by kind and resulting state",
                             ["kind", "state"], registry=registry)
-        self.errors = Counter("egov_check_errors", "Internal errors while running or storing a check",
+        self.errors = Counter("egov_check_errors", "Internal errors while running, storing or scheduling a check",
                               ["kind", "stage"], registry=registry)
+        Info("egov_build", "Version of egov-monitor", registry=registry).info({"version": __version__})
+        for kind in CheckKind:
+            self.runs.labels(kind.value, "up")  # export zeros from the start so rate() works at once
+            self.errors.labels(kind.value, "check")
+            self.errors.labels(kind.value, "store")
+
+    def observe(self, result: CheckResult) -> None:
+        if result.service_id.startswith("_"):
+            return
+        self.runs.labels(result.kind.value, result.state.value).inc()
+
+    def error(self, kind: str, stage: str) -> None:
+        self.errors.labels(kind, stage).inc()
+
+
+class _OptionalGauge(Collector):
+    """A gauge that is absent until it is first set (an unset 0 would look like an ancient timestamp)."""
+
+    def __init__(self, name: str, doc: str, registry: CollectorRegistry) -> None:
+        self.name, self.doc, self.value = name, doc, None
+        registry.register(self)
+
+    def set(self, value: float | None) -> None:
+        self.value = value
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        if self.value is not None:
+            family = GaugeMetricFamily(self.name, self.doc)
+            family.add_metric([], self.value)
+            yield family
+
+
+class DaemonMetrics(CheckRunMetrics):
+    """The daemon's (or scheduler's) own health, in its own registry (never the global one)."""
+
+    def __init__(self, registry: CollectorRegistry, *, scheduler: bool = False) -> None:
+        super().__init__(registry)
         self.missed = Counter("egov_scheduler_missed_runs", "Scheduled runs skipped because the previous one "
                               "was still running or the run was too late", ["kind"], registry=registry)
         self.lag = Histogram("egov_scheduler_lag_seconds", "Delay between a run's scheduled time and its start",
                              ["kind"], registry=registry, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
-        self.heartbeat = Gauge("egov_monitor_heartbeat_timestamp_seconds", "Last heartbeat the daemon wrote to the store",
-                               registry=registry)
+        self.heartbeat = _OptionalGauge("egov_monitor_heartbeat_timestamp_seconds",
+                                        "Last heartbeat the daemon wrote to the store", registry)
         self.reload_ok = Gauge("egov_config_last_reload_successful", "Whether the last configuration (re)load succeeded",
                                registry=registry)
         self.reload_ts = Gauge("egov_config_last_reload_success_timestamp_seconds",
@@ -287,20 +327,18 @@ class DaemonMetrics:
         self.canary = Gauge("egov_canary_up", "Whether a canary answered in the last round", ["url"], registry=registry)
         self.canary_ts = Gauge("egov_canary_last_round_timestamp_seconds", "When the last canary round started",
                                registry=registry)
-        Info("egov_build", "Version of egov-monitor", registry=registry).info({"version": __version__})
         for kind in CheckKind:
-            self.runs.labels(kind.value, "up")  # export zeros from the start so rate() works at once
-            self.errors.labels(kind.value, "check")
-            self.errors.labels(kind.value, "store")
             self.missed.labels(kind.value)
-
-    def observe(self, result: CheckResult) -> None:
-        if result.service_id.startswith("_"):
-            return
-        self.runs.labels(result.kind.value, result.state.value).inc()
-
-    def error(self, kind: str, stage: str) -> None:
-        self.errors.labels(kind, stage).inc()
+        if scheduler:
+            self.leader = Gauge("egov_scheduler_leader", "Whether this scheduler holds the scheduling lease (1) "
+                                "or stands by (0)", registry=registry)
+            self.enqueued = Counter("egov_scheduler_enqueued", "Check jobs put on the task queue, by kind", ["kind"],
+                                    registry=registry)
+            self.queue_messages = Gauge("egov_queue_messages", "Messages waiting in the task queue (incl. retries)",
+                                        ["queue"], registry=registry)
+            for kind in CheckKind:
+                self.enqueued.labels(kind.value)
+                self.errors.labels(kind.value, "enqueue")
 
     def canary_round(self, verdict) -> None:
         self.network.set(1.0 if verdict.network_ok else 0.0)
@@ -310,3 +348,19 @@ class DaemonMetrics:
 
     def beat(self) -> None:
         self.heartbeat.set(time.time())
+
+
+class WorkerMetrics(CheckRunMetrics):
+    """A worker's own health: what it ran, how long jobs waited, what it skipped."""
+
+    def __init__(self, registry: CollectorRegistry, queues: Iterable[str]) -> None:
+        super().__init__(registry)
+        self.in_progress = Gauge("egov_worker_jobs_in_progress", "Check jobs running now", ["queue"], registry=registry)
+        self.wait = Histogram("egov_queue_wait_seconds", "Delay between a job's scheduled time and its start on a worker",
+                              ["kind"], registry=registry, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900))
+        self.skipped = Counter("egov_worker_jobs_skipped", "Jobs not run: already stored (delivered twice) or invalid",
+                               ["reason"], registry=registry)
+        for queue in queues:
+            self.in_progress.labels(queue)
+        for reason in ("already_stored", "invalid"):
+            self.skipped.labels(reason)

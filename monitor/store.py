@@ -138,6 +138,10 @@ satisfaction = sa.Table(
 )
 
 
+# PostgreSQL advisory lock namespaces (the two-int key space): per-series writes, migrations.
+# monitor.distributed uses LOCK_SCHEDULER for the scheduling lease.
+_LOCK_SERIES, _LOCK_MIGRATE, LOCK_SCHEDULER = 0x45470001, 0x45470002, 0x45470003
+
 KEEP_EVIDENCE_OF = ("down", "unknown")  # raw results that began such a state are kept past retention
 
 
@@ -230,6 +234,8 @@ def upgrade_schema(engine: Engine) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # scheduler and workers start together: one migrates
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": _LOCK_MIGRATE})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -268,8 +274,14 @@ class Store:
         plain = result.to_dict()
         key = {"service_id": result.service_id, "kind": result.kind.value, "url": result.url}
         with self._locked():
+            sid = self._committed_series_id(*key.values())
             try:
                 with self.engine.begin() as conn:
+                    if not self._sqlite:
+                        # Several workers write at once: one writer per series at a time, so the
+                        # read-modify-write of `latest` and the rollups never interleaves.
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                                     {"ns": _LOCK_SERIES, "key": sid & 0x7FFFFFFF})
                     rid = conn.execute(results.insert().values(**row)).inserted_primary_key[0]
                     cur = conn.execute(
                         sa.select(latest.c.state, latest.c.since, latest.c.started_at).where(
@@ -277,7 +289,7 @@ class Store:
                         )
                     ).first()
                     hours, days = rollup.fold_results([result], self.tz)
-                    self._merge_rollups(conn, self._series_id(conn, *key.values()), hours, days, key["kind"])
+                    self._merge_rollups(conn, sid, hours, days, key["kind"])
                     if cur is not None and cur.started_at > started:
                         return rid  # an older result delivered late: history only
                     since = started
@@ -300,6 +312,21 @@ class Store:
                 raise
 
     # ------------------------------------------------------------------ rollups
+
+    def _committed_series_id(self, service_id: str, kind: str, url: str) -> int:
+        """The series id, created in a transaction of its own: a rolled-back result never
+        leaves a cached id behind that the database does not have."""
+        key = (service_id, kind, url)
+        sid = self._series.get(key)
+        if sid is not None:
+            return sid
+        with self.engine.begin() as conn:
+            if not self._sqlite:  # concurrent writers may create the same series: first one wins
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                conn.execute(pg_insert(series).values(service_id=service_id, kind=kind, url=url)
+                             .on_conflict_do_nothing(constraint="uq_series_key"))
+            return self._series_id(conn, service_id, kind, url)
 
     def _series_id(self, conn: Connection, service_id: str, kind: str, url: str) -> int:
         key = (service_id, kind, url)

@@ -12,10 +12,10 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # Pango and fonts: WeasyPrint writes the annual report's PDF with them.
 apt_packages=(chromium chromium-driver ca-certificates libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 if [ "$mode" = test ]; then
-    apt_packages+=(prometheus prometheus-alertmanager nginx-light prometheus-blackbox-exporter wrk postgresql nodejs npm systemd)
+    apt_packages+=(prometheus prometheus-alertmanager nginx-light prometheus-blackbox-exporter wrk postgresql redis-server nodejs npm systemd)
 fi
 required_cmds=(chromium chromedriver)
-[ "$mode" = test ] && required_cmds+=(promtool prometheus prometheus-alertmanager amtool nginx prometheus-blackbox-exporter wrk node npm systemd-analyze)
+[ "$mode" = test ] && required_cmds+=(promtool prometheus prometheus-alertmanager amtool nginx prometheus-blackbox-exporter wrk redis-server node npm systemd-analyze)
 missing=()
 for cmd in "${required_cmds[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")

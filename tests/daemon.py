@@ -46,15 +46,18 @@ def write_daemon_config(directory: Path, services: str, *, port: int | None = No
 
 
 class DaemonProcess:
-    def __init__(self, settings: Path, log_level: str = "INFO") -> None:
+    def __init__(self, settings: Path, log_level: str = "INFO", command: tuple[str, ...] = ("run",),
+                 port: int | None = None) -> None:
+        """`command`: run, scheduler, or worker with its options; `port`: where its /metrics is
+        (default: the settings' listen port)."""
         self.settings = settings
         text = settings.read_text()
-        self.port = int(text.split('listen: "127.0.0.1:')[1].split('"')[0])
+        self.port = port or int(text.split('listen: "127.0.0.1:')[1].split('"')[0])
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = settings.parent / f"daemon-{time.monotonic_ns()}.log"
+        self.log_path = settings.parent / f"{command[0]}-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(settings),
+        self.proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", *command, "--config", str(settings),
                                       "--log-level", log_level], cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def get(self, path: str) -> tuple[int, str]:
@@ -93,7 +96,8 @@ class DaemonProcess:
         raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-3000:]}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:

@@ -1,0 +1,228 @@
+"""Distributed mode: one scheduler enqueues check jobs on Redis (Dramatiq), workers run them.
+
+Chosen by settings: `queue.url` set switches `egov-monitor` from the embedded daemon to
+`egov-monitor scheduler` plus any number of `egov-monitor worker` processes, all writing
+to one PostgreSQL store. The checks are the same functions the embedded daemon runs
+(`checks.REGISTRY` through `monitor.runner.CheckRunner`); only the transport differs.
+
+- Two queues: `http` (availability, security) and `browser` (accessibility, DSGVO), so a
+  slow browser fleet never delays an availability probe. A worker process runs a pool of
+  threads per queue it consumes.
+- A job carries everything needed to run it (the service, the check's resolved settings,
+  the URL), so the scheduler alone decides what runs when and how.
+- Each scheduled run has a run key: the target plus its slot number. Slots sit at a fixed,
+  per-target phase (a hash of the target), so any scheduler computes the same keys; the
+  store keeps one result per key (unique index), so a job delivered twice (a worker killed
+  after storing, a standby scheduler taking over) stores one result.
+- Dramatiq acknowledges a message only after the job returned. The unacknowledged jobs of
+  a worker that died (SIGKILL, OOM, lost node) go back to the queue once it has been
+  silent for `queue.redelivery_after`; the scheduler triggers that sweep every few seconds.
+- Only one scheduler schedules: it holds a PostgreSQL advisory lock (session-level, on
+  a connection of its own) as its lease. A second scheduler stands by and takes over
+  when the lease holder's connection goes away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import socket
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import sqlalchemy as sa
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis
+from dramatiq.middleware import AgeLimit, Retries, TimeLimit
+
+from checks import REGISTRY
+from checks.result import CheckKind
+from monitor.config import Config, ConfigIssue, QueueSettings, ResolvedService, Service
+from monitor.store import LOCK_SCHEDULER
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("http", "browser")
+PAYLOAD_VERSION = 1
+
+
+def actor_name(queue: str) -> str:
+    return f"egov_check_{queue}"
+
+
+def distributed_issues(config: Config) -> list[ConfigIssue]:
+    """What keeps this configuration from running as scheduler and workers (empty: fine)."""
+    file = str(config.settings_file)
+    if config.settings.queue is None:
+        return [ConfigIssue(file, None, None, "queue.url",
+                            "der verteilte Betrieb braucht eine Warteschlange: queue.url auf einen Redis-Server setzen, "
+                            "z. B. redis://redis:6379/0 (oder `egov-monitor run` für den Betrieb auf einem Rechner)")]
+    if config.store_url.startswith("sqlite"):
+        return [ConfigIssue(file, None, None, "store.url",
+                            "mehrere Prozesse schreiben in den Speicher: store.url auf PostgreSQL setzen, "
+                            "z. B. postgresql+psycopg://egov@postgres/egov (SQLite nur im Einzelbetrieb)")]
+    return []
+
+
+class EgovRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker plus a forced maintenance sweep (dead workers' jobs back to the queue)."""
+
+    def sweep(self, queue: str) -> int:
+        """Requeue the unacknowledged jobs of workers silent for `heartbeat_timeout`; return
+        the number of messages waiting in `queue` (ready and retries)."""
+        args = ["qsize", current_millis(), queue, self.broker_id, self.heartbeat_timeout, self.dead_message_ttl,
+                1, self._max_unpack_size()]
+        return int(self.scripts["dispatch"](args=args, keys=[self.namespace]))
+
+
+def make_broker(settings: QueueSettings, handler: Callable[[dict[str, Any]], None] | None = None) -> EgovRedisBroker:
+    """The broker with both queues declared; with `handler`, the actors run it (workers)."""
+    broker = EgovRedisBroker(
+        url=settings.url, namespace=settings.namespace, heartbeat_timeout=int(settings.redelivery_after * 1000),
+        middleware=[AgeLimit(), TimeLimit(), Retries(max_retries=settings.store_retries, min_backoff=1000,
+                                                      max_backoff=60_000)],
+        socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
+    )
+    fn = handler or _not_here
+    for queue in QUEUES:
+        dramatiq.Actor(fn, broker=broker, actor_name=actor_name(queue), queue_name=queue, priority=0, options={})
+    return broker
+
+
+def _not_here(_payload: dict[str, Any]) -> None:  # pragma: no cover - the scheduler never consumes
+    raise RuntimeError("the scheduler does not run checks")
+
+
+# --------------------------------------------------------------------------- run keys and payloads
+
+
+def phase(job_id: str, interval: float) -> float:
+    """A fixed offset in [0, interval) per target: spreads the runs and makes slots deterministic."""
+    return int(hashlib.sha1(job_id.encode()).hexdigest()[:8], 16) / 2**32 * interval
+
+
+def slot_of(job_id: str, interval: float, at: float) -> tuple[int, float]:
+    """The slot number nearest to `at` and its scheduled time."""
+    ph = phase(job_id, interval)
+    slot = math.floor((at - ph) / interval + 0.5)
+    return slot, ph + slot * interval
+
+
+def first_run_after(job_id: str, interval: float, now: float) -> float:
+    ph = phase(job_id, interval)
+    t = math.floor((now - ph) / interval) * interval + ph
+    return t if t >= now else t + interval
+
+
+def run_key(job_id: str, slot: int) -> str:
+    """At most 60 characters whatever the URL's length (results.run_key is 200)."""
+    return f"{hashlib.sha1(job_id.encode()).hexdigest()[:24]}:{slot}"
+
+
+def job_payload(service: ResolvedService, kind: CheckKind, url: str, key: str, scheduled_at: float) -> dict[str, Any]:
+    return {
+        "v": PAYLOAD_VERSION, "run_key": key, "scheduled_at": scheduled_at, "kind": kind.value, "url": url,
+        "source": service.source, "service": service.service.model_dump(mode="json"),
+        "settings": service.checks[kind].model_dump(mode="json"),
+    }
+
+
+def job_from_payload(payload: dict[str, Any]) -> tuple[ResolvedService, CheckKind, str]:
+    """The service (with just this check), kind and URL; ValueError if the payload is not ours."""
+    if payload.get("v") != PAYLOAD_VERSION:
+        raise ValueError(f"payload version {payload.get('v')!r}, expected {PAYLOAD_VERSION}")
+    kind = CheckKind(payload["kind"])
+    settings = REGISTRY[kind].settings_model.model_validate(payload["settings"])
+    service = Service.model_validate(payload["service"])
+    return ResolvedService(service, {kind: settings}, str(payload.get("source", "queue"))), kind, str(payload["url"])
+
+
+def enqueue(broker: RedisBroker, service: ResolvedService, kind: CheckKind, url: str, key: str,
+            scheduled_at: float) -> None:
+    settings = service.checks[kind]
+    queue = REGISTRY[kind].pool
+    message = dramatiq.Message(
+        queue_name=queue, actor_name=actor_name(queue), args=(job_payload(service, kind, url, key, scheduled_at),),
+        kwargs={}, options={
+            # A job older than its interval plus a redelivery is stale: the next slot is due.
+            "max_age": int((settings.interval + 2 * broker.heartbeat_timeout / 1000 + 60) * 1000),
+            # The check bounds itself; this only catches a check that does not.
+            "time_limit": int((settings.worst_case_seconds() * 2 + 60) * 1000),
+        })
+    broker.enqueue(message)
+
+
+# --------------------------------------------------------------------------- lease
+
+
+class SchedulerLease:
+    """A PostgreSQL session-level advisory lock held on a connection of its own.
+
+    PostgreSQL releases it when the holder's session ends (process killed, network gone),
+    so a standby can take over without a timeout of ours.
+    """
+
+    def __init__(self, engine: sa.Engine, namespace: str) -> None:
+        self.engine = engine
+        self.key = zlib.crc32(namespace.encode()) & 0x7FFFFFFF
+        self._conn: sa.Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return True
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, :key)"),
+                               {"ns": LOCK_SCHEDULER, "key": self.key}).scalar()
+        except Exception:
+            conn.invalidate()
+            conn.close()
+            raise
+        if got:
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def alive(self) -> bool:
+        """Whether the lock's session still exists (a query on it succeeds)."""
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(sa.text("SELECT 1")).scalar()
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failure means the lease may be gone
+            log.error("Verbindung des Scheduler-Leases verloren: %s", exc)
+            self._drop()
+            return False
+
+    def release(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :key)"), {"ns": LOCK_SCHEDULER, "key": self.key})
+            self._conn.close()
+        except Exception:  # noqa: BLE001 - the session is gone, and with it the lock
+            self._drop()
+        self._conn = None
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.invalidate()
+                self._conn.close()
+            except Exception as exc:  # noqa: BLE001 - closing a dead connection may fail too
+                log.debug("closing the lease connection: %s", exc)
+        self._conn = None
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}"

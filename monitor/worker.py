@@ -1,0 +1,146 @@
+"""`egov-monitor worker`: runs the check jobs a scheduler put on the queue (distributed mode).
+
+Per queue it consumes, a worker runs a Dramatiq thread pool as large as the embedded
+daemon's pool for that kind of work (`pools.http`, `pools.browser`). A job is run through
+the same `CheckRunner` as in the embedded daemon (canaries from this worker's network,
+maintenance windows), then stored in PostgreSQL under its run key. A job whose run key is
+already stored is acknowledged without running again. If the result cannot be stored, the
+job fails and Dramatiq retries it with backoff; it is acknowledged only when stored.
+
+Each worker serves its own /metrics (runs, errors, queue wait, jobs in progress, browser
+pool) and /healthz; the fleet's probe results are exported once, by the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+
+from checks import REGISTRY, browser
+from monitor import __version__
+from monitor import distributed as dist
+from monitor.config import Config, ConfigError, load_config
+from monitor.daemon import metrics_handler, serve_http
+from monitor.metrics import BrowserPoolCollector, WorkerMetrics
+from monitor.runner import CanaryGuard, CheckRunner
+from monitor.store import Store
+
+log = logging.getLogger("egov_monitor.worker")
+
+
+class Worker:
+    def __init__(self, settings_path: str | Path, queues: list[str], listen: str | None = None) -> None:
+        self.config: Config = load_config(settings_path)  # raises ConfigError: nothing started yet
+        issues = dist.distributed_issues(self.config)
+        if issues:
+            raise ConfigError(issues)
+        unknown = [q for q in queues if q not in dist.QUEUES]
+        if unknown or not queues:
+            raise ValueError(f"unbekannte Warteschlange {', '.join(unknown) or '(keine)'}; "
+                             f"möglich: {', '.join(dist.QUEUES)}")
+        self.queues = list(dict.fromkeys(queues))
+        settings = self.config.settings
+        self.listen = listen
+        self.identity = dist.worker_identity()
+        self.store = Store.open(self.config.store_url, tz=settings.tz)
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.metrics = WorkerMetrics(self.registry, self.queues)
+        if "browser" in self.queues:
+            self.registry.register(BrowserPoolCollector())
+            browser.configure(settings.browser, settings.pools.browser)
+        self.canaries = CanaryGuard(settings.canaries)
+        self.runner = CheckRunner(self.store, self.canaries, settings.tz, on_error=self.metrics.error)
+        self.broker = dist.make_broker(settings.queue, self.handle)
+        threads = {"http": settings.pools.http, "browser": settings.pools.browser}
+        self.workers = [dramatiq.Worker(self.broker, queues={q}, worker_threads=threads[q]) for q in self.queues]
+        self.http = None
+        self._stop = threading.Event()
+
+    def handle(self, payload: dict[str, Any]) -> None:
+        """Run one job; raising makes Dramatiq retry it later (store errors only)."""
+        try:
+            service, kind, url = dist.job_from_payload(payload)
+        except (ValueError, KeyError, TypeError) as exc:  # not retried: it would fail again
+            log.error("ungültiger Prüfauftrag verworfen: %s", exc)
+            self.metrics.skipped.labels("invalid").inc()
+            return
+        key = str(payload["run_key"])
+        queue = REGISTRY[kind].pool
+        self.metrics.wait.labels(kind.value).observe(max(0.0, time.time() - float(payload["scheduled_at"])))
+        if self.store.has_run_key(key):
+            log.info("run %s already stored (delivered twice); not run again", key)
+            self.metrics.skipped.labels("already_stored").inc()
+            return
+        self.metrics.in_progress.labels(queue).inc()
+        try:
+            log.debug("running %s: %s %s %s", key, service.id, kind.value, url)
+            result = self.runner.execute(service, kind, url, service.checks[kind])
+            result = result.replace(evidence={**result.evidence, "worker": self.identity})
+            try:
+                stored = self.store.record(result, run_key=key)
+            except Exception as exc:
+                log.error("Ergebnis von %s konnte nicht gespeichert werden (wird wiederholt): %s", key, exc)
+                self.metrics.error(kind.value, "store")
+                raise
+            self.metrics.observe(result)
+            if stored is None:
+                self.metrics.skipped.labels("already_stored").inc()
+                log.info("run %s was stored meanwhile by another delivery; kept the first result", key)
+            else:
+                log.debug("stored %s as result %s (%s)", key, stored, result.state.value)
+        finally:
+            self.metrics.in_progress.labels(queue).dec()
+
+    def healthy(self) -> tuple[bool, str]:
+        try:
+            self.broker.client.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means no jobs arrive
+            return False, f"task queue not reachable: {exc}"
+        dead = [q for q, w in zip(self.queues, self.workers, strict=True)
+                if not any(t.is_alive() for t in w.workers)]
+        if dead:
+            return False, f"no worker threads alive for {', '.join(dead)}"
+        return True, "ok"
+
+    def start(self) -> None:
+        if self.listen:
+            host, _, port = self.listen.rpartition(":")
+            self.http = serve_http((host or "0.0.0.0", int(port)), metrics_handler(self.registry, self.healthy))
+        for worker in self.workers:
+            worker.start()
+        where = f", /metrics auf http://{self.listen}/metrics" if self.listen else ""
+        log.info("egov-monitor %s Worker %s läuft: Warteschlangen %s%s", __version__, self.identity,
+                 ", ".join(self.queues), where)
+
+    def stop(self) -> None:
+        """Let running jobs finish; jobs fetched but not started go back to the queue."""
+        log.info("Worker wird beendet; laufende Prüfungen werden abgeschlossen")
+        for worker in self.workers:
+            worker.stop(timeout=120_000)
+        self.broker.close()
+        if "browser" in self.queues:
+            browser.shutdown()
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        self.store.close()
+
+    def run_forever(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
