@@ -38,8 +38,9 @@ def alert_rules() -> list[dict]:
 # --------------------------------------------------------------------------- Prometheus
 
 
-def test_prometheus_config_and_rules_pass_promtool_check():
-    out = run("promtool", "check", "config", PROM / "prometheus.yml")
+@pytest.mark.parametrize("name", ["prometheus.yml", "prometheus.distributed.yml"])
+def test_prometheus_config_and_rules_pass_promtool_check(name):
+    out = run("promtool", "check", "config", PROM / name)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SUCCESS" in out.stdout and "rules found" in out.stdout
 
@@ -283,9 +284,64 @@ def test_kubernetes_manifests_validate_and_run_unprivileged():
     assert settings == yaml.safe_load((DEPLOY / "config" / "settings.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["settings.yaml", "settings.remote-browser.yaml"])
+@pytest.mark.parametrize("name", ["settings.yaml", "settings.remote-browser.yaml", "settings.distributed.yaml"])
 def test_deploy_settings_are_valid_with_the_shipped_catalog(tmp_path, name):
     shutil.copy(DEPLOY / "config" / name, tmp_path / "settings.yaml")
     shutil.copy(ROOT / "config" / "catalog.yaml", tmp_path / "catalog.yaml")
     out = run(sys.executable, "-m", "monitor.cli", "validate", "--config", tmp_path / "settings.yaml", cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# --------------------------------------------------------------------------- distributed mode
+
+
+def test_distributed_compose_passes_the_schema_and_runs_every_part_unprivileged():
+    compose = DEPLOY / "compose.distributed.yaml"
+    out = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose)
+    assert out.returncode == 0, out.stdout + out.stderr
+    services = yaml.safe_load(compose.read_text())["services"]
+    assert {"scheduler", "worker-http", "worker-browser", "postgres", "redis", "selenium-hub", "chromium",
+            "prometheus"} <= set(services)
+    for name, svc in services.items():
+        assert "no-new-privileges:true" in svc["security_opt"], name
+        if name in ("selenium-hub", "chromium"):
+            continue  # the Selenium images run as their own unprivileged user (seluser)
+        assert svc["user"].split(":")[0] not in {"0", "root"}, name
+        assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"], name
+        assert svc["healthcheck"]["test"], name
+        assert not any(p.startswith(("0.0.0.0", "5432", "6379")) for p in svc.get("ports", [])), name
+    assert services["scheduler"]["command"] == ["scheduler"] and services["scheduler"]["deploy"]["replicas"] == 2
+    assert services["worker-http"]["command"][:3] == ["worker", "--queues", "http"]
+    assert services["worker-browser"]["command"][:3] == ["worker", "--queues", "browser"]
+    prometheus = yaml.safe_load((PROM / "prometheus.distributed.yml").read_text())
+    (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "egov-monitor"]  # the rules' job name
+    names = {n for sd in job["dns_sd_configs"] for n in sd["names"]}
+    assert names == {"scheduler", "worker-http", "worker-browser"}
+
+
+def test_distributed_kubernetes_manifests_validate_and_match_the_settings():
+    manifest = DEPLOY / "kubernetes" / "egov-monitor-distributed.yaml"
+    out = run(BIN / "kubernetes-validate", "--strict", manifest)
+    assert out.returncode == 0, out.stdout + out.stderr
+    docs = list(yaml.safe_load_all(manifest.read_text()))
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    for name in ("scheduler", "worker-http", "worker-browser", "redis", "selenium-hub", "chromium"):
+        pod = by_name[("Deployment", name)]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] >= 999, name
+        for container in pod["containers"]:
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
+    assert by_name[("Deployment", "scheduler")]["spec"]["replicas"] == 2  # leader plus standby
+    assert by_name[("StatefulSet", "postgres")]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
+    settings = yaml.safe_load(by_name[("ConfigMap", "egov-fleet-settings")]["data"]["settings.yaml"])
+    assert settings == yaml.safe_load((DEPLOY / "config" / "settings.distributed.yaml").read_text())
+
+
+def test_distributed_settings_are_ready_for_scheduler_and_workers(tmp_path):
+    from monitor.config import load_config
+    from monitor.distributed import distributed_issues
+
+    shutil.copy(DEPLOY / "config" / "settings.distributed.yaml", tmp_path / "settings.yaml")
+    shutil.copy(ROOT / "config" / "catalog.yaml", tmp_path / "catalog.yaml")
+    config = load_config(tmp_path / "settings.yaml")
+    assert distributed_issues(config) == []
+    assert config.settings.browser.remote_url is not None  # browser workers use the Grid
