@@ -275,13 +275,14 @@ def _essence(result: CheckResult):
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-def test_scheduler_and_two_workers_lose_nothing_when_a_worker_is_killed(tmp_path, pg):
+def test_scheduler_and_two_workers_lose_nothing_when_a_worker_is_killed(tmp_path):
     driver_port = free_port()
     driver = subprocess.Popen(["/usr/bin/chromedriver", f"--port={driver_port}", "--allowed-ips=127.0.0.1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     procs: list[DaemonProcess] = []
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: (os.killpg(driver.pid, signal.SIGKILL), driver.wait()))
+        pg = stack.enter_context(postgres_server())  # its own: every run key in it is this test's
         redis = stack.enter_context(redis_server())
         web = stack.enter_context(serve())
         a11y_base = f"http://127.0.0.1:{stack.enter_context(site(good_routes()))}"
