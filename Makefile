@@ -23,6 +23,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	$(PY) -m bench.accessibility
 	$(PY) -m bench.gdpr
 	$(PY) -m bench.report
+	$(PY) -m bench.scaleout
 
 validate:
 	$(VENV)/bin/egov-monitor validate --config $(CONFIG)

@@ -28,10 +28,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.availability import theirs
-from bench.peers import nginx
+from bench.peers import nginx, process_cpu_seconds
 from checks.result import CheckKind
 from monitor import distributed as dist
 from monitor.config import load_config
+from monitor.store import Store
 from tests.postgres import postgres_server
 from tests.redis import redis_server
 from tests.servers import free_port
@@ -71,14 +72,34 @@ def enqueue_jobs(settings: Path, jobs: int, round_no: int) -> None:
     broker.close()
 
 
-def stored(engine: sa.Engine, prefix: str) -> int:
+def newest_id(engine: sa.Engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT count(*) FROM results WHERE run_key LIKE :p"), {"p": prefix + "%"}).scalar()
+        return conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM results")).scalar()
+
+
+def stored(engine: sa.Engine, after_id: int) -> int:
+    """Results stored since `after_id` (a range scan on the primary key: the polling costs
+    PostgreSQL little, so it hardly competes with the workers for the two cores)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM results WHERE id > :i"), {"i": after_id}).scalar()
+
+
+def cpu_by_program() -> dict[str, float]:
+    """CPU seconds so far of every live process, summed by program (postgres, redis-server, nginx)."""
+    out: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+                out[comm] = out.get(comm, 0.0) + process_cpu_seconds(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    return out
 
 
 def round_with(workers: int, settings: Path, engine: sa.Engine, jobs: int, round_no: int) -> dict:
     enqueue_jobs(settings, jobs, round_no)
-    prefix = f"r{round_no}:"
+    baseline = newest_id(engine)
     procs = []
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with contextlib.ExitStack() as stack:
@@ -88,24 +109,28 @@ def round_with(workers: int, settings: Path, engine: sa.Engine, jobs: int, round
                 [sys.executable, "-m", "monitor.cli", "worker", "--queues", "http", "--config", str(settings),
                  "--listen", f"127.0.0.1:{free_port()}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env))
         marks: dict[float, float] = {}
+        cpu: dict[float, dict[str, float]] = {}
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            n = stored(engine, prefix)
+            n = stored(engine, baseline)
             now = time.perf_counter()
             for frac in (0.1, 0.9):
                 if frac not in marks and n >= frac * jobs:
                     marks[frac] = now
+                    cpu[frac] = {**cpu_by_program(), "workers": sum(process_cpu_seconds(p.pid) for p in procs)}
             if n >= jobs:
                 break
             if any(p.poll() is not None for p in procs):
                 raise SystemExit(f"a worker exited: see {settings.parent}")
-            time.sleep(0.05)
+            time.sleep(0.2)
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(60)
     rate = 0.8 * jobs / (marks[0.9] - marks[0.1])
-    return {"workers": workers, "jobs": jobs, "probes_per_second": rate}
+    per_1000 = {k: (cpu[0.9].get(k, 0.0) - cpu[0.1].get(k, 0.0)) / (0.8 * jobs) * 1000
+                for k in ("workers", "postgres", "redis-server", "nginx")}
+    return {"workers": workers, "jobs": jobs, "probes_per_second": rate, "cpu_per_1000": per_1000}
 
 
 def main() -> None:
@@ -117,6 +142,7 @@ def main() -> None:
     with nginx() as port, postgres_server() as pg, redis_server() as redis, \
             tempfile.TemporaryDirectory(prefix="egov-scaleout-") as tmp:
         settings = write_config(Path(tmp), port, pg, redis, args.threads)
+        Store.open(pg).close()  # the schema, as the scheduler creates it
         engine = sa.create_engine(pg)
         subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)], cwd=ROOT,
                        check=True, capture_output=True)
@@ -136,7 +162,13 @@ def main() -> None:
           Verhältnis 2/1: {ratio:.2f}x (Ziel: mindestens 1.8x)
           blackbox_exporter (ein Prozess, speichert nichts): {peer['probes_per_second']:8.0f} Prüfungen/s
           je Worker / blackbox_exporter: {one['probes_per_second'] / peer['probes_per_second']:.2f}x
+        CPU-Sekunden je 1.000 Prüfungen (1 Worker): {fmt(one)}
+        CPU-Sekunden je 1.000 Prüfungen (2 Worker): {fmt(two)}
     """))
+
+
+def fmt(result: dict) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_per_1000"].items())
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Per queue it consumes, a worker runs a Dramatiq thread pool as large as the embe
 daemon's pool for that kind of work (`pools.http`, `pools.browser`). A job is run through
 the same `CheckRunner` as in the embedded daemon (canaries from this worker's network,
 maintenance windows), then stored in PostgreSQL under its run key. A job whose run key is
-already stored is acknowledged without running again. If the result cannot be stored, the
+already stored is not stored again (a browser job is not even run again). If the result cannot be stored, the
 job fails and Dramatiq retries it with backoff; it is acknowledged only when stored.
 
 Each worker serves its own /metrics (runs, errors, queue wait, jobs in progress, browser
@@ -76,7 +76,9 @@ class Worker:
         key = str(payload["run_key"])
         queue = REGISTRY[kind].pool
         self.metrics.wait.labels(kind.value).observe(max(0.0, time.time() - float(payload["scheduled_at"])))
-        if self.store.has_run_key(key):
+        # A browser job takes seconds: look first whether it was stored already. An HTTP job
+        # costs less than the look-up; the store's unique run key keeps its one result.
+        if queue == "browser" and self.store.has_run_key(key):
             log.info("run %s already stored (delivered twice); not run again", key)
             self.metrics.skipped.labels("already_stored").inc()
             return
