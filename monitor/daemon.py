@@ -129,6 +129,24 @@ def serve_http(listen: tuple[str, int], handler: type[http.server.BaseHTTPReques
     return server
 
 
+def close_http(server: http.server.ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], stopped: threading.Event) -> None:
+    """start(), wait for SIGTERM or SIGINT, then stop() (also after an error)."""
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    start()
+    try:
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        stop()
+
+
 class _LeaderOnly(Collector):
     """Exports the wrapped collector only while this process holds the scheduling lease, so
     a standby scheduler never doubles the fleet's series."""
@@ -459,19 +477,10 @@ class Daemon:
         if self.role == "scheduler":
             self.lease.release()
             self.broker.close()
-        if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
+        close_http(self.http)
         self.store.close()
 
     def run_forever(self) -> None:
         """Run until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
-        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload, name="reload").start())
-        self.start()
-        try:
-            while not self._stop.wait(1.0):
-                pass
-        finally:
-            self.stop()
+        run_until_signalled(self.start, self.stop, self._stop)

@@ -14,7 +14,6 @@ pool) and /healthz; the fleet's probe results are exported once, by the schedule
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from checks import REGISTRY, browser
 from monitor import __version__
 from monitor import distributed as dist
 from monitor.config import Config, ConfigError, load_config
-from monitor.daemon import metrics_handler, serve_http
+from monitor.daemon import close_http, metrics_handler, run_until_signalled, serve_http
 from monitor.metrics import BrowserPoolCollector, WorkerMetrics
 from monitor.runner import CanaryGuard, CheckRunner
 from monitor.store import Store
@@ -131,18 +130,8 @@ class Worker:
         self.broker.close()
         if "browser" in self.queues:
             browser.shutdown()
-        if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
+        close_http(self.http)
         self.store.close()
 
     def run_forever(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
-        self.start()
-        try:
-            while not self._stop.wait(1.0):
-                pass
-        finally:
-            self.stop()
-
+        run_until_signalled(self.start, self.stop, self._stop)
