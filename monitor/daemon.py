@@ -185,8 +185,9 @@ class Daemon:
                                   on_result=self.metrics.observe, on_error=self.metrics.error)
         pools = self.config.settings.pools
         if distributed:
-            from monitor import distributed as dist
+            from monitor import distributed as dist  # dramatiq is an optional extra
 
+            self.dist = dist
             self.broker = dist.make_broker(self.config.settings.queue)
             self.lease = dist.SchedulerLease(self.store.engine, self.config.settings.queue.namespace)
             self.metrics.leader.set(0)
@@ -238,8 +239,7 @@ class Daemon:
 
     def _enqueue(self, job_id: str) -> None:
         """Distributed mode: put the run of the current slot on the queue (workers run it)."""
-        from monitor import distributed as dist
-
+        dist = self.dist
         spec = self._specs.get(job_id)
         if spec is None or not self.leader:
             return
@@ -257,9 +257,7 @@ class Daemon:
 
     def _queue_sweep(self) -> None:
         """Return dead workers' jobs to the queues; export how many wait."""
-        from monitor.distributed import QUEUES
-
-        for queue in QUEUES:
+        for queue in self.dist.QUEUES:
             self.metrics.queue_messages.labels(queue).set(self.broker.sweep(queue))
 
     def _on_job_event(self, event) -> None:
@@ -284,8 +282,7 @@ class Daemon:
         now = datetime.now(self.config.settings.tz)
         last_run: dict[tuple[str, str, str], float] = {}
         if self.role == "scheduler":  # targets without a recent result get a first run now
-            last_run = {(i.result.service_id, i.result.kind.value, i.result.url): i.result.started_at.timestamp()
-                        for i in self.store.latest()}
+            last_run = self.store.last_run_times()
         for job_id in set(self._specs) - set(new):
             del self._specs[job_id]  # first, so a run already queued finds nothing to do
             self.scheduler.remove_job(job_id)
@@ -300,9 +297,7 @@ class Daemon:
             if self.role == "scheduler":
                 # Fixed per-target phase instead of random jitter: every scheduler computes the
                 # same slots, so the run keys of a takeover match and nothing runs twice.
-                from monitor.distributed import first_run_after
-
-                first = datetime.fromtimestamp(first_run_after(job_id, settings.interval, now.timestamp()), UTC)
+                first = datetime.fromtimestamp(self.dist.first_run_after(job_id, settings.interval, now.timestamp()), UTC)
                 trigger = IntervalTrigger(seconds=settings.interval, start_date=first, timezone=self.config.settings.tz)
                 func, executor = self._enqueue, "dispatch"
                 last = last_run.get((spec.service.id, spec.kind.value, spec.url))

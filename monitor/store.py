@@ -504,6 +504,12 @@ class Store:
             rows = conn.execute(query).all()
         return [LatestState(CheckResult.from_dict(_json(r.result)), r.result_id, _dt(r.since)) for r in rows]
 
+    def last_run_times(self) -> dict[tuple[str, str, str], float]:
+        """When the newest result of each (service, kind, URL) started; no result bodies read."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(latest.c.service_id, latest.c.kind, latest.c.url, latest.c.started_at))
+            return {(r.service_id, r.kind, r.url): r.started_at for r in rows}
+
     def results(self, service_id: str | None = None, *, kind: str | None = None,
                 since: datetime | None = None, until: datetime | None = None) -> Iterator[tuple[int, CheckResult]]:
         query = sa.select(results).order_by(results.c.started_at, results.c.id)
