@@ -1,0 +1,156 @@
+"""The set-up (scripts/setup.sh): what it asks apt for, and a dry run no installed machine can hide.
+
+The dry run resolves the complete package list of a fresh machine with `apt-get install -s`,
+so a conflict (Debian's npm beside a Node.js that ships its own) fails here even where every
+package is already installed. The selection is fed machine descriptions (EGOV_SETUP_FACTS):
+Debian 12 and 13, with and without a preinstalled Node.js.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SETUP = ROOT / "scripts" / "setup.sh"
+
+RUN_PACKAGES = {"chromium", "chromium-driver", "ca-certificates", "libpango-1.0-0", "libpangoft2-1.0-0",
+                "fonts-dejavu-core"}
+TEST_PACKAGES = RUN_PACKAGES | {"prometheus", "prometheus-alertmanager", "nginx-light",
+                                "prometheus-blackbox-exporter", "wrk", "redis-server", "postgresql", "systemd"}
+ALL_REQUIREMENTS = ("chromium chromedriver ca-certificates pango fonts prometheus promtool alertmanager amtool "
+                    "nginx blackbox wrk redis postgresql systemd-analyze")
+
+
+def setup(*args: str, facts: dict[str, str] | None = None, tmp_path: Path | None = None,
+          timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    if facts is not None:
+        assert tmp_path is not None
+        path = tmp_path / "machine.facts"
+        path.write_text("".join(f"{k}={v}\n" for k, v in facts.items()))
+        env["EGOV_SETUP_FACTS"] = str(path)
+    return subprocess.run(["bash", str(SETUP), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def machine(debian: str = "12", node: str = "v20.20.2", npm: str = "yes", node_pkg: str = "other",
+            present: str = "", python: str = sys.executable, python_venv: str = "yes") -> dict[str, str]:
+    """A fresh machine of this project's kind: Node.js 20 with its own npm from a non-Debian source."""
+    return {"debian": debian, "present": present, "node": node, "npm": npm, "node_pkg": node_pkg,
+            "python": python, "python_venv": python_venv}
+
+
+def planned(result: subprocess.CompletedProcess[str]) -> set[str]:
+    return set(result.stdout.split())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["run", "test"])
+def test_dry_run_resolves_the_complete_package_list(mode):
+    """Resolves every package a fresh machine gets (apt-get -s), the Python packages and the npm lock files."""
+    result = setup("--dry-run", mode)
+    assert result.returncode == 0, result.stderr
+    assert "keine Konflikte" in result.stderr and "nichts installiert" in result.stderr
+    listed = result.stderr.split("(apt-get install -s): ", 1)[1].splitlines()[0].split()
+    assert set(listed) == (TEST_PACKAGES if mode == "test" else RUN_PACKAGES)
+    assert "nodejs" not in listed and "npm" not in listed  # this machine kind brings its own Node.js
+
+
+@pytest.mark.slow
+def test_dry_run_fails_on_the_npm_conflict(tmp_path):
+    """The old set-up's list (Debian's nodejs and npm beside a Node.js that ships npm) fails the dry run."""
+    node = shutil.which("node")
+    assert node, "this machine kind comes with Node.js 20 and its own npm (shared/guide/machine.md)"
+    # A description without Node.js on Debian 13 makes the set-up ask for Debian's nodejs and npm;
+    # resolved against this machine, whose Node.js ships its own npm, apt refuses the pair.
+    result = setup("--dry-run", "test", facts=machine(debian="13", node="", npm="no"), tmp_path=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Conflicts: npm" in result.stderr
+    assert "lässt sich auf diesem System nicht installieren" in result.stderr
+
+
+@pytest.mark.parametrize("debian", ["12", "13"])
+def test_preinstalled_node_is_used_as_it_is(tmp_path, debian):
+    result = setup("--plan", "test", facts=machine(debian=debian), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert planned(result) == TEST_PACKAGES  # everything else missing, but never nodejs or npm
+
+
+def test_only_missing_requirements_are_asked_for(tmp_path):
+    facts = machine(present="chromium ca-certificates pango fonts prometheus promtool postgresql systemd-analyze")
+    result = setup("--plan", "test", facts=facts, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert planned(result) == {"chromium-driver", "prometheus-alertmanager", "nginx-light",
+                               "prometheus-blackbox-exporter", "wrk", "redis-server"}
+    # alertmanager present but amtool missing: its package is asked for once
+    facts = machine(present=ALL_REQUIREMENTS.replace(" amtool", ""))
+    assert planned(setup("--plan", "test", facts=facts, tmp_path=tmp_path)) == {"prometheus-alertmanager"}
+
+
+def test_a_complete_machine_needs_nothing(tmp_path):
+    result = setup("--plan", "test", facts=machine(debian="13", present=ALL_REQUIREMENTS), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+
+
+def test_run_mode_asks_for_the_daemon_only(tmp_path):
+    result = setup("--plan", "run", facts=machine(node="", npm="no"), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert planned(result) == RUN_PACKAGES  # Node.js is for the tests only
+
+
+def test_debian13_without_node_installs_debians_node(tmp_path):
+    result = setup("--plan", "test", facts=machine(debian="13", node="", npm="no"), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert planned(result) == TEST_PACKAGES | {"nodejs", "npm"}  # Debian 13's nodejs is 20
+
+
+def test_debian12_without_node_says_what_to_do(tmp_path):
+    result = setup("--plan", "test", facts=machine(debian="12", node="", npm="no"), tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "Debian 12 liefert nur Node.js 18" in result.stderr and "Node.js 20" in result.stderr
+    assert "nodejs" not in planned(result)
+
+
+def test_too_old_node_is_named(tmp_path):
+    result = setup("--plan", "test", facts=machine(node="v18.19.0", node_pkg="debian"), tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "Node.js v18.19.0 ist zu alt" in result.stderr
+
+
+def test_debian_node_without_npm_gets_debians_npm_only(tmp_path):
+    result = setup("--plan", "test", facts=machine(debian="13", node="v20.19.2", npm="no", node_pkg="debian"),
+                   tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert planned(result) == TEST_PACKAGES | {"npm"}
+
+
+def test_foreign_node_without_npm_is_not_paired_with_debians_npm(tmp_path):
+    result = setup("--plan", "test", facts=machine(npm="no"), tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "kein npm" in result.stderr
+    assert "npm" not in planned(result)
+
+
+def test_no_python_312_stops_with_advice(tmp_path):
+    result = setup("--plan", "run", facts=machine(python=""), tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "kein Python 3.12 oder neuer" in result.stderr
+
+
+def test_debian_python_without_venv_gets_its_venv_package(tmp_path):
+    result = setup("--plan", "run", facts=machine(debian="13", python="/usr/bin/python3.13", python_venv="no"),
+                   tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert planned(result) == RUN_PACKAGES | {"python3.13-venv"}
+
+
+def test_wrong_usage(tmp_path):
+    result = setup("--plan", "everything")
+    assert result.returncode == 2 and "Aufruf" in result.stderr
