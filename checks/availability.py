@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
 
-from checks.httpprobe import FetchOptions, FetchOutcome, fetch
+from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome, fetch
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.settings import CheckSettings, Duration, PositiveDuration
 
@@ -199,6 +199,8 @@ def run(target: Target, settings: AvailabilitySettings) -> CheckResult:
         evidence["ip"] = outcome.ip
     if outcome.tls is not None:
         evidence["tls"] = {
+            "client_profile": CLIENT_PROFILE,
+            "aia_issuer_url": outcome.tls.aia_issuer_url,
             "version": outcome.tls.version,
             "cipher": outcome.tls.cipher,
             "subject": outcome.tls.subject,

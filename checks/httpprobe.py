@@ -40,6 +40,7 @@ http.client._MAXHEADERS = max(http.client._MAXHEADERS, 1000)  # type: ignore[att
 
 # OpenSSL verify codes that have a reason of their own (x509_vfy.h).
 _X509_V_ERR_CERT_HAS_EXPIRED = 10
+_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 _X509_V_ERR_HOSTNAME_MISMATCH = 62
 _X509_V_ERR_IP_ADDRESS_MISMATCH = 64
 
@@ -52,10 +53,11 @@ IpFamily = Literal["ipv4", "ipv6", "auto"]
 class ProbeError(Exception):
     """A failure with a reason from the fixed set, raised inside one fetch."""
 
-    def __init__(self, reason: Reason, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str, verify_code: int | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.verify_code = verify_code  # OpenSSL's verify code when the certificate was rejected
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class TlsInfo:
     earliest_cert_expiry: float | None  # unix seconds, over the chain when known
     subject: str | None
     issuer: str | None
+    aia_issuer_url: str | None = None  # the intermediate the server did not send was fetched from here
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,13 +122,37 @@ class FetchOptions:
     truncate_body: bool = False  # keep the first max_body_bytes of a larger body instead of failing
 
 
-def client_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
-    """A new client context: verifying (system CAs or `ca_file`) or accepting anything."""
+# The probe asks what a citizen's browser would get, so that `down` means a browser fails too:
+# it offers what Chromium offers. CLIENT_PROFILE names that offer and is stored with every
+# HTTPS result; BROWSER_CIPHERS are the TLS 1.2 suites of Chromium 156's ClientHello (read off
+# Debian's chromium 156.0.8078.73, in its order: ECDHE with AES-GCM and ChaCha20, ECDHE-RSA
+# with AES-CBC-SHA, then static RSA with AES-GCM and AES-CBC-SHA); TLS 1.3 offers OpenSSL's three
+# suites, which are Chromium's. TLS 1.2 and 1.3 only, like Chromium since version 84. Refusing
+# weak TLS is the security check's job (checks/tls.py), not availability's.
+CLIENT_PROFILE = "chromium-156"
+BROWSER_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384",
+    "AES128-SHA", "AES256-SHA",
+))
+
+
+def client_context(verify: bool, ca_file: str | None, *, browser: bool = True) -> ssl.SSLContext:
+    """A new client context: verifying (system CAs or `ca_file`) or accepting anything.
+
+    With `browser` (the default) it offers CLIENT_PROFILE's protocol versions and suites;
+    without, OpenSSL's defaults, for callers that set their own offer.
+    """
     if verify:
-        return ssl.create_default_context(cafile=ca_file)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+        ctx = ssl.create_default_context(cafile=ca_file)
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if browser:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(BROWSER_CIPHERS)
     return ctx
 
 
@@ -248,8 +275,9 @@ def _cert_expiry(der_certs: list[bytes]) -> tuple[float | None, str | None, str 
     return earliest, subject, issuer
 
 
-def _handshake(sock: socket.socket, host: str, options: FetchOptions, deadline: _Deadline) -> tuple[ssl.SSLSocket, TlsInfo]:
-    ctx = _tls_context(options.verify_tls, options.ca_file)
+def _handshake(sock: socket.socket, host: str, options: FetchOptions, deadline: _Deadline,
+               ctx: ssl.SSLContext | None = None) -> tuple[ssl.SSLSocket, TlsInfo]:
+    ctx = ctx or _tls_context(options.verify_tls, options.ca_file)
     tls = ctx.wrap_socket(sock, server_hostname=host.strip("[]"), do_handshake_on_connect=False)
     try:
         tls.settimeout(deadline.remaining(Reason.READ_TIMEOUT, "no time left for the TLS handshake"))
@@ -263,7 +291,7 @@ def _handshake(sock: socket.socket, host: str, options: FetchOptions, deadline: 
             reason = Reason.TLS_HOSTNAME
         else:
             reason = Reason.TLS_INVALID_CERTIFICATE
-        raise ProbeError(reason, f"certificate rejected: {exc.verify_message}") from exc
+        raise ProbeError(reason, f"certificate rejected: {exc.verify_message}", code) from exc
     except TimeoutError as exc:
         tls.close()
         raise ProbeError(Reason.READ_TIMEOUT, "TLS handshake not finished before the timeout") from exc
@@ -285,6 +313,73 @@ def _handshake(sock: socket.socket, host: str, options: FetchOptions, deadline: 
     info = TlsInfo(version=tls.version() or "", cipher=cipher[0] if cipher else "",
                    earliest_cert_expiry=expiry, subject=subject, issuer=issuer)
     return tls, info
+
+
+def issuer_via_aia(cert_der: bytes, timeout: float) -> tuple[str, bytes, bool] | None:
+    """The issuer of `cert_der` from its AIA "CA Issuers" URL, as browsers fetch an intermediate
+    a server did not send: (url, DER certificate, whether it is a self-signed root), or None.
+    A root found this way is never to be trusted: only an intermediate may complete a chain.
+    Plain HTTP only (as CAs publish it; HTTPS would need the very chain being completed)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+    try:
+        cert = x509.load_der_x509_certificate(cert_der)
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    end = time.monotonic() + timeout
+    for desc in list(aia)[:4]:
+        url = desc.access_location.value
+        if desc.access_method != x509.oid.AuthorityInformationAccessOID.CA_ISSUERS or not isinstance(url, str):
+            continue
+        left = end - time.monotonic()
+        if urlsplit(url).scheme != "http" or left <= 0:
+            continue
+        out = fetch(url, FetchOptions(timeout=left, max_body_bytes=64 * 1024, max_redirects=3))
+        if out.error is not None or out.status != 200:
+            continue
+        candidates: list[x509.Certificate] = []
+        for load in (x509.load_der_x509_certificate, x509.load_pem_x509_certificate):
+            try:
+                candidates = [load(out.body)]
+                break
+            except ValueError:
+                pass
+        if not candidates:
+            try:  # .p7c, as some CAs publish
+                candidates = pkcs7.load_der_pkcs7_certificates(out.body)
+            except ValueError:
+                continue
+        for issuer in candidates:
+            if issuer.subject == cert.issuer:
+                return url, issuer.public_bytes(Encoding.DER), issuer.subject == issuer.issuer
+    return None
+
+
+def _handshake_completing_chain(family: int, sockaddr: tuple, host: str, options: FetchOptions, deadline: _Deadline,
+                                rejected: ProbeError) -> tuple[ssl.SSLSocket, TlsInfo]:
+    """The server did not send the issuer of its certificate: fetch it from the AIA URL and verify
+    again, as Chromium does, so a missing intermediate alone is no outage. Raises `rejected` when
+    that does not help."""
+    sock = _connect(family, sockaddr, deadline)
+    try:
+        look, _ = _handshake(sock, host, options, deadline, _tls_context(False, None))
+        leaf = look.getpeercert(binary_form=True)
+        look.close()
+    except ProbeError:
+        raise rejected from None
+    found = issuer_via_aia(leaf, deadline.remaining(rejected.reason, rejected.detail)) if leaf else None
+    if found is None or found[2]:  # nothing found, or an untrusted root
+        raise rejected
+    url, issuer, _root = found
+    ctx = client_context(True, options.ca_file)
+    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.load_verify_locations(cadata=issuer)
+    ctx.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN  # the intermediate must chain to a trusted root
+    sock = _connect(family, sockaddr, deadline)
+    tls, info = _handshake(sock, host, options, deadline, ctx)
+    return tls, dataclasses.replace(info, aia_issuer_url=url)
 
 
 def _request_bytes(method: str, url_parts, options: FetchOptions) -> bytes:
@@ -324,7 +419,12 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
     out.phases["connect"] += t2 - t1
     try:
         if parts.scheme == "https":
-            sock, out.tls = _handshake(sock, parts.hostname, options, deadline)
+            try:
+                sock, out.tls = _handshake(sock, parts.hostname, options, deadline)
+            except ProbeError as exc:
+                if exc.verify_code != _X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+                    raise
+                sock, out.tls = _handshake_completing_chain(family, sockaddr, parts.hostname, options, deadline, exc)
             out.phases["tls"] += time.monotonic() - t2
         t3 = time.monotonic()
         try:

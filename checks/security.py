@@ -179,6 +179,39 @@ def _header_findings(graded: sh.Grade) -> list[dict[str, Any]]:
     return out
 
 
+def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: dict[str, Any]
+              ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """The TLS scan of the HTTPS variant of `url`: its findings and measurements (evidence["tls"] set)."""
+    findings: list[dict[str, Any]] = []
+    measurements: dict[str, float] = {}
+    if not settings.tls:
+        return findings, measurements
+    parts = urlsplit(url)
+    try:
+        report = tls.scan(parts.hostname or "", parts.port or 443, timeout=settings.timeout, ca_file=ca,
+                          warn_days=settings.certificate_warning_days)
+    except tls.TlsUnreachable as exc:
+        evidence["tls"] = {"error": str(exc)[:300]}
+        measurements["tls_compliant"] = 0.0
+        findings.append(_finding("tls", "tls", "tls-unreachable", "critical",
+                                 f"Kein HTTPS-Port erreichbar: {str(exc)[:200]}",
+                                 "HTTPS mit TLS 1.2/1.3 bereitstellen.", title="TLS"))
+    else:
+        evidence["tls"] = report.to_dict()
+        for version in tls.VERSIONS:
+            if report.accepted.get(version) is not None:
+                measurements[f"tls_accepts_{version.lower().replace('.', '_')}"] = 1.0 if report.accepted[version] else 0.0
+        measurements["tls_forward_secrecy"] = 1.0 if report.forward_secrecy else 0.0
+        measurements["tls_compliant"] = 1.0 if report.compliant else 0.0
+        if report.certificate is not None:
+            measurements["tls_cert_expiry_timestamp"] = report.certificate.not_after.timestamp()
+            measurements["tls_cert_key_bits"] = float(report.certificate.key_bits)
+        for f in report.findings:
+            findings.append(_finding("tls", "tls", f"tls-{f.id}", f.severity, f.message,
+                                     title="TLS (BSI TR-02102-2)"))
+    return findings, measurements
+
+
 def run(target: Target, settings: SecuritySettings) -> CheckResult:
     started = datetime.now(UTC)
     t0 = time.monotonic()
@@ -198,11 +231,15 @@ def run(target: Target, settings: SecuritySettings) -> CheckResult:
         return CheckResult(target.service_id, target.url, CheckKind.SECURITY, state, reason, started,
                            measurements["duration_seconds"], measurements, evidence)
 
+    # TLS is judged even when no page could be fetched (a server a browser refuses still has a
+    # certificate and suites to report); its findings follow the header findings.
+    tls_findings, tls_measurements = _tls_part(https_s.url, settings, ca, evidence)
     auto = retrieval.auto
     if auto is None:
         err = https_s.error or http_s.error
         evidence["detail"] = "Seite weder über HTTP noch über HTTPS erreichbar: " + (err.detail[:200] if err else "")
-        return result(State.DOWN, err.reason if err else Reason.CONNECT_ERROR, {})
+        evidence["findings"] = tls_findings[:100]
+        return result(State.DOWN, err.reason if err else Reason.CONNECT_ERROR, tls_measurements)
     if auto.status < 200 or (auto.status >= 400 and auto.status not in (401, 403)):
         evidence["detail"] = f"Unerwarteter HTTP-Status {auto.status}: keine Bewertung möglich."
         return result(State.DOWN, Reason.HTTP_STATUS, {"status_code": float(auto.status)})
@@ -230,31 +267,8 @@ def run(target: Target, settings: SecuritySettings) -> CheckResult:
             findings.append(_finding("security.txt", "security-txt", f"security-txt-{f.id}", f.severity, f.message,
                                      SECURITY_TXT_FIX, title="security.txt"))
 
-    if settings.tls:
-        parts = urlsplit(https_s.url)
-        try:
-            report = tls.scan(parts.hostname or "", parts.port or 443, timeout=settings.timeout, ca_file=ca,
-                              warn_days=settings.certificate_warning_days)
-        except tls.TlsUnreachable as exc:
-            evidence["tls"] = {"error": str(exc)[:300]}
-            measurements["tls_compliant"] = 0.0
-            findings.append(_finding("tls", "tls", "tls-unreachable", "critical",
-                                     f"Kein HTTPS-Port erreichbar: {str(exc)[:200]}",
-                                     "HTTPS mit TLS 1.2/1.3 bereitstellen.", title="TLS"))
-        else:
-            evidence["tls"] = report.to_dict()
-            for version in tls.VERSIONS:
-                if report.accepted.get(version) is not None:
-                    measurements[f"tls_accepts_{version.lower().replace('.', '_')}"] = 1.0 if report.accepted[version] else 0.0
-            measurements["tls_forward_secrecy"] = 1.0 if report.forward_secrecy else 0.0
-            measurements["tls_compliant"] = 1.0 if report.compliant else 0.0
-            if report.certificate is not None:
-                measurements["tls_cert_expiry_timestamp"] = report.certificate.not_after.timestamp()
-                measurements["tls_cert_key_bits"] = float(report.certificate.key_bits)
-            for f in report.findings:
-                findings.append(_finding("tls", "tls", f"tls-{f.id}", f.severity, f.message,
-                                         title="TLS (BSI TR-02102-2)"))
-
+    findings.extend(tls_findings)
+    measurements.update(tls_measurements)
     evidence["findings"] = findings[:100]
     severities = [f["severity"] for f in findings]
     for sev in ("critical", "warning", "notice"):

@@ -1,9 +1,18 @@
-"""TLS configuration against BSI TR-02102-2: which protocol versions a server accepts,
-forward secrecy, and the certificate (chain, host name, expiry, key).
+"""TLS configuration against BSI TR-02102-2: which protocol versions and cipher suites a
+server accepts, forward secrecy, and the certificate (chain, host name, expiry, key).
 
 Like sslyze, each protocol version is tried in a handshake of its own, so a server that
-prefers TLS 1.3 but still accepts TLS 1.0 is caught. The verdict: TLS 1.2 and/or 1.3
-only, forward secrecy only, a valid certificate for the host name.
+prefers TLS 1.3 but still accepts TLS 1.0 is caught. For every accepted version up to TLS
+1.2 the accepted suites are enumerated: offer every suite this OpenSSL knows, note the one
+the server picks, offer the rest again, until the server refuses (one handshake per accepted
+suite, plus one). Each suite is then judged against the TR-02102-2 tables. TLS 1.3 suites
+cannot be chosen one by one through Python's ssl module; the negotiated one is reported
+(every TLS 1.3 suite is AEAD with forward secrecy).
+
+`certificate.chain` is the chain the server sent, leaf first; `certificate.verified_path` is
+the path verification built (root included), empty when verification failed. A server
+that does not send its intermediate certificate is told apart from an unknown CA by
+fetching the missing issuer from the leaf's AIA "CA Issuers" URL, as browsers do.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import warnings
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.httpprobe import client_context
+from checks.httpprobe import BROWSER_CIPHERS, client_context, issuer_via_aia
 from checks.result import Finding
 
 # Versions we try, oldest first. SSL 3.0 cannot be offered by this OpenSSL at all.
@@ -30,6 +39,56 @@ _X509_V_ERR_IP_ADDRESS_MISMATCH = 64
 RSA_MIN_BITS = 2048  # below: broken
 RSA_BSI_BITS = 3000  # BSI TR-02102-1 asks for 3000 bits from 2024 on
 EC_MIN_BITS = 250
+
+
+_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+ENUMERATE_ALL = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"  # every suite this OpenSSL can still offer
+MAX_SUITES = 64  # enumeration bound per version (a server accepting more is reported as cut)
+
+# BSI TR-02102-2 (2024-01), tables for TLS 1.2 (without PSK suites), OpenSSL names.
+TR02102_TLS12 = frozenset({
+    "ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-CCM", "ECDHE-ECDSA-AES256-CCM",
+    "ECDHE-RSA-AES128-SHA256", "ECDHE-RSA-AES256-SHA384", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "DHE-DSS-AES128-SHA256", "DHE-DSS-AES256-SHA256", "DHE-DSS-AES128-GCM-SHA256", "DHE-DSS-AES256-GCM-SHA384",
+    "DHE-RSA-AES128-SHA256", "DHE-RSA-AES256-SHA256", "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384",
+    "DHE-RSA-AES128-CCM", "DHE-RSA-AES256-CCM",
+})
+TR02102_TLS13 = frozenset({"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_AES_128_CCM_SHA256"})
+# Suite classes, worst first; the class of a suite decides its finding.
+SUITE_CLASSES = ("broken", "no-forward-secrecy", "sha1-mac", "outside-tables", "recommended")
+_BROKEN_SYMMETRIC = ("rc4", "des", "null", "none", "idea", "seed", "rc2")
+
+
+def _suite_table() -> dict[str, dict[str, Any]]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.set_ciphers(ENUMERATE_ALL)
+    return {c["name"]: c for c in ctx.get_ciphers()}
+
+
+_SUITES = _suite_table()
+
+
+def suite_class(name: str) -> str:
+    """What TR-02102-2 says of a suite (OpenSSL name): one of SUITE_CLASSES."""
+    if name in TR02102_TLS12 or name in TR02102_TLS13:
+        return "recommended"
+    info = _SUITES.get(name)
+    if info is None:  # unknown to this OpenSSL: judge by its name
+        upper = name.upper()
+        if any(b in upper for b in ("RC4", "DES", "NULL", "EXP", "MD5", "ANON", "ADH", "AECDH")):
+            return "broken"
+        return "outside-tables" if upper.startswith(("ECDHE", "DHE", "TLS_")) else "no-forward-secrecy"
+    symmetric = str(info.get("symmetric") or "none")
+    if (any(symmetric.startswith(b) for b in _BROKEN_SYMMETRIC) or info.get("digest") == "md5"
+            or info.get("auth") == "auth-null"):
+        return "broken"
+    if info.get("kea") not in ("kx-ecdhe", "kx-dhe", "kx-any"):
+        return "no-forward-secrecy"
+    if not info.get("aead") and info.get("digest") == "sha1":
+        return "sha1-mac"
+    return "outside-tables"
 
 
 class TlsUnreachable(Exception):
@@ -45,12 +104,15 @@ class Certificate:
     key_bits: int
     signature_hash: str | None
     names: tuple[str, ...]
-    chain: tuple[str, ...]  # subjects, leaf first
+    chain: tuple[str, ...]  # subjects of the chain the server sent, leaf first
+    verified_path: tuple[str, ...] = ()  # subjects of the verified path, root included; () if not verified
 
     def to_dict(self) -> dict[str, Any]:
         return {"subject": self.subject[:300], "issuer": self.issuer[:300], "not_after": self.not_after.isoformat(),
                 "key_type": self.key_type, "key_bits": self.key_bits, "signature_hash": self.signature_hash,
-                "names": list(self.names[:20]), "chain": [c[:300] for c in self.chain[:10]]}
+                "names": list(self.names[:20]), "names_total": len(self.names),
+                "chain": [c[:300] for c in self.chain[:10]], "chain_total": len(self.chain),
+                "verified_path": [c[:300] for c in self.verified_path[:10]]}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,8 +126,11 @@ class TlsReport:
     non_forward_secret_accepted: bool | None
     certificate: Certificate | None
     verify_error: str | None  # None: chain and host name verified
-    verify_reason: str | None  # "expired", "hostname", "untrusted"
+    verify_reason: str | None  # "expired", "hostname", "untrusted", "incomplete-chain", "issuer-unknown", "handshake"
     findings: tuple[Finding, ...]
+    suites: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # version -> accepted suites
+    suites_complete: dict[str, bool] = dataclasses.field(default_factory=dict)  # False: enumeration was cut
+    aia_issuer_url: str | None = None  # where the missing intermediate was found
 
     @property
     def compliant(self) -> bool:
@@ -81,23 +146,32 @@ class TlsReport:
         return {"host": self.host, "port": self.port, "accepted": dict(self.accepted), "negotiated": self.negotiated,
                 "cipher": self.cipher, "forward_secrecy": self.forward_secrecy,
                 "non_forward_secret_accepted": self.non_forward_secret_accepted,
+                "suites": {v: [{"name": n, "class": suite_class(n)} for n in names] for v, names in self.suites.items()},
+                "suites_complete": dict(self.suites_complete),
                 "certificate": self.certificate.to_dict() if self.certificate else None,
-                "verify_error": self.verify_error, "verify_reason": self.verify_reason, "compliant": self.compliant,
+                "verify_error": self.verify_error, "verify_reason": self.verify_reason,
+                "aia_issuer_url": self.aia_issuer_url, "compliant": self.compliant,
                 "findings": [f.to_dict() for f in self.findings]}
 
 
-def _context(version: str | None, ciphers: str | None, verify: bool, ca_file: str | None) -> ssl.SSLContext:
-    ctx = client_context(verify, ca_file)  # a fresh one: versions and ciphers are set on it below
+def _context(version: str | None, ciphers: str | None, verify: bool, ca_file: str | None,
+             extra_ca: bytes | None = None) -> ssl.SSLContext:
+    ctx = client_context(verify, ca_file, browser=False)  # a fresh one: versions and ciphers are set below
+    if extra_ca is not None:
+        ctx.load_verify_locations(cadata=extra_ca)
+        # the fetched intermediate must chain to a trusted root, not become an anchor itself
+        ctx.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # asking for TLS 1.0 on purpose
         if version is not None:
             v = getattr(ssl.TLSVersion, _SSL_VERSION[version])
             ctx.minimum_version = v
             ctx.maximum_version = v
-        if ciphers is not None:
-            ctx.set_ciphers(ciphers)
-        elif version in ("TLSv1", "TLSv1.1"):
-            ctx.set_ciphers("ALL:@SECLEVEL=0")  # old versions need SHA-1 signatures
+        elif ciphers is None:  # every suite, every version: certificate facts from any handshake that succeeds
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        else:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(ciphers or ENUMERATE_ALL)  # old versions need SHA-1 signatures: level 0
     return ctx
 
 
@@ -119,34 +193,46 @@ def _handshake(host: str, port: int, server_name: str, ctx: ssl.SSLContext, dead
         raise
 
 
-def _chain(tls: ssl.SSLSocket) -> list[bytes]:
-    # Python 3.13 has public get_verified_chain(); 3.12 has it on the internal object.
-    for getter in ("get_verified_chain", "get_unverified_chain"):
-        fn = getattr(tls, getter, None) or getattr(getattr(tls, "_sslobj", None), getter, None)
-        if fn is None:
-            continue
+def _ders(certs) -> list[bytes]:
+    return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in certs or []]
+
+
+def _chain(tls: ssl.SSLSocket, which: str = "get_unverified_chain") -> list[bytes]:
+    # Python 3.13 has them public; 3.12 has them on the internal object.
+    fn = getattr(tls, which, None) or getattr(getattr(tls, "_sslobj", None), which, None)
+    if fn is not None:
         try:
-            certs = fn() or []
+            out = _ders(fn())
         except (ssl.SSLError, ValueError):
-            continue
-        out = [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in certs]
-        if out:
+            out = []
+        if out or which == "get_verified_chain":
             return out
     leaf = tls.getpeercert(binary_form=True)
     return [leaf] if leaf else []
 
 
-def _certificate(chain: list[bytes]) -> Certificate | None:
+def _subjects(ders: list[bytes]) -> tuple[str, ...]:
+    from cryptography import x509
+
+    out = []
+    for der in ders:
+        try:
+            out.append(x509.load_der_x509_certificate(der).subject.rfc4514_string())
+        except ValueError:
+            out.append("?")
+    return tuple(out)
+
+
+def _certificate(chain: list[bytes], verified: list[bytes]) -> Certificate | None:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
     if not chain:
         return None
     try:
-        certs = [x509.load_der_x509_certificate(der) for der in chain]
+        leaf = x509.load_der_x509_certificate(chain[0])
     except ValueError:
         return None
-    leaf = certs[0]
     key = leaf.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         key_type, bits = "RSA", key.key_size
@@ -167,7 +253,37 @@ def _certificate(chain: list[bytes]) -> Certificate | None:
         names = ()
     hash_alg = leaf.signature_hash_algorithm
     return Certificate(leaf.subject.rfc4514_string(), leaf.issuer.rfc4514_string(), leaf.not_valid_after_utc, key_type,
-                       bits, hash_alg.name if hash_alg else None, names, tuple(c.subject.rfc4514_string() for c in certs))
+                       bits, hash_alg.name if hash_alg else None, names, _subjects(chain), _subjects(verified))
+
+
+def _enumerate(host: str, port: int, server_name: str, version: str, deadline: float,
+               per_try: float) -> tuple[list[str], bool, list[bytes]]:
+    """Suites `version` accepts, whether the list is complete, and the chain sent in the first handshake."""
+    offer = [name for name, info in _SUITES.items() if info.get("protocol") != "TLSv1.3"]
+    found: list[str] = []
+    chain: list[bytes] = []
+    while offer and len(found) < MAX_SUITES:
+        try:
+            ctx = _context(version, ":".join(offer) + ":@SECLEVEL=0", False, None)
+        except ssl.SSLError:  # nothing left that this version can offer
+            return found, True, chain
+        try:
+            tls = _handshake(host, port, server_name, ctx, min(deadline, time.monotonic() + per_try))
+        except (ssl.SSLError, ConnectionError):
+            return found, True, chain  # refused: every accepted suite is found
+        except (TimeoutError, OSError, TlsUnreachable):
+            return found, False, chain
+        try:
+            picked = (tls.cipher() or (None,))[0]
+            if not chain:
+                chain = _chain(tls)
+        finally:
+            tls.close()
+        if not picked or picked not in offer:
+            return found, False, chain
+        found.append(picked)
+        offer.remove(picked)
+    return found, not offer, chain
 
 
 def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout: float = 10.0,
@@ -177,11 +293,14 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
     deadline = time.monotonic() + timeout
     per_try = max(1.0, timeout / 8)
     accepted: dict[str, bool | None] = {}
+    negotiated13: str | None = None
     for version in VERSIONS:
         try:
             tls = _handshake(host, port, server_name, _context(version, None, False, None),
                              min(deadline, time.monotonic() + per_try))
             accepted[version] = tls.version() == version
+            if version == "TLSv1.3" and accepted[version]:
+                negotiated13 = (tls.cipher() or (None,))[0]
             tls.close()
         except TlsUnreachable:
             raise
@@ -190,68 +309,145 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
         except (TimeoutError, OSError):
             accepted[version] = None
 
+    suites: dict[str, tuple[str, ...]] = {}
+    complete: dict[str, bool] = {}
+    sent: list[bytes] = []
+    for version in VERSIONS[:-1]:
+        if accepted.get(version):
+            names, done, chain = _enumerate(host, port, server_name, version, deadline, per_try)
+            suites[version], complete[version] = tuple(names), done
+            sent = sent or chain
+    if negotiated13:
+        suites["TLSv1.3"], complete["TLSv1.3"] = (negotiated13,), False  # only the negotiated one can be seen
+
+    # Verification as a browser sees it first; with every suite when the browser's offer is refused.
     verify_error = verify_reason = None
     negotiated = cipher = None
-    chain: list[bytes] = []
-    try:
-        tls = _handshake(host, port, server_name, _context(None, None, True, ca_file), deadline)
+    verified: list[bytes] = []
+    aia_url: str | None = None
+    verify_code: int | None = None
+    for offer in (BROWSER_CIPHERS, None):
+        try:
+            tls = _handshake(host, port, server_name, _context(None, offer, True, ca_file), deadline)
+        except ssl.SSLCertVerificationError as exc:
+            verify_code = exc.verify_code
+            verify_error = exc.verify_message or str(exc)
+            verify_reason = {_X509_V_ERR_CERT_HAS_EXPIRED: "expired", _X509_V_ERR_HOSTNAME_MISMATCH: "hostname",
+                             _X509_V_ERR_IP_ADDRESS_MISMATCH: "hostname"}.get(exc.verify_code, "untrusted")
+            break
+        except (ssl.SSLError, ConnectionError, TimeoutError, OSError, TlsUnreachable) as exc:
+            verify_error = f"handshake failed: {getattr(exc, 'reason', None) or exc}"
+            verify_reason = "handshake"
+            continue
+        verify_error = verify_reason = None
         negotiated, cipher = tls.version(), (tls.cipher() or (None,))[0]
-        chain = _chain(tls)
+        sent = _chain(tls) or sent
+        verified = _chain(tls, "get_verified_chain")
         tls.close()
-    except ssl.SSLCertVerificationError as exc:
-        verify_error = exc.verify_message or str(exc)
-        verify_reason = {_X509_V_ERR_CERT_HAS_EXPIRED: "expired", _X509_V_ERR_HOSTNAME_MISMATCH: "hostname",
-                         _X509_V_ERR_IP_ADDRESS_MISMATCH: "hostname"}.get(exc.verify_code, "untrusted")
-    except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
-        verify_error = f"handshake failed: {getattr(exc, 'reason', None) or exc}"
-        verify_reason = "handshake"
-    if not chain:  # the certificate was rejected: look at it without verification
+        break
+    if not sent:  # nothing seen yet (e.g. TLS 1.3 only): look at the certificate without verification
         try:
             tls = _handshake(host, port, server_name, _context(None, None, False, None), deadline)
             negotiated, cipher = negotiated or tls.version(), cipher or (tls.cipher() or (None,))[0]
-            chain = _chain(tls)
+            sent = _chain(tls)
             tls.close()
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError, TlsUnreachable):
             pass
-    forward_secrecy = negotiated == "TLSv1.3" or bool(cipher and ("ECDHE" in cipher or "DHE" in cipher))
-    non_fs: bool | None
-    try:
-        tls = _handshake(host, port, server_name, _context("TLSv1.2", "kRSA:@SECLEVEL=0", False, None),
-                         min(deadline, time.monotonic() + per_try))
-        non_fs = True
-        tls.close()
-    except (ssl.SSLError, ConnectionError):
-        non_fs = False
-    except (TimeoutError, OSError, TlsUnreachable):
+    if negotiated is None and sent:
+        negotiated = next((v for v in reversed(VERSIONS) if accepted.get(v)), None)
+        cipher = cipher or next(iter(suites.get(negotiated or "", ())), None)
+    if verify_code == _X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY and sent:
+        # Unknown CA or missing intermediate? Fetch the issuer named in the AIA extension and verify again.
+        verify_reason = "issuer-unknown"
+        fetched = issuer_via_aia(sent[-1], max(0.5, deadline - time.monotonic()))
+        if fetched is not None and fetched[2]:
+            aia_url, verify_reason = fetched[0], "untrusted"  # the issuer is a root nobody trusts: an unknown CA
+        elif fetched is not None:
+            aia_url, issuer_der, _root = fetched
+            try:
+                tls = _handshake(host, port, server_name, _context(None, None, True, ca_file, issuer_der), deadline)
+                verified = _chain(tls, "get_verified_chain")
+                tls.close()
+                verify_reason = "incomplete-chain"
+            except (ssl.SSLError, ConnectionError, TimeoutError, OSError, TlsUnreachable):
+                verify_reason = "untrusted"  # the issuer was found, and it is not trusted
+    all_suites = [n for names in suites.values() for n in names]
+    non_fs: bool | None = any(suite_class(n) == "no-forward-secrecy" for n in all_suites)
+    if not all_suites:
         non_fs = None
-    cert = _certificate(chain)
-    findings = _judge(accepted, forward_secrecy, non_fs, cert, verify_error, verify_reason, negotiated, warn_days)
+    elif not non_fs and not all(complete.get(v, True) for v in suites if v != "TLSv1.3"):
+        non_fs = None  # cut short: cannot say none is accepted
+    forward_secrecy = negotiated == "TLSv1.3" or bool(cipher and suite_class(cipher) != "no-forward-secrecy")
+    cert = _certificate(sent, verified)
+    findings = _judge(accepted, forward_secrecy, non_fs, cert, verify_error, verify_reason, negotiated, warn_days,
+                      suites, aia_url)
     return TlsReport(host, port, accepted, negotiated, cipher, forward_secrecy and not non_fs, non_fs, cert,
-                     verify_error, verify_reason, tuple(findings))
+                     verify_error, verify_reason, tuple(findings), suites, complete, aia_url)
 
 
-def _judge(accepted, forward_secrecy, non_fs, cert, verify_error, verify_reason, negotiated, warn_days) -> list[Finding]:
+def _version_name(v: str) -> str:
+    return "TLS 1.0" if v == "TLSv1" else v.replace("TLSv", "TLS ")
+
+
+def _suite_findings(suites: dict[str, tuple[str, ...]]) -> list[Finding]:
+    by_class: dict[str, list[str]] = {}
+    for names in suites.values():
+        for n in names:
+            by_class.setdefault(suite_class(n), [])
+            if n not in by_class[suite_class(n)]:
+                by_class[suite_class(n)].append(n)
+    f: list[Finding] = []
+    if by_class.get("broken"):
+        f.append(Finding("broken-suites", "critical",
+                         f"Server akzeptiert gebrochene Cipher-Suites: {', '.join(by_class['broken'])}. "
+                         "Abhilfe: nur die Suites der Tabellen von BSI TR-02102-2 zulassen."))
+    if by_class.get("sha1-mac"):
+        f.append(Finding("sha1-mac-suites", "warning",
+                         f"Server akzeptiert CBC-Suites mit SHA-1-MAC, die BSI TR-02102-2 nicht aufführt: "
+                         f"{', '.join(by_class['sha1-mac'])}. Abhilfe: nur AES-GCM- oder AES-CBC-SHA256/384-Suites "
+                         "mit ECDHE/DHE zulassen."))
+    if by_class.get("outside-tables"):
+        f.append(Finding("suites-outside-tr02102", "notice",
+                         f"Server akzeptiert Cipher-Suites mit Forward Secrecy, die nicht in den Tabellen von "
+                         f"BSI TR-02102-2 stehen: {', '.join(by_class['outside-tables'])}."))
+    return f
+
+
+def _judge(accepted, forward_secrecy, non_fs, cert, verify_error, verify_reason, negotiated, warn_days,
+           suites=None, aia_url=None) -> list[Finding]:
     f: list[Finding] = []
     old = [v for v in ("TLSv1", "TLSv1.1") if accepted.get(v)]
     if old:
-        names = ", ".join(v.replace("TLSv1", "TLS 1.0") if v == "TLSv1" else v.replace("TLSv", "TLS ") for v in old)
+        names = ", ".join(_version_name(v) for v in old)
         f.append(Finding("old-protocol", "critical",
                             f"Server akzeptiert {names}. BSI TR-02102-2 erlaubt nur TLS 1.2 und TLS 1.3. "
                             "Abhilfe: z. B. nginx 'ssl_protocols TLSv1.2 TLSv1.3;', Apache 'SSLProtocol -all +TLSv1.2 +TLSv1.3'."))
     if not any(accepted.get(v) for v in ACCEPTABLE) and negotiated is None:
         f.append(Finding("no-modern-protocol", "critical", "Weder TLS 1.2 noch TLS 1.3 werden angeboten."))
     if non_fs:
+        static = [n for names in (suites or {}).values() for n in names if suite_class(n) == "no-forward-secrecy"]
+        listed = f" ({', '.join(dict.fromkeys(static))})" if static else ""
         f.append(Finding("no-forward-secrecy", "critical",
-                            "Server akzeptiert Cipher-Suites ohne Forward Secrecy (RSA-Schlüsseltausch). "
+                            f"Server akzeptiert Cipher-Suites ohne Forward Secrecy (RSA-Schlüsseltausch){listed}. "
                             "Abhilfe: nur ECDHE-/DHE-Suites zulassen, z. B. 'ECDHE+AESGCM:ECDHE+CHACHA20'."))
     elif negotiated and not forward_secrecy:
         f.append(Finding("no-forward-secrecy", "critical",
                             "Die ausgehandelte Verbindung nutzt keine Forward Secrecy."))
+    f.extend(_suite_findings(suites or {}))
     if verify_error is not None:
-        label = {"expired": "Zertifikat abgelaufen", "hostname": "Zertifikat passt nicht zum Hostnamen",
-                 "untrusted": "Zertifikatskette nicht vertrauenswürdig",
-                 "handshake": "TLS-Handshake fehlgeschlagen"}.get(verify_reason or "", "Zertifikat ungültig")
-        f.append(Finding(f"certificate-{verify_reason}", "critical", f"{label}: {verify_error[:200]}"))
+        if verify_reason == "incomplete-chain":
+            f.append(Finding("certificate-incomplete-chain", "critical",
+                             "Server sendet die Zwischenzertifikate nicht. Browser laden sie teils über die "
+                             f"AIA-Angabe nach ({(aia_url or '')[:200]}), andere Clients scheitern. Abhilfe: die "
+                             "vollständige Kette (Zertifikat und Zwischenzertifikate) ausliefern, z. B. nginx "
+                             "'ssl_certificate fullchain.pem'."))
+        else:
+            label = {"expired": "Zertifikat abgelaufen", "hostname": "Zertifikat passt nicht zum Hostnamen",
+                     "untrusted": "Zertifikatskette nicht vertrauenswürdig",
+                     "issuer-unknown": "Aussteller des Zertifikats unbekannt (unbekannte CA, oder der Server sendet "
+                                       "die Zwischenzertifikate nicht und das Zertifikat nennt keine AIA-Adresse)",
+                     "handshake": "TLS-Handshake fehlgeschlagen"}.get(verify_reason or "", "Zertifikat ungültig")
+            f.append(Finding(f"certificate-{verify_reason}", "critical", f"{label}: {verify_error[:200]}"))
     if cert is not None:
         days = (cert.not_after - datetime.now(UTC)).total_seconds() / 86400
         if 0 <= days < warn_days:

@@ -1,0 +1,195 @@
+"""TLS as a browser sees it (availability) and as BSI TR-02102-2 judges it (security), on local
+servers with chosen suites: ECDHE with CBC-SHA only, static RSA only, TLS 1.2 AEAD only, TLS 1.3
+only, OpenSSL's DEFAULT, and a server that does not send its intermediate certificate.
+
+Availability must be `up` wherever Chromium loads the page (checks.httpprobe.CLIENT_PROFILE);
+the weak suites are the security check's findings, listed suite by suite.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+
+from checks import tls
+from checks.availability import AvailabilitySettings
+from checks.availability import run as availability
+from checks.httpprobe import BROWSER_CIPHERS, CLIENT_PROFILE
+from checks.result import Reason, State, Target
+from checks.security import SecuritySettings
+from checks.security import run as security
+from tests.certs import TestCA
+from tests.sites import Page, site
+
+PAGE = {"/": Page(200, [("Content-Type", "text/html")], b"<html><body>Serviceportal</body></html>")}
+CBC_SHA1 = "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA"
+STATIC_RSA = "AES128-GCM-SHA256"
+AEAD = "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
+TLS12 = ("TLSv1_2", "TLSv1_2")
+
+
+@pytest.fixture(scope="module")
+def rsa_pair(ca):
+    pair = ca.issue("suites-rsa", ["127.0.0.1"], rsa_bits=2048)
+    return pair.cert, pair.key
+
+
+def up(port: int, ca) -> object:
+    return availability(Target("svc", f"https://127.0.0.1:{port}/"),
+                        AvailabilitySettings(ca_file=ca.ca_file, retries=0, timeout=5))
+
+
+def scan(port: int, ca) -> tls.TlsReport:
+    return tls.scan("127.0.0.1", port, ca_file=str(ca.ca_file), timeout=10)
+
+
+def ids(report: tls.TlsReport) -> set[str]:
+    return {f.id for f in report.findings}
+
+
+def server_suites(ciphers: str) -> set[str]:
+    """What a server configured with `ciphers` can use with an RSA certificate in TLS 1.2 (ECDHE or RSA
+    key exchange: the test server has no DH parameters). `protocol` is the oldest version of a suite."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.set_ciphers(ciphers)
+    return {c["name"] for c in ctx.get_ciphers()
+            if c["protocol"] != "TLSv1.3" and c["auth"] == "auth-rsa" and c["kea"] in ("kx-ecdhe", "kx-rsa")}
+
+
+def test_browser_profile_is_chromiums_offer():
+    # the TLS 1.2 suites of Chromium 156's ClientHello (0xc02b ... 0x0035), in its order
+    assert CLIENT_PROFILE == "chromium-156"
+    assert BROWSER_CIPHERS.split(":") == [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384",
+        "AES128-SHA", "AES256-SHA"]
+
+
+def test_ecdhe_cbc_sha1_server_is_up_and_a_warning(ca, rsa_pair):
+    with site(PAGE, tls=rsa_pair, versions=TLS12, ciphers=CBC_SHA1, plain=False) as port:
+        result = up(port, ca)
+        report = scan(port, ca)
+    assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+    assert result.evidence["tls"]["client_profile"] == "chromium-156"
+    assert result.evidence["tls"]["cipher"] in CBC_SHA1.split(":")
+    assert set(report.suites["TLSv1.2"]) == set(CBC_SHA1.split(":")) and report.suites_complete["TLSv1.2"]
+    assert {tls.suite_class(s) for s in report.suites["TLSv1.2"]} == {"sha1-mac"}
+    assert "sha1-mac-suites" in ids(report) and "no-forward-secrecy" not in ids(report)
+    assert report.forward_secrecy and report.non_forward_secret_accepted is False
+    assert report.certificate is not None and report.verify_error is None
+    assert report.accepted == {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": False}
+
+
+def test_static_rsa_server_is_up_and_not_forward_secret(ca, rsa_pair):
+    with site(PAGE, tls=rsa_pair, versions=TLS12, ciphers=STATIC_RSA, plain=False) as port:
+        result = up(port, ca)
+        report = scan(port, ca)
+        checked = security(Target("svc", f"https://127.0.0.1:{port}/"),
+                           SecuritySettings(ca_file=ca.ca_file, http_port=port, timeout=10))
+    assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+    assert report.suites["TLSv1.2"] == ("AES128-GCM-SHA256",)
+    assert report.non_forward_secret_accepted is True and not report.forward_secrecy
+    no_fs = next(f for f in report.findings if f.id == "no-forward-secrecy")
+    assert no_fs.severity == "critical" and "AES128-GCM-SHA256" in no_fs.message
+    assert report.certificate is not None and report.certificate.key_type == "RSA"
+    # the security check: no HTTP listener, yet the page is graded and the TLS facts are there
+    assert (checked.state, checked.reason) == (State.DOWN, Reason.NONCOMPLIANT)
+    assert "tls-no-forward-secrecy" in {f["id"] for f in checked.evidence["findings"]}
+    assert checked.measurements["tls_cert_expiry_timestamp"] == pytest.approx(
+        report.certificate.not_after.timestamp())
+    assert "Weder TLS 1.2 noch TLS 1.3" not in str(checked.evidence)
+
+
+def test_tls12_aead_only_is_compliant(ca, rsa_pair):
+    with site(PAGE, tls=rsa_pair, versions=TLS12, ciphers=AEAD) as port:
+        result = up(port, ca)
+        report = scan(port, ca)
+    assert result.state is State.UP
+    assert set(report.suites["TLSv1.2"]) == set(AEAD.split(":"))
+    assert {tls.suite_class(s) for s in report.suites["TLSv1.2"]} == {"recommended"}
+    assert report.compliant and not {"sha1-mac-suites", "no-forward-secrecy", "suites-outside-tr02102"} & ids(report)
+
+
+def test_tls13_only(ca, rsa_pair):
+    with site(PAGE, tls=rsa_pair, versions=("TLSv1_3", "TLSv1_3")) as port:
+        result = up(port, ca)
+        report = scan(port, ca)
+    assert result.state is State.UP and result.evidence["tls"]["version"] == "TLSv1.3"
+    assert report.accepted == {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": False, "TLSv1.3": True}
+    assert list(report.suites) == ["TLSv1.3"] and report.suites["TLSv1.3"][0].startswith("TLS_")
+    assert report.suites_complete["TLSv1.3"] is False  # only the negotiated suite can be seen
+    assert report.certificate is not None and report.negotiated == "TLSv1.3" and report.forward_secrecy
+    assert "no-modern-protocol" not in ids(report) and "no-forward-secrecy" not in ids(report)
+
+
+def test_openssl_default_mix_is_enumerated(ca, rsa_pair):
+    with site(PAGE, tls=rsa_pair, versions=("TLSv1_2", "TLSv1_3"), ciphers="DEFAULT") as port:
+        result = up(port, ca)
+        report = scan(port, ca)
+    assert result.state is State.UP
+    found = set(report.suites["TLSv1.2"])
+    expected = server_suites("DEFAULT")
+    assert expected <= found, expected - found  # every suite usable with the RSA certificate is found
+    assert found <= server_suites("DEFAULT") | {s for s in found if s.startswith("DHE-")}  # and nothing else
+    assert report.suites_complete["TLSv1.2"]
+    assert {"no-forward-secrecy", "sha1-mac-suites", "suites-outside-tr02102"} <= ids(report)
+    assert report.negotiated == "TLSv1.3" and "TLSv1.3" in report.suites
+
+
+def test_intermediate_not_sent(tmp_path: Path, ca):
+    # root (trusted) -> intermediate -> leaf; the server sends the leaf only, whose AIA names the intermediate
+    intermediate = ca.intermediate("egov-monitor test intermediate")
+    with site({"/int.crt": Page(200, [], intermediate.der(), "application/pkix-cert")}) as aia_port:
+        leaf = intermediate.issue("leaf-only", ["127.0.0.1"], aia=f"http://127.0.0.1:{aia_port}/int.crt")
+        with site(PAGE, tls=(leaf.cert, leaf.key)) as port:
+            result = up(port, ca)
+            report = scan(port, ca)
+    # a browser fetches the intermediate (Chromium does): up, with where it came from
+    assert result.state is State.UP, result.evidence
+    assert result.evidence["tls"]["aia_issuer_url"] == f"http://127.0.0.1:{aia_port}/int.crt"
+    assert report.verify_reason == "incomplete-chain"
+    finding = next(f for f in report.findings if f.id == "certificate-incomplete-chain")
+    assert "Server sendet die Zwischenzertifikate nicht" in finding.message and finding.severity == "critical"
+    assert report.certificate is not None
+    assert len(report.certificate.chain) == 1  # what the server sent
+    assert report.certificate.verified_path == (report.certificate.subject, intermediate.cert.subject.rfc4514_string(),
+                                                ca.cert.subject.rfc4514_string())
+
+
+def test_intermediate_not_sent_without_aia_is_down_for_a_browser_too(tmp_path: Path, ca):
+    intermediate = ca.intermediate("egov-monitor test intermediate without aia")
+    leaf = intermediate.issue("leaf-no-aia", ["127.0.0.1"])
+    with site(PAGE, tls=(leaf.cert, leaf.key)) as port:
+        result = up(port, ca)
+        report = scan(port, ca)
+    assert (result.state, result.reason) == (State.DOWN, Reason.TLS_INVALID_CERTIFICATE)
+    assert report.verify_reason == "issuer-unknown"
+    assert "certificate-issuer-unknown" in ids(report)
+
+
+def test_unknown_ca_is_not_called_a_missing_intermediate(tmp_path: Path, ca):
+    # the AIA leads to the issuer, but the issuer's root is not trusted: an unknown CA
+    stranger = TestCA(tmp_path, "untrusted root")
+    with site({"/ca.crt": Page(200, [], stranger.der(), "application/pkix-cert")}) as aia_port:
+        leaf = stranger.issue("stranger-leaf", ["127.0.0.1"], aia=f"http://127.0.0.1:{aia_port}/ca.crt")
+        with site(PAGE, tls=(leaf.cert, leaf.key)) as port:
+            result = up(port, ca)
+            report = scan(port, ca)
+    assert (result.state, result.reason) == (State.DOWN, Reason.TLS_INVALID_CERTIFICATE)
+    assert report.verify_reason == "untrusted" and "certificate-untrusted" in ids(report)
+    assert report.certificate is not None and report.certificate.verified_path == ()
+
+
+def test_tls10_only_server_is_down_for_a_browser_but_still_scanned(ca, rsa_pair):
+    with site(PAGE, tls=rsa_pair, versions=("TLSv1", "TLSv1"), plain=False) as port:
+        result = up(port, ca)
+        checked = security(Target("svc", f"https://127.0.0.1:{port}/"),
+                           SecuritySettings(ca_file=ca.ca_file, http_port=port, timeout=10))
+    assert (result.state, result.reason) == (State.DOWN, Reason.TLS_ERROR)  # Chromium refuses TLS 1.0 too
+    assert checked.state is State.DOWN
+    assert "tls-old-protocol" in {f["id"] for f in checked.evidence["findings"]}
+    assert checked.evidence["tls"]["suites"]["TLSv1"]  # the suites it accepts are listed
+    assert "tls_cert_expiry_timestamp" in checked.measurements
