@@ -131,6 +131,9 @@ class SecuritySettings(CheckSettings):
     https_port: int | None = Field(None, ge=1, le=65535, description="Port of the HTTPS site, default 443.")
     ca_file: FilePath | None = Field(None, description="CA bundle for services with a private CA.")
     security_txt: bool = Field(True, description="Check /.well-known/security.txt (RFC 9116).")
+    security_txt_key: FilePath | None = Field(
+        None, description="OpenPGP public key (ASCII-armored or binary) of the service; a signed security.txt "
+                          "is then verified with it (gpgv), otherwise only the signature's structure is checked.")
     tls: bool = Field(True, description="Scan protocol versions, forward secrecy and certificate (BSI TR-02102-2).")
     certificate_warning_days: int = Field(30, ge=0, le=365, description="Warn this many days before the certificate expires.")
     hsts_preloaded: list[str] = Field(default_factory=list,
@@ -260,7 +263,8 @@ def run(target: Target, settings: SecuritySettings) -> CheckResult:
             "Die Befunde unten beheben; jeder nennt Header und Wert.", title="Gesamtnote"))
 
     if settings.security_txt:
-        stxt = security_txt.fetch_and_analyse(security_txt.location(https_s.url), options)
+        key = str(settings.security_txt_key) if settings.security_txt_key else None
+        stxt = security_txt.fetch_and_analyse(security_txt.location(https_s.url), options, key)
         evidence["security_txt"] = stxt.to_dict()
         measurements["security_txt_valid"] = 1.0 if stxt.valid else 0.0
         for f in stxt.findings:

@@ -9,7 +9,7 @@
 #                                          and the Python packages with `pip install --dry-run`, even
 #                                          when everything is present; installs nothing (CI runs it)
 #
-# `run` is what the daemon needs (Chromium, Pango for the PDF report); `test` adds what the tests
+# `run` is what the daemon needs (Chromium, Pango for the PDF report, gpgv for signed security.txt); `test` adds what the tests
 # and benchmarks run beside it (Prometheus, Alertmanager, nginx, blackbox_exporter, wrk,
 # PostgreSQL, Redis, systemd-analyze, Node.js 20+ with npm).
 #
@@ -51,6 +51,7 @@ requirements=(
     "ca-certificates|run|file:/etc/ssl/certs/ca-certificates.crt|ca-certificates"
     "pango|run|lib:libpangoft2-1.0.so.0|libpango-1.0-0 libpangoft2-1.0-0"
     "fonts|run|file:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf|fonts-dejavu-core"
+    "gpgv|run|cmd:gpgv|gpgv"
     "prometheus|test|cmd:prometheus|prometheus"
     "promtool|test|cmd:promtool|prometheus"
     "alertmanager|test|cmd:prometheus-alertmanager|prometheus-alertmanager"
@@ -61,6 +62,8 @@ requirements=(
     "redis|test|cmd:redis-server|redis-server"
     "postgresql|test|glob:/usr/lib/postgresql/*/bin/initdb|postgresql"
     "systemd-analyze|test|cmd:systemd-analyze|systemd"
+    "gpg|test|cmd:gpg|gpg"
+    "gpg-agent|test|cmd:gpg-agent|gpg-agent"
 )
 
 # ---- facts: probed on this machine, or read from a machine description --------------------

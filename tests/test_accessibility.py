@@ -266,6 +266,15 @@ def hostile():
         yield f"http://127.0.0.1:{port}"
 
 
+def _wait_until(condition, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def _chromedrivers() -> set[int]:
     out = subprocess.run(["pgrep", "-f", "chromedriver --port"], capture_output=True, text=True).stdout
     return {int(p) for p in out.split()}
@@ -439,7 +448,8 @@ def test_cli_prints_violations_deduplicated_across_pages(tmp_path, good):
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config", str(settings), "--kind",
                           "accessibility", "portal"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert _chromedrivers() <= before  # the CLI's own browsers are gone when it exits
+    # the CLI's own browsers are gone once it has exited (a leaked chromedriver would stay for good)
+    assert _wait_until(lambda: _chromedrivers() <= before, 20), (_chromedrivers(), before)
     text = out.stdout
     assert "3 von 3 Seiten geprüft" in text
     row = next(line for line in text.splitlines() if "image-alt" in line)

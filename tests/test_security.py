@@ -266,7 +266,7 @@ URL = "https://example.org/.well-known/security.txt"
     ("Contact: mailto:a@example.org\nExpires: 2029-05-01T00:00:00Z\n", "text/plain", URL, {"expires-far"}),
     ("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nContact: https://example.org/meldung\n"
      "Expires: 2027-05-01T00:00:00+01:00\n-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n",
-     "text/plain", URL, set()),
+     "text/plain", URL, {"signature-malformed"}),  # the block is no signature (tests/test_security_txt.py signs for real)
 ])
 def test_security_txt(body, ctype, url, expected):
     result = security_txt.analyse(url, 200, ctype, body, now=NOW)
