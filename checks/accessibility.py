@@ -53,7 +53,12 @@ MARKER_NAMES_DE = {
     "sign_language": "Deutsche Gebärdensprache von der Startseite erreichbar",
     "html_lang": "Seitensprache angegeben (html lang, Startseite deutsch)",
 }
-MAX_TARGETS_PER_RULE = 10  # node selectors kept as evidence per rule and page
+# Evidence names every violating element: an operator fixes them, an auditor verifies them.
+# Bounds: MAX_TARGETS_PER_RULE selectors per rule and page come back from the browser, and
+# MAX_TARGET_CHARS characters of selectors are stored per result; what lies beyond is counted
+# (`targets_cut` per violation, `evidence.targets` for the result), never dropped silently.
+MAX_TARGETS_PER_RULE = 5000
+MAX_TARGET_CHARS = 512 * 1024
 MAX_LINKS = 3000
 
 
@@ -546,8 +551,8 @@ def judge_markers(pages: list[PageScan], statement: tuple[str | None, str | None
     for name, pattern in (("statement_feedback", _FEEDBACK), ("statement_arbitration", _ARBITRATION)):
         if name not in wanted:
             continue
-        if statement_url is None:
-            out[name] = Marker("fail" if loaded else "unknown", {"detail": "keine Erklärung zur Barrierefreiheit gefunden"})
+        if statement_url is None:  # statement_linked fails for that; these cannot be judged without it
+            out[name] = Marker("unknown", {"detail": "nicht bestimmbar: keine Erklärung zur Barrierefreiheit gefunden"})
         elif text is None:
             out[name] = Marker("unknown", {"statement": statement_url, "detail": f"Erklärung nicht lesbar: {error}"})
         else:
@@ -559,8 +564,8 @@ def judge_markers(pages: list[PageScan], statement: tuple[str | None, str | None
             out[name] = Marker("pass" if m else "fail", ev)
     if "statement_current" in wanted:
         if statement_url is None:
-            out["statement_current"] = Marker("fail" if loaded else "unknown",
-                                              {"detail": "keine Erklärung zur Barrierefreiheit gefunden"})
+            out["statement_current"] = Marker("unknown",
+                                              {"detail": "nicht bestimmbar: keine Erklärung zur Barrierefreiheit gefunden"})
         elif text is None:
             out["statement_current"] = Marker("unknown", {"statement": statement_url, "detail": f"Erklärung nicht lesbar: {error}"})
         else:
@@ -701,6 +706,7 @@ def _result(target: Target, settings: AccessibilitySettings, started: datetime, 
         "pages": [p.to_dict() for p in pages], "markers": {k: m.to_dict() for k, m in markers.items()},
         "statement_url": statement_url,
     }
+    evidence["targets"] = _bound_targets(evidence["pages"])
     if sitemap_info:
         evidence["sitemap"] = sitemap_info
     fail_rank = IMPACTS.index(settings.fail_impact)
@@ -726,6 +732,28 @@ def _result(target: Target, settings: AccessibilitySettings, started: datetime, 
         state, reason = State.UP, Reason.OK
     return CheckResult(target.service_id, target.url, CheckKind.ACCESSIBILITY, state, reason, started, seconds,
                        measurements=measurements, evidence=evidence)
+
+
+def _bound_targets(pages: list[dict[str, Any]]) -> dict[str, int]:
+    """Keep every violating element's selector up to MAX_TARGET_CHARS per result; count the rest."""
+    budget = MAX_TARGET_CHARS
+    kept = total = 0
+    for page in pages:
+        for v in page.get("violations", ()):
+            targets = v.get("targets") or []
+            total += int(v.get("nodes") or 0)
+            keep = []
+            for t in targets:
+                if len(t) > budget:
+                    break
+                budget -= len(t)
+                keep.append(t)
+            v["targets"] = keep
+            kept += len(keep)
+            cut = int(v.get("nodes") or 0) - len(keep)
+            if cut > 0:
+                v["targets_cut"] = cut
+    return {"total": total, "kept": kept, "cut": total - kept, "limit_chars": MAX_TARGET_CHARS}
 
 
 def dedupe(result: CheckResult) -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from checks import browser as browser_pool
+from checks import cookies as cookie_attempts
 from checks import httpprobe
 from checks.accessibility import _ERROR_CODE, _failure_reason, _fold, fetch_text
 from checks.result import CheckKind, CheckResult, Reason, State, Target
@@ -255,7 +256,9 @@ class Recorder:
         self.requests: dict[str, Request] = {}  # by DevTools requestId (a redirect keeps the id: last hop wins)
         self.hops: list[Request] = []  # every hop, redirects included, in order
         self.dropped = 0
-        self.cookie_setters: dict[str, str] = {}  # cookie name -> URL of the response that set it
+        # every Set-Cookie line seen: (requestId, URL when known at the time, line, Chromium's refusal reasons)
+        self.header_cookies: list[tuple[str, str, str, list[str]]] = []
+        self.cookies_dropped = 0
 
     def feed(self, entries: list[dict]) -> int:
         """Take new log entries; returns how many requests they started."""
@@ -296,12 +299,19 @@ class Recorder:
                     req.error = str(params.get("blockedReason") or params.get("errorText") or "")[:100]
             elif method == "Network.responseReceivedExtraInfo":
                 headers = params.get("headers") or {}
-                lines = [str(v) for k, v in headers.items() if k.lower() == "set-cookie"]
-                req = self.requests.get(str(params.get("requestId")))
-                for line in "\n".join(lines).split("\n"):
-                    name = line.split("=", 1)[0].strip()
-                    if name and "=" in line:
-                        self.cookie_setters.setdefault(name, req.url if req else "")
+                rid = str(params.get("requestId"))
+                req = self.requests.get(rid)
+                blocked = {str(b.get("cookieLine") or ""): [str(r) for r in b.get("blockedReasons") or []]
+                           for b in params.get("blockedCookies") or [] if isinstance(b, dict)}
+                lines = "\n".join(str(v) for k, v in headers.items() if k.lower() == "set-cookie").split("\n")
+                lines += [line for line in blocked if line not in lines]
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    if len(self.header_cookies) >= cookie_attempts.MAX_ATTEMPTS:
+                        self.cookies_dropped += 1
+                        continue
+                    self.header_cookies.append((rid, req.url if req else "", line, blocked.get(line, [])))
         return started
 
     def _add(self, rid: str, req: Request) -> None:
@@ -310,26 +320,6 @@ class Recorder:
             return
         self.requests[rid] = req
         self.hops.append(req)
-
-
-@dataclasses.dataclass(slots=True)
-class Cookie:
-    name: str
-    domain: str
-    path: str
-    expires: float  # epoch seconds; -1 for a session cookie
-    secure: bool
-    http_only: bool
-    same_site: str
-    party: str = "first"
-    necessary: bool = False
-    set_by: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        expiry = "Sitzung" if self.expires <= 0 else datetime.fromtimestamp(self.expires, UTC).isoformat(timespec="seconds")
-        return {"name": self.name[:200], "domain": self.domain[:255], "path": self.path[:200], "expires": expiry,
-                "secure": self.secure, "http_only": self.http_only, "same_site": self.same_site, "party": self.party,
-                "necessary": self.necessary, "set_by": self.set_by[:2048] or "Skript"}
 
 
 @dataclasses.dataclass(slots=True)
@@ -343,8 +333,11 @@ class PageCapture:
     load_complete: bool = True
     requests: list[Request] = dataclasses.field(default_factory=list)
     requests_dropped: int = 0
-    cookies: list[Cookie] = dataclasses.field(default_factory=list)
-    cookies_raw: list[dict] = dataclasses.field(default_factory=list)  # as DevTools gave them, until _finish
+    # every cookie the page tried to set (headers and scripts), stored or refused, plus stored ones no attempt explains
+    cookies: list[cookie_attempts.CookieAttempt] = dataclasses.field(default_factory=list)
+    cookies_dropped: int = 0  # attempts beyond cookie_attempts.MAX_ATTEMPTS: counted, not kept
+    cookies_raw: list[dict] = dataclasses.field(default_factory=list)  # the jar as DevTools gave it, until _finish
+    script_cookies: list[dict] = dataclasses.field(default_factory=list)  # per frame: href, host, lines, until _finish
     cookies_complete: bool = True  # False when the remote end offered no DevTools (only the page's own cookies)
     storage: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # {origin, kind, key}
     links: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (label, href)
@@ -352,7 +345,8 @@ class PageCapture:
     text: str = ""
     error: str | None = None
     error_reason: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # the visit itself, from the moment a browser was free
+    queue_seconds: float = 0.0  # waiting for a free browser before that
     also: Any = None  # what the caller's `also` step returned (e.g. an axe run on the same visit)
 
     @property
@@ -446,28 +440,40 @@ def _cookies(session: browser_pool.BrowserSession) -> tuple[list[dict], bool]:
                  "sameSite": c.get("sameSite", "")} for c in session.driver.get_cookies()], False
 
 
-def _storage(session: browser_pool.BrowserSession) -> list[dict[str, Any]]:
-    """Storage keys of the top document and of its frames (one level; frames that refuse are skipped)."""
+def _frames(session: browser_pool.BrowserSession, recorder: str
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Storage keys and recorded `document.cookie` assignments of the top document and of its
+    frames (one level; frames that refuse are skipped), in one script call per frame."""
     driver = session.driver
-    found = [driver.execute_script(_STORAGE) or {}]
+    script = ("const storage = (function() {" + _STORAGE + "})();"
+              "const cookies = (function() {" + cookie_attempts.read_script(recorder) + "})();"
+              "return {storage: storage, cookies: cookies};")
+    found = [driver.execute_script(script) or {}]
     frames = driver.find_elements("css selector", "iframe, frame")[:MAX_FRAMES]
     for frame in frames:
         try:
             driver.switch_to.frame(frame)
-            found.append(driver.execute_script(_STORAGE) or {})
+            found.append(driver.execute_script(script) or {})
         except browser_pool.WebDriverException:
             pass
         finally:
             driver.switch_to.default_content()
     out, seen = [], set()
-    for f in found:
+    scripts: list[dict[str, Any]] = []
+    for item in found:
+        f = item.get("storage") or {}
         origin = str(f.get("origin") or "")
         for kind in ("local", "session"):
             for key in f.get(kind) or ():
                 if (origin, kind, key) not in seen:
                     seen.add((origin, kind, key))
                     out.append({"origin": origin, "kind": kind, "key": str(key)})
-    return out
+        c = item.get("cookies") or {}
+        if c.get("lines") or c.get("dropped"):
+            scripts.append({"href": str(c.get("href") or ""), "host": str(c.get("host") or "").lower(),
+                            "lines": [str(x) for x in c.get("lines") or []][:cookie_attempts.MAX_ATTEMPTS],
+                            "dropped": int(c.get("dropped") or 0)})
+    return out, scripts
 
 
 def capture_page(pool: browser_pool.BrowserPool, url: str, settings: GdprSettings, wait: float | None = None,
@@ -482,7 +488,9 @@ def capture_page(pool: browser_pool.BrowserPool, url: str, settings: GdprSetting
         if last.error_reason != "browser_crashed":
             break
     assert last is not None
-    last.seconds = time.monotonic() - started
+    total = time.monotonic() - started
+    last.queue_seconds = min(last.queue_seconds, total)
+    last.seconds = total - last.queue_seconds
     return last
 
 
@@ -491,12 +499,17 @@ def _capture_once(pool: browser_pool.BrowserPool, url: str, settings: GdprSettin
     budget = settings.timeout
     rec = Recorder()
     page = PageCapture(url=url)
+    asked = time.monotonic()
+    page.queue_seconds = budget + (wait or budget)  # no browser at all: all of it was waiting
     try:
         with pool.session(deadline=budget, wait=wait, what=url, fresh=True) as session:
             t0 = time.monotonic()
+            page.queue_seconds = t0 - asked
             until = t0 + budget * 0.75  # leave time to read cookies and storage
             session.set_timeouts(page_load=max(1.0, budget * 0.5), script=max(1.0, budget * 0.2))
             session.performance_log()  # drop what the browser logged while starting (its own blank tab)
+            source, recorder = cookie_attempts.recorder_script()
+            session.add_init_script("cookie-recorder", source)  # before the page: document.cookie in every frame
             if consent and settings.consent_cookies:
                 _set_consent_cookies(session, url, settings.consent_cookies)
             driver = session.driver
@@ -518,7 +531,7 @@ def _capture_once(pool: browser_pool.BrowserPool, url: str, settings: GdprSettin
             page.links = [(str(label), str(href)) for label, href in facts.get("links") or []]
             page.forms = list(facts.get("forms") or [])
             page.text = str(facts.get("text") or "")
-            page.storage = _storage(session)
+            page.storage, page.script_cookies = _frames(session, recorder)
             page.cookies_raw, page.cookies_complete = _cookies(session)
             rec.feed(session.performance_log())
             if page.status >= 400:
@@ -535,12 +548,57 @@ def _finish(page: PageCapture, rec: Recorder) -> PageCapture:
     page.requests = rec.hops
     page.requests_dropped = rec.dropped
     raw, page.cookies_raw = page.cookies_raw, []
-    page.cookies = [Cookie(name=str(c.get("name") or ""), domain=str(c.get("domain") or "").lower(),
-                           path=str(c.get("path") or "/"), expires=float(c.get("expires") or -1),
-                           secure=bool(c.get("secure")), http_only=bool(c.get("httpOnly")),
-                           same_site=str(c.get("sameSite") or ""), set_by=rec.cookie_setters.get(str(c.get("name")), ""))
-                    for c in raw]
+    scripts, page.script_cookies = page.script_cookies, []
+    jar = {(str(c.get("name") or ""), str(c.get("domain") or "").lower()): c for c in raw}
+    site = page.site
+    merged: dict[tuple[str, str, str], cookie_attempts.CookieAttempt] = {}
+
+    def keep(a: cookie_attempts.CookieAttempt) -> None:
+        old = merged.get(a.key)
+        if old is None:
+            merged[a.key] = a
+        elif a.stored and not old.stored:  # refused once, stored later: it is on the device
+            merged[a.key] = a
+
+    for rid, url, line, reasons in rec.header_cookies:
+        url = url or (rec.requests[rid].url if rid in rec.requests else "")
+        a = cookie_attempts.parse(line, (urlsplit(url).hostname or "").lower(), "header", url)
+        if a is None:
+            continue
+        a.domain = _jar_domain(line, a.domain)
+        a.stored = not reasons
+        a.refused = cookie_attempts.refusals_de(reasons)
+        keep(a)
+    for frame in scripts:
+        third_context = party(frame["host"], site, None) == "third"
+        for line in frame["lines"]:
+            a = cookie_attempts.parse(line, frame["host"], "script", "")
+            if a is None:
+                continue
+            a.domain = _jar_domain(line, a.domain)
+            a.set_by = "Skript" if not frame["href"] else f"Skript in {frame['href']}"
+            a.stored = (a.name, a.domain) in jar
+            if not a.stored:
+                a.refused, a.reason_inferred = [cookie_attempts.infer_refusal(a, third_context)], True
+            keep(a)
+        page.cookies_dropped += frame["dropped"]
+    page.cookies_dropped += rec.cookies_dropped
+    seen = {(a.name, a.domain) for a in merged.values()}
+    for (name, domain), c in jar.items():
+        if (name, domain) not in seen:  # stored without an attempt we saw (e.g. set over DevTools, a service worker)
+            merged[(name, domain, str(c.get("path") or "/"))] = cookie_attempts.CookieAttempt(
+                name=name, domain=domain, path=str(c.get("path") or "/"), expires=float(c.get("expires") or -1),
+                same_site=str(c.get("sameSite") or ""), secure=bool(c.get("secure")),
+                http_only=bool(c.get("httpOnly")), source="jar", set_by="")
+    page.cookies = list(merged.values())
     return page
+
+
+def _jar_domain(line: str, domain: str) -> str:
+    """The domain as Chromium's jar writes it: with a leading dot for a Domain attribute."""
+    has_domain = any(p.strip().lower().startswith("domain=") and p.split("=", 1)[1].strip()
+                     for p in line.split(";")[1:])
+    return "." + domain if has_domain and not domain.startswith(".") else domain
 
 # --------------------------------------------------------------------------- classification
 
@@ -549,11 +607,11 @@ def _matches(host: str, domains: list[str] | tuple[str, ...]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
-def party(host: str, site: str, settings: GdprSettings) -> str:
+def party(host: str, site: str, settings: GdprSettings | None) -> str:
     """'first' when `host` shares the page's registrable domain (or is an operator's own), else 'third'."""
     host = host.lower().strip(".")
     reg = registrable_domain(host) or host
-    if reg == site or host == site or _matches(host, settings.first_party):
+    if reg == site or host == site or (settings is not None and _matches(host, settings.first_party)):
         return "first"
     return "third"
 
@@ -594,6 +652,7 @@ class Summary:
                 "trackers": len(self.trackers()), "third_party_cookies": len(self.cookies_of("third")),
                 "first_party_cookies": len(self.cookies_of("first")),
                 "nonessential_cookies": len(self.cookies_of("first", necessary=False)),
+                "cookies_refused": sum(1 for c in self.cookies.values() if not c["stored"]),
                 "storage_keys": len(self.nonessential_storage())}
 
     def to_dict(self) -> dict[str, Any]:
@@ -625,9 +684,11 @@ def summarize(pages: list[PageCapture], settings: GdprSettings) -> Summary:
             if req.type not in h["types"] and len(h["types"]) < 8:
                 h["types"].append(req.type)
         for c in page.cookies:
-            c.party = party(c.domain, site, settings)
-            c.necessary = bool(necessary.fullmatch(c.name))
-            cookies.setdefault((c.name, c.domain, c.path), {**c.to_dict(), "page": page.url})
+            row = {**cookie_attempts.to_dict(c), "party": party(c.domain, site, settings),
+                   "necessary": bool(necessary.fullmatch(c.name)), "page": page.url}
+            old = cookies.get(c.key)
+            if old is None or (row["stored"] and not old["stored"]):
+                cookies[c.key] = row
         for s in page.storage:
             key = (s["origin"], s["kind"], s["key"])
             if key not in storage:
@@ -699,12 +760,21 @@ def judge(pages: list[PageCapture], summary: Summary, settings: GdprSettings,
     trackers = summary.trackers()
     out["no_trackers"] = fail_if(_items(trackers, "host", "category", "owner", "requests", "example", "page"),
                                  "Tracker-Hosts vor der Einwilligung kontaktiert")
-    out["no_third_party_cookies"] = fail_if(
-        _items(summary.cookies_of("third"), "name", "domain", "path", "expires", "set_by", "page"),
-        "Drittanbieter-Cookies vor der Einwilligung")
-    out["no_nonessential_cookies"] = fail_if(
-        _items(summary.cookies_of("first", necessary=False), "name", "domain", "path", "expires", "set_by", "page"),
-        "nicht notwendige eigene Cookies vor der Einwilligung")
+    cookie_keys = ("name", "domain", "path", "expires", "same_site", "secure", "http_only", "source", "set_by",
+                   "stored", "refused", "reason_inferred", "page")
+
+    def cookie_marker(rows: list[dict[str, Any]], what: str) -> Marker:
+        # attempts count, stored or not (§ 25 TDDDG: the attempt to store); the evidence says which were refused
+        refused = sum(1 for r in rows if not r["stored"])
+        marker = fail_if(_items(rows, *cookie_keys), what)
+        if refused:
+            marker.detail += f" (davon {refused} vom Browser abgelehnt, von anderen Browsern womöglich gespeichert)"
+        return marker
+
+    out["no_third_party_cookies"] = cookie_marker(summary.cookies_of("third"),
+                                                  "Drittanbieter-Cookies vor der Einwilligung gesetzt oder versucht")
+    out["no_nonessential_cookies"] = cookie_marker(summary.cookies_of("first", necessary=False),
+                                                   "nicht notwendige eigene Cookies vor der Einwilligung")
     out["no_storage"] = fail_if(_items(summary.nonessential_storage(), "origin", "kind", "key", "page"),
                                 "Einträge in Local/Session Storage vor der Einwilligung")
     fonts = [h for h in summary.hosts.values() if h["host"] in GOOGLE_FONTS_HOSTS]
@@ -714,8 +784,13 @@ def judge(pages: list[PageCapture], summary: Summary, settings: GdprSettings,
     out["youtube_nocookie"] = fail_if(_items(youtube, "host", "requests", "example", "page"),
                                       "YouTube-Hosts statt youtube-nocookie.com kontaktiert")
     if settings.processors is None:
-        out["processors_only"] = Marker("unknown", "keine Liste der Auftragsverarbeiter konfiguriert (processors)",
-                                        _items(summary.third_party_hosts(), "host", "requests", "example"))
+        # No list yet: the page's own site and the operator's domains (first_party) are allowed, every other
+        # host is named for review, so the marker says something useful from the first run on.
+        third = summary.third_party_hosts()
+        out["processors_only"] = (
+            Marker("fail", f"{len(third)} Drittanbieter-Hosts zu prüfen (keine Liste der Auftragsverarbeiter "
+                           "konfiguriert: processors)", _items(third, "host", "requests", "category", "example", "page"))
+            if third else Marker("pass", "nur eigene Hosts kontaktiert"))
     else:
         outside = [h for h in summary.third_party_hosts() if not _matches(h["host"], settings.processors)]
         out["processors_only"] = fail_if(_items(outside, "host", "requests", "category", "example", "page"),
@@ -761,8 +836,12 @@ def _http_variant(url: str) -> str:
     return urlunsplit(("http", netloc, parts.path or "/", parts.query, ""))
 
 
-def check_https_redirect(urls: list[str], settings: GdprSettings) -> Marker:
-    """Does plain HTTP redirect to HTTPS? One probe per origin; refusing HTTP altogether passes."""
+def check_https_redirect(urls: list[str], settings: GdprSettings,
+                         host_rules: tuple[tuple[str, str], ...] = ()) -> Marker:
+    """Does plain HTTP redirect to HTTPS? One probe per origin; refusing HTTP altogether passes.
+
+    `host_rules`: the browser's --host-resolver-rules, so the probe reaches the servers the
+    browser reached (an estate mapped by the operator is judged, not "unknown")."""
     evidence, states = [], []
     seen: set[tuple[str, int | None]] = set()
     for url in urls:
@@ -777,7 +856,7 @@ def check_https_redirect(urls: list[str], settings: GdprSettings) -> Marker:
         seen.add(key)
         outcome = httpprobe.fetch(http_url, httpprobe.FetchOptions(
             timeout=settings.https_redirect_timeout, max_redirects=10, max_body_bytes=1024 * 1024, truncate_body=True,
-            ca_file=str(settings.ca_file) if settings.ca_file else None))
+            ca_file=str(settings.ca_file) if settings.ca_file else None, host_rules=host_rules))
         first = outcome.hops[0] if outcome.hops else None
         location = {k.lower(): v for k, v in first.headers}.get("location", "") if first else ""
         row = {"http_url": http_url, "status": first.status if first else 0, "location": location[:2048]}
@@ -840,7 +919,9 @@ def run(target: Target, settings: GdprSettings, pool: browser_pool.BrowserPool |
     pool = pool or browser_pool.shared_pool()
     urls = list(dict.fromkeys(target.urls or (target.url,)))[:settings.max_pages]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gdpr-redirect") as side:
-        redirect = side.submit(check_https_redirect, urls, settings) if "https_redirect" in settings.markers else None
+        rules = httpprobe.host_rules_from_arguments(pool.settings.arguments)
+        redirect = (side.submit(check_https_redirect, urls, settings, rules)
+                    if "https_redirect" in settings.markers else None)
         before = _pass(pool, urls, settings, consent=False)
         after = _pass(pool, urls, settings, consent=True) if settings.consent_cookies else None
         legal: dict[str, tuple[str | None, str | None]] = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import fnmatch
 import functools
 import http.client
 import io
@@ -120,6 +121,9 @@ class FetchOptions:
     verify_tls: bool = True
     ca_file: str | None = None
     truncate_body: bool = False  # keep the first max_body_bytes of a larger body instead of failing
+    # Chromium's --host-resolver-rules as (pattern, replacement) pairs: the same names reach the
+    # same servers as in the operator's browser (see host_rules_from_arguments)
+    host_rules: tuple[tuple[str, str], ...] = ()
 
 
 # The probe asks what a citizen's browser would get, so that `down` means a browser fails too:
@@ -209,7 +213,44 @@ class _SocketShim:
         return io.BufferedReader(self._raw, buffer_size=65536)
 
 
+def host_rules_from_arguments(arguments: list[str] | tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The MAP rules of Chromium's `--host-resolver-rules=...` among browser arguments, in order:
+    ("pattern", "host[:port]" or "~NOTFOUND"). EXCLUDE rules are kept as (pattern, "") so that they
+    stop the search as in Chromium."""
+    rules: list[tuple[str, str]] = []
+    for arg in arguments:
+        if not arg.startswith("--host-resolver-rules="):
+            continue
+        for rule in arg.split("=", 1)[1].split(","):
+            words = rule.split()
+            if len(words) == 3 and words[0].upper() == "MAP":
+                rules.append((words[1].lower(), words[2]))
+            elif len(words) == 2 and words[0].upper() == "EXCLUDE":
+                rules.append((words[1].lower(), ""))
+    return tuple(rules)
+
+
+def _mapped(host: str, port: int, rules: tuple[tuple[str, str], ...]) -> tuple[str, int]:
+    for pattern, replacement in rules:
+        if fnmatch.fnmatchcase(host.lower(), pattern):
+            if not replacement:  # EXCLUDE
+                return host, port
+            if replacement.upper() == "~NOTFOUND":
+                raise ProbeError(Reason.DNS, f"DNS lookup for {host} failed: ~NOTFOUND in the host rules")
+            target, port_text = replacement, ""
+            if replacement.startswith("["):  # [::1]:8443 or [::1]
+                end = replacement.find("]")
+                target, rest = replacement[1:end], replacement[end + 1:]
+                port_text = rest[1:] if rest.startswith(":") else ""
+            elif replacement.count(":") == 1:
+                target, port_text = replacement.split(":")
+            return target, int(port_text) if port_text.isdigit() else port
+    return host, port
+
+
 def _resolve(host: str, port: int, options: FetchOptions, deadline: _Deadline) -> tuple[int, tuple]:
+    if options.host_rules:
+        host, port = _mapped(host, port, options.host_rules)
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:

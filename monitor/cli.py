@@ -365,6 +365,9 @@ def _gdpr_item(item: dict) -> str:
     """One piece of DSGVO evidence in a line: host, cookie, storage key, form, link or reference."""
     if "name" in item and "domain" in item:
         text = f"Cookie {item['name']} ({item['domain']}, bis {item.get('expires', '?')}, gesetzt von {item.get('set_by', '?')})"
+        if item.get("stored") is False:
+            why = "; ".join(item.get("refused") or []) or "Grund unbekannt"
+            text += f" – versucht, vom Browser abgelehnt: {why}{' (gefolgert)' if item.get('reason_inferred') else ''}"
     elif "key" in item:
         text = f"{'Local' if item.get('kind') == 'local' else 'Session'} Storage {item['origin']}: {item['key']}"
     elif "host" in item:

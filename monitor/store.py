@@ -523,10 +523,18 @@ class Store:
             query = query.where(results.c.started_at < _ts(until))
         with self.engine.connect() as conn:
             for r in conn.execute(query):
-                yield r.id, CheckResult.from_dict({
-                    "service_id": r.service_id, "url": r.url, "kind": r.kind, "state": r.state, "reason": r.reason,
-                    "started_at": _dt(r.started_at).isoformat(), "duration_seconds": r.duration_seconds,
-                    "measurements": _json(r.measurements), "evidence": _json(r.evidence)})
+                yield r.id, _row_result(r)
+
+    def newest_result(self, service_id: str, kind: str, since: datetime, until: datetime) -> CheckResult | None:
+        """The newest stored result of a service's kind that started in [since, until)."""
+        query = (sa.select(results).where(results.c.service_id == service_id, results.c.kind == kind,
+                                          results.c.started_at >= _ts(since), results.c.started_at < _ts(until))
+                 .order_by(results.c.started_at.desc(), results.c.id.desc()).limit(1))
+        with self.engine.connect() as conn:
+            r = conn.execute(query).first()
+        if r is None:
+            return None
+        return _row_result(r)
 
     def count_results(self) -> int:
         with self.engine.connect() as conn:
@@ -558,6 +566,13 @@ class Store:
         if covered_until < end.timestamp():
             gaps.append(MonitorGap(_dt(covered_until), end))
         return [g for g in gaps if g.end > g.start and g.start < end]
+
+
+def _row_result(r: Any) -> CheckResult:
+    return CheckResult.from_dict({
+        "service_id": r.service_id, "url": r.url, "kind": r.kind, "state": r.state, "reason": r.reason,
+        "started_at": _dt(r.started_at).isoformat(), "duration_seconds": r.duration_seconds,
+        "measurements": _json(r.measurements), "evidence": _json(r.evidence)})
 
 
 def _result_row(result: CheckResult, run_key: str | None = None) -> dict[str, Any]:

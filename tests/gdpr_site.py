@@ -85,6 +85,9 @@ NOCOOKIE_EMBED = html("<main><p>Video ohne Cookies</p></main>", title="YouTube n
 def first_party_routes() -> dict:
     return {
         "/": Page(body=CLEAN, headers=[("Set-Cookie", "PHPSESSID=abc123; Path=/; Secure; HttpOnly; SameSite=Lax")]),
+        # plain HTTP redirects to HTTPS, as a careful site does (the DSGVO check's redirect probe)
+        ("http", "/"): Page(301, [("Location", f"https://{PORTAL}/")], b""),
+        ("http", "/nocookie"): Page(301, [("Location", f"https://{PORTAL}/nocookie")], b""),
         "/style.css": Page(body=b"body{margin:0}", content_type="text/css"),
         "/logo.svg": Page(body=b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>',
                           content_type="image/svg+xml"),

@@ -160,7 +160,11 @@ GOOD_TEXT = "Stand: 01.09.2026. Barriere melden per E-Mail. Schlichtungsstelle n
     ("statement_linked", [PageScan(url="https://a.example/", error="x")], None, "unknown"),
     ("statement_feedback", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
     ("statement_feedback", [_page(links=[STATEMENT_LINK])], "Stand: 01.09.2026. Schlichtungsstelle.", "fail"),
-    ("statement_feedback", [_page(links=[EASY])], None, "fail"),  # no statement at all
+    # no statement at all: statement_linked fails; what depends on the statement cannot be judged
+    ("statement_linked", [_page(links=[EASY])], None, "fail"),
+    ("statement_feedback", [_page(links=[EASY])], None, "unknown"),
+    ("statement_arbitration", [_page(links=[EASY])], None, "unknown"),
+    ("statement_current", [_page(links=[EASY])], None, "unknown"),
     ("statement_arbitration", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
     ("statement_arbitration", [_page(links=[STATEMENT_LINK])], "Stand: 01.09.2026. Kontakt: info@a.example", "fail"),
     ("statement_current", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),

@@ -63,7 +63,11 @@ def test_every_finding_appears_with_its_evidence(pool, shop):
     failing = {k for k, s in states(out).items() if s == "fail"}
     assert failing == {"no_trackers", "no_third_party_cookies", "no_nonessential_cookies", "no_storage",
                        "no_google_fonts", "youtube_nocookie", "processors_only", "impressum_link",
-                       "current_legal_refs", "forms_https"}
+                       "current_legal_refs", "forms_https", "https_redirect"}
+    # the redirect probe reaches the estate through the browser's host rules: plain HTTP answers 200
+    (probe,) = markers["https_redirect"]["evidence"]
+    assert probe["http_url"] == f"http://{PORTAL}/alles" and probe["status"] == 200
+    assert probe["detail"] == "keine Umleitung auf HTTPS"
     assert states(out)["privacy_link"] == "pass"  # "Datenschutz" in the footer
 
     (tracker,) = markers["no_trackers"]["evidence"]
@@ -81,7 +85,9 @@ def test_every_finding_appears_with_its_evidence(pool, shop):
 
     first = {c["name"]: c for c in markers["no_nonessential_cookies"]["evidence"]}
     assert set(first) == {"werbung_id", "_ga"}  # the tracker script's cookie on the portal's own domain
-    assert first["_ga"]["set_by"] == "Skript" and first["werbung_id"]["set_by"] == shop.portal + "/alles"
+    assert first["_ga"]["set_by"] == "Skript in " + shop.portal + "/alles" and first["_ga"]["source"] == "script"
+    assert first["werbung_id"]["set_by"] == shop.portal + "/alles" and first["werbung_id"]["source"] == "header"
+    assert all(c["stored"] for c in [*third.values(), *first.values()])  # all of them stored by Chromium too
 
     storage = {(s["origin"], s["kind"], s["key"]) for s in markers["no_storage"]["evidence"]}
     assert storage == {(f"https://{PORTAL}", "local", "_ga_ls"), (f"https://{PORTAL}", "session", "besuch"),
@@ -115,16 +121,17 @@ def test_clean_pages_give_no_findings(pool, shop):
     out = run(pool, shop, "/", "/nocookie", processors=["dienstleister.example", "youtube-nocookie.com"])
     ev = out["evidence"]
     assert ev["findings"] == [], ev["findings"]
-    # everything passes; the HTTP-to-HTTPS probe cannot resolve the fake name outside Chromium
-    assert {k for k, s in states(out).items() if s != "pass"} == {"https_redirect"}
-    assert "DNS" in ev["markers"]["https_redirect"]["evidence"][0]["detail"]
+    # everything passes; the HTTP-to-HTTPS probe reaches the fake name through the browser's host rules
+    assert {k for k, s in states(out).items() if s != "pass"} == set()
+    probe = ev["markers"]["https_redirect"]["evidence"][0]
+    assert probe["status"] == 301 and probe["location"] == f"https://{PORTAL}/"
     hosts = {h["host"]: h["party"] for h in ev["summary"]["hosts"]}
     assert hosts["static.portal.saarland"] == "first"  # same registrable domain
     assert hosts["www.youtube-nocookie.com"] == "third" and hosts["cdn.dienstleister.example"] == "third"
     cookies = ev["summary"]["cookies"]
     assert [(c["name"], c["party"], c["necessary"]) for c in cookies] == [("PHPSESSID", "first", True)]
     assert out["measurements"]["marker_youtube_nocookie"] == 1 and out["measurements"]["trackers"] == 0
-    assert out["result"].state is State.DEGRADED  # only because one marker could not be determined
+    assert out["result"].state is State.UP
 
 
 def test_clean_service_with_https_redirect_is_up(pool, ca):
@@ -376,7 +383,7 @@ def test_operator_tracker_list_and_metrics_pass_promtool(tmp_path, pool, shop):
     assert registry.get_sample_value("egov_gdpr_third_party_cookies", {**labels, "consent": "before"}) == 2
     assert registry.get_sample_value("egov_gdpr_marker_passed", {**labels, "marker": "no_google_fonts"}) == 0
     assert registry.get_sample_value("egov_gdpr_marker_passed", {**labels, "marker": "privacy_link"}) == 1
-    assert registry.get_sample_value("egov_gdpr_marker_passed", {**labels, "marker": "https_redirect"}) is None
+    assert registry.get_sample_value("egov_gdpr_marker_passed", {**labels, "marker": "https_redirect"}) == 0
     assert registry.get_sample_value("egov_gdpr_pages_scanned", labels) == 2
     text = generate_latest(registry).decode()
     assert "google-analytics" not in text and "_ga" not in text  # hosts and cookie names never become labels
@@ -399,7 +406,7 @@ def test_cli_prints_findings_with_evidence(tmp_path, shop):
     assert "Formular  sendet an http://www.portal.saarland/absenden (POST)" in text
     assert "fehlt auf " + shop.portal + "/alles" in text
     assert '"TMG" in ' + shop.portal + "/alles" in text
-    assert "HTTP leitet auf HTTPS um: nicht feststellbar" in text
+    assert "HTTP leitet auf HTTPS um: nicht erfüllt" in text
 
 
 def test_bad_tracker_file_and_processor_name_the_file_line_and_field(tmp_path, shop):

@@ -80,6 +80,8 @@ class ReportData:
     top_findings: list[str]
     annex: list[dict[str, Any]]
     policy: dict[str, Any]
+    # every violating element of each service's newest accessibility scan in the period (annex only)
+    barriers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def has_data(self) -> bool:
@@ -183,12 +185,34 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
         _annex_service(report, fig)
 
     data = ReportData(year, tz, now, start, end, reports, merge_spans(gaps), [], annex,
-                      {"yellow_margin": AVAILABILITY_YELLOW_MARGIN})
+                      {"yellow_margin": AVAILABILITY_YELLOW_MARGIN},
+                      barrier_rows(store, [s.id for s in chosen], start, end))
     data.top_findings = top_findings(data)
     for s, e in data.monitor_gaps:
         fig("", "datenqualitaet", f"{datetime.fromtimestamp(s, tz).isoformat()}/{datetime.fromtimestamp(e, tz).isoformat()}",
             "monitor_ausfall_sekunden", e - s, "s")
     return data
+
+
+def barrier_rows(store: Store, service_ids: list[str], start: float, end: float) -> list[dict[str, Any]]:
+    """One row per violating element of each service's newest stored accessibility result in the
+    period: what an operator fixes and an auditor verifies. Elements the result itself could not
+    keep (its size limit) appear as one row with their count."""
+    rows: list[dict[str, Any]] = []
+    since, until = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(max(end, start), UTC)
+    for sid in service_ids:
+        newest = store.newest_result(sid, CheckKind.ACCESSIBILITY.value, since, until)
+        if newest is None:
+            continue
+        scanned_at = newest.started_at.isoformat()
+        for page in newest.evidence.get("pages", ()):
+            for v in page.get("violations", ()):
+                base = {"service_id": sid, "scanned_at": scanned_at, "page": page.get("url", ""), "rule": v.get("rule"),
+                        "impact": v.get("impact"), "help_url": v.get("help_url", "")}
+                rows.extend({**base, "element": t} for t in v.get("targets") or ())
+                if v.get("targets_cut"):
+                    rows.append({**base, "element": f"(weitere {v['targets_cut']} Elemente über der Speichergrenze)"})
+    return rows
 
 
 def _scanned_days(days: list[tuple[int, Bucket]] | None) -> list[tuple[int, Bucket]]:

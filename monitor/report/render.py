@@ -189,6 +189,12 @@ def write_annex(data: F.ReportData, csv_path: Path, json_path: Path) -> None:
     doc: dict[str, Any] = {
         "year": data.year, "generated_at": data.generated_at.isoformat(), "timezone": str(data.tz),
         "period": {"start": data.period_start, "end": data.period_end}, "services": services,
-        "top_findings": data.top_findings, "figures": data.annex,
+        "top_findings": data.top_findings, "figures": data.annex, "barriers": data.barriers,
     }
+    barriers = csv_path.with_name(csv_path.stem + "-barrieren.csv")
+    with barriers.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["service_id", "scanned_at", "page", "rule", "impact", "element",
+                                                "help_url"])
+        writer.writeheader()
+        writer.writerows(data.barriers)
     json_path.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
