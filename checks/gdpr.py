@@ -892,6 +892,7 @@ def check_https_redirect(urls: list[str], settings: GdprSettings,
 def _page_dict(page: PageCapture, settings: GdprSettings) -> dict[str, Any]:
     out: dict[str, Any] = {"url": page.url, "final_url": page.final_url, "status": page.status, "title": page.title,
                            "load_complete": page.load_complete, "seconds": round(page.seconds, 3),
+                           "queue_seconds": round(page.queue_seconds, 3),
                            "requests": len(page.requests) + page.requests_dropped}
     if page.error is not None:
         out.update(error=page.error, error_reason=page.error_reason)
@@ -901,6 +902,8 @@ def _page_dict(page: PageCapture, settings: GdprSettings) -> dict[str, Any]:
     out["third_party_requests"] = third[:200]
     out["third_party_requests_total"] = len(third)
     out["cookies_complete"] = page.cookies_complete
+    if page.cookies_dropped:
+        out["cookie_attempts_dropped"] = page.cookies_dropped  # beyond the per-page limit: counted, not kept
     out["forms"] = page.forms[:50]
     return out
 

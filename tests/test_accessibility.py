@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -555,3 +556,60 @@ def test_missing_chromedriver_is_a_config_error_only_when_a_browser_check_needs_
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr  # no browser check configured: no browser needed
+
+
+# --------------------------------------------------------------------------- complete evidence
+
+
+def test_every_violating_element_is_stored_and_in_the_report_annex(tmp_path, pool):
+    from monitor.report.figures import barrier_rows
+
+    images = "".join(f'<img src="/b{i}.png" class="bild-{i}">' for i in range(40))
+    body = f"<!doctype html><html lang=de><title>Galerie</title><main><h1>Galerie</h1>{images}</main></html>".encode()
+    with site({"/galerie": Page(body=body)}) as port:
+        url = f"http://127.0.0.1:{port}/galerie"
+        result = a11y.run(Target("galerie", url, (url,)), AccessibilitySettings(markers=[]), pool=pool)
+    (violation,) = [v for v in result.evidence["pages"][0]["violations"] if v["rule"] == "image-alt"]
+    assert violation["nodes"] == 40 and len(violation["targets"]) == 40  # not the first ten: all of them
+    assert {t for t in violation["targets"]} == {f".bild-{i}" for i in range(40)}
+    assert "targets_cut" not in violation
+    assert result.evidence["targets"]["cut"] == 0 and result.evidence["targets"]["kept"] >= 40
+    # stored, then read back by `results --json` and the report's annex
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    store.record(result)
+    stored = store.latest()[0].result
+    assert len(next(v for v in stored.evidence["pages"][0]["violations"] if v["rule"] == "image-alt")["targets"]) == 40
+    start = result.started_at.timestamp() - 60
+    rows = [r for r in barrier_rows(store, ["galerie"], start, start + 3600) if r["rule"] == "image-alt"]
+    assert sorted(r["element"] for r in rows) == sorted(f".bild-{i}" for i in range(40))
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "results", "--config", str(_results_config(tmp_path, url)),
+                          "--json"], capture_output=True, text=True, timeout=60)
+    printed = json.loads(out.stdout)
+    assert len([t for p in printed[0]["evidence"]["pages"] for v in p["violations"] if v["rule"] == "image-alt"
+                for t in v["targets"]]) == 40
+
+
+def _results_config(tmp_path, url: str):
+    (tmp_path / "catalog.yaml").write_text(f"""services:
+  - id: galerie
+    name: Galerie
+    category: kommune
+    operator: Gemeinde
+    contact: it@example.invalid
+    urls: ["{url}"]
+    checks: {{accessibility: {{interval: 1d}}}}
+""")
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"catalog: [catalog.yaml]\nstore: {{url: \"sqlite:///{tmp_path / 's.db'}\"}}\n")
+    return settings
+
+
+def test_evidence_beyond_the_size_limit_is_counted_not_dropped(monkeypatch):
+    monkeypatch.setattr(a11y, "MAX_TARGET_CHARS", 100)
+    pages = [{"url": "u", "violations": [{"rule": "image-alt", "nodes": 30, "targets": [f"#bild-{i:04d}" for i in range(30)]},
+                                         {"rule": "label", "nodes": 2, "targets": ["#a", "#b"]}]}]
+    summary = a11y._bound_targets(pages)
+    first, second = pages[0]["violations"]
+    assert len(first["targets"]) == 10 and first["targets_cut"] == 20  # 10 selectors of 10 characters fit in 100
+    assert second["targets"] == [] and second["targets_cut"] == 2
+    assert summary == {"total": 32, "kept": 10, "cut": 22, "limit_chars": 100}
