@@ -555,9 +555,7 @@ def _finish(page: PageCapture, rec: Recorder) -> PageCapture:
 
     def keep(a: cookie_attempts.CookieAttempt) -> None:
         old = merged.get(a.key)
-        if old is None:
-            merged[a.key] = a
-        elif a.stored and not old.stored:  # refused once, stored later: it is on the device
+        if old is None or (a.stored and not old.stored):  # refused once, stored later: it is on the device
             merged[a.key] = a
 
     for rid, url, line, reasons in rec.header_cookies:

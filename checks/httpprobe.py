@@ -134,12 +134,13 @@ class FetchOptions:
 # suites, which are Chromium's. TLS 1.2 and 1.3 only, like Chromium since version 84. Refusing
 # weak TLS is the security check's job (checks/tls.py), not availability's.
 CLIENT_PROFILE = "chromium-156"
-BROWSER_CIPHERS = ":".join((
+BROWSER_SUITES = (
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
     "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
     "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384",
     "AES128-SHA", "AES256-SHA",
-))
+)
+BROWSER_CIPHERS = ":".join(BROWSER_SUITES)
 
 
 def client_context(verify: bool, ca_file: str | None, *, browser: bool = True) -> ssl.SSLContext:

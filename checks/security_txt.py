@@ -107,13 +107,15 @@ def _is_signature_packet(data: bytes) -> bool:
 
 
 def _dearmor_key(path: str) -> bytes | None:
-    text = open(path, encoding="ascii", errors="replace").read()  # noqa: SIM115 - small key file
+    with open(path, "rb") as fh:
+        data = fh.read()
+    text = data.decode("ascii", "replace")
     lines = [line.rstrip() for line in text.splitlines()]
     try:
         start = next(i for i, line in enumerate(lines) if line.startswith("-----BEGIN PGP PUBLIC KEY BLOCK"))
         end = next(i for i, line in enumerate(lines) if line.startswith("-----END PGP PUBLIC KEY BLOCK"))
     except StopIteration:
-        return open(path, "rb").read() or None  # noqa: SIM115 - a binary key as it is
+        return data or None  # a binary key as it is
     return _armor_payload(lines[start + 1:end])
 
 
@@ -153,7 +155,7 @@ def _signature_problems(lines: list[str]) -> tuple[list[str], list[str]]:
     if headers_end is None:
         problems.append("die Leerzeile nach den Armor-Kopfzeilen fehlt")
         headers_end = header
-    content = [line[2:] if line.startswith("- ") else line for line in lines[headers_end + 1:begin]]
+    content = [line.removeprefix("- ") for line in lines[headers_end + 1:begin]]
     payload = _armor_payload(lines[begin + 1:end])
     if payload is None:
         problems.append("der Signaturblock ist kein gültiges Base64 mit passender Prüfsumme")
@@ -173,7 +175,7 @@ def _outside_armor(lines: list[str]) -> list[str]:
         elif line == _SIG_END:
             in_signature = False
         elif not in_signature and line != _SIGNED_HEADER and not line.lower().startswith("hash:"):
-            out.append(line[2:] if line.startswith("- ") else line)
+            out.append(line.removeprefix("- "))
     return out
 
 

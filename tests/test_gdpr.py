@@ -432,3 +432,14 @@ def test_bad_tracker_file_and_processor_name_the_file_line_and_field(tmp_path, s
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "checks.gdpr.processors" in out.stderr and "kein Domainname" in out.stderr
+
+
+def test_without_a_processor_list_third_parties_are_named_for_review(pool, shop):
+    out = run(pool, shop, "/nocookie", markers=["processors_only"])
+    marker = out["evidence"]["markers"]["processors_only"]
+    assert marker["state"] == "fail" and "zu prüfen" in marker["detail"]
+    assert {h["host"] for h in marker["evidence"]} == {"www.youtube-nocookie.com", "cdn.dienstleister.example"}
+    # the page's own site (static.portal.saarland shares its registrable domain) is never a finding
+    clean = run(pool, shop, "/", markers=["processors_only"])
+    assert clean["evidence"]["markers"]["processors_only"]["state"] == "pass"
+    assert clean["result"].state is State.UP

@@ -35,7 +35,7 @@ def setup(*args: str, facts: dict[str, str] | None = None, tmp_path: Path | None
         path = tmp_path / "machine.facts"
         path.write_text("".join(f"{k}={v}\n" for k, v in facts.items()))
         env["EGOV_SETUP_FACTS"] = str(path)
-    return subprocess.run(["bash", str(SETUP), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+    return subprocess.run(["bash", str(SETUP), *args], check=False, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -1,0 +1,95 @@
+"""Benchmark: the DSGVO pass of this tree against an earlier commit's, side by side in one run.
+
+Recording every cookie attempt (an init script in every frame, the Set-Cookie lines of every
+response, one more read per frame) must not slow the DSGVO pass down by more than 5 %. Both
+sides scan the same 40 local pages of bench.gdpr (every other one loading a cookie-setting
+script from another host), with a pool of 2, alternating base and this tree for `--rounds`
+rounds, each in its own process with its own code (`git worktree` of `--base`). Printed:
+pages per minute of each side (median over the rounds) and the ratio.
+
+    python -m bench.gdpr_compare [--base 3d395bd] [--rounds 3] [--pages 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = "3d395bd"  # the last commit before cookie attempts were recorded
+
+
+def worker(pages: int, pool_size: int) -> None:
+    """One DSGVO pass with the code on sys.path; prints its JSON figures."""
+    from bench.gdpr import TRACKER, with_third_party
+    from checks import gdpr
+    from checks.browser import BrowserPool, BrowserSettings
+    from checks.result import Target
+    from tests.sites import Page, site
+
+    settings = gdpr.GdprSettings(max_pages=pages, timeout=60, settle=1.5,
+                                 markers=[m for m in gdpr.MARKERS if m != "https_redirect"])
+    with site({"/t.js": Page(body=TRACKER, content_type="application/javascript")}) as tport:
+        routes = {f"/leistung/{i}": Page(body=with_third_party(i, tport)) for i in range(pages)}
+        with site(routes) as port:
+            urls = [f"http://127.0.0.1:{port}/leistung/{i}" for i in range(pages)]
+            pool = BrowserPool(BrowserSettings(), pool_size)
+            try:
+                t0 = time.perf_counter()
+                result = gdpr.run(Target("bench", urls[0], tuple(urls)), settings, pool=pool)
+                seconds = time.perf_counter() - t0
+            finally:
+                pool.close()
+    m = result.measurements
+    print(json.dumps({"seconds": seconds, "pages": m["pages_scanned"], "cookies": m.get("nonessential_cookies"),
+                      "code": gdpr.__file__}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", default=BASE, help="commit to compare with")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pages", type=int, default=40)
+    parser.add_argument("--pool", type=int, default=2)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.pages, args.pool)
+        return
+    with tempfile.TemporaryDirectory(prefix="egov-bench-base-") as tmp:
+        base_tree = Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(base_tree), args.base],
+                       check=True)
+        try:
+            figures: dict[str, list[float]] = {"base": [], "head": []}
+            for _ in range(args.rounds):
+                for side, tree in (("base", base_tree), ("head", ROOT)):
+                    env = {**os.environ, "PYTHONPATH": str(tree), "SE_OFFLINE": "true", "SE_AVOID_STATS": "true"}
+                    out = subprocess.run([sys.executable, str(ROOT / "bench" / "gdpr_compare.py"), "--worker",
+                                          "--pages", str(args.pages), "--pool", str(args.pool)],
+                                         cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=900)
+                    run = json.loads(out.stdout.strip().splitlines()[-1])
+                    assert run["pages"] == args.pages, run
+                    assert run["code"].startswith(str(tree)), run  # each side ran its own code
+                    figures[side].append(args.pages / run["seconds"] * 60)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], check=False)
+    base, head = statistics.median(figures["base"]), statistics.median(figures["head"])
+    ratio = head / base
+    print(f"""
+DSGVO-Durchlauf: dieser Stand gegen {args.base}, {args.pages} lokale Seiten, Pool {args.pool}, {args.rounds} Runden im Wechsel
+  {args.base:<10}: {base:6.1f} Seiten/min (Runden: {', '.join(f'{x:.1f}' for x in figures['base'])})
+  dieser Stand: {head:6.1f} Seiten/min (Runden: {', '.join(f'{x:.1f}' for x in figures['head'])})
+  Verhältnis  : {ratio:.3f}x ({'innerhalb' if ratio >= 0.95 else 'AUSSERHALB'} von 5 %)
+""")
+
+
+if __name__ == "__main__":
+    main()
