@@ -269,7 +269,10 @@ if [ "$action" = dry-run ]; then
         exit 1
     fi
     say "löse egov-monitor$extra auf (pip install --dry-run --ignore-installed)"
-    if ! out=$("${pip[@]}" install --dry-run --ignore-installed --disable-pip-version-check -q ".$extra" 2>&1); then
+    # --break-system-packages: a dry run installs nothing, and Debian 13's own python3 refuses
+    # even to resolve without it (PEP 668); the real install goes into .venv.
+    if ! out=$("${pip[@]}" install --dry-run --ignore-installed --break-system-packages --disable-pip-version-check \
+            -q ".$extra" 2>&1); then
         printf '%s\n' "$out" >&2
         say "FEHLER: die Python-Pakete von egov-monitor$extra lassen sich nicht auflösen (siehe oben)."
         exit 1
