@@ -236,9 +236,9 @@ fi
 
 as_root() {  # as_root COMMAND... : directly as root, else through sudo, else explain and stop
     if [ "$(id -u)" = 0 ]; then "$@"
-    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    elif command -v sudo >/dev/null 2>&1 && { [ -t 0 ] || sudo -n true 2>/dev/null; }; then sudo "$@"
     else
-        say "Für '$*' sind Root-Rechte nötig, und sudo fehlt. Bitte als root ausführen:"
+        say "Für '$*' sind Root-Rechte nötig (kein root, kein nutzbares sudo). Bitte als root ausführen:"
         say "  apt-get update && apt-get install --no-install-recommends ${plan[*]:-${full[*]}}"
         say "und danach scripts/setup.sh $mode als normaler Benutzer."
         exit 1

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,22 @@ def test_debian_python_without_venv_gets_its_venv_package(tmp_path):
 def test_wrong_usage(tmp_path):
     result = setup("--plan", "everything")
     assert result.returncode == 2 and "Aufruf" in result.stderr
+
+
+def test_without_root_and_sudo_it_says_what_to_install_and_installs_nothing():
+    """As an unprivileged user without usable sudo: the exact apt command, exit 1, no apt run."""
+    shared = Path(tempfile.mkdtemp(prefix="egov-setup-"))  # pytest's own tmp folder is root's alone
+    shared.chmod(0o755)
+    facts = shared / "machine.facts"
+    facts.write_text("".join(f"{k}={v}\n" for k, v in machine(present="ca-certificates pango fonts gpgv").items()))
+    facts.chmod(0o644)
+    assert os.getuid() == 0, "CI and the set-up run as root here; the test drops to nobody"
+    result = subprocess.run(["su", "nobody", "-s", "/bin/bash", "-c",
+                             f"EGOV_SETUP_FACTS={facts} bash {SETUP} run"], check=False, capture_output=True,
+                            text=True, timeout=120, stdin=subprocess.DEVNULL, cwd="/")
+    assert result.returncode == 1, result.stderr
+    assert "Root-Rechte nötig" in result.stderr
+    assert "apt-get install --no-install-recommends chromium chromium-driver" in result.stderr
+    assert "scripts/setup.sh run als normaler Benutzer" in result.stderr
+    assert "installiere egov-monitor" not in result.stderr  # stopped before anything else
+    shutil.rmtree(shared)
