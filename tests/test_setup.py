@@ -174,3 +174,55 @@ def test_without_root_and_sudo_it_says_what_to_install_and_installs_nothing():
     assert "scripts/setup.sh run als normaler Benutzer" in result.stderr
     assert "installiere egov-monitor" not in result.stderr  # stopped before anything else
     shutil.rmtree(shared)
+
+
+@pytest.mark.e2e
+def test_make_run_default_shows_every_catalog_target_within_a_minute(tmp_path):
+    """The shipped settings and catalog as `make run` uses them, offline: the daemon is up, and within
+    a minute /metrics carries every target of the catalog, `unknown` with reason monitor_network
+    (the services and the canaries all fail: the monitor cannot tell, and says so). The public
+    URLs are rewritten to a closed local port: no test talks to a public host."""
+    import re
+
+    from monitor.config import load_config
+    from monitor.daemon import job_specs
+    from tests.daemon import DaemonProcess
+    from tests.servers import free_port
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config_dir)
+    closed = free_port()
+
+    def offline(text: str) -> str:
+        return re.sub(r"https?://[^\s\"',\]]+", lambda m: f"http://127.0.0.1:{closed}/" + re.sub(
+            r"\W", "-", m.group(0).split("//", 1)[1]), text)
+
+    catalog = config_dir / "catalog.yaml"
+    catalog.write_text(offline(catalog.read_text()))
+    settings = config_dir / "settings.yaml"
+    port = free_port()
+    settings.write_text(offline(settings.read_text()).replace("127.0.0.1:9469", f"127.0.0.1:{port}"))
+    expected = {(s.service.id, s.kind.value, s.url) for s in job_specs(load_config(settings)).values()}
+    assert len(expected) >= 5 and all(url.startswith("http://127.0.0.1:") for _, _, url in expected)
+
+    def targets(text: str) -> dict[tuple[str, str, str], str]:
+        found = {}
+        for line in text.splitlines():
+            m = re.match(r'egov_check_state\{(.*)\} 1\.0$', line)
+            if m:
+                labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+                found[(labels["service"], labels["kind"], labels["url"])] = labels["state"]
+        return found
+
+    with DaemonProcess(settings) as daemon:
+        assert daemon.get("/healthz")[0] == 200
+        states = daemon.wait_for(lambda: (t := targets(daemon.get("/metrics")[1])) and expected <= set(t) and t,
+                                 timeout=60, what="every catalog target on /metrics")
+        metrics = daemon.get("/metrics")[1]
+    assert {states[k] for k in expected} == {"unknown"}
+    for sid, kind, url in expected:
+        if kind == "availability":
+            assert (f'egov_check_reason_info{{category="' in metrics
+                    and re.search(rf'egov_check_reason_info\{{[^}}]*kind="availability",reason="monitor_network",'
+                                  rf'service="{sid}",url="{re.escape(url)}"\}} 1\.0', metrics)), (sid, url)
+    assert (tmp_path / "var" / "egov-monitor.db").exists()  # the embedded store, relative to the settings
