@@ -501,7 +501,8 @@ def reference_markdown() -> str:
         for name, info in model.model_fields.items():
             info: FieldInfo
             ann = getattr(info.annotation, "__name__", None) or str(info.annotation)
-            ann = ann.replace("typing.", "").replace("|", "\\|")
+            # the same text on every Python: 3.13 names Path's module pathlib._local
+            ann = ann.replace("typing.", "").replace("pathlib._local.", "pathlib.").replace("|", "\\|")
             if info.is_required():
                 default = "**Pflicht**"
             elif info.default_factory is not None:
