@@ -193,3 +193,44 @@ def test_tls10_only_server_is_down_for_a_browser_but_still_scanned(ca, rsa_pair)
     assert "tls-old-protocol" in {f["id"] for f in checked.evidence["findings"]}
     assert checked.evidence["tls"]["suites"]["TLSv1"]  # the suites it accepts are listed
     assert "tls_cert_expiry_timestamp" in checked.measurements
+
+
+def test_browser_profile_matches_the_installed_chromium(tmp_path):
+    """The TLS 1.2 suites of CLIENT_PROFILE are those Debian's Chromium offers in its ClientHello,
+    in its order: when a Chromium update changes its offer, this fails and the profile is updated."""
+    import socket
+    import struct
+    import subprocess
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    chromium = subprocess.Popen(
+        ["/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         f"https://127.0.0.1:{port}/"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        listener.settimeout(60)
+        conn, _ = listener.accept()
+        conn.settimeout(30)
+        data = b""
+        while len(data) < 5 or len(data) < 5 + struct.unpack(">H", data[3:5])[0]:
+            chunk = conn.recv(65536)
+            assert chunk, "Chromium closed before its ClientHello was complete"
+            data += chunk
+        conn.close()
+    finally:
+        chromium.kill()
+        chromium.wait(30)
+        listener.close()
+    hello = data[5:]
+    assert data[0] == 0x16 and hello[0] == 1  # a handshake record carrying a ClientHello
+    i = 4 + 2 + 32
+    i += 1 + hello[i]  # session id
+    n = struct.unpack(">H", hello[i:i + 2])[0]
+    offered = [struct.unpack(">H", hello[i + 2 + k:i + 4 + k])[0] for k in range(0, n, 2)]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    by_id = {c["id"] & 0xFFFF: c["name"] for c in ctx.get_ciphers()}
+    grease = {0x0A0A + 0x1010 * k for k in range(16)}
+    tls12 = [by_id.get(code, hex(code)) for code in offered if code not in grease and code >> 8 != 0x13]
+    assert tls12 == BROWSER_CIPHERS.split(":")
