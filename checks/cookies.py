@@ -20,6 +20,7 @@ import dataclasses
 import email.utils
 import secrets
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_ATTEMPTS = 1000  # per page; more are counted, not kept
@@ -148,8 +149,6 @@ def refusals_de(reasons: list[str]) -> list[str]:
 
 
 def to_dict(a: CookieAttempt) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
     expiry = "Sitzung" if a.expires <= 0 else datetime.fromtimestamp(a.expires, UTC).isoformat(timespec="seconds")
     out: dict[str, Any] = {"name": a.name, "domain": a.domain, "path": a.path, "expires": expiry,
                            "same_site": a.same_site or "nicht gesetzt", "secure": a.secure, "http_only": a.http_only,

@@ -39,11 +39,11 @@ MAX_HEADER_BYTES = 256 * 1024  # the sum of all header lines we accept before gi
 http.client._MAXLINE = max(http.client._MAXLINE, MAX_HEADER_BYTES)  # type: ignore[attr-defined]
 http.client._MAXHEADERS = max(http.client._MAXHEADERS, 1000)  # type: ignore[attr-defined]
 
-# OpenSSL verify codes that have a reason of their own (x509_vfy.h).
-_X509_V_ERR_CERT_HAS_EXPIRED = 10
-_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
-_X509_V_ERR_HOSTNAME_MISMATCH = 62
-_X509_V_ERR_IP_ADDRESS_MISMATCH = 64
+# OpenSSL verify codes that have a reason of their own (x509_vfy.h); checks/tls.py uses them too.
+X509_V_ERR_CERT_HAS_EXPIRED = 10
+X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+X509_V_ERR_HOSTNAME_MISMATCH = 62
+X509_V_ERR_IP_ADDRESS_MISMATCH = 64
 
 # getaddrinfo() cannot be interrupted; a small shared pool lets us stop waiting for it.
 _RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="resolve")
@@ -331,9 +331,9 @@ def _handshake(sock: socket.socket, host: str, options: FetchOptions, deadline: 
     except ssl.SSLCertVerificationError as exc:
         tls.close()
         code = exc.verify_code
-        if code == _X509_V_ERR_CERT_HAS_EXPIRED:
+        if code == X509_V_ERR_CERT_HAS_EXPIRED:
             reason = Reason.TLS_EXPIRED
-        elif code in (_X509_V_ERR_HOSTNAME_MISMATCH, _X509_V_ERR_IP_ADDRESS_MISMATCH):
+        elif code in (X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH):
             reason = Reason.TLS_HOSTNAME
         else:
             reason = Reason.TLS_INVALID_CERTIFICATE
@@ -403,6 +403,14 @@ def issuer_via_aia(cert_der: bytes, timeout: float) -> tuple[str, bytes, bool] |
     return None
 
 
+def trust_intermediate(ctx: ssl.SSLContext, issuer_der: bytes) -> ssl.SSLContext:
+    """`ctx` with an intermediate found over AIA available for path building; it must still
+    chain to a trusted root (never an anchor itself, as Python 3.13's partial-chain default would make it)."""
+    ctx.load_verify_locations(cadata=issuer_der)
+    ctx.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN
+    return ctx
+
+
 def _handshake_completing_chain(family: int, sockaddr: tuple, host: str, options: FetchOptions, deadline: _Deadline,
                                 rejected: ProbeError) -> tuple[ssl.SSLSocket, TlsInfo]:
     """The server did not send the issuer of its certificate: fetch it from the AIA URL and verify
@@ -419,10 +427,8 @@ def _handshake_completing_chain(family: int, sockaddr: tuple, host: str, options
     if found is None or found[2]:  # nothing found, or an untrusted root
         raise rejected
     url, issuer, _root = found
-    ctx = client_context(True, options.ca_file)
+    ctx = trust_intermediate(client_context(True, options.ca_file), issuer)
     ctx.set_alpn_protocols(["http/1.1"])
-    ctx.load_verify_locations(cadata=issuer)
-    ctx.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN  # the intermediate must chain to a trusted root
     sock = _connect(family, sockaddr, deadline)
     tls, info = _handshake(sock, host, options, deadline, ctx)
     return tls, dataclasses.replace(info, aia_issuer_url=url)
@@ -468,7 +474,7 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
             try:
                 sock, out.tls = _handshake(sock, parts.hostname, options, deadline)
             except ProbeError as exc:
-                if exc.verify_code != _X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+                if exc.verify_code != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
                     raise
                 sock, out.tls = _handshake_completing_chain(family, sockaddr, parts.hostname, options, deadline, exc)
             out.phases["tls"] += time.monotonic() - t2

@@ -26,22 +26,27 @@ import warnings
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.httpprobe import BROWSER_CIPHERS, client_context, issuer_via_aia
+from checks.httpprobe import (
+    BROWSER_CIPHERS,
+    X509_V_ERR_CERT_HAS_EXPIRED,
+    X509_V_ERR_HOSTNAME_MISMATCH,
+    X509_V_ERR_IP_ADDRESS_MISMATCH,
+    X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    client_context,
+    issuer_via_aia,
+    trust_intermediate,
+)
 from checks.result import Finding
 
 # Versions we try, oldest first. SSL 3.0 cannot be offered by this OpenSSL at all.
 VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 ACCEPTABLE = frozenset({"TLSv1.2", "TLSv1.3"})  # BSI TR-02102-2
 _SSL_VERSION = {"TLSv1": "TLSv1", "TLSv1.1": "TLSv1_1", "TLSv1.2": "TLSv1_2", "TLSv1.3": "TLSv1_3"}
-_X509_V_ERR_CERT_HAS_EXPIRED = 10
-_X509_V_ERR_HOSTNAME_MISMATCH = 62
-_X509_V_ERR_IP_ADDRESS_MISMATCH = 64
 RSA_MIN_BITS = 2048  # below: broken
 RSA_BSI_BITS = 3000  # BSI TR-02102-1 asks for 3000 bits from 2024 on
 EC_MIN_BITS = 250
 
 
-_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 ENUMERATE_ALL = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"  # every suite this OpenSSL can still offer
 MAX_SUITES = 64  # enumeration bound per version (a server accepting more is reported as cut)
 
@@ -158,9 +163,7 @@ def _context(version: str | None, ciphers: str | None, verify: bool, ca_file: st
              extra_ca: bytes | None = None) -> ssl.SSLContext:
     ctx = client_context(verify, ca_file, browser=False)  # a fresh one: versions and ciphers are set below
     if extra_ca is not None:
-        ctx.load_verify_locations(cadata=extra_ca)
-        # the fetched intermediate must chain to a trusted root, not become an anchor itself
-        ctx.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN
+        trust_intermediate(ctx, extra_ca)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # asking for TLS 1.0 on purpose
         if version is not None:
@@ -332,8 +335,8 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
         except ssl.SSLCertVerificationError as exc:
             verify_code = exc.verify_code
             verify_error = exc.verify_message or str(exc)
-            verify_reason = {_X509_V_ERR_CERT_HAS_EXPIRED: "expired", _X509_V_ERR_HOSTNAME_MISMATCH: "hostname",
-                             _X509_V_ERR_IP_ADDRESS_MISMATCH: "hostname"}.get(exc.verify_code, "untrusted")
+            verify_reason = {X509_V_ERR_CERT_HAS_EXPIRED: "expired", X509_V_ERR_HOSTNAME_MISMATCH: "hostname",
+                             X509_V_ERR_IP_ADDRESS_MISMATCH: "hostname"}.get(exc.verify_code, "untrusted")
             break
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError, TlsUnreachable) as exc:
             verify_error = f"handshake failed: {getattr(exc, 'reason', None) or exc}"
@@ -356,7 +359,7 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
     if negotiated is None and sent:
         negotiated = next((v for v in reversed(VERSIONS) if accepted.get(v)), None)
         cipher = cipher or next(iter(suites.get(negotiated or "", ())), None)
-    if verify_code == _X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY and sent:
+    if verify_code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY and sent:
         # Unknown CA or missing intermediate? Fetch the issuer named in the AIA extension and verify again.
         verify_reason = "issuer-unknown"
         fetched = issuer_via_aia(sent[-1], max(0.5, deadline - time.monotonic()))

@@ -111,6 +111,7 @@ def test_tls12_aead_only_is_compliant(ca, rsa_pair):
     assert set(report.suites["TLSv1.2"]) == set(AEAD.split(":"))
     assert {tls.suite_class(s) for s in report.suites["TLSv1.2"]} == {"recommended"}
     assert report.compliant and not {"sha1-mac-suites", "no-forward-secrecy", "suites-outside-tr02102"} & ids(report)
+    assert report.certificate is not None and report.certificate.key_type == "RSA" and report.verify_error is None
 
 
 def test_tls13_only(ca, rsa_pair):
@@ -137,6 +138,7 @@ def test_openssl_default_mix_is_enumerated(ca, rsa_pair):
     assert report.suites_complete["TLSv1.2"]
     assert {"no-forward-secrecy", "sha1-mac-suites", "suites-outside-tr02102"} <= ids(report)
     assert report.negotiated == "TLSv1.3" and "TLSv1.3" in report.suites
+    assert report.certificate is not None and report.certificate.key_bits == 2048
 
 
 def test_intermediate_not_sent(tmp_path: Path, ca):
