@@ -1,0 +1,183 @@
+"""Behaviour kept across the kinds redesign: this tree against the last commit before it.
+
+The previous version's code is checked out with `git worktree` and run in its own process
+beside this tree's, on one local estate (HTTPS with a test certificate, a down route, an
+accessibility violation, a cookie set before consent). Compared:
+
+- the stored JSON of every check kind (timings and times masked, everything else equal);
+- a store written by the previous version, read by this tree: `/metrics` line for line,
+  `results` as operators read it, and the report's JSON annex, all identical to what the
+  previous version produces from the same store.
+
+`PREVIOUS` moves forward only when a later change means to change behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.a11y_site import html
+from tests.daemon import ROOT
+from tests.gdpr_site import LEGAL_FOOTER
+from tests.sites import Page, site
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+PREVIOUS = "290851c2fb1b1ef36bb4926792f69f39125ff83b"  # the last commit before the kinds redesign
+
+PAGE = html(f"""<main><h1>Serviceportal</h1><p>Anträge online stellen.</p>
+<img src="/logo.png"><form action="/suche" method="post"><label>Suche <input name="q"></label>
+<button>Suchen</button></form></main>{LEGAL_FOOTER}""")
+
+# Prints the /metrics text of a store under the given settings, with whichever code is on sys.path.
+METRICS = """
+import sys
+from prometheus_client import CollectorRegistry, generate_latest
+from monitor.config import load_config
+from monitor.metrics import ResultCollector
+from monitor.store import Store
+config = load_config(sys.argv[1])
+registry = CollectorRegistry()
+registry.register(ResultCollector(Store.open(config.store_url), lambda: config))
+sys.stdout.write(generate_latest(registry).decode())
+"""
+
+# Writes the report (no PDF) of a store as of a fixed time, with whichever code is on sys.path.
+REPORT = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from monitor import report
+from monitor.config import load_config
+from monitor.store import Store
+config = load_config(sys.argv[1])
+now = datetime.fromisoformat(sys.argv[3])
+report.build(Store.open(config.store_url, tz=config.settings.tz), config, now.year, Path(sys.argv[2]), pdf=False, now=now)
+"""
+
+# Keys whose values are times or durations of one run: they differ between any two runs.
+VOLATILE = re.compile(r"(seconds|_ms|duration|started_at|timestamp|expires|expiry|elapsed|_at$|^at$|date$|age_days)")
+
+
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory) -> Path:
+    where = tmp_path_factory.mktemp("previous") / "tree"
+    out = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), PREVIOUS],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, (f"git worktree {PREVIOUS} failed (a clone with history is needed): "
+                                 f"{out.stderr}")
+    yield where
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)], capture_output=True)
+
+
+def run(tree: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(tree), COLUMNS="200", TZ="Europe/Berlin")
+    return subprocess.run([sys.executable, *args], cwd=cwd or tree, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def write_settings(directory: Path, port: int, ca_file: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    base = f"https://127.0.0.1:{port}"
+    (directory / "catalog.yaml").write_text(textwrap.dedent(f"""\
+        services:
+          - id: portal
+            name: Serviceportal Saarland
+            category: basisdienst
+            operator: Land Saarland
+            contact: betrieb@example.invalid
+            urls: ["{base}/", "{base}/antrag"]
+            checks:
+              availability: {{timeout: 5s, retries: 0, ca_file: "{ca_file}"}}
+              security: {{timeout: 10s, ca_file: "{ca_file}"}}
+              accessibility: {{timeout: 30s, sitemap: {{enabled: false}}}}
+              gdpr: {{timeout: 30s}}
+          - id: kaputt
+            name: Kaputter Dienst
+            category: efa
+            operator: Land Berlin
+            contact: betrieb@example.invalid
+            urls: ["{base}/fehler"]
+            checks:
+              availability: {{timeout: 5s, retries: 0, ca_file: "{ca_file}"}}
+        """))
+    settings = directory / "settings.yaml"
+    settings.write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{directory / "store.db"}"}}\n'
+                        "browser: {accept_insecure_certs: true}\npools: {browser: 2}\n")
+    return settings
+
+
+def mask(value, key: str = ""):
+    """The JSON of a result with run-dependent values replaced by their type."""
+    if isinstance(value, dict):
+        return {k: mask(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v, key) for v in value]
+    if VOLATILE.search(key) and not isinstance(value, bool):
+        return f"<{type(value).__name__}>"
+    return value
+
+
+@pytest.fixture(scope="module")
+def estate(ca, tmp_path_factory, previous):
+    pair = ca.issue("previous", ["127.0.0.1"])
+    routes = {"/": Page(body=PAGE, headers=[("Set-Cookie", "werbung=1; Max-Age=86400; Path=/")]),
+              "/antrag": Page(body=html("<main><h1>Antrag</h1></main>")),
+              "/fehler": Page(status=500, body=b"kaputt"),
+              "/impressum": Page(body=html("<main><h1>Impressum</h1><p>Angaben gemäß § 5 DDG</p></main>")),
+              "/datenschutz": Page(body=html("<main><h1>Datenschutzerklärung</h1></main>"))}
+    root = tmp_path_factory.mktemp("estate")
+    with site(routes, tls=(pair.cert, pair.key), plain=False) as port:
+        sides = {}
+        for name, tree in (("previous", previous), ("current", ROOT)):
+            settings = write_settings(root / name, port, ca.ca_file)
+            out = run(tree, "-m", "monitor.cli", "check", "--store", "--json", "--config", str(settings))
+            assert out.returncode == 1, out.stderr  # /fehler is down
+            sides[name] = (settings, json.loads(out.stdout))
+        yield sides
+
+
+def test_each_kind_stores_the_same_json(estate):
+    previous, current = estate["previous"][1], estate["current"][1]
+    assert {(r["service_id"], r["kind"], r["url"]) for r in current} == \
+        {(r["service_id"], r["kind"], r["url"]) for r in previous}
+    assert {r["kind"] for r in current} == {"availability", "security", "accessibility", "gdpr"}
+    by_key = {(r["service_id"], r["kind"], r["url"]): r for r in previous}
+    for result in current:
+        before = by_key[(result["service_id"], result["kind"], result["url"])]
+        assert mask(result) == mask(before), result["kind"]
+
+
+def test_a_store_of_the_previous_version_exports_the_same(estate, previous):
+    settings = estate["previous"][0]
+    now = datetime.now(UTC).isoformat()
+    outputs = {}
+    for name, tree in (("previous", previous), ("current", ROOT)):
+        metrics = run(tree, "-c", METRICS, str(settings))
+        assert metrics.returncode == 0, metrics.stderr
+        shown = run(tree, "-m", "monitor.cli", "results", "--config", str(settings), cwd=settings.parent)
+        assert shown.returncode == 1, shown.stderr
+        out_dir = settings.parent / f"report-{name}"
+        report = run(tree, "-c", REPORT, str(settings), str(out_dir), now)
+        assert report.returncode == 0, report.stderr
+        annex = json.loads(next(out_dir.glob("*.json")).read_text())
+        html_text = next(out_dir.glob("*.html")).read_text()
+        outputs[name] = (metrics.stdout, shown.stdout, annex, html_text)
+    (m_prev, shown_prev, annex_prev, html_prev), (m_cur, shown_cur, annex_cur, html_cur) = \
+        outputs["previous"], outputs["current"]
+    assert "egov_security_score{" in m_prev and "egov_gdpr_marker_passed{" in m_prev
+    assert "egov_accessibility_violations{" in m_prev and "probe_success{" in m_prev
+    assert m_cur.splitlines() == m_prev.splitlines()
+    assert shown_cur.splitlines() == shown_prev.splitlines()
+    assert annex_cur == annex_prev
+    assert "Serviceportal Saarland" in html_prev and "Datenschutz" in html_prev
+    assert html_cur.splitlines() == html_prev.splitlines()
