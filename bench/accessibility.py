@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from checks.kind import CheckContext
 from checks import accessibility as a11y
 from checks.browser import BrowserPool, BrowserSettings
 from checks.result import Target
@@ -132,7 +133,7 @@ def ours(urls: list[str], pool_size: int) -> dict:
     try:
         with peak_memory(os.getpid()) as mem:
             t0 = time.perf_counter()
-            result = a11y.run(Target("bench", urls[0], tuple(urls)), settings, pool=pool)
+            result = a11y.run(Target("bench", urls[0], tuple(urls)), settings, CheckContext(browser=pool))
             seconds = time.perf_counter() - t0
     finally:
         pool.close()

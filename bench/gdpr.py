@@ -17,6 +17,7 @@ import concurrent.futures
 import time
 
 from bench.accessibility import FRAME, INNER, SVG, TAGS, page
+from checks.kind import CheckContext
 from checks import accessibility as a11y
 from checks import gdpr
 from checks.browser import BrowserPool, BrowserSettings
@@ -57,8 +58,8 @@ def main() -> None:
             target = Target("bench", urls[0], tuple(urls))
             pool = BrowserPool(BrowserSettings(), args.pool)
             try:
-                t_a11y, r_a11y = timed(lambda: a11y.run(target, a11y_settings, pool=pool))
-                t_gdpr, r_gdpr = timed(lambda: gdpr.run(target, gdpr_settings, pool=pool))
+                t_a11y, r_a11y = timed(lambda: a11y.run(target, a11y_settings, CheckContext(browser=pool)))
+                t_gdpr, r_gdpr = timed(lambda: gdpr.run(target, gdpr_settings, CheckContext(browser=pool)))
 
                 def both(url: str) -> gdpr.PageCapture:
                     axe = lambda session: a11y._AxeRun(session, a11y_settings.run_options()).run()  # noqa: E731

@@ -1,37 +1,17 @@
-"""Check kinds: one module each, registered explicitly below.
+"""Check kinds: one module or package each, free of Prometheus, rich and Jinja.
 
-A check is a pure function of (target, settings) to a `CheckResult`. It never writes to
-the store or to metrics, so the same code runs in the daemon's threads or in a worker.
+A kind exports `CHECK` (a `checks.kind.CheckImplementation`: settings model, `run(target,
+settings, ctx)`, executor pool, scope). A check is a pure function of (target, settings,
+context) to a `CheckResult`; it never writes to the store or to metrics, so the same code
+runs in the daemon's threads or in a worker. The registry of kinds, each paired with its
+presentation (metrics, CLI view, rollup digest, report section), is `monitor.kinds.REGISTRY`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-
-from checks import accessibility, availability, gdpr, security
+from checks.kind import CheckContext, CheckImplementation
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CheckImplementation:
-    kind: CheckKind
-    settings_model: type[CheckSettings]
-    run: Callable[[Target, CheckSettings], CheckResult]
-    pool: str  # which executor runs it: "http" (cheap, many) or "browser" (few, heavy)
-    scope: str = "url"  # "url": one run per URL; "service": one run covers all of a service's URLs
-
-
-REGISTRY: dict[CheckKind, CheckImplementation] = {
-    CheckKind.AVAILABILITY: CheckImplementation(
-        CheckKind.AVAILABILITY, availability.AvailabilitySettings, availability.run, pool="http"
-    ),
-    CheckKind.SECURITY: CheckImplementation(CheckKind.SECURITY, security.SecuritySettings, security.run, pool="http"),
-    CheckKind.ACCESSIBILITY: CheckImplementation(
-        CheckKind.ACCESSIBILITY, accessibility.AccessibilitySettings, accessibility.run, pool="browser", scope="service"
-    ),
-    CheckKind.GDPR: CheckImplementation(CheckKind.GDPR, gdpr.GdprSettings, gdpr.run, pool="browser", scope="service"),
-}
-
-__all__ = ["REGISTRY", "CheckImplementation", "CheckKind", "CheckResult", "CheckSettings", "Reason", "State", "Target"]
+__all__ = ["CheckContext", "CheckImplementation", "CheckKind", "CheckResult", "CheckSettings", "Reason", "State",
+           "Target"]

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from checks import browser as browser_pool
 from checks import sitemap
+from checks.kind import CheckContext, CheckImplementation
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.settings import CheckSettings, PositiveDuration
 
@@ -651,12 +652,11 @@ _REASONS = {"timeout": Reason.READ_TIMEOUT, "http_status": Reason.HTTP_STATUS,
             "webdriver": Reason.INTERNAL_ERROR, "axe_failed": Reason.INTERNAL_ERROR}
 
 
-def run(target: Target, settings: AccessibilitySettings, pool: browser_pool.BrowserPool | None = None,
-        today: date | None = None) -> CheckResult:
+def run(target: Target, settings: AccessibilitySettings, ctx: CheckContext) -> CheckResult:
     """Scan the service's pages with axe and judge the BITV markers."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    pool = pool or browser_pool.shared_pool()
+    pool = ctx.pool()
     urls, sitemap_info = pages_for(target, settings)
     width = settings.parallel_pages or pool.size
     wait = settings.worst_case_seconds()
@@ -672,7 +672,7 @@ def run(target: Target, settings: AccessibilitySettings, pool: browser_pool.Brow
         if link is not None:
             statement_url = link.href
             statement = fetch_text(pool, statement_url, settings, wait=wait)
-    markers = judge_markers(pages, statement, statement_url, wanted, today or datetime.now(UTC).date(),
+    markers = judge_markers(pages, statement, statement_url, wanted, ctx.date(),
                             settings.statement_max_age_days)
     return _result(target, settings, started, time.monotonic() - t0, pages, markers, statement_url, sitemap_info)
 
@@ -773,3 +773,6 @@ def dedupe(result: CheckResult) -> list[dict[str, Any]]:
 
 __all__ = ["AccessibilitySettings", "PageScan", "axe_version", "dedupe", "judge_markers", "run", "scan_page"]
 
+
+
+CHECK = CheckImplementation(CheckKind.ACCESSIBILITY, AccessibilitySettings, run, pool="browser", scope="service")

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
 
 from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome, fetch
+from checks.kind import CheckContext, CheckImplementation
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.settings import CheckSettings, Duration, PositiveDuration
 
@@ -173,7 +174,7 @@ def _attempt_evidence(outcome: FetchOutcome, state: State, reason: Reason, detai
     }
 
 
-def run(target: Target, settings: AvailabilitySettings) -> CheckResult:
+def run(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None = None) -> CheckResult:
     """Probe `target.url`; a failure is retried `settings.retries` times before it counts."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
@@ -217,3 +218,6 @@ def run(target: Target, settings: AvailabilitySettings) -> CheckResult:
         measurements=_measurements(outcome),
         evidence=evidence,
     )
+
+
+CHECK = CheckImplementation(CheckKind.AVAILABILITY, AvailabilitySettings, run, pool="http")

@@ -419,41 +419,40 @@ class BrowserPool:
 
 # --------------------------------------------------------------------------- the process-wide pool
 
-_shared: BrowserPool | None = None
-_shared_lock = threading.Lock()
+class PoolHolder:
+    """The browser pool of one process (daemon, worker, one CLI run), created on first use.
 
+    `configure` after a reload with changed settings retires the old pool; checks reach the
+    pool through their `CheckContext`, never through a module global.
+    """
 
-def configure(settings: BrowserSettings, size: int) -> BrowserPool:
-    """Set the pool the browser checks of this process use. A changed setting retires the old pool."""
-    global _shared
-    with _shared_lock:
-        old = _shared
-        if old is not None and old.settings == settings and old.size == size:
-            return old
-        _shared = BrowserPool(settings, size)
-    if old is not None:
+    def __init__(self, settings: BrowserSettings | None = None, size: int = 2) -> None:
+        self._settings, self._size = settings or BrowserSettings(), size
+        self._pool: BrowserPool | None = None
+        self._lock = threading.Lock()
+
+    def configure(self, settings: BrowserSettings, size: int) -> None:
+        """Use these settings from the next run on; a running pool with others is closed."""
+        with self._lock:
+            self._settings, self._size = settings, size
+            old = self._pool
+            if old is None or (old.settings == settings and old.size == size):
+                return
+            self._pool = None
         old.close()
-    return _shared
 
+    def get(self) -> BrowserPool:
+        with self._lock:
+            if self._pool is None:
+                self._pool = BrowserPool(self._settings, self._size)
+            return self._pool
 
-def shared_pool() -> BrowserPool:
-    """The process-wide pool; local Chromium with default settings unless `configure` was called."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = BrowserPool(BrowserSettings(), 2)
-        return _shared
+    def current(self) -> BrowserPool | None:
+        """The pool if one was started (without starting one)."""
+        return self._pool
 
-
-def current_pool() -> BrowserPool | None:
-    """The process-wide pool if one exists (without creating it)."""
-    return _shared
-
-
-def shutdown() -> None:
-    """Close the process-wide pool (daemon stop, end of a CLI run)."""
-    global _shared
-    with _shared_lock:
-        pool, _shared = _shared, None
-    if pool is not None:
-        pool.close()
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()

@@ -40,6 +40,7 @@ from checks import browser as browser_pool
 from checks import cookies as cookie_attempts
 from checks import httpprobe
 from checks.accessibility import _ERROR_CODE, _failure_reason, _fold, fetch_text
+from checks.kind import CheckContext, CheckImplementation
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.security_headers import registrable_domain
 from checks.settings import CheckSettings, PositiveDuration
@@ -913,11 +914,11 @@ def _pass(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSetting
         return list(ex.map(lambda u: capture_page(pool, u, settings, wait=wait, consent=consent), urls))
 
 
-def run(target: Target, settings: GdprSettings, pool: browser_pool.BrowserPool | None = None) -> CheckResult:
+def run(target: Target, settings: GdprSettings, ctx: CheckContext) -> CheckResult:
     """Record the service's pages before consent (and after, if configured) and judge the markers."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    pool = pool or browser_pool.shared_pool()
+    pool = ctx.pool()
     urls = list(dict.fromkeys(target.urls or (target.url,)))[:settings.max_pages]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gdpr-redirect") as side:
         rules = httpprobe.host_rules_from_arguments(pool.settings.arguments)
@@ -992,3 +993,6 @@ def _result(target: Target, settings: GdprSettings, started: datetime, seconds: 
 
 
 __all__ = ["MARKERS", "GdprSettings", "PageCapture", "capture_page", "judge", "legal_link", "run", "summarize"]
+
+
+CHECK = CheckImplementation(CheckKind.GDPR, GdprSettings, run, pool="browser", scope="service")

@@ -16,7 +16,8 @@ from typing import Any
 
 
 class CheckKind(enum.StrEnum):
-    """Every kind of check egov-monitor knows. The registry maps each to its module."""
+    """The names of the built-in check kinds. The registry (`monitor.kinds.REGISTRY`) is what
+    counts: a result's kind is any registered name, these are only the shipped ones."""
 
     AVAILABILITY = "availability"
     SECURITY = "security"
@@ -62,6 +63,12 @@ class Reason(enum.StrEnum):
     FINDINGS = "findings"  # scanned: only warnings, nothing binding violated
     MONITOR_NETWORK = "monitor_network"  # the canaries failed too: not the service's fault
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
+
+
+def _kind(name: str) -> str:
+    """A built-in kind as its CheckKind member, any other registered kind as its plain name."""
+    value = str(name)
+    return CheckKind(value) if value in CheckKind._value2member_map_ else value
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -120,7 +127,7 @@ class CheckResult:
 
     service_id: str
     url: str
-    kind: CheckKind
+    kind: str  # a registered kind name; the built-in ones as CheckKind members
     state: State
     reason: Reason
     started_at: datetime
@@ -131,7 +138,7 @@ class CheckResult:
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:
             raise ValueError("started_at must be timezone-aware")
-        object.__setattr__(self, "kind", CheckKind(self.kind))
+        object.__setattr__(self, "kind", _kind(self.kind))
         object.__setattr__(self, "state", State(self.state))
         object.__setattr__(self, "reason", Reason(self.reason))
         object.__setattr__(self, "measurements", _freeze(self.measurements))
@@ -151,7 +158,7 @@ class CheckResult:
         return {
             "service_id": self.service_id,
             "url": self.url,
-            "kind": self.kind.value,
+            "kind": str(self.kind),
             "state": self.state.value,
             "reason": self.reason.value,
             "started_at": self.started_at.astimezone(UTC).isoformat(),
@@ -166,7 +173,7 @@ class CheckResult:
         return cls(
             service_id=data["service_id"],
             url=data["url"],
-            kind=CheckKind(data["kind"]),
+            kind=data["kind"],
             state=State(data["state"]),
             reason=Reason(data["reason"]),
             started_at=datetime.fromisoformat(data["started_at"]),

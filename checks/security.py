@@ -19,6 +19,7 @@ from pydantic import Field, FilePath
 from checks import security_headers as sh
 from checks import security_txt, tls
 from checks.httpprobe import FetchOptions
+from checks.kind import CheckContext, CheckImplementation
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.settings import CheckSettings, PositiveDuration
 
@@ -215,7 +216,7 @@ def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: di
     return findings, measurements
 
 
-def run(target: Target, settings: SecuritySettings) -> CheckResult:
+def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = None) -> CheckResult:
     started = datetime.now(UTC)
     t0 = time.monotonic()
     ca = str(settings.ca_file) if settings.ca_file else None
@@ -285,3 +286,6 @@ def run(target: Target, settings: SecuritySettings) -> CheckResult:
         return result(State.DEGRADED, Reason.FINDINGS, measurements)
     evidence["detail"] = f"Note {graded.grade}, keine Beanstandung"
     return result(State.UP, Reason.OK, measurements)
+
+
+CHECK = CheckImplementation(CheckKind.SECURITY, SecuritySettings, run, pool="http")

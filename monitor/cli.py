@@ -18,7 +18,8 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from checks.result import CheckKind, CheckResult, State
+from checks.result import CheckResult, State
+from monitor.kinds import REGISTRY
 
 DEFAULT_CONFIG = os.environ.get("EGOV_MONITOR_CONFIG", "config/settings.yaml")
 EXIT_OK, EXIT_DOWN, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -56,9 +57,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_DOWN
-    from checks import REGISTRY
-
-    targets = sum(1 if REGISTRY[k].scope == "service" else len(s.urls) for s in config.services.values() for k in s.checks)
+    targets = sum(len(REGISTRY[k].check.urls(s.urls)) for s in config.services.values() for k in s.checks)
     note = " (Beispielkatalog)" if config.example else ""
     print(f"Konfiguration gültig{note}: {len(config.services)} Dienste, {targets} Prüfziele.")
     return EXIT_OK
@@ -101,9 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from monitor.daemon import Daemon
+    from monitor.scheduler import Scheduler
 
-    return _serve(args, lambda: Daemon(args.config, role="scheduler"))
+    return _serve(args, lambda: Scheduler(args.config))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -130,12 +129,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     wanted = args.services or list(config.services)
     if _unknown_services(wanted, config):
         return EXIT_USAGE
-    from checks import REGISTRY, browser
+    from checks.browser import PoolHolder
+    from checks.kind import CheckContext
 
-    kinds = [CheckKind(args.kind)] if args.kind else list(CheckKind)
-    jobs = [(config.services[s], k, url, config.services[s].checks[k])
-            for s in wanted for k in kinds if k in config.services[s].checks
-            for url in (config.services[s].urls[:1] if REGISTRY[k].scope == "service" else config.services[s].urls)]
+    kinds = [REGISTRY[args.kind]] if args.kind else list(REGISTRY)
+    jobs = [(config.services[s], k.name, url, config.services[s].checks[k.name])
+            for s in wanted for k in kinds if k.name in config.services[s].checks
+            for url in k.check.urls(config.services[s].urls)]
     if not jobs:
         print("Keine passenden Prüfungen konfiguriert.", file=sys.stderr)
         return EXIT_USAGE
@@ -143,16 +143,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.store:
         from monitor.store import Store
         store = Store.open(config.store_url)
-    runner = CheckRunner(store, CanaryGuard(config.settings.canaries), config.settings.tz)
+    browsers = PoolHolder(config.settings.browser, config.settings.pools.browser)
+    runner = CheckRunner(store, CanaryGuard(config.settings.canaries), config.settings.tz,
+                         context=CheckContext(browser=browsers))
     results: list[CheckResult] = []
-    browser.configure(config.settings.browser, config.settings.pools.browser)
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(config.settings.pools.http, len(jobs))) as pool:
             futures = [pool.submit(runner.run if store else runner.execute, *job) for job in jobs]
             results = _collect_with_progress(futures, show=len(jobs) > 1 and sys.stderr.isatty() and not args.json)
     finally:
-        browser.shutdown()
-    results.sort(key=lambda r: (r.service_id, r.kind.value, r.url))
+        browsers.close()
+    results.sort(key=lambda r: (r.service_id, str(r.kind), r.url))
     return _show(results, config, as_json=args.json)
 
 
@@ -172,7 +173,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         store.close()
     wanted = set(args.services or config.services)
     results = sorted((item.result for item in latest if item.result.service_id in wanted),
-                     key=lambda r: (r.service_id, r.kind.value, r.url))
+                     key=lambda r: (r.service_id, str(r.kind), r.url))
     if not results:
         print("Keine gespeicherten Ergebnisse für diese Auswahl (läuft der Daemon mit diesem Speicher?).",
               file=sys.stderr)
@@ -186,9 +187,9 @@ def _show(results: list[CheckResult], config, *, as_json: bool) -> int:
         print()
     else:
         _print_table(results, config)
-        _print_security(r for r in results if r.kind is CheckKind.SECURITY)
-        _print_accessibility(r for r in results if r.kind is CheckKind.ACCESSIBILITY)
-        _print_gdpr(r for r in results if r.kind is CheckKind.GDPR)
+        console = _console()
+        for kind in REGISTRY:
+            kind.show([r for r in results if r.kind == kind.name], console)
     states = {r.state for r in results}
     if State.DOWN in states:
         return EXIT_DOWN
@@ -237,207 +238,10 @@ def _print_table(results: list[CheckResult], config) -> None:
         if len(attempts) > 1:
             detail += f" ({len(attempts)} Versuche)"
         status = int(r.measurements.get("status_code", 0)) or "-"
-        table.add_row(escape(r.service_id), r.kind.value, escape(r.url),
+        table.add_row(escape(r.service_id), str(r.kind), escape(r.url),
                       f"[{_STATE_STYLE[r.state]}]{_STATE_DE[r.state]}[/]", r.reason.value, str(status),
                       f"{r.measurements.get('duration_seconds', r.duration_seconds):.3f}s", escape(detail))
     _console().print(table)
-
-
-_SEVERITY_DE = {"critical": ("KRITISCH", "bold red"), "warning": ("Warnung", "yellow"), "notice": ("Hinweis", "cyan")}
-_TLS_DE = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
-
-
-def _print_security(results) -> None:
-    """Per URL: grade, TLS and security.txt at a glance, then every finding with its fix."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = _console()
-    for r in results:
-        ev = r.evidence
-        obs = ev.get("observatory")
-        head = f"[bold]{escape(r.service_id)}[/] {escape(r.url)}: "
-        if obs:
-            head += (f"Note [bold]{obs['grade']}[/] ({obs['score']} Punkte, {obs['tests_passed']}/"
-                     f"{obs['tests_passed'] + obs['tests_failed']} Tests bestanden; Bewertung nach "
-                     f"{ev['algorithm']} Version {ev['algorithm_version']})")
-        else:
-            head += f"[bold red]keine Bewertung[/]: {escape(str(ev.get('detail', '')))}"
-        console.print(head)
-        t = ev.get("tls") or {}
-        if t.get("accepted"):
-            versions = ", ".join(f"{_TLS_DE[v]} {'ja' if ok else 'nein'}" for v, ok in t["accepted"].items() if ok is not None)
-            cert = t.get("certificate") or {}
-            days = ""
-            if "tls_cert_expiry_timestamp" in r.measurements:
-                days = f", Zertifikat noch {(r.measurements['tls_cert_expiry_timestamp'] - time.time()) / 86400:.0f} Tage gültig"
-            console.print(f"  TLS: {versions}; Forward Secrecy {'ja' if t.get('forward_secrecy') else 'nein'}; "
-                          f"{escape(cert.get('key_type', '?'))} {cert.get('key_bits', '?')} Bit{days}; "
-                          f"BSI TR-02102-2: {'erfüllt' if t.get('compliant') else '[bold red]nicht erfüllt[/]'}")
-        stxt = ev.get("security_txt")
-        if stxt:
-            console.print(f"  security.txt: {'gültig' if stxt.get('valid') else 'fehlt oder ungültig'}")
-        findings = ev.get("findings") or []
-        if not findings:
-            continue
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for col in ("Schwere", "Prüfung", "Befund", "Abhilfe"):
-            table.add_column(col, overflow="fold")
-        order = {"critical": 0, "warning": 1, "notice": 2}
-        for f in sorted(findings, key=lambda f: order.get(f.get("severity"), 3)):
-            label, style = _SEVERITY_DE.get(f.get("severity"), (f.get("severity"), ""))
-            message = str(f.get("message", ""))
-            if f.get("evidence"):
-                message += f" [{str(f['evidence'])[:160]}]"
-            table.add_row(f"[{style}]{label}[/]", escape(str(f.get("title", ""))), escape(message),
-                          escape(str(f.get("fix", ""))))
-        console.print(table)
-
-
-_IMPACT_DE = {"critical": ("kritisch", "bold red"), "serious": ("schwer", "red"), "moderate": ("mittel", "yellow"),
-              "minor": ("gering", "cyan")}
-_MARKER_STATE_DE = {"pass": "[green]erfüllt[/]", "fail": "[bold red]nicht erfüllt[/]", "unknown": "[magenta]nicht feststellbar[/]"}
-
-
-def _print_accessibility(results) -> None:
-    """Per service: pages, violations deduplicated across pages, then the BITV markers."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    from checks.accessibility import MARKER_NAMES_DE, dedupe
-
-    console = _console()
-    for r in results:
-        ev, m = r.evidence, r.measurements
-        pages = ev.get("pages") or []
-        head = (f"[bold]{escape(r.service_id)}[/]: {int(m.get('pages_scanned', 0))} von {len(pages)} Seiten geprüft "
-                f"(axe-core {escape(str(ev.get('axe_version', '?')))}, Regeln: {escape(', '.join(ev.get('tags', [])))})")
-        if "score" in m:
-            head += f"; Punktzahl {m['score']:.0f}/100"
-        console.print(head)
-        for page in pages:
-            if page.get("error"):
-                console.print(f"  [magenta]nicht geprüft[/]: {escape(page['url'])}: {escape(str(page['error']))}")
-        rows = dedupe(r)
-        if rows:
-            table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-            for col in ("Auswirkung", "Regel", "Seiten", "Elemente", "Beispiel"):
-                table.add_column(col, overflow="fold")
-            for row in rows:
-                label, style = _IMPACT_DE.get(row["impact"], (row["impact"], ""))
-                table.add_row(f"[{style}]{label}[/]", escape(f"{row['rule']}: {row['help']}"), str(row["pages"]),
-                              str(row["nodes"]), escape(f"{row['example_url']} {row['example_target']}"))
-            console.print(table)
-        elif m.get("pages_scanned"):
-            console.print("  keine Verstöße gefunden")
-        for ex in ev.get("excluded_rules") or []:
-            console.print(f"  Regel ausgenommen: {escape(ex['rule'])} ({escape(ex['reason'])})")
-        for name, marker in (r.to_dict()["evidence"].get("markers") or {}).items():
-            console.print(f"  BITV: {MARKER_NAMES_DE.get(name, name)}: "
-                          f"{_MARKER_STATE_DE.get(marker['state'], marker['state'])} {escape(_marker_detail(marker))}")
-
-
-def _marker_detail(marker: dict) -> str:
-    """The evidence of one BITV marker in a line: the link found, the date, where it is missing."""
-    parts = []
-    if marker.get("link"):
-        parts.append(f"Link \"{marker['link']['text']}\" -> {marker['link']['url']}")
-    if marker.get("date"):
-        parts.append(f"Datum {marker['date']} ({marker['age_days']} Tage alt)")
-    if marker.get("found"):
-        parts.append(f"gefunden: \"{marker['found']}\"")
-    if "start_page_lang" in marker:
-        parts.append(f"lang der Startseite: {marker['start_page_lang'] or 'fehlt'}")
-    if marker.get("missing_on"):
-        parts.append("fehlt auf: " + ", ".join(marker["missing_on"][:5]))
-    if marker.get("detail"):
-        parts.append(marker["detail"])
-    return "; ".join(parts)[:400]
-
-
-_GDPR_SEVERITY_DE = {"high": "[bold red]hoch[/]", "medium": "[yellow]mittel[/]", "low": "[cyan]gering[/]"}
-_COUNTS_DE = (("third_party_hosts", "Drittanbieter-Hosts"), ("trackers", "Tracker"),
-              ("third_party_cookies", "Drittanbieter-Cookies"), ("nonessential_cookies", "nicht notwendige eigene Cookies"),
-              ("storage_keys", "Storage-Einträge (nicht notwendig)"), ("requests", "Anfragen"))
-
-
-def _gdpr_item(item: dict) -> str:
-    """One piece of DSGVO evidence in a line: host, cookie, storage key, form, link or reference."""
-    if "name" in item and "domain" in item:
-        text = f"Cookie {item['name']} ({item['domain']}, bis {item.get('expires', '?')}, gesetzt von {item.get('set_by', '?')})"
-        if item.get("stored") is False:
-            why = "; ".join(item.get("refused") or []) or "Grund unbekannt"
-            text += f" – versucht, vom Browser abgelehnt: {why}{' (gefolgert)' if item.get('reason_inferred') else ''}"
-    elif "key" in item:
-        text = f"{'Local' if item.get('kind') == 'local' else 'Session'} Storage {item['origin']}: {item['key']}"
-    elif "host" in item:
-        cat = f" [{item['category']}, {item.get('owner', '')}]" if item.get("category") else ""
-        text = f"{item['host']}{cat}: {item.get('requests', '?')} Anfragen, z. B. {item.get('example', '')}"
-    elif "action" in item:
-        text = f"Formular {item.get('name') or ''} sendet an {item['action']} ({item.get('method', '').upper()})"
-    elif "reference" in item:
-        text = f"\"{item['reference']}\" in {item['url']}: …{item.get('context', '')}…"
-    elif "http_url" in item:
-        text = f"{item['http_url']} -> {item.get('status') or '-'} {item.get('location') or item.get('detail', '')}"
-    elif "found" in item:
-        text = f"fehlt auf {item['page']}" if not item["found"] else f"{item['page']}: \"{item.get('text', '')}\" -> {item.get('url', '')}"
-    else:
-        text = ", ".join(f"{k}={v}" for k, v in item.items())
-    page = item.get("page")
-    if page and "found" not in item:
-        text += f" (Seite {page})"
-    return text[:500]
-
-
-def _print_gdpr(results) -> None:
-    """Per service: counts before (and after) consent side by side, the findings with evidence, every marker."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    from checks.gdpr import MARKER_NAMES_DE
-
-    console = _console()
-    for r in results:
-        ev = r.to_dict()["evidence"]
-        m = r.measurements
-        pages = ev.get("pages") or []
-        console.print(f"[bold]{escape(r.service_id)}[/]: {int(m.get('pages_scanned', 0))} von {len(pages)} Seiten "
-                      "in frischem Browser vor jeder Einwilligung aufgezeichnet")
-        for page in pages:
-            if page.get("error"):
-                console.print(f"  [magenta]nicht aufgezeichnet[/]: {escape(page['url'])}: {escape(str(page['error']))}")
-        after = ev.get("after_consent")
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        table.add_column("")
-        table.add_column("vor Einwilligung", justify="right")
-        if after:
-            table.add_column("nach Einwilligung (" + escape(", ".join(after.get("cookies_set", []))) + ")", justify="right")
-        before_counts = (ev.get("summary") or {}).get("counts") or {}
-        after_counts = ((after or {}).get("summary") or {}).get("counts") or {}
-        for key, label in _COUNTS_DE:
-            row = [label, str(before_counts.get(key, "-"))]
-            if after:
-                row.append(str(after_counts.get(key, "-")))
-            table.add_row(*row)
-        console.print(table)
-        findings = ev.get("findings") or []
-        if not findings and m.get("pages_scanned"):
-            console.print("  keine DSGVO-Befunde")
-        for f in findings:
-            console.print(f"  {_GDPR_SEVERITY_DE.get(f['severity'], f['severity'])}: {escape(MARKER_NAMES_DE.get(f['marker'], f['marker']))}"
-                          f" – {escape(f.get('detail', ''))}")
-            for item in f.get("evidence", [])[:10]:
-                if item.get("found") is True:
-                    continue
-                console.print(f"      {escape(_gdpr_item(item))}")
-        for name, marker in (ev.get("markers") or {}).items():
-            extra = f" ({escape(marker['detail'])})" if marker.get("detail") and marker["state"] != "fail" else ""
-            console.print(f"  DSGVO: {MARKER_NAMES_DE.get(name, name)}: "
-                          f"{_MARKER_STATE_DE.get(marker['state'], marker['state'])}{extra}")
-        if after:
-            new_hosts = sorted({h["host"] for h in after["summary"]["hosts"]} - {h["host"] for h in ev["summary"]["hosts"]})
-            if new_hosts:
-                console.print("  nach Einwilligung zusätzlich kontaktiert: " + escape(", ".join(new_hosts[:20])))
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
@@ -556,13 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
     p = with_config(sub.add_parser("check", help="Dienste jetzt prüfen und Ergebnis anzeigen"))
     p.add_argument("services", nargs="*", metavar="SERVICE", help="Dienst-IDs (Standard: alle)")
-    p.add_argument("--kind", choices=[k.value for k in CheckKind], help="nur diese Prüfart")
+    p.add_argument("--kind", choices=REGISTRY.names(), help="nur diese Prüfart")
     p.add_argument("--json", action="store_true", help="Ergebnis als JSON ausgeben")
     p.add_argument("--store", action="store_true", help="Ergebnis zusätzlich im Speicher ablegen")
     p.set_defaults(func=cmd_check)
     p = with_config(sub.add_parser("results", help="letzte gespeicherte Ergebnisse mit Befunden anzeigen"))
     p.add_argument("services", nargs="*", metavar="SERVICE", help="Dienst-IDs (Standard: alle)")
-    p.add_argument("--kind", choices=[k.value for k in CheckKind], help="nur diese Prüfart")
+    p.add_argument("--kind", choices=REGISTRY.names(), help="nur diese Prüfart")
     p.add_argument("--json", action="store_true", help="Ergebnis als JSON ausgeben")
     p.set_defaults(func=cmd_results)
     with_config(sub.add_parser("validate", help="Katalog und Einstellungen prüfen")).set_defaults(func=cmd_validate)

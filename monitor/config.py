@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     ConfigDict,
@@ -28,9 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from checks import REGISTRY
 from checks.browser import BrowserSettings
-from checks.result import CheckKind
 from checks.settings import CheckSettings, Duration, PositiveDuration
 
 ServiceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
@@ -149,15 +148,33 @@ class CanarySettings(_Model):
     ca_file: Path | None = None
 
 
+def _known_kind(name: str) -> str:
+    from monitor.kinds import REGISTRY
+
+    if name not in REGISTRY:
+        raise ValueError(f"unbekannte Prüfart {name!r}; bekannt: {', '.join(REGISTRY.names())}")
+    return str(REGISTRY[name].name)
+
+
+def _kind_schema(schema: dict[str, Any]) -> None:
+    from monitor.kinds import REGISTRY
+
+    schema["enum"] = REGISTRY.names()
+
+
+# A check kind's name, as registered in monitor.kinds.REGISTRY.
+KindName = Annotated[str, AfterValidator(_known_kind), Field(json_schema_extra=_kind_schema)]
+
+
 class StoreSettings(_Model):
     url: str = Field("sqlite:///var/egov-monitor.db", description="SQLAlchemy URL; relative SQLite paths are relative to the settings file.")
     raw_retention_days: int = Field(30, ge=1, description="Raw results older than this are deleted; the report reads "
                                     "the hourly and daily rollups, which are kept, as are results that changed a state.")
-    raw_retention_days_by_kind: dict[CheckKind, Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: {CheckKind.AVAILABILITY: 2},
+    raw_retention_days_by_kind: dict[KindName, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: {"availability": 2},
         description="Per check kind, instead of raw_retention_days (availability: one result a minute per URL).")
 
-    def retention_days(self, kind: CheckKind) -> int:
+    def retention_days(self, kind: str) -> int:
         return self.raw_retention_days_by_kind.get(kind, self.raw_retention_days)
 
 
@@ -292,7 +309,7 @@ class Profile(BaseModel):
     """A reusable set of check settings, like a blackbox_exporter module."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    kind: CheckKind
+    kind: KindName
 
 
 class Service(_Model):
@@ -306,7 +323,7 @@ class Service(_Model):
     operator: str = Field(..., min_length=1, description="Who runs it, e.g. the Land that provides an EfA service.")
     contact: str = Field(..., min_length=3, description="Whom to call when it is down (e-mail or team).")
     urls: list[AnyHttpUrl] = Field(..., min_length=1)
-    checks: dict[CheckKind, Any] = Field(..., min_length=1, description="Check kind -> profile name or settings.")
+    checks: dict[KindName, Any] = Field(..., min_length=1, description="Check kind -> profile name or settings.")
     availability_target: float = Field(99.5, gt=0, le=100, description="Target availability in percent.")
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     labels: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], str] = Field(default_factory=dict)
@@ -332,7 +349,7 @@ class ResolvedService:
     """A service with each check's settings merged (kind defaults < profile < inline)."""
 
     service: Service
-    checks: dict[CheckKind, CheckSettings]
+    checks: dict[str, CheckSettings]  # kind name -> its settings
     source: str
 
     @property
@@ -366,10 +383,13 @@ class Config:
         return url
 
 
-def _resolve_check(kind: CheckKind, raw: Any, profiles: dict[str, Profile]) -> tuple[CheckSettings | None, list[tuple[tuple, str]]]:
-    impl = REGISTRY.get(kind)
-    if impl is None:
+def _resolve_check(kind: str, raw: Any, profiles: dict[str, Profile]) -> tuple[CheckSettings | None, list[tuple[tuple, str]]]:
+    from monitor.kinds import REGISTRY
+
+    registered = REGISTRY.get(kind)
+    if registered is None:
         return None, [((), f"Prüfart {kind} ist nicht implementiert")]
+    impl = registered.check
     merged: dict[str, Any] = {}
     if isinstance(raw, str):
         raw = {"profile": raw}
@@ -432,10 +452,10 @@ def load_config(settings_path: str | Path) -> Config:
                 issues.append(ConfigIssue(str(file), cindex.line(("services", i, "id")), service.id, "id",
                                           f"Dienst-ID bereits vergeben in {services[service.id].source}; IDs müssen eindeutig sein"))
                 continue
-            resolved: dict[CheckKind, CheckSettings] = {}
+            resolved: dict[str, CheckSettings] = {}
             raw_checks = cdata["services"][i]["checks"]
             for kind, raw in service.checks.items():
-                raw_key = next((k for k in raw_checks if str(k) == kind.value), kind.value)
+                raw_key = next((k for k in raw_checks if str(k) == kind), kind)
                 settings_obj, errors = _resolve_check(kind, raw, catalog.profiles)
                 if settings_obj is not None and hasattr(settings_obj, "bind_paths"):
                     try:  # files a check reads (tracker lists): relative to config/, loaded and checked now
@@ -449,7 +469,10 @@ def load_config(settings_path: str | Path) -> Config:
                 if settings_obj is not None:
                     resolved[kind] = settings_obj
             services[service.id] = ResolvedService(service, resolved, f"{file}")
-    browser_users = sorted(s.id for s in services.values() if any(REGISTRY[k].pool == "browser" for k in s.checks))
+    from monitor.kinds import REGISTRY
+
+    browser_users = sorted(s.id for s in services.values()
+                           if any(REGISTRY[k].check.pool == "browser" for k in s.checks))
     driver = settings.browser.chromedriver
     if browser_users and settings.browser.remote_url is None and not (driver.is_file() and os.access(driver, os.X_OK)):
         issues.append(ConfigIssue(
@@ -467,10 +490,12 @@ def json_schema() -> dict[str, Any]:
     """JSON schema of a catalog file, with every check kind's settings."""
     schema = CatalogFile.model_json_schema()
     schema["$defs"] = schema.get("$defs", {})
-    for kind, impl in REGISTRY.items():
-        sub = impl.settings_model.model_json_schema()
+    from monitor.kinds import REGISTRY
+
+    for kind in REGISTRY:
+        sub = kind.check.settings_model.model_json_schema()
         schema["$defs"].update(sub.pop("$defs", {}))
-        schema["$defs"][f"{kind.value}_settings"] = sub
+        schema["$defs"][f"{kind.name}_settings"] = sub
     schema["title"] = "egov-monitor catalog"
     return schema
 
@@ -528,6 +553,8 @@ def reference_markdown() -> str:
             ("Ein Profil ist wie ein blackbox_exporter-Modul: `kind` (die Prüfart) und deren Einstellungen. "
             "Ein Dienst nennt es unter `checks.<kind>` als Namen (`availability: web-standard`) oder als "
             "`profile:` mit Abweichungen daneben. Vorrang: Standardwerte < Profil < Angaben am Dienst."), ""]
-    for kind, impl in REGISTRY.items():
-        out += table(f"Prüfart `{kind.value}`", impl.settings_model)
+    from monitor.kinds import REGISTRY
+
+    for kind in REGISTRY:
+        out += table(f"Prüfart `{kind.name}`", kind.check.settings_model)
     return "\n".join(out)

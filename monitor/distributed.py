@@ -3,7 +3,7 @@
 Chosen by settings: `queue.url` set switches `egov-monitor` from the embedded daemon to
 `egov-monitor scheduler` plus any number of `egov-monitor worker` processes, all writing
 to one PostgreSQL store. The checks are the same functions the embedded daemon runs
-(`checks.REGISTRY` through `monitor.runner.CheckRunner`); only the transport differs.
+(`monitor.kinds.REGISTRY` through `monitor.runner.CheckRunner`); only the transport differs.
 
 - Two queues: `http` (availability, security) and `browser` (accessibility, DSGVO), so a
   slow browser fleet never delays an availability probe. A worker process runs a pool of
@@ -39,8 +39,6 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit, Retries, TimeLimit
 
-from checks import REGISTRY
-from checks.result import CheckKind
 from monitor.config import Config, ConfigIssue, QueueSettings, ResolvedService, Service
 from monitor.store import LOCK_SCHEDULER
 
@@ -123,28 +121,35 @@ def run_key(job_id: str, slot: int) -> str:
     return f"{hashlib.sha1(job_id.encode()).hexdigest()[:24]}:{slot}"
 
 
-def job_payload(service: ResolvedService, kind: CheckKind, url: str, key: str, scheduled_at: float) -> dict[str, Any]:
+def job_payload(service: ResolvedService, kind: str, url: str, key: str, scheduled_at: float) -> dict[str, Any]:
     return {
-        "v": PAYLOAD_VERSION, "run_key": key, "scheduled_at": scheduled_at, "kind": kind.value, "url": url,
+        "v": PAYLOAD_VERSION, "run_key": key, "scheduled_at": scheduled_at, "kind": str(kind), "url": url,
         "source": service.source, "service": service.service.model_dump(mode="json"),
         "settings": service.checks[kind].model_dump(mode="json"),
     }
 
 
-def job_from_payload(payload: dict[str, Any]) -> tuple[ResolvedService, CheckKind, str]:
+def job_from_payload(payload: dict[str, Any]) -> tuple[ResolvedService, str, str]:
     """The service (with just this check), kind and URL; ValueError if the payload is not ours."""
     if payload.get("v") != PAYLOAD_VERSION:
         raise ValueError(f"payload version {payload.get('v')!r}, expected {PAYLOAD_VERSION}")
-    kind = CheckKind(payload["kind"])
-    settings = REGISTRY[kind].settings_model.model_validate(payload["settings"])
+    from monitor.kinds import REGISTRY
+
+    impl = REGISTRY.get(payload["kind"])
+    if impl is None:
+        raise ValueError(f"unknown check kind {payload['kind']!r}")
+    kind = impl.name
+    settings = impl.check.settings_model.model_validate(payload["settings"])
     service = Service.model_validate(payload["service"])
     return ResolvedService(service, {kind: settings}, str(payload.get("source", "queue"))), kind, str(payload["url"])
 
 
-def enqueue(broker: RedisBroker, service: ResolvedService, kind: CheckKind, url: str, key: str,
+def enqueue(broker: RedisBroker, service: ResolvedService, kind: str, url: str, key: str,
             scheduled_at: float) -> None:
     settings = service.checks[kind]
-    queue = REGISTRY[kind].pool
+    from monitor.kinds import REGISTRY
+
+    queue = REGISTRY[kind].check.pool
     message = dramatiq.Message(
         queue_name=queue, actor_name=actor_name(queue), args=(job_payload(service, kind, url, key, scheduled_at),),
         kwargs={}, options={

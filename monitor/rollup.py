@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from checks.result import CheckResult, State
+from checks.result import CheckResult
 
 STATES = ("up", "degraded", "down", "unknown")
 STATE_CODE = {s: i for i, s in enumerate(STATES)}
@@ -172,67 +172,30 @@ def fold(started: np.ndarray, states: np.ndarray, latency: np.ndarray, maintenan
 
 def fold_results(results: Sequence[CheckResult], tz: ZoneInfo) -> tuple[dict[int, Bucket], dict[int, Bucket]]:
     """`fold` for CheckResults of one series (the daemon's path)."""
+    from monitor.kinds import REGISTRY
+
     started = np.array([r.started_at.timestamp() for r in results])
     states = np.array([STATE_CODE[r.state.value] for r in results])
     latency = np.array([result_latency(r) for r in results], dtype=np.float64)
     maintenance = np.array([bool(r.evidence.get("in_maintenance")) for r in results])
-    keep = [r.kind.value != "availability" for r in results]
+    kinds = [REGISTRY.get(r.kind) for r in results]
+    keep = [k is not None and k.keep_measurements for k in kinds]
     measurements = [dict(r.to_dict()["measurements"]) if k else None for r, k in zip(results, keep, strict=True)]
-    digests = [digest(r) if k else None for r, k in zip(results, keep, strict=True)]
+    digests = [kind.digest(r) if k and kind else None for r, k, kind in zip(results, keep, kinds, strict=True)]
     return fold(started, states, latency, maintenance, tz, measurements, digests)
 
 
 def result_latency(result: CheckResult) -> float:
-    """Response time an availability result contributes to the percentiles (NaN: none)."""
-    if result.kind.value != "availability" or result.state not in (State.UP, State.DEGRADED):
-        return math.nan
-    value = result.measurements.get("duration_seconds", result.duration_seconds)
-    return float(value) if isinstance(value, int | float) else math.nan
+    """Response time a result contributes to the latency percentiles (NaN: none); its kind decides."""
+    from monitor.kinds import REGISTRY
 
-
-# --------------------------------------------------------------------------- digests
-
-
-def _cut(text: Any, n: int = 300) -> str:
-    return str(text or "")[:n]
+    kind = REGISTRY.get(result.kind)
+    return math.nan if kind is None else kind.latency(result)
 
 
 def digest(result: CheckResult) -> dict[str, Any] | None:
     """The few facts of a result's evidence the report shows, small enough to keep a year."""
-    ev = result.to_dict()["evidence"]
-    kind = result.kind.value
-    if kind == "security":
-        obs = ev.get("observatory") or {}
-        findings = [f for f in ev.get("findings") or [] if f.get("severity") in ("critical", "warning")]
-        return {"grade": obs.get("grade"), "score": obs.get("score"),
-                "tls": None if "tls_compliant" not in result.measurements else bool(result.measurements["tls_compliant"]),
-                "security_txt": None if "security_txt_valid" not in result.measurements
-                else bool(result.measurements["security_txt_valid"]),
-                "findings": [{"id": _cut(f.get("id"), 80), "severity": f.get("severity"),
-                              "message": _cut(f.get("message"))} for f in findings[:10]],
-                "detail": _cut(ev.get("detail"))}
-    if kind == "accessibility":
-        rules: dict[str, dict[str, Any]] = {}
-        worst: list[dict[str, Any]] = []
-        for page in ev.get("pages") or []:
-            serious = 0
-            for v in page.get("violations") or []:
-                entry = rules.setdefault(_cut(v.get("rule"), 80), {"impact": v.get("impact"), "nodes": 0,
-                                                                   "help": _cut(v.get("help"), 200)})
-                entry["nodes"] += int(v.get("nodes") or 0)
-                serious += int(v.get("nodes") or 0) if v.get("impact") in ("critical", "serious") else 0
-            if serious:
-                worst.append({"url": _cut(page.get("url"), 500), "title": _cut(page.get("title"), 200),
-                              "serious_nodes": serious})
-        worst.sort(key=lambda p: -p["serious_nodes"])
-        return {"rules": dict(sorted(rules.items())[:60]), "pages": worst[:3],
-                "markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()}}
-    if kind == "gdpr":
-        trackers = [h for h in (ev.get("summary") or {}).get("hosts") or [] if h.get("category")]
-        return {"markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()},
-                "findings": [{"marker": f.get("marker"), "severity": f.get("severity"),
-                              "message": _cut(f.get("message")), "detail": _cut(f.get("detail"))}
-                             for f in (ev.get("findings") or [])[:12]],
-                "trackers": [{"host": _cut(t.get("host"), 200), "category": _cut(t.get("category"), 60)}
-                             for t in trackers[:10]]}
-    return None
+    from monitor.kinds import REGISTRY
+
+    kind = REGISTRY.get(result.kind)
+    return None if kind is None else kind.digest(result)

@@ -16,10 +16,10 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from checks import REGISTRY
+from checks.kind import CheckContext
 from checks.availability import AvailabilitySettings
 from checks.availability import run as probe_availability
-from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 from monitor.config import CanarySettings, ResolvedService
 
@@ -88,24 +88,26 @@ class CheckRunner:
     """Run a check, apply monitor-side policy, store the result, report it to metrics."""
 
     def __init__(self, store, canaries: CanaryGuard, tz, on_result: Callable[[CheckResult], None] | None = None,
-                 on_error: Callable[[str, str], None] | None = None) -> None:
+                 on_error: Callable[[str, str], None] | None = None, context: CheckContext | None = None) -> None:
         self.store = store
+        self.context = context or CheckContext()
         self.canaries = canaries
         self.tz = tz
         self._on_result = on_result or (lambda _r: None)
         self._on_error = on_error or (lambda _kind, _what: None)
 
-    def execute(self, service: ResolvedService, kind: CheckKind, url: str, settings: CheckSettings) -> CheckResult:
+    def execute(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings) -> CheckResult:
         """Run one check against one URL and apply canary and maintenance policy (no store)."""
-        impl = REGISTRY[kind]
+        from monitor.kinds import REGISTRY
+
+        impl = REGISTRY[kind].check
         started = datetime.now(UTC)
         try:
-            urls = tuple(service.urls) if impl.scope == "service" else ()
-            result = impl.run(Target(service.id, url, urls), settings)
+            result = impl.run(impl.target(service.id, url, service.urls), settings, self.context)
         except Exception as exc:  # noqa: BLE001 - a bug in a check must not kill the schedule
             log.error("check %s failed internally for %s %s: %s", kind, service.id, url,
                       traceback.format_exception_only(exc)[-1].strip())
-            self._on_error(kind.value, "check")
+            self._on_error(str(kind), "check")
             result = CheckResult(service.id, url, kind, State.UNKNOWN, Reason.INTERNAL_ERROR, started,
                                  (datetime.now(UTC) - started).total_seconds(),
                                  evidence={"detail": f"interner Fehler: {type(exc).__name__}"})
@@ -122,7 +124,7 @@ class CheckRunner:
                     result = result.replace(state=State.UNKNOWN, reason=Reason.MONITOR_NETWORK)
         return result.replace(evidence=evidence)
 
-    def run(self, service: ResolvedService, kind: CheckKind, url: str, settings: CheckSettings,
+    def run(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings,
             run_key: str | None = None) -> CheckResult:
         """`execute`, then store the result and hand it to the metrics."""
         result = self.execute(service, kind, url, settings)
@@ -135,5 +137,5 @@ class CheckRunner:
             log.debug("stored result id=%s service=%s kind=%s state=%s", rid, result.service_id, result.kind, result.state)
         except Exception as exc:  # noqa: BLE001 - keep checking even when the disk is full
             log.error("could not store result for %s: %s", result.service_id, exc)
-            self._on_error(result.kind.value, "store")
+            self._on_error(str(result.kind), "store")
         self._on_result(result)

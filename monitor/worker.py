@@ -20,24 +20,23 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
-
-from checks import REGISTRY, browser
 from monitor import __version__
 from monitor import distributed as dist
-from monitor.config import Config, ConfigError, load_config
-from monitor.daemon import close_http, metrics_handler, run_until_signalled, serve_http
-from monitor.metrics import BrowserPoolCollector, WorkerMetrics
+from monitor.config import ConfigError, load_config
+from monitor.kinds import REGISTRY
+from monitor.metrics import WorkerMetrics
+from monitor.process import Process
 from monitor.runner import CanaryGuard, CheckRunner
-from monitor.store import Store
 
 log = logging.getLogger("egov_monitor.worker")
 
 
-class Worker:
+class Worker(Process):
+    """Runs the jobs of its queues and stores their results; serves its own /metrics."""
+
     def __init__(self, settings_path: str | Path, queues: list[str], listen: str | None = None) -> None:
-        self.config: Config = load_config(settings_path)  # raises ConfigError: nothing started yet
-        issues = dist.distributed_issues(self.config)
+        config = load_config(settings_path)  # raises ConfigError: nothing started yet
+        issues = dist.distributed_issues(config)
         if issues:
             raise ConfigError(issues)
         unknown = [q for q in queues if q not in dist.QUEUES]
@@ -45,24 +44,18 @@ class Worker:
             raise ValueError(f"unbekannte Warteschlange {', '.join(unknown) or '(keine)'}; "
                              f"möglich: {', '.join(dist.QUEUES)}")
         self.queues = list(dict.fromkeys(queues))
+        super().__init__(config, browser="browser" in self.queues)
         settings = self.config.settings
+        assert settings.queue is not None  # distributed_issues made sure
         self.listen = listen
         self.identity = dist.worker_identity()
-        self.store = Store.open(self.config.store_url, tz=settings.tz)
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
         self.metrics = WorkerMetrics(self.registry, self.queues)
-        if "browser" in self.queues:
-            self.registry.register(BrowserPoolCollector())
-            browser.configure(settings.browser, settings.pools.browser)
         self.canaries = CanaryGuard(settings.canaries)
-        self.runner = CheckRunner(self.store, self.canaries, settings.tz, on_error=self.metrics.error)
+        self.runner = CheckRunner(self.store, self.canaries, settings.tz, on_error=self.metrics.error,
+                                  context=self.context)
         self.broker = dist.make_broker(settings.queue, self.handle)
         threads = {"http": settings.pools.http, "browser": settings.pools.browser}
         self.workers = [dramatiq.Worker(self.broker, queues={q}, worker_threads=threads[q]) for q in self.queues]
-        self.http = None
-        self._stop = threading.Event()
 
     def handle(self, payload: dict[str, Any]) -> None:
         """Run one job; raising makes Dramatiq retry it later (store errors only)."""
@@ -73,8 +66,8 @@ class Worker:
             self.metrics.skipped.labels("invalid").inc()
             return
         key = str(payload["run_key"])
-        queue = REGISTRY[kind].pool
-        self.metrics.wait.labels(kind.value).observe(max(0.0, time.time() - float(payload["scheduled_at"])))
+        queue = REGISTRY[kind].check.pool
+        self.metrics.wait.labels(kind).observe(max(0.0, time.time() - float(payload["scheduled_at"])))
         # A browser job takes seconds: look first whether it was stored already. An HTTP job
         # costs less than the look-up; the store's unique run key keeps its one result.
         if queue == "browser" and self.store.has_run_key(key):
@@ -83,14 +76,14 @@ class Worker:
             return
         self.metrics.in_progress.labels(queue).inc()
         try:
-            log.debug("running %s: %s %s %s", key, service.id, kind.value, url)
+            log.debug("running %s: %s %s %s", key, service.id, kind, url)
             result = self.runner.execute(service, kind, url, service.checks[kind])
             result = result.replace(evidence={**result.evidence, "worker": self.identity})
             try:
                 stored = self.store.record(result, run_key=key)
             except Exception as exc:
                 log.error("Ergebnis von %s konnte nicht gespeichert werden (wird wiederholt): %s", key, exc)
-                self.metrics.error(kind.value, "store")
+                self.metrics.error(kind, "store")
                 raise
             self.metrics.observe(result)
             if stored is None:
@@ -115,7 +108,7 @@ class Worker:
     def start(self) -> None:
         if self.listen:
             host, _, port = self.listen.rpartition(":")
-            self.http = serve_http((host or "0.0.0.0", int(port)), metrics_handler(self.registry, self.healthy))
+            self.serve((host or "0.0.0.0", int(port)))
         for worker in self.workers:
             worker.start()
         where = f", /metrics auf http://{self.listen}/metrics" if self.listen else ""
@@ -128,10 +121,4 @@ class Worker:
         for worker in self.workers:
             worker.stop(timeout=120_000)
         self.broker.close()
-        if "browser" in self.queues:
-            browser.shutdown()
-        close_http(self.http)
-        self.store.close()
-
-    def run_forever(self) -> None:
-        run_until_signalled(self.start, self.stop, self._stop)
+        super().stop()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from checks.kind import CheckContext
 from checks import accessibility as a11y
 from checks.accessibility import AccessibilitySettings, Link, PageScan, judge_markers
 from checks.browser import BrowserPool, BrowserSettings
@@ -84,7 +85,7 @@ def test_violation_inside_shadow_dom(pool, good):
 
 def test_clean_site_has_no_violations_and_passes_every_marker(pool, good):
     target = Target("portal", good + "/", (good + "/", good + "/seite2"))
-    result = a11y.run(target, AccessibilitySettings(), pool=pool, today=TODAY)
+    result = a11y.run(target, AccessibilitySettings(), CheckContext(browser=pool, today=TODAY))
     pages = result.to_dict()["evidence"]["pages"]
     assert [p["violations"] for p in pages] == [[], []]
     assert result.state is State.UP and result.reason is Reason.OK, result.evidence
@@ -101,7 +102,7 @@ def test_clean_site_has_no_violations_and_passes_every_marker(pool, good):
 
 def test_service_with_violations_is_noncompliant_and_scored(pool, good):
     target = Target("portal", good + "/", (good + "/", good + "/fehler"))
-    result = a11y.run(target, AccessibilitySettings(markers=[]), pool=pool, today=TODAY)
+    result = a11y.run(target, AccessibilitySettings(markers=[]), CheckContext(browser=pool, today=TODAY))
     assert result.state is State.DOWN and result.reason is Reason.NONCOMPLIANT
     m = result.measurements
     assert m["violations_critical"] == 3 + 1 + 1 and m["violations_serious"] == 2 + 1 + 1
@@ -116,8 +117,7 @@ def test_only_minor_findings_below_threshold_are_degraded(pool, good):
     target = Target("portal", good + "/fehler")
     result = a11y.run(target, AccessibilitySettings(markers=[], fail_impact="critical",
                                                     exclude_rules=[{"rule": r, "reason": "Test"} for r in
-                                                                   ("image-alt", "label", "button-name")]),
-                      pool=pool, today=TODAY)
+                                                                   ("image-alt", "label", "button-name")]), CheckContext(browser=pool, today=TODAY))
     assert result.state is State.DEGRADED and result.reason is Reason.FINDINGS
     assert result.measurements["rules_critical"] == 0
 
@@ -126,7 +126,7 @@ def test_rule_exclusion_with_reason_and_options_as_json(pool, good):
     hostile_reason = "Dritt-Widget \"</script><script>alert(1)</script>' wird 2027 ersetzt"
     settings = AccessibilitySettings(exclude_rules=[{"rule": "color-contrast", "reason": hostile_reason}],
                                      axe_options={"rules": {"link-name": {"enabled": False}}}, markers=[])
-    result = a11y.run(Target("portal", good + "/fehler"), settings, pool=pool)
+    result = a11y.run(Target("portal", good + "/fehler"), settings, CheckContext(browser=pool))
     found = {v["rule"] for v in result.evidence["pages"][0]["violations"]}
     assert found == set(KNOWN) - {"color-contrast", "link-name"}
     assert result.to_dict()["evidence"]["excluded_rules"] == [{"rule": "color-contrast", "reason": hostile_reason}]
@@ -206,8 +206,7 @@ def test_markers_absent_on_a_real_site(pool, good):
               "/alt": good_routes()["/alt"]}
     with site(routes) as port:
         base = f"http://127.0.0.1:{port}"
-        result = a11y.run(Target("p", base + "/", (base + "/", base + "/seite")), AccessibilitySettings(),
-                          pool=pool, today=TODAY)
+        result = a11y.run(Target("p", base + "/", (base + "/", base + "/seite")), AccessibilitySettings(), CheckContext(browser=pool, today=TODAY))
     states = {k: m["state"] for k, m in result.evidence["markers"].items()}
     assert states == {"statement_linked": "fail", "statement_feedback": "pass", "statement_arbitration": "fail",
                       "statement_current": "fail", "easy_language": "fail", "sign_language": "fail", "html_lang": "fail"}
@@ -250,7 +249,7 @@ def test_sitemap_index_gzip_same_host_and_stable_sample(pool):
             assert urls == again and len(urls) == 5 and urls[0] == base + "/p0"
             assert info["urls_found"] == 12 and all(u.startswith(base) for u in urls)
             assert len(info["files"]) == 4 and any("missing.xml" in e for e in info["errors"])
-            result = a11y.run(Target("svc", base + "/p0"), settings, pool=pool)
+            result = a11y.run(Target("svc", base + "/p0"), settings, CheckContext(browser=pool))
     assert result.measurements["pages_scanned"] == 5
     assert list(result.evidence["sitemap"]["sampled"]) == urls[1:]
 
@@ -322,7 +321,7 @@ def test_hostile_page_does_not_stall_other_pages(pool, hostile):
     urls = [hostile + "/schleife", hostile + "/schleife"] + [hostile + "/clean"] * 8
     settings = AccessibilitySettings(timeout=TIMEOUT, markers=[])
     started = time.monotonic()
-    result = a11y.run(Target("svc", urls[0], tuple(f"{u}?{i}" for i, u in enumerate(urls))), settings, pool=pool)
+    result = a11y.run(Target("svc", urls[0], tuple(f"{u}?{i}" for i, u in enumerate(urls))), settings, CheckContext(browser=pool))
     elapsed = time.monotonic() - started
     assert result.measurements["pages_scanned"] == 8 and result.measurements["pages_failed"] == 2
     assert elapsed < TIMEOUT + GRACE + 8 * 1.5, elapsed
@@ -360,7 +359,7 @@ def test_sessions_are_reused_and_recycled_after_their_page_quota(hostile):
 
 def test_missing_chromedriver_is_a_clear_error(tmp_path):
     pool = BrowserPool(BrowserSettings(chromedriver=tmp_path / "nope"), 1)
-    result = a11y.run(Target("svc", "http://127.0.0.1:9/"), AccessibilitySettings(), pool=pool)
+    result = a11y.run(Target("svc", "http://127.0.0.1:9/"), AccessibilitySettings(), CheckContext(browser=pool))
     assert result.state is State.UNKNOWN and result.reason is Reason.INTERNAL_ERROR
     assert "chromedriver nicht gefunden" in result.evidence["detail"] and "chromium-driver" in result.evidence["detail"]
 
@@ -377,11 +376,11 @@ def test_remote_webdriver_gives_the_same_result(pool, good):
         remote = BrowserPool(BrowserSettings(remote_url=f"http://127.0.0.1:{port}"), 1)
         try:
             target = Target("portal", good + "/", (good + "/", good + "/rahmen", good + "/fehler"))
-            via_remote = a11y.run(target, AccessibilitySettings(), pool=remote, today=TODAY)
+            via_remote = a11y.run(target, AccessibilitySettings(), CheckContext(browser=remote, today=TODAY))
             assert remote.live_processes() == []  # nothing started locally
         finally:
             remote.close()
-        local = a11y.run(target, AccessibilitySettings(), pool=pool, today=TODAY)
+        local = a11y.run(target, AccessibilitySettings(), CheckContext(browser=pool, today=TODAY))
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
@@ -425,7 +424,7 @@ def test_one_job_per_service_and_metrics_pass_promtool(tmp_path, pool, good):
     specs = [s for s in job_specs(config).values() if s.kind is CheckKind.ACCESSIBILITY]
     assert [s.url for s in specs] == [good + "/"]  # one run covers both URLs
     settings = config.services["portal"].checks[CheckKind.ACCESSIBILITY]
-    result = a11y.run(Target("portal", good + "/", tuple(config.services["portal"].urls)), settings, pool=pool)
+    result = a11y.run(Target("portal", good + "/", tuple(config.services["portal"].urls)), settings, CheckContext(browser=pool))
     store = Store.open(config.store_url)
     store.record(result)
     registry = CollectorRegistry()
@@ -486,7 +485,7 @@ def test_unreachable_page_is_not_scanned_as_chromiums_error_page(pool):
     page = scan(pool, f"http://127.0.0.1:{port}/")
     assert not page.scanned and page.error_reason == "load_failed"
     assert "ERR_CONNECTION_REFUSED" in page.error and page.violations == ()
-    result = a11y.run(Target("svc", f"http://127.0.0.1:{port}/"), AccessibilitySettings(), pool=pool)
+    result = a11y.run(Target("svc", f"http://127.0.0.1:{port}/"), AccessibilitySettings(), CheckContext(browser=pool))
     assert result.state is State.UNKNOWN and result.reason is Reason.CONNECT_REFUSED
     assert all(m["state"] == "unknown" for m in result.evidence["markers"].values())
 
@@ -494,7 +493,7 @@ def test_unreachable_page_is_not_scanned_as_chromiums_error_page(pool):
 def test_invalid_certificate_is_not_scanned_and_named(pool, ca):
     pair = ca.issue("a11y-wrong-host", ["www.example.invalid"])
     with site({"/": Page()}, tls=(pair.cert, pair.key)) as port:
-        result = a11y.run(Target("svc", f"https://127.0.0.1:{port}/"), AccessibilitySettings(markers=[]), pool=pool)
+        result = a11y.run(Target("svc", f"https://127.0.0.1:{port}/"), AccessibilitySettings(markers=[]), CheckContext(browser=pool))
     assert result.state is State.UNKNOWN and result.reason is Reason.TLS_INVALID_CERTIFICATE, result.evidence
     assert "ERR_CERT_" in result.evidence["pages"][0]["error"]
 
@@ -569,7 +568,7 @@ def test_every_violating_element_is_stored_and_in_the_report_annex(tmp_path, poo
     with site({"/galerie": Page(body=body)}) as port:
         url = f"http://127.0.0.1:{port}/galerie"
         statement = ["statement_linked", "statement_feedback", "statement_arbitration", "statement_current"]
-        result = a11y.run(Target("portal", url, (url,)), AccessibilitySettings(markers=statement), pool=pool)
+        result = a11y.run(Target("portal", url, (url,)), AccessibilitySettings(markers=statement), CheckContext(browser=pool))
     # no statement on the page: linked fails, what depends on its text cannot be judged
     assert {k: m["state"] for k, m in result.evidence["markers"].items()} == {
         "statement_linked": "fail", "statement_feedback": "unknown", "statement_arbitration": "unknown",

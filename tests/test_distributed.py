@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from checks.kind import CheckContext
 from checks import accessibility as a11y
 from checks.accessibility import AccessibilitySettings
 from checks.browser import BrowserPool, BrowserSettings
@@ -377,7 +378,7 @@ def test_scheduler_and_two_workers_lose_nothing_when_a_worker_is_killed(tmp_path
         pool = BrowserPool(BrowserSettings(), 1)
         try:
             local = a11y.run(Target("portal", f"{a11y_base}/", (f"{a11y_base}/", f"{a11y_base}/fehler")),
-                             AccessibilitySettings(interval=3600, timeout=20), pool=pool)
+                             AccessibilitySettings(interval=3600, timeout=20), CheckContext(browser=pool))
         finally:
             pool.close()
         assert remote.measurements["pages_scanned"] == local.measurements["pages_scanned"] >= 2

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from checks.kind import CheckContext
 from checks import gdpr
 from checks.browser import BrowserPool
 from checks.gdpr import GdprSettings, legal_link
@@ -44,7 +45,7 @@ def pool(shop):
 
 def run(pool, shop, *paths: str, **settings) -> dict:
     urls = tuple(shop.portal + p for p in paths)
-    result = gdpr.run(Target("portal", urls[0], urls), GdprSettings(**settings), pool=pool)
+    result = gdpr.run(Target("portal", urls[0], urls), GdprSettings(**settings), CheckContext(browser=pool))
     return result.to_dict() | {"result": result}
 
 
@@ -143,7 +144,7 @@ def test_clean_service_with_https_redirect_is_up(pool, ca):
               "/datenschutz": Page(body=html("<main><p>Hinweise nach Art. 13 DSGVO</p></main>"))}
     with site(routes, tls=(pair.cert, pair.key)) as port:
         url = f"https://localhost:{port}/"
-        result = gdpr.run(Target("svc", url, (url,)), GdprSettings(processors=[]), pool=pool)
+        result = gdpr.run(Target("svc", url, (url,)), GdprSettings(processors=[]), CheckContext(browser=pool))
     assert result.state is State.UP and result.reason is Reason.OK, result.evidence["markers"]
     (row,) = result.evidence["markers"]["https_redirect"]["evidence"]
     assert row["http_url"] == f"http://localhost:{port}/" and row["status"] == 301
@@ -323,7 +324,7 @@ def test_hanging_pages_do_not_stall_the_others(pool, hostile):
     urls = [hostile + "/schleife?1", hostile + "/schleife?2"] + [f"{hostile}/clean?{i}" for i in range(6)]
     started = time.monotonic()
     result = gdpr.run(Target("svc", urls[0], tuple(urls)),
-                      GdprSettings(timeout=TIMEOUT, markers=["no_trackers"], settle=0.5), pool=pool)
+                      GdprSettings(timeout=TIMEOUT, markers=["no_trackers"], settle=0.5), CheckContext(browser=pool))
     elapsed = time.monotonic() - started
     assert result.measurements["pages_scanned"] == 6 and result.measurements["pages_failed"] == 2
     assert elapsed < TIMEOUT + GRACE + 6 * 2.0, elapsed
@@ -369,8 +370,7 @@ def test_operator_tracker_list_and_metrics_pass_promtool(tmp_path, pool, shop):
     specs = [s for s in job_specs(config).values() if s.kind is CheckKind.GDPR]
     assert len(specs) == 1  # one run covers the service's pages
     settings = config.services["portal"].checks[CheckKind.GDPR]
-    result = gdpr.run(Target("portal", shop.portal + "/alles", tuple(config.services["portal"].urls)), settings,
-                      pool=pool)
+    result = gdpr.run(Target("portal", shop.portal + "/alles", tuple(config.services["portal"].urls)), settings, CheckContext(browser=pool))
     trackers = {t["host"]: t["category"] for t in result.evidence["markers"]["no_trackers"]["evidence"]}
     assert trackers == {"www.google-analytics.com": "analytics", "widget.unbekannt.example": "social"}
     store = Store.open(config.store_url)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from checks.kind import CheckContext
 from checks import gdpr
 from checks.browser import BrowserPool
 from checks.gdpr import GdprSettings
@@ -70,7 +71,7 @@ def estate(ca) -> Iterator[tuple[BrowserPool, str]]:
 def check(estate, path: str):
     pool, base = estate
     settings = GdprSettings(markers=["no_third_party_cookies", "no_nonessential_cookies"])
-    result = gdpr.run(Target("gemeinde", base + path, (base + path,)), settings, pool=pool)
+    result = gdpr.run(Target("gemeinde", base + path, (base + path,)), settings, CheckContext(browser=pool))
     marker = result.evidence["markers"]["no_third_party_cookies"]
     return result, marker, {c["name"]: c for c in marker["evidence"]}
 
@@ -124,7 +125,7 @@ def test_refused_cookies_show_in_the_cli(estate, tmp_path):
 def test_consent_pass_records_attempts_too(estate):
     pool, base = estate
     settings = GdprSettings(markers=["no_third_party_cookies"], consent_cookies=[{"name": "ok", "value": "1"}])
-    result = gdpr.run(Target("gemeinde", base + "/none-insecure", (base + "/none-insecure",)), settings, pool=pool)
+    result = gdpr.run(Target("gemeinde", base + "/none-insecure", (base + "/none-insecure",)), settings, CheckContext(browser=pool))
     after = {c["name"]: c for c in result.evidence["after_consent"]["summary"]["cookies"]}
     assert after["_fbp"]["stored"] is False and list(after["_fbp"]["refused"]) == ["SameSite=None ohne Secure"]
     assert result.measurements["after_third_party_cookies"] == 1
@@ -136,7 +137,7 @@ def test_page_seconds_exclude_the_wait_for_a_browser(estate):
     one = BrowserPool(pool.settings, 1)
     try:  # two pages on one browser: the second waits for the first, and says so apart from its own time
         result = gdpr.run(Target("gemeinde", base + "/script", (base + "/script", base + "/no-samesite")),
-                          settings, pool=one)
+                          settings, CheckContext(browser=one))
     finally:
         one.close()
     pages = result.evidence["pages"]

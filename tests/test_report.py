@@ -78,7 +78,7 @@ def test_a_service_without_results_says_so_instead_of_100_percent(year):
 
     data = collect(store, config, 2026, now=NOW)
     neu = next(s for s in data.services if s.id == "neu")
-    assert not neu.has_data and neu.availability.year.availability is None
+    assert not neu.has_data and neu.kinds["availability"].year.availability is None
     assert neu.lights["availability"].color == "grey" and neu.lights["availability"].label == "keine Daten"
     html = files.html.read_text(encoding="utf-8")
     row = html.split("<th scope=\"row\">Neuer Dienst ohne Ergebnisse</th>")[2].split("</tr>")[0]  # the month table
@@ -120,9 +120,9 @@ def test_monitor_outages_are_unknown_time_in_every_service(year):
     data = collect(store, config, 2026, now=NOW)
     assert data.monitor_downtime == pytest.approx(3 * 3600 + 25 * 60, abs=1)  # the generator's two gaps
     for s in data.services:
-        if s.availability.monitored_since is not None and s.id != "neu":
+        if s.kinds["availability"].monitored_since is not None and s.id != "neu":
             # the network incident (40 min) plus the monitor outages after the service's first result
-            assert s.availability.year.unknown >= 25 * 60
+            assert s.kinds["availability"].year.unknown >= 25 * 60
 
 
 def test_the_pdf_is_tagged_with_title_and_german_language(year):

@@ -86,13 +86,14 @@ def test_in_maintenance_is_marked(tmp_path, http_server):
 
 
 def test_a_crashing_check_gives_unknown_not_a_lost_run(tmp_path, http_server, monkeypatch):
-    from checks import REGISTRY, CheckImplementation
+    from checks import CheckImplementation
+    from monitor.kinds import REGISTRY
 
-    def boom(target, settings):
+    def boom(target, settings, ctx):
         raise RuntimeError("bug")
 
-    impl = REGISTRY[CheckKind.AVAILABILITY]
-    monkeypatch.setitem(REGISTRY, CheckKind.AVAILABILITY,
+    impl = REGISTRY[CheckKind.AVAILABILITY].check
+    monkeypatch.setattr(REGISTRY[CheckKind.AVAILABILITY], "check",
                         CheckImplementation(impl.kind, impl.settings_model, boom, impl.pool))
     service = catalog_for(tmp_path, f"{http_server}/ok")
     result, store = run_once(tmp_path, service, CanaryGuard(CanarySettings()))

@@ -6,9 +6,12 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from monitor.config import Config
-from monitor.report.render import ReportFiles, charts, render_html, write_annex, write_pdf
-from monitor.store import Store
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when a report is built: the kinds' presentations import report.format
+    from monitor.config import Config
+    from monitor.report.render import ReportFiles
+    from monitor.store import Store
 
 STEPS = ("Zeitleisten", "Tageswerte", "Kennzahlen", "Diagramme", "HTML", "Anhang", "PDF")
 
@@ -17,6 +20,7 @@ def build(store: Store, config: Config, year: int, out_dir: Path, *, services: l
           pdf: bool = True, now: datetime | None = None, step: Callable[[str], None] = lambda _s: None) -> ReportFiles:
     """Write qualitaetsbericht-YEAR.{html,pdf,csv,json} into `out_dir`."""
     from monitor.report.figures import collect
+    from monitor.report.render import ReportFiles, charts, render_html, write_annex, write_pdf
 
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / f"qualitaetsbericht-{year}"
@@ -37,4 +41,4 @@ def build(store: Store, config: Config, year: int, out_dir: Path, *, services: l
     return ReportFiles(html_path, pdf_path, base.with_suffix(".csv"), base.with_suffix(".json"))
 
 
-__all__ = ["STEPS", "ReportFiles", "build"]
+__all__ = ["STEPS", "build"]

@@ -1,0 +1,264 @@
+"""Accessibility: axe-core violations by impact, the BITV markers, the barrier annex."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from checks import accessibility
+from checks.accessibility import IMPACTS, MARKER_NAMES_DE, MARKERS, dedupe
+from checks.result import CheckResult
+from monitor.kinds.base import Detail, Families, Family, Figure, Kind, ServiceInputs
+from monitor.kinds.common import MARKER_STATE_DE, cut, last_per_quarter, scanned_days
+from monitor.report.format import Light
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from monitor.report.figures import ReportData, ServiceReport
+    from monitor.report.render import Chart
+    from monitor.store import Store
+
+IMPACT_DE = {"critical": ("kritisch", "bold red"), "serious": ("schwer", "red"), "moderate": ("mittel", "yellow"),
+             "minor": ("gering", "cyan")}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccessibilitySummary:
+    """The newest scan in the period (pages, rules and elements by impact, markers) and each quarter's."""
+
+    at: float
+    scans: int
+    pages: int
+    nodes: dict[str, int]
+    rules: dict[str, int]
+    rules_total: int
+    score: float | None
+    quarters: list[dict[str, int] | None]  # serious: critical + serious rules; rules: all violated rules
+    markers: dict[str, str | None]
+    rule_list: dict[str, dict[str, Any]]
+    worst_pages: list[dict[str, Any]]
+
+
+def _marker_detail(marker: dict) -> str:
+    """The evidence of one BITV marker in a line: the link found, the date, where it is missing."""
+    parts = []
+    if marker.get("link"):
+        parts.append(f"Link \"{marker['link']['text']}\" -> {marker['link']['url']}")
+    if marker.get("date"):
+        parts.append(f"Datum {marker['date']} ({marker['age_days']} Tage alt)")
+    if marker.get("found"):
+        parts.append(f"gefunden: \"{marker['found']}\"")
+    if "start_page_lang" in marker:
+        parts.append(f"lang der Startseite: {marker['start_page_lang'] or 'fehlt'}")
+    if marker.get("missing_on"):
+        parts.append("fehlt auf: " + ", ".join(marker["missing_on"][:5]))
+    if marker.get("detail"):
+        parts.append(marker["detail"])
+    return "; ".join(parts)[:400]
+
+
+class Accessibility(Kind):
+    check = accessibility.CHECK
+    title = "Barrierefreiheit"
+    report_rank = 1
+    finding_rank = 2
+    section_id = "barrierefreiheit"
+    section_title = "Barrierefreiheit"
+    report_template = "kinds/accessibility.html.j2"
+    light_rule = ("Barrierefreiheit: rot bei kritischen oder schweren Verstößen, gelb bei leichteren oder nicht "
+                  "erfüllten BITV-Merkmalen.")
+    families = (
+        Family("egov_accessibility_violations", "Elements violating axe rules, summed over the scanned pages, by impact",
+               ("impact",)),
+        Family("egov_accessibility_rules_violated", "Distinct axe rules violated on any scanned page, by impact",
+               ("impact",)),
+        Family("egov_accessibility_pages_scanned", "Pages axe-core ran on in the last scan"),
+        Family("egov_accessibility_pages_failed", "Pages that could not be scanned (timeout, error status, browser)"),
+        Family("egov_accessibility_pages_with_serious_violations", "Scanned pages with a critical or serious violation"),
+        Family("egov_accessibility_incomplete_rules", "Distinct rules axe could not decide (needs review)"),
+        Family("egov_accessibility_score", "Weighted accessibility score 0-100 for trends (see README)"),
+        Family("egov_bitv_marker_passed", "Whether a BITV 2.0 marker passed (1) or failed (0); absent if not determinable",
+               ("marker",)),
+        Family("egov_accessibility_axe_info", "axe-core version of the last scan", ("axe_version",)),
+    )
+
+    # ----------------------------------------------------------- metrics and rollups
+
+    def export(self, out: Families, base: list[str], result: CheckResult) -> None:
+        # Labels are fixed vocabularies only (impact, marker name); rule help texts and
+        # selectors stay in the stored evidence.
+        m = result.measurements
+        if "pages_scanned" not in m:
+            return
+        for impact in IMPACTS:
+            out["egov_accessibility_violations"].add_metric(base + [impact], m.get(f"violations_{impact}", 0.0))
+            out["egov_accessibility_rules_violated"].add_metric(base + [impact], m.get(f"rules_{impact}", 0.0))
+        out["egov_accessibility_pages_scanned"].add_metric(base, m["pages_scanned"])
+        out["egov_accessibility_pages_failed"].add_metric(base, m.get("pages_failed", 0.0))
+        out["egov_accessibility_pages_with_serious_violations"].add_metric(base, m.get("pages_with_serious", 0.0))
+        out["egov_accessibility_incomplete_rules"].add_metric(base, m.get("incomplete", 0.0))
+        if "score" in m:
+            out["egov_accessibility_score"].add_metric(base, m["score"])
+        for marker in MARKERS:
+            if f"marker_{marker}" in m:
+                out["egov_bitv_marker_passed"].add_metric(base + [marker], m[f"marker_{marker}"])
+        version = str(result.evidence.get("axe_version", ""))
+        if version.replace(".", "").isdigit():
+            out["egov_accessibility_axe_info"].add_metric(base + [version], 1.0)
+
+    def digest(self, result: CheckResult) -> dict[str, Any] | None:
+        ev = result.to_dict()["evidence"]
+        rules: dict[str, dict[str, Any]] = {}
+        worst: list[dict[str, Any]] = []
+        for page in ev.get("pages") or []:
+            serious = 0
+            for v in page.get("violations") or []:
+                entry = rules.setdefault(cut(v.get("rule"), 80), {"impact": v.get("impact"), "nodes": 0,
+                                                                 "help": cut(v.get("help"), 200)})
+                entry["nodes"] += int(v.get("nodes") or 0)
+                serious += int(v.get("nodes") or 0) if v.get("impact") in ("critical", "serious") else 0
+            if serious:
+                worst.append({"url": cut(page.get("url"), 500), "title": cut(page.get("title"), 200),
+                              "serious_nodes": serious})
+        worst.sort(key=lambda p: -p["serious_nodes"])
+        return {"rules": dict(sorted(rules.items())[:60]), "pages": worst[:3],
+                "markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()}}
+
+    # ----------------------------------------------------------- CLI
+
+    def show(self, results: Sequence[CheckResult], console: Console) -> None:
+        """Per service: pages, violations deduplicated across pages, then the BITV markers."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        for r in results:
+            ev, m = r.evidence, r.measurements
+            pages = ev.get("pages") or []
+            head = (f"[bold]{escape(r.service_id)}[/]: {int(m.get('pages_scanned', 0))} von {len(pages)} Seiten "
+                    f"geprüft (axe-core {escape(str(ev.get('axe_version', '?')))}, Regeln: "
+                    f"{escape(', '.join(ev.get('tags', [])))})")
+            if "score" in m:
+                head += f"; Punktzahl {m['score']:.0f}/100"
+            console.print(head)
+            for page in pages:
+                if page.get("error"):
+                    console.print(f"  [magenta]nicht geprüft[/]: {escape(page['url'])}: {escape(str(page['error']))}")
+            rows = dedupe(r)
+            if rows:
+                table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+                for col in ("Auswirkung", "Regel", "Seiten", "Elemente", "Beispiel"):
+                    table.add_column(col, overflow="fold")
+                for row in rows:
+                    label, style = IMPACT_DE.get(row["impact"], (row["impact"], ""))
+                    table.add_row(f"[{style}]{label}[/]", escape(f"{row['rule']}: {row['help']}"), str(row["pages"]),
+                                  str(row["nodes"]), escape(f"{row['example_url']} {row['example_target']}"))
+                console.print(table)
+            elif m.get("pages_scanned"):
+                console.print("  keine Verstöße gefunden")
+            for ex in ev.get("excluded_rules") or []:
+                console.print(f"  Regel ausgenommen: {escape(ex['rule'])} ({escape(ex['reason'])})")
+            for name, marker in (r.to_dict()["evidence"].get("markers") or {}).items():
+                console.print(f"  BITV: {MARKER_NAMES_DE.get(name, name)}: "
+                              f"{MARKER_STATE_DE.get(marker['state'], marker['state'])} "
+                              f"{escape(_marker_detail(marker))}")
+
+    # ----------------------------------------------------------- report
+
+    def summarise(self, inputs: ServiceInputs) -> AccessibilitySummary | None:
+        days = scanned_days(inputs.days)
+        if not days:
+            return None
+        last = days[-1][1]
+        m, dg = last.last_measurements or {}, last.last_digest or {}
+        quarters = [None if b is None else {
+            "serious": int((b.last_measurements or {}).get("rules_critical", 0)
+                           + (b.last_measurements or {}).get("rules_serious", 0)),
+            "rules": int((b.last_measurements or {}).get("rules_violated", 0))} for b in last_per_quarter(days)]
+        markers = {k: v for k, v in (dg.get("markers") or {}).items() if k in MARKER_NAMES_DE}
+        return AccessibilitySummary(
+            last.last_at, len(days), int(m.get("pages_scanned", 0)),
+            {i: int(m.get(f"violations_{i}", 0)) for i in IMPACTS}, {i: int(m.get(f"rules_{i}", 0)) for i in IMPACTS},
+            int(m.get("rules_violated", 0)), m.get("score"), quarters, markers, dg.get("rules") or {},
+            dg.get("pages") or [])
+
+    def light(self, report: ServiceReport) -> Light:
+        acc: AccessibilitySummary | None = report.kinds[self.name]
+        if acc is None:
+            return Light("grey", "keine Prüfung")
+        serious = acc.rules["critical"] + acc.rules["serious"]
+        failed = [k for k, v in acc.markers.items() if v == "fail"]
+        if serious:
+            return Light("red", f"{serious} kritische oder schwere Barrieren (Regeln)")
+        if acc.rules_total or failed:
+            parts = ([f"{acc.rules_total} leichtere Barrieren (Regeln)"] if acc.rules_total else []) + (
+                [f"BITV-Merkmale nicht erfüllt: {len(failed)}"] if failed else [])
+            return Light("yellow", ", ".join(parts))
+        return Light("green", "keine Verstöße gefunden")
+
+    def annex(self, report: ServiceReport, fig: Figure) -> None:
+        acc: AccessibilitySummary = report.kinds[self.name]
+        for impact, n in acc.rules.items():
+            fig(report.id, "barrierefreiheit", "zuletzt", f"regeln_{impact}", n)
+            fig(report.id, "barrierefreiheit", "zuletzt", f"knoten_{impact}", acc.nodes[impact])
+        for q, v in enumerate(acc.quarters):
+            if v is not None:
+                fig(report.id, "barrierefreiheit", f"Q{q + 1}", "regeln_kritisch_schwer", v["serious"])
+        for k, state in acc.markers.items():
+            fig(report.id, "barrierefreiheit", "zuletzt", f"bitv_{k}", state)
+
+    def findings(self, data: ReportData) -> list[tuple[int, str]]:
+        red = [s for s in data.services if s.lights[self.name].color == "red"]
+        if not red:
+            return []
+        return [(len(red) * 2, f"{len(red)} Dienste haben kritische oder schwere Barrieren nach WCAG 2.1 AA.")]
+
+    def charts(self, data: ReportData) -> list[Chart]:
+        from monitor.report.render import COLORS, Chart, figure, svg
+
+        scanned = [s.kinds[self.name] for s in data.services if s.kinds[self.name]]
+        if not scanned:
+            return []
+        per_q = []
+        for q in range(4):
+            vals = [a.quarters[q] for a in scanned if a.quarters[q] is not None]
+            per_q.append((sum(1 for v in vals if v["serious"] > 0), sum(v["serious"] for v in vals), len(vals)))
+        fig, ax = figure(height=2.2)
+        ax.bar([f"Q{q + 1}" for q in range(4)], [p[1] for p in per_q], color=COLORS[1])
+        ax.set_ylabel("kritische + schwere Regeln")
+        return [Chart("chart-barrieren", "Kritische und schwere Barrieren je Quartal (Summe der verletzten Regeln, "
+                                         "letzte Prüfung im Quartal)",
+                      svg(fig, "chart-barrieren", "chart-barrieren-caption"),
+                      ("Quartal", "geprüfte Dienste", "Dienste mit Befund", "Regeln kritisch + schwer"),
+                      tuple((f"Q{q + 1}", str(p[2]), str(p[0]), str(p[1])) for q, p in enumerate(per_q)))]
+
+    def details(self, store: Store, service_ids: list[str], start: float, end: float) -> list[Detail]:
+        """One row per violating element of each service's newest stored scan in the period: what an
+        operator fixes and an auditor verifies. Elements the result itself could not keep (its size
+        limit) appear as one row with their count."""
+        rows: list[dict[str, Any]] = []
+        since, until = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(max(end, start), UTC)
+        for sid in service_ids:
+            newest = store.newest_result(sid, self.name, since, until)
+            if newest is None:
+                continue
+            scanned_at = newest.started_at.isoformat()
+            for page in newest.evidence.get("pages", ()):
+                for v in page.get("violations", ()):
+                    base = {"service_id": sid, "scanned_at": scanned_at, "page": page.get("url", ""),
+                            "rule": v.get("rule"), "impact": v.get("impact"), "help_url": v.get("help_url", "")}
+                    rows.extend({**base, "element": t} for t in v.get("targets") or ())
+                    if v.get("targets_cut"):
+                        rows.append({**base, "element": f"(weitere {v['targets_cut']} Elemente über der "
+                                                        "Speichergrenze)"})
+        return [Detail("barriers", "barrieren", ("service_id", "scanned_at", "page", "rule", "impact", "element",
+                                                 "help_url"), rows)]
+
+    def section_context(self, data: ReportData) -> dict[str, Any]:
+        return {"bitv_names": MARKER_NAMES_DE, "impacts": IMPACTS,
+                "impact_de": {k: v[0] for k, v in IMPACT_DE.items()}}
+
+
+KIND = Accessibility()

@@ -1,0 +1,243 @@
+"""Availability: blackbox_exporter's probe metrics, the latency histogram, and the report's
+availability arithmetic (monthly and yearly availability, outages, MTTR, MTBF, percentiles)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from checks import availability
+from checks.httpprobe import PHASES
+from checks.result import CheckResult, State
+from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
+from monitor.report.format import MONTHS_DE, Light, fmt_num, fmt_pct
+from monitor.report.timeline import ServiceAvailability, service_availability
+from monitor.rollup import Bucket, percentile
+
+if TYPE_CHECKING:
+    from monitor.report.figures import ReportData, ServiceReport
+    from monitor.report.render import Chart
+
+# Versions as blackbox_exporter spells them, so `probe_tls_version_info` matches its dashboards.
+TLS_VERSION_NAMES = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "TLSv1.2": "TLS 1.2", "TLSv1.3": "TLS 1.3"}
+YELLOW_MARGIN = 0.5  # percentage points below target that are still yellow
+Latency = tuple[float | None, float | None]  # median, 95th percentile
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AvailabilitySummary:
+    """A service's availability in the report period and its response times (median, p95)."""
+
+    timeline: ServiceAvailability
+    latency_months: list[Latency]
+    latency_year: Latency
+
+    @property
+    def months(self) -> Any:
+        return self.timeline.months
+
+    @property
+    def year(self) -> Any:
+        return self.timeline.year
+
+    @property
+    def outages(self) -> Any:
+        return self.timeline.outages
+
+    @property
+    def monitored_since(self) -> float | None:
+        return self.timeline.monitored_since
+
+    @property
+    def mttr(self) -> float | None:
+        return self.timeline.mttr
+
+    @property
+    def mtbf(self) -> float | None:
+        return self.timeline.mtbf
+
+
+def _merge(buckets: list[Bucket]) -> Bucket:
+    out = Bucket()
+    for b in buckets:
+        out.merge(b)
+    return out
+
+
+class Availability(Kind):
+    check = availability.CHECK
+    title = "Verfügbarkeit"
+    keep_measurements = False  # one result a minute per URL: the histogram is what is kept
+    uses_timeline = True
+    counts_hours = True
+    report_rank = 0
+    finding_rank = 0
+    section_id = "verfuegbarkeit"
+    section_title = "Verfügbarkeit und Zuverlässigkeit"
+    report_template = "kinds/availability.html.j2"
+    light_rule = (f"Verfügbarkeit: grün ab Ziel, gelb bis {fmt_num(YELLOW_MARGIN, 1)} Prozentpunkte darunter, "
+                  "sonst rot.")
+    families = (
+        Family("probe_success", "Whether the probe succeeded (1) or failed (0); absent while the result is unknown"),
+        Family("probe_duration_seconds", "How long the last probe attempt took in seconds"),
+        Family("probe_http_duration_seconds", "Duration of the HTTP request by phase, summed over all redirects",
+               ("phase",)),
+        Family("probe_dns_lookup_time_seconds", "Time taken for the DNS lookup in seconds"),
+        Family("probe_http_status_code", "HTTP status code of the final response, 0 when there was none"),
+        Family("probe_http_redirects", "Number of redirects followed"),
+        Family("probe_http_ssl", "Whether TLS was used for the final request"),
+        Family("probe_http_content_length", "Length of the response body in bytes"),
+        Family("probe_http_version", "HTTP version of the final response"),
+        Family("probe_ip_protocol", "IP protocol used by the probe (4 or 6)"),
+        Family("probe_ssl_earliest_cert_expiry", "Earliest expiry of the certificates in the chain, in unix seconds"),
+        Family("probe_tls_version_info", "TLS version used by the final request", ("version",)),
+    )
+
+    # ----------------------------------------------------------- metrics and rollups
+
+    def export(self, out: Families, base: list[str], result: CheckResult) -> None:
+        m = result.measurements
+        if result.state is not State.UNKNOWN:
+            out["probe_success"].add_metric(base, 1.0 if result.ok else 0.0)
+        out["probe_duration_seconds"].add_metric(base, m.get("duration_seconds", result.duration_seconds))
+        for phase in PHASES:
+            out["probe_http_duration_seconds"].add_metric(base + [phase], m.get(f"phase_{phase}_seconds", 0.0))
+        out["probe_dns_lookup_time_seconds"].add_metric(base, m.get("phase_resolve_seconds", 0.0))
+        out["probe_http_status_code"].add_metric(base, m.get("status_code", 0.0))
+        out["probe_http_redirects"].add_metric(base, m.get("redirects", 0.0))
+        out["probe_http_ssl"].add_metric(base, m.get("ssl", 0.0))
+        out["probe_http_content_length"].add_metric(base, m.get("content_length_bytes", 0.0))
+        out["probe_http_version"].add_metric(base, m.get("http_version", 0.0))
+        out["probe_ip_protocol"].add_metric(base, m.get("ip_protocol", 0.0))
+        if "ssl_earliest_cert_expiry" in m:
+            out["probe_ssl_earliest_cert_expiry"].add_metric(base, m["ssl_earliest_cert_expiry"])
+        tls = result.evidence.get("tls")
+        if tls and tls.get("version") in TLS_VERSION_NAMES:
+            out["probe_tls_version_info"].add_metric(base + [TLS_VERSION_NAMES[tls["version"]]], 1.0)
+
+    def latency(self, result: CheckResult) -> float:
+        if result.state not in (State.UP, State.DEGRADED):
+            return math.nan
+        value = result.measurements.get("duration_seconds", result.duration_seconds)
+        return float(value) if isinstance(value, int | float) else math.nan
+
+    # ----------------------------------------------------------- report
+
+    def summarise(self, inputs: ServiceInputs) -> AvailabilitySummary:
+        svc, start, end, tz = inputs.service, inputs.start, inputs.end, inputs.tz
+        maint = [(s.timestamp(), e.timestamp()) for w in svc.service.maintenance
+                 for s, e in w.intervals(datetime.fromtimestamp(start, UTC),
+                                         datetime.fromtimestamp(max(end, start), UTC), tz)]
+        timeline = service_availability(inputs.changes, inputs.gaps, maint, inputs.year, tz, until=end)
+        by_month: list[list[Bucket]] = [[] for _ in range(12)]
+        for day, bucket in inputs.days:
+            by_month[day // 100 % 100 - 1].append(bucket)
+        month_buckets = [_merge(b) for b in by_month]
+        year_bucket = _merge(month_buckets)
+        return AvailabilitySummary(timeline, [(percentile(b.hist, 0.5), percentile(b.hist, 0.95)) for b in month_buckets],
+                                   (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)))
+
+    def has_data(self, summary: Any | None) -> bool:
+        return summary is not None and summary.monitored_since is not None
+
+    def monitored_since(self, summary: Any | None, days: list[tuple[int, Bucket]]) -> float | None:
+        return None if summary is None else summary.monitored_since
+
+    def unknown_seconds(self, summary: Any | None) -> float:
+        return 0.0 if summary is None else summary.year.unknown
+
+    def light(self, report: ServiceReport) -> Light:
+        a = report.kinds[self.name].year.availability
+        target = report.target
+        if a is None:
+            return Light("grey", "keine Verfügbarkeitsdaten")
+        if a >= target:
+            return Light("green", f"{fmt_pct(a)} (Ziel {fmt_pct(target, 1)})")
+        if a >= target - YELLOW_MARGIN:
+            return Light("yellow", f"{fmt_pct(a)} knapp unter dem Ziel {fmt_pct(target, 1)}")
+        return Light("red", f"{fmt_pct(a)} unter dem Ziel {fmt_pct(target, 1)}")
+
+    def annex(self, report: ServiceReport, fig: Figure) -> None:
+        r, a = report, report.kinds[self.name]
+        y = a.year
+        fig(r.id, "verfuegbarkeit", "Jahr", "verfuegbarkeit_prozent", y.availability, "%")
+        fig(r.id, "verfuegbarkeit", "Jahr", "ziel_prozent", r.target, "%")
+        for name in ("up", "down", "unknown", "maintenance"):
+            fig(r.id, "verfuegbarkeit", "Jahr", f"{name}_sekunden", getattr(y, name), "s")
+        fig(r.id, "verfuegbarkeit", "Jahr", "ausfaelle", len(a.outages))
+        fig(r.id, "verfuegbarkeit", "Jahr", "mttr_sekunden", a.mttr, "s")
+        fig(r.id, "verfuegbarkeit", "Jahr", "mtbf_sekunden", a.mtbf, "s")
+        fig(r.id, "verfuegbarkeit", "Jahr", "antwortzeit_p50_sekunden", a.latency_year[0], "s")
+        fig(r.id, "verfuegbarkeit", "Jahr", "antwortzeit_p95_sekunden", a.latency_year[1], "s")
+        for i, m in enumerate(a.months):
+            period = f"{i + 1:02d}"
+            fig(r.id, "verfuegbarkeit", period, "verfuegbarkeit_prozent", m.availability, "%")
+            for name in ("up", "down", "unknown", "maintenance"):
+                fig(r.id, "verfuegbarkeit", period, f"{name}_sekunden", getattr(m, name), "s")
+            fig(r.id, "verfuegbarkeit", period, "antwortzeit_p50_sekunden", a.latency_months[i][0], "s")
+            fig(r.id, "verfuegbarkeit", period, "antwortzeit_p95_sekunden", a.latency_months[i][1], "s")
+        for o in a.outages:
+            fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "ausfall_sekunden", o.down_seconds, "s")
+
+    def findings(self, data: ReportData) -> list[tuple[int, str]]:
+        below = [s for s in data.services if s.lights[self.name].color == "red"]
+        if not below:
+            return []
+        worst = min(below, key=lambda s: (s.kinds[self.name].year.availability or 0) - s.target)
+        return [(len(below) * 3, (f"{len(below)} Dienste verfehlen ihr Verfügbarkeitsziel deutlich; am weitesten "
+                                  f"{worst.name} mit {fmt_pct(worst.kinds[self.name].year.availability)} "
+                                  f"(Ziel {fmt_pct(worst.target, 1)})."))]
+
+    def charts(self, data: ReportData) -> list[Chart]:
+        from monitor.report.render import COLORS, Chart, figure, svg
+
+        out: list[Chart] = []
+        groups = data.groups()
+        if groups and data.has_data:  # availability per month and group: the median service
+            fig, ax = figure()
+            medians: dict[str, list[float | None]] = {}
+            for label, members in groups:
+                series: list[float | None] = []
+                for m in range(12):
+                    values = [v for v in (s.kinds[self.name].months[m].availability for s in members) if v is not None]
+                    series.append(statistics.median(values) if values else None)
+                medians[label] = series
+            for i, (label, series) in enumerate(medians.items()):
+                xs = [m for m in range(12) if series[m] is not None]
+                ax.plot(xs, [series[m] for m in xs], marker="os^d"[i % 4], color=COLORS[i % 4], label=label)
+            ax.set_xticks(range(12), MONTHS_DE)
+            ax.set_ylabel("Verfügbarkeit in %")
+            ax.legend(loc="lower left", frameon=False)
+            ax.grid(axis="y", color="#cccccc", linewidth=0.5)
+            rows = [(MONTHS_DE[m], *(fmt_pct(medians[label][m]) for label, _ in groups)) for m in range(12)]
+            out.append(Chart("chart-monate", "Verfügbarkeit je Monat: Median der Dienste je Gruppe",
+                             svg(fig, "chart-monate", "chart-monate-caption"),
+                             ("Monat", *(label for label, _ in groups)), tuple(rows)))
+        # the distribution of the year's availability
+        bands = (("≥ 99,9 %", 99.9, 101), ("99,5 bis 99,9 %", 99.5, 99.9), ("99 bis 99,5 %", 99.0, 99.5),
+                 ("95 bis 99 %", 95.0, 99.0), ("< 95 %", -1, 95.0))
+        years = [s.kinds[self.name].year.availability for s in data.services]
+        counts = [sum(1 for a in years if a is not None and lo <= a < hi) for _label, lo, hi in bands]
+        labels = [b[0] for b in bands] + ["keine Daten"]
+        values = counts + [sum(1 for a in years if a is None)]
+        fig, ax = figure(height=2.2)
+        ax.barh(range(len(labels)), values, color=COLORS[0])
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("Anzahl Dienste")
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v}", va="center")
+        out.append(Chart("chart-verteilung", f"Verteilung der Jahresverfügbarkeit ({len(data.services)} Dienste)",
+                         svg(fig, "chart-verteilung", "chart-verteilung-caption"), ("Band", "Dienste"),
+                         tuple((lab, str(v)) for lab, v in zip(labels, values, strict=True))))
+        return out
+
+    def section_context(self, data: ReportData) -> dict[str, Any]:
+        outages = sorted(((s, o) for s in data.services for o in s.kinds[self.name].outages), key=lambda x: x[1].start)
+        return {"outages": outages}
+
+
+KIND = Availability()

@@ -1,0 +1,219 @@
+"""Security: Observatory grade and tests, TLS after BSI TR-02102-2, security.txt."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from checks import security
+from checks import security_headers as sh
+from checks.result import CheckResult
+from monitor.kinds.availability import TLS_VERSION_NAMES
+from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
+from monitor.kinds.common import SEVERITY_DE, cut, last_per_quarter
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from monitor.report.figures import ReportData, ServiceReport
+    from monitor.report.format import Light
+    from monitor.report.render import Chart
+
+_TLS_MEASUREMENTS = {"TLSv1": "tls_accepts_tlsv1", "TLSv1.1": "tls_accepts_tlsv1_1", "TLSv1.2": "tls_accepts_tlsv1_2",
+                     "TLSv1.3": "tls_accepts_tlsv1_3"}
+_TLS_DE = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecuritySummary:
+    """The newest grade in the period, the grade of each quarter's last scan, TLS and security.txt."""
+
+    at: float
+    grade: str
+    score: int | None
+    min_grade: str
+    tls: bool | None
+    security_txt: bool | None
+    quarters: list[str | None]
+    findings: list[dict[str, Any]]
+
+
+class Security(Kind):
+    check = security.CHECK
+    title = "IT-Sicherheit"
+    report_rank = 3
+    finding_rank = 3
+    section_id = "sicherheit"
+    section_title = "IT-Sicherheit"
+    short_title = "Sicherheit"  # type: ignore[assignment]
+    report_template = "kinds/security.html.j2"
+    light_rule = ("IT-Sicherheit: rot unter der Mindestnote oder bei nicht konformem TLS, gelb ohne gültige "
+                  "security.txt.")
+    families = (
+        Family("egov_security_score", "Security header score (HTTP Observatory algorithm; 100 plus bonuses)"),
+        Family("egov_security_grade_info", "Security header grade (A+ to F) and the scoring algorithm version",
+               ("grade", "algorithm_version")),
+        Family("egov_security_test_passed", "Whether a security header test passed (1) or failed (0)", ("test",)),
+        Family("egov_security_findings", "Open security findings by severity", ("severity",)),
+        Family("egov_security_txt_valid", "Whether /.well-known/security.txt is valid (RFC 9116)"),
+        Family("egov_tls_version_accepted", "Whether the server accepts a TLS protocol version", ("version",)),
+        Family("egov_tls_forward_secrecy", "Whether only forward-secret key exchange is accepted"),
+        Family("egov_tls_compliant", "Whether the TLS configuration meets BSI TR-02102-2"),
+        Family("egov_tls_certificate_expiry_timestamp_seconds", "When the server certificate expires, in unix seconds"),
+    )
+
+    # ----------------------------------------------------------- metrics and rollups
+
+    def export(self, out: Families, base: list[str], result: CheckResult) -> None:
+        # Only fixed vocabularies become labels: grades, test names, severities, versions.
+        m = result.measurements
+        obs = result.evidence.get("observatory")
+        if obs:
+            out["egov_security_score"].add_metric(base, float(obs["score"]))
+            out["egov_security_grade_info"].add_metric(base + [obs["grade"], str(obs["algorithm_version"])], 1.0)
+            for test, outcome in obs["tests"].items():
+                out["egov_security_test_passed"].add_metric(base + [test], 1.0 if outcome["pass"] else 0.0)
+            for test, outcome in obs.get("extra", {}).items():
+                out["egov_security_test_passed"].add_metric(base + [test], 1.0 if outcome["pass"] else 0.0)
+            for severity in ("critical", "warning", "notice"):
+                out["egov_security_findings"].add_metric(base + [severity], m.get(f"findings_{severity}", 0.0))
+        if "security_txt_valid" in m:
+            out["egov_security_txt_valid"].add_metric(base, m["security_txt_valid"])
+            out["egov_security_test_passed"].add_metric(base + ["security-txt"], m["security_txt_valid"])
+        for version, key in _TLS_MEASUREMENTS.items():
+            if key in m:
+                out["egov_tls_version_accepted"].add_metric(base + [TLS_VERSION_NAMES[version]], m[key])
+        if "tls_forward_secrecy" in m:
+            out["egov_tls_forward_secrecy"].add_metric(base, m["tls_forward_secrecy"])
+        if "tls_compliant" in m:
+            out["egov_tls_compliant"].add_metric(base, m["tls_compliant"])
+        if "tls_cert_expiry_timestamp" in m:
+            out["egov_tls_certificate_expiry_timestamp_seconds"].add_metric(base, m["tls_cert_expiry_timestamp"])
+
+    def digest(self, result: CheckResult) -> dict[str, Any] | None:
+        ev = result.to_dict()["evidence"]
+        m = result.measurements
+        obs = ev.get("observatory") or {}
+        findings = [f for f in ev.get("findings") or [] if f.get("severity") in ("critical", "warning")]
+        return {"grade": obs.get("grade"), "score": obs.get("score"),
+                "tls": None if "tls_compliant" not in m else bool(m["tls_compliant"]),
+                "security_txt": None if "security_txt_valid" not in m else bool(m["security_txt_valid"]),
+                "findings": [{"id": cut(f.get("id"), 80), "severity": f.get("severity"),
+                              "message": cut(f.get("message"))} for f in findings[:10]],
+                "detail": cut(ev.get("detail"))}
+
+    # ----------------------------------------------------------- CLI
+
+    def show(self, results: Sequence[CheckResult], console: Console) -> None:
+        """Per URL: grade, TLS and security.txt at a glance, then every finding with its fix."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        for r in results:
+            ev = r.evidence
+            obs = ev.get("observatory")
+            head = f"[bold]{escape(r.service_id)}[/] {escape(r.url)}: "
+            if obs:
+                head += (f"Note [bold]{obs['grade']}[/] ({obs['score']} Punkte, {obs['tests_passed']}/"
+                         f"{obs['tests_passed'] + obs['tests_failed']} Tests bestanden; Bewertung nach "
+                         f"{ev['algorithm']} Version {ev['algorithm_version']})")
+            else:
+                head += f"[bold red]keine Bewertung[/]: {escape(str(ev.get('detail', '')))}"
+            console.print(head)
+            t = ev.get("tls") or {}
+            if t.get("accepted"):
+                versions = ", ".join(f"{_TLS_DE[v]} {'ja' if ok else 'nein'}" for v, ok in t["accepted"].items()
+                                     if ok is not None)
+                cert = t.get("certificate") or {}
+                days = ""
+                if "tls_cert_expiry_timestamp" in r.measurements:
+                    left = (r.measurements["tls_cert_expiry_timestamp"] - time.time()) / 86400
+                    days = f", Zertifikat noch {left:.0f} Tage gültig"
+                console.print(f"  TLS: {versions}; Forward Secrecy {'ja' if t.get('forward_secrecy') else 'nein'}; "
+                              f"{escape(cert.get('key_type', '?'))} {cert.get('key_bits', '?')} Bit{days}; "
+                              f"BSI TR-02102-2: {'erfüllt' if t.get('compliant') else '[bold red]nicht erfüllt[/]'}")
+            stxt = ev.get("security_txt")
+            if stxt:
+                console.print(f"  security.txt: {'gültig' if stxt.get('valid') else 'fehlt oder ungültig'}")
+            findings = ev.get("findings") or []
+            if not findings:
+                continue
+            table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+            for col in ("Schwere", "Prüfung", "Befund", "Abhilfe"):
+                table.add_column(col, overflow="fold")
+            order = {"critical": 0, "warning": 1, "notice": 2}
+            for f in sorted(findings, key=lambda f: order.get(f.get("severity"), 3)):
+                label, style = SEVERITY_DE.get(f.get("severity"), (f.get("severity"), ""))
+                message = str(f.get("message", ""))
+                if f.get("evidence"):
+                    message += f" [{str(f['evidence'])[:160]}]"
+                table.add_row(f"[{style}]{label}[/]", escape(str(f.get("title", ""))), escape(message),
+                              escape(str(f.get("fix", ""))))
+            console.print(table)
+
+    # ----------------------------------------------------------- report
+
+    def summarise(self, inputs: ServiceInputs) -> SecuritySummary | None:
+        days = [(d, b) for d, b in inputs.days if (b.last_digest or {}).get("grade")]
+        if not days:
+            return None
+        last = days[-1][1].last_digest or {}
+        settings = inputs.service.checks.get(self.name)
+        return SecuritySummary(days[-1][1].last_at, last["grade"], last.get("score"),
+                               getattr(settings, "min_grade", "B"), last.get("tls"), last.get("security_txt"),
+                               [None if b is None else (b.last_digest or {}).get("grade")
+                                for b in last_per_quarter(days)],
+                               last.get("findings") or [])
+
+    def light(self, report: ServiceReport) -> Light:
+        from monitor.report.format import Light
+
+        s: SecuritySummary | None = report.kinds[self.name]
+        if s is None:
+            return Light("grey", "keine Prüfung")
+        rank = sh.GRADES.index(s.grade) if s.grade in sh.GRADES else len(sh.GRADES)
+        need = sh.GRADES.index(s.min_grade) if s.min_grade in sh.GRADES else 4
+        if rank > need or s.tls is False:
+            return Light("red", f"Note {s.grade} (mindestens {s.min_grade})"
+                         + ("; TLS nicht konform" if s.tls is False else ""))
+        if s.security_txt is False:
+            return Light("yellow", f"Note {s.grade}; security.txt fehlt oder ungültig")
+        return Light("green", f"Note {s.grade}")
+
+    def annex(self, report: ServiceReport, fig: Figure) -> None:
+        s: SecuritySummary = report.kinds[self.name]
+        fig(report.id, "sicherheit", "zuletzt", "note", s.grade)
+        fig(report.id, "sicherheit", "zuletzt", "punkte", s.score)
+        fig(report.id, "sicherheit", "zuletzt", "tls_konform", s.tls)
+        fig(report.id, "sicherheit", "zuletzt", "security_txt_gueltig", s.security_txt)
+        for q, g in enumerate(s.quarters):
+            if g is not None:
+                fig(report.id, "sicherheit", f"Q{q + 1}", "note", g)
+
+    def findings(self, data: ReportData) -> list[tuple[int, str]]:
+        sec = [s for s in data.services if s.lights[self.name].color == "red"]
+        if not sec:
+            return []
+        return [(len(sec) * 2, (f"{len(sec)} Dienste erreichen die geforderte Sicherheitsnote nicht oder "
+                                f"ihr TLS ist nicht konform."))]
+
+    def charts(self, data: ReportData) -> list[Chart]:
+        from monitor.report.render import COLORS, Chart, figure, svg
+
+        graded = [s.kinds[self.name].grade for s in data.services if s.kinds[self.name]]
+        if not graded:
+            return []
+        c = Counter(graded)
+        grades = [g for g in sh.GRADES if c.get(g)]
+        fig, ax = figure(height=2.2)
+        ax.bar(grades, [c[g] for g in grades], color=COLORS[2])
+        ax.set_ylabel("Anzahl Dienste")
+        return [Chart("chart-noten", "Sicherheitsnoten (HTTP Observatory), letzte Prüfung",
+                      svg(fig, "chart-noten", "chart-noten-caption"), ("Note", "Dienste"),
+                      tuple((g, str(c[g])) for g in grades))]
+
+
+KIND = Security()

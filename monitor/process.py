@@ -1,0 +1,141 @@
+"""What every long-running egov-monitor process has: the configuration, the store, a metrics
+registry, its browser pool, the HTTP endpoints (/metrics, /healthz, POST /-/reload) and the
+signals. The daemon and the scheduler (monitor.daemon) and the worker (monitor.worker) build
+on `Process`; none of them branches on which one it is.
+"""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from checks.browser import PoolHolder
+from checks.kind import CheckContext
+from monitor import __version__
+from monitor.config import Config
+from monitor.metrics import BrowserPoolCollector
+from monitor.store import Store
+
+log = logging.getLogger("egov_monitor")
+
+
+def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]],
+                    reload: Callable[[], list[str]] | None = None) -> type[http.server.BaseHTTPRequestHandler]:
+    """GET /metrics and /healthz, and POST /-/reload when `reload` is given."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        server_version = f"egov-monitor/{__version__}"
+
+        def log_message(self, fmt, *args):  # requests are not worth a log line each
+            log.debug("http %s", fmt % args)
+
+        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                try:
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                except Exception as exc:  # noqa: BLE001 - a broken store must not kill the server
+                    log.error("metrics collection failed: %s", exc)
+                    self._send(500, b"metrics collection failed\n")
+            elif path == "/healthz":
+                ok, why = healthy()
+                self._send(200 if ok else 503, (why + "\n").encode())
+            elif path == "/":
+                self._send(200, b"egov-monitor: /metrics /healthz" + (b" POST /-/reload\n" if reload else b"\n"))
+            else:
+                self._send(404, b"not found\n")
+
+        def do_POST(self):
+            if reload is None or self.path.split("?", 1)[0] != "/-/reload":
+                self._send(404, b"not found\n")
+                return
+            problems = reload()
+            if problems:
+                self._send(400, ("Konfiguration ungültig, die laufende bleibt aktiv:\n" + "\n".join(problems) + "\n").encode())
+            else:
+                self._send(200, b"Konfiguration neu geladen\n")
+
+    return Handler
+
+
+def serve_http(listen: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer(listen, handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server
+
+
+def close_http(server: http.server.ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], stopped: threading.Event) -> None:
+    """start(), wait for SIGTERM or SIGINT, then stop() (also after an error)."""
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    start()
+    try:
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        stop()
+
+
+class Process:
+    """Store, metrics registry, browser pool (if this process runs browser checks), HTTP and signals."""
+
+    def __init__(self, config: Config, *, browser: bool) -> None:
+        self.config = config
+        settings = config.settings
+        self.store = Store.open(config.store_url, tz=settings.tz)
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.browsers: PoolHolder | None = None
+        if browser:
+            self.browsers = PoolHolder(settings.browser, settings.pools.browser)
+            self.registry.register(BrowserPoolCollector(self.browsers))
+        self.context = CheckContext(browser=self.browsers)
+        self.http: http.server.ThreadingHTTPServer | None = None
+        self._stop = threading.Event()
+
+    def healthy(self) -> tuple[bool, str]:
+        return True, "ok"
+
+    def serve(self, listen: tuple[str, int], reload: Callable[[], list[str]] | None = None) -> None:
+        """Start /metrics and /healthz (and POST /-/reload) on `listen`."""
+        self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload))
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Close what `Process` opened; subclasses stop their own parts first."""
+        if self.browsers is not None:
+            self.browsers.close()
+        close_http(self.http)
+        self.store.close()
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT."""
+        run_until_signalled(self.start, self.stop, self._stop)
