@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from checks import security_headers as sh
+from checks.security import headers as sh
 from tests.observatory_cases import cases
 
 REFERENCE = Path(__file__).resolve().parent / "observatory"
@@ -33,7 +33,9 @@ def distinct_cases(n: int) -> list[dict]:
 
 
 def _clear_caches() -> None:
-    for fn in (sh._page, sh._parse_hsts, sh.registrable_domain):
+    from checks.security.headers import page, transport
+
+    for fn in (page.parse_page, transport._parse_hsts, sh.registrable_domain):
         fn.cache_clear()
 
 

@@ -42,7 +42,7 @@ from checks import httpprobe
 from checks.accessibility import _ERROR_CODE, _failure_reason, _fold, fetch_text
 from checks.kind import CheckContext, CheckImplementation
 from checks.result import CheckKind, CheckResult, Reason, State, Target
-from checks.security_headers import registrable_domain
+from checks.security.headers.hosts import registrable_domain
 from checks.settings import CheckSettings, PositiveDuration
 
 DEFAULT_TRACKERS = Path(__file__).resolve().parents[1] / "config" / "trackers.yaml"

@@ -39,7 +39,7 @@ MAX_HEADER_BYTES = 256 * 1024  # the sum of all header lines we accept before gi
 http.client._MAXLINE = max(http.client._MAXLINE, MAX_HEADER_BYTES)  # type: ignore[attr-defined]
 http.client._MAXHEADERS = max(http.client._MAXHEADERS, 1000)  # type: ignore[attr-defined]
 
-# OpenSSL verify codes that have a reason of their own (x509_vfy.h); checks/tls.py uses them too.
+# OpenSSL verify codes that have a reason of their own (x509_vfy.h); checks/security/tls.py uses them too.
 X509_V_ERR_CERT_HAS_EXPIRED = 10
 X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 X509_V_ERR_HOSTNAME_MISMATCH = 62
@@ -132,7 +132,7 @@ class FetchOptions:
 # Debian's chromium 156.0.8078.73, in its order: ECDHE with AES-GCM and ChaCha20, ECDHE-RSA
 # with AES-CBC-SHA, then static RSA with AES-GCM and AES-CBC-SHA); TLS 1.3 offers OpenSSL's three
 # suites, which are Chromium's. TLS 1.2 and 1.3 only, like Chromium since version 84. Refusing
-# weak TLS is the security check's job (checks/tls.py), not availability's.
+# weak TLS is the security check's job (checks/security/tls.py), not availability's.
 CLIENT_PROFILE = "chromium-156"
 BROWSER_SUITES = (
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",

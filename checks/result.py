@@ -65,7 +65,7 @@ class Reason(enum.StrEnum):
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
 
 
-def _kind(name: str) -> str:
+def kind_name(name: str) -> str:
     """A built-in kind as its CheckKind member, any other registered kind as its plain name."""
     value = str(name)
     return CheckKind(value) if value in CheckKind._value2member_map_ else value
@@ -138,7 +138,7 @@ class CheckResult:
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:
             raise ValueError("started_at must be timezone-aware")
-        object.__setattr__(self, "kind", _kind(self.kind))
+        object.__setattr__(self, "kind", kind_name(self.kind))
         object.__setattr__(self, "state", State(self.state))
         object.__setattr__(self, "reason", Reason(self.reason))
         object.__setattr__(self, "measurements", _freeze(self.measurements))

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from checks.browser import BrowserSettings
+from checks.result import kind_name
 from checks.settings import CheckSettings, Duration, PositiveDuration
 
 ServiceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
@@ -153,7 +154,7 @@ def _known_kind(name: str) -> str:
 
     if name not in REGISTRY:
         raise ValueError(f"unbekannte Prüfart {name!r}; bekannt: {', '.join(REGISTRY.names())}")
-    return str(REGISTRY[name].name)
+    return kind_name(REGISTRY[name].name)
 
 
 def _kind_schema(schema: dict[str, Any]) -> None:

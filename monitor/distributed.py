@@ -133,12 +133,13 @@ def job_from_payload(payload: dict[str, Any]) -> tuple[ResolvedService, str, str
     """The service (with just this check), kind and URL; ValueError if the payload is not ours."""
     if payload.get("v") != PAYLOAD_VERSION:
         raise ValueError(f"payload version {payload.get('v')!r}, expected {PAYLOAD_VERSION}")
+    from checks.result import kind_name
     from monitor.kinds import REGISTRY
 
     impl = REGISTRY.get(payload["kind"])
     if impl is None:
         raise ValueError(f"unknown check kind {payload['kind']!r}")
-    kind = impl.name
+    kind = kind_name(impl.name)
     settings = impl.check.settings_model.model_validate(payload["settings"])
     service = Service.model_validate(payload["service"])
     return ResolvedService(service, {kind: settings}, str(payload.get("source", "queue"))), kind, str(payload["url"])

@@ -272,7 +272,7 @@ class Store:
         started = _ts(result.started_at)
         row = _result_row(result, run_key)
         plain = result.to_dict()
-        key = {"service_id": result.service_id, "kind": result.kind.value, "url": result.url}
+        key = {"service_id": result.service_id, "kind": str(result.kind), "url": result.url}
         with self._locked():
             sid = self._committed_series_id(*key.values())
             try:
@@ -577,7 +577,7 @@ def _row_result(r: Any) -> CheckResult:
 
 def _result_row(result: CheckResult, run_key: str | None = None) -> dict[str, Any]:
     plain = result.to_dict()
-    return {"run_key": run_key, "service_id": result.service_id, "kind": result.kind.value, "url": result.url,
+    return {"run_key": run_key, "service_id": result.service_id, "kind": str(result.kind), "url": result.url,
             "state": result.state.value, "reason": result.reason.value, "started_at": _ts(result.started_at),
             "duration_seconds": result.duration_seconds, "measurements": plain["measurements"],
             "evidence": plain["evidence"]}

@@ -561,7 +561,10 @@ def test_missing_chromedriver_is_a_config_error_only_when_a_browser_check_needs_
 
 
 def test_every_violating_element_is_stored_and_in_the_report_annex(tmp_path, pool):
-    from monitor.report.figures import barrier_rows
+    from monitor.kinds import REGISTRY
+
+    def barrier_rows(store, services, start, end):
+        return REGISTRY["accessibility"].details(store, services, start, end)[0].rows
 
     images = "".join(f'<img src="/b{i}.png" class="bild-{i}">' for i in range(40))
     body = f"<!doctype html><html lang=de><title>Galerie</title><main><h1>Galerie</h1>{images}</main></html>".encode()

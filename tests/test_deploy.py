@@ -62,14 +62,14 @@ def test_every_alert_fires_in_a_unit_test():
 
 
 def test_alerts_have_german_texts_a_runbook_in_the_readme_and_routing_labels():
-    readme = (ROOT / "README.md").read_text()
-    anchors = set(re.findall(r'<a id="(runbook-[a-z]+)"></a>', readme))
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    anchors = set(re.findall(r'<a id="(runbook-[a-z]+)"></a>', runbook))
     for rule in alert_rules():
         ann, labels = rule["annotations"], rule["labels"]
         assert ann["summary"].strip() and ann["description"].strip(), rule["alert"]
         assert labels["severity"] in {"critical", "warning"} and labels["team"] in {"betrieb", "datenschutz"}
-        anchor = ann["runbook_url"].removeprefix("README.md#")
-        assert anchor in anchors, f"{rule['alert']}: README has no runbook anchor {anchor}"
+        anchor = ann["runbook_url"].removeprefix("docs/runbook.md#")
+        assert anchor in anchors, f"{rule['alert']}: docs/runbook.md has no runbook anchor {anchor}"
     german = " ".join(r["annotations"]["description"] for r in alert_rules())
     assert all(word in german for word in ("nicht", "seit", "Prüfung"))
 

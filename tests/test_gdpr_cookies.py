@@ -115,7 +115,7 @@ def test_script_cookies_in_a_third_party_frame(estate):
 
 
 def test_refused_cookies_show_in_the_cli(estate, tmp_path):
-    from monitor.cli import _gdpr_item
+    from monitor.kinds.gdpr import evidence_line as _gdpr_item
 
     _result, _marker, cookies = check(estate, "/no-samesite")
     line = _gdpr_item(cookies["_gid"])

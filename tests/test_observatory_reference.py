@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from checks import security_headers as sh
+from checks.security import headers as sh
 from tests.observatory_cases import cases
 from tests.test_security_headers import TABLE
 

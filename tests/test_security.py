@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from checks import security_txt
+from checks.security import security_txt
 from checks.result import CheckKind, Reason, State, Target
 from checks.security import SecuritySettings, run
 from monitor.config import load_config

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from checks import security_headers as sh
-from checks.security_headers import HttpResponse, Retrieval
+from checks.security import headers as sh
+from checks.security.headers import HttpResponse, Retrieval
 
 HOST = "example.org"
 

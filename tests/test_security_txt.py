@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sectxt
 
-from checks import security_txt
+from checks.security import security_txt
 from checks.httpprobe import FetchOptions
 from tests.sites import Page, site
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from checks import tls
+from checks.security import tls
 from checks.availability import AvailabilitySettings
 from checks.availability import run as availability
 from checks.httpprobe import BROWSER_CIPHERS, CLIENT_PROFILE

@@ -40,7 +40,7 @@ class GdprSummary:
     days_with_trackers: int
 
 
-def _item(item: dict) -> str:
+def evidence_line(item: dict) -> str:
     """One piece of DSGVO evidence in a line: host, cookie, storage key, form, link or reference."""
     if "name" in item and "domain" in item:
         text = (f"Cookie {item['name']} ({item['domain']}, bis {item.get('expires', '?')}, "
@@ -164,7 +164,7 @@ class Gdpr(Kind):
                 for item in f.get("evidence", [])[:10]:
                     if item.get("found") is True:
                         continue
-                    console.print(f"      {escape(_item(item))}")
+                    console.print(f"      {escape(evidence_line(item))}")
             for name, marker in (ev.get("markers") or {}).items():
                 extra = f" ({escape(marker['detail'])})" if marker.get("detail") and marker["state"] != "fail" else ""
                 console.print(f"  DSGVO: {MARKER_NAMES_DE.get(name, name)}: "

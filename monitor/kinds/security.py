@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from checks import security
-from checks import security_headers as sh
+from checks.security import headers as sh
 from checks.result import CheckResult
 from monitor.kinds.availability import TLS_VERSION_NAMES
 from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs

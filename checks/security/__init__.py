@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, FilePath
 
-from checks import security_headers as sh
-from checks import security_txt, tls
+from checks.security import headers as sh
+from checks.security import security_txt, tls
 from checks.httpprobe import FetchOptions
 from checks.kind import CheckContext, CheckImplementation
 from checks.result import CheckKind, CheckResult, Reason, State, Target
