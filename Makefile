@@ -3,15 +3,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config/settings.yaml
 
-.PHONY: run test test-fast bench validate schema dashboards clean
+.PHONY: run test lint test-fast bench validate schema dashboards clean
 
 run:  ## install what is needed, then run the daemon on the embedded default
 	scripts/setup.sh run
 	SE_OFFLINE=true SE_AVOID_STATS=true $(VENV)/bin/egov-monitor run --config $(CONFIG)
 
-test:  ## install what is needed, then run every test (browser, TLS, end-to-end included)
+test:  ## install what is needed, then lint, type-check and run every test (browser, TLS, end-to-end included)
 	scripts/setup.sh test
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
+
+lint:  ## ruff and mypy over checks/ and monitor/ (settings in pyproject.toml); fails on any finding
+	$(VENV)/bin/ruff check checks monitor
+	$(VENV)/bin/mypy
 
 test-fast:
 	$(PY) -m pytest -m "not slow and not e2e"

@@ -32,14 +32,15 @@ from pathlib import Path
 os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
 os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
 
-import urllib3  # noqa: E402
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
-from selenium.webdriver.common.timeouts import Timeouts  # noqa: E402
-from selenium.webdriver.remote.client_config import ClientConfig  # noqa: E402
+import urllib3
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException as TimeoutException
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.timeouts import Timeouts
+from selenium.webdriver.remote.client_config import ClientConfig
 
-from checks.settings import PositiveDuration  # noqa: E402
+from checks.settings import PositiveDuration
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,8 @@ class BrowserSession:
         options.accept_insecure_certs = settings.accept_insecure_certs
         options.unhandled_prompt_behavior = "dismiss"  # an alert() on load must not block the session
         options.page_load_strategy = "normal"
-        config = ClientConfig(remote_server_addr=url, timeout=command_timeout, keep_alive=True)
+        config = ClientConfig(remote_server_addr=url, timeout=command_timeout,  # type: ignore[arg-type]  # float seconds work
+                              keep_alive=True)
         try:
             self.driver = webdriver.Remote(command_executor=url, options=options, client_config=config)
         except Exception as exc:
@@ -213,7 +215,9 @@ class BrowserSession:
 
     def cdp(self, cmd: str, **params) -> dict:
         """One DevTools command on the current page (chromedriver's `goog/cdp/execute`)."""
-        self.driver.command_executor.add_command("egovCdpExecute", "POST", "/session/$sessionId/goog/cdp/execute")
+        executor = self.driver.command_executor
+        assert not isinstance(executor, str)  # always a RemoteConnection once the driver started
+        executor.add_command("egovCdpExecute", "POST", "/session/$sessionId/goog/cdp/execute")
         return self.driver.execute("egovCdpExecute", {"cmd": cmd, "params": params}).get("value") or {}
 
     def performance_log(self) -> list[dict]:

@@ -492,7 +492,9 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
             raise ProbeError(Reason.PROTOCOL_ERROR, "the server closed the connection without a response")
         t4 = time.monotonic()
         out.phases["processing"] += t4 - t3
-        response = http.client.HTTPResponse(_SocketShim(_DeadlineReader(sock, deadline, first)), method=method)
+        # the shim offers the one method HTTPResponse uses (makefile)
+        response = http.client.HTTPResponse(_SocketShim(_DeadlineReader(sock, deadline, first)),  # type: ignore[arg-type]
+                                            method=method)
         try:
             response.begin()
         except ProbeError:

@@ -75,7 +75,7 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def _freeze(value: Any) -> Any:
-    if isinstance(value, _SCALARS) or isinstance(value, MappingProxyType):
+    if isinstance(value, (_SCALARS, MappingProxyType)):
         return value  # scalars, and mappings frozen before (replace() passes them again)
     if isinstance(value, Mapping):
         return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})

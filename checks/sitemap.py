@@ -50,7 +50,8 @@ def _decompress(body: bytes, limit: int) -> bytes:
 def parse(body: bytes) -> tuple[list[str], list[str]]:
     """(page URLs, child sitemap URLs) of one sitemap or sitemap index document."""
     root = ET.fromstring(body)
-    pages, children = [], []
+    pages: list[str] = []
+    children: list[str] = []
     kind = _local(root.tag)
     for entry in root:
         loc = next((c.text for c in entry if _local(c.tag) == "loc" and c.text), None)

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import datetime
@@ -81,7 +80,7 @@ def _serve(args: argparse.Namespace, make) -> int:
         print(f"Start fehlgeschlagen: {exc}. Für den verteilten Betrieb installieren: "
               "pip install 'egov-monitor[distributed]'", file=sys.stderr)
         return EXIT_DOWN
-    except Exception as exc:  # noqa: BLE001 - database or queue unreachable at start: say which, exit non-zero
+    except Exception as exc:
         print(f"Start fehlgeschlagen: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_DOWN
     _setup_logging(args.log_level or process.config.settings.log_level)

@@ -517,7 +517,6 @@ __all__ = [
 
 def reference_markdown() -> str:
     """config/REFERENCE.md: every field of settings, catalog and check settings, from the models."""
-    from pydantic.fields import FieldInfo
 
     def table(title: str, model: type[BaseModel], intro: str = "") -> list[str]:
         lines = [f"## {title}", ""]
@@ -525,14 +524,13 @@ def reference_markdown() -> str:
             lines += [intro, ""]
         lines += ["| Feld | Typ | Standard | Bedeutung |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
-            info: FieldInfo
             ann = getattr(info.annotation, "__name__", None) or str(info.annotation)
             # the same text on every Python: 3.13 names Path's module pathlib._local
             ann = ann.replace("typing.", "").replace("pathlib._local.", "pathlib.").replace("|", "\\|")
             if info.is_required():
                 default = "**Pflicht**"
             elif info.default_factory is not None:
-                default = f"`{info.default_factory()!r}`" if callable(info.default_factory) else ""
+                default = f"`{info.default_factory()!r}`" if callable(info.default_factory) else ""  # type: ignore[call-arg]
             else:
                 default = f"`{info.default!r}`"
             lines.append(f"| `{name}` | {ann} | {default} | {(info.description or '').replace('|', '/')} |")

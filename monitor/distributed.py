@@ -151,7 +151,7 @@ def enqueue(broker: RedisBroker, service: ResolvedService, kind: str, url: str, 
     from monitor.kinds import REGISTRY
 
     queue = REGISTRY[kind].check.pool
-    message = dramatiq.Message(
+    message: dramatiq.Message = dramatiq.Message(
         queue_name=queue, actor_name=actor_name(queue), args=(job_payload(service, kind, url, key, scheduled_at),),
         kwargs={}, options={
             # A job older than its interval plus a redelivery is stale: the next slot is due.
@@ -205,7 +205,7 @@ class SchedulerLease:
         try:
             self._conn.execute(sa.text("SELECT 1")).scalar()
             return True
-        except Exception as exc:  # noqa: BLE001 - any failure means the lease may be gone
+        except Exception as exc:
             log.error("Verbindung des Scheduler-Leases verloren: %s", exc)
             self._drop()
             return False
@@ -216,7 +216,7 @@ class SchedulerLease:
         try:
             self._conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :key)"), {"ns": LOCK_SCHEDULER, "key": self.key})
             self._conn.close()
-        except Exception:  # noqa: BLE001 - the session is gone, and with it the lock
+        except Exception:
             self._drop()
         self._conn = None
 
@@ -225,7 +225,7 @@ class SchedulerLease:
             try:
                 self._conn.invalidate()
                 self._conn.close()
-            except Exception as exc:  # noqa: BLE001 - closing a dead connection may fail too
+            except Exception as exc:
                 log.debug("closing the lease connection: %s", exc)
         self._conn = None
 

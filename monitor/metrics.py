@@ -73,18 +73,18 @@ class ResultCollector(Collector):
 
         for item in self._store.latest():
             result: CheckResult = item.result
-            svc = services.get(result.service_id)
+            target = services.get(result.service_id)
             kind = REGISTRY.get(result.kind)
-            if svc is None or kind is None or result.url not in svc.urls or result.kind not in svc.checks:
+            if target is None or kind is None or result.url not in target.urls or result.kind not in target.checks:
                 continue  # removed from the catalog since: not exported any more
-            base = [svc.id, svc.service.category, result.url]
+            base = [target.id, target.service.category, result.url]
             name = kind.name
             for state in State:
                 common["egov_check_state"].add_metric(base + [name, state.value], 1.0 if result.state is state else 0.0)
             common["egov_check_reason_info"].add_metric(base + [name, result.reason.value], 1.0)
             common["egov_check_last_run_timestamp_seconds"].add_metric(base + [name], result.started_at.timestamp())
             common["egov_check_state_since_timestamp_seconds"].add_metric(base + [name], item.since.timestamp())
-            common["egov_check_interval_seconds"].add_metric(base + [name], svc.checks[result.kind].interval)
+            common["egov_check_interval_seconds"].add_metric(base + [name], target.checks[result.kind].interval)
             kind.export(per_kind[name], base, result)
         # blackbox_exporter's names first, as blackbox orders them; then the common and the kinds' own
         families = [f for by_name in per_kind.values() for f in by_name.values()]
@@ -150,7 +150,8 @@ class _OptionalGauge(Collector):
     """A gauge that is absent until it is first set (an unset 0 would look like an ancient timestamp)."""
 
     def __init__(self, name: str, doc: str, registry: CollectorRegistry) -> None:
-        self.name, self.doc, self.value = name, doc, None
+        self.name, self.doc = name, doc
+        self.value: float | None = None
         registry.register(self)
 
     def set(self, value: float | None) -> None:

@@ -16,9 +16,9 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from checks.kind import CheckContext
 from checks.availability import AvailabilitySettings
 from checks.availability import run as probe_availability
+from checks.kind import CheckContext
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 from monitor.config import CanarySettings, ResolvedService
@@ -104,7 +104,7 @@ class CheckRunner:
         started = datetime.now(UTC)
         try:
             result = impl.run(impl.target(service.id, url, service.urls), settings, self.context)
-        except Exception as exc:  # noqa: BLE001 - a bug in a check must not kill the schedule
+        except Exception as exc:
             log.error("check %s failed internally for %s %s: %s", kind, service.id, url,
                       traceback.format_exception_only(exc)[-1].strip())
             self._on_error(str(kind), "check")
@@ -135,7 +135,7 @@ class CheckRunner:
         try:
             rid = self.store.record(result, run_key=run_key)
             log.debug("stored result id=%s service=%s kind=%s state=%s", rid, result.service_id, result.kind, result.state)
-        except Exception as exc:  # noqa: BLE001 - keep checking even when the disk is full
+        except Exception as exc:
             log.error("could not store result for %s: %s", result.service_id, exc)
             self._on_error(str(result.kind), "store")
         self._on_result(result)

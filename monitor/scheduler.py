@@ -79,7 +79,7 @@ class Scheduler(Scheduling):
         key = dist.run_key(job_id, slot)
         try:
             dist.enqueue(self.broker, spec.service, spec.kind, spec.url, key, scheduled_at)
-        except Exception as exc:  # noqa: BLE001 - Redis down: count it, the next slot tries again
+        except Exception as exc:
             log.error("Prüfauftrag %s konnte nicht eingereiht werden: %s", job_id, exc)
             self.metrics.error(str(spec.kind), "enqueue")
             return
@@ -119,7 +119,7 @@ class Scheduler(Scheduling):
             if not self.leader:
                 try:
                     got = self.lease.try_acquire()
-                except Exception as exc:  # noqa: BLE001 - database away: keep trying
+                except Exception as exc:
                     log.error("Lease konnte nicht geprüft werden: %s", exc)
                     got = False
                 if got:

@@ -282,7 +282,7 @@ class Store:
                         # read-modify-write of `latest` and the rollups never interleaves.
                         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
                                      {"ns": _LOCK_SERIES, "key": sid & 0x7FFFFFFF})
-                    rid = conn.execute(results.insert().values(**row)).inserted_primary_key[0]
+                    rid = _new_id(conn.execute(results.insert().values(**row)))
                     cur = conn.execute(
                         sa.select(latest.c.state, latest.c.since, latest.c.started_at).where(
                             *(getattr(latest.c, k) == v for k, v in key.items())
@@ -335,7 +335,7 @@ class Store:
             where = (series.c.service_id == service_id, series.c.kind == kind, series.c.url == url)
             sid = conn.execute(sa.select(series.c.id).where(*where)).scalar()
             if sid is None:
-                sid = conn.execute(series.insert().values(service_id=service_id, kind=kind, url=url)).inserted_primary_key[0]
+                sid = _new_id(conn.execute(series.insert().values(service_id=service_id, kind=kind, url=url)))
             self._series[key] = sid
         return sid
 
@@ -396,8 +396,7 @@ class Store:
                 state = rollup.STATES[int(states[i])]
                 result_id = 0  # 0: the raw result is past retention and was no failure worth keeping
                 if state in KEEP_EVIDENCE_OF or i >= first_raw:
-                    result_id = ids[i] = conn.execute(results.insert().values(**_result_row(make_result(i)))
-                                                      ).inserted_primary_key[0]
+                    result_id = ids[i] = _new_id(conn.execute(results.insert().values(**_result_row(make_result(i)))))
                 change_rows.append({**key, "at": float(started[i]), "state": state, "reason": reasons[i],
                                     "result_id": result_id})
             if change_rows:
@@ -413,7 +412,11 @@ class Store:
             if last >= 0:
                 last_id = ids.get(last) or conn.execute(sa.select(sa.func.max(results.c.id)).where(
                     results.c.service_id == service_id, results.c.kind == kind, results.c.url == url)).scalar()
-                since = float(started[changed[-1]]) if len(changed) else cur.since
+                if len(changed):
+                    since = float(started[changed[-1]])
+                else:
+                    assert cur is not None  # no change in this batch: the series had a state before
+                    since = cur.since
                 values = {"result_id": last_id or 0, "state": rollup.STATES[int(states[last])], "since": since,
                           "started_at": float(started[last]), "result": make_result(last).to_dict()}
                 if cur is None:
@@ -574,6 +577,13 @@ def _row_result(r: Any) -> CheckResult:
         "started_at": _dt(r.started_at).isoformat(), "duration_seconds": r.duration_seconds,
         "measurements": _json(r.measurements), "evidence": _json(r.evidence)})
 
+
+
+def _new_id(cursor: Any) -> int:
+    """The primary key an INSERT created."""
+    key = cursor.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 def _result_row(result: CheckResult, run_key: str | None = None) -> dict[str, Any]:
     plain = result.to_dict()

@@ -14,12 +14,12 @@ pool) and /healthz; the fleet's probe results are exported once, by the schedule
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import dramatiq
+
 from monitor import __version__
 from monitor import distributed as dist
 from monitor.config import ConfigError, load_config
@@ -97,7 +97,7 @@ class Worker(Process):
     def healthy(self) -> tuple[bool, str]:
         try:
             self.broker.client.ping()
-        except Exception as exc:  # noqa: BLE001 - any failure means no jobs arrive
+        except Exception as exc:
             return False, f"task queue not reachable: {exc}"
         dead = [q for q, w in zip(self.queues, self.workers, strict=True)
                 if not any(t.is_alive() for t in w.workers)]

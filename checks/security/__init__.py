@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, FilePath
 
-from checks.security import headers as sh
-from checks.security import security_txt, tls
 from checks.httpprobe import FetchOptions
 from checks.kind import CheckContext, CheckImplementation
 from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.security import headers as sh
+from checks.security import security_txt, tls
 from checks.settings import CheckSettings, PositiveDuration
 
 Grade = Literal["A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "F"]
@@ -45,15 +45,15 @@ TEST_TITLES = {
 # What is wrong and what passes, per Observatory expectation (German, for operators).
 FIXES: dict[str, tuple[str, str]] = {
     "csp-not-implemented": ("Kein Content-Security-Policy-Header.",
-                            "Header setzen, z. B. Content-Security-Policy: default-src 'self'; object-src 'none'; "
-                            "frame-ancestors 'self'; form-action 'self'"),
+                            ("Header setzen, z. B. Content-Security-Policy: default-src 'self'; object-src 'none'; "
+                            "frame-ancestors 'self'; form-action 'self'")),
     "csp-not-implemented-but-reporting-enabled": ("Nur Content-Security-Policy-Report-Only, keine durchgesetzte Policy.",
                                                   "Die erprobte Policy als Content-Security-Policy ausliefern."),
-    "csp-header-invalid": ("Content-Security-Policy ist nicht auswertbar (z. B. doppelte Direktive, 'strict-dynamic' "
-                           "ohne Nonce/Hash).", "Jede Direktive nur einmal; 'strict-dynamic' nur mit 'nonce-…' oder Hash."),
+    "csp-header-invalid": (("Content-Security-Policy ist nicht auswertbar (z. B. doppelte Direktive, 'strict-dynamic' "
+                           "ohne Nonce/Hash)."), "Jede Direktive nur einmal; 'strict-dynamic' nur mit 'nonce-…' oder Hash."),
     "csp-implemented-with-unsafe-inline": ("CSP erlaubt Inline-Skripte oder zu breite Quellen in script-src/object-src.",
-                                           "'unsafe-inline', data:, https: und * aus script-src entfernen, "
-                                           "object-src 'none' setzen, Nonces oder Hashes verwenden."),
+                                           ("'unsafe-inline', data:, https: und * aus script-src entfernen, "
+                                           "object-src 'none' setzen, Nonces oder Hashes verwenden.")),
     "csp-implemented-with-insecure-scheme": ("CSP erlaubt das Laden von Ressourcen über http: oder ftp:.",
                                              "Nur https:-Quellen eintragen."),
     "csp-implemented-with-unsafe-eval": ("CSP erlaubt 'unsafe-eval'.", "eval() im Code ersetzen und 'unsafe-eval' entfernen."),
@@ -117,8 +117,8 @@ FIXES: dict[str, tuple[str, str]] = {
     "permissions-policy-not-implemented": ("Keine Permissions-Policy.",
                                            "Permissions-Policy: camera=(), microphone=(), geolocation=()"),
     "version-disclosed": ("Server-Software mit Versionsnummer in Headern.",
-                          "Versionsangaben abschalten (nginx: server_tokens off; Apache: ServerTokens Prod; "
-                          "PHP: expose_php = Off)."),
+                          ("Versionsangaben abschalten (nginx: server_tokens off; Apache: ServerTokens Prod; "
+                          "PHP: expose_php = Off).")),
 }
 
 

@@ -69,7 +69,7 @@ _BROKEN_SYMMETRIC = ("rc4", "des", "null", "none", "idea", "seed", "rc2")
 def _suite_table() -> dict[str, dict[str, Any]]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.set_ciphers(ENUMERATE_ALL)
-    return {c["name"]: c for c in ctx.get_ciphers()}
+    return {c["name"]: dict(c) for c in ctx.get_ciphers()}
 
 
 _SUITES = _suite_table()

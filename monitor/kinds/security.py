@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from checks import security
-from checks.security import headers as sh
 from checks.result import CheckResult
+from checks.security import headers as sh
 from monitor.kinds.availability import TLS_VERSION_NAMES
 from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
 from monitor.kinds.common import SEVERITY_DE, cut, last_per_quarter

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -222,9 +222,9 @@ def _annex_service(r: ServiceReport, fig: Callable[..., None]) -> None:
         fig(r.id, "zufriedenheit", f.period, "mittelwert", f.mean_rating, "1-5")
         if f.staff_rating is not None:
             fig(r.id, "zufriedenheit", f.period, "mittelwert_beschaeftigte", f.staff_rating, "1-5")
-    for kind, q in r.quality.items():
-        fig(r.id, "datenqualitaet", kind, "pruefungen_gelaufen", q["ran"])
-        fig(r.id, "datenqualitaet", kind, "pruefungen_geplant", q["expected"])
-        fig(r.id, "datenqualitaet", kind, "abdeckung_prozent", q["coverage"], "%")
+    for name, q in r.quality.items():
+        fig(r.id, "datenqualitaet", name, "pruefungen_gelaufen", q["ran"])
+        fig(r.id, "datenqualitaet", name, "pruefungen_geplant", q["expected"])
+        fig(r.id, "datenqualitaet", name, "abdeckung_prozent", q["coverage"], "%")
     for crit, light in r.lights.items():
         fig(r.id, "zusammenfassung", "Jahr", f"ampel_{crit}", light.color)

@@ -67,21 +67,24 @@ def parse(path: Path, known_services: set[str]) -> list[SatisfactionFigure]:
         except ValueError:
             problems.append(f"{where}: Spalte 'respondents': {row.get('respondents')!r} ist keine ganze Zahl größer 0")
             continue
-        ratings = {}
+        ratings: dict[str, float | None] = {}
         for col in ("mean_rating", "staff_rating"):
             value = row.get(col, "")
             if not value and col == "staff_rating":
                 ratings[col] = None
                 continue
             try:
-                ratings[col] = _number(value)
-                if not 1.0 <= ratings[col] <= 5.0:
+                rating = _number(value)
+                if not 1.0 <= rating <= 5.0:
                     raise ValueError
+                ratings[col] = rating
             except ValueError:
                 problems.append(f"{where}: Spalte '{col}': {value!r} liegt nicht zwischen 1 und 5")
                 break
         else:
-            out.append(SatisfactionFigure(sid, period, respondents, ratings["mean_rating"], ratings["staff_rating"],
+            mean = ratings["mean_rating"]
+            assert mean is not None  # only staff_rating may be empty
+            out.append(SatisfactionFigure(sid, period, respondents, mean, ratings["staff_rating"],
                                           path.name[:300]))
     if problems:
         raise SatisfactionError(problems)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from checks.security.headers.retrieval import Retrieval
@@ -94,7 +95,7 @@ def parse_csp(policies: Sequence[str]) -> dict[str, set[str]]:
             else:
                 seen.add(directive)
             keep = index == 0
-            values = [[s, index, keep] for s in tokens[1:]]
+            values: list[list[Any]] = [[s, index, keep] for s in tokens[1:]]
             if not values and directive.endswith("-src"):
                 values = [["'none'", index, keep]]
             combined = values if index == 0 else [*csp.get(directive, []), *values]

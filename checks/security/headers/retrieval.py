@@ -31,7 +31,7 @@ class HttpResponse:
     second in the benchmark, and a frozen dataclass's __init__ costs three times as much.
     """
 
-    __slots__ = ("url", "status", "headers", "body", "verified", "_by_name")
+    __slots__ = ("_by_name", "body", "headers", "status", "url", "verified")
 
     def __init__(self, url: str, status: int, headers: tuple[tuple[str, str], ...] = (), body: str = "",
                  verified: bool = True) -> None:

@@ -1,0 +1,195 @@
+"""Accessibility: axe-core in every frame of every scanned page, plus the BITV 2.0 markers.
+
+One run covers a whole service: its configured URLs and, optionally, a stable sample
+from its sitemap. Each page is loaded in a pooled Chromium (`checks.browser`); axe-core
+4.10.2 (bundled with axe-selenium-python 3.x) is injected into the top document and,
+recursively, into every frame, following @axe-core/webdriverjs: `getFrameContexts`,
+`runPartial` per frame, then `finishRun` on the collected partials in a blank tab, so a
+page cannot tamper with the final step. Options travel as WebDriver script arguments,
+that is as JSON, never pasted into JavaScript source.
+
+The BITV markers are what the federal monitoring body checks in its simplified
+monitoring: the accessibility statement linked from every page, its feedback mechanism,
+the Schlichtungsverfahren and its date; Leichte Sprache and Deutsche Gebärdensprache
+reachable from the start page; `<html lang>`. Each is pass, fail or not determinable,
+with the evidence.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from checks import sitemap
+from checks.accessibility.axe import PageScan, Violation, _AxeRun, axe_source, axe_source_path, axe_version, scan_page
+from checks.accessibility.markers import first_statement_link, judge_markers, statement_dates, statement_link
+from checks.accessibility.settings import (
+    IMPACT_WEIGHTS,
+    IMPACTS,
+    MARKER_NAMES_DE,
+    MARKERS,
+    MAX_TARGET_CHARS,
+    MAX_TARGETS_PER_RULE,
+    WCAG21_AA,
+    AccessibilitySettings,
+    RuleExclusion,
+    SitemapSettings,
+)
+from checks.kind import CheckContext, CheckImplementation
+from checks.page import Link, Marker, failure_reason, fetch_text
+from checks.result import CheckKind, CheckResult, Reason, State, Target
+
+# --------------------------------------------------------------------------- the check
+
+
+def _stable_sample(urls: list[str], n: int, salt: str) -> list[str]:
+    """n URLs chosen by hash, so the sample stays the same from run to run while the sitemap barely changes."""
+    ranked = sorted(set(urls), key=lambda u: hashlib.sha256((salt + u).encode()).digest())
+    return sorted(ranked[:n])
+
+
+def pages_for(target: Target, settings: AccessibilitySettings) -> tuple[list[str], dict[str, Any]]:
+    """Configured URLs first, then a sitemap sample, at most `max_pages`."""
+    pages = list(dict.fromkeys(target.urls or (target.url,)))
+    info: dict[str, Any] = {}
+    if settings.sitemap.enabled and len(pages) < settings.max_pages:
+        found = sitemap.discover(target.url, settings.sitemap.url, max_files=settings.sitemap.max_files,
+                                 timeout=min(settings.timeout, 30.0), max_bytes=settings.max_body_bytes,
+                                 ca_file=str(settings.ca_file) if settings.ca_file else None)
+        room = min(settings.sitemap.max_pages, settings.max_pages - len(pages))
+        candidates = [u for u in found.urls if u not in pages]
+        sample = _stable_sample(candidates, room, target.service_id)
+        pages += sample
+        info = {"files": list(found.files), "urls_found": len(found.urls), "sampled": sample,
+                "errors": list(found.errors)}
+    return pages[:settings.max_pages], info
+
+
+def run(target: Target, settings: AccessibilitySettings, ctx: CheckContext) -> CheckResult:
+    """Scan the service's pages with axe and judge the BITV markers."""
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    pool = ctx.pool()
+    urls, sitemap_info = pages_for(target, settings)
+    width = settings.parallel_pages or pool.size
+    wait = settings.worst_case_seconds()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(width, len(urls))),
+                                               thread_name_prefix="a11y-page") as ex:
+        pages = list(ex.map(lambda u: scan_page(pool, u, settings, wait=wait), urls))
+
+    statement_url = None
+    statement = None
+    wanted = list(settings.markers)
+    if any(m.startswith("statement_") and m != "statement_linked" for m in wanted):
+        link = first_statement_link(pages)
+        if link is not None:
+            statement_url = link.href
+            statement = fetch_text(pool, statement_url, settings, wait=wait)
+    markers = judge_markers(pages, statement, statement_url, wanted, ctx.date(),
+                            settings.statement_max_age_days)
+    return _result(target, settings, started, time.monotonic() - t0, pages, markers, statement_url, sitemap_info)
+
+
+def _result(target: Target, settings: AccessibilitySettings, started: datetime, seconds: float, pages: list[PageScan],
+            markers: dict[str, Marker], statement_url: str | None, sitemap_info: dict[str, Any]) -> CheckResult:
+    scanned = [p for p in pages if p.scanned]
+    failed = [p for p in pages if not p.scanned]
+    nodes = dict.fromkeys(IMPACTS, 0)
+    rules: dict[str, str] = {}
+    for page in scanned:
+        for v in page.violations:
+            nodes[v.impact] = nodes.get(v.impact, 0) + v.nodes
+            rules[v.rule] = v.impact
+    measurements: dict[str, float] = {
+        "pages_scanned": len(scanned), "pages_failed": len(failed), "rules_violated": len(rules),
+        "incomplete": len({i for p in scanned for i in p.incomplete}),
+        "pages_with_serious": sum(1 for p in scanned if any(v.impact in ("critical", "serious") for v in p.violations)),
+    }
+    for impact in IMPACTS:
+        measurements[f"violations_{impact}"] = nodes.get(impact, 0)
+        measurements[f"rules_{impact}"] = sum(1 for i in rules.values() if i == impact)
+    if scanned:
+        measurements["score"] = max(0.0, 100.0 - sum(p.penalty() for p in scanned) / len(scanned))
+    for name, marker in markers.items():
+        if marker.state != "unknown":
+            measurements[f"marker_{name}"] = 1.0 if marker.state == "pass" else 0.0
+    evidence: dict[str, Any] = {
+        "axe_version": axe_version(), "tags": list(settings.tags),
+        "excluded_rules": [ex.model_dump() for ex in settings.exclude_rules],
+        "pages": [p.to_dict() for p in pages], "markers": {k: m.to_dict() for k, m in markers.items()},
+        "statement_url": statement_url,
+    }
+    evidence["targets"] = _bound_targets(evidence["pages"])
+    if sitemap_info:
+        evidence["sitemap"] = sitemap_info
+    fail_rank = IMPACTS.index(settings.fail_impact)
+    binding = [r for r, i in rules.items() if i in IMPACTS and IMPACTS.index(i) <= fail_rank]
+    failing_markers = [k for k, m in markers.items() if m.state == "fail"]
+    if not scanned:
+        reason = failure_reason(failed[0].error_reason, failed[0].error) if failed else Reason.INTERNAL_ERROR
+        evidence["detail"] = f"keine Seite geprüft: {failed[0].error if failed else 'keine Seiten'}"
+        state = State.UNKNOWN
+    elif binding or failing_markers:
+        state, reason = State.DOWN, Reason.NONCOMPLIANT
+        parts = []
+        if binding:
+            parts.append(f"{len(binding)} Regeln mit Auswirkung '{settings.fail_impact}' oder schwerer verletzt")
+        if failing_markers:
+            parts.append("BITV-Merkmale nicht erfüllt: " + ", ".join(failing_markers))
+        evidence["detail"] = "; ".join(parts)
+    elif rules or failed or any(m.state == "unknown" for m in markers.values()):
+        state, reason = State.DEGRADED, Reason.FINDINGS
+        evidence["detail"] = (f"{len(rules)} Regeln verletzt (unterhalb der Schwelle), "
+                              f"{len(failed)} Seiten nicht prüfbar")
+    else:
+        state, reason = State.UP, Reason.OK
+    return CheckResult(target.service_id, target.url, CheckKind.ACCESSIBILITY, state, reason, started, seconds,
+                       measurements=measurements, evidence=evidence)
+
+
+def _bound_targets(pages: list[dict[str, Any]]) -> dict[str, int]:
+    """Keep every violating element's selector up to MAX_TARGET_CHARS per result; count the rest."""
+    budget = MAX_TARGET_CHARS
+    kept = total = 0
+    for page in pages:
+        for v in page.get("violations", ()):
+            targets = v.get("targets") or []
+            total += int(v.get("nodes") or 0)
+            keep = []
+            for t in targets:
+                if len(t) > budget:
+                    break
+                budget -= len(t)
+                keep.append(t)
+            v["targets"] = keep
+            kept += len(keep)
+            cut = int(v.get("nodes") or 0) - len(keep)
+            if cut > 0:
+                v["targets_cut"] = cut
+    return {"total": total, "kept": kept, "cut": total - kept, "limit_chars": MAX_TARGET_CHARS}
+
+
+def dedupe(result: CheckResult) -> list[dict[str, Any]]:
+    """Violations across the service's pages, one row per rule: pages, elements, an example."""
+    rows: dict[str, dict[str, Any]] = {}
+    for page in result.evidence.get("pages", ()):
+        for v in page.get("violations", ()):
+            row = rows.setdefault(v["rule"], {"rule": v["rule"], "impact": v["impact"], "help": v.get("help", ""),
+                                              "help_url": v.get("help_url", ""), "pages": 0, "nodes": 0,
+                                              "example_url": page["url"],
+                                              "example_target": (v.get("targets") or [""])[0]})
+            row["pages"] += 1
+            row["nodes"] += int(v["nodes"])
+    order = {i: n for n, i in enumerate(IMPACTS)}
+    return sorted(rows.values(), key=lambda r: (order.get(r["impact"], 9), -r["pages"], -r["nodes"], r["rule"]))
+
+
+CHECK = CheckImplementation(CheckKind.ACCESSIBILITY, AccessibilitySettings, run, pool="browser", scope="service")
+
+__all__ = ["CHECK", "IMPACTS", "IMPACT_WEIGHTS", "MARKERS", "MARKER_NAMES_DE", "MAX_TARGETS_PER_RULE", "MAX_TARGET_CHARS",
+           "WCAG21_AA", "AccessibilitySettings", "Link", "Marker", "PageScan", "RuleExclusion", "SitemapSettings",
+           "Violation", "_AxeRun", "axe_source", "axe_source_path", "axe_version", "dedupe", "fetch_text",
+           "judge_markers", "pages_for", "run", "scan_page", "statement_dates", "statement_link"]

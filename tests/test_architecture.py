@@ -1,0 +1,58 @@
+"""The shape the kinds redesign promised, kept by tests (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from monitor.kinds import REGISTRY
+
+ROOT = Path(__file__).resolve().parent.parent
+CONSUMERS = ("monitor/metrics.py", "monitor/cli.py", "monitor/rollup.py", "monitor/report/figures.py",
+             "monitor/report/render.py")
+KIND_PACKAGES = {"availability", "security", "accessibility", "gdpr"}
+
+
+def modules(*tops: str) -> list[Path]:
+    return sorted(p for top in tops for p in (ROOT / top).rglob("*.py") if "migrations" not in p.parts)
+
+
+def test_no_module_is_longer_than_700_lines():
+    long = {str(p.relative_to(ROOT)): n for p in modules("checks", "monitor")
+            if (n := len(p.read_text().splitlines())) > 700}
+    assert long == {}
+
+
+def test_the_consumers_never_ask_which_kind_they_hold():
+    # a built-in kind named anywhere (a literal or a CheckKind member) is a per-kind branch in waiting
+    pattern = re.compile(r"CheckKind|[\"'](availability|security|accessibility|gdpr)[\"']")
+    found = [f"{path}:{i}: {line.strip()}" for path in CONSUMERS
+             for i, line in enumerate((ROOT / path).read_text().splitlines(), 1) if pattern.search(line)]
+    assert found == []
+
+
+def test_checks_stay_free_of_prometheus_rich_and_jinja_and_kinds_import_no_other_kind():
+    for path in modules("checks"):
+        tree = ast.parse(path.read_text())
+        imported = {n.module if isinstance(n, ast.ImportFrom) else a.name
+                    for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
+                    for a in (n.names if isinstance(n, ast.Import) else [n]) if getattr(n, "module", True)}
+        imported = {m for m in imported if m}
+        assert not {m for m in imported if m.split(".")[0] in ("prometheus_client", "rich", "jinja2", "monitor")}, path
+        own = path.relative_to(ROOT / "checks").parts[0].removesuffix(".py")
+        others = {m.split(".")[1] for m in imported if m.startswith("checks.") and len(m.split(".")) > 1} & KIND_PACKAGES
+        # security.headers.hosts is the one shared helper the DSGVO kind uses (registrable domains)
+        assert others - {own} <= ({"security"} if own == "gdpr" else set()), (path, others)
+
+
+def test_every_registered_kind_has_a_presentation_and_a_unique_report_place():
+    kinds = list(REGISTRY)
+    assert [k.name for k in kinds] == ["availability", "security", "accessibility", "gdpr"]
+    for kind in kinds:
+        assert kind.check.kind == kind.name and kind.title and kind.section_id and kind.report_template
+        names = [f.name for f in kind.families]
+        assert len(names) == len(set(names))
+    assert len({k.report_rank for k in kinds}) == len(kinds)
+    all_families = [f.name for k in kinds for f in k.families]
+    assert len(all_families) == len(set(all_families)), "two kinds export the same family"
