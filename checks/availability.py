@@ -11,7 +11,7 @@ import functools
 import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypedDict, cast
 
 from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
 
@@ -147,17 +147,59 @@ def judge(outcome: FetchOutcome, settings: AvailabilitySettings) -> tuple[State,
     return State.UP, Reason.OK, f"status {outcome.status}"
 
 
-def _measurements(outcome: FetchOutcome) -> dict[str, float]:
-    m: dict[str, float] = {f"phase_{phase}_seconds": round(value, 6) for phase, value in outcome.phases.items()}
-    m.update(
-        duration_seconds=round(outcome.duration, 6),
-        status_code=float(outcome.status),
-        redirects=float(outcome.redirects),
-        content_length_bytes=float(outcome.content_length),
-        http_version=outcome.http_version,
-        ssl=1.0 if outcome.used_tls and outcome.tls is not None else 0.0,
-        ip_protocol=float(outcome.ip_protocol),
-    )
+# --------------------------------------------------------------------------- the result's payload
+# Keyed once here for the writer below and every reader (monitor/kinds/availability.py).
+
+
+class AvailabilityMeasurements(TypedDict, total=False):
+    duration_seconds: float
+    status_code: float
+    redirects: float
+    content_length_bytes: float
+    http_version: float
+    ssl: float
+    ip_protocol: float
+    ssl_earliest_cert_expiry: float
+    phase_resolve_seconds: float
+    phase_connect_seconds: float
+    phase_tls_seconds: float
+    phase_processing_seconds: float
+    phase_transfer_seconds: float
+
+
+class AvailabilityEvidence(TypedDict, total=False):
+    detail: str
+    final_url: str
+    attempts: list[dict[str, Any]]
+    redirect_chain: list[str]
+    ip: str
+    tls: dict[str, Any]  # client_profile, aia_issuer_url, version, cipher, subject, issuer
+
+
+def phase_key(phase: str) -> str:
+    """The measurement of one phase of the request (phase_connect_seconds, ...)."""
+    return f"phase_{phase}_seconds"
+
+
+def measurements_of(result: CheckResult) -> AvailabilityMeasurements:
+    return cast(AvailabilityMeasurements, result.measurements)
+
+
+def evidence_of(result: CheckResult) -> AvailabilityEvidence:
+    return cast(AvailabilityEvidence, result.evidence)
+
+
+def _measurements(outcome: FetchOutcome) -> AvailabilityMeasurements:
+    m: AvailabilityMeasurements = {}
+    for phase, value in outcome.phases.items():
+        cast(dict[str, float], m)[phase_key(phase)] = round(value, 6)
+    m["duration_seconds"] = round(outcome.duration, 6)
+    m["status_code"] = float(outcome.status)
+    m["redirects"] = float(outcome.redirects)
+    m["content_length_bytes"] = float(outcome.content_length)
+    m["http_version"] = outcome.http_version
+    m["ssl"] = 1.0 if outcome.used_tls and outcome.tls is not None else 0.0
+    m["ip_protocol"] = float(outcome.ip_protocol)
     if outcome.tls is not None and outcome.tls.earliest_cert_expiry is not None:
         m["ssl_earliest_cert_expiry"] = outcome.tls.earliest_cert_expiry
     return m
@@ -189,7 +231,7 @@ def run(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None
     if state is State.UP and len(attempts) > 1:
         state, reason = State.DEGRADED, Reason.RECOVERED_ON_RETRY
         detail = f"failed first ({attempts[0]['reason']}), passed on attempt {len(attempts)}"
-    evidence: dict = {
+    evidence: AvailabilityEvidence = {
         "detail": detail[:300],
         "final_url": outcome.final_url[:2000],
         "attempts": attempts,
@@ -215,8 +257,8 @@ def run(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None
         reason=reason,
         started_at=started,
         duration_seconds=round(time.monotonic() - t0, 6),
-        measurements=_measurements(outcome),
-        evidence=evidence,
+        measurements=cast(dict[str, float], _measurements(outcome)),
+        evidence=cast(dict[str, Any], evidence),
     )
 
 

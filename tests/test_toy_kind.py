@@ -61,8 +61,6 @@ def write_settings(directory: Path, url: str, port: int) -> Path:
 
 
 def test_a_toy_kind_is_scheduled_stored_exported_shown_and_reported(tmp_path):
-    import tests.toy_kind  # noqa: F401 - registers the kind in this process too (schema, validation)
-
     port = free_port()
     with site({"/": Page(body=BODY)}) as site_port:
         url = f"http://127.0.0.1:{site_port}/"

@@ -21,7 +21,7 @@ import concurrent.futures
 import hashlib
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from checks import sitemap
 from checks.accessibility.axe import PageScan, Violation, _AxeRun, axe_source, axe_source_path, axe_version, scan_page
@@ -93,6 +93,53 @@ def run(target: Target, settings: AccessibilitySettings, ctx: CheckContext) -> C
     return _result(target, settings, started, time.monotonic() - t0, pages, markers, statement_url, sitemap_info)
 
 
+# --------------------------------------------------------------------------- the result's payload
+# Keyed once here for the writer below and every reader (monitor/kinds/accessibility.py).
+
+
+class AccessibilityMeasurements(TypedDict, total=False):
+    pages_scanned: float
+    pages_failed: float
+    rules_violated: float
+    incomplete: float
+    pages_with_serious: float
+    score: float
+    # per impact (IMPACTS): violations_<impact> (elements) and rules_<impact>; per BITV marker:
+    # marker_<name> (1 pass, 0 fail, absent when not determinable)
+
+
+class AccessibilityEvidence(TypedDict, total=False):
+    axe_version: str
+    tags: list[str]
+    excluded_rules: list[dict[str, Any]]
+    pages: list[dict[str, Any]]
+    markers: dict[str, dict[str, Any]]
+    statement_url: str | None
+    targets: dict[str, int]
+    sitemap: dict[str, Any]
+    detail: str
+
+
+def violations_key(impact: str) -> str:
+    return f"violations_{impact}"
+
+
+def rules_key(impact: str) -> str:
+    return f"rules_{impact}"
+
+
+def marker_key(name: str) -> str:
+    return f"marker_{name}"
+
+
+def measurements_of(result: CheckResult) -> AccessibilityMeasurements:
+    return cast(AccessibilityMeasurements, result.measurements)
+
+
+def evidence_of(result: CheckResult) -> AccessibilityEvidence:
+    return cast(AccessibilityEvidence, result.evidence)
+
+
 def _result(target: Target, settings: AccessibilitySettings, started: datetime, seconds: float, pages: list[PageScan],
             markers: dict[str, Marker], statement_url: str | None, sitemap_info: dict[str, Any]) -> CheckResult:
     scanned = [p for p in pages if p.scanned]
@@ -103,20 +150,21 @@ def _result(target: Target, settings: AccessibilitySettings, started: datetime, 
         for v in page.violations:
             nodes[v.impact] = nodes.get(v.impact, 0) + v.nodes
             rules[v.rule] = v.impact
-    measurements: dict[str, float] = {
+    measurements: AccessibilityMeasurements = {
         "pages_scanned": len(scanned), "pages_failed": len(failed), "rules_violated": len(rules),
         "incomplete": len({i for p in scanned for i in p.incomplete}),
         "pages_with_serious": sum(1 for p in scanned if any(v.impact in ("critical", "serious") for v in p.violations)),
     }
+    per_key = cast(dict[str, float], measurements)  # the families keyed by impact and marker
     for impact in IMPACTS:
-        measurements[f"violations_{impact}"] = nodes.get(impact, 0)
-        measurements[f"rules_{impact}"] = sum(1 for i in rules.values() if i == impact)
+        per_key[violations_key(impact)] = nodes.get(impact, 0)
+        per_key[rules_key(impact)] = sum(1 for i in rules.values() if i == impact)
     if scanned:
         measurements["score"] = max(0.0, 100.0 - sum(p.penalty() for p in scanned) / len(scanned))
     for name, marker in markers.items():
         if marker.state != "unknown":
-            measurements[f"marker_{name}"] = 1.0 if marker.state == "pass" else 0.0
-    evidence: dict[str, Any] = {
+            per_key[marker_key(name)] = 1.0 if marker.state == "pass" else 0.0
+    evidence: AccessibilityEvidence = {
         "axe_version": axe_version(), "tags": list(settings.tags),
         "excluded_rules": [ex.model_dump() for ex in settings.exclude_rules],
         "pages": [p.to_dict() for p in pages], "markers": {k: m.to_dict() for k, m in markers.items()},
@@ -147,7 +195,7 @@ def _result(target: Target, settings: AccessibilitySettings, started: datetime, 
     else:
         state, reason = State.UP, Reason.OK
     return CheckResult(target.service_id, target.url, CheckKind.ACCESSIBILITY, state, reason, started, seconds,
-                       measurements=measurements, evidence=evidence)
+                       measurements=cast(dict[str, float], measurements), evidence=cast(dict[str, Any], evidence))
 
 
 def _bound_targets(pages: list[dict[str, Any]]) -> dict[str, int]:

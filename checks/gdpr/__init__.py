@@ -23,7 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from checks import browser as browser_pool
 from checks import httpprobe
@@ -66,6 +66,52 @@ def _page_dict(page: PageCapture, settings: GdprSettings) -> dict[str, Any]:
         out["cookie_attempts_dropped"] = page.cookies_dropped  # beyond the per-page limit: counted, not kept
     out["forms"] = page.forms[:50]
     return out
+
+
+# --------------------------------------------------------------------------- the result's payload
+# Keyed once here for the writer below and every reader (monitor/kinds/gdpr.py).
+
+
+class GdprMeasurements(TypedDict, total=False):
+    pages_scanned: float
+    pages_failed: float
+    # before consent (Summary.counts()), and after consent with the prefix "after_":
+    requests: float
+    third_party_hosts: float
+    trackers: float
+    third_party_cookies: float
+    first_party_cookies: float
+    nonessential_cookies: float
+    cookies_refused: float
+    storage_keys: float
+    # per DSGVO marker: marker_<name> (1 pass, 0 fail, absent when not determinable)
+
+
+class GdprEvidence(TypedDict, total=False):
+    pages: list[dict[str, Any]]
+    summary: dict[str, Any]
+    markers: dict[str, dict[str, Any]]
+    findings: list[dict[str, Any]]
+    legal_pages: list[dict[str, Any]]
+    after_consent: dict[str, Any]
+    detail: str
+
+
+def after_key(count: str) -> str:
+    """A count recorded after consent (after_trackers, ...)."""
+    return f"after_{count}"
+
+
+def marker_key(name: str) -> str:
+    return f"marker_{name}"
+
+
+def measurements_of(result: CheckResult) -> GdprMeasurements:
+    return cast(GdprMeasurements, result.measurements)
+
+
+def evidence_of(result: CheckResult) -> GdprEvidence:
+    return cast(GdprEvidence, result.evidence)
 
 
 def _pass(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSettings, consent: bool) -> list[PageCapture]:
@@ -115,20 +161,21 @@ def _result(target: Target, settings: GdprSettings, started: datetime, seconds: 
             consent_part: dict[str, Any] | None) -> CheckResult:
     scanned = [p for p in pages if p.scanned]
     failed = [p for p in pages if not p.scanned]
-    measurements: dict[str, float] = {"pages_scanned": len(scanned), "pages_failed": len(failed)}
+    measurements: GdprMeasurements = {"pages_scanned": len(scanned), "pages_failed": len(failed)}
+    per_key = cast(dict[str, float], measurements)  # counts by name, after-consent counts, markers
     if scanned:
-        measurements.update({k: float(v) for k, v in summary.counts().items()})
+        per_key.update({k: float(v) for k, v in summary.counts().items()})
     if consent_part is not None and scanned:
-        measurements.update({f"after_{k}": float(v) for k, v in consent_part["summary"]["counts"].items()})
+        per_key.update({after_key(k): float(v) for k, v in consent_part["summary"]["counts"].items()})
     for name, marker in markers.items():
         if marker.state != "unknown":
-            measurements[f"marker_{name}"] = 1.0 if marker.state == "pass" else 0.0
+            per_key[marker_key(name)] = 1.0 if marker.state == "pass" else 0.0
     findings: list[dict[str, Any]] = [{"marker": name, "severity": SEVERITY[name], "message": MARKER_NAMES_DE[name] + ": nicht erfüllt",
                  "detail": m.detail, "evidence": (m.evidence or [])[:MAX_EVIDENCE]}
                 for name, m in markers.items() if m.state == "fail"]
     order = {"high": 0, "medium": 1, "low": 2}
     findings.sort(key=lambda f: order[f["severity"]])
-    evidence: dict[str, Any] = {
+    evidence: GdprEvidence = {
         "pages": [_page_dict(p, settings) for p in pages], "summary": summary.to_dict(),
         "markers": {k: m.to_dict() for k, m in markers.items()}, "findings": findings,
         "legal_pages": [{"url": u, **({"error": e} if t is None else {"chars": len(t)})} for u, (t, e) in legal.items()],
@@ -150,7 +197,7 @@ def _result(target: Target, settings: GdprSettings, started: datetime, seconds: 
     else:
         state, reason = State.UP, Reason.OK
     return CheckResult(target.service_id, target.url, CheckKind.GDPR, state, reason, started, seconds,
-                       measurements=measurements, evidence=evidence)
+                       measurements=per_key, evidence=cast(dict[str, Any], evidence))
 
 
 __all__ = ["MARKERS", "GdprSettings", "PageCapture", "capture_page", "judge", "legal_link", "run", "summarize"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 from urllib.parse import urlsplit
 
 from pydantic import Field, FilePath
@@ -22,6 +22,73 @@ from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.security import headers as sh
 from checks.security import security_txt, tls
 from checks.settings import CheckSettings, PositiveDuration
+
+# --------------------------------------------------------------------------- the result's payload
+# What a security result carries, keyed once here: the writer below and every reader
+# (monitor/kinds/security.py) go through these types, so a misspelt key is a mypy error.
+
+
+class SecurityMeasurements(TypedDict, total=False):
+    duration_seconds: float
+    status_code: float
+    score: float
+    grade_rank: float
+    tests_passed: float
+    tests_failed: float
+    findings_critical: float
+    findings_warning: float
+    findings_notice: float
+    security_txt_valid: float
+    tls_accepts_tlsv1: float
+    tls_accepts_tlsv1_1: float
+    tls_accepts_tlsv1_2: float
+    tls_accepts_tlsv1_3: float
+    tls_forward_secrecy: float
+    tls_compliant: float
+    tls_cert_expiry_timestamp: float
+    tls_cert_key_bits: float
+
+
+class Observatory(TypedDict):
+    algorithm: str
+    algorithm_version: int
+    score: int
+    grade: str
+    tests_passed: int
+    tests_failed: int
+    tests: dict[str, dict[str, Any]]
+    extra: dict[str, dict[str, Any]]
+
+
+class SecurityEvidence(TypedDict, total=False):
+    algorithm: str
+    algorithm_version: int
+    http_url: str
+    https_url: str
+    http_error: dict[str, str]
+    https_error: dict[str, str]
+    detail: str
+    final_url: str
+    observatory: Observatory
+    findings: list[dict[str, Any]]
+    security_txt: dict[str, Any]
+    tls: dict[str, Any]
+
+
+def tls_accepts_key(version: str) -> str:
+    """The measurement saying whether the server accepts a TLS version (tls_accepts_tlsv1_2, ...)."""
+    return f"tls_accepts_{version.lower().replace('.', '_')}"
+
+
+def measurements_of(result: CheckResult) -> SecurityMeasurements:
+    """A security result's measurements, typed."""
+    return cast(SecurityMeasurements, result.measurements)
+
+
+def evidence_of(result: CheckResult) -> SecurityEvidence:
+    """A security result's evidence, typed."""
+    return cast(SecurityEvidence, result.evidence)
+
 
 Grade = Literal["A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "F"]
 
@@ -183,11 +250,11 @@ def _header_findings(graded: sh.Grade) -> list[dict[str, Any]]:
     return out
 
 
-def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: dict[str, Any]
-              ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: SecurityEvidence
+              ) -> tuple[list[dict[str, Any]], SecurityMeasurements]:
     """The TLS scan of the HTTPS variant of `url`: its findings and measurements (evidence["tls"] set)."""
     findings: list[dict[str, Any]] = []
-    measurements: dict[str, float] = {}
+    measurements: SecurityMeasurements = {}
     if not settings.tls:
         return findings, measurements
     parts = urlsplit(url)
@@ -204,7 +271,7 @@ def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: di
         evidence["tls"] = report.to_dict()
         for version in tls.VERSIONS:
             if report.accepted.get(version) is not None:
-                measurements[f"tls_accepts_{version.lower().replace('.', '_')}"] = 1.0 if report.accepted[version] else 0.0
+                cast(dict[str, float], measurements)[tls_accepts_key(version)] = 1.0 if report.accepted[version] else 0.0
         measurements["tls_forward_secrecy"] = 1.0 if report.forward_secrecy else 0.0
         measurements["tls_compliant"] = 1.0 if report.compliant else 0.0
         if report.certificate is not None:
@@ -224,16 +291,18 @@ def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = N
     preloaded = frozenset(h.lower() for h in settings.hsts_preloaded) or None
     retrieval, http_s, https_s = sh.retrieve(target.url, options, http_port=settings.http_port,
                                              https_port=settings.https_port, preloaded=preloaded)
-    evidence: dict[str, Any] = {"algorithm": sh.ALGORITHM, "algorithm_version": sh.ALGORITHM_VERSION,
-                                "http_url": http_s.url, "https_url": https_s.url}
-    for label, s in (("http_error", http_s), ("https_error", https_s)):
-        if s.error is not None:
-            evidence[label] = {"reason": s.error.reason.value, "detail": s.error.detail[:300]}
+    evidence: SecurityEvidence = {"algorithm": sh.ALGORITHM, "algorithm_version": sh.ALGORITHM_VERSION,
+                                  "http_url": http_s.url, "https_url": https_s.url}
+    if http_s.error is not None:
+        evidence["http_error"] = {"reason": http_s.error.reason.value, "detail": http_s.error.detail[:300]}
+    if https_s.error is not None:
+        evidence["https_error"] = {"reason": https_s.error.reason.value, "detail": https_s.error.detail[:300]}
 
-    def result(state: State, reason: Reason, measurements: dict[str, float]) -> CheckResult:
+    def result(state: State, reason: Reason, measurements: SecurityMeasurements) -> CheckResult:
         measurements["duration_seconds"] = time.monotonic() - t0
         return CheckResult(target.service_id, target.url, CheckKind.SECURITY, state, reason, started,
-                           measurements["duration_seconds"], measurements, evidence)
+                           measurements["duration_seconds"], cast(dict[str, float], measurements),
+                           cast(dict[str, Any], evidence))
 
     # TLS is judged even when no page could be fetched (a server a browser refuses still has a
     # certificate and suites to report); its findings follow the header findings.
@@ -250,9 +319,9 @@ def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = N
 
     graded = sh.grade(retrieval)
     findings = _header_findings(graded)
-    evidence["observatory"] = graded.to_dict()
+    evidence["observatory"] = cast(Observatory, graded.to_dict())
     evidence["final_url"] = auto.url[:500]
-    measurements: dict[str, float] = {
+    measurements: SecurityMeasurements = {
         "status_code": float(auto.status), "score": float(graded.score),
         "grade_rank": float(len(sh.GRADES) - 1 - sh.GRADES.index(graded.grade)),
         "tests_passed": float(graded.tests_passed), "tests_failed": float(len(graded.tests) - graded.tests_passed),
@@ -276,8 +345,9 @@ def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = N
     measurements.update(tls_measurements)
     evidence["findings"] = findings[:100]
     severities = [f["severity"] for f in findings]
-    for sev in ("critical", "warning", "notice"):
-        measurements[f"findings_{sev}"] = float(severities.count(sev))
+    measurements["findings_critical"] = float(severities.count("critical"))
+    measurements["findings_warning"] = float(severities.count("warning"))
+    measurements["findings_notice"] = float(severities.count("notice"))
     if "critical" in severities:
         evidence["detail"] = next(f["message"] for f in findings if f["severity"] == "critical")[:300]
         return result(State.DOWN, Reason.NONCOMPLIANT, measurements)

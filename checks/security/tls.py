@@ -40,6 +40,8 @@ from checks.result import Finding
 
 # Versions we try, oldest first. SSL 3.0 cannot be offered by this OpenSSL at all.
 VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+# Versions as people (and blackbox_exporter's probe_tls_version_info) spell them.
+VERSION_NAMES = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "TLSv1.2": "TLS 1.2", "TLSv1.3": "TLS 1.3"}
 ACCEPTABLE = frozenset({"TLSv1.2", "TLSv1.3"})  # BSI TR-02102-2
 _SSL_VERSION = {"TLSv1": "TLSv1", "TLSv1.1": "TLSv1_1", "TLSv1.2": "TLSv1_2", "TLSv1.3": "TLSv1_3"}
 RSA_MIN_BITS = 2048  # below: broken

@@ -8,7 +8,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from checks import accessibility
-from checks.accessibility import IMPACTS, MARKER_NAMES_DE, MARKERS, dedupe
+from checks.accessibility import (
+    IMPACTS,
+    MARKER_NAMES_DE,
+    MARKERS,
+    dedupe,
+    evidence_of,
+    marker_key,
+    measurements_of,
+    rules_key,
+    violations_key,
+)
 from checks.result import CheckResult
 from monitor.kinds.base import Detail, Families, Family, Figure, Kind, ServiceInputs
 from monitor.kinds.common import MARKER_STATE_DE, cut, last_per_quarter, scanned_days
@@ -90,12 +100,12 @@ class Accessibility(Kind):
     def export(self, out: Families, base: list[str], result: CheckResult) -> None:
         # Labels are fixed vocabularies only (impact, marker name); rule help texts and
         # selectors stay in the stored evidence.
-        m = result.measurements
+        m, by_key = measurements_of(result), result.measurements
         if "pages_scanned" not in m:
             return
         for impact in IMPACTS:
-            out["egov_accessibility_violations"].add_metric(base + [impact], m.get(f"violations_{impact}", 0.0))
-            out["egov_accessibility_rules_violated"].add_metric(base + [impact], m.get(f"rules_{impact}", 0.0))
+            out["egov_accessibility_violations"].add_metric(base + [impact], by_key.get(violations_key(impact), 0.0))
+            out["egov_accessibility_rules_violated"].add_metric(base + [impact], by_key.get(rules_key(impact), 0.0))
         out["egov_accessibility_pages_scanned"].add_metric(base, m["pages_scanned"])
         out["egov_accessibility_pages_failed"].add_metric(base, m.get("pages_failed", 0.0))
         out["egov_accessibility_pages_with_serious_violations"].add_metric(base, m.get("pages_with_serious", 0.0))
@@ -103,9 +113,9 @@ class Accessibility(Kind):
         if "score" in m:
             out["egov_accessibility_score"].add_metric(base, m["score"])
         for marker in MARKERS:
-            if f"marker_{marker}" in m:
-                out["egov_bitv_marker_passed"].add_metric(base + [marker], m[f"marker_{marker}"])
-        version = str(result.evidence.get("axe_version", ""))
+            if marker_key(marker) in by_key:
+                out["egov_bitv_marker_passed"].add_metric(base + [marker], by_key[marker_key(marker)])
+        version = str(evidence_of(result).get("axe_version", ""))
         if version.replace(".", "").isdigit():
             out["egov_accessibility_axe_info"].add_metric(base + [version], 1.0)
 
@@ -135,7 +145,7 @@ class Accessibility(Kind):
         from rich.table import Table
 
         for r in results:
-            ev, m = r.evidence, r.measurements
+            ev, m = evidence_of(r), measurements_of(r)
             pages = ev.get("pages") or []
             head = (f"[bold]{escape(r.service_id)}[/]: {int(m.get('pages_scanned', 0))} von {len(pages)} Seiten "
                     f"geprüft (axe-core {escape(str(ev.get('axe_version', '?')))}, Regeln: "
@@ -174,13 +184,13 @@ class Accessibility(Kind):
         last = days[-1][1]
         m, dg = last.last_measurements or {}, last.last_digest or {}
         quarters = [None if b is None else {
-            "serious": int((b.last_measurements or {}).get("rules_critical", 0)
-                           + (b.last_measurements or {}).get("rules_serious", 0)),
+            "serious": int((b.last_measurements or {}).get(rules_key("critical"), 0)
+                           + (b.last_measurements or {}).get(rules_key("serious"), 0)),
             "rules": int((b.last_measurements or {}).get("rules_violated", 0))} for b in last_per_quarter(days)]
         markers = {k: v for k, v in (dg.get("markers") or {}).items() if k in MARKER_NAMES_DE}
         return AccessibilitySummary(
             last.last_at, len(days), int(m.get("pages_scanned", 0)),
-            {i: int(m.get(f"violations_{i}", 0)) for i in IMPACTS}, {i: int(m.get(f"rules_{i}", 0)) for i in IMPACTS},
+            {i: int(m.get(violations_key(i), 0)) for i in IMPACTS}, {i: int(m.get(rules_key(i), 0)) for i in IMPACTS},
             int(m.get("rules_violated", 0)), m.get("score"), quarters, markers, dg.get("rules") or {},
             dg.get("pages") or [])
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from checks import availability
 from checks.httpprobe import PHASES
 from checks.result import CheckResult, State
+from checks.security.tls import VERSION_NAMES
 from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
 from monitor.report.format import MONTHS_DE, Light, fmt_num, fmt_pct
 from monitor.report.timeline import ServiceAvailability, service_availability
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from monitor.report.figures import ReportData, ServiceReport
     from monitor.report.render import Chart
 
-# Versions as blackbox_exporter spells them, so `probe_tls_version_info` matches its dashboards.
-TLS_VERSION_NAMES = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "TLSv1.2": "TLS 1.2", "TLSv1.3": "TLS 1.3"}
 YELLOW_MARGIN = 0.5  # percentage points below target that are still yellow
 Latency = tuple[float | None, float | None]  # median, 95th percentile
 
@@ -99,12 +98,13 @@ class Availability(Kind):
     # ----------------------------------------------------------- metrics and rollups
 
     def export(self, out: Families, base: list[str], result: CheckResult) -> None:
-        m = result.measurements
+        m = availability.measurements_of(result)
         if result.state is not State.UNKNOWN:
             out["probe_success"].add_metric(base, 1.0 if result.ok else 0.0)
         out["probe_duration_seconds"].add_metric(base, m.get("duration_seconds", result.duration_seconds))
         for phase in PHASES:
-            out["probe_http_duration_seconds"].add_metric(base + [phase], m.get(f"phase_{phase}_seconds", 0.0))
+            out["probe_http_duration_seconds"].add_metric(base + [phase],
+                                                          result.measurements.get(availability.phase_key(phase), 0.0))
         out["probe_dns_lookup_time_seconds"].add_metric(base, m.get("phase_resolve_seconds", 0.0))
         out["probe_http_status_code"].add_metric(base, m.get("status_code", 0.0))
         out["probe_http_redirects"].add_metric(base, m.get("redirects", 0.0))
@@ -114,14 +114,14 @@ class Availability(Kind):
         out["probe_ip_protocol"].add_metric(base, m.get("ip_protocol", 0.0))
         if "ssl_earliest_cert_expiry" in m:
             out["probe_ssl_earliest_cert_expiry"].add_metric(base, m["ssl_earliest_cert_expiry"])
-        tls = result.evidence.get("tls")
-        if tls and tls.get("version") in TLS_VERSION_NAMES:
-            out["probe_tls_version_info"].add_metric(base + [TLS_VERSION_NAMES[tls["version"]]], 1.0)
+        tls = availability.evidence_of(result).get("tls")
+        if tls and tls.get("version") in VERSION_NAMES:  # spelt as blackbox_exporter does, for its dashboards
+            out["probe_tls_version_info"].add_metric(base + [VERSION_NAMES[tls["version"]]], 1.0)
 
     def latency(self, result: CheckResult) -> float:
         if result.state not in (State.UP, State.DEGRADED):
             return math.nan
-        value = result.measurements.get("duration_seconds", result.duration_seconds)
+        value = availability.measurements_of(result).get("duration_seconds", result.duration_seconds)
         return float(value) if isinstance(value, int | float) else math.nan
 
     # ----------------------------------------------------------- report

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from checks import gdpr
-from checks.gdpr import MARKER_NAMES_DE, MARKERS, SEVERITY
+from checks.gdpr import MARKER_NAMES_DE, MARKERS, SEVERITY, after_key, marker_key, measurements_of
 from checks.result import CheckResult
 from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
 from monitor.kinds.common import MARKER_STATE_DE, cut, scanned_days
@@ -100,18 +100,18 @@ class Gdpr(Kind):
 
     def export(self, out: Families, base: list[str], result: CheckResult) -> None:
         # Host names, cookie names and URLs stay in the stored evidence: a label is never page data.
-        m = result.measurements
+        m, by_key = measurements_of(result), result.measurements
         if "pages_scanned" not in m:
             return
         out["egov_gdpr_pages_scanned"].add_metric(base, m["pages_scanned"])
         out["egov_gdpr_pages_failed"].add_metric(base, m.get("pages_failed", 0.0))
         for name in COUNTS:
-            for consent, key in (("before", name), ("after", f"after_{name}")):
-                if key in m:
-                    out[f"egov_gdpr_{name}"].add_metric(base + [consent], m[key])
+            for consent, key in (("before", name), ("after", after_key(name))):
+                if key in by_key:
+                    out[f"egov_gdpr_{name}"].add_metric(base + [consent], by_key[key])
         for marker in MARKERS:
-            if f"marker_{marker}" in m:
-                out["egov_gdpr_marker_passed"].add_metric(base + [marker], m[f"marker_{marker}"])
+            if marker_key(marker) in by_key:
+                out["egov_gdpr_marker_passed"].add_metric(base + [marker], by_key[marker_key(marker)])
 
     def digest(self, result: CheckResult) -> dict[str, Any] | None:
         ev = result.to_dict()["evidence"]
@@ -132,7 +132,7 @@ class Gdpr(Kind):
 
         for r in results:
             ev = r.to_dict()["evidence"]
-            m = r.measurements
+            m = measurements_of(r)
             pages = ev.get("pages") or []
             console.print(f"[bold]{escape(r.service_id)}[/]: {int(m.get('pages_scanned', 0))} von {len(pages)} "
                           "Seiten in frischem Browser vor jeder Einwilligung aufgezeichnet")

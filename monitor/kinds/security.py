@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from checks import security
 from checks.result import CheckResult
+from checks.security import evidence_of, measurements_of, tls_accepts_key
 from checks.security import headers as sh
-from monitor.kinds.availability import TLS_VERSION_NAMES
+from checks.security.tls import VERSION_NAMES, VERSIONS
 from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
 from monitor.kinds.common import SEVERITY_DE, cut, last_per_quarter
 
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     from monitor.report.format import Light
     from monitor.report.render import Chart
 
-_TLS_MEASUREMENTS = {"TLSv1": "tls_accepts_tlsv1", "TLSv1.1": "tls_accepts_tlsv1_1", "TLSv1.2": "tls_accepts_tlsv1_2",
-                     "TLSv1.3": "tls_accepts_tlsv1_3"}
-_TLS_DE = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,8 +67,8 @@ class Security(Kind):
 
     def export(self, out: Families, base: list[str], result: CheckResult) -> None:
         # Only fixed vocabularies become labels: grades, test names, severities, versions.
-        m = result.measurements
-        obs = result.evidence.get("observatory")
+        m, ev = measurements_of(result), evidence_of(result)
+        obs = ev.get("observatory")
         if obs:
             out["egov_security_score"].add_metric(base, float(obs["score"]))
             out["egov_security_grade_info"].add_metric(base + [obs["grade"], str(obs["algorithm_version"])], 1.0)
@@ -78,14 +76,17 @@ class Security(Kind):
                 out["egov_security_test_passed"].add_metric(base + [test], 1.0 if outcome["pass"] else 0.0)
             for test, outcome in obs.get("extra", {}).items():
                 out["egov_security_test_passed"].add_metric(base + [test], 1.0 if outcome["pass"] else 0.0)
-            for severity in ("critical", "warning", "notice"):
-                out["egov_security_findings"].add_metric(base + [severity], m.get(f"findings_{severity}", 0.0))
+            for severity, count in (("critical", m.get("findings_critical", 0.0)),
+                                    ("warning", m.get("findings_warning", 0.0)),
+                                    ("notice", m.get("findings_notice", 0.0))):
+                out["egov_security_findings"].add_metric(base + [severity], count)
         if "security_txt_valid" in m:
             out["egov_security_txt_valid"].add_metric(base, m["security_txt_valid"])
             out["egov_security_test_passed"].add_metric(base + ["security-txt"], m["security_txt_valid"])
-        for version, key in _TLS_MEASUREMENTS.items():
-            if key in m:
-                out["egov_tls_version_accepted"].add_metric(base + [TLS_VERSION_NAMES[version]], m[key])
+        for version in VERSIONS:  # the one family with a key per version
+            key = tls_accepts_key(version)
+            if key in result.measurements:
+                out["egov_tls_version_accepted"].add_metric(base + [VERSION_NAMES[version]], result.measurements[key])
         if "tls_forward_secrecy" in m:
             out["egov_tls_forward_secrecy"].add_metric(base, m["tls_forward_secrecy"])
         if "tls_compliant" in m:
@@ -95,7 +96,7 @@ class Security(Kind):
 
     def digest(self, result: CheckResult) -> dict[str, Any] | None:
         ev = result.to_dict()["evidence"]
-        m = result.measurements
+        m = measurements_of(result)
         obs = ev.get("observatory") or {}
         findings = [f for f in ev.get("findings") or [] if f.get("severity") in ("critical", "warning")]
         return {"grade": obs.get("grade"), "score": obs.get("score"),
@@ -113,7 +114,8 @@ class Security(Kind):
         from rich.table import Table
 
         for r in results:
-            ev = r.evidence
+            ev = evidence_of(r)
+            m = measurements_of(r)
             obs = ev.get("observatory")
             head = f"[bold]{escape(r.service_id)}[/] {escape(r.url)}: "
             if obs:
@@ -125,12 +127,12 @@ class Security(Kind):
             console.print(head)
             t = ev.get("tls") or {}
             if t.get("accepted"):
-                versions = ", ".join(f"{_TLS_DE[v]} {'ja' if ok else 'nein'}" for v, ok in t["accepted"].items()
-                                     if ok is not None)
+                versions = ", ".join(f"{VERSION_NAMES[v].removeprefix('TLS ')} {'ja' if ok else 'nein'}"
+                                     for v, ok in t["accepted"].items() if ok is not None)
                 cert = t.get("certificate") or {}
                 days = ""
-                if "tls_cert_expiry_timestamp" in r.measurements:
-                    left = (r.measurements["tls_cert_expiry_timestamp"] - time.time()) / 86400
+                if "tls_cert_expiry_timestamp" in m:
+                    left = (m["tls_cert_expiry_timestamp"] - time.time()) / 86400
                     days = f", Zertifikat noch {left:.0f} Tage gültig"
                 console.print(f"  TLS: {versions}; Forward Secrecy {'ja' if t.get('forward_secrecy') else 'nein'}; "
                               f"{escape(cert.get('key_type', '?'))} {cert.get('key_bits', '?')} Bit{days}; "
@@ -145,8 +147,9 @@ class Security(Kind):
             for col in ("Schwere", "Prüfung", "Befund", "Abhilfe"):
                 table.add_column(col, overflow="fold")
             order = {"critical": 0, "warning": 1, "notice": 2}
-            for f in sorted(findings, key=lambda f: order.get(f.get("severity"), 3)):
-                label, style = SEVERITY_DE.get(f.get("severity"), (f.get("severity"), ""))
+            for f in sorted(findings, key=lambda f: order.get(str(f.get("severity")), 3)):
+                severity = str(f.get("severity"))
+                label, style = SEVERITY_DE.get(severity, (severity, ""))
                 message = str(f.get("message", ""))
                 if f.get("evidence"):
                     message += f" [{str(f['evidence'])[:160]}]"
