@@ -53,6 +53,7 @@ from checks.security.headers.scoring import (
     SCORE_TABLE,
     SCORED_TESTS,
     SIX_MONTHS,
+    Expectation,
     TestOutcome,
     worse,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "SIX_MONTHS",
     "Cookie",
     "CspError",
+    'Expectation',
     "Grade",
     "HttpResponse",
     "Page",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,96 @@ CORS_ORIGIN = "https://egov-monitor.invalid"  # the foreign origin our CORS pref
 
 # --- the score table (charts.js SCORE_TABLE), expectation -> modifier -----------------
 
-SCORE_TABLE: dict[str, int] = {
+class Expectation(enum.StrEnum):
+    """Every outcome a test can have: the scored expectations of algorithm 4 (the reference's
+    ids, SCORE_TABLE below) and the outcomes of the extra, unscored tests. A test outcome
+    outside this set is a bug, refused when the outcome is made."""
+
+    CSP_IMPLEMENTED_WITH_NO_UNSAFE_DEFAULT_SRC_NONE = "csp-implemented-with-no-unsafe-default-src-none"
+    CSP_IMPLEMENTED_WITH_NO_UNSAFE = "csp-implemented-with-no-unsafe"
+    CSP_IMPLEMENTED_WITH_UNSAFE_INLINE_IN_STYLE_SRC_ONLY = "csp-implemented-with-unsafe-inline-in-style-src-only"
+    CSP_IMPLEMENTED_WITH_INSECURE_SCHEME_IN_PASSIVE_CONTENT_ONLY = "csp-implemented-with-insecure-scheme-in-passive-content-only"
+    CSP_IMPLEMENTED_WITH_UNSAFE_EVAL = "csp-implemented-with-unsafe-eval"
+    CSP_IMPLEMENTED_WITH_UNSAFE_INLINE = "csp-implemented-with-unsafe-inline"
+    CSP_IMPLEMENTED_WITH_INSECURE_SCHEME = "csp-implemented-with-insecure-scheme"
+    CSP_HEADER_INVALID = "csp-header-invalid"
+    CSP_NOT_IMPLEMENTED = "csp-not-implemented"
+    CSP_NOT_IMPLEMENTED_BUT_REPORTING_ENABLED = "csp-not-implemented-but-reporting-enabled"
+    CSP_IMPLEMENTED_BUT_DUPLICATE_DIRECTIVES = "csp-implemented-but-duplicate-directives"
+    COOKIES_SECURE_WITH_HTTPONLY_SESSIONS_AND_SAMESITE = "cookies-secure-with-httponly-sessions-and-samesite"
+    COOKIES_SECURE_WITH_HTTPONLY_SESSIONS = "cookies-secure-with-httponly-sessions"
+    COOKIES_NOT_FOUND = "cookies-not-found"
+    COOKIES_WITHOUT_SECURE_FLAG_BUT_PROTECTED_BY_HSTS = "cookies-without-secure-flag-but-protected-by-hsts"
+    COOKIES_SESSION_WITHOUT_SECURE_FLAG_BUT_PROTECTED_BY_HSTS = "cookies-session-without-secure-flag-but-protected-by-hsts"
+    COOKIES_WITHOUT_SECURE_FLAG = "cookies-without-secure-flag"
+    COOKIES_SAMESITE_FLAG_INVALID = "cookies-samesite-flag-invalid"
+    COOKIES_ANTICSRF_WITHOUT_SAMESITE_FLAG = "cookies-anticsrf-without-samesite-flag"
+    COOKIES_SESSION_WITHOUT_HTTPONLY_FLAG = "cookies-session-without-httponly-flag"
+    COOKIES_SESSION_WITHOUT_SECURE_FLAG = "cookies-session-without-secure-flag"
+    CROSS_ORIGIN_RESOURCE_SHARING_NOT_IMPLEMENTED = "cross-origin-resource-sharing-not-implemented"
+    CROSS_ORIGIN_RESOURCE_SHARING_IMPLEMENTED_WITH_PUBLIC_ACCESS = "cross-origin-resource-sharing-implemented-with-public-access"
+    CROSS_ORIGIN_RESOURCE_SHARING_IMPLEMENTED_WITH_RESTRICTED_ACCESS = "cross-origin-resource-sharing-implemented-with-restricted-access"
+    CROSS_ORIGIN_RESOURCE_SHARING_IMPLEMENTED_WITH_UNIVERSAL_ACCESS = "cross-origin-resource-sharing-implemented-with-universal-access"
+    REDIRECTION_ALL_REDIRECTS_PRELOADED = "redirection-all-redirects-preloaded"
+    REDIRECTION_TO_HTTPS = "redirection-to-https"
+    REDIRECTION_NOT_NEEDED_NO_HTTP = "redirection-not-needed-no-http"
+    REDIRECTION_OFF_HOST_FROM_HTTP = "redirection-off-host-from-http"
+    REDIRECTION_NOT_TO_HTTPS_ON_INITIAL_REDIRECTION = "redirection-not-to-https-on-initial-redirection"
+    REDIRECTION_NOT_TO_HTTPS = "redirection-not-to-https"
+    REDIRECTION_MISSING = "redirection-missing"
+    REDIRECTION_INVALID_CERT = "redirection-invalid-cert"
+    REFERRER_POLICY_PRIVATE = "referrer-policy-private"
+    REFERRER_POLICY_NOT_IMPLEMENTED = "referrer-policy-not-implemented"
+    REFERRER_POLICY_UNSAFE = "referrer-policy-unsafe"
+    REFERRER_POLICY_HEADER_INVALID = "referrer-policy-header-invalid"
+    HSTS_PRELOADED = "hsts-preloaded"
+    HSTS_IMPLEMENTED_MAX_AGE_AT_LEAST_SIX_MONTHS = "hsts-implemented-max-age-at-least-six-months"
+    HSTS_IMPLEMENTED_MAX_AGE_LESS_THAN_SIX_MONTHS = "hsts-implemented-max-age-less-than-six-months"
+    HSTS_NOT_IMPLEMENTED = "hsts-not-implemented"
+    HSTS_HEADER_INVALID = "hsts-header-invalid"
+    HSTS_NOT_IMPLEMENTED_NO_HTTPS = "hsts-not-implemented-no-https"
+    HSTS_INVALID_CERT = "hsts-invalid-cert"
+    SRI_IMPLEMENTED_AND_ALL_SCRIPTS_LOADED_SECURELY = "sri-implemented-and-all-scripts-loaded-securely"
+    SRI_IMPLEMENTED_AND_EXTERNAL_SCRIPTS_LOADED_SECURELY = "sri-implemented-and-external-scripts-loaded-securely"
+    SRI_NOT_IMPLEMENTED_RESPONSE_NOT_HTML = "sri-not-implemented-response-not-html"
+    SRI_NOT_IMPLEMENTED_BUT_NO_SCRIPTS_LOADED = "sri-not-implemented-but-no-scripts-loaded"
+    SRI_NOT_IMPLEMENTED_BUT_ALL_SCRIPTS_LOADED_FROM_SECURE_ORIGIN = "sri-not-implemented-but-all-scripts-loaded-from-secure-origin"
+    SRI_NOT_IMPLEMENTED_BUT_EXTERNAL_SCRIPTS_LOADED_SECURELY = "sri-not-implemented-but-external-scripts-loaded-securely"
+    SRI_IMPLEMENTED_BUT_EXTERNAL_SCRIPTS_NOT_LOADED_SECURELY = "sri-implemented-but-external-scripts-not-loaded-securely"
+    SRI_NOT_IMPLEMENTED_AND_EXTERNAL_SCRIPTS_NOT_LOADED_SECURELY = "sri-not-implemented-and-external-scripts-not-loaded-securely"
+    X_CONTENT_TYPE_OPTIONS_NOSNIFF = "x-content-type-options-nosniff"
+    X_CONTENT_TYPE_OPTIONS_NOT_IMPLEMENTED = "x-content-type-options-not-implemented"
+    X_CONTENT_TYPE_OPTIONS_HEADER_INVALID = "x-content-type-options-header-invalid"
+    X_FRAME_OPTIONS_IMPLEMENTED_VIA_CSP = "x-frame-options-implemented-via-csp"
+    X_FRAME_OPTIONS_SAMEORIGIN_OR_DENY = "x-frame-options-sameorigin-or-deny"
+    X_FRAME_OPTIONS_ALLOW_FROM_ORIGIN = "x-frame-options-allow-from-origin"
+    X_FRAME_OPTIONS_NOT_IMPLEMENTED = "x-frame-options-not-implemented"
+    X_FRAME_OPTIONS_HEADER_INVALID = "x-frame-options-header-invalid"
+    CORP_HEADER_INVALID = "corp-header-invalid"
+    CORP_IMPLEMENTED_WITH_CROSS_ORIGIN = "corp-implemented-with-cross-origin"
+    CORP_IMPLEMENTED_WITH_SAME_ORIGIN = "corp-implemented-with-same-origin"
+    CORP_IMPLEMENTED_WITH_SAME_SITE = "corp-implemented-with-same-site"
+    CORP_NOT_IMPLEMENTED = "corp-not-implemented"
+    HTML_NOT_PARSEABLE = "html-not-parseable"
+    # extra findings, not scored
+    PERMISSIONS_POLICY_IMPLEMENTED = "permissions-policy-implemented"
+    PERMISSIONS_POLICY_NOT_IMPLEMENTED = "permissions-policy-not-implemented"
+    VERSION_DISCLOSED = "version-disclosed"
+    VERSION_NOT_DISCLOSED = "version-not-disclosed"
+    COOP_NOT_IMPLEMENTED = "coop-not-implemented"
+    COOP_HEADER_INVALID = "coop-header-invalid"
+    COOP_IMPLEMENTED_WITH_SAME_ORIGIN = "coop-implemented-with-same-origin"
+    COOP_IMPLEMENTED_WITH_SAME_ORIGIN_ALLOW_POPUPS = "coop-implemented-with-same-origin-allow-popups"
+    COOP_IMPLEMENTED_WITH_NOOPENER_ALLOW_POPUPS = "coop-implemented-with-noopener-allow-popups"
+    COOP_IMPLEMENTED_WITH_UNSAFE_NONE = "coop-implemented-with-unsafe-none"
+    COEP_NOT_IMPLEMENTED = "coep-not-implemented"
+    COEP_HEADER_INVALID = "coep-header-invalid"
+    COEP_IMPLEMENTED_WITH_REQUIRE_CORP = "coep-implemented-with-require-corp"
+    COEP_IMPLEMENTED_WITH_CREDENTIALLESS = "coep-implemented-with-credentialless"
+    COEP_IMPLEMENTED_WITH_UNSAFE_NONE = "coep-implemented-with-unsafe-none"
+
+
+SCORE_TABLE: dict[str, int] = {  # expectation -> score modifier
     # content-security-policy
     "csp-implemented-with-no-unsafe-default-src-none": 10,
     "csp-implemented-with-no-unsafe": 5,
@@ -114,16 +204,19 @@ class TestOutcome:
     """One test's outcome: the reference's expectation id, pass/fail, and its modifier."""
 
     name: str
-    result: str
+    result: str  # an Expectation; analysers may pass its value
     passed: bool
     data: Any = None
+
+    def __post_init__(self) -> None:
+        self.result = Expectation(self.result)  # ValueError for an outcome the table does not know
 
     @property
     def modifier(self) -> int:
         return SCORE_TABLE.get(self.result, 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"result": self.result, "pass": self.passed, "modifier": self.modifier, "data": self.data}
+        return {"result": str(self.result), "pass": self.passed, "modifier": self.modifier, "data": self.data}
 
 
 def worse(new: str, old: str | None, order: Sequence[str]) -> str:
