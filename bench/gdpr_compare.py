@@ -29,7 +29,6 @@ BASE = "3d395bd"  # the last commit before cookie attempts were recorded
 def worker(pages: int, pool_size: int) -> None:
     """One DSGVO pass with the code on sys.path; prints its JSON figures."""
     from bench.gdpr import TRACKER, with_third_party
-    from checks.kind import CheckContext
     from checks import gdpr
     from checks.browser import BrowserPool, BrowserSettings
     from checks.result import Target
@@ -46,6 +45,7 @@ def worker(pages: int, pool_size: int) -> None:
                 t0 = time.perf_counter()
                 try:  # this tree: the pool arrives in the check context; the base commit took it as a keyword
                     from checks.kind import CheckContext
+
                     result = gdpr.run(Target("bench", urls[0], tuple(urls)), settings, CheckContext(browser=pool))
                 except ImportError:
                     result = gdpr.run(Target("bench", urls[0], tuple(urls)), settings, pool=pool)
