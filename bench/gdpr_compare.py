@@ -13,6 +13,7 @@ pages per minute of each side (median over the rounds) and the ratio.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -43,12 +44,13 @@ def worker(pages: int, pool_size: int) -> None:
             pool = BrowserPool(BrowserSettings(), pool_size)
             try:
                 t0 = time.perf_counter()
-                try:  # this tree: the pool arrives in the check context; the base commit took it as a keyword
+                target = Target("bench", urls[0], tuple(urls))
+                if "ctx" in inspect.signature(gdpr.run).parameters:  # the pool arrives in the check context
                     from checks.kind import CheckContext
 
-                    result = gdpr.run(Target("bench", urls[0], tuple(urls)), settings, CheckContext(browser=pool))
-                except ImportError:
-                    result = gdpr.run(Target("bench", urls[0], tuple(urls)), settings, pool=pool)
+                    result = gdpr.run(target, settings, CheckContext(browser=pool))
+                else:  # commits before the kinds redesign took it as a keyword
+                    result = gdpr.run(target, settings, pool=pool)
                 seconds = time.perf_counter() - t0
             finally:
                 pool.close()

@@ -88,8 +88,10 @@ def worker(services: int, scrapes: int, directory: str) -> None:
         generate_latest(registry)
     scrape_seconds = (time.perf_counter() - start) / scrapes
     store.close()
+    import monitor.metrics
+
     print(json.dumps({"results_per_second": len(results) / store_seconds, "scrape_ms": scrape_seconds * 1000,
-                      "metrics_bytes": size}))
+                      "metrics_bytes": size, "code": monitor.metrics.__file__}))
 
 
 def main() -> None:
@@ -118,7 +120,9 @@ def main() -> None:
                                           str(work), "--services", str(args.services), "--scrapes",
                                           str(args.scrapes)], cwd=tree, env=env, capture_output=True, text=True,
                                          check=True, timeout=1800)
-                    figures[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                    row = json.loads(out.stdout.strip().splitlines()[-1])
+                    assert row.pop("code").startswith(str(tree)), f"{side} ran the wrong tree's code"
+                    figures[side].append(row)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)],
                            capture_output=True)
