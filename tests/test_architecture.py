@@ -42,8 +42,7 @@ def test_checks_stay_free_of_prometheus_rich_and_jinja_and_kinds_import_no_other
         assert not {m for m in imported if m.split(".")[0] in ("prometheus_client", "rich", "jinja2", "monitor")}, path
         own = path.relative_to(ROOT / "checks").parts[0].removesuffix(".py")
         others = {m.split(".")[1] for m in imported if m.startswith("checks.") and len(m.split(".")) > 1} & KIND_PACKAGES
-        # security.headers.hosts is the one shared helper the DSGVO kind uses (registrable domains)
-        assert others - {own} <= ({"security"} if own == "gdpr" else set()), (path, others)
+        assert others - {own} == set(), (path, others)
 
 
 def test_every_registered_kind_has_a_presentation_and_a_unique_report_place():

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from checks.gdpr import cookies as cookie_attempts
 from checks.gdpr.settings import GdprSettings, TrackerEntry
-from checks.security.headers.hosts import registrable_domain
+from checks.hosts import registrable_domain
 
 if TYPE_CHECKING:
     from checks.gdpr.recording import PageCapture

@@ -13,8 +13,8 @@ from checks import browser as browser_pool
 from checks.gdpr import cookies as cookie_attempts
 from checks.gdpr.classification import party
 from checks.gdpr.settings import MAX_FRAMES, MAX_LINKS, MAX_REQUESTS, MAX_TEXT, ConsentCookie, GdprSettings
+from checks.hosts import registrable_domain
 from checks.page import ERROR_CODE
-from checks.security.headers.hosts import registrable_domain
 
 # --------------------------------------------------------------------------- what one visit records
 

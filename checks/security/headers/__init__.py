@@ -16,10 +16,10 @@ with no score modifier: algorithm 4 does not score them.
 
 from __future__ import annotations
 
+from checks.hosts import is_ip, registrable_domain
 from checks.security.headers.cookies import Cookie, cookie_jar, cookies, parse_set_cookie
 from checks.security.headers.csp import DUPLICATE_WARNINGS, CspError, content_security_policy, parse_csp, parse_csp_meta
 from checks.security.headers.grader import Grade, analyse, grade, grade_for_score
-from checks.security.headers.hosts import is_ip, registrable_domain
 from checks.security.headers.page import Page, parse_page
 from checks.security.headers.policies import (
     cross_origin_embedder_policy,

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from checks.security.headers.hosts import is_ip, registrable_domain
+from checks.hosts import is_ip, registrable_domain
 from checks.security.headers.retrieval import HttpResponse, Retrieval
 from checks.security.headers.scoring import TestOutcome, worse
 from checks.security.headers.transport import strict_transport_security

@@ -6,7 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from checks.security.headers.hosts import registrable_domain
+from checks.hosts import registrable_domain
 from checks.security.headers.page import parse_page
 from checks.security.headers.retrieval import Retrieval
 from checks.security.headers.scoring import HTML_TYPES, TestOutcome, worse

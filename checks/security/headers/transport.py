@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import hstspreload
 
-from checks.security.headers.hosts import is_ip
+from checks.hosts import is_ip
 from checks.security.headers.retrieval import Retrieval
 from checks.security.headers.scoring import SIX_MONTHS, TestOutcome
 
