@@ -1,7 +1,8 @@
 """Behaviour kept across the kinds redesign: this tree against the last commit before it.
 
-The previous version's code is checked out with `git worktree` and run in its own process
-beside this tree's, on one local estate (HTTPS with a test certificate, a down route, an
+The previous version's code (checks/, monitor/ and config/ of PREVIOUS, as `git archive`
+wrote them to tests/fixtures/previous-290851c.tar.gz, so no git history is needed) is
+unpacked and run in its own process beside this tree's, on one local estate (HTTPS with a test certificate, a down route, an
 accessibility violation, a cookie set before consent). Compared:
 
 - the stored JSON of every check kind (timings and times masked, everything else equal);
@@ -9,7 +10,8 @@ accessibility violation, a cookie set before consent). Compared:
   `results` as operators read it, and the report's JSON annex, all identical to what the
   previous version produces from the same store.
 
-`PREVIOUS` moves forward only when a later change means to change behaviour.
+`PREVIOUS` (and its archive) move forward only when a later change means to change behaviour:
+`git archive --format=tar COMMIT checks monitor config | gzip -9n > tests/fixtures/previous-COMMIT.tar.gz`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +35,7 @@ from tests.sites import Page, site
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-PREVIOUS = "290851c2fb1b1ef36bb4926792f69f39125ff83b"  # the last commit before the kinds redesign
+PREVIOUS = "290851c2fb1b1ef36bb4926792f69f39125ff83b"  # the last commit before the kinds redesign (see ARCHIVE)
 
 PAGE = html(f"""<main><h1>Serviceportal</h1><p>Anträge online stellen.</p>
 <img src="/logo.png"><form action="/suche" method="post"><label>Suche <input name="q"></label>
@@ -68,15 +71,18 @@ report.build(Store.open(config.store_url, tz=config.settings.tz), config, now.ye
 VOLATILE = re.compile(r"(seconds|_ms|duration|started_at|timestamp|expires|expiry|elapsed|_at$|^at$|date$|age_days)")
 
 
+ARCHIVE = Path(__file__).parent / "fixtures" / "previous-290851c.tar.gz"  # git archive PREVIOUS checks monitor config
+
+
 @pytest.fixture(scope="module")
 def previous(tmp_path_factory) -> Path:
-    where = tmp_path_factory.mktemp("previous") / "tree"
-    out = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), PREVIOUS],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, (f"git worktree {PREVIOUS} failed (a clone with history is needed): "
-                                 f"{out.stderr}")
-    yield where
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)], capture_output=True)
+    where = tmp_path_factory.mktemp("previous")
+    with tarfile.open(ARCHIVE) as archive:
+        archive.extractall(where, filter="data")
+    # The previous side must run its own code, not this tree's (an editable install must not win).
+    out = run(where, "-c", "import checks, monitor.metrics; print(checks.__file__); print(monitor.metrics.__file__)")
+    assert out.returncode == 0 and all(line.startswith(str(where)) for line in out.stdout.split()), out
+    return where
 
 
 def run(tree: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
