@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 
 @functools.lru_cache(maxsize=1)
-def _extractor():
+def _extractor() -> Any:
     import tldextract
 
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=False)

@@ -20,14 +20,21 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from checks.settings import CheckSettings
@@ -79,10 +86,10 @@ class _LeaderOnly(Collector):
     def __init__(self, inner: Collector, is_leader: Callable[[], bool]) -> None:
         self.inner, self.is_leader = inner, is_leader
 
-    def describe(self):
+    def describe(self) -> Iterable[Metric]:
         return []
 
-    def collect(self):
+    def collect(self) -> Iterable[Metric]:
         if self.is_leader():
             yield from self.inner.collect()
 
@@ -139,7 +146,8 @@ class Scheduling(Process):
 
     # ------------------------------------------------------------------ jobs
 
-    def _on_job_event(self, event) -> None:
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        # EVENT_JOB_MAX_INSTANCES arrives as a JobSubmissionEvent: handled before the fields it lacks
         job_id = event.job_id
         if job_id in _INTERNAL_JOBS:
             if getattr(event, "exception", None) is not None:

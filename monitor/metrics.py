@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,6 +26,10 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.kinds import REGISTRY
 from monitor.kinds.base import TARGET_LABELS
+
+if TYPE_CHECKING:
+    from monitor.runner import CanaryVerdict
+    from monitor.store import Store
 
 # What every kind exports per target; each kind adds its own families (monitor/kinds/).
 COMMON = (
@@ -39,7 +44,7 @@ COMMON = (
 class ResultCollector(Collector):
     """Exports the latest result of every catalog target."""
 
-    def __init__(self, store, config: Callable[[], Config]) -> None:
+    def __init__(self, store: Store, config: Callable[[], Config]) -> None:
         self._store = store
         self._config = config
 
@@ -201,7 +206,7 @@ class DaemonMetrics(CheckRunMetrics):
                 self.enqueued.labels(kind)
                 self.errors.labels(kind, "enqueue")
 
-    def canary_round(self, verdict) -> None:
+    def canary_round(self, verdict: CanaryVerdict) -> None:
         self.network.set(1.0 if verdict.network_ok else 0.0)
         self.canary_ts.set(verdict.checked_at)
         for r in verdict.results:

@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -37,7 +38,7 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = f"egov-monitor/{__version__}"
 
-        def log_message(self, fmt, *args):  # requests are not worth a log line each
+        def log_message(self, fmt: str, *args: Any) -> None:  # requests are not worth a log line each
             log.debug("http %s", fmt % args)
 
         def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
@@ -47,7 +48,7 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self):
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 try:
@@ -63,7 +64,7 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
             else:
                 self._send(404, b"not found\n")
 
-        def do_POST(self):
+        def do_POST(self) -> None:
             if reload is None or self.path.split("?", 1)[0] != "/-/reload":
                 self._send(404, b"not found\n")
                 return

@@ -9,6 +9,7 @@ import random
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.triggers.interval import IntervalTrigger
@@ -25,7 +26,7 @@ class Scheduler(Scheduling):
 
     distributed = True
 
-    def __init__(self, settings_path) -> None:
+    def __init__(self, settings_path: str | Path) -> None:
         from monitor import distributed as dist  # dramatiq is an optional extra
 
         self.dist = dist
