@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, FilePath, field_validator, model_va
 from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome, fetch
 from checks.kind import CheckContext, CheckImplementation
 from checks.result import CheckKind, CheckResult, Reason, State, Target
-from checks.settings import CheckSettings, Duration, PositiveDuration
+from checks.settings import ByteSize, CheckSettings, Duration, PositiveDuration
 
 
 def _status_range(value: object) -> tuple[int, int]:
@@ -49,11 +49,18 @@ class AvailabilitySettings(CheckSettings):
     method: Literal["GET", "HEAD", "POST", "OPTIONS"] = "GET"
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
     valid_status_codes: list[StatusRange] = Field(
-        default_factory=lambda: [(200, 299)], description="Accepted final status codes: 200, 2xx or 200-399."
+        default_factory=lambda: [(200, 299)],
+        description="Accepted final status codes: 200, 2xx or 200-399; empty means 2xx, as in blackbox_exporter."
     )
+
+    @field_validator("valid_status_codes")
+    @classmethod
+    def _empty_means_2xx(cls, value: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return value or [(200, 299)]  # blackbox_exporter: "Defaults to 2xx" for an empty list
     follow_redirects: bool = True
     max_redirects: int = Field(10, ge=0, le=50)
-    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Bodies larger than this are reported as too_large.")
+    max_body_bytes: ByteSize = Field(10 * 1024 * 1024, gt=0,
+                                     description="Bodies larger than this are reported as too_large (bytes, or 10MB, 10MiB).")
     body_must_contain: list[str] = Field(default_factory=list, description="Keywords that must all occur in the body.")
     body_must_match: str | None = Field(None, description="Regular expression that must match the body.")
     body_must_not_match: str | None = Field(None, description="Regular expression that must not match (e.g. 'Wartungsarbeiten').")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -36,6 +36,30 @@ def format_duration(seconds: float) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def parse_size(value: object) -> int:
+    """A byte count: 1048576, '10MB' (10 * 1000**2), '10MiB' (10 * 1024**2), '512KiB', '2GB'."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 10MB, 10MiB or a number of bytes")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        m = _SIZE.fullmatch(value.strip())
+        if m:
+            return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+    raise ValueError(f"{value!r} is not a size; write e.g. 10MB, 10MiB, 512KiB or a number of bytes")
+
+
+# A byte count that also accepts units, as blackbox_exporter's modules do (10MB, 10MiB).
+ByteSize = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 1},
+               {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([KkMmGg]i?[Bb]|[Bb])?\s*$"}]})]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 
 

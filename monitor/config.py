@@ -57,7 +57,8 @@ class ConfigIssue:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         svc = f" Dienst '{self.service}'" if self.service else ""
-        return f"{where}:{svc} Feld '{self.field}': {self.message}"
+        field = f" Feld '{self.field}':" if self.field and self.field != "-" else ""
+        return f"{where}:{svc}{field} {self.message}"
 
 
 class ConfigError(Exception):
@@ -102,15 +103,16 @@ def _read_yaml(path: Path) -> tuple[Any, _LineIndex]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([ConfigIssue(str(path), None, None, "-", "Datei nicht gefunden")]) from None
+        raise ConfigError([ConfigIssue(str(path), None, None, "", "Datei nicht gefunden; Pfad prüfen oder mit "
+                                                                    "--config (oder $EGOV_MONITOR_CONFIG) angeben")]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigIssue(str(path), None, None, "-", f"Datei nicht lesbar: {exc}")]) from None
+        raise ConfigError([ConfigIssue(str(path), None, None, "", f"Datei nicht lesbar: {exc}")]) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError([ConfigIssue(str(path), mark.line + 1 if mark else None, None, "-",
+        raise ConfigError([ConfigIssue(str(path), mark.line + 1 if mark else None, None, "",
                                        f"kein gültiges YAML: {getattr(exc, 'problem', exc)}")]) from None
     return data, _LineIndex(node)
 

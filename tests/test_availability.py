@@ -196,3 +196,10 @@ def test_result_round_trips_through_json(http_server):
     result, _ = probe(f"{http_server}/redirect/1")
     again = CheckResult.from_dict(result.to_dict())
     assert again == result
+
+
+def test_an_empty_status_list_accepts_2xx_as_blackbox_does(http_server):
+    result, _ = probe(f"{http_server}/ok", valid_status_codes=[])
+    assert (result.state, result.reason) == (State.UP, Reason.OK)
+    result, _ = probe(f"{http_server}/status/404", valid_status_codes=[])
+    assert (result.state, result.reason) == (State.DOWN, Reason.HTTP_STATUS)

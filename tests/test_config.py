@@ -179,3 +179,46 @@ def test_one_off_maintenance_local_time():
 def test_maintenance_shape_is_validated():
     with pytest.raises(ValueError, match="every"):
         MaintenanceWindow(reason="x", start="2026-12-01T22:00", end="2026-12-02T01:00", every="day")
+
+
+# --- blackbox_exporter modules ported to profiles (issue 23's operator findings) -------------
+
+PORTED = """
+profiles:
+  blackbox_http_2xx:
+    kind: availability
+    valid_status_codes: []
+    max_body_bytes: {size}
+services:
+  - id: portal
+    name: Portal
+    category: basisdienst
+    operator: Land Saarland
+    contact: ops@example.invalid
+    urls: [https://portal.example.invalid/]
+    checks:
+      availability: blackbox_http_2xx
+"""
+
+
+@pytest.mark.parametrize(("size", "expected"), [("10MB", 10_000_000), ("10MiB", 10 * 1024 * 1024),
+                                                ("512KiB", 512 * 1024), ("2048", 2048), ("1.5 MB", 1_500_000)])
+def test_a_blackbox_module_ports_as_written_sizes_with_units_and_empty_status_list_is_2xx(tmp_path, size, expected):
+    settings = load_config(write_config(tmp_path, PORTED.format(size=size))).services["portal"].checks["availability"]
+    assert settings.max_body_bytes == expected
+    assert settings.valid_status_codes == [(200, 299)]  # blackbox: an empty list means 2xx
+
+
+def test_a_size_without_a_known_unit_names_the_field_and_the_fix(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, PORTED.format(size="10 parsecs")))
+    text = str(err.value)
+    assert "max_body_bytes" in text and "10MB, 10MiB" in text
+
+
+def test_a_missing_settings_file_names_the_file_and_the_fix_not_a_field(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(tmp_path / "fehlt.yaml")],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 1
+    assert "fehlt.yaml" in out.stderr and "Datei nicht gefunden" in out.stderr and "--config" in out.stderr
+    assert "Feld" not in out.stderr

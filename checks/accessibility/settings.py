@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from checks.settings import CheckSettings, PositiveDuration
+from checks.settings import ByteSize, CheckSettings, PositiveDuration
 
 IMPACTS = ("critical", "serious", "moderate", "minor")
 # Weights for the trend score, as Lighthouse weighs audits: a critical barrier counts ten
@@ -70,7 +70,7 @@ class AccessibilitySettings(CheckSettings):
     markers: list[Literal[MARKERS]] = Field(list(MARKERS), description="BITV markers to check.")  # type: ignore[valid-type]
     statement_max_age_days: int = Field(365, ge=1, description="How old the statement's date may be.")
     parallel_pages: int = Field(0, ge=0, le=64, description="Pages scanned at once; 0 = the browser pool's size.")
-    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Size cap for sitemap files.")
+    max_body_bytes: ByteSize = Field(10 * 1024 * 1024, ge=1024, description="Size cap for sitemap files.")
     ca_file: Path | None = Field(None, description="Extra CA bundle for sitemap downloads.")
 
     @field_validator("tags")

@@ -22,7 +22,7 @@ from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.security import headers as sh
 from checks.security import security_txt, tls
 from checks.security.headers.fixes import FIXES, SECURITY_TXT_FIX, TEST_TITLES
-from checks.settings import CheckSettings, PositiveDuration
+from checks.settings import ByteSize, CheckSettings, PositiveDuration
 
 # --------------------------------------------------------------------------- the result's payload
 # What a security result carries, keyed once here: the writer below and every reader
@@ -114,7 +114,7 @@ class SecuritySettings(CheckSettings):
     certificate_warning_days: int = Field(30, ge=0, le=365, description="Warn this many days before the certificate expires.")
     hsts_preloaded: list[str] = Field(default_factory=list,
                                       description="Names to treat as HSTS-preloaded besides Chromium's bundled list.")
-    max_body_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Only this much of the page is read for <meta> and <script>.")
+    max_body_bytes: ByteSize = Field(2 * 1024 * 1024, gt=0, description="Only this much of the page is read for <meta> and <script>.")
 
     def worst_case_seconds(self) -> float:
         return self.timeout * 4
