@@ -417,36 +417,6 @@ def _resolve_check(kind: str, raw: Any, profiles: dict[str, Profile]) -> tuple[C
         return None, [(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
 
 
-def _profile_errors(profiles: dict[str, Profile]) -> dict[str, list[tuple[tuple, str]]]:
-    """Each profile validated once on its own: its errors by profile name, located in the profile.
-
-    A field a profile leaves out is no error here (a service may give it), nor is a rule across
-    fields (timeout within interval): the service's own values may settle it."""
-    from monitor.kinds import REGISTRY
-
-    out: dict[str, list[tuple[tuple, str]]] = {}
-    for name, profile in profiles.items():
-        registered = REGISTRY.get(profile.kind)
-        if registered is None:
-            continue
-        try:
-            registered.check.settings_model.model_validate(profile.model_extra or {})
-        except ValidationError as exc:
-            errors = [(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)
-                      if e["type"] != "missing" and e["loc"]]
-            if errors:
-                out[name] = errors
-    return out
-
-
-def _profile_name(raw: Any) -> str | None:
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, dict) and raw.get("profile") is not None:
-        return str(raw["profile"])
-    return None
-
-
 def load_config(settings_path: str | Path) -> Config:
     """Read and validate settings and catalog. Raises ConfigError listing every problem."""
     settings_file = Path(settings_path)
@@ -480,13 +450,6 @@ def load_config(settings_path: str | Path) -> Config:
             issues.extend(_issues_from(exc, str(file), cindex, data=cdata))
             continue
         example = example or catalog.example
-        # A profile's own errors are reported once, at the profile's line; services using it
-        # do not repeat them (unless they set the field themselves).
-        profile_errors = _profile_errors(catalog.profiles)
-        for name, errors in profile_errors.items():
-            for loc, msg in errors:
-                path = ("profiles", name) + loc
-                issues.append(ConfigIssue(str(file), cindex.line(path), None, ".".join(str(p) for p in path), msg))
         for i, service in enumerate(catalog.services):
             if service.id in services:
                 issues.append(ConfigIssue(str(file), cindex.line(("services", i, "id")), service.id, "id",
@@ -502,11 +465,6 @@ def load_config(settings_path: str | Path) -> Config:
                         settings_obj = settings_obj.bind_paths(settings_file.parent)
                     except ValueError as exc:
                         settings_obj, errors = None, [(("tracker_files",), str(exc))]
-                pname = _profile_name(raw)
-                if pname in profile_errors:
-                    inline = set(raw) if isinstance(raw, dict) else set()
-                    in_profile = {loc[:1] for loc, _msg in profile_errors[pname]}
-                    errors = [(loc, msg) for loc, msg in errors if loc[:1] not in in_profile or loc[0] in inline]
                 for loc, msg in errors:
                     path = ("services", i, "checks", raw_key) + loc
                     line = cindex.line(path)
