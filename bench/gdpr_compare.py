@@ -15,11 +15,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -67,33 +63,23 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=2)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
+    if args.worker:  # runs with another tree on PYTHONPATH: imports nothing from this one's bench/
         worker(args.pages, args.pool)
         return
-    with tempfile.TemporaryDirectory(prefix="egov-bench-base-") as tmp:
-        base_tree = Path(tmp) / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(base_tree), args.base],
-                       check=True)
-        try:
-            figures: dict[str, list[float]] = {"base": [], "head": []}
-            for _ in range(args.rounds):
-                for side, tree in (("base", base_tree), ("head", ROOT)):
-                    env = {**os.environ, "PYTHONPATH": str(tree), "SE_OFFLINE": "true", "SE_AVOID_STATS": "true"}
-                    out = subprocess.run([sys.executable, str(ROOT / "bench" / "gdpr_compare.py"), "--worker",
-                                          "--pages", str(args.pages), "--pool", str(args.pool)],
-                                         cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=900)
-                    run = json.loads(out.stdout.strip().splitlines()[-1])
-                    assert run["pages"] == args.pages, run
-                    assert run["code"].startswith(str(tree)), run  # each side ran its own code
-                    figures[side].append(args.pages / run["seconds"] * 60)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], check=False)
-    base, head = statistics.median(figures["base"]), statistics.median(figures["head"])
+    from bench.sides import side_by_side  # this tree only, after the worker branch
+
+    runs = side_by_side(args.base, args.rounds, lambda _work: [
+        str(ROOT / "bench" / "gdpr_compare.py"), "--worker", "--pages", str(args.pages), "--pool", str(args.pool)],
+        timeout=900)
+    for run in runs["base"] + runs["this"]:
+        assert run["pages"] == args.pages, run
+    figures = {side: [args.pages / run["seconds"] * 60 for run in rows] for side, rows in runs.items()}
+    base, head = statistics.median(figures["base"]), statistics.median(figures["this"])
     ratio = head / base
     print(f"""
 DSGVO-Durchlauf: dieser Stand gegen {args.base}, {args.pages} lokale Seiten, Pool {args.pool}, {args.rounds} Runden im Wechsel
   {args.base:<10}: {base:6.1f} Seiten/min (Runden: {', '.join(f'{x:.1f}' for x in figures['base'])})
-  dieser Stand: {head:6.1f} Seiten/min (Runden: {', '.join(f'{x:.1f}' for x in figures['head'])})
+  dieser Stand: {head:6.1f} Seiten/min (Runden: {', '.join(f'{x:.1f}' for x in figures['this'])})
   Verhältnis  : {ratio:.3f}x ({'innerhalb' if ratio >= 0.95 else 'AUSSERHALB'} von 5 %)
 """)
 

@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -102,30 +98,14 @@ def main() -> None:
     parser.add_argument("--scrapes", type=int, default=20)
     parser.add_argument("--worker", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
+    if args.worker:  # runs with another tree on PYTHONPATH: imports nothing from this one's bench/
         worker(args.services, args.scrapes, args.worker)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        base_tree = Path(tmp) / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), args.base],
-                       check=True, capture_output=True)
-        try:
-            figures: dict[str, list[dict]] = {"base": [], "this": []}
-            for i in range(args.rounds):
-                for side, tree in (("base", base_tree), ("this", ROOT)):
-                    work = Path(tmp) / f"{side}-{i}"
-                    work.mkdir()
-                    env = {**os.environ, "PYTHONPATH": str(tree)}
-                    out = subprocess.run([sys.executable, str(ROOT / "bench" / "kinds_compare.py"), "--worker",
-                                          str(work), "--services", str(args.services), "--scrapes",
-                                          str(args.scrapes)], cwd=tree, env=env, capture_output=True, text=True,
-                                         check=True, timeout=1800)
-                    row = json.loads(out.stdout.strip().splitlines()[-1])
-                    assert row.pop("code").startswith(str(tree)), f"{side} ran the wrong tree's code"
-                    figures[side].append(row)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)],
-                           capture_output=True)
+    from bench.sides import side_by_side  # this tree only, after the worker branch
+
+    figures = side_by_side(args.base, args.rounds, lambda work: [
+        str(ROOT / "bench" / "kinds_compare.py"), "--worker", str(work), "--services", str(args.services),
+        "--scrapes", str(args.scrapes)])
     med = {side: {k: statistics.median(f[k] for f in rows) for k in rows[0]} for side, rows in figures.items()}
     print(f"kinds redesign, {args.services} services x 4 kinds, {args.rounds} rounds (median):")
     print(f"  results stored per second: base {med['base']['results_per_second']:.0f}, "

@@ -144,6 +144,11 @@ def failure_reason(error_reason: str | None, error: str | None) -> Reason:
     return _REASONS.get(error_reason or "", Reason.INTERNAL_ERROR)
 
 
+def marker_key(name: str) -> str:
+    """The measurement of a marker: marker_<name>, 1 pass, 0 fail, absent when not determinable."""
+    return f"marker_{name}"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Marker:
     """One legal or BITV marker: pass, fail or not determinable, with what shows it.

@@ -171,31 +171,17 @@ def fold(started: np.ndarray, states: np.ndarray, latency: np.ndarray, maintenan
 
 
 def fold_results(results: Sequence[CheckResult], tz: ZoneInfo) -> tuple[dict[int, Bucket], dict[int, Bucket]]:
-    """`fold` for CheckResults of one series (the daemon's path)."""
+    """`fold` for CheckResults of one series (the daemon's path). Each result's kind says what
+    it adds: its response time to the latency histogram, its measurements and digest to the report."""
     from monitor.kinds import REGISTRY
 
+    kinds = [REGISTRY.get(r.kind) for r in results]
     started = np.array([r.started_at.timestamp() for r in results])
     states = np.array([STATE_CODE[r.state.value] for r in results])
-    latency = np.array([result_latency(r) for r in results], dtype=np.float64)
+    latency = np.array([math.nan if k is None else k.latency(r) for r, k in zip(results, kinds, strict=True)],
+                       dtype=np.float64)
     maintenance = np.array([bool(r.evidence.get("in_maintenance")) for r in results])
-    kinds = [REGISTRY.get(r.kind) for r in results]
     keep = [k is not None and k.keep_measurements for k in kinds]
     measurements = [dict(r.to_dict()["measurements"]) if k else None for r, k in zip(results, keep, strict=True)]
     digests = [kind.digest(r) if k and kind else None for r, k, kind in zip(results, keep, kinds, strict=True)]
     return fold(started, states, latency, maintenance, tz, measurements, digests)
-
-
-def result_latency(result: CheckResult) -> float:
-    """Response time a result contributes to the latency percentiles (NaN: none); its kind decides."""
-    from monitor.kinds import REGISTRY
-
-    kind = REGISTRY.get(result.kind)
-    return math.nan if kind is None else kind.latency(result)
-
-
-def digest(result: CheckResult) -> dict[str, Any] | None:
-    """The few facts of a result's evidence the report shows, small enough to keep a year."""
-    from monitor.kinds import REGISTRY
-
-    kind = REGISTRY.get(result.kind)
-    return None if kind is None else kind.digest(result)

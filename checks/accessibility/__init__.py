@@ -39,7 +39,7 @@ from checks.accessibility.settings import (
     SitemapSettings,
 )
 from checks.kind import CheckContext, CheckImplementation
-from checks.page import Link, Marker, failure_reason, fetch_text
+from checks.page import Link, Marker, failure_reason, fetch_text, marker_key
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 
 # --------------------------------------------------------------------------- the check
@@ -126,10 +126,6 @@ def violations_key(impact: str) -> str:
 
 def rules_key(impact: str) -> str:
     return f"rules_{impact}"
-
-
-def marker_key(name: str) -> str:
-    return f"marker_{name}"
 
 
 def measurements_of(result: CheckResult) -> AccessibilityMeasurements:

@@ -43,7 +43,7 @@ from checks.gdpr.settings import (
     load_tracker_file,
 )
 from checks.kind import CheckContext, CheckImplementation
-from checks.page import MAX_EVIDENCE, Marker, failure_reason, fetch_text
+from checks.page import MAX_EVIDENCE, Marker, failure_reason, fetch_text, marker_key
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 
 # --------------------------------------------------------------------------- the check
@@ -100,10 +100,6 @@ class GdprEvidence(TypedDict, total=False):
 def after_key(count: str) -> str:
     """A count recorded after consent (after_trackers, ...)."""
     return f"after_{count}"
-
-
-def marker_key(name: str) -> str:
-    return f"marker_{name}"
 
 
 def measurements_of(result: CheckResult) -> GdprMeasurements:

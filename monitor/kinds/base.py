@@ -77,6 +77,7 @@ class Kind:
 
     check: CheckImplementation
     title: str  # German, as in the report's criteria and the data-quality table
+    short_title = ""  # a shorter heading for narrow columns, if `title` is too long
     families: tuple[Family, ...] = ()
     keep_measurements = True  # rollups keep the last result's measurements (not for per-minute kinds)
     uses_timeline = False  # its report summary needs the state changes (availability arithmetic)
@@ -93,10 +94,9 @@ class Kind:
     def name(self) -> str:
         return str(self.check.kind)
 
-    @property
-    def short_title(self) -> str:
-        """Column heading where space is short (the data-quality table)."""
-        return self.title
+    def column_title(self) -> str:
+        """Column heading where space is short (the data-quality table): `short_title` or `title`."""
+        return self.short_title or self.title
 
     # ----------------------------------------------------------- metrics and rollups
 
@@ -168,8 +168,6 @@ class Registry:
             raise ValueError(f"check kind {kind.name!r} is registered twice")
         self._kinds[kind.name] = kind
 
-    def remove(self, name: str) -> None:
-        del self._kinds[name]
 
     def __getitem__(self, name: str) -> Kind:
         return self._kinds[str(name)]

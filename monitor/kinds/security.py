@@ -46,7 +46,7 @@ class Security(Kind):
     finding_rank = 3
     section_id = "sicherheit"
     section_title = "IT-Sicherheit"
-    short_title = "Sicherheit"  # type: ignore[assignment]
+    short_title = "Sicherheit"
     report_template = "kinds/security.html.j2"
     light_rule = ("IT-Sicherheit: rot unter der Mindestnote oder bei nicht konformem TLS, gelb ohne gültige "
                   "security.txt.")

@@ -1,0 +1,45 @@
+"""Run a benchmark's worker with an earlier commit's code and with this tree's, side by side.
+
+The earlier commit is checked out with `git worktree`; each run is its own process with its
+own code on PYTHONPATH, the two sides alternating for the given rounds. A worker prints its
+figures as the last line of its output, a JSON object with "code": the file of the module it
+measured, which must lie in its own tree (an editable install must not win).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def side_by_side(base: str, rounds: int, worker_args: Callable[[Path], list[str]],
+                 timeout: float = 1800) -> dict[str, list[dict[str, Any]]]:
+    """{"base": [figures per round], "this": [...]}. `worker_args(workdir)` gives the worker's
+    command line (script and arguments); each run gets a fresh empty work directory."""
+    figures: dict[str, list[dict[str, Any]]] = {"base": [], "this": []}
+    with tempfile.TemporaryDirectory(prefix="egov-bench-") as tmp:
+        base_tree = Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(base_tree), base],
+                       check=True)
+        try:
+            for i in range(rounds):
+                for side, tree in (("base", base_tree), ("this", ROOT)):
+                    work = Path(tmp) / f"{side}-{i}"
+                    work.mkdir()
+                    env = {**os.environ, "PYTHONPATH": str(tree), "SE_OFFLINE": "true", "SE_AVOID_STATS": "true"}
+                    out = subprocess.run([sys.executable, *worker_args(work)], cwd=tree, env=env,
+                                         capture_output=True, text=True, check=True, timeout=timeout)
+                    row = json.loads(out.stdout.strip().splitlines()[-1])
+                    assert str(row.pop("code")).startswith(str(tree)), f"{side} ran another tree's code"
+                    figures[side].append(row)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], check=False)
+    return figures
