@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
@@ -120,6 +120,8 @@ class BrowserSession:
         self._profile: str | None = None
         self._blank: str | None = None
         self.axe_in_blank = False  # whether axe-core is loaded in the blank tab (checks use it)
+        self.cookie_recorder = ""  # name of the DSGVO check's cookie recorder, once installed
+        self.closers: list[Callable[[], None]] = []  # what ends with the session (a journey's DevTools guard)
         self._init_scripts: dict[str, bool] = {}
         self._timeouts: tuple[float, float] | None = None
         url = str(settings.remote_url).rstrip("/") if settings.remote_url else None
@@ -232,6 +234,10 @@ class BrowserSession:
     def kill(self) -> None:
         """End the session at once: the process group when local; a best-effort quit when remote."""
         self.broken = True
+        for close in self.closers:
+            with contextlib.suppress(Exception):
+                close()
+        self.closers.clear()
         if self._process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._process.pid, signal.SIGKILL)
@@ -283,7 +289,7 @@ def page_failure(exc: BaseException, budget: float, done: str = "geprüft") -> t
         return f"Browser abgestürzt: {text}", "browser_crashed"
     lowered = text.lower()
     if "timeout" in lowered or "timed out" in lowered:
-        return f"Zeitüberschreitung: {text}", "timeout"
+        return f"Zeitgrenze überschritten: {text}", "timeout"
     if any(s in lowered for s in _CRASH_SIGNS):
         return f"Browser abgestürzt: {text}", "browser_crashed"
     if "err_" in lowered:

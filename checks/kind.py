@@ -48,9 +48,13 @@ class CheckImplementation:
     run: Callable[[Target, Any, CheckContext], CheckResult]
     pool: str  # which executor runs it: "http" (cheap, many) or "browser" (few, heavy)
     scope: str = "url"  # "url": one run per URL; "service": one run covers all of a service's URLs
+    # "keyed": the settings name the runs (`settings.keys(service_urls)`, e.g. one per journey)
 
-    def urls(self, service_urls: Sequence[str]) -> list[str]:
-        """The URLs a run is keyed by: each URL, or the start page for a service-wide kind."""
+    def urls(self, service_urls: Sequence[str], settings: Any = None) -> list[str]:
+        """The URLs a run is keyed by: each URL, the start page for a service-wide kind, or what
+        the settings name for a keyed kind."""
+        if self.scope == "keyed":
+            return list(settings.keys(service_urls)) if settings is not None else []
         return list(service_urls[:1]) if self.scope == "service" else list(service_urls)
 
     def target(self, service_id: str, url: str, service_urls: Sequence[str]) -> Target:

@@ -141,6 +141,8 @@ def failure_reason(error_reason: str | None, error: str | None) -> Reason:
             if pattern.search(error or ""):
                 return reason
         return Reason.CONNECT_ERROR
+    if error_reason is not None and error_reason in Reason._value2member_map_:  # already from the fixed set
+        return Reason(error_reason)  # (a failed login's step)
     return _REASONS.get(error_reason or "", Reason.INTERNAL_ERROR)
 
 

@@ -23,6 +23,7 @@ class CheckKind(enum.StrEnum):
     SECURITY = "security"
     ACCESSIBILITY = "accessibility"
     GDPR = "gdpr"
+    JOURNEY = "journey"
 
 
 class State(enum.StrEnum):
@@ -61,6 +62,10 @@ class Reason(enum.StrEnum):
     NOT_HTTPS = "not_https"  # profile demands HTTPS but the final URL is plain HTTP
     NONCOMPLIANT = "noncompliant"  # scanned: a binding requirement is not met (security grade, TLS, ...)
     FINDINGS = "findings"  # scanned: only warnings, nothing binding violated
+    ELEMENT_NOT_FOUND = "element_not_found"  # a journey step: no element with that name, label or selector
+    EXPECTATION_FAILED = "expectation_failed"  # a journey step: the page did not show what was expected
+    STEP_TIMEOUT = "step_timeout"  # a journey step did not finish within its time limit
+    BLOCKED_REQUEST = "blocked_request"  # a journey step tried to reach an address the browser blocks
     MONITOR_NETWORK = "monitor_network"  # the canaries failed too: not the service's fault
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
 

@@ -56,7 +56,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_DOWN
-    targets = sum(len(REGISTRY[k].check.urls(s.urls)) for s in config.services.values() for k in s.checks)
+    targets = sum(len(REGISTRY[k].check.urls(s.urls, v)) for s in config.services.values() for k, v in s.checks.items())
     note = " (Beispielkatalog)" if config.example else ""
     print(f"Konfiguration gültig{note}: {len(config.services)} Dienste, {targets} Prüfziele.")
     return EXIT_OK
@@ -134,7 +134,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     kinds = [REGISTRY[args.kind]] if args.kind else list(REGISTRY)
     jobs = [(config.services[s], k.name, url, config.services[s].checks[k.name])
             for s in wanted for k in kinds if k.name in config.services[s].checks
-            for url in k.check.urls(config.services[s].urls)]
+            for url in k.check.urls(config.services[s].urls, config.services[s].checks[k.name])]
     if not jobs:
         print("Keine passenden Prüfungen konfiguriert.", file=sys.stderr)
         return EXIT_USAGE

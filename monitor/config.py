@@ -417,6 +417,21 @@ def _resolve_check(kind: str, raw: Any, profiles: dict[str, Profile]) -> tuple[C
         return None, [(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
 
 
+def _where_in_journey(raw: Any, loc: tuple[Any, ...]) -> str:
+    """'Strecke 'x', Schritt 'y': ' for an error inside a journey (the path has only indexes)."""
+    if len(loc) < 2 or loc[0] != "journeys" or not isinstance(loc[1], int) or not isinstance(raw, dict):
+        return ""
+    try:
+        journey = raw["journeys"][loc[1]]
+        out = f"Strecke '{journey.get('name', loc[1] + 1)}'"
+        if len(loc) >= 4 and loc[2] == "steps" and isinstance(loc[3], int):
+            step = journey["steps"][loc[3]]
+            out += f", Schritt '{step.get('name', loc[3] + 1) if isinstance(step, dict) else loc[3] + 1}'"
+        return out + ": "
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+
+
 def load_config(settings_path: str | Path) -> Config:
     """Read and validate settings and catalog. Raises ConfigError listing every problem."""
     settings_file = Path(settings_path)
@@ -461,16 +476,33 @@ def load_config(settings_path: str | Path) -> Config:
                 raw_key = next((k for k in raw_checks if str(k) == kind), kind)
                 settings_obj, errors = _resolve_check(kind, raw, catalog.profiles)
                 if settings_obj is not None and hasattr(settings_obj, "bind_paths"):
-                    try:  # files a check reads (tracker lists): relative to config/, loaded and checked now
+                    try:  # files a check reads (tracker lists, test data): relative to config/, checked now
                         settings_obj = settings_obj.bind_paths(settings_file.parent)
                     except ValueError as exc:
-                        settings_obj, errors = None, [(("tracker_files",), str(exc))]
+                        settings_obj, errors = None, [(getattr(exc, "loc", ("tracker_files",)), str(exc))]
                 for loc, msg in errors:
+                    msg = _where_in_journey(raw_checks.get(raw_key), loc) + msg
                     path = ("services", i, "checks", raw_key) + loc
                     line = cindex.line(path)
                     issues.append(ConfigIssue(str(file), line, service.id, ".".join(str(p) for p in path), msg))
                 if settings_obj is not None:
                     resolved[kind] = settings_obj
+            for kind, settings_obj in list(resolved.items()):
+                wanted = getattr(settings_obj, "after_journey", None)
+                if not wanted:
+                    continue
+                raw_key = next((k for k in raw_checks if str(k) == kind), kind)
+                providers = [o for o in resolved.values() if hasattr(o, "prefix")]
+                prefix = providers[0].prefix(wanted, str(service.urls[0])) if providers else None
+                if prefix is None:
+                    path = ("services", i, "checks", raw_key, "after_journey")
+                    known = ", ".join(j.name for p in providers for j in getattr(p, "journeys", ())) or "keine"
+                    issues.append(ConfigIssue(str(file), cindex.line(path), service.id, ".".join(str(p) for p in path),
+                                              f"keine Strecke {wanted!r} in der journey-Prüfung dieses Dienstes "
+                                              f"(bekannt: {known}); dort anlegen oder den Namen korrigieren"))
+                    del resolved[kind]
+                else:
+                    resolved[kind] = settings_obj.model_copy(update={"login": prefix})
             services[service.id] = ResolvedService(service, resolved, f"{file}")
     from monitor.kinds import REGISTRY
 

@@ -73,7 +73,7 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
     specs = {}
     for service in config.services.values():
         for kind, settings in service.checks.items():
-            for url in REGISTRY[kind].check.urls(service.urls):
+            for url in REGISTRY[kind].check.urls(service.urls, settings):
                 job_id = f"{service.id}|{kind}|{url}"
                 specs[job_id] = JobSpec(job_id, service, kind, url, settings)
     return specs

@@ -33,6 +33,7 @@ STATE_CODE = {s: i for i, s in enumerate(STATES)}
 HIST_START = 0.001  # seconds; faster answers land in bucket 0
 HIST_FACTOR = 1.05
 _LOG_FACTOR = math.log(HIST_FACTOR)
+TALLY = "_tally"  # key of a bucket's tally inside the stored digest
 HIST_MAX_INDEX = 400  # 1 ms * 1.05**400 is about 80 hours: nothing is ever slower
 
 
@@ -75,6 +76,7 @@ class Bucket:
     last_state: str = ""
     last_measurements: dict[str, Any] | None = None
     last_digest: dict[str, Any] | None = None
+    tally: dict[str, int] = dataclasses.field(default_factory=dict)  # a kind's own counters, summed
 
     @property
     def total(self) -> int:
@@ -90,6 +92,8 @@ class Bucket:
         for k, n in other.hist.items():
             self.hist[k] = self.hist.get(k, 0) + n
         self.hours += other.hours
+        for name, count in other.tally.items():
+            self.tally[name] = self.tally.get(name, 0) + count
         if other.last_at >= self.last_at and other.last_state:
             self.last_at, self.last_state = other.last_at, other.last_state
             if other.last_measurements is not None or other.last_digest is not None:
@@ -100,14 +104,22 @@ class Bucket:
                 "n_unknown": self.counts[3], "n_maintenance": self.maintenance, "latency_n": self.latency_n,
                 "latency_sum": self.latency_sum, "hist": {str(k): v for k, v in sorted(self.hist.items())},
                 "hours": self.hours, "last_at": self.last_at, "last_state": self.last_state,
-                "last_measurements": self.last_measurements, "last_digest": self.last_digest}
+                "last_measurements": self.last_measurements,
+                # the tally travels in the digest's column (no column of its own; absent when empty)
+                "last_digest": {**(self.last_digest or {}), TALLY: self.tally} if self.tally else self.last_digest}
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Bucket:
         hist = row["hist"] or {}
+        digest = row["last_digest"]
+        tally: dict[str, int] = {}
+        if isinstance(digest, dict) and TALLY in digest:
+            digest = dict(digest)
+            tally = {str(k): int(v) for k, v in (digest.pop(TALLY) or {}).items()}
+            digest = digest or None
         return cls([row["n_up"], row["n_degraded"], row["n_down"], row["n_unknown"]], row["n_maintenance"],
                    row["latency_n"], row["latency_sum"], {int(k): int(v) for k, v in hist.items()}, row["hours"],
-                   row["last_at"], row["last_state"], row["last_measurements"], row["last_digest"])
+                   row["last_at"], row["last_state"], row["last_measurements"], digest, tally)
 
 
 def local_day(hour_start: int, tz: ZoneInfo) -> int:
@@ -118,12 +130,14 @@ def local_day(hour_start: int, tz: ZoneInfo) -> int:
 
 def fold(started: np.ndarray, states: np.ndarray, latency: np.ndarray, maintenance: np.ndarray, tz: ZoneInfo,
          measurements: Sequence[dict[str, Any] | None] | None = None,
-         digests: Sequence[dict[str, Any] | None] | None = None) -> tuple[dict[int, Bucket], dict[int, Bucket]]:
+         digests: Sequence[dict[str, Any] | None] | None = None,
+         tallies: Sequence[dict[str, int] | None] | None = None) -> tuple[dict[int, Bucket], dict[int, Bucket]]:
     """Hour buckets (key: UTC epoch of the hour) and day buckets (key: yyyymmdd) of one series.
 
     started: epoch seconds; states: STATE_CODE values; latency: seconds or NaN where the
     result has none; maintenance: bool. `measurements` and `digests`, when given, are
-    aligned with the arrays; each bucket keeps those of its last result.
+    aligned with the arrays; each bucket keeps those of its last result. `tallies` (a kind's
+    counters per result, e.g. which journey step failed) are summed per bucket.
     """
     started = np.asarray(started, dtype=np.float64)
     order = np.argsort(started, kind="stable")
@@ -133,6 +147,8 @@ def fold(started: np.ndarray, states: np.ndarray, latency: np.ndarray, maintenan
             measurements = [measurements[i] for i in order]
         if digests is not None:
             digests = [digests[i] for i in order]
+        if tallies is not None:
+            tallies = [tallies[i] for i in order]
     states = np.asarray(states, dtype=np.int64)
     hours_of = (np.floor(started / 3600.0) * 3600).astype(np.int64)
     unique_hours, first, inverse = np.unique(hours_of, return_index=True, return_inverse=True)
@@ -158,13 +174,21 @@ def fold(started: np.ndarray, states: np.ndarray, latency: np.ndarray, maintenan
         hours[hour] = Bucket(counts_l[i], maint_l[i], lat_n_l[i], lat_sum_l[i], hist_rows[i], 1, started_l[j],
                              STATES[states_l[j]], measurements[j] if measurements is not None else None,
                              digests[j] if digests is not None else None)
+    if tallies is not None:
+        hour_list = unique_hours.tolist()
+        for at, counters in zip(inverse.tolist(), tallies, strict=True):
+            if counters:
+                own = hours[hour_list[at]].tally
+                for name, count in counters.items():
+                    own[name] = own.get(name, 0) + count
     days: dict[int, Bucket] = {}
     for hour, bucket in hours.items():
         day = local_day(hour, tz)
         if day in days:
             days[day].merge(bucket)
         else:
-            days[day] = dataclasses.replace(bucket, counts=list(bucket.counts), hist=dict(bucket.hist))
+            days[day] = dataclasses.replace(bucket, counts=list(bucket.counts), hist=dict(bucket.hist),
+                                            tally=dict(bucket.tally))
     for bucket in hours.values():
         bucket.hours = 0  # `hours` counts only in day buckets
     return hours, days
@@ -184,4 +208,6 @@ def fold_results(results: Sequence[CheckResult], tz: ZoneInfo) -> tuple[dict[int
     keep = [k is not None and k.keep_measurements for k in kinds]
     measurements = [dict(r.to_dict()["measurements"]) if k else None for r, k in zip(results, keep, strict=True)]
     digests = [kind.digest(r) if k and kind else None for r, k, kind in zip(results, keep, kinds, strict=True)]
-    return fold(started, states, latency, maintenance, tz, measurements, digests)
+    tallies = [kind.tally(r) if kind else None for r, kind in zip(results, kinds, strict=True)]
+    return fold(started, states, latency, maintenance, tz, measurements, digests,
+                tallies if any(tallies) else None)

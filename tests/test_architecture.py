@@ -11,7 +11,10 @@ from monitor.kinds import REGISTRY
 ROOT = Path(__file__).resolve().parent.parent
 CONSUMERS = ("monitor/metrics.py", "monitor/cli.py", "monitor/rollup.py", "monitor/report/figures.py",
              "monitor/report/render.py")
-KIND_PACKAGES = {"availability", "security", "accessibility", "gdpr"}
+KIND_PACKAGES = {"availability", "security", "accessibility", "gdpr", "journey"}
+# A composite kind may use the engines of the kinds it composes (never the other way round):
+# the journey kind runs axe on every step and records the whole journey as the DSGVO check does.
+COMPOSES = {"journey": {"accessibility", "gdpr"}}
 
 
 def modules(*tops: str) -> list[Path]:
@@ -26,7 +29,7 @@ def test_no_module_is_longer_than_700_lines():
 
 def test_the_consumers_never_ask_which_kind_they_hold():
     # a built-in kind named anywhere (a literal or a CheckKind member) is a per-kind branch in waiting
-    pattern = re.compile(r"CheckKind|[\"'](availability|security|accessibility|gdpr)[\"']")
+    pattern = re.compile(r"CheckKind|[\"'](availability|security|accessibility|gdpr|journey)[\"']")
     found = [f"{path}:{i}: {line.strip()}" for path in CONSUMERS
              for i, line in enumerate((ROOT / path).read_text().splitlines(), 1) if pattern.search(line)]
     assert found == []
@@ -42,12 +45,14 @@ def test_checks_stay_free_of_prometheus_rich_and_jinja_and_kinds_import_no_other
         assert not {m for m in imported if m.split(".")[0] in ("prometheus_client", "rich", "jinja2", "monitor")}, path
         own = path.relative_to(ROOT / "checks").parts[0].removesuffix(".py")
         others = {m.split(".")[1] for m in imported if m.startswith("checks.") and len(m.split(".")) > 1} & KIND_PACKAGES
-        assert others - {own} == set(), (path, others)
+        assert others - {own} - COMPOSES.get(own, set()) == set(), (path, others)
+        if own in COMPOSES:  # their engines, never their runs: `checks.<kind>` itself is not imported
+            assert not {m for m in imported if m in {f"checks.{k}" for k in COMPOSES[own]}}, path
 
 
 def test_every_registered_kind_has_a_presentation_and_a_unique_report_place():
     kinds = list(REGISTRY)
-    assert [k.name for k in kinds] == ["availability", "security", "accessibility", "gdpr"]
+    assert [k.name for k in kinds] == ["availability", "security", "accessibility", "gdpr", "journey"]
     for kind in kinds:
         assert kind.check.kind == kind.name and kind.title and kind.section_id and kind.report_template
         names = [f.name for f in kind.families]

@@ -23,8 +23,18 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
+from checks import browser as browser_pool
 from checks import sitemap
-from checks.accessibility.axe import PageScan, Violation, _AxeRun, axe_source, axe_source_path, axe_version, scan_page
+from checks.accessibility.axe import (
+    PageScan,
+    Violation,
+    _AxeRun,
+    axe_source,
+    axe_source_path,
+    axe_version,
+    scan_in_session,
+    scan_page,
+)
 from checks.accessibility.markers import first_statement_link, judge_markers, statement_dates, statement_link
 from checks.accessibility.settings import (
     IMPACT_WEIGHTS,
@@ -41,6 +51,9 @@ from checks.accessibility.settings import (
 from checks.kind import CheckContext, CheckImplementation
 from checks.page import Link, Marker, failure_reason, fetch_text, marker_key
 from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.steps import DataError, log_in
+
+BrowserPool = browser_pool.BrowserPool
 
 # --------------------------------------------------------------------------- the check
 
@@ -76,9 +89,12 @@ def run(target: Target, settings: AccessibilitySettings, ctx: CheckContext) -> C
     urls, sitemap_info = pages_for(target, settings)
     width = settings.parallel_pages or pool.size
     wait = settings.worst_case_seconds()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(width, len(urls))),
-                                               thread_name_prefix="a11y-page") as ex:
-        pages = list(ex.map(lambda u: scan_page(pool, u, settings, wait=wait), urls))
+    if settings.login is not None:
+        pages = _logged_in(pool, urls, settings, wait)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(width, len(urls))),
+                                                   thread_name_prefix="a11y-page") as ex:
+            pages = list(ex.map(lambda u: scan_page(pool, u, settings, wait=wait), urls))
 
     statement_url = None
     statement = None
@@ -91,6 +107,27 @@ def run(target: Target, settings: AccessibilitySettings, ctx: CheckContext) -> C
     markers = judge_markers(pages, statement, statement_url, wanted, ctx.date(),
                             settings.statement_max_age_days)
     return _result(target, settings, started, time.monotonic() - t0, pages, markers, statement_url, sitemap_info)
+
+
+def _logged_in(pool: BrowserPool, urls: list[str], settings: AccessibilitySettings, wait: float) -> list[PageScan]:
+    """The login journey (`after_journey`) in one fresh browser, then every page in that session."""
+    prefix = settings.login
+    assert prefix is not None
+    budget = settings.timeout * (len(urls) + 1) + prefix.step_timeout * len(prefix.journey.steps)
+    pages: list[PageScan] = []
+    try:
+        with pool.session(deadline=budget, wait=wait, what=urls[0], fresh=True) as session:
+            failed = log_in(session, prefix)
+            if failed is not None:
+                return [PageScan(url=u, error=failed[0], error_reason=failed[1]) for u in urls]
+            for url in urls:
+                pages.append(scan_in_session(session, url, settings))
+    except DataError as exc:
+        return [PageScan(url=u, error=f"Anmeldung nicht möglich: {exc}", error_reason="internal_error") for u in urls]
+    except browser_pool.PAGE_ERRORS as exc:
+        error, reason = browser_pool.page_failure(exc, budget)
+        pages += [PageScan(url=u, error=error, error_reason=reason) for u in urls[len(pages):]]
+    return pages
 
 
 # --------------------------------------------------------------------------- the result's payload

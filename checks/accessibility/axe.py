@@ -237,12 +237,49 @@ def scan_page(pool: browser_pool.BrowserPool, url: str, settings: AccessibilityS
 def _open(session: browser_pool.BrowserSession, url: str, settings: CheckSettings) -> tuple[PageScan, bool]:
     """Load `url` in the session: a PageScan with the page's facts (or why there is nothing to
     scan), and whether axe is loaded already in a page without frames."""
-    session.add_init_script("axe", _axe_init_script())  # saves shipping axe with every page
+    install(session)
     loaded = open_page(session, url, settings)
     page = PageScan(url=url, final_url=loaded.final_url, status=loaded.status, title=loaded.title, lang=loaded.lang,
                     load_complete=loaded.load_complete, links=loaded.links, error=loaded.error,
                     error_reason=loaded.error_reason)
     return page, loaded.no_frames
+
+
+def install(session: browser_pool.BrowserSession) -> None:
+    """Have axe-core loaded in every new document of the session (saves shipping it per page)."""
+    session.add_init_script("axe", _axe_init_script())
+
+
+def violations_of(raw: dict[str, Any]) -> tuple[Violation, ...]:
+    return tuple(
+        Violation(rule=str(v["id"]), impact=str(v.get("impact") or "minor"), nodes=int(v.get("nodes") or 0),
+                  help=str(v.get("help") or "")[:300], help_url=str(v.get("helpUrl") or "")[:300],
+                  targets=tuple(_stringify_target(t) for t in v.get("targets") or []))
+        for v in raw.get("violations") or [])
+
+
+def scan_current(session: browser_pool.BrowserSession, base: PageScan, options: dict[str, Any],
+                 no_frames: bool = False) -> PageScan:
+    """axe on the page the session shows now (a journey's step, a page after a login).
+    Raises RuntimeError when axe cannot run, and the pool's errors."""
+    axe = _AxeRun(session, options)
+    raw = axe.run(frames_known_empty=no_frames)
+    return dataclasses.replace(base, violations=violations_of(raw),
+                               incomplete=tuple(str(i) for i in raw.get("incomplete") or []),
+                               passes=int(raw.get("passes") or 0), frames=axe.frames, frames_failed=axe.frames_failed)
+
+
+def scan_in_session(session: browser_pool.BrowserSession, url: str, settings: AccessibilitySettings) -> PageScan:
+    """Load `url` in a session the caller holds (after a login) and scan it. Never raises for the
+    page; the pool's errors (watchdog, crash) are the caller's."""
+    started = time.monotonic()
+    try:
+        base, no_frames = _open(session, url, settings)
+        if base.error is None:
+            base = scan_current(session, base, settings.run_options(), no_frames)
+    except RuntimeError as exc:
+        base = PageScan(url=url, error=str(exc)[:300], error_reason="axe_failed")
+    return dataclasses.replace(base, seconds=time.monotonic() - started)
 
 
 def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: AccessibilitySettings,
@@ -253,17 +290,9 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
             base, no_frames = _open(session, url, settings)
             if base.error is not None:
                 return base
-            axe = _AxeRun(session, settings.run_options())
-            raw = axe.run(frames_known_empty=no_frames)
+            return scan_current(session, base, settings.run_options(), no_frames)
     except RuntimeError as exc:
         return PageScan(url=url, error=str(exc)[:300], error_reason="axe_failed")
     except browser_pool.PAGE_ERRORS as exc:
         error, reason = browser_pool.page_failure(exc, budget)
         return PageScan(url=url, error=error, error_reason=reason, load_complete=reason != "timeout")
-    violations = tuple(
-        Violation(rule=str(v["id"]), impact=str(v.get("impact") or "minor"), nodes=int(v.get("nodes") or 0),
-                  help=str(v.get("help") or "")[:300], help_url=str(v.get("helpUrl") or "")[:300],
-                  targets=tuple(_stringify_target(t) for t in v.get("targets") or []))
-        for v in raw.get("violations") or [])
-    return dataclasses.replace(base, violations=violations, incomplete=tuple(str(i) for i in raw.get("incomplete") or []),
-                               passes=int(raw.get("passes") or 0), frames=axe.frames, frames_failed=axe.frames_failed)

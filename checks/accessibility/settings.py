@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from checks.settings import ByteSize, CheckSettings, PositiveDuration
+from checks.steps.model import Prefix
 
 IMPACTS = ("critical", "serious", "moderate", "minor")
 # Weights for the trend score, as Lighthouse weighs audits: a critical barrier counts ten
@@ -72,6 +74,12 @@ class AccessibilitySettings(CheckSettings):
     parallel_pages: int = Field(0, ge=0, le=64, description="Pages scanned at once; 0 = the browser pool's size.")
     max_body_bytes: ByteSize = Field(10 * 1024 * 1024, ge=1024, description="Size cap for sitemap files.")
     ca_file: Path | None = Field(None, description="Extra CA bundle for sitemap downloads.")
+
+    after_journey: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="A journey of this service's journey check run first (a login); the pages are then read in "
+                    "that browser session, one after another.")
+    login: SkipJsonSchema[Prefix | None] = Field(None, description="Set by egov-monitor from after_journey.")
 
     @field_validator("tags")
     @classmethod

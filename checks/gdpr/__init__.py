@@ -27,6 +27,7 @@ from typing import Any, TypedDict, cast
 
 from checks import browser as browser_pool
 from checks import httpprobe
+from checks.gdpr import recording
 from checks.gdpr.classification import Summary, party, summarize, tracker_for
 from checks.gdpr.markers import check_https_redirect, judge, legal_link, outdated_references
 from checks.gdpr.recording import PageCapture, Recorder, Request, capture_page
@@ -45,6 +46,7 @@ from checks.gdpr.settings import (
 from checks.kind import CheckContext, CheckImplementation
 from checks.page import MAX_EVIDENCE, Marker, failure_reason, fetch_text, marker_key
 from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.steps import DataError, log_in
 
 # --------------------------------------------------------------------------- the check
 
@@ -117,6 +119,34 @@ def _pass(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSetting
         return list(ex.map(lambda u: capture_page(pool, u, settings, wait=wait, consent=consent), urls))
 
 
+def _logged_in(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSettings) -> list[PageCapture]:
+    """The login journey (`after_journey`) in one fresh recording browser, then every page in
+    that session (what the login itself stored counts to the first page's cookies)."""
+    prefix = settings.login
+    assert prefix is not None
+    budget = settings.timeout * (len(urls) + 1) + prefix.step_timeout * len(prefix.journey.steps)
+    pages: list[PageCapture] = []
+    page, rec = PageCapture(url=urls[0]), recording.Recorder()
+    try:
+        with pool.session(deadline=budget, wait=settings.worst_case_seconds(), what=urls[0], fresh=True) as session:
+            recorder = recording.install(session)
+            failed = log_in(session, prefix)
+            if failed is not None:
+                return [PageCapture(url=u, error=failed[0], error_reason=failed[1]) for u in urls]
+            for url in urls:
+                page, rec = PageCapture(url=url), recording.Recorder()
+                pages.append(recording.visit(session, page, rec, settings, recorder))
+    except DataError as exc:
+        return [PageCapture(url=u, error=f"Anmeldung nicht möglich: {exc}", error_reason="internal_error") for u in urls]
+    except browser_pool.PAGE_ERRORS as exc:
+        error, reason = browser_pool.page_failure(exc, budget, "aufgezeichnet")
+        if len(pages) < len(urls) and page.url == urls[len(pages)]:  # the page being recorded: what it did so far
+            page.error, page.error_reason = error, reason
+            pages.append(recording.finish(page, rec))
+        pages += [PageCapture(url=u, error=error, error_reason=reason) for u in urls[len(pages):]]
+    return pages
+
+
 def run(target: Target, settings: GdprSettings, ctx: CheckContext) -> CheckResult:
     """Record the service's pages before consent (and after, if configured) and judge the markers."""
     started = datetime.now(UTC)
@@ -127,7 +157,8 @@ def run(target: Target, settings: GdprSettings, ctx: CheckContext) -> CheckResul
         rules = httpprobe.host_rules_from_arguments(pool.settings.arguments)
         redirect = (side.submit(check_https_redirect, urls, settings, rules)
                     if "https_redirect" in settings.markers else None)
-        before = _pass(pool, urls, settings, consent=False)
+        before = (_logged_in(pool, urls, settings) if settings.login is not None
+                  else _pass(pool, urls, settings, consent=False))
         after = _pass(pool, urls, settings, consent=True) if settings.consent_cookies else None
         legal: dict[str, tuple[str | None, str | None]] = {}
         if settings.legal_pages and "current_legal_refs" in settings.markers:

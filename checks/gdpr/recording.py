@@ -278,50 +278,83 @@ def capture_page(pool: browser_pool.BrowserPool, url: str, settings: GdprSetting
 def _capture_once(pool: browser_pool.BrowserPool, url: str, settings: GdprSettings, wait: float | None,
                   consent: bool, also: Callable[[browser_pool.BrowserSession], Any] | None = None) -> PageCapture:
     budget = settings.timeout
-    rec = Recorder()
     page = PageCapture(url=url)
+    rec = Recorder()
     asked = time.monotonic()
     page.queue_seconds = budget + (wait or budget)  # no browser at all: all of it was waiting
     try:
         with pool.session(deadline=budget, wait=wait, what=url, fresh=True) as session:
-            t0 = time.monotonic()
-            page.queue_seconds = t0 - asked
-            until = t0 + budget * 0.75  # leave time to read cookies and storage
-            session.set_timeouts(page_load=max(1.0, budget * 0.5), script=max(1.0, budget * 0.2))
-            session.performance_log()  # drop what the browser logged while starting (its own blank tab)
-            source, recorder = cookie_attempts.recorder_script()
-            session.add_init_script("cookie-recorder", source)  # before the page: document.cookie in every frame
-            if consent and settings.consent_cookies:
-                _set_consent_cookies(session, url, settings.consent_cookies)
-            driver = session.driver
-            try:
-                driver.get(url)
-            except browser_pool.TimeoutException:
-                page.load_complete = False  # record what there is, as a visitor would have sent it
-                rec.feed(session.performance_log())
-                driver.execute_script("window.stop();")
-            _record(session, rec, settings.settle, settings.settle_max, until)
-            facts = driver.execute_script(_FACTS, MAX_LINKS, MAX_TEXT) or {}
-            page.final_url = str(facts.get("url") or driver.current_url)
-            if page.final_url.startswith("chrome-error:"):
-                code = driver.execute_script(ERROR_CODE) or "Netzwerkfehler"
-                page.error, page.error_reason = f"Seite nicht geladen: {code}", "load_failed"
-                return _finish(page, rec)
-            page.status = int(facts.get("status") or 0)
-            page.title = str(facts.get("title") or "")
-            page.links = [(str(label), str(href)) for label, href in facts.get("links") or []]
-            page.forms = list(facts.get("forms") or [])
-            page.text = str(facts.get("text") or "")
-            page.storage, page.script_cookies = _frames(session, recorder)
-            page.cookies_raw, page.cookies_complete = _cookies(session)
-            rec.feed(session.performance_log())
-            if page.status >= 400:
-                page.error, page.error_reason = f"HTTP-Status {page.status}", "http_status"
-            elif also is not None:
-                page.also = also(session)
+            page.queue_seconds = time.monotonic() - asked
+            return visit(session, page, rec, settings, install(session), consent=consent, also=also)
     except browser_pool.PAGE_ERRORS as exc:
         page.error, page.error_reason = browser_pool.page_failure(exc, budget, "aufgezeichnet")
         page.load_complete = page.load_complete and page.error_reason != "timeout"
+    return _finish(page, rec)
+
+
+def visit(session: browser_pool.BrowserSession, page: PageCapture, rec: Recorder, settings: GdprSettings,
+          recorder: str, *, consent: bool = False,
+          also: Callable[[browser_pool.BrowserSession], Any] | None = None) -> PageCapture:
+    """Record `page.url` in a recording session the caller holds (`install`ed), within
+    `settings.timeout`, into `page` and `rec`. Raises the pool's errors; the caller then
+    finishes what was recorded so far (`finish`)."""
+    budget = settings.timeout
+    url = page.url
+    t0 = time.monotonic()
+    until = t0 + budget * 0.75  # leave time to read cookies and storage
+    session.set_timeouts(page_load=max(1.0, budget * 0.5), script=max(1.0, budget * 0.2))
+    session.performance_log()  # drop what the browser logged before (its own blank tab, a login)
+    if consent and settings.consent_cookies:
+        _set_consent_cookies(session, url, settings.consent_cookies)
+    driver = session.driver
+    try:
+        driver.get(url)
+    except browser_pool.TimeoutException:
+        page.load_complete = False  # record what there is, as a visitor would have sent it
+        rec.feed(session.performance_log())
+        driver.execute_script("window.stop();")
+    _record(session, rec, settings.settle, settings.settle_max, until)
+    facts = driver.execute_script(_FACTS, MAX_LINKS, MAX_TEXT) or {}
+    page.final_url = str(facts.get("url") or driver.current_url)
+    if page.final_url.startswith("chrome-error:"):
+        code = driver.execute_script(ERROR_CODE) or "Netzwerkfehler"
+        page.error, page.error_reason = f"Seite nicht geladen: {code}", "load_failed"
+        return _finish(page, rec)
+    page.status = int(facts.get("status") or 0)
+    page.title = str(facts.get("title") or "")
+    page.links = [(str(label), str(href)) for label, href in facts.get("links") or []]
+    page.forms = list(facts.get("forms") or [])
+    page.text = str(facts.get("text") or "")
+    page.storage, page.script_cookies = _frames(session, recorder)
+    page.cookies_raw, page.cookies_complete = _cookies(session)
+    rec.feed(session.performance_log())
+    if page.status >= 400:
+        page.error, page.error_reason = f"HTTP-Status {page.status}", "http_status"
+    elif also is not None:
+        page.also = also(session)
+    return _finish(page, rec)
+
+
+def install(session: browser_pool.BrowserSession) -> str:
+    """Record `document.cookie` assignments in every new document of the session (once per
+    session); returns the recorder's name for `visit` and `read_visit`."""
+    if not session.cookie_recorder:
+        source, session.cookie_recorder = cookie_attempts.recorder_script()
+        session.add_init_script("cookie-recorder", source)
+    return session.cookie_recorder
+
+
+def finish(page: PageCapture, rec: Recorder) -> PageCapture:
+    """What a visit recorded until it was cut short (the watchdog, a crash)."""
+    return _finish(page, rec)
+
+
+def read_visit(session: browser_pool.BrowserSession, page: PageCapture, rec: Recorder, recorder: str) -> PageCapture:
+    """Cookies (attempted and stored), storage keys and the network `rec` saw, for the page the
+    session shows now (the end of a journey, a page after a login)."""
+    page.storage, page.script_cookies = _frames(session, recorder)
+    page.cookies_raw, page.cookies_complete = _cookies(session)
+    rec.feed(session.performance_log())
     return _finish(page, rec)
 
 

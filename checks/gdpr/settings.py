@@ -10,8 +10,10 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from checks.settings import CheckSettings, PositiveDuration
+from checks.steps.model import Prefix
 
 DEFAULT_TRACKERS = Path(__file__).resolve().parents[2] / "config" / "trackers.yaml"
 CATEGORIES = ("analytics", "advertising", "social", "session_replay", "tag_manager", "video", "fonts", "consent", "other")
@@ -121,6 +123,12 @@ class GdprSettings(CheckSettings):
     https_redirect_timeout: PositiveDuration = Field(10.0, description="Timeout of the HTTP-to-HTTPS probe.")
     parallel_pages: int = Field(0, ge=0, le=64, description="Pages recorded at once; 0 = the browser pool's size.")
     ca_file: Path | None = Field(None, description="Extra CA bundle for the HTTP-to-HTTPS probe.")
+
+    after_journey: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="A journey of this service's journey check run first (a login); the pages are then read in "
+                    "that browser session, one after another.")
+    login: SkipJsonSchema[Prefix | None] = Field(None, description="Set by egov-monitor from after_journey.")
 
     @field_validator("first_party", "processors")
     @classmethod

@@ -6,7 +6,7 @@ here (a `Kind` subclass, exported as `KIND`), and one line below. See docs/archi
 
 from __future__ import annotations
 
-from monitor.kinds import accessibility, availability, gdpr, security
+from monitor.kinds import accessibility, availability, gdpr, journey, security
 from monitor.kinds.base import Family, Kind, Registry, ServiceInputs
 
 REGISTRY = Registry([
@@ -14,6 +14,7 @@ REGISTRY = Registry([
     security.KIND,
     accessibility.KIND,
     gdpr.KIND,
+    journey.KIND,
 ])
 
 __all__ = ["REGISTRY", "Family", "Kind", "Registry", "ServiceInputs"]

@@ -59,6 +59,8 @@ class ServiceInputs:
     start: float
     end: float
     tz: ZoneInfo
+    # the same day rollups per series URL (kinds with several series per service: URLs, journeys)
+    by_url: dict[str, list[tuple[int, Bucket]]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,10 +113,19 @@ class Kind:
         """The few evidence facts a rollup keeps for the report (small enough for a year)."""
         return None
 
+    def tally(self, result: CheckResult) -> dict[str, int] | None:
+        """Counters this result adds to its hour and day rollups (summed, unlike the digest,
+        which keeps only the last result's); None: nothing to count."""
+        return None
+
     # ----------------------------------------------------------- CLI
 
     def show(self, results: Sequence[CheckResult], console: Console) -> None:
         """Print the kind's detail view below the common result table (German)."""
+
+    def attachments(self, result: CheckResult) -> list[tuple[str, bytes]]:
+        """Files a result carries (a failed step's screenshot): (file name, content), for `--anhaenge`."""
+        return []
 
     # ----------------------------------------------------------- report
 

@@ -116,10 +116,12 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
 
     progress("Tageswerte")
     rolled: dict[tuple[str, str], list[tuple[int, Bucket]]] = defaultdict(list)
+    by_url: dict[tuple[str, str], dict[str, list[tuple[int, Bucket]]]] = defaultdict(lambda: defaultdict(list))
     first_day, last_day = year * 10000 + 101, year * 10000 + 1231
     for r in store.day_rollups(first_day, last_day):
         if r.service_id in wanted:
             rolled[(r.service_id, r.kind)].append((r.day, r.bucket))
+            by_url[(r.service_id, r.kind)][r.url].append((r.day, r.bucket))
     figures = {(f.service_id, f.period): f for f in store.satisfaction_figures()}
 
     progress("Kennzahlen")
@@ -137,7 +139,8 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
         for kind in kinds:
             days = sorted(rolled.get((svc.id, kind.name), []), key=lambda x: x[0])
             summaries[kind.name] = kind.summarise(ServiceInputs(svc, days, changes.get((svc.id, kind.name), []), gaps,
-                                                                year, start, end, tz))
+                                                                year, start, end, tz,
+                                                                dict(by_url.get((svc.id, kind.name), {}))))
         report = ServiceReport(svc.id, svc.service.name, svc.service.category, svc.service.operator,
                                svc.service.availability_target, summaries,
                                [f for (sid, period), f in sorted(figures.items())
@@ -172,7 +175,7 @@ def _quality(svc: ResolvedService, summaries: dict[str, Any], rolled: dict[tuple
             continue
         span_start = max(start, since)
         running = max(0.0, end - span_start) - sum(max(0.0, min(e, end) - max(s, span_start)) for s, e in gaps)
-        urls = len(kind.check.urls(svc.urls))
+        urls = len(kind.check.urls(svc.urls, settings))
         expected = max(1, int(running // settings.interval)) * urls
         hours_missing = None
         if kind.counts_hours and settings.interval <= 3600:

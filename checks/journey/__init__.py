@@ -1,0 +1,251 @@
+"""Antragsstrecken: a citizen's journey through a service, step by step, in a real browser.
+
+One run takes one journey (`JourneySettings.journeys`) in a fresh recording Chromium
+(empty profile, DevTools network log): every step under its own time limit, with its
+duration, state and a reason from the fixed set; on failure what was expected, what was
+found, the page's address and a small screenshot with secrets painted over. Safety comes
+first and lives in the browser: `never_request` patterns, and every form target on the
+last step before the stop point, are blocked by DevTools; an attempt fails the step.
+
+Optionally axe-core runs on every page a step opens or clicks to, and the whole journey
+is recorded as the DSGVO check records a page before consent: the accessibility and the
+data protection of the whole Antragsstrecke, not just its landing page.
+
+A composite kind: it reuses the accessibility kind's axe runner and the DSGVO kind's
+recorder and classification (their engines, never their runs or results).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TypedDict, cast
+
+from checks import browser as browser_pool
+from checks.accessibility.axe import PageScan, install, scan_current
+from checks.accessibility.settings import IMPACTS, AccessibilitySettings
+from checks.gdpr.classification import summarize, tracker_for
+from checks.gdpr.markers import judge
+from checks.gdpr.recording import PageCapture, Recorder, read_visit
+from checks.gdpr.recording import install as install_recorder
+from checks.gdpr.settings import GdprSettings
+from checks.journey.settings import GDPR_MARKERS, KEY_SEPARATOR, JourneySettings
+from checks.kind import CheckContext, CheckImplementation
+from checks.page import MAX_EVIDENCE, marker_key
+from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.steps import DataError, Journey, JourneyRun, Scrubber, Step, StepOutcome
+from checks.steps.guard import GuardUnavailable
+from checks.steps.model import load_values
+
+MAX_VIOLATIONS_PER_STEP = 30  # rules kept per step (the count of all is kept too)
+MAX_TARGETS = 5  # element selectors kept per rule and step
+
+
+class JourneyMeasurements(TypedDict, total=False):
+    success: float  # 1: every step up to the stop point passed
+    journey_seconds: float  # the steps' own time (scans not included)
+    steps: float
+    steps_passed: float
+    blocked_requests: float
+    # accessibility on: barriers_<impact> (elements) over all steps; gdpr on: trackers,
+    # third_party_hosts, third_party_cookies, nonessential_cookies, storage_keys and marker_<name>
+
+
+class JourneyEvidence(TypedDict, total=False):
+    journey: str
+    title: str
+    steps: list[dict[str, Any]]
+    failed_step: str | None
+    detail: str
+    gdpr: dict[str, Any]
+    test_system: bool
+
+
+def barriers_key(impact: str) -> str:
+    return f"barriers_{impact}"
+
+
+def measurements_of(result: CheckResult) -> JourneyMeasurements:
+    return cast(JourneyMeasurements, result.measurements)
+
+
+def evidence_of(result: CheckResult) -> JourneyEvidence:
+    return cast(JourneyEvidence, result.evidence)
+
+
+def journey_name(url: str) -> str:
+    return url.rsplit(KEY_SEPARATOR, 1)[-1] if KEY_SEPARATOR in url else ""
+
+
+class _StepScans:
+    """What runs after each passed step: axe on a new page, the step's share of the network."""
+
+    def __init__(self, session: browser_pool.BrowserSession, settings: JourneySettings) -> None:
+        self.session = session
+        self.settings = settings
+        self.options = AccessibilitySettings(tags=settings.tags).run_options() if settings.accessibility else None
+        self.scans: dict[str, dict[str, Any]] = {}
+        self.seconds = 0.0
+
+    def __call__(self, step: Step, outcome: StepOutcome) -> None:
+        if self.options is None or not (step.action == "open" or outcome.navigated or step.action == "click"):
+            return
+        t0 = time.monotonic()
+        try:
+            scan = scan_current(self.session, PageScan(url=outcome.url), self.options)
+            violations = sorted(scan.violations, key=lambda v: (IMPACTS.index(v.impact) if v.impact in IMPACTS else 9,
+                                                                v.rule))
+            self.scans[step.name] = {
+                "barriers": {i: sum(v.nodes for v in violations if v.impact == i) for i in IMPACTS},
+                "violations": [{**v.to_dict(), "targets": list(v.targets[:MAX_TARGETS])}
+                               for v in violations[:MAX_VIOLATIONS_PER_STEP]],
+                "violations_total": len(violations)}
+        except RuntimeError as exc:
+            self.scans[step.name] = {"error": str(exc)[:300]}
+        self.seconds += time.monotonic() - t0
+
+
+def _gdpr_part(session: browser_pool.BrowserSession, settings: JourneySettings, outcomes: list[StepOutcome],
+               start_url: str, recorder: str) -> tuple[dict[str, Any], dict[str, float]]:
+    """The whole journey recorded as one visit before consent; each tracker with the step that loaded it."""
+    gsettings = GdprSettings(markers=list(GDPR_MARKERS), first_party=settings.first_party, legal_pages=False)
+    rec = Recorder()
+    first_step: dict[str, str] = {}
+    for o in outcomes:
+        before = len(rec.hops)
+        rec.feed(o.log)
+        for hop in rec.hops[before:]:
+            first_step.setdefault(hop.host, o.name)
+    last = next((o.url for o in reversed(outcomes) if o.url), start_url)
+    page = read_visit(session, PageCapture(url=start_url, final_url=last), rec, recorder)
+    summary = summarize([page], gsettings)
+    markers = judge([page], summary, gsettings, {}, None)
+    trackers = [{"host": h, "category": t.category, "owner": t.owner, "step": first_step.get(h, "")}
+                for h in sorted({r.host for r in page.requests})
+                if (t := tracker_for(h, gsettings.tracker_map)) is not None]
+    counts = {k: float(v) for k, v in summary.counts().items()}
+    for name, marker in markers.items():
+        if marker.state != "unknown":
+            counts[marker_key(name)] = 1.0 if marker.state == "pass" else 0.0
+    part = {"counts": summary.counts(), "markers": {k: m.to_dict() for k, m in markers.items()},
+            "trackers": trackers[:MAX_EVIDENCE], "trackers_total": len(trackers),
+            "third_party_hosts": [{"host": h["host"], "step": first_step.get(h["host"], "")}
+                                  for h in summary.third_party_hosts()][:MAX_EVIDENCE]}
+    return part, counts
+
+
+def run(target: Target, settings: JourneySettings, ctx: CheckContext) -> CheckResult:
+    """Walk one journey (named by the target's key) and judge it."""
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    name = journey_name(target.url)
+    journey = settings.journey(name)
+    start_url = target.url.rsplit(KEY_SEPARATOR, 1)[0]
+    if journey is None:
+        return _unknown(target, started, t0, f"Strecke {name!r} ist nicht (mehr) konfiguriert")
+    try:
+        values = load_values(settings.data_file, dict(settings.secrets))
+    except DataError as exc:
+        return _unknown(target, started, t0, f"Testdaten nicht verfügbar: {exc}")
+    scrub = Scrubber(values)
+    runner: JourneyRun | None = None
+    scans: _StepScans | None = None
+    gdpr_part: dict[str, Any] | None = None
+    gdpr_counts: dict[str, float] = {}
+    interrupted = ""
+    try:
+        with ctx.pool().session(deadline=settings.timeout, wait=settings.timeout, what=start_url,
+                                fresh=True) as session:
+            if settings.accessibility:
+                install(session)
+            recorder = install_recorder(session) if settings.gdpr else ""
+            runner = JourneyRun(session, journey, values, step_timeout=settings.step_timeout, base_url=start_url,
+                                max_screenshot_bytes=settings.max_screenshot_bytes, screenshots=settings.screenshots)
+            scans = _StepScans(session, settings)
+            runner.run(scans)
+            if settings.gdpr:
+                gdpr_part, gdpr_counts = _gdpr_part(session, settings, runner.outcomes, start_url, recorder)
+    except GuardUnavailable as exc:  # safety first: no journey without its request guard
+        return _unknown(target, started, t0, f"Strecke nicht gestartet, Sperren im Browser nicht möglich: {exc}")
+    except browser_pool.PAGE_ERRORS as exc:
+        interrupted, _reason = browser_pool.page_failure(exc, settings.timeout, "durchlaufen")
+        if runner is None:
+            return _unknown(target, started, t0, scrub(interrupted))
+    assert runner is not None and scans is not None
+    return _result(target, settings, journey, started, time.monotonic() - t0, runner.outcomes, scans, gdpr_part,
+                   gdpr_counts, scrub(interrupted), scrub)
+
+
+def _unknown(target: Target, started: datetime, t0: float, detail: str) -> CheckResult:
+    return CheckResult(target.service_id, target.url, CheckKind.JOURNEY, State.UNKNOWN, Reason.INTERNAL_ERROR, started,
+                       time.monotonic() - t0, evidence={"journey": journey_name(target.url), "detail": detail})
+
+
+def _result(target: Target, settings: JourneySettings, journey: Journey, started: datetime, seconds: float,
+            outcomes: list[StepOutcome], scans: _StepScans, gdpr_part: dict[str, Any] | None,
+            gdpr_counts: Mapping[str, float], interrupted: str, scrub: Scrubber) -> CheckResult:
+    if interrupted:  # the journey's own time limit: the step that was running failed
+        running = next((o for o in outcomes if o.state == "skipped"), None)
+        if running is not None and all(o.state == "pass" for o in outcomes[:outcomes.index(running)]):
+            running.state, running.reason = "fail", Reason.STEP_TIMEOUT.value
+            running.expected, running.found = f"Strecke fertig innerhalb von {settings.timeout:g} s", interrupted
+    failed = next((o for o in outcomes if o.state == "fail"), None)
+    passed = [o for o in outcomes if o.state == "pass"]
+    steps = []
+    for o in outcomes:
+        row = o.to_dict()
+        if o.name in scans.scans:
+            row["accessibility"] = scans.scans[o.name]
+        steps.append(row)
+    journey_seconds = sum(o.seconds for o in outcomes)
+    measurements: JourneyMeasurements = {
+        "success": 0.0 if failed is not None else 1.0, "journey_seconds": round(journey_seconds, 3),
+        "steps": float(len(outcomes)), "steps_passed": float(len(passed)),
+        "blocked_requests": float(sum(len(o.blocked) for o in outcomes))}
+    per_key = cast(dict[str, float], measurements)
+    if settings.accessibility:
+        for impact in IMPACTS:
+            per_key[barriers_key(impact)] = float(sum(s.get("barriers", {}).get(impact, 0) for s in scans.scans.values()))
+    per_key.update(gdpr_counts)
+    evidence: JourneyEvidence = {"journey": journey.name, "title": journey.title_de, "steps": steps,
+                                 "failed_step": failed.name if failed is not None else None,
+                                 "test_system": journey.test_system}
+    if gdpr_part is not None:
+        evidence["gdpr"] = gdpr_part
+    fail_rank = IMPACTS.index(settings.fail_impact)
+    barriers = sum(int(per_key.get(barriers_key(i), 0)) for i in IMPACTS[:fail_rank + 1])
+    gdpr_failed = [k for k, m in (gdpr_part or {}).get("markers", {}).items() if m.get("state") == "fail"]
+    if failed is not None:
+        state, reason = State.DOWN, Reason(failed.reason or Reason.INTERNAL_ERROR.value)
+        evidence["detail"] = f"Schritt {failed.name} gescheitert: {failed.found}"[:500]
+    elif barriers or gdpr_failed:
+        state, reason = State.DEGRADED, Reason.FINDINGS
+        parts = []
+        if barriers:
+            parts.append(f"{barriers} Barrieren mit Auswirkung '{settings.fail_impact}' oder schwerer auf der Strecke")
+        if gdpr_failed:
+            parts.append("DSGVO-Merkmale nicht erfüllt: " + ", ".join(gdpr_failed))
+        evidence["detail"] = "; ".join(parts)
+    else:
+        state, reason = State.UP, Reason.OK
+        evidence["detail"] = f"alle {len(passed) - 1} Schritte bis zum Haltepunkt in {journey_seconds:.1f} s"
+    return CheckResult(target.service_id, target.url, CheckKind.JOURNEY, state, reason, started, seconds,
+                       measurements=per_key, evidence=_scrubbed(cast(dict[str, Any], evidence), scrub))
+
+
+def _scrubbed(value: Any, scrub: Scrubber) -> Any:
+    """Every string of the evidence without the journey's values (a screenshot's image data aside)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: (v if k == "data" else _scrubbed(v, scrub)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v, scrub) for v in value]
+    return value
+
+
+CHECK = CheckImplementation(CheckKind.JOURNEY, JourneySettings, run, pool="browser", scope="keyed")
+
+__all__ = ["CHECK", "JourneyEvidence", "JourneyMeasurements", "JourneySettings", "barriers_key", "evidence_of",
+           "journey_name", "measurements_of", "run"]

@@ -1,0 +1,445 @@
+"""Runs a journey's steps in one browser session, each under its own time limit.
+
+The session is a recording one (`BrowserPool.session(fresh=True)`): an empty profile and
+the DevTools network log, which shows what each step made the browser request. Safety
+lives in the browser itself (`guard.RequestGuard`): the journey's `never_request`
+patterns are blocked from the first step on, and on the last step before the stop point
+every form target of the page is blocked too, unless the journey runs against a test
+system. An attempt to reach a blocked address fails the step with `blocked_request`.
+
+Values typed into fields come from `values` (test data and secrets); they never leave
+this module: the evidence is scrubbed of them and a failure screenshot paints over
+password fields and any field or text showing one.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus, urljoin
+
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    StaleElementReferenceException,
+)
+from selenium.webdriver.remote.file_detector import UselessFileDetector
+from selenium.webdriver.remote.webelement import WebElement
+
+from checks import browser as browser_pool
+from checks.page import ERROR_CODE, failure_reason
+from checks.result import Reason
+from checks.steps import scripts
+from checks.steps.guard import GuardUnavailable, RequestGuard
+from checks.steps.model import Expect, Journey, Prefix, Step, load_values
+
+POLL = 0.1  # seconds between two looks at the page while a step waits
+# After a click, how long a page may take to start a navigation (a form submission, a
+# script) before the click counts as one that changes the page in place.
+CLICK_GRACE = 1.0
+SCREENSHOT_TRIES = ((55, 0.5), (40, 0.4), (30, 0.3), (25, 0.2))  # JPEG quality and scale, until it fits
+MASK_MIN = 3  # values shorter than this are not scrubbed from text (they would blank out everything)
+
+
+class StepFailed(Exception):
+    """A step did not do what it should: a reason from the fixed set, and what was expected and found."""
+
+    def __init__(self, reason: Reason, expected: str, found: str) -> None:
+        super().__init__(found)
+        self.reason, self.expected, self.found = reason, expected, found
+
+
+@dataclasses.dataclass(slots=True)
+class StepOutcome:
+    """One step as it ran: its state (pass, fail, or not run), time, and what shows it."""
+
+    name: str
+    action: str
+    description: str
+    state: str = "skipped"  # pass, fail, skipped (after a failed step, or beyond the stop point)
+    seconds: float = 0.0
+    reason: str = ""
+    url: str = ""
+    expected: str = ""
+    found: str = ""
+    navigated: bool = False
+    blocked: list[str] = dataclasses.field(default_factory=list)
+    screenshot: dict[str, Any] | None = None
+    log: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # DevTools events of the step (not stored)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "action": self.action, "description": self.description,
+                               "state": self.state, "seconds": round(self.seconds, 3)}
+        if self.state != "skipped":
+            out["url"] = self.url
+        if self.reason:
+            out["reason"] = self.reason
+        if self.expected or self.found:
+            out.update(expected=self.expected, found=self.found)
+        if self.blocked:
+            out["blocked"] = self.blocked[:20]
+            out["blocked_total"] = len(self.blocked)
+        if self.screenshot is not None:
+            out["screenshot"] = self.screenshot
+        return out
+
+
+class Scrubber:
+    """Replaces every configured value in text that leaves the engine."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        plain = {v for v in values.values() if len(v) >= MASK_MIN}
+        self.values = sorted(plain, key=len, reverse=True)  # as typed: what a screenshot's mask looks for
+        # as they appear in addresses too (a GET form, a query string)
+        self._forms = sorted(plain | {quote(v) for v in plain} | {quote_plus(v) for v in plain}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for v in self._forms:
+            if v in text:
+                text = text.replace(v, "[Testdatum]")
+        return text
+
+
+def _element_name(step: Step) -> tuple[str, str]:
+    action = step.action
+    return action, str(getattr(step, action))
+
+
+class JourneyRun:
+    """One run of a journey in a session. `run` never raises for what the page does; only
+    the pool's own errors (watchdog, crash) leave it, after the outcomes so far are kept."""
+
+    def __init__(self, session: browser_pool.BrowserSession, journey: Journey, values: Mapping[str, str], *,
+                 step_timeout: float, base_url: str = "", files: Path | None = None,
+                 max_screenshot_bytes: int = 150_000, screenshots: bool = True) -> None:
+        self.session = session
+        self.driver = session.driver
+        self.journey = journey
+        self.values = dict(values)
+        self.scrub = Scrubber(values)
+        self.step_timeout = step_timeout
+        self.base_url = base_url
+        self.files = files
+        self.max_screenshot = max_screenshot_bytes
+        self.screenshots = screenshots
+        self.outcomes = [StepOutcome(s.name, s.action, self.scrub(s.describe())) for s in journey.steps]
+        self.guard: RequestGuard | None = None
+        self._step_log: list[dict[str, Any]] = []  # DevTools events of the running step
+        self._main_frame = ""
+        self._blocked: list[str] = list(journey.never_request)
+
+    # ----------------------------------------------------------- set-up
+
+    def _block(self, patterns: list[str]) -> None:
+        self._blocked = list(dict.fromkeys(patterns))
+        if self.guard is not None:
+            self.guard.block(self._blocked)
+
+    def release(self) -> None:
+        """After a login prefix: only `never_request` stays blocked for the pages that follow."""
+        self._block(list(self.journey.never_request))
+
+    def start(self) -> None:
+        """Attach the request guard (raises GuardUnavailable when the browser offers no DevTools
+        connection and the journey needs one: anything blocked, or not a test system)."""
+        try:
+            self.guard = RequestGuard(self.session)
+            self.session.closers.append(self.guard.close)  # it lives as long as the browser
+        except GuardUnavailable:
+            if self._blocked or not self.journey.test_system:
+                raise
+        self._block(self._blocked)
+        self._main_frame = str(((self.session.cdp("Page.getFrameTree").get("frameTree") or {}).get("frame") or {})
+                               .get("id") or "")
+        self.session.performance_log()  # what the browser did before the journey is not the journey's
+
+    # ----------------------------------------------------------- the steps
+
+    def run(self, after_step: Callable[[Step, StepOutcome], None] | None = None) -> list[StepOutcome]:
+        """Every step in order until one fails or the stop point is reached."""
+        self.start()
+        steps = self.journey.steps
+        for i, step in enumerate(steps):
+            outcome = self.outcomes[i]
+            if step.action == "stop":
+                outcome.state = "pass"
+                outcome.url = self.scrub(str(self.driver.execute_script(scripts.STATE).get("url") or ""))
+                break
+            if i == len(steps) - 2 and not self.journey.test_system:
+                # the last step before the stop point: nothing this page could submit leaves the browser
+                targets = [str(t) for t in self.driver.execute_script(scripts.FORM_TARGETS) or []]
+                self._block(self._blocked + [t.split("?")[0] + "*" for t in targets])
+            self._one(step, outcome)
+            if outcome.state != "pass":
+                break
+            if after_step is not None:
+                after_step(step, outcome)
+        return self.outcomes
+
+    def _one(self, step: Step, outcome: StepOutcome) -> None:
+        limit = step.timeout or self.step_timeout
+        self.session.set_timeouts(page_load=limit, script=limit)
+        t0 = time.monotonic()
+        deadline = t0 + limit
+        self._step_log = []
+        blocked_before = self.guard.count() if self.guard is not None else 0
+        before = self._state()
+        try:
+            self._act(step, deadline)
+            if step.action == "click":
+                self._await_navigation(str(before.get("doc")), deadline, limit, blocked_before)
+            self._settle(deadline, limit)
+        except StepFailed as exc:
+            outcome.state, outcome.reason = "fail", exc.reason.value
+            outcome.expected, outcome.found = self.scrub(exc.expected), self.scrub(exc.found)
+        except browser_pool.TimeoutException:
+            outcome.state, outcome.reason = "fail", Reason.STEP_TIMEOUT.value
+            outcome.expected = f"Schritt fertig innerhalb von {limit:g} s"
+            outcome.found = "Seite lud noch (Zeitgrenze des Schritts)"
+            self._stop_loading()
+        except (ElementNotInteractableException, ElementClickInterceptedException, StaleElementReferenceException) as exc:
+            outcome.state, outcome.reason = "fail", Reason.ELEMENT_NOT_FOUND.value
+            outcome.expected = step.describe()
+            outcome.found = "Element nicht bedienbar: " + browser_pool._short(exc)[:200]
+        outcome.seconds = time.monotonic() - t0
+        outcome.log = self._log()
+        outcome.blocked = ([self.scrub(a["url"]) for a in self.guard.since(blocked_before)]
+                           if self.guard is not None else [])
+        after = self._state()
+        outcome.url = self.scrub(after.get("url", ""))
+        outcome.navigated = after.get("doc") != before.get("doc")
+        if outcome.blocked and outcome.reason != Reason.ELEMENT_NOT_FOUND.value:
+            outcome.state, outcome.reason = "fail", Reason.BLOCKED_REQUEST.value
+            outcome.expected = "keine Anfrage an gesperrte Adressen (never_request, Absenden am letzten Schritt)"
+            outcome.found = "vom Browser gesperrt: " + ", ".join(outcome.blocked[:3])
+        elif outcome.state != "fail":
+            self._judge_page(step, outcome, after)
+        if outcome.state == "fail" and self.screenshots:
+            outcome.screenshot = self._screenshot()
+
+    def _judge_page(self, step: Step, outcome: StepOutcome, after: dict[str, Any]) -> None:
+        url = str(after.get("url") or "")
+        if url.startswith("chrome-error:"):
+            code = str(self._quiet(ERROR_CODE) or "Netzwerkfehler")
+            outcome.state, outcome.reason = "fail", failure_reason("load_failed", code).value
+            outcome.expected, outcome.found = "Seite geladen", f"Seite nicht geladen: {code}"
+        elif (outcome.navigated or step.action == "open") and int(after.get("status") or 0) >= 400:
+            outcome.state, outcome.reason = "fail", Reason.HTTP_STATUS.value
+            outcome.expected = "Seite ohne Fehlerstatus"
+            outcome.found = f"HTTP-Status {after['status']} ({self.scrub(str(after.get('title') or ''))})"
+        else:
+            outcome.state = "pass"
+
+    def _act(self, step: Step, deadline: float) -> None:
+        action = step.action
+        if action == "open":
+            self.driver.get(urljoin(self.base_url, step.open or ""))
+        elif action in ("expect", "wait_for"):
+            exp = step.expect if action == "expect" else step.wait_for
+            assert exp is not None
+            self._until(exp, deadline, Reason.EXPECTATION_FAILED if action == "expect" else Reason.STEP_TIMEOUT)
+        else:
+            element = self._find(step, deadline)
+            if action == "click":
+                self._click(element)
+            elif action == "fill":
+                element.clear()
+                element.send_keys(self.values[str(step.value)])
+            elif action == "choose":
+                option = self.driver.execute_script(scripts.OPTION, element, step.option)
+                if not isinstance(option, WebElement):
+                    names = self.driver.execute_script("return Array.from(arguments[0].options).map(o => o.text).slice(0, 12);",
+                                                       element) or []
+                    raise StepFailed(Reason.ELEMENT_NOT_FOUND, f"Auswahl „{step.option}“ in „{step.choose}“",
+                                     "Auswahlmöglichkeiten: " + ", ".join(f"„{n}“" for n in names))
+                option.click()
+            elif action == "tick":
+                if not element.is_selected():
+                    self._click(element)
+            elif action == "upload":
+                path = Path(step.file or "")
+                if not path.is_absolute() and self.files is not None:
+                    path = self.files / path
+                if self.session.local:  # chromedriver reads the file itself; a Grid gets it uploaded (se/file)
+                    with self.driver.file_detector_context(UselessFileDetector):
+                        element.send_keys(str(path))
+                else:
+                    element.send_keys(str(path))
+
+    def _click(self, element: WebElement) -> None:
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        try:
+            element.click()
+        except (ElementNotInteractableException, ElementClickInterceptedException):
+            labels = self.driver.execute_script("return arguments[0].labels ? Array.from(arguments[0].labels) : [];",
+                                                element) or []
+            if not labels:
+                raise
+            labels[0].click()  # a styled checkbox: its label is what a person clicks
+
+    def _find(self, step: Step, deadline: float) -> WebElement:
+        """The element a step acts on, by accessible name or label (role narrows), CSS only as a fallback.
+        Waits for it until the step's deadline (pages that build their form after load)."""
+        action, name = _element_name(step)
+        while True:
+            hit = self.driver.execute_script(scripts.LOCATE, action, name, step.role, step.css) or {}
+            element = hit.get("element")
+            if isinstance(element, WebElement):
+                return element
+            if time.monotonic() + POLL >= deadline:
+                what = {"click": "Bedienelemente", "fill": "Eingabefelder", "choose": "Auswahllisten",
+                        "tick": "Ankreuzfelder", "upload": "Dateifelder"}.get(action, "Elemente")
+                names = [str(n) for n in hit.get("candidates") or []]
+                found = (f"{what} auf der Seite: " + ", ".join(f"„{n}“" for n in names)) if names else f"keine {what} auf der Seite"
+                raise StepFailed(Reason.ELEMENT_NOT_FOUND, step.describe(), found)
+            time.sleep(POLL)
+
+    def _until(self, exp: Expect, deadline: float, reason: Reason) -> None:
+        wanted = exp.model_dump(exclude_none=True)
+        while True:
+            got = self.driver.execute_script(scripts.EXPECT, wanted) or {}
+            if got.get("ok"):
+                return
+            if time.monotonic() + POLL >= deadline:
+                raise StepFailed(reason, exp.describe(), _found(got))
+            time.sleep(POLL)
+
+    def _await_navigation(self, before: str, deadline: float, limit: float, blocked_before: int) -> None:
+        """After a click: if the top document starts navigating (a Document request of the main
+        frame in the network log), wait for the new document; if nothing starts within
+        CLICK_GRACE, the click changed the page in place."""
+        grace = time.monotonic() + CLICK_GRACE
+        while True:
+            started, failed = self._navigation_in(self._poll_log())
+            blocked = self.guard is not None and self.guard.count() > blocked_before
+            if self._state().get("doc") != before or failed or blocked:
+                return
+            if not started and time.monotonic() >= grace:
+                return
+            if time.monotonic() + POLL >= deadline:
+                raise browser_pool.TimeoutException(f"navigation not done after {limit:g}s")
+            time.sleep(POLL / 2)
+
+    def _navigation_in(self, entries: list[dict[str, Any]]) -> tuple[bool, bool]:
+        """Whether the step's log shows a navigation of the top document, and whether it failed."""
+        started = failed = False
+        ids: set[str] = set()
+        for entry in entries:
+            raw = entry.get("message") or ""
+            if '"Document"' not in raw and "loadingFailed" not in raw:
+                continue
+            try:
+                msg = json.loads(raw)["message"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            params = msg.get("params") or {}
+            if (msg.get("method") == "Network.requestWillBeSent" and params.get("type") == "Document"
+                    and (not self._main_frame or params.get("frameId") == self._main_frame)):
+                started = True
+                ids.add(str(params.get("requestId")))
+            elif msg.get("method") == "Network.loadingFailed" and str(params.get("requestId")) in ids:
+                failed = True
+        return started, failed
+
+    def _settle(self, deadline: float, limit: float) -> None:
+        """Wait until the document the step led to finished loading (within the step's limit)."""
+        while True:
+            state = self._state()
+            if state.get("ready") == "complete" or str(state.get("url", "")).startswith("chrome-error:"):
+                return
+            if time.monotonic() + POLL >= deadline:
+                raise browser_pool.TimeoutException(f"document not complete after {limit:g}s")
+            time.sleep(POLL)
+
+    # ----------------------------------------------------------- reading the browser
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            return dict(self.driver.execute_script(scripts.STATE) or {})
+        except browser_pool.TimeoutException:
+            self._stop_loading()
+            return dict(self.driver.execute_script(scripts.STATE) or {})
+
+    def _quiet(self, script: str, *args: Any) -> Any:
+        try:
+            return self.driver.execute_script(script, *args)
+        except browser_pool.WebDriverException:
+            return None
+
+    def _stop_loading(self) -> None:
+        self._quiet("window.stop();")
+
+    def _poll_log(self) -> list[dict[str, Any]]:
+        """The running step's DevTools events so far (read on, kept for the step)."""
+        try:
+            self._step_log.extend(self.session.performance_log())
+        except browser_pool.WebDriverException:
+            pass  # a remote end without the performance log: blocked attempts show as error pages only
+        return self._step_log
+
+    def _log(self) -> list[dict[str, Any]]:
+        entries = list(self._poll_log())
+        self._step_log = []
+        return entries
+
+    def _screenshot(self) -> dict[str, Any]:
+        """A small JPEG of the viewport, secrets painted over; bounded by `max_screenshot` bytes."""
+        try:
+            self.driver.execute_script(scripts.MASK, self.scrub.values)
+            width, height = self.driver.execute_script(scripts.VIEWPORT) or (1280, 1024)
+            for quality, scale in SCREENSHOT_TRIES:
+                shot = self.session.cdp("Page.captureScreenshot", format="jpeg", quality=quality,
+                                        clip={"x": 0, "y": 0, "width": width, "height": height, "scale": scale})
+                data = str(shot.get("data") or "")
+                size = len(base64.b64decode(data)) if data else 0
+                if 0 < size <= self.max_screenshot:
+                    return {"format": "jpeg", "data": data, "bytes": size, "width": math.ceil(width * scale),
+                            "height": math.ceil(height * scale)}
+            return {"omitted": f"Bildschirmfoto größer als {self.max_screenshot} Bytes auch in kleinster Stufe"}
+        except browser_pool.PAGE_ERRORS as exc:
+            return {"omitted": "Bildschirmfoto nicht möglich: " + browser_pool._short(exc)[:200]}
+
+
+def _found(got: dict[str, Any]) -> str:
+    """German: what the page showed instead."""
+    parts = []
+    missing = set(got.get("missing") or [])
+    if got.get("heading"):
+        parts.append(f"Überschrift „{got['heading']}“")
+    elif got.get("title"):
+        parts.append(f"Titel „{got['title']}“")
+    if "url" in missing or not parts:
+        parts.append(f"Adresse {got.get('url', '')}")
+    if got.get("alerts"):
+        parts.append("Fehlermeldung: " + "; ".join(f"„{a}“" for a in got["alerts"]))
+    if got.get("invalid"):
+        parts.append("ungültige Felder: " + ", ".join(f"„{a}“" for a in got["invalid"]))
+    if int(got.get("status") or 0) >= 400:
+        parts.append(f"HTTP-Status {got['status']}")
+    return "; ".join(parts)
+
+
+def log_in(session: browser_pool.BrowserSession, prefix: Prefix) -> tuple[str, str] | None:
+    """Run a login journey in `session` before another check reads its pages. None when it
+    reached its stop point; otherwise a German sentence naming the step and what went wrong,
+    and the step's reason (raises DataError when its test data is not available, and the
+    pool's errors)."""
+    values = load_values(prefix.data_file, dict(prefix.secrets))
+    run = JourneyRun(session, prefix.journey, values, step_timeout=prefix.step_timeout, base_url=prefix.base_url,
+                     screenshots=False)
+    try:
+        outcomes = run.run()
+    except GuardUnavailable as exc:
+        return f"Anmeldung (Strecke {prefix.journey.name}) nicht gestartet: {exc}"[:300], Reason.INTERNAL_ERROR.value
+    failed = next((o for o in outcomes if o.state == "fail"), None)
+    if failed is not None:
+        return (f"Anmeldung (Strecke {prefix.journey.name}) gescheitert an Schritt {failed.name}: "
+                f"{failed.found or failed.reason}")[:300], failed.reason
+    run.release()
+    return None

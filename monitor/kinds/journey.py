@@ -1,0 +1,271 @@
+"""Antragsstrecken: each journey's success, its time per step, where it breaks, and the
+barriers and trackers met on the way."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from checks import journey
+from checks.accessibility.settings import IMPACTS
+from checks.journey import barriers_key, evidence_of, journey_name, measurements_of
+from checks.result import CheckResult
+from monitor import rollup
+from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
+from monitor.kinds.common import cut
+from monitor.report.format import MONTHS_DE, Light
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from monitor.report.figures import ReportData, ServiceReport
+
+FAIL_PREFIX = "fail:"  # tally key of a failed step: fail:<step>
+REASONS_DE = {
+    "element_not_found": "Element nicht gefunden", "expectation_failed": "Erwartung nicht erfüllt",
+    "step_timeout": "Zeitgrenze überschritten", "blocked_request": "gesperrte Anfrage versucht",
+    "http_status": "Fehlerstatus der Seite", "dns": "Name nicht auflösbar", "connect_refused": "Verbindung abgelehnt",
+    "connect_timeout": "Verbindungsaufbau zu langsam", "connect_error": "Navigationsfehler",
+    "tls_invalid_certificate": "Zertifikat ungültig", "tls_expired": "Zertifikat abgelaufen",
+    "tls_hostname": "Zertifikat für anderen Namen", "tls_error": "TLS-Fehler", "read_timeout": "Zeitgrenze überschritten",
+    "too_many_redirects": "zu viele Weiterleitungen", "internal_error": "interner Fehler des Monitors",
+}
+_STATE_MARK = {"pass": "[green]✓[/]", "fail": "[bold red]✗[/]", "skipped": "[dim]–[/]"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JourneyFigures:
+    """One journey in the period."""
+
+    name: str
+    title: str
+    url: str
+    runs: int  # runs whose outcome the monitor could tell
+    successes: int
+    monthly: list[float | None]  # success rate per month (percent), None: no run
+    median: float | None
+    p95: float | None
+    failed_steps: list[tuple[str, int]]  # most failures first
+    barriers: dict[str, dict[str, int]]  # newest run: per step, elements per impact
+    trackers: list[dict[str, str]]  # newest run: tracker hosts and the step that loaded them
+    last_state: str
+    last_failed_step: str | None
+
+    @property
+    def rate(self) -> float | None:
+        return 100.0 * self.successes / self.runs if self.runs else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JourneySummary:
+    journeys: list[JourneyFigures]
+
+
+def _merge(days: list[tuple[int, rollup.Bucket]]) -> rollup.Bucket:
+    total = rollup.Bucket()
+    for _d, b in days:
+        total.merge(b)
+    return total
+
+
+class Journey(Kind):
+    check = journey.CHECK
+    title = "Antragsstrecken"
+    short_title = "Strecken"
+    report_rank = 4
+    finding_rank = 2
+    section_id = "antragsstrecken"
+    section_title = "Antragsstrecken"
+    report_template = "kinds/journey.html.j2"
+    light_rule = ("Antragsstrecken: rot, wenn eine Strecke in weniger als 95 % der Läufe bis zum Haltepunkt kam "
+                  "oder der letzte Lauf scheiterte; gelb unter dem Verfügbarkeitsziel des Dienstes oder bei Barrieren "
+                  "und Trackern auf der Strecke.")
+    families = (
+        Family("egov_journey_success", "Whether the journey's last run passed every step up to its stop point",
+               ("journey",)),
+        Family("egov_journey_duration_seconds", "Time of the journey's last run, its steps together (scans excluded)",
+               ("journey",)),
+        Family("egov_journey_step_duration_seconds", "Time of one step in the journey's last run", ("journey", "step")),
+        Family("egov_journey_step_failed", "1 for the step the journey's last run failed at, 0 for steps that passed",
+               ("journey", "step")),
+        Family("egov_journey_blocked_requests", "Requests the browser blocked in the journey's last run "
+               "(never_request, submissions on the last step)", ("journey",)),
+        Family("egov_journey_barriers", "axe-core violations (elements) on the journey's pages in its last run, by impact",
+               ("journey", "impact")),
+        Family("egov_journey_trackers", "Tracker hosts contacted before consent along the journey's last run",
+               ("journey",)),
+    )
+
+    # ----------------------------------------------------------- metrics and rollups
+
+    def export(self, out: Families, base: list[str], result: CheckResult) -> None:
+        # Journey and step names are catalog data; nothing from a page becomes a label.
+        m, ev = measurements_of(result), evidence_of(result)
+        name = ev.get("journey") or journey_name(result.url)
+        if "success" not in m:
+            return
+        out["egov_journey_success"].add_metric(base + [name], m["success"])
+        out["egov_journey_duration_seconds"].add_metric(base + [name], m.get("journey_seconds", 0.0))
+        out["egov_journey_blocked_requests"].add_metric(base + [name], m.get("blocked_requests", 0.0))
+        for step in ev.get("steps") or ():
+            if step.get("state") in ("pass", "fail") and step.get("action") != "stop":
+                out["egov_journey_step_duration_seconds"].add_metric(base + [name, step["name"]], step["seconds"])
+                out["egov_journey_step_failed"].add_metric(base + [name, step["name"]],
+                                                           1.0 if step["state"] == "fail" else 0.0)
+        for impact in IMPACTS:
+            if barriers_key(impact) in result.measurements:
+                out["egov_journey_barriers"].add_metric(base + [name, impact], result.measurements[barriers_key(impact)])
+        if "trackers" in result.measurements:
+            out["egov_journey_trackers"].add_metric(base + [name], result.measurements["trackers"])
+
+    def latency(self, result: CheckResult) -> float:
+        """A passed journey's time (the report's median and p95); a failed one ended early."""
+        m = measurements_of(result)
+        return float(m.get("journey_seconds", math.nan)) if m.get("success") == 1.0 else math.nan
+
+    def digest(self, result: CheckResult) -> dict[str, Any] | None:
+        ev = evidence_of(result)
+        steps = ev.get("steps") or []
+        return {"title": cut(ev.get("title"), 200), "failed_step": ev.get("failed_step"),
+                "steps": [{"name": s["name"], "state": s["state"], "seconds": s.get("seconds")} for s in steps[:60]],
+                "barriers": {s["name"]: dict(s["accessibility"]["barriers"]) for s in steps
+                             if (s.get("accessibility") or {}).get("barriers")},
+                "trackers": [{"host": cut(t.get("host"), 200), "step": cut(t.get("step"), 80)}
+                             for t in ((ev.get("gdpr") or {}).get("trackers") or [])[:10]]}
+
+    def tally(self, result: CheckResult) -> dict[str, int] | None:
+        failed = evidence_of(result).get("failed_step")
+        return {FAIL_PREFIX + str(failed): 1} if failed else None
+
+    # ----------------------------------------------------------- CLI
+
+    def show(self, results: Sequence[CheckResult], console: Console) -> None:
+        """Each step in German with its time; on failure what was expected and what was found."""
+        from rich.markup import escape
+
+        for r in results:
+            ev = evidence_of(r)
+            name = ev.get("journey") or journey_name(r.url)
+            title = ev.get("title") or name
+            failed = ev.get("failed_step")
+            verdict = (f"[bold red]gescheitert an Schritt {escape(str(failed))}[/]" if failed
+                       else f"[green]bis zum Haltepunkt durchlaufen[/] in {measurements_of(r).get('journey_seconds', 0):.1f} s"
+                       if "success" in measurements_of(r) else f"[magenta]nicht feststellbar[/]: {escape(ev.get('detail', ''))}")
+            console.print(f"[bold]{escape(r.service_id)}[/] – Strecke {escape(name)} ({escape(title)}): {verdict}")
+            for step in ev.get("steps") or ():
+                state = step.get("state", "skipped")
+                seconds = f"{step.get('seconds', 0):6.2f} s" if state != "skipped" else "nicht ausgeführt"
+                line = f"  {_STATE_MARK.get(state, state)} {escape(step['name']):<16} {escape(step.get('description', ''))[:70]:<70} {seconds}"
+                console.print(line)
+                if state == "fail":
+                    reason = step.get("reason", "")
+                    console.print(f"      Grund: {REASONS_DE.get(reason, reason)}")
+                    if step.get("expected"):
+                        console.print(f"      erwartet: {escape(step['expected'])}")
+                    if step.get("found"):
+                        console.print(f"      gefunden: {escape(step['found'])}")
+                    console.print(f"      Seite: {escape(step.get('url', ''))}")
+                    shot = step.get("screenshot") or {}
+                    if shot.get("data"):
+                        console.print(f"      Bildschirmfoto: {shot.get('width')}×{shot.get('height')} px, "
+                                      f"{shot.get('bytes', 0) // 1024} KiB (mit --anhaenge VERZEICHNIS speichern)")
+                    elif shot.get("omitted"):
+                        console.print(f"      Bildschirmfoto: {escape(shot['omitted'])}")
+                a11y = step.get("accessibility") or {}
+                if a11y.get("error"):
+                    console.print(f"      axe nicht gelaufen: {escape(a11y['error'])}")
+                elif a11y.get("violations_total"):
+                    counts = ", ".join(f"{n} {i}" for i, n in a11y["barriers"].items() if n)
+                    rules = ", ".join(v["rule"] for v in a11y["violations"][:6])
+                    console.print(f"      Barrieren auf dieser Seite: {counts} ({escape(rules)})")
+            gdpr = ev.get("gdpr") or {}
+            for t in gdpr.get("trackers") or ():
+                console.print(f"  [bold red]Tracker vor Einwilligung[/]: {escape(t['host'])} "
+                              f"({escape(t.get('category', ''))}), geladen in Schritt {escape(t.get('step', '?'))}")
+
+    def attachments(self, result: CheckResult) -> list[tuple[str, bytes]]:
+        name = evidence_of(result).get("journey") or journey_name(result.url)
+        out = []
+        for step in evidence_of(result).get("steps") or ():
+            data = (step.get("screenshot") or {}).get("data")
+            if data:
+                out.append((f"{result.service_id}-{name}-{step['name']}.jpg", base64.b64decode(data)))
+        return out
+
+    # ----------------------------------------------------------- report
+
+    def summarise(self, inputs: ServiceInputs) -> JourneySummary | None:
+        figures = []
+        for url, days in sorted(inputs.by_url.items()):
+            days = sorted(days, key=lambda x: x[0])
+            if not days:
+                continue
+            total = _merge(days)
+            up, degraded, down, _unknown = total.counts
+            monthly: list[float | None] = []
+            for month in range(1, 13):
+                part = _merge([(d, b) for d, b in days if d // 100 % 100 == month])
+                told = part.counts[0] + part.counts[1] + part.counts[2]
+                monthly.append(100.0 * (part.counts[0] + part.counts[1]) / told if told else None)
+            fails = sorted(((k[len(FAIL_PREFIX):], n) for k, n in total.tally.items() if k.startswith(FAIL_PREFIX)),
+                           key=lambda x: (-x[1], x[0]))
+            last = days[-1][1]
+            dg = last.last_digest or {}
+            figures.append(JourneyFigures(
+                journey_name(url), str(dg.get("title") or journey_name(url)), url, up + degraded + down, up + degraded,
+                monthly, rollup.percentile(total.hist, 0.5), rollup.percentile(total.hist, 0.95), fails,
+                {k: {i: int(n) for i, n in v.items()} for k, v in (dg.get("barriers") or {}).items()},
+                list(dg.get("trackers") or []), last.last_state, dg.get("failed_step")))
+        return JourneySummary(figures) if figures else None
+
+    def light(self, report: ServiceReport) -> Light:
+        s: JourneySummary | None = report.kinds[self.name]
+        if s is None:
+            return Light("grey", "keine Prüfung")
+        worst = min(s.journeys, key=lambda j: j.rate if j.rate is not None else 101.0)
+        if any(j.last_state == "down" for j in s.journeys):
+            j = next(j for j in s.journeys if j.last_state == "down")
+            return Light("red", f"{j.title}: letzter Lauf scheiterte an {j.last_failed_step or '?'}")
+        if worst.rate is not None and worst.rate < 95.0:
+            return Light("red", f"{worst.title}: {worst.rate:.1f} % erfolgreich".replace(".", ","))
+        barriers = sum(n for j in s.journeys for step in j.barriers.values() for n in step.values())
+        trackers = sum(len(j.trackers) for j in s.journeys)
+        if worst.rate is not None and worst.rate < report.target:
+            return Light("yellow", f"{worst.title}: {worst.rate:.1f} % erfolgreich".replace(".", ","))
+        if barriers or trackers:
+            return Light("yellow", f"{barriers} Barrieren, {trackers} Tracker auf den Strecken")
+        return Light("green", f"{len(s.journeys)} Strecken durchgängig bedienbar")
+
+    def annex(self, report: ServiceReport, fig: Figure) -> None:
+        s: JourneySummary = report.kinds[self.name]
+        for j in s.journeys:
+            section = f"antragsstrecke_{j.name}"
+            fig(report.id, section, "jahr", "laeufe", j.runs)
+            fig(report.id, section, "jahr", "erfolgsquote", j.rate, "%")
+            fig(report.id, section, "jahr", "dauer_median", j.median, "s")
+            fig(report.id, section, "jahr", "dauer_p95", j.p95, "s")
+            for month, rate in zip(MONTHS_DE, j.monthly, strict=False):
+                fig(report.id, section, month, "erfolgsquote", rate, "%")
+            for step, n in j.failed_steps:
+                fig(report.id, section, "jahr", f"abbrueche_{step}", n)
+            for step, counts in j.barriers.items():
+                fig(report.id, section, "zuletzt", f"barrieren_{step}", sum(counts.values()))
+
+    def findings(self, data: ReportData) -> list[tuple[int, str]]:
+        weak = [(s, j) for s in data.services if s.kinds.get(self.name) for j in s.kinds[self.name].journeys
+                if j.rate is not None and j.rate < 95.0]
+        if not weak:
+            return []
+        s, j = min(weak, key=lambda x: x[1].rate or 0.0)
+        where = f", meist an Schritt {j.failed_steps[0][0]}" if j.failed_steps else ""
+        return [(len(weak) * 3, f"{len(weak)} Antragsstrecken kamen in weniger als 95 % der Läufe bis zum Haltepunkt, "
+                                f"z. B. {s.name}: {j.title} ({j.rate:.1f} %{where}).".replace(".0 %", " %"))]
+
+    def section_context(self, data: ReportData) -> dict[str, Any]:
+        return {"journey_months": MONTHS_DE, "journey_impacts": IMPACTS}
+
+
+KIND = Journey()

@@ -1,0 +1,187 @@
+"""Antragsstrecken against a local multi-step application, in a real Chromium."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from checks import journey as journey_check
+from checks.browser import BrowserPool, BrowserSettings
+from checks.journey import JourneySettings
+from checks.kind import CheckContext
+from checks.result import Reason, State, Target
+from tests import journey_app
+from tests.journey_app import PASSWORD, TRACKER, steps
+
+FIRST_NAME = "Mirabella-Testperson"  # test data: must not appear in the evidence
+
+
+@pytest.fixture(scope="module")
+def app():
+    with journey_app.serve() as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def pool(app):
+    port = app.url.rsplit(":", 1)[1]
+    pool = BrowserPool(BrowserSettings(arguments=[f"--host-resolver-rules=MAP {TRACKER} 127.0.0.1:{port}"]), 2)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("journey-config")
+    (base / "testdaten.yaml").write_text(f"vorname: {FIRST_NAME}\nnachname: Mustermann\nstrasse: Musterweg 1\n"
+                                         "benutzer: erika\n", encoding="utf-8")
+    (base / "nachweis.pdf").write_bytes(b"%PDF-1.4\n% Testnachweis\n")
+    (base / "passwort.txt").write_text(PASSWORD + "\n", encoding="utf-8")
+    return base
+
+
+def settings(files: Path, journey_steps: list[dict], **extra) -> JourneySettings:
+    journey = {"name": "wohngeld", "title": "Wohngeld beantragen", "steps": journey_steps}
+    journey.update(extra.pop("journey", {}))
+    raw = {"journeys": [journey], "data_file": "testdaten.yaml", "step_timeout": "8s", "timeout": "90s",
+           "secrets": {"passwort": {"file": "passwort.txt"}}, **extra}
+    return JourneySettings.model_validate(raw).bind_paths(files)
+
+
+def walk(pool, app, s: JourneySettings):
+    key = s.keys([app.url + "/"])[0]
+    return journey_check.run(Target("wohngeld", key), s, CheckContext(browser=pool))
+
+
+def by_name(result) -> dict[str, dict]:
+    return {s["name"]: s for s in result.evidence["steps"]}
+
+
+def test_good_journey_passes_every_step_and_submits_nothing(pool, app, files):
+    before = len(app.submissions)
+    result = walk(pool, app, settings(files, steps("gut")))
+    steps_run = by_name(result)
+    assert result.state == State.UP, result.evidence
+    assert result.reason == Reason.OK
+    assert all(s["state"] == "pass" for s in steps_run.values())
+    assert steps_run["zusammenfassung"]["url"].endswith("/v/gut/zusammenfassung")
+    assert result.measurements["success"] == 1.0 and result.measurements["steps_passed"] == len(steps_run)
+    assert all(s["seconds"] > 0 for n, s in steps_run.items() if n != "ende")
+    assert ("POST", "/v/gut/nachweis") in app.requests  # the upload step's form was sent, the last one not
+    assert len(app.submissions) == before
+    assert FIRST_NAME not in json.dumps(result.to_dict())
+
+
+@pytest.mark.parametrize(("variant", "step", "reason", "found"), [
+    ("fehler500", "weiter-person", Reason.HTTP_STATUS, "HTTP-Status 500"),
+    ("umbenannt", "weiter-adresse", Reason.ELEMENT_NOT_FOUND, "„Fortfahren“"),
+    ("haengt", "weiter-adresse", Reason.STEP_TIMEOUT, "lud noch"),
+])
+def test_a_broken_step_gives_its_reason_what_was_found_and_a_small_screenshot(pool, app, files, variant, step, reason,
+                                                                                found):
+    result = walk(pool, app, settings(files, steps(variant)))
+    assert result.state == State.DOWN
+    assert result.reason == reason
+    assert result.evidence["failed_step"] == step
+    failed = by_name(result)[step]
+    assert failed["state"] == "fail" and failed["reason"] == reason.value
+    assert found in failed["found"], failed
+    assert failed["expected"]
+    shot = failed["screenshot"]
+    assert 0 < shot["bytes"] <= 150_000
+    image = Image.open(io.BytesIO(base64.b64decode(shot["data"])))
+    assert image.format == "JPEG" and image.size == (shot["width"], shot["height"])
+    after = list(result.evidence["steps"][list(by_name(result)).index(step) + 1:])
+    assert after and all(s["state"] == "skipped" for s in after)
+    assert result.measurements["success"] == 0.0
+    assert FIRST_NAME not in json.dumps(result.to_dict())
+
+
+def test_a_barrier_only_on_step_two_is_found_on_that_step(pool, app, files):
+    result = walk(pool, app, settings(files, steps("barriere"), accessibility=True))
+    assert result.state == State.DEGRADED and result.reason == Reason.FINDINGS, result.evidence["detail"]
+    scanned = {s["name"]: s["accessibility"] for s in result.evidence["steps"] if "accessibility" in s}
+    # the pages a step opened or clicked to: start, person, adresse, nachweis, zusammenfassung
+    assert set(scanned) == {"start", "starten", "weiter-person", "weiter-adresse", "weiter-nachweis"}
+    with_barriers = {n for n, a in scanned.items() if a["violations_total"]}
+    assert with_barriers == {"starten"}  # the click that led to the personal data page
+    rules = {v["rule"] for v in scanned["starten"]["violations"]}
+    assert {"image-alt", "label"} <= rules
+    assert result.measurements["barriers_critical"] >= 2
+    clean = walk(pool, app, settings(files, steps("gut"), accessibility=True))
+    assert clean.state == State.UP and clean.measurements["barriers_critical"] == 0
+
+
+def test_a_tracker_loaded_only_on_step_four_is_attributed_to_it(pool, app, files):
+    result = walk(pool, app, settings(files, steps("tracker"), gdpr=True))
+    gdpr = result.evidence["gdpr"]
+    assert [(t["host"], t["step"]) for t in gdpr["trackers"]] == [(TRACKER, "weiter-adresse")]
+    assert gdpr["markers"]["no_trackers"]["state"] == "fail"
+    assert result.state == State.DEGRADED and result.measurements["trackers"] == 1
+    assert all(s["state"] == "pass" for s in result.evidence["steps"])
+    clean = walk(pool, app, settings(files, steps("gut"), gdpr=True))
+    assert not clean.evidence["gdpr"]["trackers"] and clean.evidence["gdpr"]["markers"]["no_trackers"]["state"] == "pass"
+
+
+def test_a_journey_misconfigured_to_submit_is_stopped_by_the_browser(pool, app, files):
+    before = len(app.submissions)
+    result = walk(pool, app, settings(files, steps("gut", submit=True)))
+    failed = by_name(result)["absenden"]
+    assert failed["state"] == "fail" and failed["reason"] == Reason.BLOCKED_REQUEST.value
+    assert any(u.endswith("/v/gut/absenden") for u in failed["blocked"])
+    assert result.reason == Reason.BLOCKED_REQUEST and result.measurements["blocked_requests"] >= 1
+    assert len(app.submissions) == before
+    # on a test system the last step may submit: the catalog says so explicitly
+    walked = walk(pool, app, settings(files, steps("gut", submit=True), journey={"test_system": True}))
+    assert walked.state == State.UP and len(app.submissions) == before + 1
+    app.submissions.pop()
+
+
+def test_never_request_patterns_are_blocked_from_the_first_step(pool, app, files):
+    asked = app.requests.count(("GET", "/v/gut/person"))
+    result = walk(pool, app, settings(files, steps("gut"), journey={"never_request": ["*/v/gut/person*"]}))
+    assert result.evidence["failed_step"] == "starten"  # the link to the blocked page
+    failed = by_name(result)["starten"]
+    assert failed["reason"] == Reason.BLOCKED_REQUEST.value and failed["blocked"][0].endswith("/v/gut/person")
+    assert app.requests.count(("GET", "/v/gut/person")) == asked  # the server never heard of it
+
+
+def test_a_login_wall_stops_a_journey_without_login_and_a_login_gets_through(pool, app, files, monkeypatch):
+    wall = [dict(s, open="/v/login/") if s["name"] == "start" else s for s in steps("gut")]
+    result = walk(pool, app, settings(files, wall))
+    assert result.evidence["failed_step"] == "startseite"
+    failed = by_name(result)["startseite"]
+    assert failed["reason"] == Reason.EXPECTATION_FAILED.value
+    assert "Anmelden mit dem Servicekonto" in failed["found"] and "Wohngeld beantragen" in failed["expected"]
+    monkeypatch.setenv("EGOV_TEST_JOURNEY_PW", PASSWORD)
+    logged_in = walk(pool, app, settings(files, steps("login"), secrets={"passwort": {"env": "EGOV_TEST_JOURNEY_PW"}}))
+    assert logged_in.state == State.UP, logged_in.evidence["detail"]
+    assert PASSWORD not in json.dumps(logged_in.to_dict())
+
+
+def test_a_failure_screenshot_paints_over_passwords_and_test_data(pool, app, files):
+    journey_steps = [{"name": "start", "open": "/v/login/anmelden"},
+                     {"name": "benutzer", "fill": "Benutzername", "value": "vorname"},
+                     {"name": "passwort", "fill": "Passwort", "value": "passwort"},
+                     {"name": "weiter", "expect": {"text": "gibt es hier nicht"}, "timeout": "1s"},
+                     {"name": "ende", "stop": True}]
+    result = walk(pool, app, settings(files, journey_steps))
+    shot = by_name(result)["weiter"]["screenshot"]
+    image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("L")
+    scale = shot["width"] / 1280  # the test browser's window width
+    with pool.session(deadline=30) as session:  # the same page, the same layout: where the fields are
+        session.driver.get(app.url + "/v/login/anmelden")
+        rects = session.driver.execute_script(
+            "return ['u', 'p'].map(id => { const r = document.getElementById(id).getBoundingClientRect();"
+            " return [r.left, r.top, r.right, r.bottom]; });")
+    for left, top, right, bottom in rects:
+        box = image.crop((int(left * scale) + 2, int(top * scale) + 2, int(right * scale) - 2, int(bottom * scale) - 2))
+        assert box.size[0] > 0 and box.size[1] > 0
+        assert box.getextrema()[1] < 60, "a field with a value is painted over"
+    label = image.crop((0, 0, shot["width"], int(rects[0][1] * scale) - 4))
+    assert label.getextrema()[1] > 200  # the rest of the page is still readable (not all black)
