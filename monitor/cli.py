@@ -11,6 +11,7 @@ import concurrent.futures
 import json
 import logging
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -31,6 +32,9 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Selenium logs every WebDriver command with its arguments at DEBUG, the text typed into a
+    # journey's fields included: never below INFO, whatever the operator asks for.
+    logging.getLogger("selenium").setLevel(logging.INFO if level == "DEBUG" else logging.WARNING)
     # Dramatiq logs every message's arguments at DEBUG; its own INFO lines are enough.
     logging.getLogger("dramatiq").setLevel(logging.INFO if level == "DEBUG" else logging.WARNING)
 
@@ -153,7 +157,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         browsers.close()
     results.sort(key=lambda r: (r.service_id, str(r.kind), r.url))
-    return _show(results, config, as_json=args.json)
+    return _show(results, config, as_json=args.json, attachments=args.anhaenge)
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -177,10 +181,23 @@ def cmd_results(args: argparse.Namespace) -> int:
         print("Keine gespeicherten Ergebnisse für diese Auswahl (läuft der Daemon mit diesem Speicher?).",
               file=sys.stderr)
         return EXIT_UNKNOWN
-    return _show(results, config, as_json=args.json)
+    return _show(results, config, as_json=args.json, attachments=args.anhaenge)
 
 
-def _show(results: list[CheckResult], config, *, as_json: bool) -> int:
+def _write_attachments(results: list[CheckResult], folder: Path) -> None:
+    """The files results carry (a failed journey step's screenshot), one file each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in results:
+        kind = REGISTRY.get(r.kind)
+        for name, data in kind.attachments(r) if kind else []:
+            path = folder / re.sub(r"[^A-Za-z0-9._-]", "_", name)
+            path.write_bytes(data)
+            print(f"Anhang gespeichert: {path}", file=sys.stderr)
+
+
+def _show(results: list[CheckResult], config, *, as_json: bool, attachments: Path | None = None) -> int:
+    if attachments is not None:
+        _write_attachments(results, attachments)
     if as_json:
         json.dump([r.to_dict() for r in results], sys.stdout, ensure_ascii=False, indent=2)
         print()
@@ -362,11 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=REGISTRY.names(), help="nur diese Prüfart")
     p.add_argument("--json", action="store_true", help="Ergebnis als JSON ausgeben")
     p.add_argument("--store", action="store_true", help="Ergebnis zusätzlich im Speicher ablegen")
+    p.add_argument("--anhaenge", type=Path, metavar="VERZEICHNIS",
+                   help="Anhänge der Ergebnisse (Bildschirmfotos gescheiterter Schritte) dort speichern")
     p.set_defaults(func=cmd_check)
     p = with_config(sub.add_parser("results", help="letzte gespeicherte Ergebnisse mit Befunden anzeigen"))
     p.add_argument("services", nargs="*", metavar="SERVICE", help="Dienst-IDs (Standard: alle)")
     p.add_argument("--kind", choices=REGISTRY.names(), help="nur diese Prüfart")
     p.add_argument("--json", action="store_true", help="Ergebnis als JSON ausgeben")
+    p.add_argument("--anhaenge", type=Path, metavar="VERZEICHNIS",
+                   help="Anhänge der Ergebnisse (Bildschirmfotos gescheiterter Schritte) dort speichern")
     p.set_defaults(func=cmd_results)
     with_config(sub.add_parser("validate", help="Katalog und Einstellungen prüfen")).set_defaults(func=cmd_validate)
     with_config(sub.add_parser("reload", help="laufenden Daemon die Konfiguration neu laden lassen")).set_defaults(func=cmd_reload)

@@ -76,12 +76,18 @@ class ResultCollector(Collector):
             active = any(w.active_at(now, config.settings.tz) for w in svc.service.maintenance)
             service_gauges["egov_service_maintenance"].add_metric(labels, 1.0 if active else 0.0)
 
+        targets: dict[tuple[str, str], set[str]] = {}  # what the catalog runs now, per service and kind
         for item in self._store.latest():
             result: CheckResult = item.result
             target = services.get(result.service_id)
             kind = REGISTRY.get(result.kind)
-            if target is None or kind is None or result.url not in target.urls or result.kind not in target.checks:
+            if target is None or kind is None or result.kind not in target.checks:
                 continue  # removed from the catalog since: not exported any more
+            key = (target.id, kind.name)
+            if key not in targets:
+                targets[key] = set(kind.check.urls(target.urls, target.checks[kind.name]))
+            if result.url not in targets[key]:
+                continue
             base = [target.id, target.service.category, result.url]
             name = kind.name
             for state in State:

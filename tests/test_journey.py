@@ -185,3 +185,62 @@ def test_a_failure_screenshot_paints_over_passwords_and_test_data(pool, app, fil
         assert box.getextrema()[1] < 60, "a field with a value is painted over"
     label = image.crop((0, 0, shot["width"], int(rects[0][1] * scale) - 4))
     assert label.getextrema()[1] > 200  # the rest of the page is still readable (not all black)
+
+
+LOGIN = [{"name": "konto", "open": "/v/login/konto"},
+         {"name": "benutzer", "fill": "Benutzername", "value": "benutzer"},
+         {"name": "passwort", "fill": "Passwort", "value": "passwort"},
+         {"name": "anmelden", "click": "Anmelden"},
+         {"name": "angemeldet", "expect": {"text": "Wohngeld beantragen", "no_error": True}},
+         {"name": "ende", "stop": True}]
+
+
+def _login_prefix(files, app, password_file="passwort.txt"):
+    journey = {"name": "login", "steps": LOGIN}
+    s = JourneySettings.model_validate({"journeys": [journey], "data_file": "testdaten.yaml",
+                                        "secrets": {"passwort": {"file": password_file}}}).bind_paths(files)
+    return s.prefix("login", app.url + "/")
+
+
+def test_after_journey_scans_the_pages_behind_a_login(pool, app, files):
+    from checks import accessibility, gdpr
+    from checks.accessibility import AccessibilitySettings
+    from checks.gdpr import GdprSettings
+
+    konto = app.url + "/v/login/konto"
+    target = Target("konto", konto, (konto,))
+    ctx = CheckContext(browser=pool)
+    outside = accessibility.run(target, AccessibilitySettings(markers=[]), ctx)
+    inside = accessibility.run(target, AccessibilitySettings(markers=[], login=_login_prefix(files, app)), ctx)
+    assert outside.evidence["pages"][0]["final_url"].endswith("/v/login/anmelden")
+    assert "image-alt" not in {v["rule"] for v in outside.evidence["pages"][0]["violations"]}
+    assert inside.evidence["pages"][0]["final_url"] == konto
+    assert "image-alt" in {v["rule"] for v in inside.evidence["pages"][0]["violations"]}
+
+    recorded = gdpr.run(target, GdprSettings(markers=["no_trackers"], login=_login_prefix(files, app)), ctx)
+    assert recorded.evidence["markers"]["no_trackers"]["state"] == "fail"
+    assert recorded.evidence["pages"][0]["final_url"] == konto
+    assert TRACKER in json.dumps(recorded.to_dict()["evidence"]["markers"]["no_trackers"])
+    assert PASSWORD not in json.dumps(inside.to_dict()) + json.dumps(recorded.to_dict())
+
+
+def test_a_failed_login_is_said_and_no_page_counts_as_scanned(pool, app, files, tmp_path):
+    from checks import accessibility
+    from checks.accessibility import AccessibilitySettings
+
+    wrong = files / "falsch.txt"
+    wrong.write_text("nicht-das-passwort\n", encoding="utf-8")
+    konto = app.url + "/v/login/konto"
+    result = accessibility.run(Target("konto", konto, (konto,)),
+                               AccessibilitySettings(markers=[], login=_login_prefix(files, app, "falsch.txt")),
+                               CheckContext(browser=pool))
+    assert result.state == State.UNKNOWN and result.reason == Reason.EXPECTATION_FAILED
+    assert "Anmeldung (Strecke login) gescheitert an Schritt angemeldet" in result.evidence["detail"]
+    assert "Benutzername oder Passwort falsch" in result.evidence["detail"]
+
+
+def test_a_secret_missing_where_the_journey_runs_is_said_not_guessed(pool, app, files, monkeypatch):
+    monkeypatch.delenv("EGOV_TEST_JOURNEY_PW", raising=False)
+    result = walk(pool, app, settings(files, steps("login"), secrets={"passwort": {"env": "EGOV_TEST_JOURNEY_PW"}}))
+    assert result.state == State.UNKNOWN and result.reason == Reason.INTERNAL_ERROR
+    assert "EGOV_TEST_JOURNEY_PW" in result.evidence["detail"] and "nicht gesetzt" in result.evidence["detail"]

@@ -253,8 +253,10 @@ def load_values(data_file: Path | None, secrets: dict[str, SecretRef]) -> dict[s
 def bind_files(base: Path, data_file: Path | None, secrets: dict[str, SecretRef],
                journeys: list[Journey]) -> tuple[Path | None, dict[str, SecretRef], list[Journey]]:
     """Paths relative to config/ made absolute, and everything a journey needs checked now:
-    the data file and each secret can be read, every `fill` names a value that exists, every
-    upload file is there. Raises DataError with the setting's location."""
+    the data file and each secret file can be read, every `fill` names a value that exists,
+    every upload file is there. Raises DataError with the setting's location. (A secret from
+    an environment variable is read only where the journey runs: `validate`, `report` and
+    `results` work in a shell without it.)"""
     def absolute(p: Path) -> Path:
         return p if p.is_absolute() else base / p
 
@@ -263,7 +265,8 @@ def bind_files(base: Path, data_file: Path | None, secrets: dict[str, SecretRef]
                for k, ref in secrets.items()}
     known = set(read_data_file(data_file)) if data_file is not None else set()
     for name, ref in secrets.items():
-        read_secret(name, ref)
+        if ref.file is not None:  # a file must be there now; a variable only in the process that runs the journey
+            read_secret(name, ref)
     known |= set(secrets)
     bound = []
     for j, journey in enumerate(journeys):
