@@ -245,6 +245,21 @@ def compliance() -> dict:
         f'sum(egov_gdpr_trackers{{{J}, consent="before"}})', "Tracker-Hosts")], decimals=0,
         custom={"lineInterpolation": "stepAfter"}), 10, 8)
 
+    b.row("Antragsstrecken")
+    b.add(merged_table("Antragsstrecken (letzter Lauf)", [
+        ("Bis zum Haltepunkt", f"min by (service, category, journey) (egov_journey_success{{{J}}})"),
+        ("Dauer", f"max by (service, category, journey) (egov_journey_duration_seconds{{{J}}})"),
+        ("Gesperrte Anfragen", f"sum by (service, category, journey) (egov_journey_blocked_requests{{{J}}})"),
+    ], description="Erfolg = jeder Schritt bis zum Haltepunkt bestanden; gesperrte Anfragen: die Strecke wollte "
+                   "etwas absenden oder eine never_request-Adresse aufrufen.",
+        overrides=[override("Bis zum Haltepunkt", mappings=PASS_FAIL, cell=cell_colour()),
+                   override("Dauer", unit="s"),
+                   override("Gesperrte Anfragen", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "red")]))]),
+        14, 8)
+    b.add(panel("timeseries", "Dauer der Antragsstrecken", [target(
+        f"egov_journey_duration_seconds{{{J}}}", "{{service}}: {{journey}}")], unit="s",
+        custom={"lineInterpolation": "stepAfter"}), 10, 8)
+
     b.row("Sicherheit (HTTP Observatory, BSI TR-02102-2)")
     b.add(merged_table("Sicherheit je URL", [
         ("Note", "url:egov_security_grade:rank"),
@@ -310,6 +325,15 @@ def service() -> dict:
         custom={"lineInterpolation": "stepAfter"}), 8, 8)
     b.add(panel("timeseries", "Sicherheit: Punkte", [target(f"egov_security_score{{{SVC}}}", "{{url}}")],
                 custom={"lineInterpolation": "stepAfter"}), 8, 8)
+    b.add(panel("timeseries", "Antragsstrecken: Zeit je Schritt", [target(
+        f"sum by (journey, step) (egov_journey_step_duration_seconds{{{SVC}}})", "{{journey}}: {{step}}")], unit="s",
+        custom={"stacking": {"mode": "normal"}, "fillOpacity": 40, "lineInterpolation": "stepAfter"}), 12, 8)
+    b.add(panel("table", "Antragsstrecken: gescheiterter Schritt", [target(
+        f"max by (journey, step) (egov_journey_step_failed{{{SVC}}})", instant=True, fmt="table")],
+        description="1 beim Schritt, an dem der letzte Lauf scheiterte; 0 bei bestandenen Schritten.",
+        overrides=[override("Value", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "red")]))],
+        transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}, "renameByName": {
+            "journey": "Strecke", "step": "Schritt", "Value": "gescheitert"}}}]), 12, 8)
     b.add(panel("table", "Sicherheits-Tests", [target(
         f"min by (test) (egov_security_test_passed{{{SVC}}})", instant=True, fmt="table")],
         overrides=[override("Value", mappings=PASS_FAIL, cell=cell_colour())],

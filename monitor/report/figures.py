@@ -9,14 +9,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config import Config, ResolvedService
 from monitor.kinds import REGISTRY, ServiceInputs
-from monitor.kinds.base import Detail
+from monitor.kinds.base import Detail, Kind
 from monitor.report.format import (  # noqa: F401 - the report's formats, also used from here by render
     LIGHT_TEXT,
     MONTHS_DE,
@@ -26,6 +26,7 @@ from monitor.report.format import (  # noqa: F401 - the report's formats, also u
     fmt_ms,
     fmt_num,
     fmt_pct,
+    fmt_seconds,
     fmt_time,
 )
 from monitor.report.timeline import Change, merge_spans, month_bounds
@@ -39,9 +40,10 @@ SATISFACTION_RULE = "Zufriedenheit: grün ab 4,0, gelb ab 3,0."
 SATISFACTION_SCALE = 5.0
 
 
-def criteria() -> list[tuple[str, str]]:
-    """The summary's columns: every registered kind in report order, then satisfaction."""
-    return [(k.name, k.title) for k in REGISTRY.in_report_order()] + [SATISFACTION]
+def criteria(shown: Collection[str] | None = None) -> list[tuple[str, str]]:
+    """The summary's columns: every kind the catalog uses (`shown`; default: every registered
+    one), in report order, then satisfaction."""
+    return [(k.name, k.title) for k in REGISTRY.in_report_order() if shown is None or k.name in shown] + [SATISFACTION]
 
 
 @dataclasses.dataclass(slots=True)
@@ -75,6 +77,12 @@ class ReportData:
     policy: dict[str, Any]  # the traffic-light rules' German text, per criterion
     # annex-only tables of the kinds (e.g. every violating element of the newest accessibility scans)
     details: list[Detail] = dataclasses.field(default_factory=list)
+    # the kinds the report covers: those configured for at least one of its services, in
+    # registration order (a kind nobody uses gets no section, column or rule)
+    shown: list[str] = dataclasses.field(default_factory=lambda: REGISTRY.names())
+
+    def kinds_shown(self) -> list[Kind]:
+        return [k for k in REGISTRY if k.name in self.shown]
 
     @property
     def has_data(self) -> bool:
@@ -103,6 +111,7 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
     chosen = [s for sid, s in config.services.items() if services is None or sid in services]
     wanted = {s.id for s in chosen}
     kinds = REGISTRY.ranked()
+    configured = {k for svc in chosen for k in svc.checks}  # a kind no service uses is not reported
 
     progress("Zeitleisten")
     changes: dict[tuple[str, str], list[Change]] = defaultdict(list)
@@ -146,14 +155,15 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
                                [f for (sid, period), f in sorted(figures.items())
                                 if sid == svc.id and period.startswith(str(year))],
                                _quality(svc, summaries, rolled, gaps, start, end))
-        report.lights = {kind.name: kind.light(report) for kind in kinds}
+        report.lights = {kind.name: kind.light(report) for kind in kinds if kind.name in configured}
         report.lights[SATISFACTION[0]] = _satisfaction_light(report.satisfaction)
         reports.append(report)
         _annex_service(report, fig)
 
-    policy = {"rules": [k.light_rule for k in kinds if k.light_rule] + [SATISFACTION_RULE]}
+    shown = [k.name for k in REGISTRY if k.name in configured]
+    policy = {"rules": [k.light_rule for k in kinds if k.light_rule and k.name in configured] + [SATISFACTION_RULE]}
     details = [d for kind in kinds for d in kind.details(store, [s.id for s in chosen], start, end)]
-    data = ReportData(year, tz, now, start, end, reports, merge_spans(gaps), [], annex, policy, details)
+    data = ReportData(year, tz, now, start, end, reports, merge_spans(gaps), [], annex, policy, details, shown)
     data.top_findings = top_findings(data)
     for s, e in data.monitor_gaps:
         fig("", "datenqualitaet", f"{datetime.fromtimestamp(s, tz).isoformat()}/{datetime.fromtimestamp(e, tz).isoformat()}",
@@ -197,7 +207,7 @@ def _satisfaction_light(figures: list[SatisfactionFigure]) -> Light:
 def top_findings(data: ReportData) -> list[str]:
     """The three most important findings: red criteria first, by how many services they hit."""
     found: list[tuple[int, int, str]] = []
-    for kind in sorted(REGISTRY, key=lambda k: k.finding_rank):
+    for kind in sorted(data.kinds_shown(), key=lambda k: k.finding_rank):
         found.extend((weight, kind.finding_rank, text) for weight, text in kind.findings(data))
     svcs = data.services
     unknown = sum(REGISTRY[k].unknown_seconds(v) for s in svcs for k, v in s.kinds.items() if k in REGISTRY)

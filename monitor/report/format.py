@@ -53,6 +53,11 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{s} s"
 
 
+def fmt_seconds(seconds: float | None) -> str:
+    """A duration of seconds as German text with one decimal: 6,1 s."""
+    return "–" if seconds is None else f"{seconds:.1f} s".replace(".", ",")
+
+
 def fmt_ms(seconds: float | None) -> str:
     return "–" if seconds is None else fmt_num(seconds * 1000, 0) + " ms"
 

@@ -74,14 +74,14 @@ COLORS = ("#0b5394", "#b45f06", "#38761d", "#741b47")  # dark enough for 3:1 aga
 
 def charts(data: F.ReportData) -> list[Chart]:
     """Every kind's charts, in report order."""
-    return [chart for kind in REGISTRY.in_report_order() for chart in kind.charts(data)]
+    return [chart for kind in REGISTRY.in_report_order() if kind.name in data.shown for chart in kind.charts(data)]
 
 
 def environment() -> Environment:
     extra = [str(k.template_dir) for k in REGISTRY if k.template_dir is not None]
     env = Environment(loader=FileSystemLoader([str(TEMPLATES), *extra]), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.do"])
-    env.filters.update(pct=F.fmt_pct, num=F.fmt_num, dur=F.fmt_duration, ms=F.fmt_ms)
+    env.filters.update(pct=F.fmt_pct, num=F.fmt_num, dur=F.fmt_duration, ms=F.fmt_ms, secs=F.fmt_seconds)
     return env
 
 
@@ -92,12 +92,12 @@ def render_html(data: F.ReportData, chart_list: list[Chart]) -> str:
     template = env.get_template("report.html.j2")
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     longest_gaps = sorted(data.monitor_gaps, key=lambda g: g[0] - g[1])[:20]
-    kinds = REGISTRY.in_report_order()
+    kinds = [k for k in REGISTRY.in_report_order() if k.name in data.shown]
     context: dict[str, Any] = {}
     for kind in kinds:
         context.update(kind.section_context(data))
-    return template.render(d=data, charts=chart_list, css=css, longest_gaps=longest_gaps, criteria=F.criteria(),
-                           months=F.MONTHS_DE, kinds=kinds, all_kinds=list(REGISTRY), **context)
+    return template.render(d=data, charts=chart_list, css=css, longest_gaps=longest_gaps, criteria=F.criteria(data.shown),
+                           months=F.MONTHS_DE, kinds=kinds, all_kinds=data.kinds_shown(), **context)
 
 
 def write_pdf(html: str, path: Path) -> None:

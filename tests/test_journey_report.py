@@ -1,0 +1,138 @@
+"""The report's Antragsstrecken section from stored journey results: success per month, median
+and p95, where journeys broke most, barriers per step; absent when no service has a journey."""
+
+from __future__ import annotations
+
+import csv
+import re
+import json
+import textwrap
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from checks.result import CheckResult, Reason, State
+from monitor import report
+from monitor.config import load_config
+from monitor.store import Store
+
+TZ = ZoneInfo("Europe/Berlin")
+STEPS = ["start", "starten", "weiter-person", "weiter-adresse", "ende"]
+
+
+def result(key: str, at: datetime, failed: str | None, seconds: float, barriers: int = 0) -> CheckResult:
+    steps = []
+    state = "pass"
+    for name in STEPS:
+        if failed is not None and state == "fail":
+            steps.append({"name": name, "action": "click", "state": "skipped", "seconds": 0.0})
+            continue
+        row = {"name": name, "action": "stop" if name == "ende" else "click", "state": "pass",
+               "seconds": seconds / 4, "description": name}
+        if name == failed:
+            row.update(state="fail", reason="element_not_found", found="<b>Fortfahren</b>")
+            state = "fail"
+        if name == "weiter-person" and barriers:
+            row["accessibility"] = {"barriers": {"critical": barriers, "serious": 1, "moderate": 0, "minor": 0},
+                                    "violations": [], "violations_total": 2}
+        steps.append(row)
+    ok = failed is None
+    return CheckResult("wohngeld", key, "journey", State.UP if ok else State.DOWN,
+                       Reason.OK if ok else Reason.ELEMENT_NOT_FOUND, at, seconds + 1,
+                       {"success": 1.0 if ok else 0.0, "journey_seconds": seconds, "steps": 5.0,
+                        "steps_passed": 5.0 if ok else 2.0, "blocked_requests": 0.0},
+                       {"journey": "wohngeld", "title": "Wohngeld <beantragen>", "steps": steps,
+                        "failed_step": failed})
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    d = tmp_path_factory.mktemp("journey-report")
+    (d / "testdaten.yaml").write_text("vorname: Erika\n", encoding="utf-8")
+    (d / "catalog.yaml").write_text(textwrap.dedent("""\
+        services:
+          - id: wohngeld
+            name: Wohngeld digital
+            category: efa
+            operator: Land Saarland
+            contact: ops@example.invalid
+            urls: ["https://wohngeld.example/"]
+            checks:
+              availability: {interval: 60s}
+              journey:
+                data_file: testdaten.yaml
+                journeys:
+                  - name: wohngeld
+                    title: Wohngeld beantragen
+                    steps:
+                      - {name: start, open: /antrag}
+                      - {name: starten, click: Antrag starten}
+                      - {name: weiter-person, click: Weiter}
+                      - {name: weiter-adresse, click: Weiter}
+                      - {name: ende, stop: true}
+          - id: ohne
+            name: Ohne Strecke
+            category: kommune
+            operator: X
+            contact: x@example.invalid
+            urls: ["https://ohne.example/"]
+            checks:
+              availability: {interval: 60s}
+        """), encoding="utf-8")
+    (d / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{d / "store.db"}"}}\n'
+                                     "timezone: Europe/Berlin\n", encoding="utf-8")
+    config = load_config(d / "settings.yaml")
+    key = config.services["wohngeld"].checks["journey"].keys(config.services["wohngeld"].urls)[0]
+    store = Store.open(config.store_url, tz=TZ)
+    seconds: list[float] = []
+    at = datetime(2026, 1, 10, 9, tzinfo=TZ)
+    for i in range(30):  # January: 27 passed, 3 failed at weiter-adresse
+        failed = "weiter-adresse" if i % 10 == 3 else None
+        store.record(result(key, at + timedelta(hours=i), failed, 4.0 + i % 5))
+        if failed is None:
+            seconds.append(4.0 + i % 5)
+    at = datetime(2026, 3, 2, 9, tzinfo=TZ)
+    for i in range(10):  # March: 5 passed, 4 at weiter-adresse, 1 at start; the newest passes, with barriers
+        failed = None if i % 2 == 1 else ("start" if i == 0 else "weiter-adresse")
+        store.record(result(key, at + timedelta(hours=i), failed, 6.0, barriers=3))
+        if failed is None:
+            seconds.append(6.0)
+    files = report.build(store, config, 2026, d / "out", now=datetime(2027, 1, 5, tzinfo=TZ))
+    yield files, seconds, key
+    store.close()
+
+
+def test_the_section_shows_success_per_month_durations_breaks_and_barriers(built):
+    files, seconds, _key = built
+    html = files.html.read_text(encoding="utf-8")
+    assert re.search(r'<h2 id="h-antragsstrecken">\d\. Antragsstrecken</h2>', html)
+    assert "Wohngeld &lt;beantragen&gt;" in html and "<beantragen>" not in html  # from the stored digest, escaped
+    assert "<td>40</td><td>80,0 %</td>" in html  # 32 of 40 runs reached the stop point
+    assert "weiter-adresse (7), start (1)" in html
+    assert "<td>90,0 %</td><td>–</td><td>50,0 %</td>" in html  # Jan, Feb (no run), Mar
+    assert re.search(r"<td>\d,\d s</td><td>\d,\d s</td><td>weiter-adresse", html)  # median, p95 in seconds
+    assert "Barrieren je Schritt" in html and "<td>weiter-person</td><td>3</td><td>1</td>" in html
+
+
+def test_the_annex_holds_each_journeys_figures(built):
+    files, seconds, _key = built
+    rows = [r for r in csv.DictReader(files.csv.open(encoding="utf-8")) if r["section"] == "antragsstrecke_wohngeld"]
+    fig = {(r["period"], r["figure"]): r["value"] for r in rows}
+    assert fig[("jahr", "laeufe")] == "40" and float(fig[("jahr", "erfolgsquote")]) == pytest.approx(80.0)
+    assert fig[("jahr", "abbrueche_weiter-adresse")] == "7" and fig[("jahr", "abbrueche_start")] == "1"
+    assert float(fig[("Jan", "erfolgsquote")]) == pytest.approx(90.0)
+    # median and p95 of the passed runs, from the rollup histogram (5 % buckets: within 2.5 %)
+    ordered = sorted(seconds)
+    assert float(fig[("jahr", "dauer_median")]) == pytest.approx(ordered[(len(ordered) + 1) // 2 - 1], rel=0.03)
+    assert float(fig[("jahr", "dauer_p95")]) == pytest.approx(ordered[int(0.95 * len(ordered) + 0.999) - 1], rel=0.03)
+    doc = json.loads(files.json.read_text(encoding="utf-8"))
+    assert any(f["section"] == "antragsstrecke_wohngeld" for f in doc["figures"])
+
+
+def test_the_pdf_renders_and_the_summary_has_the_journey_light(built):
+    files, _seconds, _key = built
+    assert files.pdf is not None and files.pdf.stat().st_size > 10_000
+    html = files.html.read_text(encoding="utf-8")
+    assert "<th scope=\"col\">Antragsstrecken</th>" in html
+    assert "Antragsstrecken: rot, wenn eine Strecke" in html  # its light rule in the method section
