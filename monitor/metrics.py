@@ -56,8 +56,9 @@ class ResultCollector(Collector):
         services = config.services
         now = datetime.now(UTC)
         common = {name: GaugeMetricFamily(name, doc, labels=TARGET_LABELS + extra) for name, doc, extra in COMMON}
+        used = {k for svc in services.values() for k in svc.checks}  # a kind no service uses exports nothing
         per_kind = {kind.name: {f.name: GaugeMetricFamily(f.name, f.doc, labels=TARGET_LABELS + list(f.labels))
-                                for f in kind.families} for kind in REGISTRY}
+                                for f in kind.families} for kind in REGISTRY if kind.name in used}
         service_gauges = {
             "egov_service_info": GaugeMetricFamily(
                 "egov_service_info", "Name and operator of a catalog service (catalog data, for dashboards and alerts)",

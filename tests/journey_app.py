@@ -12,6 +12,7 @@ the next step (post/redirect/get, as real application platforms do). Variants li
 - barriere: the personal data step has barriers (an image without alt, an unlabelled field)
 - tracker: the upload step loads a tracker (www.google-analytics.com, mapped to this server)
 - login: a login wall in front; /v/login/konto is a page only a logged-in user sees
+- spa: a single-page form: "Weiter" submits nothing, a script shows the next step in place
 
 The server counts submissions (POST .../absenden): a journey must never reach it.
 """
@@ -26,7 +27,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 
-VARIANTS = ("gut", "fehler500", "umbenannt", "haengt", "barriere", "tracker", "login")
+VARIANTS = ("gut", "fehler500", "umbenannt", "haengt", "barriere", "tracker", "login", "spa")
 PASSWORD = "Sehr-Geheim-4711!"  # the login's password (the tests pass it as a secret)
 TRACKER = "www.google-analytics.com"
 
@@ -93,7 +94,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if variant == "login" and step not in ("anmelden",) and cookies.get("sitzung") != "ok":
             self._send(303, headers=[("Location", f"/v/{variant}/anmelden")])
             return
-        if step == "":
+        if variant == "spa" and step == "":
+            self._send(200, page("Wohngeld beantragen", """<h1>Wohngeld beantragen</h1>
+<form id="f" action="person" method="post"><p><label for="vn">Vorname</label> <input id="vn" name="vorname"></p>
+<p><button type="submit">Weiter</button></p></form>
+<script>document.getElementById('f').addEventListener('submit', e => { e.preventDefault();
+  document.querySelector('main').innerHTML = '<h1>Schritt 2: Anschrift (ohne Neuladen)</h1>'; });</script>"""))
+        elif step == "":
             self._send(200, page("Wohngeld beantragen", """<h1>Wohngeld beantragen</h1>
 <p>Hier beantragen Sie Wohngeld online.</p><p><a href="person">Antrag starten</a></p>"""))
         elif step == "anmelden":

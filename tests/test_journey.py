@@ -244,3 +244,16 @@ def test_a_secret_missing_where_the_journey_runs_is_said_not_guessed(pool, app, 
     result = walk(pool, app, settings(files, steps("login"), secrets={"passwort": {"env": "EGOV_TEST_JOURNEY_PW"}}))
     assert result.state == State.UNKNOWN and result.reason == Reason.INTERNAL_ERROR
     assert "EGOV_TEST_JOURNEY_PW" in result.evidence["detail"] and "nicht gesetzt" in result.evidence["detail"]
+
+
+def test_a_single_page_form_is_followed_in_place_without_waiting_for_a_navigation(pool, app, files):
+    journey_steps = [{"name": "start", "open": "/v/spa/"},
+                     {"name": "vorname", "fill": "Vorname", "value": "vorname"},
+                     {"name": "weiter", "click": "Weiter"},
+                     {"name": "anschrift", "expect": {"text": "Schritt 2: Anschrift"}},
+                     {"name": "ende", "stop": True}]
+    posts = sum(1 for m, _p in app.requests if m == "POST")
+    # a step limit below the wait for a real navigation: the prevented submission is seen as such
+    result = walk(pool, app, settings(files, journey_steps, step_timeout="5s"))
+    assert result.state == State.UP, result.evidence
+    assert sum(1 for m, _p in app.requests if m == "POST") == posts

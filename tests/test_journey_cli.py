@@ -173,3 +173,23 @@ def test_the_daemon_runs_a_logged_in_journey_and_no_secret_reaches_store_logs_or
         assert secret.encode() not in store
         assert secret not in log and secret not in metrics and secret not in results
         assert secret not in proc.stdout + proc.stderr
+
+
+def test_a_journey_and_a_login_travel_to_a_distributed_worker_without_their_values(tmp_path, app):
+    import json
+
+    from monitor.config import load_config
+    from monitor.distributed import job_from_payload, job_payload
+
+    extra = textwrap.indent("accessibility: {interval: 1h, markers: [], after_journey: wohngeld}\n", "      ")
+    settings = write(tmp_path, app, journey_yaml("wohngeld", journey_app.steps("login")), extra_checks=extra)
+    config = load_config(settings)
+    service = config.services["wohngeld"]
+    for kind in ("journey", "accessibility"):
+        url = service.checks[kind].keys(service.urls)[0] if kind == "journey" else service.urls[0]
+        payload = job_payload(service, kind, url, "k", 0.0)
+        text = json.dumps(payload)
+        assert FIRST_NAME not in text and PASSWORD not in text  # names of values travel, never values
+        back, back_kind, back_url = job_from_payload(json.loads(text))
+        assert back.checks[back_kind] == service.checks[kind] and back_url == url
+    assert service.checks["accessibility"].login.journey.name == "wohngeld"

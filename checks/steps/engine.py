@@ -40,9 +40,12 @@ from checks.steps.guard import GuardUnavailable, RequestGuard
 from checks.steps.model import Expect, Journey, Prefix, Step, load_values
 
 POLL = 0.1  # seconds between two looks at the page while a step waits
-# After a click, how long a page may take to start a navigation (a form submission, a
-# script) before the click counts as one that changes the page in place.
+# After a click, how long a page may take to start a navigation before the click counts as
+# one that changed the page in place: short for a button of a script (a single-page
+# application), long for a link or a form's submit button (a busy machine may take seconds
+# to send the form); never longer than the step's own limit.
 CLICK_GRACE = 1.0
+NAVIGATION_GRACE = 8.0
 SCREENSHOT_TRIES = ((55, 0.5), (40, 0.4), (30, 0.3), (25, 0.2))  # JPEG quality and scale, until it fits
 MASK_MIN = 3  # values shorter than this are not scrubbed from text (they would blank out everything)
 
@@ -130,6 +133,7 @@ class JourneyRun:
         self.screenshots = screenshots
         self.outcomes = [StepOutcome(s.name, s.action, self.scrub(s.describe())) for s in journey.steps]
         self.guard: RequestGuard | None = None
+        self._likely = False  # whether the last click will most likely navigate
         self._step_log: list[dict[str, Any]] = []  # DevTools events of the running step
         self._main_frame = ""
         self._blocked: list[str] = list(journey.never_request)
@@ -193,7 +197,7 @@ class JourneyRun:
         try:
             self._act(step, deadline)
             if step.action == "click":
-                self._await_navigation(str(before.get("doc")), deadline, limit, blocked_before)
+                self._await_navigation(str(before.get("doc")), deadline, limit, blocked_before, self._likely)
             self._settle(deadline, limit)
         except StepFailed as exc:
             outcome.state, outcome.reason = "fail", exc.reason.value
@@ -273,6 +277,8 @@ class JourneyRun:
                     element.send_keys(str(path))
 
     def _click(self, element: WebElement) -> None:
+        self._likely = bool(self.driver.execute_script(scripts.LIKELY_NAVIGATION, element))
+        self.driver.execute_script(scripts.WATCH_DEFAULT)
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
         try:
             element.click()
@@ -310,11 +316,16 @@ class JourneyRun:
                 raise StepFailed(reason, exp.describe(), _found(got))
             time.sleep(POLL)
 
-    def _await_navigation(self, before: str, deadline: float, limit: float, blocked_before: int) -> None:
+    def _await_navigation(self, before: str, deadline: float, limit: float, blocked_before: int,
+                          likely: bool) -> None:
         """After a click: if the top document starts navigating (a Document request of the main
-        frame in the network log), wait for the new document; if nothing starts within
-        CLICK_GRACE, the click changed the page in place."""
-        grace = time.monotonic() + CLICK_GRACE
+        frame in the network log), wait for the new document; if nothing starts within the
+        grace (NAVIGATION_GRACE for a link or a submit button, else CLICK_GRACE), the click
+        changed the page in place."""
+        if likely and self._state().get("doc") == before:
+            seen = self._quiet(scripts.READ_DEFAULT)  # the page prevented it: handled in place
+            likely = not (isinstance(seen, dict) and seen.get("go") is False)
+        grace = time.monotonic() + (NAVIGATION_GRACE if likely else CLICK_GRACE)
         while True:
             started, failed = self._navigation_in(self._poll_log())
             blocked = self.guard is not None and self.guard.count() > blocked_before

@@ -178,3 +178,31 @@ return masked;
 """
 
 VIEWPORT = "return [window.innerWidth, window.innerHeight];"
+
+# argument: the element to click -> whether clicking it will most likely navigate the top
+# document (a link to another address, a form's submit control): worth waiting for.
+LIKELY_NAVIGATION = r"""
+const el = arguments[0];
+const link = el.closest('a[href], area[href]');
+if (link) {
+  const href = link.getAttribute('href') || '';
+  if (href.startsWith('#') || href.toLowerCase().startsWith('javascript:') || link.hasAttribute('download')) return false;
+  if ((link.getAttribute('target') || '_self') !== '_self') return false;
+  try { const u = new URL(link.href); return u.href.split('#')[0] !== location.href.split('#')[0]; } catch (e) { return false; }
+}
+const control = el.closest('button, input[type=submit], input[type=image]');
+if (!control || !control.form) return false;
+const type = (control.getAttribute('type') || 'submit').toLowerCase();
+return type === 'submit' || type === 'image';
+"""
+
+# Before a click: note whether the page lets the click (a link) or the form submission it
+# starts go ahead, or prevents it (a single-page application handles it in place). Our
+# listeners sit on the window, in the bubbling phase: they run after the page's own.
+WATCH_DEFAULT = r"""
+window.__egovNav = null;
+window.addEventListener('click', e => { if (!window.__egovNav) window.__egovNav = {go: !e.defaultPrevented}; },
+                        {once: true});
+window.addEventListener('submit', e => { window.__egovNav = {go: !e.defaultPrevented, submit: true}; }, {once: true});
+"""
+READ_DEFAULT = "return window.__egovNav || null;"
