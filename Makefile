@@ -28,6 +28,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	$(PY) -m bench.accessibility
 	$(PY) -m bench.gdpr
 	$(PY) -m bench.gdpr_compare
+	$(PY) -m bench.journey
 	$(PY) -m bench.kinds_compare
 	$(PY) -m bench.report
 	$(PY) -m bench.scaleout
