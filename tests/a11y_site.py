@@ -23,12 +23,25 @@ START = html(f"""<header><nav aria-label="Hauptmenü"><details><summary>Menü</s
 </nav></header><main><h1>Serviceportal Saarland</h1><p>Willkommen.</p></main>{FOOTER}""")
 PAGE2 = html(f"<main><h1>Anträge</h1><p>Hier stellen Sie Anträge.</p></main>{FOOTER}", title="Anträge")
 STATEMENT = html("""<main><h1>Erklärung zur Barrierefreiheit</h1>
-<p>Diese Erklärung wurde am 01.10.2026 erstellt. Stand: 1. Oktober 2026.</p>
+<p>Das Land Saarland ist bemüht, seine Website im Einklang mit § 12a BGG und der BITV 2.0 barrierefrei zugänglich zu machen.</p>
+<h2>Stand der Vereinbarkeit mit den Anforderungen</h2><p>Diese Website ist mit den Anforderungen der BITV 2.0 teilweise vereinbar.</p>
+<h2>Nicht barrierefreie Inhalte</h2><ul><li>Einige PDF-Dokumente sind nicht barrierefrei.</li>
+<li>Videos haben noch keine Untertitel.</li></ul>
+<h2>Erstellung dieser Erklärung</h2><p>Diese Erklärung wurde am 01.10.2026 erstellt. Grundlage ist eine Selbstbewertung.
+Stand: 1. Oktober 2026.</p>
 <h2>Barriere melden</h2><p>Schreiben Sie uns: <a href="mailto:barrierefreiheit@example.invalid">barrierefreiheit@example.invalid</a></p>
 <h2>Schlichtungsverfahren</h2><p>Sie können sich an die Schlichtungsstelle nach dem BGG wenden.</p></main>""",
                  title="Erklärung zur Barrierefreiheit")
-OLD_STATEMENT = html("""<main><h1>Erklärung zur Barrierefreiheit</h1><p>Stand: 15.03.2024</p>
-<p>Kontakt: Telefon 0681 000</p></main>""", title="Erklärung")
+# Old, claims full conformity, names neither method nor arbitration, offers a telephone only.
+OLD_STATEMENT = html("""<main><h1>Erklärung zur Barrierefreiheit</h1>
+<p>Diese Website ist mit der BITV 2.0 vollständig vereinbar.</p><p>Diese Erklärung wurde am 15.03.2024 erstellt.</p>
+<h2>Feedback und Kontaktangaben</h2><p>Rathaus, Am Markt 1, 66111 Saarbrücken. Telefon 0681 000</p></main>""",
+                     title="Erklärung")
+# A page about the town hall's ramps behind a footer link "Barrierefreiheit": no statement.
+RAMPS = html("""<main><h1>Barrierefreiheit im Rathaus</h1><p>Das Rathaus hat eine Rampe am Nebeneingang und einen
+Aufzug in alle Etagen. Stand: 01.10.2026.</p><p>Fragen: <a href="mailto:rathaus@example.invalid">rathaus@example.invalid</a></p>
+<p><a href="/gebaerden-dolmetsch">Gebärdensprachdolmetscher für Ihren Termin buchen</a></p></main>""",
+             title="Barrierefreiheit im Rathaus")
 SVG = Page(body=b'<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"></svg>', content_type="image/svg+xml")
 
 # Known violations, each counted: image-alt 3, link-name 2, label 1, button-name 1,
@@ -58,7 +71,8 @@ def good_routes() -> dict:
             "/dgs": Page(body=html("<main><h1>Gebärdensprache</h1></main>")), "/dgs.svg": SVG,
             "/a.svg": SVG, "/b.svg": SVG, "/c.svg": SVG,
             "/fehler": Page(body=VIOLATIONS), "/rahmen": Page(body=FRAMES), "/frame1": Page(body=FRAME1),
-            "/frame2": Page(body=FRAME2), "/alt": Page(body=OLD_STATEMENT), "/schatten": Page(body=SHADOW)}
+            "/frame2": Page(body=FRAME2), "/alt": Page(body=OLD_STATEMENT), "/schatten": Page(body=SHADOW),
+            "/rathaus": Page(body=RAMPS)}
 
 
 def hostile_routes() -> dict:

@@ -23,7 +23,7 @@ from checks.result import CheckKind, Reason, State, Target
 from monitor.config import load_config
 from monitor.metrics import ResultCollector
 from monitor.store import Store
-from tests.a11y_site import FOREIGN, KNOWN, good_routes, hostile_routes
+from tests.a11y_site import FOREIGN, KNOWN, good_routes, hostile_routes, html
 from tests.servers import free_port
 from tests.sites import Page, site
 
@@ -152,7 +152,11 @@ def _page(url="https://a.example/", links=(), lang="de") -> PageScan:
 STATEMENT_LINK = ("Barrierefreiheit", "https://a.example/barrierefreiheit", "", "", "")
 EASY = ("Leichte Sprache", "https://a.example/ls", "", "", "")
 SIGN = ("", "https://a.example/video", "", "", "DGS")
-GOOD_TEXT = "Stand: 01.09.2026. Barriere melden per E-Mail. Schlichtungsstelle nach § 16 BGG."
+STATUS = "Diese Website ist mit den Anforderungen der BITV 2.0 teilweise vereinbar.\n"
+GOOD_TEXT = (STATUS + "Nicht barrierefreie Inhalte\n- PDF-Dokumente\nErstellung dieser Erklärung\n"
+             "Diese Erklärung wurde am 01.09.2026 erstellt (Selbstbewertung).\n"
+             "Barriere melden per E-Mail: barrierefreiheit@a.example\nSchlichtungsstelle nach § 16 BGG.")
+RAMPS_TEXT = "Barrierefreiheit im Rathaus\nRampe und Aufzug. Stand: 01.10.2026. Fragen: rathaus@a.example"
 
 
 @pytest.mark.parametrize(("marker", "pages", "text", "expected"), [
@@ -160,24 +164,47 @@ GOOD_TEXT = "Stand: 01.09.2026. Barriere melden per E-Mail. Schlichtungsstelle n
     ("statement_linked", [_page(links=[STATEMENT_LINK]), _page("https://a.example/2", [EASY])], GOOD_TEXT, "fail"),
     ("statement_linked", [PageScan(url="https://a.example/", error="x")], None, "unknown"),
     ("statement_feedback", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
-    ("statement_feedback", [_page(links=[STATEMENT_LINK])], "Stand: 01.09.2026. Schlichtungsstelle.", "fail"),
+    ("statement_feedback", [_page(links=[STATEMENT_LINK])], STATUS + "Stand: 01.09.2026. Schlichtungsstelle.", "fail"),
+    # the model heading alone is no feedback mechanism: an electronic contact is required
+    ("statement_feedback", [_page(links=[STATEMENT_LINK])],
+     STATUS + "Feedback und Kontaktangaben\nRathaus, Am Markt 1, 66111 Saarbrücken, Telefon 0681 000", "fail"),
+    ("statement_feedback", [_page(links=[STATEMENT_LINK])], STATUS + "Feedback: über unser Kontaktformular", "fail"),
     # no statement at all: statement_linked fails; what depends on the statement cannot be judged
     ("statement_linked", [_page(links=[EASY])], None, "fail"),
     ("statement_feedback", [_page(links=[EASY])], None, "unknown"),
     ("statement_arbitration", [_page(links=[EASY])], None, "unknown"),
     ("statement_current", [_page(links=[EASY])], None, "unknown"),
+    # a page about ramps behind the link is no statement: nothing on it passes a statement marker
+    ("statement_linked", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "fail"),
+    ("statement_feedback", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "unknown"),
+    ("statement_current", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "unknown"),
+    ("statement_complete", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "unknown"),
     ("statement_arbitration", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
-    ("statement_arbitration", [_page(links=[STATEMENT_LINK])], "Stand: 01.09.2026. Kontakt: info@a.example", "fail"),
+    ("statement_arbitration", [_page(links=[STATEMENT_LINK])], STATUS + "Stand: 01.09.2026. Kontakt: info@a.example", "fail"),
     ("statement_current", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
-    ("statement_current", [_page(links=[STATEMENT_LINK])], "Stand: 20. November 2025", "fail"),
-    ("statement_current", [_page(links=[STATEMENT_LINK])], "Diese Erklärung wurde im Oktober 2026 überprüft.", "pass"),
-    ("statement_current", [_page(links=[STATEMENT_LINK])], "Ohne Datum.", "unknown"),
+    ("statement_current", [_page(links=[STATEMENT_LINK])], STATUS + "Stand: 20. November 2025", "fail"),
+    ("statement_current", [_page(links=[STATEMENT_LINK])], STATUS + "Diese Erklärung wurde im Oktober 2026 überprüft.", "pass"),
+    ("statement_current", [_page(links=[STATEMENT_LINK])], STATUS + "Ohne Datum.", "unknown"),
+    # free wording: no status sentence, but a legal basis and two of the model's sections
+    ("statement_current", [_page(links=[STATEMENT_LINK])],
+     "Wir erfüllen die BITV 2.0 noch nicht überall. Nicht barrierefreie Inhalte: alte PDF. Erstellt am 2. Juni 2026. "
+     "Schlichtungsstelle: siehe BGG.", "pass"),
+    ("statement_complete", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
+    ("statement_complete", [_page(links=[STATEMENT_LINK])], STATUS + "Stand: 01.09.2026. Schlichtungsstelle.", "fail"),
+    ("statement_consistent", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
+    ("statement_consistent", [_page(links=[STATEMENT_LINK])], GOOD_TEXT.replace("teilweise", "vollständig"), "pass"),
+    ("statement_consistent", [_page(links=[STATEMENT_LINK])], "Ohne Status, nach BITV 2.0. Erstellt am 1.9.2026. "
+     "Schlichtungsstelle und Feedback.", "unknown"),
     ("easy_language", [_page(links=[EASY])], None, "pass"),
     ("easy_language", [_page(links=[("Einfach erklärt", "https://a.example/leichte-sprache/", "", "", "")])], None, "pass"),
     ("easy_language", [_page(links=[SIGN])], None, "fail"),
     ("sign_language", [_page(links=[SIGN])], None, "pass"),
     ("sign_language", [_page(links=[("Video", "https://a.example/v", "Gebärdensprache", "", "")])], None, "pass"),
     ("sign_language", [_page(links=[EASY])], None, "fail"),
+    # a service about sign language is no content in it
+    ("sign_language", [_page(links=[("Gebärdensprachdolmetscher für Ihren Termin buchen", "https://a.example/gd", "", "",
+                                     "")])], None, "fail"),
+    ("sign_language", [_page(links=[("Gebärden-Ecke", "https://a.example/ecke", "", "", "")])], None, "fail"),
     ("html_lang", [_page()], None, "pass"),
     ("html_lang", [_page(lang="de-DE"), _page("https://a.example/en", lang="en")], None, "pass"),
     ("html_lang", [_page(lang="en")], None, "fail"),
@@ -188,6 +215,35 @@ def test_each_marker_present_and_absent(marker, pages, text, expected):
     statement = (text, None, ()) if link and text is not None else None
     got = judge_markers(pages, statement, link.href if link else None, [marker], TODAY, 365)
     assert got[marker].state == expected, got[marker]
+
+
+@pytest.mark.parametrize(("status", "serious", "expected"), [
+    ("vollständig", 2, "fail"), ("vollständig", 0, "pass"), ("teilweise", 2, "pass"), ("nicht", 5, "pass")])
+def test_a_statement_claiming_full_conformity_next_to_serious_barriers_contradicts_the_scan(status, serious, expected):
+    pages = [_page(links=[STATEMENT_LINK])]
+    text = GOOD_TEXT.replace("teilweise", status)
+    got = judge_markers(pages, (text, None, ()), STATEMENT_LINK[1], ["statement_consistent"], TODAY, 365, serious)
+    assert got["statement_consistent"].state == expected
+    if expected == "fail":
+        assert "vollständig vereinbar" in got["statement_consistent"].facts["detail"]
+
+
+def test_the_statement_audit_reads_status_dates_method_content_contact_and_arbitration():
+    from checks.accessibility.statement import read
+
+    st = read("https://a.example/barrierefreiheit", GOOD_TEXT + "\nZuletzt überprüft am 15.10.2026.",
+              (Link("Kontaktformular", "https://a.example/kontakt", "", "", ""),), TODAY)
+    assert st.is_statement and st.status == "partial"
+    assert (st.created, st.reviewed) == (date(2026, 9, 1), date(2026, 10, 15)) and st.newest_date == date(2026, 10, 15)
+    assert st.method == "Selbstbewertung" and st.non_accessible and st.non_accessible_items == 1
+    assert st.emails == ("barrierefreiheit@a.example",) and st.forms == ("https://a.example/kontakt",)
+    assert st.arbitration and st.missing() == []
+    incomplete = read("https://a.example/b", STATUS + "Telefon 0681 000", (), TODAY)
+    assert incomplete.missing() == ["non_accessible", "date", "method", "feedback", "arbitration"]
+    bitv_test = read("https://a.example/b", STATUS.replace("teilweise", "nicht vollständig") + "Geprüft mit dem BITV-Test.",
+                     (), TODAY)
+    assert bitv_test.status == "partial" and bitv_test.method == "BITV-Test"
+    assert not read("https://a.example/r", RAMPS_TEXT, (), TODAY).is_statement
 
 
 def test_unreadable_statement_is_not_determinable():
@@ -208,11 +264,34 @@ def test_markers_absent_on_a_real_site(pool, good):
         base = f"http://127.0.0.1:{port}"
         result = a11y.run(Target("p", base + "/", (base + "/", base + "/seite")), AccessibilitySettings(), CheckContext(browser=pool, today=TODAY))
     states = {k: m["state"] for k, m in result.evidence["markers"].items()}
-    assert states == {"statement_linked": "fail", "statement_feedback": "pass", "statement_arbitration": "fail",
-                      "statement_current": "fail", "easy_language": "fail", "sign_language": "fail", "html_lang": "fail"}
+    assert states == {"statement_linked": "fail", "statement_feedback": "fail", "statement_arbitration": "fail",
+                      "statement_current": "fail", "statement_consistent": "pass", "statement_complete": "fail",
+                      "easy_language": "fail", "sign_language": "fail", "html_lang": "fail"}
+    assert "nur Post oder Telefon" in result.evidence["markers"]["statement_feedback"]["detail"]
+    assert result.evidence["markers"]["statement_complete"]["missing"] == ("method", "feedback", "arbitration")
     assert result.evidence["markers"]["statement_linked"]["missing_on"] == (base + "/seite",)
     assert result.evidence["markers"]["statement_current"]["date"] == "2024-03-15"
     assert result.state is State.DOWN and "BITV" in result.evidence["detail"]
+
+
+def test_a_footer_link_to_a_page_about_ramps_is_not_taken_for_the_statement(pool, good):
+    # The issue's municipal site: "Barrierefreiheit" in the footer leads to the town hall's
+    # ramps and lifts, with a "Stand" date and an e-mail address; the start page's only
+    # sign-language link books interpreters. Nothing of that may pass a marker.
+    start = html(f"""<main><h1>Stadt</h1><p><a href="{good}/rathaus">Barrierefreiheit</a></p>
+<p><a href="/dolmetsch">Gebärdensprachdolmetscher für Ihren Termin buchen</a></p></main>""")
+    with site({"/": Page(body=start)}) as port:
+        url = f"http://127.0.0.1:{port}/"
+        result = a11y.run(Target("stadt", url, (url,)), AccessibilitySettings(), CheckContext(browser=pool, today=TODAY))
+    markers = result.evidence["markers"]
+    states = {k: m["state"] for k, m in markers.items()}
+    assert states["statement_linked"] == "fail"
+    assert "keine Erklärung zur Barrierefreiheit" in markers["statement_linked"]["detail"]
+    assert [c["statement"] for c in markers["statement_linked"]["candidates"]] == [False]
+    for name in ("statement_feedback", "statement_current", "statement_arbitration", "statement_consistent",
+                 "statement_complete"):
+        assert states[name] == "unknown", (name, markers[name])
+    assert states["sign_language"] == "fail"
 
 
 # --------------------------------------------------------------------------- sitemaps

@@ -18,13 +18,15 @@ with the evidence.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypedDict, cast
 
 from checks import browser as browser_pool
 from checks import sitemap
+from checks.accessibility import wcag
 from checks.accessibility.axe import (
     PageScan,
     Violation,
@@ -35,7 +37,7 @@ from checks.accessibility.axe import (
     scan_in_session,
     scan_page,
 )
-from checks.accessibility.markers import first_statement_link, judge_markers, statement_dates, statement_link
+from checks.accessibility.markers import judge_markers, statement_candidates, statement_link
 from checks.accessibility.settings import (
     IMPACT_WEIGHTS,
     IMPACTS,
@@ -48,6 +50,7 @@ from checks.accessibility.settings import (
     RuleExclusion,
     SitemapSettings,
 )
+from checks.accessibility.statement import read as read_statement
 from checks.kind import CheckContext, CheckImplementation
 from checks.page import Link, Marker, failure_reason, fetch_text, marker_key
 from checks.result import CheckKind, CheckResult, Reason, State, Target
@@ -96,16 +99,13 @@ def run(target: Target, settings: AccessibilitySettings, ctx: CheckContext) -> C
                                                    thread_name_prefix="a11y-page") as ex:
             pages = list(ex.map(lambda u: scan_page(pool, u, settings, wait=wait), urls))
 
-    statement_url = None
-    statement = None
-    wanted = list(settings.markers)
-    if any(m.startswith("statement_") and m != "statement_linked" for m in wanted):
-        link = first_statement_link(pages)
-        if link is not None:
-            statement_url = link.href
-            statement = fetch_text(pool, statement_url, settings, wait=wait)
-    markers = judge_markers(pages, statement, statement_url, wanted, ctx.date(),
-                            settings.statement_max_age_days)
+    statement_url, statement, tried = _statement(pool, pages, settings, wait, ctx.date())
+    serious = len({v.rule for p in pages if p.scanned for v in p.violations if v.impact in ("critical", "serious")})
+    markers = judge_markers(pages, statement, statement_url, list(settings.markers), ctx.date(),
+                            settings.statement_max_age_days, serious)
+    if tried and "statement_linked" in markers:
+        markers["statement_linked"] = dataclasses.replace(
+            markers["statement_linked"], facts={**markers["statement_linked"].facts, "candidates": tried})
     return _result(target, settings, started, time.monotonic() - t0, pages, markers, statement_url, sitemap_info)
 
 
@@ -128,6 +128,28 @@ def _logged_in(pool: BrowserPool, urls: list[str], settings: AccessibilitySettin
         error, reason = browser_pool.page_failure(exc, budget)
         pages += [PageScan(url=u, error=error, error_reason=reason) for u in urls[len(pages):]]
     return pages
+
+
+def _statement(pool: BrowserPool, pages: list[PageScan], settings: AccessibilitySettings, wait: float, today: date
+               ) -> tuple[str | None, tuple[str | None, str | None, tuple[Link, ...]] | None, list[dict[str, Any]]]:
+    """The statement: the linked candidates in order (strongest wording first, at most three),
+    the first that reads like a statement. Returns its URL and (text, error, links), or the
+    first candidate's when none does, and what was tried."""
+    if not any(m.startswith("statement_") for m in settings.markers):
+        return None, None, []
+    first: tuple[str | None, tuple[str | None, str | None, tuple[Link, ...]] | None] = (None, None)
+    tried: list[dict[str, Any]] = []
+    for link in statement_candidates(pages):
+        got = fetch_text(pool, link.href, settings, wait=wait)
+        text, error, links = got
+        is_statement = text is not None and read_statement(link.href, text, links, today).is_statement
+        tried.append({"url": link.href, "text": link.label[:200], "statement": is_statement,
+                      **({"error": error} if error else {})})
+        if is_statement:
+            return link.href, got, tried
+        if first[0] is None:
+            first = (link.href, got)
+    return first[0], first[1], tried
 
 
 # --------------------------------------------------------------------------- the result's payload
@@ -273,4 +295,4 @@ CHECK = CheckImplementation(CheckKind.ACCESSIBILITY, AccessibilitySettings, run,
 __all__ = ["CHECK", "IMPACTS", "IMPACT_WEIGHTS", "MARKERS", "MARKER_NAMES_DE", "MAX_TARGETS_PER_RULE", "MAX_TARGET_CHARS",
            "WCAG21_AA", "AccessibilitySettings", "Link", "Marker", "PageScan", "RuleExclusion", "SitemapSettings",
            "Violation", "_AxeRun", "axe_source", "axe_source_path", "axe_version", "dedupe", "fetch_text",
-           "judge_markers", "pages_for", "run", "scan_page", "statement_dates", "statement_link"]
+           "judge_markers", "pages_for", "run", "scan_page", "statement_candidates", "statement_link", "wcag"]

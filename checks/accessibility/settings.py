@@ -19,12 +19,16 @@ IMPACTS = ("critical", "serious", "moderate", "minor")
 IMPACT_WEIGHTS = {"critical": 10, "serious": 7, "moderate": 3, "minor": 1}
 WCAG21_AA = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 MARKERS = ("statement_linked", "statement_feedback", "statement_arbitration", "statement_current",
-           "easy_language", "sign_language", "html_lang")
+           "statement_consistent", "statement_complete", "easy_language", "sign_language", "html_lang")
 MARKER_NAMES_DE = {
     "statement_linked": "Erklärung zur Barrierefreiheit von jeder Seite verlinkt",
     "statement_feedback": "Erklärung nennt einen Feedback-Mechanismus",
     "statement_arbitration": "Erklärung nennt das Schlichtungsverfahren",
     "statement_current": "Erklärung ist höchstens 12 Monate alt",
+    "statement_consistent": "Erklärung widerspricht der Prüfung nicht (nicht „vollständig vereinbar“ trotz schwerer "
+                            "Barrieren)",
+    "statement_complete": "Erklärung enthält alle Pflichtangaben (Status, nicht barrierefreie Inhalte, Datum, Methode, "
+                          "elektronischer Kontakt, Schlichtungsverfahren)",
     "easy_language": "Leichte Sprache von der Startseite erreichbar",
     "sign_language": "Deutsche Gebärdensprache von der Startseite erreichbar",
     "html_lang": "Seitensprache angegeben (html lang, Startseite deutsch)",

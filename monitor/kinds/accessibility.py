@@ -18,7 +18,9 @@ from checks.accessibility import (
     measurements_of,
     rules_key,
     violations_key,
+    wcag,
 )
+from checks.accessibility.settings import WCAG21_AA
 from checks.result import CheckResult
 from monitor.kinds.base import Detail, Families, Family, Figure, Kind, ServiceInputs
 from monitor.kinds.common import MARKER_STATE_DE, cut, last_per_quarter, scanned_days
@@ -65,6 +67,12 @@ def _marker_detail(marker: dict) -> str:
         parts.append(f"lang der Startseite: {marker['start_page_lang'] or 'fehlt'}")
     if marker.get("missing_on"):
         parts.append("fehlt auf: " + ", ".join(marker["missing_on"][:5]))
+    if marker.get("status") and "method" in marker:  # the statement audit's facts
+        status = {"full": "vollständig vereinbar", "partial": "teilweise vereinbar", "none": "nicht vereinbar"}
+        parts.append(f"Status: {status.get(marker['status'], marker['status'])}")
+        parts.append(f"erstellt {marker.get('created') or '–'}, überprüft {marker.get('reviewed') or '–'}, "
+                     f"Methode {marker.get('method') or '–'}, {marker.get('non_accessible_items', 0)} nicht "
+                     "barrierefreie Inhalte genannt")
     if marker.get("detail"):
         parts.append(marker["detail"])
     return "; ".join(parts)[:400]
@@ -127,8 +135,9 @@ class Accessibility(Kind):
             serious = 0
             for v in page.get("violations") or []:
                 entry = rules.setdefault(cut(v.get("rule"), 80), {"impact": v.get("impact"), "nodes": 0,
-                                                                 "help": cut(v.get("help"), 200)})
+                                                                 "help": cut(v.get("help"), 200), "pages": 0})
                 entry["nodes"] += int(v.get("nodes") or 0)
+                entry["pages"] += 1
                 serious += int(v.get("nodes") or 0) if v.get("impact") in ("critical", "serious") else 0
             if serious:
                 worst.append({"url": cut(page.get("url"), 500), "title": cut(page.get("title"), 200),
@@ -264,11 +273,85 @@ class Accessibility(Kind):
                         rows.append({**base, "element": f"(weitere {v['targets_cut']} Elemente über der "
                                                         "Speichergrenze)"})
         return [Detail("barriers", "barrieren", ("service_id", "scanned_at", "page", "rule", "impact", "element",
-                                                 "help_url"), rows)]
+                                                 "help_url"), rows),
+                Detail("wcag", "wcag", MONITORING_COLUMNS, monitoring_rows(store, self.name, service_ids, since, until))]
 
     def section_context(self, data: ReportData) -> dict[str, Any]:
         return {"bitv_names": MARKER_NAMES_DE, "impacts": IMPACTS,
-                "impact_de": {k: v[0] for k, v in IMPACT_DE.items()}}
+                "impact_de": {k: v[0] for k, v in IMPACT_DE.items()}, **criteria_table(data, self.name)}
+
+
+# --------------------------------------------------------------------------- per WCAG criterion
+
+MONITORING_COLUMNS = ("service_id", "scanned_at", "pages_sampled", "criterion", "en_301_549", "level", "name",
+                      "result", "result_de", "rules", "pages_failed", "failed_pages")
+
+
+def criteria_of(rules: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """criterion -> {rules, pages} for a scan's violated rules (pages: the most any of its rules hit)."""
+    mapping = wcag.rule_map()
+    out: dict[str, dict[str, Any]] = {}
+    for rule, entry in rules.items():
+        for criterion in mapping.get(rule, ()):
+            if criterion in wcag.CRITERIA:
+                row = out.setdefault(criterion, {"rules": [], "pages": 0})
+                row["rules"].append(rule)
+                row["pages"] = max(row["pages"], int((entry or {}).get("pages") or 0))
+    return out
+
+
+def criteria_table(data: ReportData, name: str) -> dict[str, Any]:
+    """The report's table: per failed criterion, how many services and pages fail it (newest scans)."""
+    failing: dict[str, dict[str, int]] = {}
+    for s in data.services:
+        summary: AccessibilitySummary | None = s.kinds.get(name)
+        if summary is None:
+            continue
+        for criterion, row in criteria_of(summary.rule_list).items():
+            entry = failing.setdefault(criterion, {"services": 0, "pages": 0})
+            entry["services"] += 1
+            entry["pages"] += row["pages"]
+    automated = wcag.automated(WCAG21_AA)
+    rows = [{"criterion": c, "en": wcag.en_clause(c), "level": wcag.CRITERIA[c][0], "name": wcag.CRITERIA[c][1],
+             **failing[c]} for c in wcag.ordered(set(failing))]
+    return {"wcag_failing": rows, "wcag_total": len(wcag.CRITERIA), "wcag_automated": len(automated),
+            "wcag_manual": [f"{c} {wcag.CRITERIA[c][1]}" for c in wcag.ordered(set(wcag.CRITERIA) - automated)]}
+
+
+def monitoring_rows(store: Store, kind: str, service_ids: list[str], since: datetime,
+                    until: datetime) -> list[dict[str, Any]]:
+    """Per service and WCAG 2.1 A/AA criterion (EN 301 549 9.x), for the simplified monitoring
+    method of Implementing Decision (EU) 2018/1524: the sample of pages of the newest scan and
+    the result: failed, no violation found by the automated rules, or not testable by automation."""
+    rows: list[dict[str, Any]] = []
+    for sid in service_ids:
+        newest = store.newest_result(sid, kind, since, until)
+        if newest is None:
+            continue
+        ev = newest.to_dict()["evidence"]
+        pages = [p for p in ev.get("pages") or [] if not p.get("error")]
+        tags = ev.get("tags") or list(WCAG21_AA)
+        automated = wcag.automated(tags)
+        failed: dict[str, dict[str, Any]] = {}
+        for page in pages:
+            for v in page.get("violations") or []:
+                for criterion in wcag.rule_map().get(str(v.get("rule")), ()):
+                    if criterion in wcag.CRITERIA:
+                        row = failed.setdefault(criterion, {"rules": set(), "pages": set()})
+                        row["rules"].add(str(v.get("rule")))
+                        row["pages"].add(str(page.get("url")))
+        base = {"service_id": sid, "scanned_at": newest.started_at.isoformat(),
+                "pages_sampled": " ".join(str(p.get("url")) for p in pages)}
+        for criterion in wcag.ordered(set(wcag.CRITERIA)):
+            level, title = wcag.CRITERIA[criterion]
+            result = ("failed" if criterion in failed else "no_violation" if criterion in automated
+                      else "not_automated")
+            hit = failed.get(criterion, {"rules": set(), "pages": set()})
+            rows.append({**base, "criterion": criterion, "en_301_549": wcag.en_clause(criterion), "level": level,
+                         "name": title, "result": result, "result_de": wcag.RESULT_DE[result],
+                         "rules": " ".join(sorted(hit["rules"])), "pages_failed": len(hit["pages"]),
+                         "failed_pages": " ".join(sorted(hit["pages"]))})
+    return rows
 
 
 KIND = Accessibility()

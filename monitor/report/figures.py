@@ -162,7 +162,8 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
 
     shown = [k.name for k in REGISTRY if k.name in configured]
     policy = {"rules": [k.light_rule for k in kinds if k.light_rule and k.name in configured] + [SATISFACTION_RULE]}
-    details = [d for kind in kinds for d in kind.details(store, [s.id for s in chosen], start, end)]
+    details = [d for kind in kinds if kind.name in configured
+               for d in kind.details(store, [s.id for s in chosen], start, end)]
     data = ReportData(year, tz, now, start, end, reports, merge_spans(gaps), [], annex, policy, details, shown)
     data.top_findings = top_findings(data)
     for s, e in data.monitor_gaps:
