@@ -26,6 +26,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	$(PY) -m bench.availability
 	$(PY) -m bench.security
 	$(PY) -m bench.accessibility
+	$(PY) -m bench.a11y_compare
 	$(PY) -m bench.gdpr
 	$(PY) -m bench.gdpr_compare
 	$(PY) -m bench.journey
