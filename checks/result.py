@@ -24,6 +24,7 @@ class CheckKind(enum.StrEnum):
     ACCESSIBILITY = "accessibility"
     GDPR = "gdpr"
     JOURNEY = "journey"
+    AI_ACT = "ai_act"
 
 
 class State(enum.StrEnum):

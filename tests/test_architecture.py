@@ -11,10 +11,10 @@ from monitor.kinds import REGISTRY
 ROOT = Path(__file__).resolve().parent.parent
 CONSUMERS = ("monitor/metrics.py", "monitor/cli.py", "monitor/rollup.py", "monitor/report/figures.py",
              "monitor/report/render.py")
-KIND_PACKAGES = {"availability", "security", "accessibility", "gdpr", "journey"}
+KIND_PACKAGES = {"availability", "security", "accessibility", "gdpr", "journey", "ai_act"}
 # A composite kind may use the engines of the kinds it composes (never the other way round):
 # the journey kind runs axe on every step and records the whole journey as the DSGVO check does.
-COMPOSES = {"journey": {"accessibility", "gdpr"}}
+COMPOSES = {"journey": {"accessibility", "gdpr"}, "ai_act": {"gdpr"}}
 
 
 def modules(*tops: str) -> list[Path]:
@@ -29,7 +29,7 @@ def test_no_module_is_longer_than_700_lines():
 
 def test_the_consumers_never_ask_which_kind_they_hold():
     # a built-in kind named anywhere (a literal or a CheckKind member) is a per-kind branch in waiting
-    pattern = re.compile(r"CheckKind|[\"'](availability|security|accessibility|gdpr|journey)[\"']")
+    pattern = re.compile(r"CheckKind|[\"'](availability|security|accessibility|gdpr|journey|ai_act)[\"']")
     found = [f"{path}:{i}: {line.strip()}" for path in CONSUMERS
              for i, line in enumerate((ROOT / path).read_text().splitlines(), 1) if pattern.search(line)]
     assert found == []
@@ -52,7 +52,7 @@ def test_checks_stay_free_of_prometheus_rich_and_jinja_and_kinds_import_no_other
 
 def test_every_registered_kind_has_a_presentation_and_a_unique_report_place():
     kinds = list(REGISTRY)
-    assert [k.name for k in kinds] == ["availability", "security", "accessibility", "gdpr", "journey"]
+    assert [k.name for k in kinds] == ["availability", "security", "accessibility", "gdpr", "journey", "ai_act"]
     for kind in kinds:
         assert kind.check.kind == kind.name and kind.title and kind.section_id and kind.report_template
         names = [f.name for f in kind.families]

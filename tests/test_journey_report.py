@@ -136,3 +136,18 @@ def test_the_pdf_renders_and_the_summary_has_the_journey_light(built):
     html = files.html.read_text(encoding="utf-8")
     assert "<th scope=\"col\">Antragsstrecken</th>" in html
     assert "Antragsstrecken: rot, wenn eine Strecke" in html  # its light rule in the method section
+
+
+def test_the_report_with_its_journey_section_passes_our_own_accessibility_check(built):
+    from checks.accessibility import AccessibilitySettings, scan_page
+    from checks.browser import BrowserPool, BrowserSettings
+    from tests.sites import Page, site
+
+    files, _seconds, _key = built
+    pool = BrowserPool(BrowserSettings(), 1)
+    try:
+        with site({"/": Page(body=files.html.read_bytes())}) as port:
+            page = scan_page(pool, f"http://127.0.0.1:{port}/", AccessibilitySettings(timeout=60))
+    finally:
+        pool.close()
+    assert page.scanned and page.violations == (), [(v.rule, v.targets[:3]) for v in page.violations]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from checks import httpprobe
+from checks.ai_signatures import api_for
 from checks.gdpr.classification import Summary, _matches
 from checks.gdpr.recording import PageCapture
 from checks.gdpr.settings import GOOGLE_FONTS_HOSTS, GdprSettings
@@ -90,6 +91,10 @@ def judge(pages: list[PageCapture], summary: Summary, settings: GdprSettings,
     youtube = [h for h in summary.hosts.values() if _matches(h["host"], ("youtube.com", "youtu.be"))]
     out["youtube_nocookie"] = fail_if(_items(youtube, "host", "requests", "example", "page"),
                                       "YouTube-Hosts statt youtube-nocookie.com kontaktiert")
+    ai = [{**h, "vendor": api.vendor} for h in summary.hosts.values()
+          if (api := api_for(h["host"], settings.ai_list)) is not None]
+    out["no_ai_api"] = fail_if(_items(ai, "host", "vendor", "requests", "example", "page"),
+                               "KI-Dienste (config/ai.yaml) vor der Einwilligung kontaktiert")
     if settings.processors is None:
         # No list yet: the page's own site and the operator's domains (first_party) are allowed, every other
         # host is named for review, so the marker says something useful from the first run on.

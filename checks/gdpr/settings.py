@@ -12,6 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from checks.ai_signatures import AiList
+from checks.ai_signatures import shipped as shipped_ai_list
 from checks.settings import CheckSettings, PositiveDuration
 from checks.steps.model import Prefix
 
@@ -19,7 +21,7 @@ DEFAULT_TRACKERS = Path(__file__).resolve().parents[2] / "config" / "trackers.ya
 CATEGORIES = ("analytics", "advertising", "social", "session_replay", "tag_manager", "video", "fonts", "consent", "other")
 MARKERS = ("no_trackers", "no_third_party_cookies", "no_nonessential_cookies", "no_storage", "no_google_fonts",
            "youtube_nocookie", "processors_only", "impressum_link", "privacy_link", "current_legal_refs",
-           "forms_https", "https_redirect")
+           "forms_https", "https_redirect", "no_ai_api")
 MARKER_NAMES_DE = {
     "no_trackers": "Keine Tracker vor der Einwilligung",
     "no_third_party_cookies": "Keine Drittanbieter-Cookies vor der Einwilligung",
@@ -33,11 +35,12 @@ MARKER_NAMES_DE = {
     "current_legal_refs": "Keine veralteten Rechtsgrundlagen (TMG, TTDSG)",
     "forms_https": "Formulare senden nur über HTTPS",
     "https_redirect": "HTTP leitet auf HTTPS um",
+    "no_ai_api": "Keine KI-Dienste vor der Einwilligung kontaktiert",
 }
 SEVERITY = {"no_trackers": "high", "no_third_party_cookies": "high", "no_nonessential_cookies": "medium",
             "no_storage": "low", "no_google_fonts": "high", "youtube_nocookie": "high", "processors_only": "medium",
             "impressum_link": "high", "privacy_link": "high", "current_legal_refs": "low", "forms_https": "high",
-            "https_redirect": "medium"}
+            "https_redirect": "medium", "no_ai_api": "high"}
 # Cookie and storage names that are strictly necessary (§25 (2) Nr. 2 TDDDG) on typical
 # public-sector stacks: sessions, CSRF tokens, load-balancer stickiness, the consent state
 # itself. Shell-style patterns, case-insensitive; operators add their own.
@@ -153,6 +156,11 @@ class GdprSettings(CheckSettings):
         for f in files:
             load_tracker_file(f)
         return self.model_copy(update={"tracker_files": files})
+
+    @functools.cached_property
+    def ai_list(self) -> AiList:
+        """The shipped AI list (config/ai.yaml): AI APIs a page must not contact before consent."""
+        return shipped_ai_list()
 
     @functools.cached_property
     def tracker_map(self) -> dict[str, TrackerEntry]:

@@ -16,7 +16,7 @@ from checks.steps.model import Journey, Prefix, SecretRef, bind_files
 # The DSGVO markers that mean something for a journey: what the browser did before any
 # consent, across all steps (the link markers belong to the DSGVO kind's pages).
 GDPR_MARKERS = ("no_trackers", "no_third_party_cookies", "no_nonessential_cookies", "no_storage", "no_google_fonts",
-                "youtube_nocookie")
+                "youtube_nocookie", "no_ai_api")
 KEY_SEPARATOR = "#"  # a journey's series: its start URL, '#', its name
 
 

@@ -6,7 +6,7 @@ here (a `Kind` subclass, exported as `KIND`), and one line below. See docs/archi
 
 from __future__ import annotations
 
-from monitor.kinds import accessibility, availability, gdpr, journey, security
+from monitor.kinds import accessibility, ai_act, availability, gdpr, journey, security
 from monitor.kinds.base import Family, Kind, Registry, ServiceInputs
 
 REGISTRY = Registry([
@@ -15,6 +15,7 @@ REGISTRY = Registry([
     accessibility.KIND,
     gdpr.KIND,
     journey.KIND,
+    ai_act.KIND,
 ])
 
 __all__ = ["REGISTRY", "Family", "Kind", "Registry", "ServiceInputs"]

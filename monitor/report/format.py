@@ -7,13 +7,13 @@ import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-LIGHT_TEXT = {"green": "grün", "yellow": "gelb", "red": "rot", "grey": "keine Daten"}
+LIGHT_TEXT = {"green": "grün", "yellow": "gelb", "red": "rot", "grey": "keine Daten", "none": "nicht betroffen"}
 MONTHS_DE = ("Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Light:
-    color: str  # green, yellow, red, grey
+    color: str  # green, yellow, red, grey; none: the criterion does not apply (no AI widget)
     why: str
 
     @property
