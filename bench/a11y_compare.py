@@ -13,9 +13,9 @@ of `--base`). Printed: pages per minute of each side (median over the rounds) an
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -59,25 +59,14 @@ def worker(pages: int, pool_size: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", default=BASE, help="commit to compare with")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--pages", type=int, default=40)
-    parser.add_argument("--pool", type=int, default=2)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:  # runs with another tree on PYTHONPATH: imports nothing from this one's bench/
-        worker(args.pages, args.pool)
+    if "--worker" in sys.argv:  # one side's run, with that side's code on PYTHONPATH: nothing from this tree
+        pages, pool = int(sys.argv[sys.argv.index("--pages") + 1]), int(sys.argv[sys.argv.index("--pool") + 1])
+        worker(pages, pool)
         return
-    from bench.sides import side_by_side  # this tree only, after the worker branch
+    from bench.sides import page_pass_compare
 
-    runs = side_by_side(args.base, args.rounds, lambda _work: [
-        str(ROOT / "bench" / "a11y_compare.py"), "--worker", "--pages", str(args.pages), "--pool", str(args.pool)],
-        timeout=900)
-    for run in runs["base"] + runs["this"]:
-        assert run["pages"] == args.pages, run
-    assert runs["this"][-1]["markers"]["statement_complete"] == "pass", runs["this"][-1]["markers"]
-    figures = {side: [args.pages / run["seconds"] * 60 for run in rows] for side, rows in runs.items()}
+    args, figures, rows = page_pass_compare(ROOT / "bench" / "a11y_compare.py", BASE, __doc__ or "")
+    assert rows[-1]["markers"]["statement_complete"] == "pass", rows[-1]["markers"]
     base, head = statistics.median(figures["base"]), statistics.median(figures["this"])
     print(f"""
 Barrierefreiheit mit Prüfung der Erklärung: dieser Stand gegen {args.base}, {args.pages} lokale Seiten, Pool {args.pool},

@@ -12,10 +12,10 @@ pages per minute of each side (median over the rounds) and the ratio.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -56,24 +56,13 @@ def worker(pages: int, pool_size: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", default=BASE, help="commit to compare with")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--pages", type=int, default=40)
-    parser.add_argument("--pool", type=int, default=2)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:  # runs with another tree on PYTHONPATH: imports nothing from this one's bench/
-        worker(args.pages, args.pool)
+    if "--worker" in sys.argv:  # one side's run, with that side's code on PYTHONPATH: nothing from this tree
+        pages, pool = int(sys.argv[sys.argv.index("--pages") + 1]), int(sys.argv[sys.argv.index("--pool") + 1])
+        worker(pages, pool)
         return
-    from bench.sides import side_by_side  # this tree only, after the worker branch
+    from bench.sides import page_pass_compare
 
-    runs = side_by_side(args.base, args.rounds, lambda _work: [
-        str(ROOT / "bench" / "gdpr_compare.py"), "--worker", "--pages", str(args.pages), "--pool", str(args.pool)],
-        timeout=900)
-    for run in runs["base"] + runs["this"]:
-        assert run["pages"] == args.pages, run
-    figures = {side: [args.pages / run["seconds"] * 60 for run in rows] for side, rows in runs.items()}
+    args, figures, _rows = page_pass_compare(ROOT / "bench" / "gdpr_compare.py", BASE, __doc__ or "")
     base, head = statistics.median(figures["base"]), statistics.median(figures["this"])
     ratio = head / base
     print(f"""

@@ -43,3 +43,22 @@ def side_by_side(base: str, rounds: int, worker_args: Callable[[Path], list[str]
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], check=False)
     return figures
+
+
+def page_pass_compare(script: Path, base: str, description: str) -> tuple[Any, dict[str, list[float]], list[dict[str, Any]]]:
+    """The command line of a page-pass comparison (bench.gdpr_compare, bench.a11y_compare):
+    `--base --rounds --pages --pool`; each side runs `script --worker`. Returns the arguments,
+    pages per minute per side and round, and this tree's raw rows."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", default=base, help="commit to compare with")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pages", type=int, default=40)
+    parser.add_argument("--pool", type=int, default=2)
+    args = parser.parse_args()
+    runs = side_by_side(args.base, args.rounds, lambda _work: [
+        str(script), "--worker", "--pages", str(args.pages), "--pool", str(args.pool)], timeout=900)
+    for run in runs["base"] + runs["this"]:
+        assert run["pages"] == args.pages, run
+    return args, {side: [args.pages / run["seconds"] * 60 for run in rows] for side, rows in runs.items()}, runs["this"]
