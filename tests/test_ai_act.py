@@ -178,3 +178,15 @@ def test_the_report_has_a_ki_verordnung_column_with_not_affected_shown_as_such(e
     with site({"/": Page(body=files.html.read_bytes())}) as port:
         scanned = scan_page(estate[1], f"http://127.0.0.1:{port}/", AccessibilitySettings(timeout=60))
     assert scanned.scanned and scanned.violations == (), [(v.rule, v.targets[:3]) for v in scanned.violations]
+
+
+@pytest.mark.parametrize(("text", "disclosed"), [
+    ("KI-Assistent: Fragen Sie mich", True), ("Unser Chatbot hilft", True), ("Ich bin ein Bot.", True),
+    ("Virtueller Assistent der Stadt", True), ("Antworten mit künstlicher Intelligenz", True),
+    ("AI assistant – ask me anything", True), ("Powered by artificial intelligence", True),
+    ("I am a virtual assistant", True), ("Fragen? Wir helfen!", False), ("Hilfe", False), ("Kiosk-Zeiten", False),
+    ("Robotik-Wettbewerb", False)])
+def test_disclosure_wording_in_german_and_english(text, disclosed):
+    from checks.page import fold
+
+    assert bool(ai_act.DISCLOSURE.search(fold(text))) is disclosed
