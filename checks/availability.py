@@ -80,7 +80,7 @@ class AvailabilitySettings(CheckSettings):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from exc
+                raise ValueError(f"kein gültiger regulärer Ausdruck (regular expression): {exc}") from exc
         return value
 
     @model_validator(mode="after")

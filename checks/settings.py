@@ -14,7 +14,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 def parse_duration(value: object) -> float:
     """'90s', '5m', '1h30m', '250ms' or a number of seconds -> seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
+        raise ValueError("erwartet eine Dauer wie 30s, 5m oder 1h")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -24,7 +24,7 @@ def parse_duration(value: object) -> float:
         parts = _DURATION_PART.findall(text)
         if parts and "".join(n + u for n, u in parts) == text:
             return sum(float(n) * _UNITS[u] for n, u in parts)
-    raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m, 1h30m or a number of seconds")
+    raise ValueError(f"{value!r} ist keine Dauer; z. B. 30s, 5m, 1h30m oder eine Zahl von Sekunden angeben")
 
 
 def format_duration(seconds: float) -> str:
@@ -44,7 +44,7 @@ _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "m
 def parse_size(value: object) -> int:
     """A byte count: 1048576, '10MB' (10 * 1000**2), '10MiB' (10 * 1024**2), '512KiB', '2GB'."""
     if isinstance(value, bool):
-        raise ValueError("expected a size such as 10MB, 10MiB or a number of bytes")
+        raise ValueError("erwartet eine Größe wie 10MB, 10MiB oder eine Zahl von Bytes")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -53,7 +53,7 @@ def parse_size(value: object) -> int:
         m = _SIZE.fullmatch(value.strip())
         if m:
             return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
-    raise ValueError(f"{value!r} is not a size; write e.g. 10MB, 10MiB, 512KiB or a number of bytes")
+    raise ValueError(f"{value!r} ist keine Größe; z. B. 10MB, 10MiB, 512KiB oder eine Zahl von Bytes angeben")
 
 
 # A byte count that also accepts units, as blackbox_exporter's modules do (10MB, 10MiB).

@@ -129,13 +129,57 @@ def _issues_from(exc: ValidationError, file: str, index: _LineIndex, prefix: tup
             except (AttributeError, IndexError, KeyError, TypeError):
                 svc = f"#{loc[1] + 1}"
         field = ".".join(str(p) for p in loc) or "-"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unbekanntes Feld (Tippfehler?); erlaubte Felder stehen in config/REFERENCE.md"
-        elif err["type"] == "missing":
-            msg = "Pflichtfeld fehlt"
-        issues.append(ConfigIssue(file, index.line(loc), svc, field, msg))
+        issues.append(ConfigIssue(file, index.line(loc), svc, field, german(err)))
     return issues
+
+
+def german(err: Any) -> str:
+    """A pydantic error as an operator reads it: German, with what would be accepted."""
+    kind, ctx, msg = err["type"], err.get("ctx") or {}, str(err["msg"])
+    if kind == "extra_forbidden":
+        return "unbekanntes Feld (Tippfehler?); erlaubte Felder stehen in config/REFERENCE.md"
+    if kind == "missing":
+        return "Pflichtfeld fehlt"
+    if kind.startswith("url_"):
+        why = {"relative URL without a base": "Schema fehlt", "empty host": "kein Host",
+               "invalid port number": "ungültiger Port", "invalid international domain name": "ungültiger Name"}
+        error = str(ctx.get("error", msg))
+        return (f"keine gültige Adresse ({why.get(error, error)}); vollständig mit Schema angeben, "
+                "z. B. https://dienst.example/")
+    if kind == "literal_error":
+        return f"nicht erlaubt; erlaubt: {ctx.get('expected', '')}"
+    if kind == "enum":
+        return f"nicht erlaubt; erlaubt: {ctx.get('expected', '')}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "erwartet eine ganze Zahl"
+    if kind in ("float_parsing", "float_type"):
+        return "erwartet eine Zahl"
+    if kind in ("bool_parsing", "bool_type"):
+        return "erwartet true oder false"
+    if kind in ("string_type", "str_type"):
+        return "erwartet Text"
+    if kind == "list_type":
+        return "erwartet eine Liste, z. B. [a, b]"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "erwartet eine Zuordnung (name: wert)"
+    bounds = {"greater_than": ("größer als", "gt"), "greater_than_equal": ("mindestens", "ge"),
+              "less_than": ("kleiner als", "lt"), "less_than_equal": ("höchstens", "le")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"muss {words} {ctx.get(key)} sein"
+    if kind == "string_too_short":
+        return f"zu kurz: mindestens {ctx.get('min_length')} Zeichen"
+    if kind == "string_too_long":
+        return f"zu lang: höchstens {ctx.get('max_length')} Zeichen"
+    if kind == "too_short":
+        return f"zu wenige Einträge: mindestens {ctx.get('min_length')}"
+    if kind == "too_long":
+        return f"zu viele Einträge: höchstens {ctx.get('max_length')}"
+    if kind == "string_pattern_mismatch":
+        return f"passt nicht auf das Muster {ctx.get('pattern')}"
+    if kind in ("value_error", "assertion_error"):
+        return msg.split(", ", 1)[1] if msg.startswith(("Value error, ", "Assertion failed, ")) else msg
+    return msg
 
 
 # --------------------------------------------------------------------------- settings
@@ -414,7 +458,33 @@ def _resolve_check(kind: str, raw: Any, profiles: dict[str, Profile]) -> tuple[C
     try:
         return impl.settings_model.model_validate(merged), []
     except ValidationError as exc:
-        return None, [(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+        return None, [(tuple(e["loc"]), german(e)) for e in exc.errors(include_url=False)]
+
+
+def _kind_names() -> list[str]:
+    from monitor.kinds import REGISTRY
+
+    return REGISTRY.names()
+
+
+def _salvage(cdata: Any) -> tuple[CatalogFile, list[tuple[int, Service]]]:
+    """The parts of a catalog that validate alone: its profiles and services one by one."""
+    data = cdata if isinstance(cdata, dict) else {}
+    profiles = {}
+    for name, raw in (data.get("profiles") or {}).items() if isinstance(data.get("profiles"), dict) else ():
+        try:
+            profiles[str(name)] = Profile.model_validate(raw)
+        except ValidationError:
+            pass
+    valid: list[tuple[int, Service]] = []
+    raw_services = data.get("services")
+    for i, raw in enumerate(raw_services if isinstance(raw_services, list) else []):
+        try:
+            valid.append((i, Service.model_validate(raw)))
+        except ValidationError:
+            pass
+    example = data.get("example") is True
+    return CatalogFile(profiles=profiles, services=[s for _i, s in valid], example=example), valid
 
 
 def _where_in_journey(raw: Any, loc: tuple[Any, ...]) -> str:
@@ -452,6 +522,7 @@ def load_config(settings_path: str | Path) -> Config:
         files.extend(Path(m) for m in matches)
 
     services: dict[str, ResolvedService] = {}
+    claimed: dict[str, str] = {}  # ids of services that did not validate: still taken
     example = False
     for file in files:
         try:
@@ -461,14 +532,39 @@ def load_config(settings_path: str | Path) -> Config:
             continue
         try:
             catalog = CatalogFile.model_validate(cdata or {})
+            valid = list(enumerate(catalog.services))
         except ValidationError as exc:
+            # every error of the file in one run: what validates alone is still checked further
+            # (its checks, duplicate ids); the rest was reported here
             issues.extend(_issues_from(exc, str(file), cindex, data=cdata))
-            continue
+            catalog, valid = _salvage(cdata)
         example = example or catalog.example
-        for i, service in enumerate(catalog.services):
-            if service.id in services:
-                issues.append(ConfigIssue(str(file), cindex.line(("services", i, "id")), service.id, "id",
-                                          f"Dienst-ID bereits vergeben in {services[service.id].source}; IDs müssen eindeutig sein"))
+        raw_list: list[Any] = (cdata["services"] if isinstance(cdata, dict) and isinstance(cdata.get("services"), list)
+                               else [])
+        valid_at = {i for i, _s in valid}
+        for i, raw in enumerate(raw_list):
+            if i in valid_at or not isinstance(raw, dict):
+                continue
+            sid = raw.get("id")
+            if isinstance(sid, str) and (sid in services or sid in claimed):
+                where = services[sid].source if sid in services else claimed[sid]
+                issues.append(ConfigIssue(str(file), cindex.line(("services", i, "id")), sid, f"services.{i}.id",
+                                          f"Dienst-ID bereits vergeben in {where}; IDs müssen eindeutig sein"))
+            elif isinstance(sid, str):
+                claimed[sid] = str(file)  # an invalid service still holds its id
+            for kind, raw_check in (raw.get("checks") or {}).items() if isinstance(raw.get("checks"), dict) else ():
+                if str(kind) not in _kind_names():
+                    continue  # reported by the catalog's validation
+                _settings, errors = _resolve_check(str(kind), raw_check, catalog.profiles)
+                for loc, msg in errors:
+                    path = ("services", i, "checks", kind) + loc
+                    issues.append(ConfigIssue(str(file), cindex.line(path), str(sid or f"#{i + 1}"),
+                                              ".".join(str(p) for p in path), _where_in_journey(raw_check, loc) + msg))
+        for i, service in valid:
+            if service.id in services or service.id in claimed:
+                where = services[service.id].source if service.id in services else claimed[service.id]
+                issues.append(ConfigIssue(str(file), cindex.line(("services", i, "id")), service.id, f"services.{i}.id",
+                                          f"Dienst-ID bereits vergeben in {where}; IDs müssen eindeutig sein"))
                 continue
             resolved: dict[str, CheckSettings] = {}
             raw_checks = cdata["services"][i]["checks"]

@@ -87,6 +87,28 @@ def test_every_error_is_reported_not_just_the_first(tmp_path):
     assert any(f.startswith("services.0.urls") for f in fields)
 
 
+def test_validate_reports_every_error_in_one_run_in_german_with_the_fix(tmp_path):
+    # a URL without its scheme and a duration in words in one service, its id taken again by the next
+    bad = GOOD.replace("urls: [https://portal.example.invalid/, https://portal.example.invalid/login]",
+                       "urls: [portal.example.invalid/]").replace("body_must_contain: [Login]", "interval: 5 minutes")
+    bad += bad.split("services:\n", 1)[1].replace("name: Portal", "name: Portal 2")
+    issues = _issues(tmp_path, bad)
+    by_field = {i.field: i for i in issues}
+    assert set(by_field) == {"services.0.urls.0", "services.0.checks.availability.interval", "services.1.urls.0",
+                             "services.1.checks.availability.interval", "services.1.id"}
+    assert "Schema fehlt" in by_field["services.0.urls.0"].message
+    assert "https://dienst.example/" in by_field["services.0.urls.0"].message
+    assert "ist keine Dauer" in by_field["services.0.checks.availability.interval"].message
+    assert "eindeutig" in by_field["services.1.id"].message
+    assert not any("Input should" in i.message or "Value error" in i.message for i in issues)
+
+
+def test_pydantic_messages_are_german_and_name_what_is_accepted(tmp_path):
+    issues = _issues(tmp_path, GOOD.replace("availability_target: 99.5", "").replace(
+        "contact: ops@example.invalid", "contact: ops@example.invalid\n    availability_target: 120"))
+    assert [i.message for i in issues] == ["muss höchstens 100.0 sein"]
+
+
 def test_unknown_profile_lists_known_ones(tmp_path):
     issues = _issues(tmp_path, GOOD.replace("profile: fast", "profile: fsat"))
     assert issues[0].field == "services.0.checks.availability.profile"
@@ -109,7 +131,7 @@ def test_timeout_that_cannot_fit_the_interval(tmp_path):
 def test_duplicate_service_id(tmp_path):
     doubled = GOOD + textwrap.indent(textwrap.dedent(GOOD).split("services:\n", 1)[1], "")
     issues = _issues(tmp_path, doubled)
-    assert any(i.field == "id" and "eindeutig" in i.message for i in issues)
+    assert any(i.field == "services.1.id" and "eindeutig" in i.message for i in issues)
 
 
 def test_yaml_syntax_error_has_a_line(tmp_path):
