@@ -502,6 +502,47 @@ def _where_in_journey(raw: Any, loc: tuple[Any, ...]) -> str:
         return ""
 
 
+def _profile_errors(profiles: dict[str, Profile]) -> dict[str, list[tuple[tuple, str]]]:
+    """Each profile validated once on its own: its errors by profile name, located in the profile.
+
+    A field a profile leaves out is no error here (a service may give it), nor is a rule across
+    fields (timeout within interval): the service's own values may settle it."""
+    from monitor.kinds import REGISTRY
+
+    out: dict[str, list[tuple[tuple, str]]] = {}
+    for name, profile in profiles.items():
+        registered = REGISTRY.get(profile.kind)
+        if registered is None:
+            continue
+        try:
+            registered.check.settings_model.model_validate(profile.model_extra or {})
+        except ValidationError as exc:
+            errors = [(tuple(e["loc"]), german(e)) for e in exc.errors(include_url=False)
+                      if e["type"] != "missing" and e["loc"]]
+            if errors:
+                out[name] = errors
+    return out
+
+
+def _not_in_profile(raw: Any, errors: list[tuple[tuple, str]],
+                    profile_errors: dict[str, list[tuple[tuple, str]]]) -> list[tuple[tuple, str]]:
+    """A check's errors without those its profile already reported (unless the service sets the field itself)."""
+    name = _profile_name(raw)
+    if name not in profile_errors:
+        return errors
+    inline = set(raw) if isinstance(raw, dict) else set()
+    in_profile = {loc[:1] for loc, _msg in profile_errors[name]}
+    return [(loc, msg) for loc, msg in errors if loc[:1] not in in_profile or loc[0] in inline]
+
+
+def _profile_name(raw: Any) -> str | None:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, dict) and raw.get("profile") is not None:
+        return str(raw["profile"])
+    return None
+
+
 def load_config(settings_path: str | Path) -> Config:
     """Read and validate settings and catalog. Raises ConfigError listing every problem."""
     settings_file = Path(settings_path)
@@ -539,6 +580,13 @@ def load_config(settings_path: str | Path) -> Config:
             issues.extend(_issues_from(exc, str(file), cindex, data=cdata))
             catalog, valid = _salvage(cdata)
         example = example or catalog.example
+        # A profile's own errors are reported once, at the profile's line; services using it
+        # do not repeat them (unless they set the field themselves).
+        profile_errors = _profile_errors(catalog.profiles)
+        for name, errors in profile_errors.items():
+            for loc, msg in errors:
+                path = ("profiles", name) + loc
+                issues.append(ConfigIssue(str(file), cindex.line(path), None, ".".join(str(p) for p in path), msg))
         raw_list: list[Any] = (cdata["services"] if isinstance(cdata, dict) and isinstance(cdata.get("services"), list)
                                else [])
         valid_at = {i for i, _s in valid}
@@ -556,7 +604,7 @@ def load_config(settings_path: str | Path) -> Config:
                 if str(kind) not in _kind_names():
                     continue  # reported by the catalog's validation
                 _settings, errors = _resolve_check(str(kind), raw_check, catalog.profiles)
-                for loc, msg in errors:
+                for loc, msg in _not_in_profile(raw_check, errors, profile_errors):
                     path = ("services", i, "checks", kind) + loc
                     issues.append(ConfigIssue(str(file), cindex.line(path), str(sid or f"#{i + 1}"),
                                               ".".join(str(p) for p in path), _where_in_journey(raw_check, loc) + msg))
@@ -576,6 +624,7 @@ def load_config(settings_path: str | Path) -> Config:
                         settings_obj = settings_obj.bind_paths(settings_file.parent)
                     except ValueError as exc:
                         settings_obj, errors = None, [(getattr(exc, "loc", ("tracker_files",)), str(exc))]
+                errors = _not_in_profile(raw, errors, profile_errors)
                 for loc, msg in errors:
                     msg = _where_in_journey(raw_checks.get(raw_key), loc) + msg
                     path = ("services", i, "checks", raw_key) + loc

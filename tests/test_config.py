@@ -244,3 +244,24 @@ def test_a_missing_settings_file_names_the_file_and_the_fix_not_a_field(tmp_path
     assert out.returncode == 1
     assert "fehlt.yaml" in out.stderr and "Datei nicht gefunden" in out.stderr and "--config" in out.stderr
     assert "Feld" not in out.stderr
+
+
+def test_an_error_in_a_profile_is_reported_once_at_the_profile_line(tmp_path):
+    catalog = PORTED.format(size="10 parsecs") + """
+  - id: zweiter
+    name: Zweiter Dienst
+    category: efa
+    operator: Land Saarland
+    contact: ops@example.invalid
+    urls: [https://zweiter.example.invalid/]
+    checks:
+      availability: blackbox_http_2xx
+"""
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, catalog))
+    sizes = [i for i in err.value.issues if "max_body_bytes" in i.field]
+    assert len(sizes) == 1, [str(i) for i in err.value.issues]
+    (issue,) = sizes
+    lines = (tmp_path / "catalog.yaml").read_text().splitlines()
+    assert issue.field == "profiles.blackbox_http_2xx.max_body_bytes" and issue.service is None
+    assert "max_body_bytes: 10 parsecs" in lines[issue.line - 1]

@@ -431,7 +431,7 @@ def test_bad_tracker_file_and_processor_name_the_file_line_and_field(tmp_path, s
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
-    assert "checks.gdpr.processors" in out.stderr and "kein Domainname" in out.stderr
+    assert "profiles.dsgvo.processors" in out.stderr and "kein Domainname" in out.stderr  # once, at the profile
 
 
 def test_without_a_processor_list_third_parties_are_named_for_review(pool, shop):
