@@ -137,21 +137,21 @@ def judge(outcome: FetchOutcome, settings: AvailabilitySettings) -> tuple[State,
     if outcome.error is not None:
         return State.DOWN, outcome.error.reason, outcome.error.detail
     if not any(low <= outcome.status <= high for low, high in settings.valid_status_codes):
-        return State.DOWN, Reason.HTTP_STATUS, f"status {outcome.status} is not accepted"
+        return State.DOWN, Reason.HTTP_STATUS, f"Status {outcome.status} nicht zugelassen (valid_status_codes)"
     if settings.require_https and not outcome.used_tls:
-        return State.DOWN, Reason.NOT_HTTPS, "the final URL is not HTTPS"
+        return State.DOWN, Reason.NOT_HTTPS, "die Zieladresse ist nicht HTTPS"
     if settings.body_must_contain or settings.body_must_match or settings.body_must_not_match:
         text = _body_text(outcome)
         missing = [k for k in settings.body_must_contain if k not in text]
         if missing:
-            return State.DOWN, Reason.CONTENT_MISMATCH, f"keyword not found: {missing[0][:80]!r}"
+            return State.DOWN, Reason.CONTENT_MISMATCH, f"Suchwort nicht gefunden: {missing[0][:80]!r}"
         if settings.compiled_must_match and not settings.compiled_must_match.search(text):
-            return State.DOWN, Reason.CONTENT_MISMATCH, "body does not match body_must_match"
+            return State.DOWN, Reason.CONTENT_MISMATCH, "Inhalt passt nicht auf body_must_match"
         if settings.compiled_must_not_match and settings.compiled_must_not_match.search(text):
-            return State.DOWN, Reason.CONTENT_MISMATCH, "body matches body_must_not_match"
+            return State.DOWN, Reason.CONTENT_MISMATCH, "Inhalt passt auf body_must_not_match"
     if settings.degraded_after is not None and outcome.duration > settings.degraded_after:
-        return State.DEGRADED, Reason.SLOW, f"answered in {outcome.duration:.3f}s, more than {settings.degraded_after:g}s"
-    return State.UP, Reason.OK, f"status {outcome.status}"
+        return State.DEGRADED, Reason.SLOW, f"Antwort nach {outcome.duration:.3f} s, mehr als {settings.degraded_after:g} s"
+    return State.UP, Reason.OK, f"Status {outcome.status}"
 
 
 # --------------------------------------------------------------------------- the result's payload

@@ -201,11 +201,11 @@ class _DeadlineReader(io.RawIOBase):
             buffer[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
             return n
-        self._sock.settimeout(self._deadline.remaining(Reason.READ_TIMEOUT, "response not complete before the timeout"))
+        self._sock.settimeout(self._deadline.remaining(Reason.READ_TIMEOUT, "Antwort vor der Zeitgrenze nicht vollständig"))
         try:
             return self._sock.recv_into(buffer)
         except TimeoutError as exc:
-            raise ProbeError(Reason.READ_TIMEOUT, "response not complete before the timeout") from exc
+            raise ProbeError(Reason.READ_TIMEOUT, "Antwort vor der Zeitgrenze nicht vollständig") from exc
 
 
 class _SocketShim:
@@ -241,7 +241,7 @@ def _mapped(host: str, port: int, rules: tuple[tuple[str, str], ...]) -> tuple[s
             if not replacement:  # EXCLUDE
                 return host, port
             if replacement.upper() == "~NOTFOUND":
-                raise ProbeError(Reason.DNS, f"DNS lookup for {host} failed: ~NOTFOUND in the host rules")
+                raise ProbeError(Reason.DNS, f"Namensauflösung für {host} gescheitert: ~NOTFOUND in den Host-Regeln")
             target, port_text = replacement, ""
             if replacement.startswith("["):  # [::1]:8443 or [::1]
                 end = replacement.find("]")
@@ -271,17 +271,17 @@ def _resolve(host: str, port: int, options: FetchOptions, deadline: _Deadline) -
     try:
         infos = future.result(timeout=deadline.remaining(Reason.DNS, "DNS lookup timed out"))
     except concurrent.futures.TimeoutError as exc:
-        raise ProbeError(Reason.DNS, f"DNS lookup for {host} timed out") from exc
+        raise ProbeError(Reason.DNS, f"Namensauflösung für {host}: Zeitgrenze überschritten") from exc
     except socket.gaierror as exc:
-        raise ProbeError(Reason.DNS, f"DNS lookup for {host} failed: {exc.strerror}") from exc
+        raise ProbeError(Reason.DNS, f"Namensauflösung für {host} gescheitert: {exc.strerror}") from exc
     preferred = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}.get(options.ip_family)
     if preferred is not None:
         chosen = [i for i in infos if i[0] == preferred]
         if not chosen and not options.ip_fallback:
-            raise ProbeError(Reason.DNS, f"{host} has no {options.ip_family} address")
+            raise ProbeError(Reason.DNS, f"{host} hat keine {options.ip_family}-Adresse")
         infos = chosen or infos
     if not infos:
-        raise ProbeError(Reason.DNS, f"{host} has no address")
+        raise ProbeError(Reason.DNS, f"{host} hat keine Adresse")
     family, _type, _proto, _name, sockaddr = infos[0]
     return family, sockaddr
 
@@ -295,13 +295,13 @@ def _connect(family: int, sockaddr: tuple, deadline: _Deadline) -> socket.socket
         return sock
     except ConnectionRefusedError as exc:
         sock.close()
-        raise ProbeError(Reason.CONNECT_REFUSED, f"connection to {sockaddr[0]} port {sockaddr[1]} refused") from exc
+        raise ProbeError(Reason.CONNECT_REFUSED, f"Verbindung zu {sockaddr[0]} Port {sockaddr[1]} abgelehnt") from exc
     except TimeoutError as exc:
         sock.close()
-        raise ProbeError(Reason.CONNECT_TIMEOUT, f"connection to {sockaddr[0]} port {sockaddr[1]} timed out") from exc
+        raise ProbeError(Reason.CONNECT_TIMEOUT, f"Verbindung zu {sockaddr[0]} Port {sockaddr[1]}: Zeitgrenze überschritten") from exc
     except OSError as exc:
         sock.close()
-        raise ProbeError(Reason.CONNECT_ERROR, f"connection to {sockaddr[0]} failed: {exc.strerror or exc}") from exc
+        raise ProbeError(Reason.CONNECT_ERROR, f"Verbindung zu {sockaddr[0]} gescheitert: {exc.strerror or exc}") from exc
 
 
 def _cert_expiry(der_certs: list[bytes]) -> tuple[float | None, str | None, str | None]:
@@ -337,13 +337,13 @@ def _handshake(sock: socket.socket, host: str, options: FetchOptions, deadline: 
             reason = Reason.TLS_HOSTNAME
         else:
             reason = Reason.TLS_INVALID_CERTIFICATE
-        raise ProbeError(reason, f"certificate rejected: {exc.verify_message}", code) from exc
+        raise ProbeError(reason, f"Zertifikat abgelehnt: {exc.verify_message}", code) from exc
     except TimeoutError as exc:
         tls.close()
-        raise ProbeError(Reason.READ_TIMEOUT, "TLS handshake not finished before the timeout") from exc
+        raise ProbeError(Reason.READ_TIMEOUT, "TLS-Handshake vor der Zeitgrenze nicht abgeschlossen") from exc
     except (ssl.SSLError, ConnectionError, OSError) as exc:
         tls.close()
-        raise ProbeError(Reason.TLS_ERROR, f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from exc
+        raise ProbeError(Reason.TLS_ERROR, f"TLS-Handshake gescheitert: {getattr(exc, 'reason', None) or exc}") from exc
     chain: list[bytes] = []
     get_chain = getattr(tls, "get_verified_chain", None)  # Python 3.13+
     if options.verify_tls and get_chain is not None:
@@ -458,7 +458,7 @@ def _request_bytes(method: str, url_parts, options: FetchOptions) -> bytes:
 def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, out: FetchOutcome) -> http.client.HTTPResponse:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProbeError(Reason.PROTOCOL_ERROR, f"not an http(s) URL: {url}")
+        raise ProbeError(Reason.PROTOCOL_ERROR, f"keine http(s)-Adresse: {url}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     t0 = time.monotonic()
     family, sockaddr = _resolve(parts.hostname, port, options, deadline)
@@ -482,14 +482,14 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
         try:
             sock.settimeout(deadline.remaining(Reason.READ_TIMEOUT, "no time left to send the request"))
             sock.sendall(_request_bytes(method, parts, options))
-            sock.settimeout(deadline.remaining(Reason.READ_TIMEOUT, "no response before the timeout"))
+            sock.settimeout(deadline.remaining(Reason.READ_TIMEOUT, "keine Antwort vor der Zeitgrenze"))
             first = sock.recv(65536)
         except TimeoutError as exc:
-            raise ProbeError(Reason.READ_TIMEOUT, "no response before the timeout") from exc
+            raise ProbeError(Reason.READ_TIMEOUT, "keine Antwort vor der Zeitgrenze") from exc
         except OSError as exc:
-            raise ProbeError(Reason.PROTOCOL_ERROR, f"connection failed while waiting for the response: {exc}") from exc
+            raise ProbeError(Reason.PROTOCOL_ERROR, f"Verbindung beim Warten auf die Antwort abgebrochen: {exc}") from exc
         if not first:
-            raise ProbeError(Reason.PROTOCOL_ERROR, "the server closed the connection without a response")
+            raise ProbeError(Reason.PROTOCOL_ERROR, "der Server schloss die Verbindung ohne Antwort")
         t4 = time.monotonic()
         out.phases["processing"] += t4 - t3
         # the shim offers the one method HTTPResponse uses (makefile)
@@ -500,7 +500,7 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
         except ProbeError:
             raise
         except (http.client.HTTPException, ValueError, OSError) as exc:
-            raise ProbeError(Reason.PROTOCOL_ERROR, f"not a valid HTTP response: {type(exc).__name__}") from exc
+            raise ProbeError(Reason.PROTOCOL_ERROR, f"keine gültige HTTP-Antwort: {type(exc).__name__}") from exc
         response._egov_socket = sock  # type: ignore[attr-defined]  # closed by the caller
         response._egov_first_byte = t4  # type: ignore[attr-defined]
         return response
@@ -513,7 +513,7 @@ def _read_body(response: http.client.HTTPResponse, options: FetchOptions, out: F
     declared = response.getheader("Content-Length")
     if declared and declared.isdigit() and int(declared) > options.max_body_bytes and not options.truncate_body:
         out.content_length = int(declared)
-        raise ProbeError(Reason.TOO_LARGE, f"Content-Length {declared} exceeds the limit of {options.max_body_bytes} bytes")
+        raise ProbeError(Reason.TOO_LARGE, f"Content-Length {declared} über der Grenze von {options.max_body_bytes} Bytes")
     chunks: list[bytes] = []
     size = 0
     try:
@@ -529,12 +529,12 @@ def _read_body(response: http.client.HTTPResponse, options: FetchOptions, out: F
                 break
             if size > options.max_body_bytes:
                 out.content_length = size
-                raise ProbeError(Reason.TOO_LARGE, f"body exceeds the limit of {options.max_body_bytes} bytes")
+                raise ProbeError(Reason.TOO_LARGE, f"Inhalt über der Grenze von {options.max_body_bytes} Bytes")
             chunks.append(chunk)
     except ProbeError:
         raise
     except (http.client.HTTPException, OSError, ValueError) as exc:
-        raise ProbeError(Reason.PROTOCOL_ERROR, f"body incomplete: {type(exc).__name__}") from exc
+        raise ProbeError(Reason.PROTOCOL_ERROR, f"Inhalt unvollständig: {type(exc).__name__}") from exc
     out.body = b"".join(chunks)
     out.content_length = size
 
@@ -565,7 +565,7 @@ def fetch(url: str, options: FetchOptions) -> FetchOutcome:
                     out.redirect_chain = seen[-10:] + [nxt]
                     if out.redirects > options.max_redirects:
                         raise ProbeError(Reason.TOO_MANY_REDIRECTS,
-                                         f"more than {options.max_redirects} redirects (last to {nxt[:200]})")
+                                         f"mehr als {options.max_redirects} Weiterleitungen (zuletzt nach {nxt[:200]})")
                     if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                         method = "GET"
                     out.phases["transfer"] += time.monotonic() - response._egov_first_byte  # type: ignore[attr-defined]

@@ -242,8 +242,10 @@ def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = N
         evidence["security_txt"] = stxt.to_dict()
         measurements["security_txt_valid"] = 1.0 if stxt.valid else 0.0
         for f in stxt.findings:
-            findings.append(_finding("security.txt", "security-txt", f"security-txt-{f.id}", f.severity, f.message,
-                                     SECURITY_TXT_FIX, title="security.txt"))
+            # a finding that names its own fix ("... Abhilfe: ...") keeps it in the fix column, once
+            message, _, own_fix = f.message.partition(" Abhilfe: ")
+            findings.append(_finding("security.txt", "security-txt", f"security-txt-{f.id}", f.severity, message,
+                                     own_fix or SECURITY_TXT_FIX, title="security.txt"))
 
     findings.extend(tls_findings)
     measurements.update(tls_measurements)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from checks import security
@@ -37,6 +37,15 @@ class SecuritySummary:
     security_txt: bool | None
     quarters: list[str | None]
     findings: list[dict[str, Any]]
+
+
+def _evidence_text(evidence: Any) -> str:
+    """A finding's evidence as an operator reads it: `Server: BaseHTTP/0.6`, not a Python structure."""
+    if isinstance(evidence, Mapping):
+        return "; ".join(f"{k}: {_evidence_text(v)}" for k, v in evidence.items())
+    if isinstance(evidence, list | tuple):
+        return "; ".join(_evidence_text(v) for v in evidence)
+    return str(evidence)
 
 
 class Security(Kind):
@@ -152,7 +161,7 @@ class Security(Kind):
                 label, style = SEVERITY_DE.get(severity, (severity, ""))
                 message = str(f.get("message", ""))
                 if f.get("evidence"):
-                    message += f" [{str(f['evidence'])[:160]}]"
+                    message += " – " + _evidence_text(f["evidence"])[:200]
                 table.add_row(f"[{style}]{label}[/]", escape(str(f.get("title", ""))), escape(message),
                               escape(str(f.get("fix", ""))))
             console.print(table)
