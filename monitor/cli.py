@@ -268,6 +268,9 @@ def cmd_reload(args: argparse.Namespace) -> int:
     host, port = config.settings.listen_host_port
     host = "127.0.0.1" if host in ("", "0.0.0.0") else host
     req = urllib.request.Request(f"http://{host}:{port}/-/reload", method="POST", data=b"")
+    token = config.settings.reload_token(config.settings_file.parent)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             print(resp.read().decode().strip())

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import hmac
 import os
 import re
 from datetime import date, datetime, time, timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     field_serializer,
     field_validator,
@@ -258,6 +261,39 @@ class Settings(_Model):
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
     queue: QueueSettings | None = Field(None, description="Unset: one process does everything (embedded default).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    reload_from: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: list[IPv4Network | IPv6Network]([IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]),
+        description="Addresses POST /-/reload is accepted from without a token (default: this machine only).")
+    reload_token_file: Path | None = Field(
+        None, description="File with a secret (first line), relative to this file: POST /-/reload from anywhere else "
+                          "then needs 'Authorization: Bearer <secret>'; egov-monitor reload sends it.")
+
+    def reload_refusal(self, client: str, authorization: str | None, base: Path) -> str | None:
+        """Why a reload request from `client` is refused (German), or None when it may reload."""
+        try:
+            address = ip_address(client.split("%", 1)[0])
+        except ValueError:
+            address = None
+        if address is not None and any(address in net for net in self.reload_from):
+            return None
+        if self.reload_token_file is None:
+            return (f"Neuladen von {client} nicht erlaubt: nur von {', '.join(str(n) for n in self.reload_from)} "
+                    "oder mit reload_token_file")
+        token = self.reload_token(base)
+        if token is None:
+            return "Neuladen nicht möglich: reload_token_file nicht lesbar"
+        if authorization is None or not hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+            return f"Neuladen von {client} nicht erlaubt: Token fehlt oder ist falsch"
+        return None
+
+    def reload_token(self, base: Path) -> str | None:
+        if self.reload_token_file is None:
+            return None
+        path = self.reload_token_file if self.reload_token_file.is_absolute() else base / self.reload_token_file
+        try:
+            return (path.read_text(encoding="utf-8").splitlines() or [""])[0].strip() or None
+        except OSError:
+            return None
 
     @field_validator("timezone")
     @classmethod

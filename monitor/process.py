@@ -32,8 +32,11 @@ log = logging.getLogger("egov_monitor")
 
 
 def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]],
-                    reload: Callable[[], list[str]] | None = None) -> type[http.server.BaseHTTPRequestHandler]:
-    """GET /metrics and /healthz, and POST /-/reload when `reload` is given."""
+                    reload: Callable[[], list[str]] | None = None,
+                    may_reload: Callable[[str, str | None], str | None] | None = None
+                    ) -> type[http.server.BaseHTTPRequestHandler]:
+    """GET /metrics and /healthz, and POST /-/reload when `reload` is given; `may_reload(client,
+    authorization)` says why a reload request is refused (None: allowed)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = f"egov-monitor/{__version__}"
@@ -67,6 +70,11 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
         def do_POST(self) -> None:
             if reload is None or self.path.split("?", 1)[0] != "/-/reload":
                 self._send(404, b"not found\n")
+                return
+            refusal = may_reload(self.client_address[0], self.headers.get("Authorization")) if may_reload else None
+            if refusal is not None:
+                log.warning("reload refused: %s", refusal)
+                self._send(403, (refusal + "\n").encode())
                 return
             problems = reload()
             if problems:
@@ -124,8 +132,13 @@ class Process:
         return True, "ok"
 
     def serve(self, listen: tuple[str, int], reload: Callable[[], list[str]] | None = None) -> None:
-        """Start /metrics and /healthz (and POST /-/reload) on `listen`."""
-        self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload))
+        """Start /metrics and /healthz (and POST /-/reload, from the addresses and with the token
+        the settings allow) on `listen`."""
+
+        def may_reload(client: str, authorization: str | None) -> str | None:
+            return self.config.settings.reload_refusal(client, authorization, self.config.settings_file.parent)
+
+        self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload, may_reload))
 
     def start(self) -> None:
         raise NotImplementedError

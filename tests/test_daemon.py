@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -193,3 +194,27 @@ def test_real_prometheus_scrapes_probe_success_for_every_url(tmp_path, http_serv
     got = {s["metric"]["url"]: float(s["value"][1]) for s in series}
     assert got == {urls[0]: 1.0, urls[1]: 0.0, urls[2]: 1.0}
     assert {s["metric"]["service"] for s in series} == {"portal", "other"}
+
+
+def test_reload_is_refused_from_elsewhere_without_the_token(tmp_path, http_server):
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"]))
+    (tmp_path / "reload-token").write_text("geheim-4711\n")
+    # nobody is trusted by address here (as a client on another machine would be), only the token counts
+    settings.write_text(settings.read_text() + "reload_from: []\nreload_token_file: reload-token\n")
+    with running(settings) as daemon:
+        code, body = daemon.post("/-/reload")
+        assert code == 403 and "Token fehlt oder ist falsch" in body
+        req = urllib.request.Request(daemon.base + "/-/reload", method="POST", data=b"",
+                                     headers={"Authorization": "Bearer falsch"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=30)
+        assert refused.value.code == 403
+        cli = subprocess.run([sys.executable, "-m", "monitor.cli", "reload", "--config", str(settings)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=30)
+        assert cli.returncode == 0 and "neu geladen" in cli.stdout, cli.stderr
+        assert "geheim-4711" not in daemon.log()
+    (tmp_path / "reload-token").unlink()
+    settings.write_text(settings.read_text().replace("reload_token_file: reload-token\n", ""))
+    with running(settings) as daemon:
+        code, body = daemon.post("/-/reload")
+        assert code == 403 and "nicht erlaubt" in body and "reload_token_file" in body
