@@ -1,9 +1,9 @@
 """Behaviour kept: this tree against PREVIOUS, the last commit whose behaviour is the reference
 (first the commit before the kinds redesign, 290851c; since the statement audit changed the
-accessibility evidence on purpose, 33747ef; since the DSGVO marker no_ai_api, a78c31c).
+accessibility evidence on purpose, 33747ef; since the DSGVO marker no_ai_api, a78c31c; since German detail texts and readable evidence, 9e5ce1a).
 
 The previous version's code (checks/, monitor/ and config/ of PREVIOUS, as `git archive`
-wrote them to tests/fixtures/previous-a78c31c.tar.gz, so no git history is needed) is
+wrote them to tests/fixtures/previous-9e5ce1a.tar.gz, so no git history is needed) is
 unpacked and run in its own process beside this tree's, on one local estate (HTTPS with a test certificate, a down route, an
 accessibility violation, a cookie set before consent). Compared:
 
@@ -37,7 +37,7 @@ from tests.sites import Page, site
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-PREVIOUS = "a78c31c7fce367bca10771efe2cc4fea2a7c13c9"  # the AI Act kind and the DSGVO marker no_ai_api (see ARCHIVE)
+PREVIOUS = "9e5ce1a270a850fb5067c50a508f69a60cc73d04"  # German details, readable evidence (see ARCHIVE)
 
 PAGE = html(f"""<main><h1>Serviceportal</h1><p>Anträge online stellen.</p>
 <img src="/logo.png"><form action="/suche" method="post"><label>Suche <input name="q"></label>
@@ -73,7 +73,7 @@ report.build(Store.open(config.store_url, tz=config.settings.tz), config, now.ye
 VOLATILE = re.compile(r"(seconds|_ms|duration|started_at|timestamp|expires|expiry|elapsed|_at$|^at$|date$|age_days)")
 
 
-ARCHIVE = Path(__file__).parent / "fixtures" / "previous-a78c31c.tar.gz"  # git archive PREVIOUS checks monitor config
+ARCHIVE = Path(__file__).parent / "fixtures" / "previous-9e5ce1a.tar.gz"  # git archive PREVIOUS checks monitor config
 
 
 @pytest.fixture(scope="module")
