@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import queue
@@ -28,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
 os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
@@ -45,10 +47,10 @@ from checks.settings import PositiveDuration
 log = logging.getLogger(__name__)
 
 # Flags for a headless Chromium that stays quiet: no background traffic to Google (which
-# also slows it down), no first-run UI, no sandbox because the daemon may run as root in a
-# container. The systemd and container deploys run it unprivileged anyway.
+# also slows it down), no first-run UI. The sandbox stays on wherever it can: see
+# `sandbox_possible()`; `--no-sandbox` is added only where it cannot (root, no user namespaces).
 CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--headless=new", "--disable-gpu", "--disable-dev-shm-usage",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--no-first-run", "--no-default-browser-check", "--disable-default-apps", "--disable-extensions",
     "--mute-audio", "--metrics-recording-only", "--password-store=basic", "--use-mock-keychain",
@@ -91,6 +93,44 @@ class BrowserSettings(BaseModel):
     arguments: list[str] = Field(default_factory=list, description="Extra Chromium flags, e.g. --host-resolver-rules=...")
     accept_insecure_certs: bool = Field(
         False, description="Accept invalid TLS certificates. Only for test estates; the TLS check judges certificates.")
+    sandbox: Literal["auto", "on", "off"] = Field(
+        "auto", description="Chromium's sandbox: auto = on wherever it can be (not root, user namespaces allowed), "
+                            "else off with a warning and egov_browser_sandboxed 0; on = refuse to start without it; "
+                            "off = never (not recommended).")
+
+    def sandboxed(self) -> tuple[bool | None, str]:
+        """(whether local Chromium runs sandboxed, German reason); None for a remote end (its own business)."""
+        if self.remote_url is not None:
+            return None, "entfernter Browser (Selenium Grid): die Sandbox ist Sache des Grid-Knotens"
+        if self.sandbox == "off":
+            return False, "sandbox: off in settings.yaml"
+        possible, why = sandbox_possible()
+        return possible, why
+
+
+@functools.cache
+def sandbox_possible() -> tuple[bool, str]:
+    """Whether Chromium's sandbox can work for this process, and why not (German).
+
+    Chromium's Linux sandbox needs an unprivileged user (it refuses to sandbox as root) and a
+    user namespace it may create: the kernel's settings, AppArmor and a container's seccomp
+    profile all decide that, so a forked child tries it (`unshare(CLONE_NEWUSER)`)."""
+    if os.geteuid() == 0:
+        return False, "der Prozess läuft als root; Chromium sandboxt nur unprivilegiert"
+    if not hasattr(os, "unshare"):
+        return False, "diese Python-Version kann User-Namespaces nicht prüfen"
+    pid = os.fork()
+    if pid == 0:  # the child only tries, and leaves at once
+        try:
+            os.unshare(os.CLONE_NEWUSER)
+            os._exit(0)
+        except OSError:
+            os._exit(1)
+    _pid, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return False, ("keine User-Namespaces für diesen Prozess (Kernel-Einstellung, AppArmor oder das "
+                       "seccomp-Profil des Containers verbieten sie)")
+    return True, "unprivilegiert, User-Namespaces erlaubt"
 
 
 class BrowserUnavailable(Exception):
@@ -130,6 +170,12 @@ class BrowserSession:
         options = webdriver.ChromeOptions()
         for flag in CHROMIUM_FLAGS + (RECORDING_FLAGS if record else ()):
             options.add_argument(flag)
+        sandboxed, why = settings.sandboxed()
+        if sandboxed is False:
+            if settings.sandbox == "on":
+                self.kill()
+                raise BrowserUnavailable(f"Chromium-Sandbox verlangt (sandbox: on), aber nicht möglich: {why}")
+            options.add_argument("--no-sandbox")
         options.add_argument("--disable-features=" + ",".join(DISABLED_FEATURES + (RECORDING_FEATURES if record else ())))
         if record:
             options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
@@ -456,6 +502,9 @@ class PoolHolder:
             if self._pool is None:
                 self._pool = BrowserPool(self._settings, self._size)
             return self._pool
+
+    def settings(self) -> BrowserSettings:
+        return self._settings
 
     def current(self) -> BrowserPool | None:
         """The pool if one was started (without starting one)."""

@@ -132,6 +132,11 @@ class BrowserPoolCollector(Collector):
         live = GaugeMetricFamily("egov_browser_sessions", "Browser sessions alive now (idle or in use)")
         live.add_metric([], float(pool.live_sessions() if pool is not None else 0))
         yield live
+        sandboxed, _why = self._holder.settings().sandboxed()
+        if sandboxed is not None:  # a remote end's sandbox is the grid's business
+            gauge = GaugeMetricFamily("egov_browser_sandboxed", "Whether this process's Chromium runs with its sandbox")
+            gauge.add_metric([], 1.0 if sandboxed else 0.0)
+            yield gauge
 
 
 class CheckRunMetrics:

@@ -124,6 +124,11 @@ class Process:
         if browser:
             self.browsers = PoolHolder(settings.browser, settings.pools.browser)
             self.registry.register(BrowserPoolCollector(self.browsers))
+            sandboxed, why = settings.browser.sandboxed()
+            if sandboxed is False:
+                log.warning("Chromium läuft OHNE Sandbox (%s). Eine Lücke im Renderer einer geprüften Seite liefe mit den "
+                            "Rechten des Monitors. Abhilfe: unprivilegiert starten (systemd DynamicUser, Container mit "
+                            "USER) und User-Namespaces erlauben; docs/operations.md.", why)
         self.context = CheckContext(browser=self.browsers)
         self.http: http.server.ThreadingHTTPServer | None = None
         self._stop = threading.Event()
