@@ -95,8 +95,9 @@ class BrowserSettings(BaseModel):
         False, description="Accept invalid TLS certificates. Only for test estates; the TLS check judges certificates.")
     sandbox: Literal["auto", "on", "off"] = Field(
         "auto", description="Chromium's sandbox: auto = on wherever it can be (not root, user namespaces allowed), "
-                            "else off with a warning and egov_browser_sandboxed 0; on = refuse to start without it; "
-                            "off = never (not recommended).")
+                            "else off with a warning and egov_browser_sandboxed 0; on = refuse to start without it "
+                            "(with remote_url: the Grid node must sandbox); off = never (not recommended). A remote "
+                            "end cannot be probed: auto starts it without the sandbox, as before.")
 
     def sandboxed(self) -> tuple[bool | None, str]:
         """(whether local Chromium runs sandboxed, German reason); None for a remote end (its own business)."""
@@ -175,6 +176,10 @@ class BrowserSession:
             if settings.sandbox == "on":
                 self.kill()
                 raise BrowserUnavailable(f"Chromium-Sandbox verlangt (sandbox: on), aber nicht möglich: {why}")
+            options.add_argument("--no-sandbox")
+        elif sandboxed is None and settings.sandbox != "on":
+            # a remote end (Grid node) cannot be probed from here, and a node running Chromium as
+            # root starts nothing with the sandbox on: as before, unless the operator says `on`
             options.add_argument("--no-sandbox")
         options.add_argument("--disable-features=" + ",".join(DISABLED_FEATURES + (RECORDING_FEATURES if record else ())))
         if record:
