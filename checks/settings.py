@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
@@ -61,6 +61,15 @@ ByteSize = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(
     {"anyOf": [{"type": "integer", "minimum": 1},
                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([KkMmGg]i?[Bb]|[Bb])?\s*$"}]})]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+class SettingsFileError(ValueError):
+    """A file a check's settings name (a list, test data, a secret) is missing or broken; `loc`
+    is the setting's path within the check, for the configuration's file:line report."""
+
+    def __init__(self, loc: tuple[Any, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class CheckSettings(BaseModel):

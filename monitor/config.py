@@ -33,7 +33,7 @@ from pydantic import (
 
 from checks.browser import BrowserSettings
 from checks.result import kind_name
-from checks.settings import CheckSettings, Duration, PositiveDuration
+from checks.settings import CheckSettings, Duration, PositiveDuration, SettingsFileError
 from monitor.config_issues import (  # noqa: F401 - ConfigIssue, ConfigError and german are part of this module's API
     ConfigError,
     ConfigIssue,
@@ -510,8 +510,8 @@ def load_config(settings_path: str | Path) -> Config:
                 if settings_obj is not None and hasattr(settings_obj, "bind_paths"):
                     try:  # files a check reads (tracker lists, test data): relative to config/, checked now
                         settings_obj = settings_obj.bind_paths(settings_file.parent)
-                    except ValueError as exc:
-                        settings_obj, errors = None, [(getattr(exc, "loc", ("tracker_files",)), str(exc))]
+                    except SettingsFileError as exc:
+                        settings_obj, errors = None, [(exc.loc, str(exc))]
                 errors = _not_in_profile(raw, errors, profile_errors)
                 for loc, msg in errors:
                     msg = _where_in_journey(raw_checks.get(raw_key), loc) + msg

@@ -54,7 +54,7 @@ from checks.accessibility.statement import read as read_statement
 from checks.kind import CheckContext, CheckImplementation
 from checks.page import Link, Marker, failure_reason, fetch_text, marker_key
 from checks.result import CheckKind, CheckResult, Reason, State, Target
-from checks.steps import DataError, log_in
+from checks.steps import after_login
 
 BrowserPool = browser_pool.BrowserPool
 
@@ -111,23 +111,10 @@ def run(target: Target, settings: AccessibilitySettings, ctx: CheckContext) -> C
 
 def _logged_in(pool: BrowserPool, urls: list[str], settings: AccessibilitySettings, wait: float) -> list[PageScan]:
     """The login journey (`after_journey`) in one fresh browser, then every page in that session."""
-    prefix = settings.login
-    assert prefix is not None
-    budget = settings.timeout * (len(urls) + 1) + prefix.step_timeout * len(prefix.journey.steps)
-    pages: list[PageScan] = []
-    try:
-        with pool.session(deadline=budget, wait=wait, what=urls[0], fresh=True) as session:
-            failed = log_in(session, prefix)
-            if failed is not None:
-                return [PageScan(url=u, error=failed[0], error_reason=failed[1]) for u in urls]
-            for url in urls:
-                pages.append(scan_in_session(session, url, settings))
-    except DataError as exc:
-        return [PageScan(url=u, error=f"Anmeldung nicht möglich: {exc}", error_reason="internal_error") for u in urls]
-    except browser_pool.PAGE_ERRORS as exc:
-        error, reason = browser_pool.page_failure(exc, budget)
-        pages += [PageScan(url=u, error=error, error_reason=reason) for u in urls[len(pages):]]
-    return pages
+    assert settings.login is not None
+    return after_login(pool, settings.login, urls, page_timeout=settings.timeout, wait=wait,
+                       start=lambda session: lambda url: scan_in_session(session, url, settings),
+                       failed=lambda url, error, reason: PageScan(url=url, error=error, error_reason=reason))
 
 
 def _statement(pool: BrowserPool, pages: list[PageScan], settings: AccessibilitySettings, wait: float, today: date

@@ -32,7 +32,7 @@ from checks.hosts import registrable_domain
 from checks.kind import CheckContext, CheckImplementation
 from checks.page import MAX_EVIDENCE, Marker, failure_reason, fetch_text, fold, marker_key
 from checks.result import CheckKind, CheckResult, Reason, State, Target
-from checks.settings import CheckSettings, PositiveDuration
+from checks.settings import CheckSettings, PositiveDuration, SettingsFileError
 
 MARKERS = ("ai_disclosed", "ai_provider_named", "no_ai_api")
 MARKER_NAMES_DE = {
@@ -95,9 +95,7 @@ class AiActSettings(CheckSettings):
             try:
                 load_ai_list(f)
             except AiListError as exc:
-                error = ValueError(str(exc))
-                error.loc = ("ai_files",)  # type: ignore[attr-defined]
-                raise error from None
+                raise SettingsFileError(("ai_files",), str(exc)) from None
         return self.model_copy(update={"ai_files": files})
 
     @functools.cached_property
@@ -215,9 +213,7 @@ def run(target: Target, settings: AiActSettings, ctx: CheckContext) -> CheckResu
             continue
         for req in page.requests:
             if (w := widget_for(req.host, ai)) is not None:
-                widgets.setdefault(w.vendor, {"vendor": w.vendor, "pages": [], "hosts": [], "where": None,
-                                              "checked": False})
-                row = widgets[w.vendor]
+                row = _widget_row(widgets, w.vendor)
                 if req.host not in row["hosts"]:
                     row["hosts"].append(req.host)
                 if page.url not in row["pages"]:
@@ -227,8 +223,7 @@ def run(target: Target, settings: AiActSettings, ctx: CheckContext) -> CheckResu
                                                    "example": req.url[:300], "page": page.url})
                 entry["requests"] += 1
         for seen in page.also or []:
-            row = widgets.setdefault(seen["vendor"], {"vendor": seen["vendor"], "pages": [], "hosts": [], "where": None,
-                                                      "checked": False})
+            row = _widget_row(widgets, seen["vendor"])
             if page.url not in row["pages"]:
                 row["pages"].append(page.url)
             row["checked"] = True
@@ -242,6 +237,11 @@ def run(target: Target, settings: AiActSettings, ctx: CheckContext) -> CheckResu
         else {}
     markers = _judge(settings, widgets, apis, privacy, pages)
     return _result(target, started, time.monotonic() - t0, pages, widgets, apis, privacy, markers)
+
+
+def _widget_row(widgets: dict[str, dict[str, Any]], vendor: str) -> dict[str, Any]:
+    """A vendor's widget as the run collects it: found by its hosts, its selectors, or both."""
+    return widgets.setdefault(vendor, {"vendor": vendor, "pages": [], "hosts": [], "where": None, "checked": False})
 
 
 def _privacy(pool: browser_pool.BrowserPool, pages: list[PageCapture], settings: AiActSettings,

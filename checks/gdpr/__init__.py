@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
@@ -46,7 +47,7 @@ from checks.gdpr.settings import (
 from checks.kind import CheckContext, CheckImplementation
 from checks.page import MAX_EVIDENCE, Marker, failure_reason, fetch_text, marker_key
 from checks.result import CheckKind, CheckResult, Reason, State, Target
-from checks.steps import DataError, log_in
+from checks.steps import after_login
 
 # --------------------------------------------------------------------------- the check
 
@@ -122,29 +123,29 @@ def _pass(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSetting
 def _logged_in(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSettings) -> list[PageCapture]:
     """The login journey (`after_journey`) in one fresh recording browser, then every page in
     that session (what the login itself stored counts to the first page's cookies)."""
-    prefix = settings.login
-    assert prefix is not None
-    budget = settings.timeout * (len(urls) + 1) + prefix.step_timeout * len(prefix.journey.steps)
-    pages: list[PageCapture] = []
-    page, rec = PageCapture(url=urls[0]), recording.Recorder()
-    try:
-        with pool.session(deadline=budget, wait=settings.worst_case_seconds(), what=urls[0], fresh=True) as session:
-            recorder = recording.install(session)
-            failed = log_in(session, prefix)
-            if failed is not None:
-                return [PageCapture(url=u, error=failed[0], error_reason=failed[1]) for u in urls]
-            for url in urls:
-                page, rec = PageCapture(url=url), recording.Recorder()
-                pages.append(recording.visit(session, page, rec, settings, recorder))
-    except DataError as exc:
-        return [PageCapture(url=u, error=f"Anmeldung nicht möglich: {exc}", error_reason="internal_error") for u in urls]
-    except browser_pool.PAGE_ERRORS as exc:
-        error, reason = browser_pool.page_failure(exc, budget, "aufgezeichnet")
-        if len(pages) < len(urls) and page.url == urls[len(pages)]:  # the page being recorded: what it did so far
+    assert settings.login is not None
+    current: dict[str, tuple[PageCapture, Recorder]] = {}  # the page being recorded, by URL
+
+    def start(session: browser_pool.BrowserSession) -> Callable[[str], PageCapture]:
+        recorder = recording.install(session)
+
+        def visit(url: str) -> PageCapture:
+            page, rec = current[url] = (PageCapture(url=url), recording.Recorder())
+            captured = recording.visit(session, page, rec, settings, recorder)
+            del current[url]
+            return captured
+
+        return visit
+
+    def failed(url: str, error: str, reason: str) -> PageCapture:
+        if url in current:  # cut short while recording it: what it did so far
+            page, rec = current.pop(url)
             page.error, page.error_reason = error, reason
-            pages.append(recording.finish(page, rec))
-        pages += [PageCapture(url=u, error=error, error_reason=reason) for u in urls[len(pages):]]
-    return pages
+            return recording.finish(page, rec)
+        return PageCapture(url=url, error=error, error_reason=reason)
+
+    return after_login(pool, settings.login, urls, page_timeout=settings.timeout, wait=settings.worst_case_seconds(),
+                       start=start, failed=failed, done="aufgezeichnet")
 
 
 def run(target: Target, settings: GdprSettings, ctx: CheckContext) -> CheckResult:

@@ -14,7 +14,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from checks.ai_signatures import AiList
 from checks.ai_signatures import shipped as shipped_ai_list
-from checks.settings import CheckSettings, PositiveDuration
+from checks.settings import CheckSettings, PositiveDuration, SettingsFileError
 from checks.steps.model import Prefix
 
 DEFAULT_TRACKERS = Path(__file__).resolve().parents[2] / "config" / "trackers.yaml"
@@ -154,7 +154,10 @@ class GdprSettings(CheckSettings):
         """Tracker files relative to config/, each loaded once now so a bad file is a config error."""
         files = [p if p.is_absolute() else (base / p) for p in self.tracker_files]
         for f in files:
-            load_tracker_file(f)
+            try:
+                load_tracker_file(f)
+            except TrackerFileError as exc:
+                raise SettingsFileError(("tracker_files",), str(exc)) from None
         return self.model_copy(update={"tracker_files": files})
 
     @functools.cached_property

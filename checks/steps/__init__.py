@@ -4,7 +4,7 @@ The journey kind runs them and judges them; the accessibility and DSGVO kinds ru
 the login before their pages (`after_journey`). Models in `model`, the runner in `engine`.
 """
 
-from checks.steps.engine import JourneyRun, Scrubber, StepFailed, StepOutcome, log_in
+from checks.steps.engine import JourneyRun, Scrubber, StepFailed, StepOutcome, after_login, log_in
 from checks.steps.model import (
     ACTIONS,
     ACTIONS_DE,
@@ -19,4 +19,4 @@ from checks.steps.model import (
 )
 
 __all__ = ["ACTIONS", "ACTIONS_DE", "DataError", "Expect", "Journey", "JourneyRun", "Prefix", "Scrubber", "SecretRef",
-           "Step", "StepFailed", "StepOutcome", "log_in", "read_data_file", "read_secret"]
+           "Step", "StepFailed", "StepOutcome", "after_login", "log_in", "read_data_file", "read_secret"]

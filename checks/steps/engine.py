@@ -37,7 +37,7 @@ from checks.page import ERROR_CODE, failure_reason
 from checks.result import Reason
 from checks.steps import scripts
 from checks.steps.guard import GuardUnavailable, RequestGuard
-from checks.steps.model import Expect, Journey, Prefix, Step, load_values
+from checks.steps.model import DataError, Expect, Journey, Prefix, Step, load_values
 
 POLL = 0.1  # seconds between two looks at the page while a step waits
 # After a click, how long a page may take to start a navigation before the click counts as
@@ -119,7 +119,7 @@ class JourneyRun:
     the pool's own errors (watchdog, crash) leave it, after the outcomes so far are kept."""
 
     def __init__(self, session: browser_pool.BrowserSession, journey: Journey, values: Mapping[str, str], *,
-                 step_timeout: float, base_url: str = "", files: Path | None = None,
+                 step_timeout: float, base_url: str = "",
                  max_screenshot_bytes: int = 150_000, screenshots: bool = True) -> None:
         self.session = session
         self.driver = session.driver
@@ -128,12 +128,10 @@ class JourneyRun:
         self.scrub = Scrubber(values)
         self.step_timeout = step_timeout
         self.base_url = base_url
-        self.files = files
         self.max_screenshot = max_screenshot_bytes
         self.screenshots = screenshots
         self.outcomes = [StepOutcome(s.name, s.action, self.scrub(s.describe())) for s in journey.steps]
         self.guard: RequestGuard | None = None
-        self._likely = False  # whether the last click will most likely navigate
         self._step_log: list[dict[str, Any]] = []  # DevTools events of the running step
         self._main_frame = ""
         self._blocked: list[str] = list(journey.never_request)
@@ -195,9 +193,9 @@ class JourneyRun:
         blocked_before = self.guard.count() if self.guard is not None else 0
         before = self._state()
         try:
-            self._act(step, deadline)
+            likely = self._act(step, deadline)
             if step.action == "click":
-                self._await_navigation(str(before.get("doc")), deadline, limit, blocked_before, self._likely)
+                self._await_navigation(str(before.get("doc")), deadline, limit, blocked_before, likely)
             self._settle(deadline, limit)
         except StepFailed as exc:
             outcome.state, outcome.reason = "fail", exc.reason.value
@@ -240,7 +238,8 @@ class JourneyRun:
         else:
             outcome.state = "pass"
 
-    def _act(self, step: Step, deadline: float) -> None:
+    def _act(self, step: Step, deadline: float) -> bool:
+        """Do the step's action; True when it was a click that will most likely navigate."""
         action = step.action
         if action == "open":
             self.driver.get(urljoin(self.base_url, step.open or ""))
@@ -251,8 +250,8 @@ class JourneyRun:
         else:
             element = self._find(step, deadline)
             if action == "click":
-                self._click(element)
-            elif action == "fill":
+                return self._click(element)
+            if action == "fill":
                 element.clear()
                 element.send_keys(self.values[str(step.value)])
             elif action == "choose":
@@ -267,17 +266,17 @@ class JourneyRun:
                 if not element.is_selected():
                     self._click(element)
             elif action == "upload":
-                path = Path(step.file or "")
-                if not path.is_absolute() and self.files is not None:
-                    path = self.files / path
+                path = Path(step.file or "")  # absolute: the settings bound it to config/
                 if self.session.local:  # chromedriver reads the file itself; a Grid gets it uploaded (se/file)
                     with self.driver.file_detector_context(UselessFileDetector):
                         element.send_keys(str(path))
                 else:
                     element.send_keys(str(path))
+        return False
 
-    def _click(self, element: WebElement) -> None:
-        self._likely = bool(self.driver.execute_script(scripts.LIKELY_NAVIGATION, element))
+    def _click(self, element: WebElement) -> bool:
+        """Click it (its label, for a styled checkbox); whether the click will most likely navigate."""
+        likely = bool(self.driver.execute_script(scripts.LIKELY_NAVIGATION, element))
         self.driver.execute_script(scripts.WATCH_DEFAULT)
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
         try:
@@ -288,6 +287,7 @@ class JourneyRun:
             if not labels:
                 raise
             labels[0].click()  # a styled checkbox: its label is what a person clicks
+        return likely
 
     def _find(self, step: Step, deadline: float) -> WebElement:
         """The element a step acts on, by accessible name or label (role narrows), CSS only as a fallback.
@@ -434,6 +434,31 @@ def _found(got: dict[str, Any]) -> str:
     if int(got.get("status") or 0) >= 400:
         parts.append(f"HTTP-Status {got['status']}")
     return "; ".join(parts)
+
+
+def after_login[T](pool: browser_pool.BrowserPool, prefix: Prefix, urls: list[str], *, page_timeout: float,
+                wait: float, start: Callable[[browser_pool.BrowserSession], Callable[[str], T]],
+                failed: Callable[[str, str, str], T], done: str = "geprüft") -> list[T]:
+    """Another check's pages behind a login (`after_journey`): the login journey in one fresh
+    browser, then each page in that session. `start(session)` prepares the session and gives the
+    visit of one URL; `failed(url, error, reason)` stands for a page not read (login failed,
+    data missing, the session's time limit or a crash); one result per URL, in order."""
+    budget = page_timeout * (len(urls) + 1) + prefix.step_timeout * len(prefix.journey.steps)
+    pages: list[T] = []
+    try:
+        with pool.session(deadline=budget, wait=wait, what=urls[0], fresh=True) as session:
+            visit = start(session)
+            refused = log_in(session, prefix)
+            if refused is not None:
+                return [failed(u, *refused) for u in urls]
+            for url in urls:
+                pages.append(visit(url))
+    except DataError as exc:
+        return [failed(u, f"Anmeldung nicht möglich: {exc}", Reason.INTERNAL_ERROR.value) for u in urls]
+    except browser_pool.PAGE_ERRORS as exc:
+        error, reason = browser_pool.page_failure(exc, budget, done)
+        pages += [failed(u, error, reason) for u in urls[len(pages):]]
+    return pages
 
 
 def log_in(session: browser_pool.BrowserSession, prefix: Prefix) -> tuple[str, str] | None:

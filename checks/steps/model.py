@@ -22,12 +22,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from checks.settings import Duration, PositiveDuration
+from checks.settings import Duration, PositiveDuration, SettingsFileError
 
 ACTIONS = ("open", "click", "fill", "choose", "tick", "upload", "expect", "wait_for", "stop")
 ACTIONS_DE = {"open": "öffnen", "click": "klicken", "fill": "ausfüllen", "choose": "auswählen", "tick": "ankreuzen",
@@ -200,12 +200,8 @@ class SecretRef(_Model):
         return self
 
 
-class DataError(ValueError):
+class DataError(SettingsFileError):
     """Test data or a secret is not available; `loc` names the setting."""
-
-    def __init__(self, loc: tuple[Any, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
 
 
 def read_data_file(path: Path) -> dict[str, str]:
