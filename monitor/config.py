@@ -90,6 +90,10 @@ class StoreSettings(_Model):
     raw_retention_days_by_kind: dict[KindName, Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: {"availability": 2},
         description="Per check kind, instead of raw_retention_days (availability: one result a minute per URL).")
+    write_buffer: int = Field(100_000, ge=10, le=10_000_000, description=(
+        "Results the daemon keeps in memory while the store does not take writes (restart, full disk); when it is "
+        "full the oldest are dropped and counted (egov_store_dropped_results_total). 100 000 are about 2 hours of "
+        "1 000 availability targets at 60 s and about 300 MB."))
 
     def retention_days(self, kind: str) -> int:
         return self.raw_retention_days_by_kind.get(kind, self.raw_retention_days)

@@ -20,7 +20,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,9 +41,11 @@ from checks.settings import CheckSettings
 from monitor import __version__
 from monitor.config import Config, ConfigError, ConfigIssue, ResolvedService, load_config
 from monitor.kinds import REGISTRY
-from monitor.metrics import DaemonMetrics, ResultCollector
+from monitor.metrics import DaemonMetrics, LatestCache, ResultCollector, StoreSnapshot
 from monitor.process import Process, close_http, metrics_handler, run_until_signalled, serve_http
 from monitor.runner import CanaryGuard, CheckRunner
+from monitor.store import LatestState
+from monitor.writer import Item, ResultWriter
 
 log = logging.getLogger("egov_monitor")
 
@@ -106,9 +108,12 @@ class Scheduling(Process):
         super().__init__(config, browser=not self.distributed)
         self.metrics = DaemonMetrics(self.registry, scheduler=self.distributed)
         self.leader = not self.distributed  # the embedded daemon is alone by definition
-        self.registry.register(_LeaderOnly(ResultCollector(self.store, lambda: self.config), lambda: self.leader))
+        self.latest = self.latest_source()
+        self.registry.register(_LeaderOnly(ResultCollector(self.latest, lambda: self.config), lambda: self.leader))
+        self.writer = ResultWriter(self.store, capacity=self.config.settings.store.write_buffer, registry=self.registry,
+                                   on_commit=self.committed)
         self.canaries = CanaryGuard(self.config.settings.canaries)
-        self.runner = CheckRunner(self.store, self.canaries, self.config.settings.tz,
+        self.runner = CheckRunner(self.writer, self.canaries, self.config.settings.tz,
                                   on_result=self.metrics.observe, on_error=self.metrics.error, context=self.context)
         self.scheduler = BackgroundScheduler(
             executors=self.executors(),
@@ -132,6 +137,13 @@ class Scheduling(Process):
 
     def executors(self) -> dict[str, ThreadPoolExecutor]:
         raise NotImplementedError
+
+    def latest_source(self) -> Callable[[], list[LatestState]]:
+        """What /metrics exports as each target's newest result."""
+        return StoreSnapshot(self.store)
+
+    def committed(self, items: Sequence[Item], ids: Sequence[int | None]) -> None:
+        """Called after each batch of results this process wrote was committed."""
 
     def schedule(self, spec: JobSpec, now: datetime, last_run: dict[tuple[str, str, str], float]) -> None:
         """Add (or replace) the job of one target."""
@@ -231,6 +243,9 @@ class Scheduling(Process):
     def healthy(self) -> tuple[bool, str]:
         if not self.scheduler.running:
             return False, "scheduler not running"
+        writes_ok, why = self.writer.healthy()
+        if not writes_ok:
+            return False, why
         beat = self._last_beat
         max_age = 3 * self.config.settings.heartbeat_interval + 5
         if time.time() - beat > max_age:
@@ -260,8 +275,12 @@ class Scheduling(Process):
         self._stop.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.writer.close(timeout=20.0)  # inside the grace time of systemd and Kubernetes
         if self.run_id is not None:
-            self.store.beat(self.run_id, stopped=True)
+            try:
+                self.store.beat(self.run_id, stopped=True)
+            except Exception as exc:
+                log.error("Ende des Laufs nicht gespeichert (Ergebnisspeicher nicht erreichbar): %s", type(exc).__name__)
         self.close_dispatch()
         super().stop()
 
@@ -283,6 +302,13 @@ class Daemon(Scheduling):
                 str(config.settings_file), None, None, "queue.url",
                 "queue.url ist gesetzt (verteilter Betrieb): `egov-monitor scheduler` und `egov-monitor worker` "
                 "starten, oder queue entfernen, um alles in einem Prozess zu prüfen")])
+
+    def latest_source(self) -> Callable[[], list[LatestState]]:
+        self._cache = LatestCache(self.store)  # this process writes every result: kept current on commit
+        return self._cache
+
+    def committed(self, items: Sequence[Item], ids: Sequence[int | None]) -> None:
+        self._cache.committed(items, ids)
 
     def executors(self) -> dict[str, ThreadPoolExecutor]:
         pools = self.config.settings.pools

@@ -1,8 +1,10 @@
 """Prometheus metrics.
 
-Probe metrics come from a custom collector that reads the newest result of every target
-from the store at scrape time: the store stays the one source of truth, and a fleet of
-workers writing to one store is exported by one /metrics. The availability metrics keep
+Probe metrics come from a custom collector over the newest result of every target: in the
+embedded daemon an in-memory copy of the store's `latest` rows, kept current as batches
+commit (a scrape reads no store and still answers while the store is down); in the
+distributed scheduler the store read at scrape time, since a fleet of workers writes it,
+with the last good read kept when the store fails. The availability metrics keep
 blackbox_exporter's names and meaning, so existing dashboards and alert rules work.
 
 Label values are catalog data (service id, category, URL) or fixed enums (state, reason,
@@ -11,8 +13,10 @@ phase, TLS version). Nothing a scanned page sends ever becomes a label.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -26,10 +30,13 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.kinds import REGISTRY
 from monitor.kinds.base import TARGET_LABELS
+from monitor.store import LatestState
 
 if TYPE_CHECKING:
     from monitor.runner import CanaryVerdict
     from monitor.store import Store
+
+log = logging.getLogger(__name__)
 
 # What every kind exports per target; each kind adds its own families (monitor/kinds/).
 COMMON = (
@@ -41,11 +48,53 @@ COMMON = (
 )
 
 
+class LatestCache:
+    """The `latest` rows of the store, in memory: read once, then updated with every committed
+    batch (the same rules as the store: a late older result changes nothing, `since` moves
+    only when the state changes)."""
+
+    def __init__(self, store: Store) -> None:
+        self._lock = threading.Lock()
+        self._items = {(i.result.service_id, str(i.result.kind), i.result.url): i for i in store.latest()}
+
+    def committed(self, items: Sequence[tuple[CheckResult, str | None]], ids: Sequence[int | None]) -> None:
+        with self._lock:
+            for (result, _key), rid in zip(items, ids, strict=True):
+                if rid is None:
+                    continue
+                key = (result.service_id, str(result.kind), result.url)
+                cur = self._items.get(key)
+                if cur is not None and cur.result.started_at > result.started_at:
+                    continue
+                since = cur.since if cur is not None and cur.result.state is result.state else result.started_at
+                self._items[key] = LatestState(result, rid, since)
+
+    def __call__(self) -> list[LatestState]:
+        with self._lock:
+            return list(self._items.values())
+
+
+class StoreSnapshot:
+    """The store's `latest` rows read at call time; the last good read while the store fails."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._last: list[LatestState] = []
+
+    def __call__(self) -> list[LatestState]:
+        try:
+            self._last = self._store.latest()
+        except Exception as exc:
+            log.error("store not readable for /metrics, last read exported: %s", " ".join(str(exc).split())[:200])
+        return self._last
+
+
 class ResultCollector(Collector):
     """Exports the latest result of every catalog target."""
 
-    def __init__(self, store: Store, config: Callable[[], Config]) -> None:
-        self._store = store
+    def __init__(self, latest: Store | Callable[[], list[LatestState]], config: Callable[[], Config]) -> None:
+        """`latest`: a LatestCache, or a store (read at each scrape)."""
+        self._latest = latest if callable(latest) else StoreSnapshot(latest)
         self._config = config
 
     def describe(self) -> Iterable[Metric]:
@@ -78,7 +127,7 @@ class ResultCollector(Collector):
             service_gauges["egov_service_maintenance"].add_metric(labels, 1.0 if active else 0.0)
 
         targets: dict[tuple[str, str], set[str]] = {}  # what the catalog runs now, per service and kind
-        for item in self._store.latest():
+        for item in self._latest():
             result: CheckResult = item.result
             target = services.get(result.service_id)
             kind = REGISTRY.get(result.kind)

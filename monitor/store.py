@@ -1,9 +1,9 @@
 """Result store: results, the per-target timeline, the latest state, heartbeats, rollups.
 
-SQLAlchemy Core over SQLite (WAL) by default; a PostgreSQL URL works unchanged. One result
-is written in one transaction together with its timeline entry and the `latest` row, so
-a crash (even kill -9) loses at most the result being written and never leaves the
-timeline out of step with the results. The schema is owned by Alembic migrations in
+SQLAlchemy Core over SQLite (WAL) by default; a PostgreSQL URL works unchanged. A batch of
+results is written in one transaction together with their timeline entries and the
+`latest` rows, so a crash (even kill -9) loses at most the batch being written and never
+leaves the timeline out of step with the results. The schema is owned by Alembic migrations in
 `monitor/migrations`; `Store.open()` upgrades to the newest revision.
 
 Every result is also folded into hourly and daily rollups (`monitor.rollup`) in the same
@@ -269,47 +269,76 @@ class Store:
     def record(self, result: CheckResult, *, run_key: str | None = None) -> int | None:
         """Store one result and update the timeline. Returns the result id, or None when
         `run_key` was already stored (a job delivered twice stores one result)."""
-        started = _ts(result.started_at)
-        row = _result_row(result, run_key)
-        plain = result.to_dict()
-        key = {"service_id": result.service_id, "kind": str(result.kind), "url": result.url}
-        with self._locked():
-            sid = self._committed_series_id(*key.values())
-            try:
-                with self.engine.begin() as conn:
-                    if not self._sqlite:
-                        # Several workers write at once: one writer per series at a time, so the
-                        # read-modify-write of `latest` and the rollups never interleaves.
-                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
-                                     {"ns": _LOCK_SERIES, "key": sid & 0x7FFFFFFF})
-                    rid = _new_id(conn.execute(results.insert().values(**row)))
-                    cur = conn.execute(
-                        sa.select(latest.c.state, latest.c.since, latest.c.started_at).where(
-                            *(getattr(latest.c, k) == v for k, v in key.items())
-                        )
-                    ).first()
-                    hours, days = rollup.fold_results([result], self.tz)
-                    self._merge_rollups(conn, sid, hours, days, key["kind"])
-                    if cur is not None and cur.started_at > started:
-                        return rid  # an older result delivered late: history only
-                    since = started
-                    if cur is None or cur.state != result.state.value:
-                        conn.execute(state_changes.insert().values(
-                            **key, at=started, state=result.state.value, reason=result.reason.value, result_id=rid))
-                    else:
-                        since = cur.since
-                    values = {"result_id": rid, "state": result.state.value, "since": since,
-                              "started_at": started, "result": plain}
-                    if cur is None:
-                        conn.execute(latest.insert().values(**key, **values))
-                    else:
-                        conn.execute(latest.update().where(
-                            *(getattr(latest.c, k) == v for k, v in key.items())).values(**values))
-                    return rid
-            except sa.exc.IntegrityError:
-                if run_key is not None and self.has_run_key(run_key):
-                    return None
-                raise
+        return self.record_batch([(result, run_key)])[0]
+
+    def record_batch(self, items: Sequence[tuple[CheckResult, str | None]]) -> list[int | None]:
+        """Store results in one transaction, each with the meaning `record` gives it, in order:
+        the raw rows, one fold per series into the rollups, the timeline and `latest`. Returns
+        the ids (None for a `run_key` already stored). Nothing of the batch is stored if it fails."""
+        if not items:
+            return []
+        try:
+            with self._locked():
+                return self._write_batch(items)
+        except sa.exc.IntegrityError:
+            if len(items) > 1:  # a run_key delivered twice: settle each on its own
+                return [self.record(result, run_key=key) for result, key in items]
+            if items[0][1] is not None and self.has_run_key(items[0][1]):
+                return [None]
+            raise
+
+    def _write_batch(self, items: Sequence[tuple[CheckResult, str | None]]) -> list[int | None]:
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for i, (result, _key) in enumerate(items):
+            groups.setdefault((result.service_id, str(result.kind), result.url), []).append(i)
+        sids = {key: self._committed_series_id(*key) for key in groups}
+        with self.engine.begin() as conn:
+            if not self._sqlite:
+                # Several workers write at once: one writer per series at a time (taken in one
+                # order, so two batches never wait for each other), so the read-modify-write
+                # of `latest` and the rollups never interleaves.
+                for lock_key in sorted({sid & 0x7FFFFFFF for sid in sids.values()}):
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                                 {"ns": _LOCK_SERIES, "key": lock_key})
+            inserted = conn.execute(results.insert().returning(results.c.id, sort_by_parameter_order=True),
+                                    [_result_row(result, key) for result, key in items])
+            ids: list[int | None] = [int(row.id) for row in inserted]
+            current = _latest_of(conn, list(groups))
+            self._merge_rollups(conn, [(sids[key], *rollup.fold_results([items[i][0] for i in idx], self.tz), key[1])
+                                       for key, idx in groups.items()])
+            changes, inserts, updates = [], [], []
+            for key, idx in groups.items():
+                cur = current.get(key)
+                state, since, newest = (cur.state, cur.since, cur.started_at) if cur is not None else (None, 0.0, None)
+                last = None
+                for i in idx:
+                    result = items[i][0]
+                    started = _ts(result.started_at)
+                    if newest is not None and newest > started:
+                        continue  # an older result delivered late: history only
+                    if state != result.state.value:
+                        changes.append({"service_id": key[0], "kind": key[1], "url": key[2], "at": started,
+                                        "state": result.state.value, "reason": result.reason.value,
+                                        "result_id": ids[i]})
+                        state, since = result.state.value, started
+                    newest, last = started, i
+                if last is None:
+                    continue
+                values = {"result_id": ids[last], "state": state, "since": since, "started_at": newest,
+                          "result": items[last][0].to_dict()}
+                if cur is None:
+                    inserts.append({"service_id": key[0], "kind": key[1], "url": key[2], **values})
+                else:
+                    updates.append({"k_service": key[0], "k_kind": key[1], "k_url": key[2], **values})
+            if changes:
+                conn.execute(state_changes.insert(), changes)
+            if inserts:
+                conn.execute(latest.insert(), inserts)
+            if updates:
+                conn.execute(latest.update().where(latest.c.service_id == sa.bindparam("k_service"),
+                                                   latest.c.kind == sa.bindparam("k_kind"),
+                                                   latest.c.url == sa.bindparam("k_url")), updates)
+        return ids
 
     # ------------------------------------------------------------------ rollups
 
@@ -339,34 +368,46 @@ class Store:
             self._series[key] = sid
         return sid
 
-    def _merge_rollups(self, conn: Connection, sid: int, hours: dict[int, rollup.Bucket],
-                       days: dict[int, rollup.Bucket], kind: str) -> None:
+    def _merge_rollups(self, conn: Connection,
+                       batches: Sequence[tuple[int, dict[int, rollup.Bucket], dict[int, rollup.Bucket], str]]) -> None:
+        """Merge folded buckets (series id, hours, days, kind) into the rollups: one read of
+        the rows they touch, then bulk inserts and updates."""
         # Hour rows only where results come more often than hourly (availability); they keep
         # counts and latencies, the last result's measurements and digest live in day rows.
-        for bucket in hours.values():
-            bucket.last_measurements = bucket.last_digest = None
-        seen_hours: list[int] = []  # hours that had results before: not new hours of their day
-        for resolution, buckets in (("h", hours if kind == "availability" else {}), ("d", days)):
-            if not buckets:
-                continue
-            lo, hi = min(buckets), max(buckets)
-            where = (rollups.c.series_id == sid, rollups.c.resolution == resolution)
-            existing = {r.bucket: rollup.Bucket.from_row(_row_json(r._mapping)) for r in conn.execute(
-                sa.select(rollups).where(*where, rollups.c.bucket >= lo, rollups.c.bucket <= hi))}
-            new_rows = []
-            for key, bucket in buckets.items():
-                old = existing.get(key)
-                if old is None:
-                    new_rows.append({"series_id": sid, "resolution": resolution, "bucket": key, **bucket.to_row()})
-                    continue
-                if resolution == "h":
-                    seen_hours.append(key)
-                else:
-                    bucket.hours -= sum(1 for h in seen_hours if rollup.local_day(h, self.tz) == key)
-                old.merge(bucket)
-                conn.execute(rollups.update().where(*where, rollups.c.bucket == key).values(**old.to_row()))
-            if new_rows:
-                conn.execute(rollups.insert(), new_rows)
+        wanted: list[tuple[int, str, int]] = []
+        plan = []
+        for sid, hours, days, kind in batches:
+            for bucket in hours.values():
+                bucket.last_measurements = bucket.last_digest = None
+            parts = (("h", hours if kind == "availability" else {}), ("d", days))
+            plan.append((sid, parts))
+            wanted += [(sid, resolution, key) for resolution, buckets in parts for key in buckets]
+        existing: dict[tuple[int, str, int], rollup.Bucket] = {}
+        columns = sa.tuple_(rollups.c.series_id, rollups.c.resolution, rollups.c.bucket)
+        for at in range(0, len(wanted), 300):
+            for r in conn.execute(sa.select(rollups).where(columns.in_(wanted[at:at + 300]))):
+                existing[(r.series_id, r.resolution, r.bucket)] = rollup.Bucket.from_row(_row_json(r._mapping))
+        new_rows, changed = [], []
+        for sid, parts in plan:
+            seen_hours: list[int] = []  # hours that had results before: not new hours of their day
+            for resolution, buckets in parts:
+                for key, bucket in buckets.items():
+                    old = existing.get((sid, resolution, key))
+                    if old is None:
+                        new_rows.append({"series_id": sid, "resolution": resolution, "bucket": key, **bucket.to_row()})
+                        continue
+                    if resolution == "h":
+                        seen_hours.append(key)
+                    else:
+                        bucket.hours -= sum(1 for h in seen_hours if rollup.local_day(h, self.tz) == key)
+                    old.merge(bucket)
+                    changed.append({"k_sid": sid, "k_res": resolution, "k_bucket": key, **old.to_row()})
+        if new_rows:
+            conn.execute(rollups.insert(), new_rows)
+        if changed:
+            conn.execute(rollups.update().where(rollups.c.series_id == sa.bindparam("k_sid"),
+                                                rollups.c.resolution == sa.bindparam("k_res"),
+                                                rollups.c.bucket == sa.bindparam("k_bucket")), changed)
 
     def ingest_series(self, service_id: str, kind: str, url: str, started: np.ndarray, states: np.ndarray,
                       reasons: Sequence[str], latency: np.ndarray, maintenance: np.ndarray,
@@ -385,7 +426,7 @@ class Store:
         key = {"service_id": service_id, "kind": kind, "url": url}
         with self._locked(), self.engine.begin() as conn:
             sid = self._series_id(conn, service_id, kind, url)
-            self._merge_rollups(conn, sid, hours, days, kind)
+            self._merge_rollups(conn, [(sid, hours, days, kind)])
             cur = conn.execute(sa.select(latest.c.state, latest.c.since).where(
                 *(getattr(latest.c, k) == v for k, v in key.items()))).first()
             previous = rollup.STATE_CODE[cur.state] if cur is not None else -1
@@ -577,6 +618,18 @@ def _row_result(r: Any) -> CheckResult:
         "started_at": _dt(r.started_at).isoformat(), "duration_seconds": r.duration_seconds,
         "measurements": _json(r.measurements), "evidence": _json(r.evidence)})
 
+
+
+def _latest_of(conn: Connection, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Any]:
+    """The `latest` rows (state, since, started_at) of these series."""
+    found: dict[tuple[str, str, str], Any] = {}
+    columns = sa.tuple_(latest.c.service_id, latest.c.kind, latest.c.url)
+    for at in range(0, len(keys), 300):
+        query = sa.select(latest.c.service_id, latest.c.kind, latest.c.url, latest.c.state, latest.c.since,
+                          latest.c.started_at).where(columns.in_(keys[at:at + 300]))
+        for r in conn.execute(query):
+            found[(r.service_id, r.kind, r.url)] = r
+    return found
 
 
 def _new_id(cursor: Any) -> int:

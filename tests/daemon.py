@@ -33,23 +33,26 @@ def service_yaml(sid: str, urls: list[str], *, interval: str = "1s", timeout: st
     """)
 
 
-def write_daemon_config(directory: Path, services: str, *, port: int | None = None, canaries: list[str] | None = None) -> Path:
+def write_daemon_config(directory: Path, services: str, *, port: int | None = None, canaries: list[str] | None = None,
+                        store: str | None = None) -> Path:
+    """settings.yaml and catalog.yaml in `directory`; `store`: the settings' store mapping (default: SQLite there)."""
     port = port or free_port()
     (directory / "catalog.yaml").write_text("services:\n" + textwrap.indent(services, "  "))
     canary = f"canaries: {{urls: {canaries}, interval: 2s, timeout: 1s}}\n" if canaries else ""
     settings = directory / "settings.yaml"
+    store = store or "{url: \"sqlite:///%s\"}" % (directory / "store.db")
     settings.write_text(
         f"catalog: [catalog.yaml]\nlisten: \"127.0.0.1:{port}\"\nheartbeat_interval: 1s\n"
-        f"store: {{url: \"sqlite:///{directory / 'store.db'}\"}}\npools: {{http: 16}}\n{canary}"
+        f"store: {store}\npools: {{http: 16}}\n{canary}"
     )
     return settings
 
 
 class DaemonProcess:
     def __init__(self, settings: Path, log_level: str = "INFO", command: tuple[str, ...] = ("run",),
-                 port: int | None = None) -> None:
+                 port: int | None = None, wrap: tuple[str, ...] = ()) -> None:
         """`command`: run, scheduler, or worker with its options; `port`: where its /metrics is
-        (default: the settings' listen port)."""
+        (default: the settings' listen port); `wrap`: a command line the daemon runs under (nsenter)."""
         self.settings = settings
         text = settings.read_text()
         self.port = port or int(text.split('listen: "127.0.0.1:')[1].split('"')[0])
@@ -57,7 +60,7 @@ class DaemonProcess:
         self.log_path = settings.parent / f"{command[0]}-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", *command, "--config", str(settings),
+        self.proc = subprocess.Popen([*wrap, sys.executable, "-m", "monitor.cli", *command, "--config", str(settings),
                                       "--log-level", log_level], cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def get(self, path: str) -> tuple[int, str]:

@@ -4,7 +4,8 @@
 itself; `/big` a 20 MiB body with Content-Length, `/big-chunked` the same chunked;
 `/hang` accepts and never answers; `/drip` sends a byte every 0.2 s forever;
 `/delay/MS` waits MS milliseconds before answering; `/flaky/KEY` fails the first
-request per KEY with 503 and then answers 200.
+request per KEY with 503 and then answers 200; `/count/KEY` answers 200 and counts the
+requests per KEY (`hits(KEY)`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     flaky_seen: set[str] = set()
     flaky_lock = threading.Lock()
+    counts: dict[str, int] = {}
 
     def log_message(self, *_args) -> None:
         pass
@@ -82,6 +84,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             elif parts[0] == "delay":
                 time.sleep(int(parts[1]) / 1000)
                 self._reply(200)
+            elif parts[0] == "count":
+                with self.flaky_lock:
+                    self.counts[parts[1]] = self.counts.get(parts[1], 0) + 1
+                self._reply(200)
             elif parts[0] == "flaky":
                 with self.flaky_lock:
                     first = parts[1] not in self.flaky_seen
@@ -115,6 +121,12 @@ def serve(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def hits(group: str) -> int:
+    """Requests to `/count/KEY` so far, summed over the keys `group` and `group-*`."""
+    with _Handler.flaky_lock:
+        return sum(n for key, n in _Handler.counts.items() if key.split("-", 1)[0] == group)
 
 
 def free_port() -> int:

@@ -27,8 +27,18 @@ def postgres_url():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path) -> str:
     """Every store test runs on SQLite and on a real PostgreSQL: the same code, only the URL differs."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
+    return _new_database(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def other_store_url(request, tmp_path, store_url) -> str:
+    """A second, empty database of the same kind as `store_url`."""
+    return _new_database("sqlite" if store_url.startswith("sqlite") else "postgresql", request, tmp_path)
+
+
+def _new_database(kind: str, request, tmp_path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / f'store{next(_databases)}.db'}"
     server = request.getfixturevalue("postgres_url")
     name = f"t{next(_databases)}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
@@ -141,3 +151,39 @@ def test_reopen_is_idempotent(open_store):
     store.close()
     again = open_store()
     assert again.count_results() == 1
+
+
+def _contents(store: Store) -> tuple:
+    """Everything the report and /metrics read, without row ids."""
+    timeline = [(c.service_id, c.url, c.at, c.state, c.reason) for c in store.timeline()]
+    latest = sorted((i.result.service_id, i.result.url, i.result.started_at, i.result.state.value, i.since)
+                    for i in store.latest())
+    days = sorted((d.service_id, d.url, d.day, tuple(d.bucket.counts), d.bucket.hours, d.bucket.latency_n,
+                   round(d.bucket.latency_sum, 9), d.bucket.last_state) for d in store.day_rollups(0, 99999999))
+    hours = {url: store.hour_rollups("portal", "availability", url, T0 - timedelta(days=1), T0 + timedelta(days=2))
+             for url in ("https://a.example.invalid/", "https://b.example.invalid/")}
+    hour_rows = {url: sorted((k, tuple(b.counts), b.latency_n) for k, b in rows.items()) for url, rows in hours.items()}
+    raw = sorted((r.service_id, r.url, r.started_at, r.state.value) for _id, r in store.results())
+    return timeline, latest, days, hour_rows, raw
+
+
+def test_a_batch_stores_what_the_same_results_stored_one_by_one_store(store_url, other_store_url):
+    """The daemon's writer commits batches; the timeline, `latest`, rollups and raw rows equal
+    those of recording each result alone, also with a late result and several series mixed."""
+    urls = ("https://a.example.invalid/", "https://b.example.invalid/")
+    pattern = [State.UP, State.UP, State.DOWN, State.DOWN, State.UP, State.DEGRADED, State.UP, State.UP]
+    results = [result(state, offset=1800 * i + 7 * j, url=url)
+               for i, state in enumerate(pattern) for j, url in enumerate(urls)]
+    results.insert(9, result(State.DOWN, offset=30, url=urls[0]))  # late: older than what the series has
+    one_by_one, batched = Store.open(store_url), Store.open(other_store_url)
+    try:
+        for r in results:
+            one_by_one.record(r)
+        batched.record_batch([(r, None) for r in results[:5]])  # the rows exist before the next batch
+        ids = batched.record_batch([(r, None) for r in results[5:]])
+        assert len(set(ids)) == len(results) - 5 and None not in ids
+        assert _contents(batched) == _contents(one_by_one)
+        assert [c.state for c in batched.timeline(url=urls[0])] == ["up", "down", "up", "degraded", "up"]
+    finally:
+        one_by_one.close()
+        batched.close()

@@ -1,0 +1,248 @@
+"""Soak: the embedded daemon for a simulated day against a local estate of 300 targets.
+
+The estate (one local web server, 127.0.0.1): healthy pages, slow ones (0.6 s), failing
+ones (503), flapping ones (200 and 503 in turn, switching every simulated 20 minutes),
+hostile ones (a body that never ends, 50 MB bodies, answers later than the timeout), and
+browser pages for the accessibility and DSGVO checks (good, with barriers, an endless
+script loop, a page that never finishes loading, an alert box). Security checks run on
+a share of the HTTP targets.
+
+Time is scaled: a simulated day lasts `--minutes` of wall time (default 32), so with the
+factor F = 1440 / minutes every interval of a real catalog is divided by F: availability
+60 s -> 60/F s (1.33 s at the default), security and browser checks hourly -> 3600/F s
+(80 s). Timeouts are not scaled (1 s for HTTP, 15 s for browsers), which makes the run
+harder than a real day, not easier. The HTTP pool is 64 threads (`pools.http`).
+
+Every simulated hour it samples the daemon's RSS, open file descriptors and threads, the
+browser processes below it and their RSS, the scheduling lag (from the daemon's own
+histogram, p99 interpolated as Prometheus' histogram_quantile does), results written and
+the store's size, and prints a row; at the end the growth per simulated day after a
+warm-up of two simulated hours (least squares over the rest).
+
+No peer does this; the figures are absolute. Run: make bench   (or:
+PYTHONPATH=. .venv/bin/python -m bench.soak --minutes 32)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tests import a11y_site
+from tests.daemon import DaemonProcess
+from tests.sites import Page, delayed, hang_after, huge, site
+from tests.servers import free_port
+
+MIX = {"healthy": 170, "slow": 30, "failing": 40, "flapping": 40, "hostile": 20}
+BROWSER_PAGES = ["/", "/fehler", "/clean", "/schleife", "/endlos", "/alarm"]
+SECURITY_EVERY = 10  # every 10th HTTP target also gets the security check
+
+
+def estate_routes() -> tuple[dict, list[str], list[Page]]:
+    """Routes of the estate, the availability paths in order, and the flapping pages."""
+    routes: dict = dict(a11y_site.good_routes())
+    routes.update(a11y_site.hostile_routes())
+    paths, flapping = [], []
+    body = b"<!doctype html><html lang=de><title>Dienst</title><p>Willkommen</p></html>"
+    for group, n in MIX.items():
+        for i in range(n):
+            path = f"/{group}/{i}"
+            if group == "healthy":
+                page = Page(body=body)
+            elif group == "slow":
+                page = Page(stream=delayed(0.6, body))
+            elif group == "failing":
+                page = Page(status=503)
+            elif group == "flapping":
+                page = Page(body=body)
+                flapping.append(page)
+            else:  # hostile, in turn: never ends, huge, too late
+                page = [Page(stream=hang_after(body[:30])), Page(stream=huge(50 * 1024 * 1024)),
+                        Page(stream=delayed(3.0, body))][i % 3]
+            routes[path] = page
+            paths.append(path)
+    return routes, paths, flapping
+
+
+def write_config(directory: Path, base: str, paths: list[str], factor: float, port: int) -> Path:
+    fast, hourly = 60 / factor, 3600 / factor
+    lines = ["services:"]
+    for i, path in enumerate(paths):
+        lines += [f"  - id: s{i:03d}", f"    name: Dienst {i}", "    category: efa", "    operator: Land Saarland",
+                  "    contact: ops@example.invalid", f'    urls: ["{base}{path}"]', "    checks:",
+                  f"      availability: {{interval: {fast:.3f}s, timeout: 1s, retries: 0}}"]
+        if i % SECURITY_EVERY == 0:
+            lines.append(f"      security: {{interval: {hourly:.1f}s, timeout: 5s}}")
+    for i, path in enumerate(BROWSER_PAGES):
+        lines += [f"  - id: b{i}", f"    name: Portal {i}", "    category: kommunal", "    operator: Gemeinde",
+                  "    contact: ops@example.invalid", f'    urls: ["{base}{path}"]', "    checks:",
+                  f"      accessibility: {{interval: {hourly:.1f}s, timeout: 15s, sitemap: {{enabled: false}}}}",
+                  f"      gdpr: {{interval: {hourly:.1f}s, timeout: 15s}}"]
+    (directory / "catalog.yaml").write_text("\n".join(lines) + "\n")
+    settings = directory / "settings.yaml"
+    settings.write_text(f'catalog: [catalog.yaml]\nlisten: "127.0.0.1:{port}"\n'
+                        f'store: {{url: "sqlite:///{directory / "store.db"}"}}\npools: {{http: 64, browser: 2}}\n')
+    return settings
+
+
+# ------------------------------------------------------------------ sampling
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    out = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "Threads"):
+                out[key] = int(value.split()[0])
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def histogram(text: str, name: str) -> dict[float, float]:
+    """Cumulative bucket counts of `name`, summed over its label sets."""
+    buckets: dict[float, float] = {}
+    for m in re.finditer(rf'^{name}_bucket{{[^}}]*le="([^"]+)"[^}}]*}} (\S+)$', text, re.M):
+        le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+        buckets[le] = buckets.get(le, 0.0) + float(m.group(2))
+    return buckets
+
+
+def quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
+    """histogram_quantile over the increase between two scrapes."""
+    delta = sorted((le, after.get(le, 0.0) - before.get(le, 0.0)) for le in after)
+    total = delta[-1][1] if delta else 0.0
+    if total <= 0:
+        return 0.0
+    rank, lower, below = q * total, 0.0, 0.0
+    for le, count in delta:
+        if count >= rank:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = le, count
+    return lower
+
+
+def scalar(text: str, name: str) -> float:
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=32.0, help="wall minutes for one simulated day")
+    parser.add_argument("--hours", type=int, default=24, help="simulated hours to run")
+    args = parser.parse_args()
+    factor = 1440 / args.minutes
+    hour_wall = 3600 / factor
+    routes, paths, flapping = estate_routes()
+    with tempfile.TemporaryDirectory(prefix="egov-soak-") as tmp, site(routes) as port:
+        directory = Path(tmp)
+        settings = write_config(directory, f"http://127.0.0.1:{port}", paths, factor, free_port())
+        stop = threading.Event()
+
+        def flap() -> None:  # every simulated 20 minutes the flapping targets change state
+            up = True
+            while not stop.wait(hour_wall / 3):
+                up = not up
+                for page in flapping:
+                    page.status = 200 if up else 503
+        threading.Thread(target=flap, daemon=True).start()
+        daemon = DaemonProcess(settings, log_level="WARNING")
+        rows = []
+        try:
+            daemon.wait_ready(timeout=60)
+            started = time.monotonic()
+            print(f"soak: {len(paths)} HTTP targets + {len(BROWSER_PAGES)} browser targets, factor {factor:.0f} "
+                  f"(availability every {60 / factor:.2f} s, hourly checks every {hour_wall:.0f} s), "
+                  f"{args.hours} simulated hours = {args.hours * hour_wall / 60:.0f} min wall", flush=True)
+            print(f"{'h':>3} {'RSS MB':>7} {'fds':>5} {'thr':>4} {'chrome':>6} {'chr MB':>7} {'lag p99':>8} "
+                  f"{'max lag':>8} {'stored/h':>9} {'store MB':>9}", flush=True)
+            last_text = daemon.get("/metrics")[1]
+            last_written = scalar(last_text, "egov_store_written_results_total")
+            first_lag = histogram(last_text, "egov_scheduler_lag_seconds")
+            for hour in range(1, args.hours + 1):
+                while time.monotonic() < started + hour * hour_wall:
+                    if daemon.proc.poll() is not None:
+                        raise SystemExit(f"daemon died:\n{daemon.log()[-3000:]}")
+                    time.sleep(1)
+                text = daemon.get("/metrics")[1]
+                pid = daemon.proc.pid
+                status = proc_status(pid)
+                kids = descendants(pid)
+                chrome = [k for k in kids if "chrom" in Path(f"/proc/{k}/comm").read_text(errors="ignore")] \
+                    if kids else []
+                chrome_rss = sum(proc_status(k).get("VmRSS", 0) for k in chrome) / 1024
+                lag_now = histogram(text, "egov_scheduler_lag_seconds")
+                written = scalar(text, "egov_store_written_results_total")
+                size = sum(p.stat().st_size for p in directory.glob("store.db*")) / 1e6
+                row = {"hour": hour, "rss": status.get("VmRSS", 0) / 1024, "fds": len(os.listdir(f"/proc/{pid}/fd")),
+                       "threads": status.get("Threads", 0), "chrome": len(chrome), "chrome_rss": chrome_rss,
+                       "lag_p99": quantile(0.99, histogram(last_text, "egov_scheduler_lag_seconds"), lag_now),
+                       "lag_max_le": max((le for le, c in lag_now.items()
+                                          if c > histogram(last_text, "egov_scheduler_lag_seconds").get(le, 0)
+                                          and le != float("inf")), default=0.0),
+                       "stored": written - last_written, "store_mb": size}
+                rows.append(row)
+                print(f"{hour:>3} {row['rss']:>7.1f} {row['fds']:>5} {row['threads']:>4} {row['chrome']:>6} "
+                      f"{row['chrome_rss']:>7.1f} {row['lag_p99']:>7.3f}s {row['lag_max_le']:>7.2f}s "
+                      f"{row['stored']:>9.0f} {row['store_mb']:>9.1f}", flush=True)
+                last_text, last_written = text, written
+            whole_p99 = quantile(0.99, first_lag, histogram(last_text, "egov_scheduler_lag_seconds"))
+        finally:
+            stop.set()
+            code = daemon.stop(timeout=60)
+        warm = [r for r in rows if r["hour"] > 2]
+        if len(warm) < 3:
+            raise SystemExit("too short for a trend (needs more than 4 simulated hours)")
+        hours = [float(r["hour"]) for r in warm]
+        rss_day = slope(hours, [r["rss"] for r in warm]) * 24 / warm[0]["rss"] * 100
+        fd_day = slope(hours, [float(r["fds"]) for r in warm]) * 24
+        thr_day = slope(hours, [float(r["threads"]) for r in warm]) * 24
+        print(f"\nafter warm-up (simulated hours 3-{rows[-1]['hour']}), growth per simulated day:")
+        print(f"  RSS of the daemon: {rss_day:+.1f} % (from {warm[0]['rss']:.0f} MB; goal under 5 %)  "
+              f"-> {'OK' if rss_day < 5 else 'ZU HOCH'}")
+        print(f"  open file descriptors: {fd_day:+.1f} per day (range {min(r['fds'] for r in warm)}-"
+              f"{max(r['fds'] for r in warm)})")
+        print(f"  threads: {thr_day:+.1f} per day (range {min(r['threads'] for r in warm)}-"
+              f"{max(r['threads'] for r in warm)})")
+        print(f"  browser processes: range {min(r['chrome'] for r in warm)}-{max(r['chrome'] for r in warm)}")
+        print(f"  scheduling lag p99 over the whole run: {whole_p99:.3f} s (goal under 1 s) "
+              f"-> {'OK' if whole_p99 < 1 else 'ZU HOCH'}; worst simulated hour {max(r['lag_p99'] for r in rows):.3f} s")
+        print(f"  results stored: {sum(r['stored'] for r in rows):.0f}; store {rows[-1]['store_mb']:.1f} MB; "
+              f"daemon exit code {code}")
+        sys.exit(0 if code == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
