@@ -8,10 +8,12 @@ script loop, a page that never finishes loading, an alert box). Security checks 
 a share of the HTTP targets.
 
 Time is scaled: a simulated day lasts `--minutes` of wall time (default 32), so with the
-factor F = 1440 / minutes every interval of a real catalog is divided by F: availability
-60 s -> 60/F s (1.33 s at the default), security and browser checks hourly -> 3600/F s
-(80 s). Timeouts are not scaled (1 s for HTTP, 15 s for browsers), which makes the run
-harder than a real day, not easier. The HTTP pool is 64 threads (`pools.http`).
+factor F = 1440 / minutes every interval is divided by F: availability 60 s -> 60/F s
+(1.33 s at the default), security hourly -> 3600/F s (80 s), accessibility and DSGVO every
+two hours -> 7200/F s (160 s). The shipped catalog runs security every 6 h and the browser
+checks daily, so the soak runs them 6 and 12 times as often as a real day. Timeouts are not
+scaled (1 s for HTTP, 15 s for browsers), which makes the run harder, not easier. The HTTP
+pool is 64 threads (`pools.http`), the browser pool 2 sessions.
 
 Every simulated hour it samples the daemon's RSS, open file descriptors and threads, the
 browser processes below it and their RSS, the scheduling lag (from the daemon's own
@@ -37,8 +39,8 @@ from pathlib import Path
 
 from tests import a11y_site
 from tests.daemon import DaemonProcess
-from tests.sites import Page, delayed, hang_after, huge, site
 from tests.servers import free_port
+from tests.sites import Page, delayed, hang_after, huge, site
 
 MIX = {"healthy": 170, "slow": 30, "failing": 40, "flapping": 40, "hostile": 20}
 BROWSER_PAGES = ["/", "/fehler", "/clean", "/schleife", "/endlos", "/alarm"]
@@ -81,10 +83,10 @@ def write_config(directory: Path, base: str, paths: list[str], factor: float, po
         if i % SECURITY_EVERY == 0:
             lines.append(f"      security: {{interval: {hourly:.1f}s, timeout: 5s}}")
     for i, path in enumerate(BROWSER_PAGES):
-        lines += [f"  - id: b{i}", f"    name: Portal {i}", "    category: kommunal", "    operator: Gemeinde",
+        lines += [f"  - id: b{i}", f"    name: Portal {i}", "    category: kommune", "    operator: Gemeinde",
                   "    contact: ops@example.invalid", f'    urls: ["{base}{path}"]', "    checks:",
-                  f"      accessibility: {{interval: {hourly:.1f}s, timeout: 15s, sitemap: {{enabled: false}}}}",
-                  f"      gdpr: {{interval: {hourly:.1f}s, timeout: 15s}}"]
+                  f"      accessibility: {{interval: {2 * hourly:.1f}s, timeout: 15s, sitemap: {{enabled: false}}}}",
+                  f"      gdpr: {{interval: {2 * hourly:.1f}s, timeout: 15s}}"]
     (directory / "catalog.yaml").write_text("\n".join(lines) + "\n")
     settings = directory / "settings.yaml"
     settings.write_text(f'catalog: [catalog.yaml]\nlisten: "127.0.0.1:{port}"\n'
@@ -121,10 +123,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def histogram(text: str, name: str) -> dict[float, float]:
-    """Cumulative bucket counts of `name`, summed over its label sets."""
+def histogram(text: str, name: str, kinds: tuple[str, ...] = ("availability",)) -> dict[float, float]:
+    """Cumulative bucket counts of `name`, summed over the label sets of `kinds`."""
     buckets: dict[float, float] = {}
-    for m in re.finditer(rf'^{name}_bucket{{[^}}]*le="([^"]+)"[^}}]*}} (\S+)$', text, re.M):
+    pattern = rf'^{name}_bucket{{kind="(?:{"|".join(kinds)})",le="([^"]+)"}} (\S+)$'
+    for m in re.finditer(pattern, text, re.M):
         le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
         buckets[le] = buckets.get(le, 0.0) + float(m.group(2))
     return buckets
@@ -187,10 +190,12 @@ def main() -> None:
                   f"(availability every {60 / factor:.2f} s, hourly checks every {hour_wall:.0f} s), "
                   f"{args.hours} simulated hours = {args.hours * hour_wall / 60:.0f} min wall", flush=True)
             print(f"{'h':>3} {'RSS MB':>7} {'fds':>5} {'thr':>4} {'chrome':>6} {'chr MB':>7} {'lag p99':>8} "
-                  f"{'max lag':>8} {'stored/h':>9} {'store MB':>9}", flush=True)
+                  f"{'browser':>8} {'stored/h':>9} {'store MB':>9}   (lag p99: availability; browser: "
+                  "accessibility and DSGVO)", flush=True)
             last_text = daemon.get("/metrics")[1]
             last_written = scalar(last_text, "egov_store_written_results_total")
-            first_lag = histogram(last_text, "egov_scheduler_lag_seconds")
+            lag, browser = "egov_scheduler_lag_seconds", ("accessibility", "gdpr")
+            first_lag = histogram(last_text, lag)
             for hour in range(1, args.hours + 1):
                 while time.monotonic() < started + hour * hour_wall:
                     if daemon.proc.poll() is not None:
@@ -203,22 +208,20 @@ def main() -> None:
                 chrome = [k for k in kids if "chrom" in Path(f"/proc/{k}/comm").read_text(errors="ignore")] \
                     if kids else []
                 chrome_rss = sum(proc_status(k).get("VmRSS", 0) for k in chrome) / 1024
-                lag_now = histogram(text, "egov_scheduler_lag_seconds")
+                lag_now = histogram(text, lag)
                 written = scalar(text, "egov_store_written_results_total")
                 size = sum(p.stat().st_size for p in directory.glob("store.db*")) / 1e6
                 row = {"hour": hour, "rss": status.get("VmRSS", 0) / 1024, "fds": len(os.listdir(f"/proc/{pid}/fd")),
                        "threads": status.get("Threads", 0), "chrome": len(chrome), "chrome_rss": chrome_rss,
-                       "lag_p99": quantile(0.99, histogram(last_text, "egov_scheduler_lag_seconds"), lag_now),
-                       "lag_max_le": max((le for le, c in lag_now.items()
-                                          if c > histogram(last_text, "egov_scheduler_lag_seconds").get(le, 0)
-                                          and le != float("inf")), default=0.0),
+                       "lag_p99": quantile(0.99, histogram(last_text, lag), lag_now),
+                       "browser_p99": quantile(0.99, histogram(last_text, lag, browser), histogram(text, lag, browser)),
                        "stored": written - last_written, "store_mb": size}
                 rows.append(row)
                 print(f"{hour:>3} {row['rss']:>7.1f} {row['fds']:>5} {row['threads']:>4} {row['chrome']:>6} "
-                      f"{row['chrome_rss']:>7.1f} {row['lag_p99']:>7.3f}s {row['lag_max_le']:>7.2f}s "
+                      f"{row['chrome_rss']:>7.1f} {row['lag_p99']:>7.3f}s {row['browser_p99']:>7.1f}s "
                       f"{row['stored']:>9.0f} {row['store_mb']:>9.1f}", flush=True)
                 last_text, last_written = text, written
-            whole_p99 = quantile(0.99, first_lag, histogram(last_text, "egov_scheduler_lag_seconds"))
+            whole_p99 = quantile(0.99, first_lag, histogram(last_text, lag))
         finally:
             stop.set()
             code = daemon.stop(timeout=60)
@@ -237,7 +240,7 @@ def main() -> None:
         print(f"  threads: {thr_day:+.1f} per day (range {min(r['threads'] for r in warm)}-"
               f"{max(r['threads'] for r in warm)})")
         print(f"  browser processes: range {min(r['chrome'] for r in warm)}-{max(r['chrome'] for r in warm)}")
-        print(f"  scheduling lag p99 over the whole run: {whole_p99:.3f} s (goal under 1 s) "
+        print(f"  scheduling lag p99 of availability over the whole run: {whole_p99:.3f} s (goal under 1 s) "
               f"-> {'OK' if whole_p99 < 1 else 'ZU HOCH'}; worst simulated hour {max(r['lag_p99'] for r in rows):.3f} s")
         print(f"  results stored: {sum(r['stored'] for r in rows):.0f}; store {rows[-1]['store_mb']:.1f} MB; "
               f"daemon exit code {code}")

@@ -4,6 +4,7 @@ field and a German message with what would be accepted. Used by `monitor.config`
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +114,9 @@ def german(err: Any) -> str:
         error = str(ctx.get("error", msg))
         return (f"keine gültige Adresse ({why.get(error, error)}); vollständig mit Schema angeben, "
                 "z. B. https://dienst.example/")
-    if kind == "literal_error":
-        return f"nicht erlaubt; erlaubt: {ctx.get('expected', '')}"
-    if kind == "enum":
-        return f"nicht erlaubt; erlaubt: {ctx.get('expected', '')}"
+    if kind in ("literal_error", "enum"):
+        # pydantic lists the choices as "'a', 'b' or 'c'"
+        return "nicht erlaubt; erlaubt: " + re.sub(r" or ('[^']*')$", r" oder \1", str(ctx.get("expected", "")))
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return "erwartet eine ganze Zahl"
     if kind in ("float_parsing", "float_type"):

@@ -265,3 +265,9 @@ def test_an_error_in_a_profile_is_reported_once_at_the_profile_line(tmp_path):
     lines = (tmp_path / "catalog.yaml").read_text().splitlines()
     assert issue.field == "profiles.blackbox_http_2xx.max_body_bytes" and issue.service is None
     assert "max_body_bytes: 10 parsecs" in lines[issue.line - 1]
+
+
+def test_a_choice_lists_what_is_allowed_in_german(tmp_path):
+    issues = _issues(tmp_path, GOOD.replace("category: basisdienst", "category: kommunal"))
+    assert issues[0].field == "services.0.category"
+    assert issues[0].message == "nicht erlaubt; erlaubt: 'efa', 'basisdienst' oder 'kommune'"
