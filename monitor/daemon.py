@@ -20,7 +20,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,14 +34,12 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
 
 from checks.settings import CheckSettings
 from monitor import __version__
 from monitor.config import Config, ConfigError, ConfigIssue, ResolvedService, load_config
 from monitor.kinds import REGISTRY
-from monitor.metrics import DaemonMetrics, LatestCache, ResultCollector, StoreSnapshot
+from monitor.metrics import DaemonMetrics, LatestCache, ResultText, StoreSnapshot
 from monitor.process import Process, close_http, metrics_handler, run_until_signalled, serve_http
 from monitor.runner import CanaryGuard, CheckRunner
 from monitor.store import LatestState
@@ -81,21 +79,6 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
     return specs
 
 
-class _LeaderOnly(Collector):
-    """Exports the wrapped collector only while this process holds the scheduling lease, so
-    a standby scheduler never doubles the fleet's series."""
-
-    def __init__(self, inner: Collector, is_leader: Callable[[], bool]) -> None:
-        self.inner, self.is_leader = inner, is_leader
-
-    def describe(self) -> Iterable[Metric]:
-        return []
-
-    def collect(self) -> Iterable[Metric]:
-        if self.is_leader():
-            yield from self.inner.collect()
-
-
 class Scheduling(Process):
     """Schedules every target of the catalog; subclasses dispatch a due run (run it, or enqueue it)."""
 
@@ -109,7 +92,7 @@ class Scheduling(Process):
         self.metrics = DaemonMetrics(self.registry, scheduler=self.distributed)
         self.leader = not self.distributed  # the embedded daemon is alone by definition
         self.latest = self.latest_source()
-        self.registry.register(_LeaderOnly(ResultCollector(self.latest, lambda: self.config), lambda: self.leader))
+        self.results_text = ResultText(self.latest, lambda: self.config)
         self.writer = ResultWriter(self.store, capacity=self.config.settings.store.write_buffer, registry=self.registry,
                                    on_commit=self.committed)
         self.canaries = CanaryGuard(self.config.settings.canaries)
@@ -239,6 +222,10 @@ class Scheduling(Process):
                 log.info("retention: %d raw %s results older than %s removed", removed, name, cutoff.date())
 
     # ------------------------------------------------------------------ HTTP and lifecycle
+
+    def metrics_text(self) -> bytes:
+        # Only the leader exports the fleet's results: a standby scheduler never doubles the series.
+        return self.results_text.text() if self.leader else b""
 
     def healthy(self) -> tuple[bool, str]:
         if not self.scheduler.running:

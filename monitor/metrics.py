@@ -16,20 +16,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from checks.browser import PoolHolder, PoolStats
 from checks.result import CheckResult, State
 from monitor import __version__
-from monitor.config import Config
+from monitor.config import Config, ResolvedService
 from monitor.kinds import REGISTRY
-from monitor.kinds.base import TARGET_LABELS
+from monitor.kinds.base import TARGET_LABELS, Kind
 from monitor.store import LatestState
 
 if TYPE_CHECKING:
@@ -89,6 +90,46 @@ class StoreSnapshot:
         return self._last
 
 
+def _service_families(config: Config) -> list[GaugeMetricFamily]:
+    """Catalog data per service: name and operator, availability target, maintenance now."""
+    now = datetime.now(UTC)
+    info = GaugeMetricFamily("egov_service_info", "Name and operator of a catalog service (catalog data, for "
+                             "dashboards and alerts)", labels=["service", "category", "name", "operator"])
+    target = GaugeMetricFamily("egov_service_availability_target_ratio", "Availability target of the service as a "
+                               "ratio", labels=["service", "category"])
+    maintenance = GaugeMetricFamily("egov_service_maintenance", "Whether a declared maintenance window is active now",
+                                    labels=["service", "category"])
+    for svc in config.services.values():
+        labels = [svc.id, svc.service.category]
+        info.add_metric(labels + [svc.service.name, svc.service.operator], 1.0)
+        target.add_metric(labels, svc.service.availability_target / 100)
+        active = any(w.active_at(now, config.settings.tz) for w in svc.service.maintenance)
+        maintenance.add_metric(labels, 1.0 if active else 0.0)
+    return [info, target, maintenance]
+
+
+def _target_families(kinds: Iterable[Kind]) -> dict[str, GaugeMetricFamily]:
+    """Empty families of the common series and of `kinds`, in the order they are exported:
+    blackbox_exporter's names first, as blackbox orders them; then the common and the kinds' own."""
+    common = {name: GaugeMetricFamily(name, doc, labels=TARGET_LABELS + extra) for name, doc, extra in COMMON}
+    own = [GaugeMetricFamily(f.name, f.doc, labels=TARGET_LABELS + list(f.labels)) for k in kinds for f in k.families]
+    return ({f.name: f for f in own if f.name.startswith("probe_")} | common
+            | {f.name: f for f in own if not f.name.startswith("probe_")})
+
+
+def _export_target(out: dict[str, GaugeMetricFamily], target: ResolvedService, kind: Kind, item: LatestState) -> None:
+    result = item.result
+    base = [target.id, target.service.category, result.url]
+    name = kind.name
+    for state in State:
+        out["egov_check_state"].add_metric(base + [name, state.value], 1.0 if result.state is state else 0.0)
+    out["egov_check_reason_info"].add_metric(base + [name, result.reason.value], 1.0)
+    out["egov_check_last_run_timestamp_seconds"].add_metric(base + [name], result.started_at.timestamp())
+    out["egov_check_state_since_timestamp_seconds"].add_metric(base + [name], item.since.timestamp())
+    out["egov_check_interval_seconds"].add_metric(base + [name], target.checks[name].interval)
+    kind.export(out, base, result)
+
+
 class ResultCollector(Collector):
     """Exports the latest result of every catalog target."""
 
@@ -100,59 +141,86 @@ class ResultCollector(Collector):
     def describe(self) -> Iterable[Metric]:
         return []  # collected dynamically; skip the registration-time collect
 
-    def collect(self) -> Iterable[Metric]:
-        config = self._config()
+    def _current(self, config: Config) -> Iterator[tuple[ResolvedService, Kind, LatestState]]:
+        """The newest result of each target the catalog runs now (a removed one is not exported)."""
         services = config.services
-        now = datetime.now(UTC)
-        common = {name: GaugeMetricFamily(name, doc, labels=TARGET_LABELS + extra) for name, doc, extra in COMMON}
-        used = {k for svc in services.values() for k in svc.checks}  # a kind no service uses exports nothing
-        per_kind = {kind.name: {f.name: GaugeMetricFamily(f.name, f.doc, labels=TARGET_LABELS + list(f.labels))
-                                for f in kind.families} for kind in REGISTRY if kind.name in used}
-        service_gauges = {
-            "egov_service_info": GaugeMetricFamily(
-                "egov_service_info", "Name and operator of a catalog service (catalog data, for dashboards and alerts)",
-                labels=["service", "category", "name", "operator"]),
-            "egov_service_availability_target_ratio": GaugeMetricFamily(
-                "egov_service_availability_target_ratio", "Availability target of the service as a ratio",
-                labels=["service", "category"]),
-            "egov_service_maintenance": GaugeMetricFamily(
-                "egov_service_maintenance", "Whether a declared maintenance window is active now",
-                labels=["service", "category"]),
-        }
-        for svc in services.values():
-            labels = [svc.id, svc.service.category]
-            service_gauges["egov_service_info"].add_metric(labels + [svc.service.name, svc.service.operator], 1.0)
-            service_gauges["egov_service_availability_target_ratio"].add_metric(labels, svc.service.availability_target / 100)
-            active = any(w.active_at(now, config.settings.tz) for w in svc.service.maintenance)
-            service_gauges["egov_service_maintenance"].add_metric(labels, 1.0 if active else 0.0)
-
-        targets: dict[tuple[str, str], set[str]] = {}  # what the catalog runs now, per service and kind
+        targets: dict[tuple[str, str], set[str]] = {}
         for item in self._latest():
             result: CheckResult = item.result
             target = services.get(result.service_id)
             kind = REGISTRY.get(result.kind)
             if target is None or kind is None or result.kind not in target.checks:
-                continue  # removed from the catalog since: not exported any more
+                continue
             key = (target.id, kind.name)
             if key not in targets:
                 targets[key] = set(kind.check.urls(target.urls, target.checks[kind.name]))
-            if result.url not in targets[key]:
-                continue
-            base = [target.id, target.service.category, result.url]
-            name = kind.name
-            for state in State:
-                common["egov_check_state"].add_metric(base + [name, state.value], 1.0 if result.state is state else 0.0)
-            common["egov_check_reason_info"].add_metric(base + [name, result.reason.value], 1.0)
-            common["egov_check_last_run_timestamp_seconds"].add_metric(base + [name], result.started_at.timestamp())
-            common["egov_check_state_since_timestamp_seconds"].add_metric(base + [name], item.since.timestamp())
-            common["egov_check_interval_seconds"].add_metric(base + [name], target.checks[result.kind].interval)
-            kind.export(per_kind[name], base, result)
-        # blackbox_exporter's names first, as blackbox orders them; then the common and the kinds' own
-        families = [f for by_name in per_kind.values() for f in by_name.values()]
-        yield from (f for f in families if f.name.startswith("probe_"))
-        yield from common.values()
-        yield from (f for f in families if not f.name.startswith("probe_"))
-        yield from service_gauges.values()
+            if result.url in targets[key]:
+                yield target, kind, item
+
+    @staticmethod
+    def _used(config: Config) -> list[Kind]:
+        used = {k for svc in config.services.values() for k in svc.checks}  # a kind no service uses exports nothing
+        return [kind for kind in REGISTRY if kind.name in used]
+
+    def collect(self) -> Iterable[Metric]:
+        config = self._config()
+        families = _target_families(self._used(config))
+        for target, kind, item in self._current(config):
+            _export_target(families, target, kind, item)
+        yield from families.values()
+        yield from _service_families(config)
+
+
+class ResultText(ResultCollector):
+    """The same exposition as `ResultCollector`, rendered per target when its result changes
+    and joined at scrape time: a scrape of 10 000 targets formats only what changed since the
+    last one. The daemon serves `text()` beside its registry."""
+
+    def __init__(self, latest: Callable[[], list[LatestState]], config: Callable[[], Config]) -> None:
+        super().__init__(latest, config)
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
+        self._config_rendered: Config | None = None
+
+    def text(self) -> bytes:
+        config = self._config()
+        with self._lock:  # one scrape renders at a time; the others wait and find it cached
+            if config is not self._config_rendered:
+                self._cache, self._config_rendered = {}, config
+            order = _target_families(self._used(config))
+            chunks: dict[str, list[str]] = {name: [] for name in order}
+            fresh: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
+            for target, kind, item in self._current(config):
+                key = (target.id, kind.name, item.result.url)
+                stamp = (item.result_id, item.result.started_at, item.since)
+                hit = self._cache.get(key)
+                if hit is None or hit[0] != stamp:
+                    families = _target_families([kind])
+                    _export_target(families, target, kind, item)
+                    hit = (stamp, {name: _samples(f) for name, f in families.items() if f.samples})
+                fresh[key] = hit
+                for name, lines in hit[1].items():
+                    chunks[name].append(lines)
+            self._cache = fresh
+        out = [_header(family) + "".join(chunks[name]) for name, family in order.items()]
+        for family in _service_families(config):
+            out.append(_header(family) + _samples(family))
+        return "".join(out).encode()
+
+
+def _header(family: Metric) -> str:
+    doc = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {family.name} {doc}\n# TYPE {family.name} {family.type}\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+
+
+def _samples(family: Metric) -> str:
+    return "".join(
+        f"{s.name}{{{','.join(f'{k}=\"{_label(v)}\"' for k, v in s.labels.items())}}} {floatToGoString(s.value)}\n"
+        if s.labels else f"{s.name} {floatToGoString(s.value)}\n" for s in family.samples)
 
 
 class BrowserPoolCollector(Collector):

@@ -33,10 +33,11 @@ log = logging.getLogger("egov_monitor")
 
 def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]],
                     reload: Callable[[], list[str]] | None = None,
-                    may_reload: Callable[[str, str | None], str | None] | None = None
-                    ) -> type[http.server.BaseHTTPRequestHandler]:
-    """GET /metrics and /healthz, and POST /-/reload when `reload` is given; `may_reload(client,
-    authorization)` says why a reload request is refused (None: allowed)."""
+                    may_reload: Callable[[str, str | None], str | None] | None = None,
+                    extra: Callable[[], bytes] | None = None) -> type[http.server.BaseHTTPRequestHandler]:
+    """GET /metrics (the registry, then `extra()`: exposition text rendered elsewhere) and
+    /healthz, and POST /-/reload when `reload` is given; `may_reload(client, authorization)`
+    says why a reload request is refused (None: allowed)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = f"egov-monitor/{__version__}"
@@ -55,7 +56,7 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 try:
-                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                    self._send(200, generate_latest(registry) + (extra() if extra else b""), CONTENT_TYPE_LATEST)
                 except Exception as exc:
                     log.error("metrics collection failed: %s", exc)
                     self._send(500, b"metrics collection failed\n")
@@ -136,6 +137,10 @@ class Process:
     def healthy(self) -> tuple[bool, str]:
         return True, "ok"
 
+    def metrics_text(self) -> bytes:
+        """Exposition text served after the registry's (rendered by the process itself)."""
+        return b""
+
     def serve(self, listen: tuple[str, int], reload: Callable[[], list[str]] | None = None) -> None:
         """Start /metrics and /healthz (and POST /-/reload, from the addresses and with the token
         the settings allow) on `listen`."""
@@ -143,7 +148,8 @@ class Process:
         def may_reload(client: str, authorization: str | None) -> str | None:
             return self.config.settings.reload_refusal(client, authorization, self.config.settings_file.parent)
 
-        self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload, may_reload))
+        self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload, may_reload,
+                                                       self.metrics_text))
 
     def start(self) -> None:
         raise NotImplementedError

@@ -81,3 +81,52 @@ def test_daemon_counters_start_at_zero_and_count_runs():
     assert registry.get_sample_value("egov_check_runs_total", {"kind": "availability", "state": "up"}) == 0
     metrics.observe(availability(URL, State.DOWN, Reason.HTTP_STATUS))
     assert registry.get_sample_value("egov_check_runs_total", {"kind": "availability", "state": "down"}) == 1
+
+
+def _parsed(text: str) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: (f.documentation, f.type) for f in text_string_to_metric_families(text)}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    return {"families": families, "samples": samples}
+
+
+def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
+    """The embedded daemon serves ResultText (rendered per target on change, from the
+    in-memory latest rows); it must say exactly what ResultCollector says, also after
+    results change, a target goes away and the catalog is reloaded."""
+    from prometheus_client import generate_latest
+
+    from monitor.metrics import LatestCache, ResultText
+
+    config = load_config(write_config(tmp_path, GOOD))
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    current = {"config": config}
+    cache = LatestCache(store)
+    text = ResultText(cache, lambda: current["config"])
+    registry = CollectorRegistry()
+    registry.register(ResultCollector(store, lambda: current["config"]))
+
+    def record(result: CheckResult) -> None:
+        cache.committed([(result, None)], store.record_batch([(result, None)]))
+
+    def same() -> dict:
+        ours, theirs = _parsed(text.text().decode()), _parsed(generate_latest(registry).decode())
+        assert ours == theirs
+        return ours
+
+    record(availability(URL, State.UP, Reason.OK))
+    record(availability(LOGIN, State.DOWN, Reason.HTTP_STATUS))
+    first = same()
+    assert first["samples"][("probe_success", (("category", "basisdienst"), ("service", "portal"),
+                                               ("url", LOGIN)))] == 0
+    record(availability(LOGIN, State.UP, Reason.OK))  # changed: rendered again
+    assert same()["samples"][("probe_success", (("category", "basisdienst"), ("service", "portal"),
+                                                ("url", LOGIN)))] == 1
+    # a reload that renames the category relabels every target; a removed URL disappears
+    current["config"] = load_config(write_config(tmp_path, GOOD.replace("category: basisdienst", "category: efa")
+                                                 .replace(", https://portal.example.invalid/login", "")))
+    after = same()
+    assert all(dict(labels).get("category") != "basisdienst" for _name, labels in after["samples"])
+    assert not any(dict(labels).get("url") == LOGIN for _name, labels in after["samples"])
