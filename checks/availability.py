@@ -7,18 +7,21 @@ before a failure counts, and the attempts as evidence.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict, cast
 
 from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
 
 from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome, fetch
 from checks.kind import CheckContext, CheckImplementation
+from checks.proxy import Proxy, ProxySettings
 from checks.result import CheckKind, CheckResult, Reason, State, Target
-from checks.settings import ByteSize, CheckSettings, Duration, PositiveDuration
+from checks.settings import ByteSize, CheckSettings, Duration, PositiveDuration, SettingsFileError
 
 
 def _status_range(value: object) -> tuple[int, int]:
@@ -72,6 +75,9 @@ class AvailabilitySettings(CheckSettings):
     retries: int = Field(2, ge=0, le=5, description="Quick retries that must all fail before a failure counts as down.")
     retry_delay: Duration = Field(2.0, ge=0)
     degraded_after: PositiveDuration | None = Field(None, description="Answers slower than this are 'degraded' (reason slow).")
+    proxy: ProxySettings | Literal["direct"] | None = Field(None, description=(
+        "Instead of settings.yaml `proxy:` for this profile: `direct` (no proxy) or a proxy of its own "
+        "({url, credentials_file, no_proxy}; credentials_file relative to the settings directory). Empty: the global one."))
 
     @field_validator("body_must_match", "body_must_not_match")
     @classmethod
@@ -88,11 +94,36 @@ class AvailabilitySettings(CheckSettings):
         worst = self.worst_case_seconds()
         if worst >= self.interval:
             raise ValueError(
-                f"one run can take up to {worst:g}s ((retries+1) x timeout + retries x retry_delay), "
-                f"which is not shorter than the interval of {self.interval:g}s; "
-                "lower timeout or retries, or raise the interval"
+                f"ein Lauf kann bis zu {worst:g} s dauern ((retries+1) x timeout + retries x retry_delay), "
+                f"nicht kürzer als das Intervall (interval) von {self.interval:g} s; "
+                "timeout oder retries senken oder interval erhöhen"
             )
         return self
+
+    def bind_paths(self, base: Path) -> AvailabilitySettings:
+        """A proxy of its own: credentials file relative to `base`, read now (a bad one is a config error)."""
+        if not isinstance(self.proxy, ProxySettings) or self.proxy.credentials_file is None:
+            return self
+        try:
+            self.proxy.resolve(base)
+        except ValueError as exc:
+            raise SettingsFileError(("proxy", "credentials_file"), str(exc)) from exc
+        bound = self.proxy.model_copy(update={"credentials_file": base / self.proxy.credentials_file})
+        return self.model_copy(update={"proxy": bound})
+
+    def options_for(self, ctx: CheckContext | None) -> FetchOptions:
+        """The fetch options with the proxy this run goes through (the profile's, else the process's)."""
+        if self.proxy is None:
+            proxy = ctx.proxy if ctx is not None else None
+        elif self.proxy == "direct":
+            proxy = None
+        else:
+            proxy = self.own_proxy
+        return self.fetch_options if proxy is None else dataclasses.replace(self.fetch_options, proxy=proxy)
+
+    @functools.cached_property
+    def own_proxy(self) -> Proxy | None:
+        return self.proxy.resolve(Path("/")) if isinstance(self.proxy, ProxySettings) else None
 
     def worst_case_seconds(self) -> float:
         return (self.retries + 1) * self.timeout + self.retries * self.retry_delay
@@ -135,6 +166,8 @@ def _body_text(outcome: FetchOutcome) -> str:
 def judge(outcome: FetchOutcome, settings: AvailabilitySettings) -> tuple[State, Reason, str]:
     """Apply the profile's rules to what was fetched: (state, reason, human detail)."""
     if outcome.error is not None:
+        if outcome.error.reason is Reason.PROXY_ERROR:  # the monitor's own network, not the service
+            return State.UNKNOWN, outcome.error.reason, outcome.error.detail
         return State.DOWN, outcome.error.reason, outcome.error.detail
     if not any(low <= outcome.status <= high for low, high in settings.valid_status_codes):
         return State.DOWN, Reason.HTTP_STATUS, f"Status {outcome.status} nicht zugelassen (valid_status_codes)"
@@ -180,6 +213,7 @@ class AvailabilityEvidence(TypedDict, total=False):
     attempts: list[dict[str, Any]]
     redirect_chain: list[str]
     ip: str
+    proxy: str  # host:port of the HTTP proxy the request went through
     tls: dict[str, Any]  # client_profile, aia_issuer_url, version, cipher, subject, issuer
 
 
@@ -229,7 +263,7 @@ def run(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None
     t0 = time.monotonic()
     attempts: list[dict] = []
     while True:
-        outcome = fetch(target.url, settings.fetch_options)
+        outcome = fetch(target.url, settings.options_for(ctx))
         state, reason, detail = judge(outcome, settings)
         attempts.append(_attempt_evidence(outcome, state, reason, detail))
         if state is not State.DOWN or len(attempts) > settings.retries:
@@ -237,7 +271,7 @@ def run(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None
         time.sleep(settings.retry_delay)
     if state is State.UP and len(attempts) > 1:
         state, reason = State.DEGRADED, Reason.RECOVERED_ON_RETRY
-        detail = f"failed first ({attempts[0]['reason']}), passed on attempt {len(attempts)}"
+        detail = f"zuerst gescheitert ({attempts[0]['reason']}), beim {len(attempts)}. Versuch erreicht"
     evidence: AvailabilityEvidence = {
         "detail": detail[:300],
         "final_url": outcome.final_url[:2000],
@@ -247,6 +281,8 @@ def run(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None
         evidence["redirect_chain"] = [u[:500] for u in outcome.redirect_chain]
     if outcome.ip:
         evidence["ip"] = outcome.ip
+    if outcome.proxy:
+        evidence["proxy"] = outcome.proxy
     if outcome.tls is not None:
         evidence["tls"] = {
             "client_profile": CLIENT_PROFILE,

@@ -22,10 +22,12 @@ import ipaddress
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
+from checks.proxy import Proxy
 from checks.result import Reason
 
 USER_AGENT = "egov-monitor/0.1 (+https://github.com/ego-saar/egov-monitor)"
@@ -102,6 +104,7 @@ class FetchOutcome:
     ip: str | None = None
     ip_protocol: int = 0
     tls: TlsInfo | None = None
+    proxy: str | None = None  # host:port of the proxy the (last) hop went through
 
     @property
     def used_tls(self) -> bool:
@@ -124,6 +127,7 @@ class FetchOptions:
     # Chromium's --host-resolver-rules as (pattern, replacement) pairs: the same names reach the
     # same servers as in the operator's browser (see host_rules_from_arguments)
     host_rules: tuple[tuple[str, str], ...] = ()
+    proxy: Proxy | None = None  # HTTP proxy (CONNECT for HTTPS); hosts in its no_proxy go direct
 
 
 # The probe asks what a citizen's browser would get, so that `down` means a browser fails too:
@@ -434,7 +438,8 @@ def _handshake_completing_chain(family: int, sockaddr: tuple, host: str, options
     return tls, dataclasses.replace(info, aia_issuer_url=url)
 
 
-def _request_bytes(method: str, url_parts, options: FetchOptions) -> bytes:
+def _request_bytes(method: str, url_parts, options: FetchOptions, proxy: Proxy | None = None) -> bytes:
+    """The request; through a proxy (plain HTTP) in absolute form with its credentials."""
     path = url_parts.path or "/"
     if url_parts.query:
         path += "?" + url_parts.query
@@ -444,7 +449,11 @@ def _request_bytes(method: str, url_parts, options: FetchOptions) -> bytes:
     default_port = 443 if url_parts.scheme == "https" else 80
     if url_parts.port and url_parts.port != default_port:
         host = f"{host}:{url_parts.port}"
+    if proxy is not None:
+        path = f"{url_parts.scheme}://{host}{path}"
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    if proxy is not None and proxy.authorization:
+        lines.append(f"Proxy-Authorization: {proxy.authorization}")
     names = {name.lower() for name, _ in options.headers}
     if "user-agent" not in names:
         lines.append(f"User-Agent: {USER_AGENT}")
@@ -455,18 +464,74 @@ def _request_bytes(method: str, url_parts, options: FetchOptions) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def _via_proxy[T](step: Callable[[], T], proxy: Proxy) -> T:
+    """Resolve or connect to the proxy; its failure is the monitor's own network (proxy_error)."""
+    try:
+        return step()
+    except ProbeError as exc:
+        raise ProbeError(Reason.PROXY_ERROR, f"Proxy {proxy.address} nicht erreichbar: {exc.detail}") from exc
+
+
+def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy, deadline: _Deadline) -> None:
+    """CONNECT through the proxy. Its refusal or a broken answer is proxy_error (unknown); a
+    gateway error (502, 503, 504) means the proxy could not reach the service: a connect error
+    of the service, which the canaries tell from a failing proxy as for any outage."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}", f"User-Agent: {USER_AGENT}"]
+    if proxy.authorization:
+        lines.append(f"Proxy-Authorization: {proxy.authorization}")
+    answer = b""
+    try:
+        sock.settimeout(deadline.remaining(Reason.CONNECT_TIMEOUT, "keine Zeit mehr für den Proxy-Tunnel"))
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        while b"\r\n\r\n" not in answer:
+            sock.settimeout(deadline.remaining(Reason.CONNECT_TIMEOUT, "Proxy-Tunnel: Zeitgrenze überschritten"))
+            chunk = sock.recv(4096)
+            if not chunk or len(answer) > 16384:
+                raise ProbeError(Reason.PROXY_ERROR, f"Proxy {proxy.address}: keine gültige Antwort auf CONNECT")
+            answer += chunk
+    except TimeoutError as exc:
+        raise ProbeError(Reason.PROXY_ERROR, f"Proxy {proxy.address}: keine Antwort auf CONNECT vor der Zeitgrenze") from exc
+    except OSError as exc:
+        raise ProbeError(Reason.PROXY_ERROR, f"Proxy {proxy.address}: Verbindung abgebrochen ({exc})") from exc
+    status_line = answer.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+    fields = status_line.split(" ", 2)
+    code = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+    if 200 <= code < 300:
+        return
+    if code in (502, 503, 504):
+        raise ProbeError(Reason.CONNECT_ERROR, f"der Proxy erreicht {authority} nicht ({code})")
+    if code == 407:
+        raise ProbeError(Reason.PROXY_ERROR, f"Proxy {proxy.address} verlangt eine (andere) Anmeldung (407)")
+    raise ProbeError(Reason.PROXY_ERROR, f"Proxy {proxy.address} lehnt den Tunnel ab: {status_line[:80]}")
+
+
 def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, out: FetchOutcome) -> http.client.HTTPResponse:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProbeError(Reason.PROTOCOL_ERROR, f"keine http(s)-Adresse: {url}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = options.proxy if options.proxy is not None and options.proxy.applies_to(parts.hostname) else None
     t0 = time.monotonic()
-    family, sockaddr = _resolve(parts.hostname, port, options, deadline)
+    if proxy is None:
+        family, sockaddr = _resolve(parts.hostname, port, options, deadline)
+    else:
+        family, sockaddr = _via_proxy(lambda: _resolve(proxy.host, proxy.port, options, deadline), proxy)
+        out.proxy = proxy.address
     t1 = time.monotonic()
     out.phases["resolve"] += t1 - t0
     out.ip = sockaddr[0]
     out.ip_protocol = 6 if family == socket.AF_INET6 else 4
-    sock = _connect(family, sockaddr, deadline)
+    if proxy is None:
+        sock = _connect(family, sockaddr, deadline)
+    else:
+        sock = _via_proxy(lambda: _connect(family, sockaddr, deadline), proxy)
+    try:
+        if proxy is not None and parts.scheme == "https":
+            _tunnel(sock, parts.hostname, port, proxy, deadline)
+    except BaseException:
+        sock.close()
+        raise
     t2 = time.monotonic()
     out.phases["connect"] += t2 - t1
     try:
@@ -481,7 +546,7 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
         t3 = time.monotonic()
         try:
             sock.settimeout(deadline.remaining(Reason.READ_TIMEOUT, "no time left to send the request"))
-            sock.sendall(_request_bytes(method, parts, options))
+            sock.sendall(_request_bytes(method, parts, options, proxy if parts.scheme == "http" else None))
             sock.settimeout(deadline.remaining(Reason.READ_TIMEOUT, "keine Antwort vor der Zeitgrenze"))
             first = sock.recv(65536)
         except TimeoutError as exc:
@@ -490,6 +555,8 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
             raise ProbeError(Reason.PROTOCOL_ERROR, f"Verbindung beim Warten auf die Antwort abgebrochen: {exc}") from exc
         if not first:
             raise ProbeError(Reason.PROTOCOL_ERROR, "der Server schloss die Verbindung ohne Antwort")
+        if proxy is not None and parts.scheme == "http" and first.startswith((b"HTTP/1.1 407", b"HTTP/1.0 407")):
+            raise ProbeError(Reason.PROXY_ERROR, f"Proxy {proxy.address} verlangt eine (andere) Anmeldung (407)")
         t4 = time.monotonic()
         out.phases["processing"] += t4 - t3
         # the shim offers the one method HTTPResponse uses (makefile)

@@ -18,6 +18,7 @@ from checks.settings import CheckSettings
 
 if TYPE_CHECKING:
     from checks.browser import BrowserPool, PoolHolder
+    from checks.proxy import Proxy
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class CheckContext:
 
     browser: BrowserPool | PoolHolder | None = None
     today: date | None = None  # fixed in tests; None: the current date
+    proxy: Proxy | None = None  # settings.yaml `proxy:` (or the environment's): HTTP checks go through it
 
     def pool(self) -> BrowserPool:
         """The browser pool of this process; a process without one cannot run browser kinds."""

@@ -68,6 +68,7 @@ class Reason(enum.StrEnum):
     STEP_TIMEOUT = "step_timeout"  # a journey step did not finish within its time limit
     BLOCKED_REQUEST = "blocked_request"  # a journey step tried to reach an address the browser blocks
     MONITOR_NETWORK = "monitor_network"  # the canaries failed too: not the service's fault
+    PROXY_ERROR = "proxy_error"  # the monitor's HTTP proxy failed or refused: the monitor's own network
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
 
 

@@ -146,9 +146,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.store:
         from monitor.store import Store
         store = Store.open(config.store_url)
-    browsers = PoolHolder(config.settings.browser, config.settings.pools.browser)
+    browsers = PoolHolder(config.browser_settings, config.settings.pools.browser)
     runner = CheckRunner(store, CanaryGuard(config.settings.canaries), config.settings.tz,
-                         context=CheckContext(browser=browsers))
+                         context=CheckContext(browser=browsers, proxy=config.proxy))
     results: list[CheckResult] = []
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(config.settings.pools.http, len(jobs))) as pool:

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from checks.browser import BrowserSettings
+from checks.proxy import Proxy, ProxySettings
 from checks.result import kind_name
 from checks.settings import CheckSettings, Duration, PositiveDuration, SettingsFileError
 from monitor.config_issues import (  # noqa: F401 - ConfigIssue, ConfigError and german are part of this module's API
@@ -130,6 +131,10 @@ class Settings(_Model):
     pools: PoolSettings = Field(default_factory=PoolSettings)
     canaries: CanarySettings = Field(default_factory=CanarySettings)
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
+    proxy: ProxySettings | None = Field(None, description=(
+        "HTTP proxy for every check (HTTPS through CONNECT), e.g. {url: http://proxy.land.example:3128, "
+        "credentials_file: proxy-zugang, no_proxy: [.intranet.saarland]}. Empty: HTTPS_PROXY / HTTP_PROXY / NO_PROXY "
+        "of the environment. A failing proxy makes results unknown (reason proxy_error), never down."))
     queue: QueueSettings | None = Field(None, description="Unset: one process does everything (embedded default).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     reload_from: list[IPvAnyNetwork] = Field(
@@ -323,6 +328,18 @@ class Config:
     settings_file: Path
     services: dict[str, ResolvedService]
     example: bool
+    proxy: Proxy | None = None  # settings.yaml `proxy:`, else HTTPS_PROXY/NO_PROXY; credentials read
+
+    @property
+    def browser_settings(self) -> BrowserSettings:
+        """settings.yaml `browser:` with the proxy as Chromium flags (unless the operator set
+        --proxy-server). Loopback is not bypassed implicitly, as with the prober."""
+        browser = self.settings.browser
+        if self.proxy is None or any(a.startswith("--proxy-server") for a in browser.arguments):
+            return browser
+        bypass = ";".join(["<-loopback>", *self.proxy.no_proxy])
+        return browser.model_copy(update={"arguments": [*browser.arguments, f"--proxy-server=http://{self.proxy.address}",
+                                                        f"--proxy-bypass-list={bypass}"]})
 
     def resolve_path(self, value: str | Path) -> Path:
         path = Path(value)
@@ -553,9 +570,17 @@ def load_config(settings_path: str | Path) -> Config:
             f"{driver} ist kein ausführbarer chromedriver, Browser-Prüfungen von {', '.join(browser_users[:3])} "
             "könnten nicht laufen; Debian-Paket chromium-driver installieren, den Pfad korrigieren oder "
             "browser.remote_url auf ein Selenium Grid setzen"))
+    proxy = Proxy.from_environment()
+    if settings.proxy is not None:
+        try:
+            proxy = settings.proxy.resolve(settings_file.parent)
+        except ValueError as exc:
+            issues.append(ConfigIssue(str(settings_file), index.line(("proxy", "credentials_file")), None,
+                                      "proxy.credentials_file", str(exc)))
     if issues:
         raise ConfigError(issues)
-    return Config(settings=settings, settings_file=settings_file.resolve(), services=services, example=example)
+    return Config(settings=settings, settings_file=settings_file.resolve(), services=services, example=example,
+                  proxy=proxy)
 
 
 def json_schema() -> dict[str, Any]:

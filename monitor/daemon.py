@@ -194,8 +194,9 @@ class Scheduling(Process):
                 self._apply(config)
             self.config = config
             if self.browsers is not None:
-                self.browsers.configure(config.settings.browser, config.settings.pools.browser)
+                self.browsers.configure(config.browser_settings, config.settings.pools.browser)
             self.runner.tz = config.settings.tz
+            self.context = self.runner.context = dataclasses.replace(self.context, proxy=config.proxy)
             self.metrics.reload_ok.set(1)
             self.metrics.reload_ts.set(time.time())
             log.info("Konfiguration neu geladen: %d Dienste, %d Prüfziele", len(config.services), len(self._specs))
@@ -304,8 +305,11 @@ class Daemon(Scheduling):
 
     def schedule(self, spec: JobSpec, now: datetime, last_run: dict[tuple[str, str, str], float]) -> None:
         settings = spec.settings
-        # Spread first runs so a restart does not fire every probe in the same second.
-        first = now + timedelta(seconds=random.uniform(0, min(settings.interval, 10.0)))
+        # Spread first runs so a restart does not fire every probe at once: over the whole
+        # interval for frequent checks (10 000 targets at 60 s start as 167 a second, as they
+        # go on), within 10 s for hourly and daily ones, whose first result is wanted soon.
+        window = settings.interval if settings.interval <= 300 else 10.0
+        first = now + timedelta(seconds=random.uniform(0, window))
         trigger = IntervalTrigger(seconds=settings.interval, jitter=settings.effective_jitter or None,
                                   start_date=first, timezone=self.config.settings.tz)
         self.scheduler.add_job(self._run_check, trigger, args=[spec.job_id], id=spec.job_id, name=spec.job_id,

@@ -123,14 +123,18 @@ class Process:
         PlatformCollector(registry=self.registry)
         self.browsers: PoolHolder | None = None
         if browser:
-            self.browsers = PoolHolder(settings.browser, settings.pools.browser)
+            self.browsers = PoolHolder(config.browser_settings, settings.pools.browser)
             self.registry.register(BrowserPoolCollector(self.browsers))
             sandboxed, why = settings.browser.sandboxed()
             if sandboxed is False:
                 log.warning("Chromium läuft OHNE Sandbox (%s). Eine Lücke im Renderer einer geprüften Seite liefe mit den "
                             "Rechten des Monitors. Abhilfe: unprivilegiert starten (systemd DynamicUser, Container mit "
                             "USER) und User-Namespaces erlauben; docs/operations.md.", why)
-        self.context = CheckContext(browser=self.browsers)
+            if config.proxy is not None and config.proxy.authorization:
+                log.warning("Browser-Prüfungen gehen ohne Anmeldung über den Proxy %s: Chromium nimmt keine Zugangsdaten "
+                            "aus Dateien. Für den Monitor einen Proxy-Zugang ohne Anmeldung (Freigabe nach Adresse) "
+                            "einrichten; docs/operations.md.", config.proxy.address)
+        self.context = CheckContext(browser=self.browsers, proxy=config.proxy)
         self.http: http.server.ThreadingHTTPServer | None = None
         self._stop = threading.Event()
 

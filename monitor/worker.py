@@ -27,6 +27,7 @@ from monitor.kinds import REGISTRY
 from monitor.metrics import WorkerMetrics
 from monitor.process import Process
 from monitor.runner import CanaryGuard, CheckRunner
+from monitor.writer import GroupCommit
 
 log = logging.getLogger("egov_monitor.worker")
 
@@ -53,6 +54,7 @@ class Worker(Process):
         self.canaries = CanaryGuard(settings.canaries)
         self.runner = CheckRunner(self.store, self.canaries, settings.tz, on_error=self.metrics.error,
                                   context=self.context)
+        self.commits = GroupCommit(self.store)  # the worker threads' results share transactions
         self.broker = dist.make_broker(settings.queue, self.handle)
         threads = {"http": settings.pools.http, "browser": settings.pools.browser}
         self.workers = [dramatiq.Worker(self.broker, queues={q}, worker_threads=threads[q]) for q in self.queues]
@@ -80,7 +82,7 @@ class Worker(Process):
             result = self.runner.execute(service, kind, url, service.checks[kind])
             result = result.replace(evidence={**result.evidence, "worker": self.identity})
             try:
-                stored = self.store.record(result, run_key=key)
+                stored = self.commits.record(result, run_key=key)
             except Exception as exc:
                 log.error("Ergebnis von %s konnte nicht gespeichert werden (wird wiederholt): %s", key, exc)
                 self.metrics.error(kind, "store")

@@ -189,3 +189,64 @@ class ResultWriter:
             self._on_commit(batch, ids)
         except Exception as exc:  # a metrics hook must never stop the writer
             log.error("after-commit hook failed: %s", exc)
+
+
+class _Slot:
+    __slots__ = ("error", "event", "item", "lead", "rid")
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.event = threading.Event()
+        self.lead = False
+        self.rid: int | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Stores results for many threads, each waiting for its own: what threads hand over while
+    one batch is written goes into the next batch (one transaction for all of them). The
+    distributed worker acknowledges a job only after its result is stored, so it cannot use
+    the daemon's buffer; this gives it the batches without giving up that guarantee. A
+    failing batch raises in every thread whose result was in it (Dramatiq retries the jobs)."""
+
+    def __init__(self, store: Store, batch_size: int = 500) -> None:
+        self.store, self.batch_size = store, batch_size
+        self._lock = threading.Lock()
+        self._pending: list[_Slot] = []
+        self._writing = False
+
+    def record(self, result: CheckResult, run_key: str | None = None) -> int | None:
+        """Store `result`; returns its id (None: `run_key` was stored already)."""
+        slot = _Slot((result, run_key))
+        with self._lock:
+            self._pending.append(slot)
+            lead, self._writing = not self._writing, True
+        if not lead:
+            slot.event.wait()  # set when its batch is written, or when it is its turn to write
+        if lead or (slot.lead and slot.rid is None and slot.error is None):
+            self._write_round()  # the writer's own result is first in line
+        if slot.error is not None:
+            raise slot.error
+        return slot.rid
+
+    def _write_round(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending[:self.batch_size], self._pending[self.batch_size:]
+        try:
+            ids = self.store.record_batch([s.item for s in batch])
+        except Exception as exc:
+            for s in batch:
+                s.error = exc
+        else:
+            for s, rid in zip(batch, ids, strict=True):
+                s.rid = rid
+        with self._lock:
+            following = self._pending[0] if self._pending else None
+            if following is None:
+                self._writing = False
+            else:
+                following.lead = True  # hands on: its thread writes the next batch
+        for s in batch:
+            s.event.set()
+        if following is not None:
+            following.event.set()

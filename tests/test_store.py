@@ -187,3 +187,30 @@ def test_a_batch_stores_what_the_same_results_stored_one_by_one_store(store_url,
     finally:
         one_by_one.close()
         batched.close()
+
+
+def test_group_commit_gives_each_worker_thread_its_own_result_in_shared_batches(tmp_path):
+    """The distributed worker's threads wait for their own result to be committed, in
+    batches they share; a duplicate run key gives None, a failing store raises in every thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from monitor.writer import GroupCommit
+
+    store = Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    batches = []
+    write = store.record_batch
+    store.record_batch = lambda items: batches.append(len(items)) or write(items)  # type: ignore[method-assign]
+    commits = GroupCommit(store, batch_size=7)
+    results = [result(State.UP, offset=i, url=f"https://x{i % 5}.example.invalid/") for i in range(200)]
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(lambda pair: commits.record(pair[1], run_key=f"k{pair[0]}"), enumerate(results)))
+    assert len(set(ids)) == 200 and None not in ids and store.count_results() == 200
+    assert sum(batches) == 200 and max(batches) > 1 and max(batches) <= 7  # shared, and bounded
+    assert commits.record(results[0], run_key="k0") is None  # delivered twice: stored once
+    assert store.count_results() == 200
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE latest"))
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(commits.record, result(State.DOWN, offset=1000 + i)) for i in range(8)]
+    assert all(isinstance(f.exception(), sa.exc.OperationalError) for f in futures)
+    store.close()
