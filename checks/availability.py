@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal, TypedDict, cast
 
 from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
 
-from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome, fetch
+from checks.curlprobe import fetch
+from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome
 from checks.kind import CheckContext, CheckImplementation
 from checks.proxy import Proxy, ProxySettings
 from checks.result import CheckKind, CheckResult, Reason, State, Target
@@ -70,6 +71,8 @@ class AvailabilitySettings(CheckSettings):
     require_https: bool = Field(False, description="Fail when the final URL is plain HTTP.")
     ip_family: Literal["ipv4", "ipv6", "auto"] = Field("ipv4", description="Address family tried first.")
     ip_fallback: bool = Field(True, description="Use the other family when the preferred one has no address.")
+    enable_http2: bool = Field(True, description="Speak HTTP/2 where the server offers it (TLS, ALPN), as "
+                               "blackbox_exporter's enable_http2; the version is in probe_http_version.")
     verify_tls: bool = True
     ca_file: FilePath | None = Field(None, description="CA bundle for services with a private CA.")
     retries: int = Field(2, ge=0, le=5, description="Quick retries that must all fail before a failure counts as down.")
@@ -141,6 +144,7 @@ class AvailabilitySettings(CheckSettings):
             ip_fallback=self.ip_fallback,
             verify_tls=self.verify_tls,
             ca_file=str(self.ca_file) if self.ca_file else None,
+            http2=self.enable_http2,
         )
 
     @functools.cached_property

@@ -128,6 +128,7 @@ class FetchOptions:
     # same servers as in the operator's browser (see host_rules_from_arguments)
     host_rules: tuple[tuple[str, str], ...] = ()
     proxy: Proxy | None = None  # HTTP proxy (CONNECT for HTTPS); hosts in its no_proxy go direct
+    http2: bool = True  # HTTP/2 where the server offers it over TLS (libcurl prober; this one speaks 1.1)
 
 
 # The probe asks what a citizen's browser would get, so that `down` means a browser fails too:

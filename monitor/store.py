@@ -382,11 +382,8 @@ class Store:
             parts = (("h", hours if kind == "availability" else {}), ("d", days))
             plan.append((sid, parts))
             wanted += [(sid, resolution, key) for resolution, buckets in parts for key in buckets]
-        existing: dict[tuple[int, str, int], rollup.Bucket] = {}
-        columns = sa.tuple_(rollups.c.series_id, rollups.c.resolution, rollups.c.bucket)
-        for at in range(0, len(wanted), 300):
-            for r in conn.execute(sa.select(rollups).where(columns.in_(wanted[at:at + 300]))):
-                existing[(r.series_id, r.resolution, r.bucket)] = rollup.Bucket.from_row(_row_json(r._mapping))
+        existing = {key: rollup.Bucket.from_row(_row_json(r._mapping)) for key, r in _rows_keyed(
+            conn, sa.select(rollups), (rollups.c.series_id, rollups.c.resolution, rollups.c.bucket), wanted).items()}
         new_rows, changed = [], []
         for sid, parts in plan:
             seen_hours: list[int] = []  # hours that had results before: not new hours of their day
@@ -622,13 +619,19 @@ def _row_result(r: Any) -> CheckResult:
 
 def _latest_of(conn: Connection, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Any]:
     """The `latest` rows (state, since, started_at) of these series."""
-    found: dict[tuple[str, str, str], Any] = {}
-    columns = sa.tuple_(latest.c.service_id, latest.c.kind, latest.c.url)
+    key_columns = (latest.c.service_id, latest.c.kind, latest.c.url)
+    return _rows_keyed(conn, sa.select(*key_columns, latest.c.state, latest.c.since, latest.c.started_at),
+                       key_columns, keys)
+
+
+def _rows_keyed(conn: Connection, query: Any, key_columns: tuple[Any, ...], keys: Sequence[tuple[Any, ...]]
+                ) -> dict[tuple[Any, ...], Any]:
+    """The rows of `query` whose `key_columns` are among `keys`, by key (read 300 keys at a time)."""
+    found: dict[tuple[Any, ...], Any] = {}
+    columns = sa.tuple_(*key_columns)
     for at in range(0, len(keys), 300):
-        query = sa.select(latest.c.service_id, latest.c.kind, latest.c.url, latest.c.state, latest.c.since,
-                          latest.c.started_at).where(columns.in_(keys[at:at + 300]))
-        for r in conn.execute(query):
-            found[(r.service_id, r.kind, r.url)] = r
+        for r in conn.execute(query.where(columns.in_(keys[at:at + 300]))):
+            found[tuple(getattr(r, c.name) for c in key_columns)] = r
     return found
 
 

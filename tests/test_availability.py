@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import socket
 import time
 from datetime import UTC, datetime
 
@@ -203,3 +205,88 @@ def test_an_empty_status_list_accepts_2xx_as_blackbox_does(http_server):
     assert (result.state, result.reason) == (State.UP, Reason.OK)
     result, _ = probe(f"{http_server}/status/404", valid_status_codes=[])
     assert (result.state, result.reason) == (State.DOWN, Reason.HTTP_STATUS)
+
+
+@pytest.fixture(scope="module")
+def h2_server(ca, tmp_path_factory):
+    """nginx on 127.0.0.1 offering HTTP/2 over TLS (ALPN) with a certificate of the test CA."""
+    import shutil
+    import subprocess
+    import textwrap
+
+    from tests.servers import free_port
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    pair = ca.issue("h2", ["127.0.0.1"])
+    prefix = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    (prefix / "nginx.conf").write_text(textwrap.dedent(f"""
+        worker_processes 1;
+        daemon off;
+        pid {prefix}/nginx.pid;
+        error_log {prefix}/error.log error;
+        events {{ worker_connections 64; }}
+        http {{
+            access_log off;
+            client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy; fastcgi_temp_path {prefix}/fcgi;
+            uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
+            server {{
+                listen 127.0.0.1:{port} ssl http2;  # nginx 1.22 (Debian 12); 1.26 still takes it
+                ssl_certificate {pair.cert}; ssl_certificate_key {pair.key};
+                location / {{ default_type text/html; return 200 "<html lang=de><title>h2</title>Serviceportal</html>"; }}
+            }}
+        }}
+    """))
+    proc = subprocess.Popen([nginx, "-c", str(prefix / "nginx.conf"), "-p", str(prefix)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "nginx exited"
+            assert time.monotonic() < deadline, "nginx did not start"
+            time.sleep(0.05)
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_http2_where_the_server_offers_it_and_its_version_exported(h2_server, ca):
+    from prometheus_client.core import GaugeMetricFamily
+
+    from monitor.kinds import REGISTRY
+
+    two, _ = probe(f"{h2_server}/", ca_file=ca.ca_file, body_must_contain=["Serviceportal"])
+    one, _ = probe(f"{h2_server}/", ca_file=ca.ca_file, enable_http2=False)
+    assert two.state is State.UP and two.measurements["http_version"] == 2.0
+    assert one.state is State.UP and one.measurements["http_version"] == 1.1
+    assert two.measurements["phase_tls_seconds"] > 0 and two.evidence["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
+    assert two.evidence["tls"]["cipher"] and two.evidence["tls"]["subject"].endswith("CN=127.0.0.1")
+    kind = REGISTRY["availability"]
+    families = {f.name: GaugeMetricFamily(f.name, f.doc, labels=["service", "category", "url", *f.labels])
+                for f in kind.families}
+    kind.export(families, ["s", "efa", h2_server], two)
+    assert families["probe_http_version"].samples[0].value == 2.0
+
+
+def test_the_libcurl_prober_learns_what_the_python_prober_learns(http_server, https_server, ca):
+    """Same phases (within the noise), status, TLS facts, hops and body as checks.httpprobe,
+    whose behaviour the earlier tests and the previous version fixed."""
+    from checks import curlprobe, httpprobe
+
+    options = httpprobe.FetchOptions(ca_file=str(ca.ca_file), http2=False)
+    for url in (f"{http_server}/redirect/2", f"{https_server}/redirect/1", f"{http_server}/status/503"):
+        ours, before = curlprobe.fetch(url, options), httpprobe.fetch(url, options)
+        assert (ours.status, ours.redirects, ours.final_url, ours.body, ours.http_version, ours.ip, ours.ip_protocol) == \
+            (before.status, before.redirects, before.final_url, before.body, before.http_version, before.ip,
+             before.ip_protocol)
+        assert [(h.url, h.status) for h in ours.hops] == [(h.url, h.status) for h in before.hops]
+        assert {k.lower() for k, _v in ours.headers} == {k.lower() for k, _v in before.headers}
+        assert ours.error is None and before.error is None
+        assert set(ours.phases) == set(before.phases) and all(v >= 0 for v in ours.phases.values())
+        if url.startswith("https"):
+            assert ours.tls is not None and before.tls is not None
+            assert (ours.tls.version, ours.tls.cipher, ours.tls.subject, ours.tls.issuer) == \
+                (before.tls.version, before.tls.cipher, before.tls.subject, before.tls.issuer)
+            assert ours.phases["tls"] > 0

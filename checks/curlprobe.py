@@ -1,0 +1,432 @@
+"""The availability prober on libcurl (pycurl): one multi handle runs every probe of the
+process in one thread, outside the GIL; callers wait for their own.
+
+It keeps what the Python prober (checks/httpprobe.py) does and returns the same
+FetchOutcome: blackbox_exporter's phases summed over redirect hops (redirects are followed
+here, hop by hop, so each hop's phases and headers are known), one deadline for the whole
+chain, the fixed reasons, body limits, CA files, the IPv4/IPv6 choice, Chromium's TLS offer,
+host rules, the proxy; and it speaks HTTP/2 where the server offers it (ALPN). libcurl
+reports the phases itself (name lookup, connect, app connect, start transfer, total; see
+libcurl's CURLINFO_*_TIME). A server that does not send its intermediate certificate is
+handed to the Python prober, which completes the chain over AIA as Chromium does.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import errno
+import os
+import select
+import ssl
+import threading
+import time
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import pycurl
+
+from checks import httpprobe
+from checks.httpprobe import (
+    BROWSER_CIPHERS,
+    MAX_HEADER_BYTES,
+    REDIRECT_CODES,
+    USER_AGENT,
+    X509_V_ERR_CERT_HAS_EXPIRED,
+    X509_V_ERR_HOSTNAME_MISMATCH,
+    X509_V_ERR_IP_ADDRESS_MISMATCH,
+    X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    FetchOptions,
+    FetchOutcome,
+    Hop,
+    ProbeError,
+    TlsInfo,
+)
+from checks.result import Reason
+
+_OPT_CERTINFO = 172  # CURLOPT_CERTINFO
+_OPT_SUPPRESS_CONNECT_HEADERS = 265
+_HEADER_SEPARATE = 1  # CURLHEADER_SEPARATE: proxy headers only to the proxy
+_E_PROXY = 97
+_E_UNABLE_TO_GET_ISSUER = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+_HTTP_VERSIONS = {1: 1.0, 2: 1.1, 3: 2.0, 30: 3.0}  # CURLINFO_HTTP_VERSION -> probe_http_version
+_PROTOCOL_ERRORS = {1, 8, 16, 18, 52, 55, 56, 92, 95}
+
+
+class _Transfer:
+    """One fetch: its chain of hops on one easy handle."""
+
+    def __init__(self, url: str, options: FetchOptions) -> None:
+        self.options = options
+        self.out = FetchOutcome(url=url, final_url=url, started_at=datetime.now(UTC))
+        self.start = time.monotonic()
+        self.end = self.start + options.timeout
+        self.method = options.method
+        self.current = url
+        self.seen: list[str] = []
+        self.done = threading.Event()
+        self.handle = pycurl.Curl()
+        self.handle.transfer = self  # type: ignore[attr-defined]  # found again from info_read()
+        self.hand_over = False  # to the Python prober (intermediate certificate over AIA)
+        self.proxy: str | None = None
+        self.family: str | None = None  # the other family, after the preferred one had no address
+        self._reset_hop()
+
+    def _reset_hop(self) -> None:
+        self.headers: list[tuple[str, str]] = []
+        self.status_line = ""
+        self.header_bytes = 0
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.too_large = False
+        self.truncated = False
+        self.tls_text = ""
+
+    # ------------------------------------------------------------------ libcurl callbacks (loop thread)
+
+    def on_header(self, line: bytes) -> int | None:
+        self.header_bytes += len(line)
+        if self.header_bytes > MAX_HEADER_BYTES:
+            return 0  # aborts: protocol_error
+        text = line.decode("latin-1").rstrip("\r\n")
+        if text.startswith("HTTP/"):
+            self.status_line, self.headers = text, []  # a new response (1xx, the proxy's CONNECT answer)
+        elif ":" in text:
+            name, _, value = text.partition(":")
+            self.headers.append((name.strip(), value.strip()))
+            if name.strip().lower() == "content-length" and not self.options.truncate_body:
+                declared = value.strip()
+                if declared.isdigit() and int(declared) > self.options.max_body_bytes:
+                    self.size = int(declared)
+                    self.too_large = True
+                    return 0
+        return None
+
+    def on_body(self, data: bytes) -> int | None:
+        self.size += len(data)
+        if self.size > self.options.max_body_bytes:
+            if self.options.truncate_body:
+                keep = len(data) - (self.size - self.options.max_body_bytes)
+                self.chunks.append(data[:keep])
+                self.size = self.options.max_body_bytes
+                self.truncated = True
+            else:
+                self.too_large = True
+            return 0  # stops the transfer (CURLE_WRITE_ERROR)
+        self.chunks.append(data)
+        return None
+
+    def on_debug(self, kind: int, data: bytes) -> None:
+        if kind == 0 and data.startswith(b"SSL connection using"):
+            self.tls_text = data.decode("latin-1").strip()
+
+    # ------------------------------------------------------------------ hops
+
+    def configure(self) -> None:
+        """Set the handle up for the hop to `self.current`. Raises ProbeError (host rules, deadline)."""
+        c, options = self.handle, self.options
+        c.reset()
+        self._reset_hop()
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise ProbeError(Reason.READ_TIMEOUT, "keine Zeit mehr für die nächste Weiterleitung")
+        parts = urlsplit(self.current)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProbeError(Reason.PROTOCOL_ERROR, f"keine http(s)-Adresse: {self.current}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        c.setopt(pycurl.URL, self.current)
+        c.setopt(pycurl.NOSIGNAL, 1)
+        c.setopt(pycurl.FRESH_CONNECT, 1)  # one fresh connection per probe, as blackbox does
+        c.setopt(pycurl.FORBID_REUSE, 1)
+        c.setopt(pycurl.TIMEOUT_MS, max(1, int(left * 1000)))
+        c.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(left * 1000)))
+        c.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS if options.http2 else pycurl.CURL_HTTP_VERSION_1_1)
+        if self.method == "HEAD":
+            c.setopt(pycurl.NOBODY, 1)
+        elif self.method == "POST":
+            c.setopt(pycurl.POSTFIELDS, b"")
+        elif self.method != "GET":
+            c.setopt(pycurl.CUSTOMREQUEST, self.method)
+        names = {name.lower() for name, _ in options.headers}
+        headers = [f"{name}: {value}" for name, value in options.headers]
+        if "user-agent" not in names:
+            headers.append(f"User-Agent: {USER_AGENT}")
+        if "accept" not in names:
+            headers.append("Accept: */*")
+        headers.append("Expect:")
+        c.setopt(pycurl.HTTPHEADER, headers)
+        c.setopt(pycurl.IPRESOLVE, {"ipv4": pycurl.IPRESOLVE_V4, "ipv6": pycurl.IPRESOLVE_V6}.get(
+            self.family or options.ip_family, pycurl.IPRESOLVE_WHATEVER))
+        if parts.scheme == "https":
+            c.setopt(pycurl.SSL_VERIFYPEER, 1 if options.verify_tls else 0)
+            c.setopt(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
+            if options.ca_file:
+                c.setopt(pycurl.CAINFO, options.ca_file)
+            c.setopt(pycurl.SSL_CIPHER_LIST, BROWSER_CIPHERS)
+            c.setopt(pycurl.SSLVERSION, pycurl.SSLVERSION_TLSv1_2)
+            c.setopt(_OPT_CERTINFO, 1)
+            c.setopt(pycurl.SSL_SESSIONID_CACHE, 0)  # a full handshake each time: the chain is seen, as by a new visitor
+            c.setopt(pycurl.VERBOSE, 1)  # the negotiated version and cipher come as debug text
+            c.setopt(pycurl.DEBUGFUNCTION, self.on_debug)
+        if options.host_rules:
+            target = httpprobe._mapped(parts.hostname, port, options.host_rules)  # raises for ~NOTFOUND
+            if target != (parts.hostname, port):
+                host = f"[{target[0]}]" if ":" in target[0] else target[0]
+                c.setopt(pycurl.CONNECT_TO, [f"{parts.hostname}:{port}:{host}:{target[1]}"])
+        proxy = options.proxy if options.proxy is not None and options.proxy.applies_to(parts.hostname) else None
+        self.proxy = proxy.address if proxy is not None else None
+        c.setopt(pycurl.PROXY, f"http://{proxy.address}" if proxy is not None else "")  # "": no proxy from the env
+        if proxy is not None:
+            c.setopt(_OPT_SUPPRESS_CONNECT_HEADERS, 1)
+            if proxy.authorization:
+                c.setopt(pycurl.HEADEROPT, _HEADER_SEPARATE)
+                c.setopt(pycurl.PROXYHEADER, [f"Proxy-Authorization: {proxy.authorization}"])
+        c.setopt(pycurl.HEADERFUNCTION, self.on_header)
+        c.setopt(pycurl.WRITEFUNCTION, self.on_body)
+
+    def finish_hop(self, code: int, message: str) -> bool:
+        """Account the hop that ended (`code` 0: completed). Returns True when another hop follows."""
+        c, out = self.handle, self.out
+        name_t, connect_t = c.getinfo(pycurl.NAMELOOKUP_TIME), c.getinfo(pycurl.CONNECT_TIME)
+        app_t, start_t, total_t = (c.getinfo(pycurl.APPCONNECT_TIME), c.getinfo(pycurl.STARTTRANSFER_TIME),
+                                   c.getinfo(pycurl.TOTAL_TIME))
+        out.phases["resolve"] += name_t
+        if connect_t:
+            out.phases["connect"] += max(0.0, connect_t - name_t)
+            if app_t:
+                out.phases["tls"] += max(0.0, app_t - connect_t)
+            if start_t:
+                out.phases["processing"] += max(0.0, start_t - max(app_t, connect_t))
+                out.phases["transfer"] += max(0.0, total_t - start_t)
+        ip = c.getinfo(pycurl.PRIMARY_IP)
+        if ip:
+            out.ip, out.ip_protocol = ip, 6 if ":" in ip else 4
+        out.proxy = self.proxy
+        if code == pycurl.E_WRITE_ERROR and self.truncated:
+            code = 0  # we stopped reading at the limit on purpose
+        if code:
+            raise self._error(code, message, connect_t)
+        status = int(c.getinfo(pycurl.RESPONSE_CODE))
+        if self.proxy and status == 407 and urlsplit(self.current).scheme == "http":
+            raise ProbeError(Reason.PROXY_ERROR, f"Proxy {self.proxy} verlangt eine (andere) Anmeldung (407)")
+        out.status = status
+        out.http_version = _HTTP_VERSIONS.get(int(c.getinfo(pycurl.INFO_HTTP_VERSION)), 0.0)
+        out.headers = list(self.headers)
+        out.hops.append(Hop(self.current, status, tuple(self.headers)))
+        if urlsplit(self.current).scheme == "https":
+            out.tls = self._tls_info()
+        location = next((v for k, v in reversed(self.headers) if k.lower() == "location"), None)
+        if self.options.follow_redirects and status in REDIRECT_CODES and location:
+            self.seen.append(self.current)
+            nxt = urljoin(self.current, location.strip())
+            out.redirects += 1
+            out.redirect_chain = self.seen[-10:] + [nxt]
+            if out.redirects > self.options.max_redirects:
+                raise ProbeError(Reason.TOO_MANY_REDIRECTS,
+                                 f"mehr als {self.options.max_redirects} Weiterleitungen (zuletzt nach {nxt[:200]})")
+            if status == 303 or (status in (301, 302) and self.method == "POST"):
+                self.method = "GET"
+            self.current = out.final_url = nxt
+            return True
+        out.body = b"".join(self.chunks)
+        out.body_truncated = self.truncated
+        out.content_length = self.size
+        return False
+
+    def _error(self, code: int, message: str, connect_t: float) -> ProbeError:
+        c = self.handle
+        if self.proxy:
+            connect_code = int(c.getinfo(pycurl.HTTP_CONNECTCODE))
+            if connect_code in (502, 503, 504):
+                parts = urlsplit(self.current)
+                return ProbeError(Reason.CONNECT_ERROR, f"der Proxy erreicht {parts.netloc} nicht ({connect_code})")
+            if connect_code == 407:
+                return ProbeError(Reason.PROXY_ERROR, f"Proxy {self.proxy} verlangt eine (andere) Anmeldung (407)")
+            if connect_code and not 200 <= connect_code < 300:
+                return ProbeError(Reason.PROXY_ERROR, f"Proxy {self.proxy} lehnt den Tunnel ab ({connect_code})")
+            if code in (pycurl.E_COULDNT_RESOLVE_PROXY, pycurl.E_COULDNT_CONNECT, _E_PROXY) or \
+                    (code == pycurl.E_OPERATION_TIMEDOUT and not connect_t):
+                return ProbeError(Reason.PROXY_ERROR, f"Proxy {self.proxy} nicht erreichbar: {message}")
+        if self.too_large:
+            self.out.content_length = self.size
+            return ProbeError(Reason.TOO_LARGE, f"Inhalt über der Grenze von {self.options.max_body_bytes} Bytes")
+        host = urlsplit(self.current).hostname or ""
+        if code == pycurl.E_COULDNT_RESOLVE_HOST:
+            return ProbeError(Reason.DNS, f"Namensauflösung für {host} gescheitert")
+        if code == pycurl.E_COULDNT_CONNECT:
+            os_errno = int(c.getinfo(pycurl.OS_ERRNO))
+            if os_errno == errno.ECONNREFUSED:
+                return ProbeError(Reason.CONNECT_REFUSED, f"Verbindung zu {host} abgelehnt")
+            if os_errno == errno.ETIMEDOUT:
+                return ProbeError(Reason.CONNECT_TIMEOUT, f"Verbindung zu {host}: Zeitgrenze überschritten")
+            return ProbeError(Reason.CONNECT_ERROR, f"Verbindung zu {host} gescheitert: {os.strerror(os_errno) or message}")
+        if code == pycurl.E_OPERATION_TIMEDOUT:
+            if not connect_t:
+                if not c.getinfo(pycurl.NAMELOOKUP_TIME) and host and not host.replace(".", "").isdigit():
+                    return ProbeError(Reason.DNS, f"Namensauflösung für {host}: Zeitgrenze überschritten")
+                return ProbeError(Reason.CONNECT_TIMEOUT, f"Verbindung zu {host}: Zeitgrenze überschritten")
+            return ProbeError(Reason.READ_TIMEOUT, "keine vollständige Antwort vor der Zeitgrenze")
+        if code == pycurl.E_PEER_FAILED_VERIFICATION:
+            verify = int(c.getinfo(pycurl.SSL_VERIFYRESULT))
+            if verify == X509_V_ERR_CERT_HAS_EXPIRED:
+                return ProbeError(Reason.TLS_EXPIRED, f"Zertifikat abgelehnt: {message}", verify)
+            # libcurl checks the name itself ("... subject name ... target host name / IPv4 address")
+            if verify in (X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH) or "subject name" in message:
+                return ProbeError(Reason.TLS_HOSTNAME, f"Zertifikat abgelehnt: {message}", verify)
+            return ProbeError(Reason.TLS_INVALID_CERTIFICATE, f"Zertifikat abgelehnt: {message}", verify)
+        if code == pycurl.E_SSL_CONNECT_ERROR:
+            return ProbeError(Reason.TLS_ERROR, f"TLS-Handshake gescheitert: {message}")
+        if code in _PROTOCOL_ERRORS or code == pycurl.E_WRITE_ERROR:
+            return ProbeError(Reason.PROTOCOL_ERROR, f"keine gültige HTTP-Antwort: {message}")
+        return ProbeError(Reason.PROTOCOL_ERROR, f"Abruf gescheitert (libcurl {code}): {message}")
+
+    def _tls_info(self) -> TlsInfo:
+        version = cipher = ""
+        if self.tls_text:  # "SSL connection using TLSv1.3 / TLS_AES_256_GCM_SHA384 / x25519 / ..."
+            fields = [f.strip() for f in self.tls_text.removeprefix("SSL connection using").split("/")]
+            version, cipher = fields[0], fields[1] if len(fields) > 1 else ""
+        pems = []
+        for cert in self.handle.getinfo(pycurl.INFO_CERTINFO) or []:
+            pem = next((v for k, v in cert if k == "Cert"), None)
+            if pem:
+                pems.append(pem)
+        expiry, subject, issuer = _chain_facts(pems)
+        return TlsInfo(version=version, cipher=cipher, earliest_cert_expiry=expiry, subject=subject, issuer=issuer)
+
+
+def _chain_facts(pems: list[str]) -> tuple[float | None, str | None, str | None]:
+    """Earliest expiry over the certificates the server sent, subject and issuer of the leaf."""
+    ders = []
+    for pem in pems:
+        try:
+            ders.append(ssl.PEM_cert_to_DER_cert(pem))
+        except ValueError:
+            continue
+    return httpprobe._cert_expiry(ders)
+
+
+class CurlEngine:
+    """One CurlMulti and the thread that drives it; `fetch` is called from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._incoming: collections.deque[_Transfer] = collections.deque()
+        self._thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    def fetch(self, url: str, options: FetchOptions) -> FetchOutcome:
+        transfer = _Transfer(url, options)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="curl", daemon=True)
+                self._thread.start()
+            self._incoming.append(transfer)
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # the loop is awake already
+        if not transfer.done.wait(options.timeout + 30):  # libcurl's timeout ends every hop long before
+            transfer.out.error = ProbeError(Reason.READ_TIMEOUT, "Prober antwortete nicht (interner Fehler)")
+            transfer.out.duration = time.monotonic() - transfer.start
+            return transfer.out
+        transfer.handle.close()
+        if transfer.hand_over:  # intermediate certificate over AIA: the Python prober knows how
+            left = transfer.end - time.monotonic()
+            if left > 0:
+                return httpprobe.fetch(url, dataclasses.replace(options, timeout=left))
+        transfer.out.duration = time.monotonic() - transfer.start
+        return transfer.out
+
+    def _loop(self) -> None:
+        multi = pycurl.CurlMulti()
+        active: set[_Transfer] = set()
+        while True:
+            try:
+                self._turn(multi, active)
+            except Exception as exc:  # never leave a caller waiting: end what runs, go on
+                for transfer in list(active):
+                    with_error = ProbeError(Reason.PROTOCOL_ERROR, f"interner Fehler des Probers: {type(exc).__name__}")
+                    try:
+                        multi.remove_handle(transfer.handle)
+                    except pycurl.error:
+                        pass
+                    active.discard(transfer)
+                    self._finish(transfer, with_error)
+
+    def _turn(self, multi: pycurl.CurlMulti, active: set[_Transfer]) -> None:
+        while self._incoming:
+            self._start(multi, self._incoming.popleft(), active)
+        while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+            pass
+        while True:
+            queued, ok, failed = multi.info_read()
+            for handle in ok:
+                self._hop_ended(multi, handle.transfer, 0, "", active)
+            for handle, code, message in failed:
+                self._hop_ended(multi, handle.transfer, code, message, active)
+            if not queued:
+                break
+        if self._incoming:
+            return
+        timeout = multi.timeout()  # ms until libcurl's next timer, -1: none
+        wait_ms = 1000 if timeout < 0 else min(timeout, 1000)
+        if wait_ms > 0:
+            read, write, exc = multi.fdset()
+            poller = select.poll()
+            poller.register(self._wake_r, select.POLLIN)
+            for fd in set(read) | set(write) | set(exc):
+                poller.register(fd, (select.POLLIN if fd in read else 0) | (select.POLLOUT if fd in write else 0)
+                                | select.POLLPRI)
+            poller.poll(wait_ms)
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _start(self, multi: pycurl.CurlMulti, transfer: _Transfer, active: set[_Transfer]) -> None:
+        try:
+            transfer.configure()
+        except ProbeError as exc:
+            self._finish(transfer, exc)
+            return
+        multi.add_handle(transfer.handle)
+        active.add(transfer)
+
+    def _hop_ended(self, multi: pycurl.CurlMulti, transfer: _Transfer, code: int, message: str,
+                   active: set[_Transfer]) -> None:
+        multi.remove_handle(transfer.handle)
+        active.discard(transfer)
+        try:
+            if code == pycurl.E_PEER_FAILED_VERIFICATION and transfer.options.verify_tls and \
+                    int(transfer.handle.getinfo(pycurl.SSL_VERIFYRESULT)) == _E_UNABLE_TO_GET_ISSUER:
+                transfer.hand_over = True
+                transfer.done.set()
+                return
+            if code == pycurl.E_COULDNT_RESOLVE_HOST and transfer.options.ip_fallback and transfer.family is None \
+                    and transfer.options.ip_family in ("ipv4", "ipv6"):
+                transfer.family = "ipv6" if transfer.options.ip_family == "ipv4" else "ipv4"  # the other family
+                self._start(multi, transfer, active)
+                return
+            if transfer.finish_hop(code, message):
+                transfer.family = None
+                self._start(multi, transfer, active)
+                return
+            self._finish(transfer, None)
+        except ProbeError as exc:
+            self._finish(transfer, exc)
+
+    @staticmethod
+    def _finish(transfer: _Transfer, error: ProbeError | None) -> None:
+        transfer.out.error = error
+        transfer.done.set()
+
+
+_ENGINE = CurlEngine()
+
+
+def fetch(url: str, options: FetchOptions) -> FetchOutcome:
+    """Fetch `url` as checks.httpprobe.fetch does, on libcurl."""
+    return _ENGINE.fetch(url, options)
