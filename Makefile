@@ -24,6 +24,7 @@ test-fast:
 bench:  ## benchmarks side by side with the peers; prints ratios
 	scripts/setup.sh test
 	$(PY) -m bench.availability
+	$(PY) -m bench.daemon_e2e
 	$(PY) -m bench.security
 	$(PY) -m bench.accessibility
 	$(PY) -m bench.a11y_compare
@@ -33,6 +34,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	$(PY) -m bench.kinds_compare
 	$(PY) -m bench.report
 	$(PY) -m bench.scaleout
+	$(PY) -m bench.soak  # about 35 minutes: a simulated day of 300 targets
 
 validate:
 	$(VENV)/bin/egov-monitor validate --config $(CONFIG)

@@ -56,16 +56,17 @@ _PROTOCOL_ERRORS = {1, 8, 16, 18, 52, 55, 56, 92, 95}
 class _Transfer:
     """One fetch: its chain of hops on one easy handle."""
 
-    def __init__(self, url: str, options: FetchOptions) -> None:
+    def __init__(self, url: str, options: FetchOptions, handle: pycurl.Curl) -> None:
         self.options = options
         self.out = FetchOutcome(url=url, final_url=url, started_at=datetime.now(UTC))
         self.start = time.monotonic()
+        self.began: float | None = None  # when the loop started the first hop: the probe's own time
         self.end = self.start + options.timeout
         self.method = options.method
         self.current = url
         self.seen: list[str] = []
         self.done = threading.Event()
-        self.handle = pycurl.Curl()
+        self.handle = handle
         self.handle.transfer = self  # type: ignore[attr-defined]  # found again from info_read()
         self.hand_over = False  # to the Python prober (intermediate certificate over AIA)
         self.proxy: str | None = None
@@ -312,12 +313,15 @@ class CurlEngine:
         self._lock = threading.Lock()
         self._incoming: collections.deque[_Transfer] = collections.deque()
         self._thread: threading.Thread | None = None
+        self._handles: list[pycurl.Curl] = []  # idle easy handles, reused (reset per hop)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
 
     def fetch(self, url: str, options: FetchOptions) -> FetchOutcome:
-        transfer = _Transfer(url, options)
+        with self._lock:
+            handle = self._handles.pop() if self._handles else pycurl.Curl()
+        transfer = _Transfer(url, options, handle)
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="curl", daemon=True)
@@ -331,12 +335,17 @@ class CurlEngine:
             transfer.out.error = ProbeError(Reason.READ_TIMEOUT, "Prober antwortete nicht (interner Fehler)")
             transfer.out.duration = time.monotonic() - transfer.start
             return transfer.out
-        transfer.handle.close()
+        transfer.handle.transfer = None  # type: ignore[attr-defined]
+        transfer.handle.reset()  # drops the callbacks, and with them this transfer's body
+        with self._lock:
+            if len(self._handles) < 256:
+                self._handles.append(transfer.handle)
+            else:
+                transfer.handle.close()
         if transfer.hand_over:  # intermediate certificate over AIA: the Python prober knows how
             left = transfer.end - time.monotonic()
             if left > 0:
                 return httpprobe.fetch(url, dataclasses.replace(options, timeout=left))
-        transfer.out.duration = time.monotonic() - transfer.start
         return transfer.out
 
     def _loop(self) -> None:
@@ -387,6 +396,8 @@ class CurlEngine:
             pass
 
     def _start(self, multi: pycurl.CurlMulti, transfer: _Transfer, active: set[_Transfer]) -> None:
+        if transfer.began is None:
+            transfer.began = time.monotonic()
         try:
             transfer.configure()
         except ProbeError as exc:
@@ -421,6 +432,7 @@ class CurlEngine:
     @staticmethod
     def _finish(transfer: _Transfer, error: ProbeError | None) -> None:
         transfer.out.error = error
+        transfer.out.duration = time.monotonic() - (transfer.began or transfer.start)
         transfer.done.set()
 
 
