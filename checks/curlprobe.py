@@ -74,8 +74,7 @@ class _Transfer:
         self._reset_hop()
 
     def _reset_hop(self) -> None:
-        self.headers: list[tuple[str, str]] = []
-        self.status_line = ""
+        self.raw_headers: list[bytes] = []
         self.header_bytes = 0
         self.chunks: list[bytes] = []
         self.size = 0
@@ -86,22 +85,24 @@ class _Transfer:
     # ------------------------------------------------------------------ libcurl callbacks (loop thread)
 
     def on_header(self, line: bytes) -> int | None:
+        """Only when the body is cut at the limit (truncate_body); otherwise lines go to a list."""
         self.header_bytes += len(line)
         if self.header_bytes > MAX_HEADER_BYTES:
             return 0  # aborts: protocol_error
-        text = line.decode("latin-1").rstrip("\r\n")
-        if text.startswith("HTTP/"):
-            self.status_line, self.headers = text, []  # a new response (1xx, the proxy's CONNECT answer)
-        elif ":" in text:
-            name, _, value = text.partition(":")
-            self.headers.append((name.strip(), value.strip()))
-            if name.strip().lower() == "content-length" and not self.options.truncate_body:
-                declared = value.strip()
-                if declared.isdigit() and int(declared) > self.options.max_body_bytes:
-                    self.size = int(declared)
-                    self.too_large = True
-                    return 0
+        self.raw_headers.append(line)
         return None
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """The last response's header fields, in order (after its status line: not those of a 1xx)."""
+        lines = self.raw_headers
+        last = max((i for i, line in enumerate(lines) if line[:5] == b"HTTP/"), default=-1)
+        fields = []
+        for line in lines[last + 1:]:
+            name, colon, value = line.decode("latin-1").partition(":")
+            if colon:
+                fields.append((name.strip(), value.strip()))
+        return fields
 
     def on_body(self, data: bytes) -> int | None:
         self.size += len(data)
@@ -131,7 +132,7 @@ class _Transfer:
         left = self.end - time.monotonic()
         if left <= 0:
             raise ProbeError(Reason.READ_TIMEOUT, "keine Zeit mehr für die nächste Weiterleitung")
-        parts = urlsplit(self.current)
+        parts = self.parts = urlsplit(self.current)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ProbeError(Reason.PROTOCOL_ERROR, f"keine http(s)-Adresse: {self.current}")
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -182,8 +183,13 @@ class _Transfer:
             if proxy.authorization:
                 c.setopt(pycurl.HEADEROPT, _HEADER_SEPARATE)
                 c.setopt(pycurl.PROXYHEADER, [f"Proxy-Authorization: {proxy.authorization}"])
-        c.setopt(pycurl.HEADERFUNCTION, self.on_header)
-        c.setopt(pycurl.WRITEFUNCTION, self.on_body)
+        if options.truncate_body:  # keep the first max_body_bytes: our own callbacks count
+            c.setopt(pycurl.HEADERFUNCTION, self.on_header)
+            c.setopt(pycurl.WRITEFUNCTION, self.on_body)
+        else:  # libcurl enforces the limit (Content-Length, and while reading one without it)
+            c.setopt(pycurl.MAXFILESIZE_LARGE, options.max_body_bytes)
+            c.setopt(pycurl.HEADERFUNCTION, self.raw_headers.append)
+            c.setopt(pycurl.WRITEFUNCTION, self.chunks.append)
 
     def finish_hop(self, code: int, message: str) -> bool:
         """Account the hop that ended (`code` 0: completed). Returns True when another hop follows."""
@@ -205,18 +211,22 @@ class _Transfer:
         out.proxy = self.proxy
         if code == pycurl.E_WRITE_ERROR and self.truncated:
             code = 0  # we stopped reading at the limit on purpose
+        if code == pycurl.E_FILESIZE_EXCEEDED:
+            self.too_large = True
+            declared = c.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T)
+            self.size = max(sum(len(chunk) for chunk in self.chunks), int(declared) if declared > 0 else 0)
         if code:
             raise self._error(code, message, connect_t)
         status = int(c.getinfo(pycurl.RESPONSE_CODE))
-        if self.proxy and status == 407 and urlsplit(self.current).scheme == "http":
+        if self.proxy and status == 407 and self.parts.scheme == "http":
             raise ProbeError(Reason.PROXY_ERROR, f"Proxy {self.proxy} verlangt eine (andere) Anmeldung (407)")
         out.status = status
         out.http_version = _HTTP_VERSIONS.get(int(c.getinfo(pycurl.INFO_HTTP_VERSION)), 0.0)
-        out.headers = list(self.headers)
-        out.hops.append(Hop(self.current, status, tuple(self.headers)))
-        if urlsplit(self.current).scheme == "https":
+        out.headers = headers = self.headers
+        out.hops.append(Hop(self.current, status, tuple(headers)))
+        if self.parts.scheme == "https":
             out.tls = self._tls_info()
-        location = next((v for k, v in reversed(self.headers) if k.lower() == "location"), None)
+        location = next((v for k, v in reversed(headers) if k.lower() == "location"), None)
         if self.options.follow_redirects and status in REDIRECT_CODES and location:
             self.seen.append(self.current)
             nxt = urljoin(self.current, location.strip())
@@ -231,7 +241,7 @@ class _Transfer:
             return True
         out.body = b"".join(self.chunks)
         out.body_truncated = self.truncated
-        out.content_length = self.size
+        out.content_length = self.size if self.options.truncate_body else len(out.body)
         return False
 
     def _error(self, code: int, message: str, connect_t: float) -> ProbeError:
@@ -239,8 +249,7 @@ class _Transfer:
         if self.proxy:
             connect_code = int(c.getinfo(pycurl.HTTP_CONNECTCODE))
             if connect_code in (502, 503, 504):
-                parts = urlsplit(self.current)
-                return ProbeError(Reason.CONNECT_ERROR, f"der Proxy erreicht {parts.netloc} nicht ({connect_code})")
+                return ProbeError(Reason.CONNECT_ERROR, f"der Proxy erreicht {self.parts.netloc} nicht ({connect_code})")
             if connect_code == 407:
                 return ProbeError(Reason.PROXY_ERROR, f"Proxy {self.proxy} verlangt eine (andere) Anmeldung (407)")
             if connect_code and not 200 <= connect_code < 300:
@@ -251,7 +260,7 @@ class _Transfer:
         if self.too_large:
             self.out.content_length = self.size
             return ProbeError(Reason.TOO_LARGE, f"Inhalt über der Grenze von {self.options.max_body_bytes} Bytes")
-        host = urlsplit(self.current).hostname or ""
+        host = self.parts.hostname or ""
         if code == pycurl.E_COULDNT_RESOLVE_HOST:
             return ProbeError(Reason.DNS, f"Namensauflösung für {host} gescheitert")
         if code == pycurl.E_COULDNT_CONNECT:

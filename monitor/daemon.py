@@ -296,7 +296,7 @@ class Daemon(Scheduling):
         return self._cache
 
     def committed(self, items: Sequence[Item], ids: Sequence[int | None]) -> None:
-        self._cache.committed(items, ids)
+        self.results_text.update(self._cache.committed(items, ids))  # a scrape then only joins
 
     def executors(self) -> dict[str, ThreadPoolExecutor]:
         pools = self.config.settings.pools

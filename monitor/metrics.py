@@ -58,7 +58,10 @@ class LatestCache:
         self._lock = threading.Lock()
         self._items = {(i.result.service_id, str(i.result.kind), i.result.url): i for i in store.latest()}
 
-    def committed(self, items: Sequence[tuple[CheckResult, str | None]], ids: Sequence[int | None]) -> None:
+    def committed(self, items: Sequence[tuple[CheckResult, str | None]],
+                  ids: Sequence[int | None]) -> list[LatestState]:
+        """Apply a committed batch; returns the rows that changed."""
+        changed = []
         with self._lock:
             for (result, _key), rid in zip(items, ids, strict=True):
                 if rid is None:
@@ -68,7 +71,9 @@ class LatestCache:
                 if cur is not None and cur.result.started_at > result.started_at:
                     continue
                 since = cur.since if cur is not None and cur.result.state is result.state else result.started_at
-                self._items[key] = LatestState(result, rid, since)
+                self._items[key] = row = LatestState(result, rid, since)
+                changed.append(row)
+        return changed
 
     def __call__(self) -> list[LatestState]:
         with self._lock:
@@ -173,14 +178,29 @@ class ResultCollector(Collector):
 
 class ResultText(ResultCollector):
     """The same exposition as `ResultCollector`, rendered per target when its result changes
-    and joined at scrape time: a scrape of 10 000 targets formats only what changed since the
-    last one. The daemon serves `text()` beside its registry."""
+    (`update`, called as batches commit; or at the scrape for whatever is not rendered yet)
+    and joined at scrape time: a scrape of 10 000 targets formats nothing but what a reload
+    relabelled. The daemon serves `text()` beside its registry."""
 
     def __init__(self, latest: Callable[[], list[LatestState]], config: Callable[[], Config]) -> None:
         super().__init__(latest, config)
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
         self._config_rendered: Config | None = None
+
+    def update(self, items: Iterable[LatestState]) -> None:
+        """Render these targets now (their results just committed)."""
+        config = self._config()
+        with self._lock:
+            if config is not self._config_rendered:
+                return  # the next scrape renders everything for the new catalog
+            for item in items:
+                result = item.result
+                target, kind = config.services.get(result.service_id), REGISTRY.get(result.kind)
+                if target is None or kind is None or result.kind not in target.checks or \
+                        result.url not in kind.check.urls(target.urls, target.checks[kind.name]):
+                    continue
+                self._cache[(target.id, kind.name, result.url)] = _rendered(target, kind, item)
 
     def text(self) -> bytes:
         config = self._config()
@@ -192,12 +212,9 @@ class ResultText(ResultCollector):
             fresh: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
             for target, kind, item in self._current(config):
                 key = (target.id, kind.name, item.result.url)
-                stamp = (item.result_id, item.result.started_at, item.since)
                 hit = self._cache.get(key)
-                if hit is None or hit[0] != stamp:
-                    families = _target_families([kind])
-                    _export_target(families, target, kind, item)
-                    hit = (stamp, {name: _samples(f) for name, f in families.items() if f.samples})
+                if hit is None or hit[0] != (item.result_id, item.result.started_at, item.since):
+                    hit = _rendered(target, kind, item)
                 fresh[key] = hit
                 for name, lines in hit[1].items():
                     chunks[name].append(lines)
@@ -206,6 +223,14 @@ class ResultText(ResultCollector):
         for family in _service_families(config):
             out.append(_header(family) + _samples(family))
         return "".join(out).encode()
+
+
+def _rendered(target: ResolvedService, kind: Kind, item: LatestState) -> tuple[tuple[Any, ...], dict[str, str]]:
+    """One target's exposition lines by family, stamped with the result they show."""
+    families = _target_families([kind])
+    _export_target(families, target, kind, item)
+    return (item.result_id, item.result.started_at, item.since), \
+        {name: _samples(f) for name, f in families.items() if f.samples}
 
 
 def _header(family: Metric) -> str:

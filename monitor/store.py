@@ -382,8 +382,18 @@ class Store:
             parts = (("h", hours if kind == "availability" else {}), ("d", days))
             plan.append((sid, parts))
             wanted += [(sid, resolution, key) for resolution, buckets in parts for key in buckets]
-        existing = {key: rollup.Bucket.from_row(_row_json(r._mapping)) for key, r in _rows_keyed(
-            conn, sa.select(rollups), (rollups.c.series_id, rollups.c.resolution, rollups.c.bucket), wanted).items()}
+        existing: dict[tuple[int, str, int], rollup.Bucket] = {}
+        for resolution in ("h", "d"):
+            keys = {(sid, key) for sid, res, key in wanted if res == resolution}
+            sids, wanted_buckets = sorted({sid for sid, _ in keys}), sorted({key for _, key in keys})
+            # IN on the first and last key column: index lookups on SQLite and PostgreSQL alike
+            for at in range(0, len(sids), 300):
+                query = sa.select(rollups).where(rollups.c.series_id.in_(sids[at:at + 300]),
+                                                 rollups.c.resolution == resolution,
+                                                 rollups.c.bucket.in_(wanted_buckets))
+                for r in conn.execute(query):
+                    if (r.series_id, r.bucket) in keys:
+                        existing[(r.series_id, resolution, r.bucket)] = rollup.Bucket.from_row(_row_json(r._mapping))
         new_rows, changed = [], []
         for sid, parts in plan:
             seen_hours: list[int] = []  # hours that had results before: not new hours of their day
@@ -618,20 +628,17 @@ def _row_result(r: Any) -> CheckResult:
 
 
 def _latest_of(conn: Connection, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Any]:
-    """The `latest` rows (state, since, started_at) of these series."""
-    key_columns = (latest.c.service_id, latest.c.kind, latest.c.url)
-    return _rows_keyed(conn, sa.select(*key_columns, latest.c.state, latest.c.since, latest.c.started_at),
-                       key_columns, keys)
-
-
-def _rows_keyed(conn: Connection, query: Any, key_columns: tuple[Any, ...], keys: Sequence[tuple[Any, ...]]
-                ) -> dict[tuple[Any, ...], Any]:
-    """The rows of `query` whose `key_columns` are among `keys`, by key (read 300 keys at a time)."""
-    found: dict[tuple[Any, ...], Any] = {}
-    columns = sa.tuple_(*key_columns)
-    for at in range(0, len(keys), 300):
-        for r in conn.execute(query.where(columns.in_(keys[at:at + 300]))):
-            found[tuple(getattr(r, c.name) for c in key_columns)] = r
+    """The `latest` rows (state, since, started_at) of these series: read by service (the key's
+    first column, an index lookup; a row-value IN would scan the table on SQLite), kept by key."""
+    wanted = set(keys)
+    services = sorted({key[0] for key in keys})
+    found: dict[tuple[str, str, str], Any] = {}
+    for at in range(0, len(services), 300):
+        query = sa.select(latest.c.service_id, latest.c.kind, latest.c.url, latest.c.state, latest.c.since,
+                          latest.c.started_at).where(latest.c.service_id.in_(services[at:at + 300]))
+        for r in conn.execute(query):
+            if (r.service_id, r.kind, r.url) in wanted:
+                found[(r.service_id, r.kind, r.url)] = r
     return found
 
 

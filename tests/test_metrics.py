@@ -109,7 +109,7 @@ def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
     registry.register(ResultCollector(store, lambda: current["config"]))
 
     def record(result: CheckResult) -> None:
-        cache.committed([(result, None)], store.record_batch([(result, None)]))
+        text.update(cache.committed([(result, None)], store.record_batch([(result, None)])))
 
     def same() -> dict:
         ours, theirs = _parsed(text.text().decode()), _parsed(generate_latest(registry).decode())
@@ -117,7 +117,8 @@ def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
         return ours
 
     record(availability(URL, State.UP, Reason.OK))
-    record(availability(LOGIN, State.DOWN, Reason.HTTP_STATUS))
+    same()  # the first scrape renders what is there
+    record(availability(LOGIN, State.DOWN, Reason.HTTP_STATUS))  # rendered as it commits
     first = same()
     assert first["samples"][("probe_success", (("category", "basisdienst"), ("service", "portal"),
                                                ("url", LOGIN)))] == 0
