@@ -116,16 +116,16 @@ scrape_configs:
                 except OSError:
                     time.sleep(0.5)
             time.sleep(interval + 10)
-            sel = f'interval="{interval}s"'
+
             cpu0 = process_cpu_seconds(bb_pid) + process_cpu_seconds(prom.pid)
-            scraped0 = query(f"sum(prometheus_target_interval_length_seconds_count{{{sel}}})")
+            scraped0 = query("sum(prometheus_target_interval_length_seconds_count)")  # one job, one interval
             t0 = time.monotonic()
             time.sleep(measure)
             wall = time.monotonic() - t0
             cpu = process_cpu_seconds(bb_pid) + process_cpu_seconds(prom.pid) - cpu0
-            scraped = query(f"sum(prometheus_target_interval_length_seconds_count{{{sel}}})") - scraped0
-            p99 = query(f'max(prometheus_target_interval_length_seconds{{quantile="0.99",{sel}}})')
-            p50 = query(f'max(prometheus_target_interval_length_seconds{{quantile="0.5",{sel}}})')
+            scraped = query("sum(prometheus_target_interval_length_seconds_count)") - scraped0
+            p99 = query('max(prometheus_target_interval_length_seconds{quantile="0.99"})')
+            p50 = query('max(prometheus_target_interval_length_seconds{quantile="0.5"})')
             up = query('sum(probe_success)')
             return {"checks_per_second": scraped / wall, "cpu_per_check_ms": cpu / max(scraped, 1) * 1000,
                     "interval_p99_delay": p99 - interval, "interval_p50_delay": p50 - interval, "up": up}

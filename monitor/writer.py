@@ -50,13 +50,19 @@ class ResultWriter:
     """Buffers results and writes them in batches on a thread of its own. Thread-safe."""
 
     def __init__(self, store: Store, *, capacity: int, batch_size: int = 500, max_pause: float = 30.0,
+                 linger: float = 0.25,
                  registry: CollectorRegistry | None = None,
                  on_commit: Callable[[Sequence[Item], Sequence[int | None]], None] | None = None) -> None:
         self.store = store
         self.capacity, self.batch_size, self.max_pause = capacity, batch_size, max_pause
+        # A batch waits this long for company after its first result: a transaction costs about
+        # as much for one result as for hundreds (10 000 targets: 0.5 core writing one by one).
+        self.linger = linger
+        self._flushing = 0  # callers of flush(): write at once
         self.metrics = WriterMetrics(registry or CollectorRegistry(), capacity)
         self._on_commit = on_commit or (lambda _items, _ids: None)
         self._queue: collections.deque[Item] = collections.deque()
+        self._first_at = 0.0  # when the oldest waiting result arrived
         self._cond = threading.Condition()
         self._busy = False  # a batch is being written
         self._closing = False
@@ -71,6 +77,8 @@ class ResultWriter:
     def record(self, result: CheckResult, run_key: str | None = None) -> None:
         """Hand a result over for writing; returns at once."""
         with self._cond:
+            if not self._queue:
+                self._first_at = time.monotonic()
             self._queue.append((result, run_key))
             self._trim()
             self.metrics.buffered.set(len(self._queue))
@@ -105,11 +113,16 @@ class ResultWriter:
         """Wait until everything handed over so far is committed (True) or `timeout` passed."""
         end = time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._busy:
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._queue or self._busy:
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(left)
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout: float = 30.0) -> int:
@@ -135,10 +148,15 @@ class ResultWriter:
                 while True:
                     if self._closing:
                         return
-                    wait = retry_at - time.monotonic()
+                    now = time.monotonic()
+                    if self._queue and not self._flushing and len(self._queue) < self.batch_size:
+                        first_at = self._first_at
+                        wait = max(retry_at, first_at + self.linger) - now
+                    else:
+                        wait = retry_at - now  # after a failure: back off
                     if self._queue and wait <= 0:
                         break
-                    self._cond.wait(wait if self._queue else None)  # after a failure: back off
+                    self._cond.wait(wait if self._queue else None)
                 batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
                 self._busy = True
             started = time.monotonic()
