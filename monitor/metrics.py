@@ -95,7 +95,8 @@ class StoreSnapshot:
         return self._last
 
 
-def _service_families(config: Config) -> list[GaugeMetricFamily]:
+def _service_families(config: Config, services: Iterable[ResolvedService] | None = None,
+                      maintenance_only: bool = False) -> list[GaugeMetricFamily]:
     """Catalog data per service: name and operator, availability target, maintenance now."""
     now = datetime.now(UTC)
     info = GaugeMetricFamily("egov_service_info", "Name and operator of a catalog service (catalog data, for "
@@ -104,13 +105,14 @@ def _service_families(config: Config) -> list[GaugeMetricFamily]:
                                "ratio", labels=["service", "category"])
     maintenance = GaugeMetricFamily("egov_service_maintenance", "Whether a declared maintenance window is active now",
                                     labels=["service", "category"])
-    for svc in config.services.values():
+    for svc in config.services.values() if services is None else services:
         labels = [svc.id, svc.service.category]
-        info.add_metric(labels + [svc.service.name, svc.service.operator], 1.0)
-        target.add_metric(labels, svc.service.availability_target / 100)
+        if not maintenance_only:
+            info.add_metric(labels + [svc.service.name, svc.service.operator], 1.0)
+            target.add_metric(labels, svc.service.availability_target / 100)
         active = any(w.active_at(now, config.settings.tz) for w in svc.service.maintenance)
         maintenance.add_metric(labels, 1.0 if active else 0.0)
-    return [info, target, maintenance]
+    return [maintenance] if maintenance_only else [info, target, maintenance]
 
 
 def _target_families(kinds: Iterable[Kind]) -> dict[str, GaugeMetricFamily]:
@@ -187,6 +189,9 @@ class ResultText(ResultCollector):
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
         self._config_rendered: Config | None = None
+        self._catalog_for: Config | None = None
+        self._catalog_static = ""
+        self._catalog_windowed: list[ResolvedService] = []
 
     def update(self, items: Iterable[LatestState]) -> None:
         """Render these targets now (their results just committed)."""
@@ -220,9 +225,22 @@ class ResultText(ResultCollector):
                     chunks[name].append(lines)
             self._cache = fresh
         out = [_header(family) + "".join(chunks[name]) for name, family in order.items()]
-        for family in _service_families(config):
-            out.append(_header(family) + _samples(family))
+        out.append(self._catalog_text(config))
         return "".join(out).encode()
+
+    def _catalog_text(self, config: Config) -> str:
+        """The per-service families: rendered once per catalog, but the maintenance gauge of a
+        service with windows, which depends on the time."""
+        if self._catalog_for is not config:
+            windowed = [svc for svc in config.services.values() if svc.service.maintenance]
+            info, target, maintenance = _service_families(config)
+            quiet = [svc for svc in config.services.values() if not svc.service.maintenance]
+            static = _service_families(config, quiet, maintenance_only=True)[0]
+            self._catalog_static = (_header(info) + _samples(info) + _header(target) + _samples(target)
+                                    + _header(maintenance) + _samples(static))
+            self._catalog_windowed, self._catalog_for = windowed, config
+        live = _service_families(config, self._catalog_windowed, maintenance_only=True)[0]
+        return self._catalog_static + _samples(live)
 
 
 def _rendered(target: ResolvedService, kind: Kind, item: LatestState) -> tuple[tuple[Any, ...], dict[str, str]]:

@@ -126,8 +126,16 @@ def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
     assert same()["samples"][("probe_success", (("category", "basisdienst"), ("service", "portal"),
                                                 ("url", LOGIN)))] == 1
     # a reload that renames the category relabels every target; a removed URL disappears
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    local = datetime.now(ZoneInfo("Europe/Berlin"))
+    window = (f"    maintenance: [{{reason: Jetzt, start: \"{(local - timedelta(hours=1)):%Y-%m-%dT%H:%M}\", "
+              f"end: \"{(local + timedelta(hours=1)):%Y-%m-%dT%H:%M}\"}}]\n")
     current["config"] = load_config(write_config(tmp_path, GOOD.replace("category: basisdienst", "category: efa")
-                                                 .replace(", https://portal.example.invalid/login", "")))
+                                                 .replace(", https://portal.example.invalid/login", "")
+                                                 .replace("    checks:\n", window + "    checks:\n", 1)))
     after = same()
     assert all(dict(labels).get("category") != "basisdienst" for _name, labels in after["samples"])
     assert not any(dict(labels).get("url") == LOGIN for _name, labels in after["samples"])
+    assert after["samples"][("egov_service_maintenance", (("category", "efa"), ("service", "portal")))] == 1.0
