@@ -106,6 +106,7 @@ class Scheduling(Process):
         self.scheduler.add_listener(self._on_job_event,
                                     EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._specs: dict[str, JobSpec] = {}
+        self._target_count = 0  # targets of the catalog being applied (spreads first runs)
         self._started: dict[str, float] = {}
         self._reload_lock = threading.Lock()
         self.run_id: str | None = None
@@ -161,6 +162,7 @@ class Scheduling(Process):
     def _apply(self, config: Config) -> None:
         """Make the scheduled jobs match `config`, keeping the rhythm of unchanged ones."""
         new = job_specs(config)
+        self._target_count = len(new)
         now = datetime.now(self.config.settings.tz)
         last_run = self.last_runs()
         for job_id in set(self._specs) - set(new):
@@ -305,10 +307,10 @@ class Daemon(Scheduling):
 
     def schedule(self, spec: JobSpec, now: datetime, last_run: dict[tuple[str, str, str], float]) -> None:
         settings = spec.settings
-        # Spread first runs so a restart does not fire every probe at once: over the whole
-        # interval for frequent checks (10 000 targets at 60 s start as 167 a second, as they
-        # go on), within 10 s for hourly and daily ones, whose first result is wanted soon.
-        window = settings.interval if settings.interval <= 300 else 10.0
+        # Spread first runs so a restart does not fire every probe at once: within 10 s for a
+        # catalog of a few hundred targets (its first results are wanted soon), at about 100 a
+        # second for a large one (10 000 targets: over 100 s, or the interval if shorter).
+        window = min(settings.interval, max(10.0, self._target_count / 100))
         first = now + timedelta(seconds=random.uniform(0, window))
         trigger = IntervalTrigger(seconds=settings.interval, jitter=settings.effective_jitter or None,
                                   start_date=first, timezone=self.config.settings.tz)

@@ -261,9 +261,11 @@ def _label(value: str) -> str:
 
 
 def _samples(family: Metric) -> str:
+    """The samples as prometheus_client writes them (label names sorted)."""
     return "".join(
-        f"{s.name}{{{','.join(f'{k}=\"{_label(v)}\"' for k, v in s.labels.items())}}} {floatToGoString(s.value)}\n"
-        if s.labels else f"{s.name} {floatToGoString(s.value)}\n" for s in family.samples)
+        f"{s.name}{{{','.join(f'{k}=\"{_label(v)}\"' for k, v in sorted(s.labels.items()))}}} "
+        f"{floatToGoString(s.value)}\n" if s.labels else f"{s.name} {floatToGoString(s.value)}\n"
+        for s in family.samples)
 
 
 class BrowserPoolCollector(Collector):

@@ -112,9 +112,9 @@ def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
         text.update(cache.committed([(result, None)], store.record_batch([(result, None)])))
 
     def same() -> dict:
-        ours, theirs = _parsed(text.text().decode()), _parsed(generate_latest(registry).decode())
-        assert ours == theirs
-        return ours
+        served, collected = text.text().decode(), generate_latest(registry).decode()
+        assert served == collected  # byte for byte: label order and number format too (alerts match on text)
+        return _parsed(served)
 
     record(availability(URL, State.UP, Reason.OK))
     same()  # the first scrape renders what is there
