@@ -1,4 +1,5 @@
-"""egov-monitor command line: run (or scheduler and worker), check, validate, reload, schema.
+"""egov-monitor command line: run (or scheduler and worker), check, validate, reload, schema,
+report, incident and statuspage (monitor.incident_cli).
 
 Messages for operators are German; exit codes: 0 fine, 1 a target is down or the
 configuration is invalid, 2 wrong usage, 3 results unknown (the monitor could not tell).
@@ -404,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_config(sub.add_parser("import-satisfaction", help="Zufriedenheitswerte aus einer CSV-Datei importieren"))
     p.add_argument("file", type=Path, metavar="DATEI.csv")
     p.set_defaults(func=cmd_import_satisfaction)
+    from monitor.incident_cli import add_parsers
+
+    add_parsers(sub, with_config, _load)
     sub.add_parser("schema", help="JSON-Schema des Katalogs ausgeben").set_defaults(func=cmd_schema)
     sub.add_parser("reference", help="Feldreferenz (Markdown) ausgeben").set_defaults(func=cmd_reference)
     return parser

@@ -120,6 +120,16 @@ class QueueSettings(_Model):
         5.0, description="How often a standby scheduler tries to take over the scheduling lease.")
 
 
+class StatusPageSettings(_Model):
+    """The public status page (/status on the daemon, `egov-monitor statuspage --out DIR`)."""
+
+    enabled: bool = Field(True, description="Serve /status (services with public: true only).")
+    title: str = Field("Status der Online-Dienste", min_length=1, max_length=120)
+    intro: str = Field("", max_length=2000, description="German text under the title (plain text).")
+    base_url: AnyHttpUrl | None = Field(None, description="Where the page is published; makes the Atom feed's links absolute.")
+    cache_seconds: PositiveDuration = Field(10.0, description="How long a rendered page is reused (state changes re-render).")
+
+
 class Settings(_Model):
     """config/settings.yaml"""
 
@@ -140,6 +150,10 @@ class Settings(_Model):
     reload_from: list[IPvAnyNetwork] = Field(
         default_factory=lambda: list[IPv4Network | IPv6Network]([IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]),
         description="Addresses POST /-/reload is accepted from without a token (default: this machine only).")
+    status_page: StatusPageSettings = Field(default_factory=StatusPageSettings)
+    incidents: list[str] = Field(default_factory=lambda: ["incidents/*.yaml"], description=(
+        "Incident and maintenance records kept in git (files or globs, relative to this file); "
+        "loaded at start and reload, beside those written with `egov-monitor incident`."))
     reload_token_file: Path | None = Field(
         None, description="File with a secret (first line), relative to this file: POST /-/reload from anywhere else "
                           "then needs 'Authorization: Bearer <secret>'; egov-monitor reload sends it.")
@@ -286,6 +300,7 @@ class Service(_Model):
     availability_target: float = Field(99.5, gt=0, le=100, description="Target availability in percent.")
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     labels: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], str] = Field(default_factory=dict)
+    public: bool = Field(False, description="Shown on the public status page (name, state, availability, incidents).")
 
     @field_validator("urls")
     @classmethod
@@ -329,6 +344,7 @@ class Config:
     services: dict[str, ResolvedService]
     example: bool
     proxy: Proxy | None = None  # settings.yaml `proxy:`, else HTTPS_PROXY/NO_PROXY; credentials read
+    incidents: tuple[Any, ...] = ()  # monitor.incidents.Incident records from the files of `incidents:`
 
     @property
     def browser_settings(self) -> BrowserSettings:
@@ -577,10 +593,14 @@ def load_config(settings_path: str | Path) -> Config:
         except ValueError as exc:
             issues.append(ConfigIssue(str(settings_file), index.line(("proxy", "credentials_file")), None,
                                       "proxy.credentials_file", str(exc)))
+    from monitor.incidents import load_incident_files
+
+    records, record_issues = load_incident_files(settings.incidents, settings_file.parent, set(services) | set(claimed))
+    issues.extend(record_issues)
     if issues:
         raise ConfigError(issues)
     return Config(settings=settings, settings_file=settings_file.resolve(), services=services, example=example,
-                  proxy=proxy)
+                  proxy=proxy, incidents=tuple(records))
 
 
 def json_schema() -> dict[str, Any]:

@@ -38,10 +38,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from checks.settings import CheckSettings
 from monitor import __version__
 from monitor.config import Config, ConfigError, ConfigIssue, ResolvedService, load_config
+from monitor.incidents import IncidentBook, IncidentError
 from monitor.kinds import REGISTRY
 from monitor.metrics import DaemonMetrics, LatestCache, ResultText, StoreSnapshot
 from monitor.process import Process, close_http, metrics_handler, run_until_signalled, serve_http
 from monitor.runner import CanaryGuard, CheckRunner
+from monitor.statuspage import Response, StatusSite
 from monitor.store import LatestState
 from monitor.writer import Item, ResultWriter
 
@@ -93,6 +95,11 @@ class Scheduling(Process):
         self.leader = not self.distributed  # the embedded daemon is alone by definition
         self.latest = self.latest_source()
         self.results_text = ResultText(self.latest, lambda: self.config)
+        self.status_site = StatusSite(lambda: self.config, self.store, self.latest)
+        problem = self.sync_incidents(self.config)
+        if problem is not None:
+            self.store.close()
+            raise ConfigError([problem])
         self.writer = ResultWriter(self.store, capacity=self.config.settings.store.write_buffer, registry=self.registry,
                                    on_commit=self.committed)
         self.canaries = CanaryGuard(self.config.settings.canaries)
@@ -113,6 +120,19 @@ class Scheduling(Process):
         self._last_beat = 0.0  # when the store last accepted a heartbeat
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ts.set(time.time())
+
+    def sync_incidents(self, config: Config) -> ConfigIssue | None:
+        """Store the incident records of `config`'s files (settings `incidents:`); the problem if refused."""
+        try:
+            n = IncidentBook(self.store).sync_files(config.incidents)
+        except IncidentError as exc:
+            return ConfigIssue(str(config.settings_file), None, None, "incidents", str(exc))
+        if n:
+            log.info("%d Störungs- und Wartungseinträge aus Dateien geladen", n)
+        return None
+
+    def status_response(self, path: str, if_none_match: str | None) -> Response:
+        return self.status_site.respond(path, if_none_match)
 
     # ------------------------------------------------------------------ hooks
 
@@ -192,6 +212,11 @@ class Scheduling(Process):
                 return [str(i) for i in exc.issues]
             if config.store_url != self.config.store_url:
                 log.warning("store.url changed; a restart is needed for that part to take effect")
+            problem = self.sync_incidents(config)
+            if problem is not None:
+                self.metrics.reload_ok.set(0)
+                log.error("Neu laden abgelehnt, die laufende Konfiguration bleibt aktiv: %s", problem)
+                return [str(problem)]
             if self.leader:
                 self._apply(config)
             self.config = config

@@ -26,6 +26,7 @@ from checks.kind import CheckContext
 from monitor import __version__
 from monitor.config import Config
 from monitor.metrics import BrowserPoolCollector
+from monitor.statuspage import Response
 from monitor.store import Store
 
 log = logging.getLogger("egov_monitor")
@@ -34,10 +35,13 @@ log = logging.getLogger("egov_monitor")
 def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]],
                     reload: Callable[[], list[str]] | None = None,
                     may_reload: Callable[[str, str | None], str | None] | None = None,
-                    extra: Callable[[], bytes] | None = None) -> type[http.server.BaseHTTPRequestHandler]:
+                    extra: Callable[[], bytes] | None = None,
+                    status: Callable[[str, str | None], Response] | None = None,
+                    ) -> type[http.server.BaseHTTPRequestHandler]:
     """GET /metrics (the registry, then `extra()`: exposition text rendered elsewhere) and
-    /healthz, and POST /-/reload when `reload` is given; `may_reload(client, authorization)`
-    says why a reload request is refused (None: allowed)."""
+    /healthz, GET /status/... when `status` is given (the public status page), and POST
+    /-/reload when `reload` is given; `may_reload(client, authorization)` says why a reload
+    request is refused (None: allowed)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = f"egov-monitor/{__version__}"
@@ -45,12 +49,18 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
         def log_message(self, fmt: str, *args: Any) -> None:  # requests are not worth a log line each
             log.debug("http %s", fmt % args)
 
-        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8",
+                  headers: dict[str, str] | None = None) -> None:
             self.send_response(code)
-            self.send_header("Content-Type", ctype)
+            for name, value in (headers or {"Content-Type": ctype}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -63,8 +73,17 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
             elif path == "/healthz":
                 ok, why = healthy()
                 self._send(200 if ok else 503, (why + "\n").encode())
+            elif status is not None and (path == "/status" or path.startswith("/status/")):
+                try:
+                    answer = status(path, self.headers.get("If-None-Match"))
+                except Exception:
+                    log.exception("status page failed")
+                    self._send(500, "Statusseite vorübergehend nicht verfügbar\n".encode())
+                    return
+                self._send(answer.code, answer.body, headers=answer.headers)
             elif path == "/":
-                self._send(200, b"egov-monitor: /metrics /healthz" + (b" POST /-/reload\n" if reload else b"\n"))
+                self._send(200, b"egov-monitor: /metrics /healthz" + (b" /status/" if status else b"")
+                           + (b" POST /-/reload\n" if reload else b"\n"))
             else:
                 self._send(404, b"not found\n")
 
@@ -145,6 +164,10 @@ class Process:
         """Exposition text served after the registry's (rendered by the process itself)."""
         return b""
 
+    def status_response(self, path: str, if_none_match: str | None) -> Response:
+        """The public status page (processes that have one override this)."""
+        return Response(404, b"not found\n", {"Content-Type": "text/plain; charset=utf-8"})
+
     def serve(self, listen: tuple[str, int], reload: Callable[[], list[str]] | None = None) -> None:
         """Start /metrics and /healthz (and POST /-/reload, from the addresses and with the token
         the settings allow) on `listen`."""
@@ -153,7 +176,7 @@ class Process:
             return self.config.settings.reload_refusal(client, authorization, self.config.settings_file.parent)
 
         self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload, may_reload,
-                                                       self.metrics_text))
+                                                       self.metrics_text, self.status_response))
 
     def start(self) -> None:
         raise NotImplementedError

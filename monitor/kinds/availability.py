@@ -13,7 +13,8 @@ from checks import availability
 from checks.httpprobe import PHASES
 from checks.result import CheckResult, State
 from checks.security.tls import VERSION_NAMES
-from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
+from monitor.incidents import CAUSES, NO_CAUSE, Incident, IncidentBook, cause_of
+from monitor.kinds.base import Detail, Families, Family, Figure, Kind, ServiceInputs
 from monitor.report.format import MONTHS_DE, Light, fmt_num, fmt_pct
 from monitor.report.timeline import ServiceAvailability, service_availability
 from monitor.rollup import Bucket, percentile
@@ -21,6 +22,7 @@ from monitor.rollup import Bucket, percentile
 if TYPE_CHECKING:
     from monitor.report.figures import ReportData, ServiceReport
     from monitor.report.render import Chart
+    from monitor.store import Store
 
 YELLOW_MARGIN = 0.5  # percentage points below target that are still yellow
 Latency = tuple[float | None, float | None]  # median, 95th percentile
@@ -33,6 +35,7 @@ class AvailabilitySummary:
     timeline: ServiceAvailability
     latency_months: list[Latency]
     latency_year: Latency
+    causes: tuple[Incident | None, ...] = ()  # per outage: the operators' record that overlaps it most
 
     @property
     def months(self) -> Any:
@@ -137,8 +140,9 @@ class Availability(Kind):
             by_month[day // 100 % 100 - 1].append(bucket)
         month_buckets = [_merge(b) for b in by_month]
         year_bucket = _merge(month_buckets)
+        causes = tuple(cause_of(inputs.records, svc.id, o.start, o.end) for o in timeline.outages)
         return AvailabilitySummary(timeline, [(percentile(b.hist, 0.5), percentile(b.hist, 0.95)) for b in month_buckets],
-                                   (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)))
+                                   (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)), causes)
 
     def has_data(self, summary: Any | None) -> bool:
         return summary is not None and summary.monitored_since is not None
@@ -179,8 +183,11 @@ class Availability(Kind):
                 fig(r.id, "verfuegbarkeit", period, f"{name}_sekunden", getattr(m, name), "s")
             fig(r.id, "verfuegbarkeit", period, "antwortzeit_p50_sekunden", a.latency_months[i][0], "s")
             fig(r.id, "verfuegbarkeit", period, "antwortzeit_p95_sekunden", a.latency_months[i][1], "s")
-        for o in a.outages:
+        for o, record in zip(a.outages, a.causes or [None] * len(a.outages), strict=True):
             fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "ausfall_sekunden", o.down_seconds, "s")
+            if record is not None:
+                fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "ursache", record.cause)
+                fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "vorfall", record.key)
 
     def findings(self, data: ReportData) -> list[tuple[int, str]]:
         below = [s for s in data.services if s.lights[self.name].color == "red"]
@@ -236,8 +243,27 @@ class Availability(Kind):
         return out
 
     def section_context(self, data: ReportData) -> dict[str, Any]:
-        outages = sorted(((s, o) for s in data.services for o in s.kinds[self.name].outages), key=lambda x: x[1].start)
-        return {"outages": outages}
+        outages = sorted(((s, o, c) for s in data.services
+                          for o, c in zip(s.kinds[self.name].outages,
+                                          s.kinds[self.name].causes or [None] * len(s.kinds[self.name].outages),
+                                          strict=True)),
+                         key=lambda x: x[1].start)
+        by_cause: dict[str, list[float]] = {}
+        for _s, o, c in outages:
+            by_cause.setdefault(c.cause_label if c is not None else NO_CAUSE, []).append(o.down_seconds)
+        order = [*CAUSES.values(), NO_CAUSE]
+        causes = [(label, len(v), sum(v), sum(v) / len(v)) for label in order if (v := by_cause.get(label))]
+        return {"outages": outages, "outage_causes": causes}
+
+    def details(self, store: Store, service_ids: list[str], start: float, end: float) -> list[Detail]:
+        wanted = set(service_ids)
+        rows = [{"key": r.key, "art": r.kind, "titel": r.title, "ursache": r.cause or "", "ticket": r.ticket or "",
+                 "dienste": " ".join(s for s in r.services if s in wanted), "beginn": r.starts_at,
+                 "ende": "" if r.ends_at is None else r.ends_at,
+                 "meldungen": "\n".join(f"{u.at:.0f} {u.status}: {u.text}" for u in r.updates)}
+                for r in IncidentBook(store).all(since=start, until=end) if wanted.intersection(r.services)]
+        return [Detail("vorfaelle", "vorfaelle", ("key", "art", "titel", "ursache", "ticket", "dienste", "beginn", "ende",
+                                                  "meldungen"), rows)]
 
 
 KIND = Availability()

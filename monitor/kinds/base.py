@@ -61,6 +61,8 @@ class ServiceInputs:
     tz: ZoneInfo
     # the same day rollups per series URL (kinds with several series per service: URLs, journeys)
     by_url: dict[str, list[tuple[int, Bucket]]] = dataclasses.field(default_factory=dict)
+    # operators' incident records of this service touching the period (monitor.incidents.Incident)
+    records: list[Any] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

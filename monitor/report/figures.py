@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config import Config, ResolvedService
+from monitor.incidents import IncidentBook
 from monitor.kinds import REGISTRY, ServiceInputs
 from monitor.kinds.base import Detail, Kind
 from monitor.report.format import (  # noqa: F401 - the report's formats, also used from here by render
@@ -132,6 +133,7 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
             rolled[(r.service_id, r.kind)].append((r.day, r.bucket))
             by_url[(r.service_id, r.kind)][r.url].append((r.day, r.bucket))
     figures = {(f.service_id, f.period): f for f in store.satisfaction_figures()}
+    records = IncidentBook(store).all(since=start, until=end)
 
     progress("Kennzahlen")
     reports: list[ServiceReport] = []
@@ -149,7 +151,8 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
             days = sorted(rolled.get((svc.id, kind.name), []), key=lambda x: x[0])
             summaries[kind.name] = kind.summarise(ServiceInputs(svc, days, changes.get((svc.id, kind.name), []), gaps,
                                                                 year, start, end, tz,
-                                                                dict(by_url.get((svc.id, kind.name), {}))))
+                                                                dict(by_url.get((svc.id, kind.name), {})),
+                                                                [r for r in records if svc.id in r.services]))
         report = ServiceReport(svc.id, svc.service.name, svc.service.category, svc.service.operator,
                                svc.service.availability_target, summaries,
                                [f for (sid, period), f in sorted(figures.items())

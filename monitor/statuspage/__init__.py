@@ -1,0 +1,420 @@
+"""The public status page: current state, 90 days of availability, incidents, maintenance.
+
+Only services marked `public: true` appear, and of them only what operators wrote (name,
+incident and maintenance texts) and what the monitor measured (state, availability). No URL,
+reason, finding or evidence of a check reaches the page. Served read-only by the daemon and
+the distributed scheduler at /status, and written as static files by
+`egov-monitor statuspage --out DIR` for an ordinary web server. German, WCAG 2.1 AA, no
+JavaScript; every chart has its numbers as text beside it and as a table on the service page.
+
+A day's availability is the share of successful checks that day (up or degraded over up,
+degraded and down; unknown and maintenance are not counted, as in the report), coloured by
+the report's traffic-light rule against the service's target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import sqlalchemy as sa
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from monitor import __version__
+from monitor.config import Config, ResolvedService
+from monitor.incidents import Incident, IncidentBook
+from monitor.kinds.availability import YELLOW_MARGIN
+from monitor.report.figures import GROUPS
+from monitor.report.format import fmt_pct
+from monitor.store import LatestState, Store, rollups, series
+
+TEMPLATES = Path(__file__).parent / "templates"
+DAYS = 90
+RECENT_DAYS = 30  # resolved incidents shown this long
+MAINTENANCE_AHEAD_DAYS = 14  # catalog maintenance windows announced this far ahead
+STATES = {  # state -> (German label, CSS class); unknown also when the newest result is stale
+    "up": ("verfügbar", "green"), "degraded": ("eingeschränkt", "yellow"), "down": ("gestört", "red"),
+    "maintenance": ("Wartung", "blue"), "unknown": ("keine aktuellen Daten", "grey"),
+    "none": ("nicht überwacht", "grey"),
+}
+_RANK = {"down": 5, "degraded": 4, "maintenance": 3, "up": 2, "unknown": 1}
+KIND = "availability"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Day:
+    day: date
+    availability: float | None
+    light: str  # green, yellow, red, grey (no data), blue (maintenance only)
+
+    @property
+    def label(self) -> str:
+        return {"green": "im Ziel", "yellow": "knapp unter dem Ziel", "red": "unter dem Ziel",
+                "grey": "keine Daten", "blue": "Wartung"}[self.light]
+
+
+@dataclasses.dataclass(slots=True)
+class ServiceStatus:
+    id: str
+    name: str
+    target: float
+    state: str
+    since: float | None
+    days: list[Day]
+    availability: float | None  # over the shown days
+    incidents: list[Incident] = dataclasses.field(default_factory=list)
+
+    @property
+    def state_label(self) -> str:
+        return STATES[self.state][0]
+
+    @property
+    def state_class(self) -> str:
+        return STATES[self.state][1]
+
+    @property
+    def runs(self) -> list[tuple[str, int, int]]:
+        """(light, first day index, number of days): the bar drawn with one rectangle per run."""
+        out: list[tuple[str, int, int]] = []
+        for i, d in enumerate(self.days):
+            if out and out[-1][0] == d.light:
+                out[-1] = (d.light, out[-1][1], out[-1][2] + 1)
+            else:
+                out.append((d.light, i, 1))
+        return out
+
+    def count(self, light: str) -> int:
+        return sum(1 for d in self.days if d.light == light)
+
+    @property
+    def bar_label(self) -> str:
+        return (f"Verfügbarkeit der letzten {len(self.days)} Tage: {self.count('green')} Tage im Ziel, "
+                f"{self.count('yellow')} knapp darunter, {self.count('red')} darunter, "
+                f"{self.count('grey') + self.count('blue')} ohne Daten oder Wartung")
+
+
+@dataclasses.dataclass(slots=True)
+class Announcement:
+    """A maintenance ahead or in progress: an operator's record or a catalog window."""
+
+    title: str
+    services: list[str]  # names
+    start: float
+    end: float
+    text: str
+    key: str | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class StatusData:
+    title: str
+    intro: str
+    generated_at: float
+    newest_result: float | None
+    groups: list[tuple[str, list[ServiceStatus]]]
+    open_incidents: list[Incident]
+    recent_incidents: list[Incident]
+    maintenance: list[Announcement]
+    names: dict[str, str]  # public service id -> name
+    first_day: date
+    last_day: date
+
+    @property
+    def services(self) -> list[ServiceStatus]:
+        return [s for _label, members in self.groups for s in members]
+
+    @property
+    def disturbed(self) -> list[ServiceStatus]:
+        return [s for s in self.services if s.state in ("down", "degraded")]
+
+
+def public_services(config: Config) -> list[ResolvedService]:
+    return [s for s in config.services.values() if s.service.public]
+
+
+def current_states(config: Config, rows: list[LatestState], now: float) -> dict[str, tuple[str, float | None]]:
+    """Per public service: its state (worst over its URLs; unknown when stale) and since when."""
+    public = {s.id: s for s in public_services(config)}
+    out: dict[str, tuple[str, float | None]] = {}
+    for row in rows:
+        r = row.result
+        svc = public.get(r.service_id)
+        if svc is None or str(r.kind) != KIND or KIND not in svc.checks:
+            continue
+        interval = svc.checks[KIND].interval
+        stale = now - r.started_at.timestamp() > 3 * interval + 60
+        state = "unknown" if stale else r.state.value
+        since = None if stale else row.since.timestamp()
+        cur = out.get(r.service_id)
+        if cur is None or _RANK[state] > _RANK[cur[0]]:
+            out[r.service_id] = (state, since)
+    moment = datetime.fromtimestamp(now, UTC)
+    for sid, svc in public.items():
+        if KIND not in svc.checks:
+            out[sid] = ("none", None)
+        elif any(w.active_at(moment, config.settings.tz) for w in svc.service.maintenance):
+            out[sid] = ("maintenance", out.get(sid, ("", None))[1])
+        else:
+            out.setdefault(sid, ("unknown", None))
+    return out
+
+
+def _day_counts(store: Store, ids: list[str], first: int, last: int) -> dict[tuple[str, int], list[int]]:
+    """(service, yyyymmdd) -> [good, down, maintenance] over the service's availability series."""
+    out: dict[tuple[str, int], list[int]] = {}
+    query = (sa.select(series.c.service_id, rollups.c.bucket, rollups.c.n_up, rollups.c.n_degraded, rollups.c.n_down,
+                       rollups.c.n_maintenance)
+             .join(series, series.c.id == rollups.c.series_id)
+             .where(series.c.kind == KIND, rollups.c.resolution == "d", rollups.c.bucket >= first,
+                    rollups.c.bucket <= last))
+    with store.engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            for sid, bucket, up, degraded, down, maint in conn.execute(query.where(series.c.service_id.in_(ids[i:i + 500]))):
+                acc = out.setdefault((sid, bucket), [0, 0, 0])
+                acc[0] += up + degraded
+                acc[1] += down
+                acc[2] += maint
+    return out
+
+
+def _light(value: float | None, target: float, maintenance: bool) -> str:
+    if value is None:
+        return "blue" if maintenance else "grey"
+    return "green" if value >= target else "yellow" if value >= target - YELLOW_MARGIN else "red"
+
+
+def collect(config: Config, store: Store, rows: list[LatestState], now: float | None = None) -> StatusData:
+    now = time.time() if now is None else now
+    tz = config.settings.tz
+    public = public_services(config)
+    names = {s.id: s.service.name for s in public}
+    states = current_states(config, rows, now)
+    today = datetime.fromtimestamp(now, tz).date()
+    days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
+    key = lambda d: d.year * 10000 + d.month * 100 + d.day  # noqa: E731
+    counts = _day_counts(store, list(names), key(days[0]), key(days[-1]))
+    records = [r for r in IncidentBook(store).all(since=now - 86400 * max(DAYS, RECENT_DAYS))
+               if any(s in names for s in r.services)]
+    groups: list[tuple[str, list[ServiceStatus]]] = []
+    for category, label in GROUPS:
+        members = []
+        for svc in sorted((s for s in public if s.service.category == category), key=lambda s: s.service.name.lower()):
+            target = svc.service.availability_target
+            shown, good, bad = [], 0, 0
+            for d in days:
+                c = counts.get((svc.id, key(d)))
+                value = None if c is None or c[0] + c[1] == 0 else 100.0 * c[0] / (c[0] + c[1])
+                shown.append(Day(d, value, _light(value, target, bool(c and c[2]))))
+                if c is not None:
+                    good, bad = good + c[0], bad + c[1]
+            state, since = states.get(svc.id, ("unknown", None))
+            members.append(ServiceStatus(svc.id, svc.service.name, target, state, since, shown,
+                                         100.0 * good / (good + bad) if good + bad else None,
+                                         [r for r in records if svc.id in r.services]))
+        if members:
+            groups.append((label, members))
+    incidents = [r for r in records if r.kind == "incident"]
+    open_incidents = sorted((r for r in incidents if r.is_open(now)), key=lambda r: -r.starts_at)
+    recent = sorted((r for r in incidents if not r.is_open(now) and r.ends_at is not None
+                     and r.ends_at >= now - 86400 * RECENT_DAYS), key=lambda r: -(r.ends_at or 0))
+    maintenance = [Announcement(r.title, [names[s] for s in r.services if s in names], r.starts_at, r.ends_at or now,
+                                r.text, r.key) for r in records if r.kind == "maintenance" and r.is_open(now)]
+    ahead = datetime.fromtimestamp(now + 86400 * MAINTENANCE_AHEAD_DAYS, UTC)
+    for svc in public:
+        for w in svc.service.maintenance:
+            for s, e in w.intervals(datetime.fromtimestamp(now, UTC), ahead, tz)[:1]:  # the next occurrence
+                maintenance.append(Announcement(w.reason or "Wartungsfenster", [svc.service.name], s.timestamp(),
+                                                e.timestamp(), ""))
+    maintenance.sort(key=lambda a: (a.start, a.title))
+    newest = max((r.result.started_at.timestamp() for r in rows if r.result.service_id in names), default=None)
+    settings = config.settings.status_page
+    return StatusData(settings.title, settings.intro, now, newest, groups, open_incidents, recent, maintenance, names,
+                      days[0], days[-1])
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def environment(config: Config) -> Environment:
+    tz = config.settings.tz
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(
+        pct=lambda v, digits=3: fmt_pct(v, digits),
+        time=lambda ts: "–" if ts is None else datetime.fromtimestamp(ts, tz).strftime("%d.%m.%Y, %H:%M Uhr"),
+        iso=lambda ts: datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds"),
+        date=lambda d: d.strftime("%d.%m.%Y"),
+        names=lambda ids, names: ", ".join(names[i] for i in ids if i in names))
+    return env
+
+
+def render_index(env: Environment, data: StatusData) -> str:
+    return env.get_template("index.html.j2").render(d=data, version=__version__)
+
+
+def render_service(env: Environment, data: StatusData, service: ServiceStatus) -> str:
+    return env.get_template("service.html.j2").render(d=data, s=service, version=__version__)
+
+
+def _css() -> str:
+    return (TEMPLATES / "status.css").read_text(encoding="utf-8")
+
+
+def render_feed(config: Config, data: StatusData) -> str:
+    """Atom (RFC 4287): one entry per incident or maintenance record of a public service."""
+    tz = config.settings.tz
+    base = str(config.settings.status_page.base_url or "")
+    atom = "http://www.w3.org/2005/Atom"
+    ET.register_namespace("", atom)
+
+    def el(parent: ET.Element, name: str, text: str | None = None, **attrs: str) -> ET.Element:
+        node = ET.SubElement(parent, f"{{{atom}}}{name}", attrs)
+        if text is not None:
+            node.text = text
+        return node
+
+    def stamp(ts: float) -> str:
+        return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
+
+    records = sorted({r.key: r for r in [*data.open_incidents, *data.recent_incidents,
+                                         *(i for s in data.services for i in s.incidents)]}.values(),
+                     key=lambda r: -r.updated_at)
+    feed = ET.Element(f"{{{atom}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": "de"})
+    if base:
+        feed.set("{http://www.w3.org/XML/1998/namespace}base", base if base.endswith("/") else base + "/")
+    el(feed, "id", f"tag:egov-monitor,2026:status/{hashlib.sha1(data.title.encode()).hexdigest()[:12]}")
+    el(feed, "title", data.title)
+    el(feed, "subtitle", "Störungen und Wartungen der Online-Dienste")
+    el(feed, "updated", stamp(max([data.generated_at if not records else records[0].updated_at])))
+    el(feed, "link", rel="alternate", type="text/html", href="index.html")
+    el(feed, "link", rel="self", type="application/atom+xml", href="feed.xml")
+    el(feed, "generator", "egov-monitor", version=__version__)
+    for r in records:
+        entry = el(feed, "entry")
+        el(entry, "id", f"tag:egov-monitor,2026:vorfall/{r.key}")
+        el(entry, "title", f"{r.kind_label}: {r.title} ({r.status_label})")
+        el(entry, "updated", stamp(r.updated_at))
+        el(entry, "published", stamp(r.starts_at))
+        author = el(entry, "author")
+        el(author, "name", "Betrieb")
+        el(entry, "link", rel="alternate", type="text/html", href=f"index.html#vorfall-{r.key}")
+        lines = [f"Betroffen: {', '.join(data.names[s] for s in r.services if s in data.names)}",
+                 f"Beginn: {stamp(r.starts_at)}" + (f", Ende: {stamp(r.ends_at)}" if r.ends_at else "")]
+        lines += [f"{stamp(u.at)} ({u.status_label}): {u.text}" for u in r.updates]
+        el(entry, "content", "\n".join(lines), type="text")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"
+
+
+def export(config: Config, store: Store, rows: list[LatestState], out: Path, now: float | None = None) -> list[Path]:
+    """Write the status page as static files into `out`: index.html, status.css, feed.xml, dienst/<id>.html."""
+    data = collect(config, store, rows, now)
+    env = environment(config)
+    (out / "dienst").mkdir(parents=True, exist_ok=True)
+    written = [out / "index.html", out / "feed.xml", out / "status.css"]
+    written[0].write_text(render_index(env, data), encoding="utf-8")
+    written[1].write_text(render_feed(config, data), encoding="utf-8")
+    written[2].write_text(_css(), encoding="utf-8")
+    for s in data.services:
+        path = out / "dienst" / f"{s.id}.html"
+        path.write_text(render_service(env, data, s), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------- serving
+
+
+HEADERS = {  # the page follows what our own security check asks of a service
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Response:
+    code: int
+    body: bytes
+    headers: dict[str, str]
+
+
+class StatusSite:
+    """/status of a running process: rendered at most once per `cache_seconds`, and again as
+    soon as a public service's state changes; concurrent requests share one rendering."""
+
+    def __init__(self, config: Callable[[], Config], store: Store, latest: Callable[[], list[LatestState]]) -> None:
+        self._config, self._store, self._latest = config, store, latest
+        self._lock = threading.Lock()
+        self._key: tuple[Any, ...] | None = None
+        self._expires = 0.0
+        self._data: StatusData | None = None
+        self._pages: dict[str, tuple[bytes, str]] = {}
+        self._modified = 0.0
+
+    def _snapshot(self) -> tuple[Config, StatusData]:
+        config = self._config()
+        now = time.time()
+        rows = self._latest()
+        states = current_states(config, rows, now)
+        key = (id(config), tuple(sorted((sid, st) for sid, (st, _since) in states.items())))
+        with self._lock:
+            if self._data is None or key != self._key or now >= self._expires:
+                self._data = collect(config, self._store, rows, now)
+                self._key, self._pages, self._modified = key, {}, now
+                self._expires = now + config.settings.status_page.cache_seconds
+            return config, self._data
+
+    def _page(self, config: Config, data: StatusData, name: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            cached = self._pages.get(name)
+        if cached is not None:
+            return cached
+        env = environment(config)
+        if name == "index.html":
+            page = (render_index(env, data).encode(), "text/html; charset=utf-8")
+        elif name == "feed.xml":
+            page = (render_feed(config, data).encode(), "application/atom+xml; charset=utf-8")
+        elif name == "status.css":
+            page = (_css().encode(), "text/css; charset=utf-8")
+        elif name.startswith("dienst/") and name.endswith(".html"):
+            found = [s for s in data.services if s.id == name[7:-5]]
+            if not found:
+                return None
+            page = (render_service(env, data, found[0]).encode(), "text/html; charset=utf-8")
+        else:
+            return None
+        with self._lock:
+            if self._data is data:
+                self._pages[name] = page
+        return page
+
+    def respond(self, path: str, if_none_match: str | None = None) -> Response:
+        """The answer to GET `path` (below /status)."""
+        config = self._config()
+        if not config.settings.status_page.enabled:
+            return Response(404, b"not found\n", {"Content-Type": "text/plain; charset=utf-8"})
+        if path in ("/status", ""):
+            return Response(301, b"", {"Location": "/status/"})
+        name = path.removeprefix("/status/") or "index.html"
+        config, data = self._snapshot()
+        page = self._page(config, data, name)
+        if page is None:
+            return Response(404, b"Seite nicht gefunden\n", {"Content-Type": "text/plain; charset=utf-8"})
+        body, ctype = page
+        etag = '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+        ttl = int(config.settings.status_page.cache_seconds)
+        headers = {"Content-Type": ctype, "ETag": etag, "Cache-Control": f"public, max-age={ttl}",
+                   "Last-Modified": formatdate(self._modified, usegmt=True), **HEADERS}
+        if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+            return Response(304, b"", headers)
+        return Response(200, body, headers)
