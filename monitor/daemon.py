@@ -95,7 +95,8 @@ class Scheduling(Process):
         self.leader = not self.distributed  # the embedded daemon is alone by definition
         self.latest = self.latest_source()
         self.results_text = ResultText(self.latest, lambda: self.config)
-        self.status_site = StatusSite(lambda: self.config, self.store, self.latest)
+        self.status_site = StatusSite(lambda: self.config, self.store, self.latest,
+                                      reread=1.0 if self.distributed else 0.0)  # the scheduler reads the store
         problem = self.sync_incidents(self.config)
         if problem is not None:
             self.store.close()

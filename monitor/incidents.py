@@ -119,7 +119,8 @@ class Incident:
 
     @property
     def updated_at(self) -> float:
-        return max([self.starts_at, *(u.at for u in self.updates)])
+        """The newest update (for an announcement ahead: when it was written, not when it begins)."""
+        return max(u.at for u in self.updates) if self.updates else self.starts_at
 
     @property
     def text(self) -> str:
@@ -177,6 +178,13 @@ class IncidentBook:
                     updates[u.incident_key].append(Update(u.at, u.status, u.text))
         return [Incident(r.key, r.kind, r.title, r.cause, r.ticket, tuple(r.services), r.starts_at, r.ends_at, r.source,
                          tuple(updates[r.key])) for r in rows]
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Changes whenever a record or an update is written (cheap: for caches of what shows records)."""
+        with self.store.engine.connect() as conn:
+            a = conn.execute(sa.select(sa.func.count(), sa.func.max(incidents.c.created_at))).one()
+            b = conn.execute(sa.select(sa.func.count(), sa.func.max(incident_updates.c.id))).one()
+        return (*a, *b)
 
     def get(self, key: str) -> Incident:
         with self.store.engine.connect() as conn:

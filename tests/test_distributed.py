@@ -216,6 +216,7 @@ services:
     operator: Saarland
     contact: ops@example.invalid
     urls: ["{web}/ok?n={n}", "{web}/status/503?n={n}"]
+    public: true
     checks:
       availability: {{interval: 2s, timeout: 1s, retries: 0}}
 """
@@ -337,6 +338,10 @@ def test_scheduler_and_two_workers_lose_nothing_when_a_worker_is_killed(tmp_path
         assert _metric(standby_metrics, "egov_scheduler_leader") == [0.0]
         assert "probe_success" not in standby_metrics  # a standby never doubles the fleet's series
         assert _enqueued(standby.log()) == []  # a second scheduler does not double-schedule
+        for proc in (leader, standby):  # every scheduler serves the status page, read from PostgreSQL
+            code, page = proc.get("/status/")
+            assert code == 200 and page.count('<span class="state state-red">gestört</span>') == 4, page
+            assert "Schneller Dienst 3" in page and "Langsamer Dienst" not in page and "127.0.0.1" not in page
         worker_metrics = survivor.get("/metrics")[1]
         assert sum(_metric(worker_metrics, "egov_check_runs_total", kind="availability")) > 0
         assert "egov_monitor_heartbeat_timestamp_seconds" not in worker_metrics  # workers beat no heartbeat

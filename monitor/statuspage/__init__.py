@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from monitor.report.figures import GROUPS
 from monitor.report.format import fmt_pct
 from monitor.store import LatestState, Store, rollups, series
 
+log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 DAYS = 90
 RECENT_DAYS = 30  # resolved incidents shown this long
@@ -341,6 +343,11 @@ HEADERS = {  # the page follows what our own security check asks of a service
 }
 
 
+def _page(text: str, ctype: str) -> tuple[bytes, str, str]:
+    body = text.encode()
+    return body, f"{ctype}; charset=utf-8", '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Response:
     code: int
@@ -349,50 +356,92 @@ class Response:
 
 
 class StatusSite:
-    """/status of a running process: rendered at most once per `cache_seconds`, and again as
-    soon as a public service's state changes; concurrent requests share one rendering."""
+    """/status of a running process. One thread renders (the store read, the overview and
+    the feed) while concurrent requests get the previous rendering; a rendering is reused for
+    `cache_seconds`, and replaced as soon as a public service's state changes or a record is
+    written, but at most once every `MIN_GAP` seconds, so a flapping catalog cannot keep the
+    process rendering. ETags are computed once per rendering."""
 
-    def __init__(self, config: Callable[[], Config], store: Store, latest: Callable[[], list[LatestState]]) -> None:
-        self._config, self._store, self._latest = config, store, latest
-        self._lock = threading.Lock()
+    MIN_GAP = 1.0
+
+    def __init__(self, config: Callable[[], Config], store: Store, latest: Callable[[], list[LatestState]],
+                 reread: float = 0.0) -> None:
+        """`reread`: read `latest` at most this often (for a source that reads the store)."""
+        self._config, self._store, self._latest, self._reread = config, store, latest, reread
+        self._lock = threading.Condition()
         self._key: tuple[Any, ...] | None = None
         self._expires = 0.0
         self._data: StatusData | None = None
-        self._pages: dict[str, tuple[bytes, str]] = {}
+        self._pages: dict[str, tuple[bytes, str, str]] = {}  # name -> body, content type, ETag
         self._modified = 0.0
+        self._rendering = False
+        self._rows_cache: tuple[float, list[LatestState]] | None = None
+
+    def _rows(self, now: float) -> list[LatestState]:
+        """The latest rows, read at most every `reread` seconds."""
+        with self._lock:
+            if self._rows_cache is None or now - self._rows_cache[0] >= self._reread:
+                self._rows_cache = (now, self._latest())
+            return self._rows_cache[1]
 
     def _snapshot(self) -> tuple[Config, StatusData]:
         config = self._config()
         now = time.time()
-        rows = self._latest()
+        rows = self._rows(now)
         states = current_states(config, rows, now)
-        key = (id(config), tuple(sorted((sid, st) for sid, (st, _since) in states.items())))
+        try:
+            key = (id(config), tuple(sorted((sid, st) for sid, (st, _since) in states.items())),
+                   IncidentBook(self._store).fingerprint())
+        except sa.exc.SQLAlchemyError as exc:
+            with self._lock:
+                if self._data is None:
+                    raise
+                log.warning("status page: store not readable (%s); the last rendering is served", exc)
+                return config, self._data
         with self._lock:
-            if self._data is None or key != self._key or now >= self._expires:
-                self._data = collect(config, self._store, rows, now)
-                self._key, self._pages, self._modified = key, {}, now
-                self._expires = now + config.settings.status_page.cache_seconds
-            return config, self._data
+            while self._data is None and self._rendering:
+                self._lock.wait()
+            current = self._data is not None and key == self._key and now < self._expires
+            if self._data is not None and (current or self._rendering or now - self._modified < self.MIN_GAP):
+                return config, self._data
+            self._rendering = True
+        try:
+            data = collect(config, self._store, rows, now)
+            env = environment(config)
+            pages = {"index.html": _page(render_index(env, data), "text/html"),
+                     "feed.xml": _page(render_feed(config, data), "application/atom+xml"),
+                     "status.css": _page(_css(), "text/css")}
+        except sa.exc.SQLAlchemyError as exc:
+            with self._lock:
+                self._rendering = False
+                self._lock.notify_all()
+                if self._data is None:
+                    raise
+                log.warning("status page: store not readable (%s); the last rendering is served", exc)
+                return config, self._data
+        except BaseException:
+            with self._lock:
+                self._rendering = False
+                self._lock.notify_all()
+            raise
+        with self._lock:
+            self._data, self._key, self._pages, self._modified = data, key, pages, now
+            self._expires = now + config.settings.status_page.cache_seconds
+            self._rendering = False
+            self._lock.notify_all()
+            return config, data
 
-    def _page(self, config: Config, data: StatusData, name: str) -> tuple[bytes, str] | None:
+    def _page(self, config: Config, data: StatusData, name: str) -> tuple[bytes, str, str] | None:
         with self._lock:
-            cached = self._pages.get(name)
+            cached = self._pages.get(name) if self._data is data else None
         if cached is not None:
             return cached
-        env = environment(config)
-        if name == "index.html":
-            page = (render_index(env, data).encode(), "text/html; charset=utf-8")
-        elif name == "feed.xml":
-            page = (render_feed(config, data).encode(), "application/atom+xml; charset=utf-8")
-        elif name == "status.css":
-            page = (_css().encode(), "text/css; charset=utf-8")
-        elif name.startswith("dienst/") and name.endswith(".html"):
-            found = [s for s in data.services if s.id == name[7:-5]]
-            if not found:
-                return None
-            page = (render_service(env, data, found[0]).encode(), "text/html; charset=utf-8")
-        else:
+        if not (name.startswith("dienst/") and name.endswith(".html")):
             return None
+        found = [s for s in data.services if s.id == name[7:-5]]
+        if not found:
+            return None
+        page = _page(render_service(environment(config), data, found[0]), "text/html")
         with self._lock:
             if self._data is data:
                 self._pages[name] = page
@@ -410,8 +459,7 @@ class StatusSite:
         page = self._page(config, data, name)
         if page is None:
             return Response(404, b"Seite nicht gefunden\n", {"Content-Type": "text/plain; charset=utf-8"})
-        body, ctype = page
-        etag = '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+        body, ctype, etag = page
         ttl = int(config.settings.status_page.cache_seconds)
         headers = {"Content-Type": ctype, "ETag": etag, "Cache-Control": f"public, max-age={ttl}",
                    "Last-Modified": formatdate(self._modified, usegmt=True), **HEADERS}
