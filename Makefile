@@ -33,6 +33,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	$(PY) -m bench.journey
 	$(PY) -m bench.kinds_compare
 	$(PY) -m bench.report
+	$(PY) -m bench.statuspage
 	$(PY) -m bench.scaleout
 	$(PY) -m bench.soak  # about 35 minutes: a simulated day of 300 targets
 

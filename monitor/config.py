@@ -127,7 +127,8 @@ class StatusPageSettings(_Model):
     title: str = Field("Status der Online-Dienste", min_length=1, max_length=120)
     intro: str = Field("", max_length=2000, description="German text under the title (plain text).")
     base_url: AnyHttpUrl | None = Field(None, description="Where the page is published; makes the Atom feed's links absolute.")
-    cache_seconds: PositiveDuration = Field(10.0, description="How long a rendered page is reused (state changes re-render).")
+    cache_seconds: PositiveDuration = Field(60.0, description=(
+        "How long a rendered page is reused; a state change or a new record re-renders it within a second."))
 
 
 class Settings(_Model):

@@ -132,8 +132,8 @@ class Scheduling(Process):
             log.info("%d Störungs- und Wartungseinträge aus Dateien geladen", n)
         return None
 
-    def status_response(self, path: str, if_none_match: str | None) -> Response:
-        return self.status_site.respond(path, if_none_match)
+    def status_response(self, path: str, if_none_match: str | None, accept_encoding: str | None) -> Response:
+        return self.status_site.respond(path, if_none_match, accept_encoding)
 
     # ------------------------------------------------------------------ hooks
 

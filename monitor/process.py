@@ -6,6 +6,7 @@ on `Process`; none of them branches on which one it is.
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.server
 import logging
 import signal
@@ -30,13 +31,14 @@ from monitor.statuspage import Response
 from monitor.store import Store
 
 log = logging.getLogger("egov_monitor")
+HANDLER_TIMEOUT = 20.0  # seconds a connection may idle before the server drops it
 
 
 def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]],
                     reload: Callable[[], list[str]] | None = None,
                     may_reload: Callable[[str, str | None], str | None] | None = None,
                     extra: Callable[[], bytes] | None = None,
-                    status: Callable[[str, str | None], Response] | None = None,
+                    status: Callable[[str, str | None, str | None], Response] | None = None,
                     ) -> type[http.server.BaseHTTPRequestHandler]:
     """GET /metrics (the registry, then `extra()`: exposition text rendered elsewhere) and
     /healthz, GET /status/... when `status` is given (the public status page), and POST
@@ -45,6 +47,7 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = f"egov-monitor/{__version__}"
+        timeout = HANDLER_TIMEOUT  # a client that sends nothing is dropped
 
         def log_message(self, fmt: str, *args: Any) -> None:  # requests are not worth a log line each
             log.debug("http %s", fmt % args)
@@ -75,7 +78,7 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
                 self._send(200 if ok else 503, (why + "\n").encode())
             elif status is not None and (path == "/status" or path.startswith("/status/")):
                 try:
-                    answer = status(path, self.headers.get("If-None-Match"))
+                    answer = status(path, self.headers.get("If-None-Match"), self.headers.get("Accept-Encoding"))
                 except Exception:
                     log.exception("status page failed")
                     self._send(500, "Statusseite vorübergehend nicht verfügbar\n".encode())
@@ -105,8 +108,31 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
     return Handler
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """Connections are handled by a fixed pool of threads, not a new thread each: a burst of a
+    hundred status page readers then queues (in the pool and the listen backlog) instead of
+    contending with the checks' threads for the interpreter. Each connection may idle for at
+    most HANDLER_TIMEOUT seconds, so slow or silent clients cannot hold the pool."""
+
+    # socketserver listens with a backlog of 5: a burst would overflow it and wait out TCP's
+    # SYN retries (1, 3, 7, 15 s ...)
+    request_queue_size = 1024
+    pool_size = 8
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="http")
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._pool.submit(self.process_request_thread, request, client_address)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def serve_http(listen: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
-    server = http.server.ThreadingHTTPServer(listen, handler)
+    server = _Server(listen, handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
@@ -164,7 +190,7 @@ class Process:
         """Exposition text served after the registry's (rendered by the process itself)."""
         return b""
 
-    def status_response(self, path: str, if_none_match: str | None) -> Response:
+    def status_response(self, path: str, if_none_match: str | None, accept_encoding: str | None) -> Response:
         """The public status page (processes that have one override this)."""
         return Response(404, b"not found\n", {"Content-Type": "text/plain; charset=utf-8"})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import textwrap
 import time
 from datetime import UTC, datetime, timedelta
@@ -171,6 +172,9 @@ def test_served_with_caching_headers_and_re_rendered_when_a_state_changes(estate
     assert "frame-ancestors 'none'" in first.headers["Content-Security-Policy"]
     assert first.headers["X-Content-Type-Options"] == "nosniff"
     assert site.respond("/status/index.html", first.headers["ETag"]).code == 304
+    packed = site.respond("/status/", None, "gzip, deflate, br")  # what browsers send
+    assert packed.headers["Content-Encoding"] == "gzip" and gzip.decompress(packed.body) == first.body
+    assert len(packed.body) < len(first.body) / 2 and first.headers["Vary"] == "Accept-Encoding"
     assert site.respond("/status/dienst/intern.html").code == 404  # not public
     assert site.respond("/status/dienst/../feed.xml").code == 404
     assert site.respond("/status/feed.xml").headers["Content-Type"].startswith("application/atom+xml")

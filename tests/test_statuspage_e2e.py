@@ -135,7 +135,7 @@ def test_the_daemon_shows_an_outage_and_an_incident_and_the_page_is_accessible(t
             with (records / "wartung.yaml").open("a") as fh:
                 fh.write("    end: 2030-01-06T02:00:00+01:00\n")
             assert daemon.post("/-/reload")[0] == 200
-            assert "<strong>Umzug</strong>" in page()
+            daemon.wait_for(lambda: "<strong>Umzug</strong>" in page(), timeout=30, what="the file's record on the page")
 
             pool = browser.BrowserPool(browser.BrowserSettings(), 1)
             try:

@@ -15,6 +15,7 @@ the report's traffic-light rule against the service's target.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import logging
 import threading
@@ -193,7 +194,48 @@ def _light(value: float | None, target: float, maintenance: bool) -> str:
     return "green" if value >= target else "yellow" if value >= target - YELLOW_MARGIN else "red"
 
 
-def collect(config: Config, store: Store, rows: list[LatestState], now: float | None = None) -> StatusData:
+class History:
+    """The days before today, computed once and reused until the day changes or `keep`
+    seconds pass (late results of past days are rare): a rendering then reads only today."""
+
+    def __init__(self, keep: float = 600.0) -> None:
+        self.keep = keep
+        self._key: tuple[Any, ...] | None = None
+        self._until = 0.0
+        self._past: dict[str, tuple[list[Day], int, int]] = {}  # service -> days, good, bad
+
+    def past(self, config: Config, store: Store, days: list[date], now: float) -> dict[str, tuple[list[Day], int, int]]:
+        public = public_services(config)
+        key = (id(config), days[0], days[-1])
+        if key != self._key or now >= self._until:
+            self._past = _days(public, _day_counts(store, [s.id for s in public], _ymd(days[0]), _ymd(days[-1])), days)
+            self._key, self._until = key, now + self.keep
+        return self._past
+
+
+def _ymd(d: date) -> int:
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+def _days(public: list[ResolvedService], counts: dict[tuple[str, int], list[int]],
+          days: list[date]) -> dict[str, tuple[list[Day], int, int]]:
+    out = {}
+    for svc in public:
+        target = svc.service.availability_target
+        shown, good, bad = [], 0, 0
+        for d in days:
+            c = counts.get((svc.id, _ymd(d)))
+            value = None if c is None or c[0] + c[1] == 0 else 100.0 * c[0] / (c[0] + c[1])
+            shown.append(Day(d, value, _light(value, target, bool(c and c[2]))))
+            if c is not None:
+                good, bad = good + c[0], bad + c[1]
+        out[svc.id] = (shown, good, bad)
+    return out
+
+
+def collect(config: Config, store: Store, rows: list[LatestState], now: float | None = None,
+            history: History | None = None) -> StatusData:
+    """Everything the page shows. `history`: the days before today, kept between renderings."""
     now = time.time() if now is None else now
     tz = config.settings.tz
     public = public_services(config)
@@ -201,26 +243,25 @@ def collect(config: Config, store: Store, rows: list[LatestState], now: float | 
     states = current_states(config, rows, now)
     today = datetime.fromtimestamp(now, tz).date()
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
-    key = lambda d: d.year * 10000 + d.month * 100 + d.day  # noqa: E731
-    counts = _day_counts(store, list(names), key(days[0]), key(days[-1]))
+    past = (history or History(keep=0.0)).past(config, store, days[:-1], now)
+    current = _days(public, _day_counts(store, list(names), _ymd(today), _ymd(today)), [today])
     records = [r for r in IncidentBook(store).all(since=now - 86400 * max(DAYS, RECENT_DAYS))
                if any(s in names for s in r.services)]
+    by_service: dict[str, list[Incident]] = {}
+    for r in records:
+        for sid in r.services:
+            by_service.setdefault(sid, []).append(r)
     groups: list[tuple[str, list[ServiceStatus]]] = []
     for category, label in GROUPS:
         members = []
         for svc in sorted((s for s in public if s.service.category == category), key=lambda s: s.service.name.lower()):
-            target = svc.service.availability_target
-            shown, good, bad = [], 0, 0
-            for d in days:
-                c = counts.get((svc.id, key(d)))
-                value = None if c is None or c[0] + c[1] == 0 else 100.0 * c[0] / (c[0] + c[1])
-                shown.append(Day(d, value, _light(value, target, bool(c and c[2]))))
-                if c is not None:
-                    good, bad = good + c[0], bad + c[1]
+            shown, good, bad = past.get(svc.id, ([], 0, 0))
+            now_days, now_good, now_bad = current[svc.id]
+            good, bad = good + now_good, bad + now_bad
             state, since = states.get(svc.id, ("unknown", None))
-            members.append(ServiceStatus(svc.id, svc.service.name, target, state, since, shown,
-                                         100.0 * good / (good + bad) if good + bad else None,
-                                         [r for r in records if svc.id in r.services]))
+            members.append(ServiceStatus(svc.id, svc.service.name, svc.service.availability_target, state, since,
+                                         shown + now_days, 100.0 * good / (good + bad) if good + bad else None,
+                                         by_service.get(svc.id, [])))
         if members:
             groups.append((label, members))
     incidents = [r for r in records if r.kind == "incident"]
@@ -343,9 +384,18 @@ HEADERS = {  # the page follows what our own security check asks of a service
 }
 
 
-def _page(text: str, ctype: str) -> tuple[bytes, str, str]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Page:
+    body: bytes
+    gzipped: bytes  # compressed once per rendering: most clients accept gzip
+    ctype: str
+    etag: str
+
+
+def _page(text: str, ctype: str) -> Page:
     body = text.encode()
-    return body, f"{ctype}; charset=utf-8", '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+    return Page(body, gzip.compress(body, 6, mtime=0), f"{ctype}; charset=utf-8",
+                '"' + hashlib.sha1(body).hexdigest()[:20] + '"')
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -372,10 +422,12 @@ class StatusSite:
         self._key: tuple[Any, ...] | None = None
         self._expires = 0.0
         self._data: StatusData | None = None
-        self._pages: dict[str, tuple[bytes, str, str]] = {}  # name -> body, content type, ETag
+        self._pages: dict[str, Page] = {}
         self._modified = 0.0
         self._rendering = False
         self._rows_cache: tuple[float, list[LatestState]] | None = None
+        self._history = History()
+        self._checked = 0.0  # when the states and records were last compared with the rendering's
 
     def _rows(self, now: float) -> list[LatestState]:
         """The latest rows, read at most every `reread` seconds."""
@@ -387,6 +439,10 @@ class StatusSite:
     def _snapshot(self) -> tuple[Config, StatusData]:
         config = self._config()
         now = time.time()
+        with self._lock:  # compared at most once per MIN_GAP, never during a rendering: most requests cost a lookup
+            if self._data is not None and (self._rendering or now - self._checked < self.MIN_GAP):
+                return config, self._data
+            self._checked = now
         rows = self._rows(now)
         states = current_states(config, rows, now)
         try:
@@ -406,7 +462,7 @@ class StatusSite:
                 return config, self._data
             self._rendering = True
         try:
-            data = collect(config, self._store, rows, now)
+            data = collect(config, self._store, rows, now, self._history)
             env = environment(config)
             pages = {"index.html": _page(render_index(env, data), "text/html"),
                      "feed.xml": _page(render_feed(config, data), "application/atom+xml"),
@@ -431,7 +487,7 @@ class StatusSite:
             self._lock.notify_all()
             return config, data
 
-    def _page(self, config: Config, data: StatusData, name: str) -> tuple[bytes, str, str] | None:
+    def _page(self, config: Config, data: StatusData, name: str) -> Page | None:
         with self._lock:
             cached = self._pages.get(name) if self._data is data else None
         if cached is not None:
@@ -447,7 +503,7 @@ class StatusSite:
                 self._pages[name] = page
         return page
 
-    def respond(self, path: str, if_none_match: str | None = None) -> Response:
+    def respond(self, path: str, if_none_match: str | None = None, accept_encoding: str | None = None) -> Response:
         """The answer to GET `path` (below /status)."""
         config = self._config()
         if not config.settings.status_page.enabled:
@@ -459,10 +515,11 @@ class StatusSite:
         page = self._page(config, data, name)
         if page is None:
             return Response(404, b"Seite nicht gefunden\n", {"Content-Type": "text/plain; charset=utf-8"})
-        body, ctype, etag = page
         ttl = int(config.settings.status_page.cache_seconds)
-        headers = {"Content-Type": ctype, "ETag": etag, "Cache-Control": f"public, max-age={ttl}",
-                   "Last-Modified": formatdate(self._modified, usegmt=True), **HEADERS}
-        if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        headers = {"Content-Type": page.ctype, "ETag": page.etag, "Cache-Control": f"public, max-age={ttl}",
+                   "Vary": "Accept-Encoding", "Last-Modified": formatdate(self._modified, usegmt=True), **HEADERS}
+        if if_none_match is not None and page.etag in [t.strip() for t in if_none_match.split(",")]:
             return Response(304, b"", headers)
-        return Response(200, body, headers)
+        if accept_encoding and "gzip" in accept_encoding.lower():
+            return Response(200, page.gzipped, {**headers, "Content-Encoding": "gzip"})
+        return Response(200, page.body, headers)
