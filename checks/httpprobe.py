@@ -507,6 +507,22 @@ def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy, deadline: _
     raise ProbeError(Reason.PROXY_ERROR, f"Proxy {proxy.address} lehnt den Tunnel ab: {status_line[:80]}")
 
 
+def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to host:port through the proxy's CONNECT tunnel (the security check's
+    TLS handshakes). ProbeError: PROXY_ERROR when the proxy fails, CONNECT_ERROR when the proxy
+    cannot reach the host."""
+    deadline = _Deadline(timeout)
+    family, sockaddr = _via_proxy(lambda: _resolve(proxy.host, proxy.port, FetchOptions(timeout=timeout), deadline),
+                                  proxy)
+    sock = _via_proxy(lambda: _connect(family, sockaddr, deadline), proxy)
+    try:
+        _tunnel(sock, host, port, proxy, deadline)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, out: FetchOutcome) -> http.client.HTTPResponse:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

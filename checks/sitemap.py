@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import urljoin, urlsplit
 
 from checks.httpprobe import FetchOptions, fetch
+from checks.proxy import Proxy
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,9 +75,10 @@ def _robots_sitemaps(site: str, options: FetchOptions) -> list[str]:
 
 
 def discover(site: str, sitemap_url: str | None = None, *, max_files: int = 20, timeout: float = 15.0,
-             max_bytes: int = 10 * 1024 * 1024, ca_file: str | None = None) -> SitemapPages:
-    """Page URLs on `site`'s host from its sitemap(s): the given URL, robots.txt, or /sitemap.xml."""
-    options = FetchOptions(timeout=timeout, max_body_bytes=max_bytes, max_redirects=5,
+             max_bytes: int = 10 * 1024 * 1024, ca_file: str | None = None, proxy: Proxy | None = None) -> SitemapPages:
+    """Page URLs on `site`'s host from its sitemap(s): the given URL, robots.txt, or /sitemap.xml
+    (fetched through `proxy` unless the host is in its no_proxy)."""
+    options = FetchOptions(timeout=timeout, max_body_bytes=max_bytes, max_redirects=5, proxy=proxy,
                            ca_file=str(ca_file) if ca_file else None,
                            headers=(("Accept", "application/xml, text/xml;q=0.9, */*;q=0.1"),))
     host = _host(site)

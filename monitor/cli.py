@@ -148,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         from monitor.store import Store
         store = Store.open(config.store_url)
     browsers = PoolHolder(config.browser_settings, config.settings.pools.browser)
-    runner = CheckRunner(store, CanaryGuard(config.settings.canaries), config.settings.tz,
+    runner = CheckRunner(store, CanaryGuard(config.settings.canaries, config.proxy), config.settings.tz,
                          context=CheckContext(browser=browsers, proxy=config.proxy))
     results: list[CheckResult] = []
     try:

@@ -103,7 +103,7 @@ class Scheduling(Process):
             raise ConfigError([problem])
         self.writer = ResultWriter(self.store, capacity=self.config.settings.store.write_buffer, registry=self.registry,
                                    on_commit=self.committed)
-        self.canaries = CanaryGuard(self.config.settings.canaries)
+        self.canaries = CanaryGuard(self.config.settings.canaries, self.config.proxy)
         self.runner = CheckRunner(self.writer, self.canaries, self.config.settings.tz,
                                   on_result=self.metrics.observe, on_error=self.metrics.error, context=self.context)
         self.scheduler = BackgroundScheduler(
@@ -225,6 +225,7 @@ class Scheduling(Process):
                 self.browsers.configure(config.browser_settings, config.settings.pools.browser)
             self.runner.tz = config.settings.tz
             self.context = self.runner.context = dataclasses.replace(self.context, proxy=config.proxy)
+            self.canaries.proxy = config.proxy
             self.metrics.reload_ok.set(1)
             self.metrics.reload_ts.set(time.time())
             log.info("Konfiguration neu geladen: %d Dienste, %d Prüfziele", len(config.services), len(self._specs))

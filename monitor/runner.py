@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from checks.availability import AvailabilitySettings
 from checks.availability import run as probe_availability
 from checks.kind import CheckContext
+from checks.proxy import Proxy
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 from monitor.config import CanarySettings, ResolvedService
@@ -43,8 +44,9 @@ class CanaryGuard:
     monitor's network is blamed and the service result becomes `unknown`.
     """
 
-    def __init__(self, settings: CanarySettings) -> None:
+    def __init__(self, settings: CanarySettings, proxy: Proxy | None = None) -> None:
         self.settings = settings
+        self.proxy = proxy  # the canaries take the checks' way out: through the same proxy
         self._lock = threading.Lock()
         self._last: CanaryVerdict | None = None
         self._probe_settings = AvailabilitySettings(
@@ -66,7 +68,9 @@ class CanaryGuard:
         started = time.time()
         urls = [str(u) for u in self.settings.urls]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(urls)), thread_name_prefix="canary") as pool:
-            results = tuple(pool.map(lambda u: probe_availability(Target(CANARY_SERVICE_ID, u), self._probe_settings), urls))
+            ctx = CheckContext(proxy=self.proxy)
+            results = tuple(pool.map(lambda u: probe_availability(Target(CANARY_SERVICE_ID, u), self._probe_settings, ctx),
+                                     urls))
         failing = sum(1 for r in results if not r.ok)
         needed = self.settings.min_failing or len(results)
         verdict = CanaryVerdict(started, results, network_ok=not results or failing < needed)

@@ -51,7 +51,7 @@ class Worker(Process):
         self.listen = listen
         self.identity = dist.worker_identity()
         self.metrics = WorkerMetrics(self.registry, self.queues)
-        self.canaries = CanaryGuard(settings.canaries)
+        self.canaries = CanaryGuard(settings.canaries, config.proxy)
         self.runner = CheckRunner(self.store, self.canaries, settings.tz, on_error=self.metrics.error,
                                   context=self.context)
         self.commits = GroupCommit(self.store)  # the worker threads' results share transactions

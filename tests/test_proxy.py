@@ -169,9 +169,54 @@ def test_browser_checks_go_through_the_same_proxy(tmp_path, monkeypatch):
         pool = BrowserPool(config.browser_settings, 1)
         try:
             base = f"http://127.0.0.1:{web}"
-            result = a11y.run(Target("portal", base + "/"), AccessibilitySettings(markers=[]),
+            result = a11y.run(Target("portal", base + "/"), AccessibilitySettings(markers=[], sitemap={"enabled": True}),
                               CheckContext(browser=pool, proxy=config.proxy))
         finally:
             pool.close()
     assert result.state is not State.UNKNOWN, result.evidence
     assert f"{base}/" in seen.targets()  # the page itself came through the proxy
+    assert f"{base}/robots.txt" in seen.targets()  # and the sitemap discovery beside the browser
+
+
+def test_the_security_check_goes_through_the_proxy_and_finds_the_same(ca):
+    """Headers, security.txt and every TLS handshake of the scan go through the proxy
+    (CONNECT for HTTPS, absolute form for HTTP); the verdict equals the direct one."""
+    from checks.security import SecuritySettings
+    from checks.security import run as security_run
+    from tests.sites import site
+    from tests.test_security import STRICT, routes
+
+    cert = ca.issue("proxy-security", ["127.0.0.1"])
+    with site(routes(STRICT), tls=(cert.cert, cert.key), ciphers="ECDHE+AESGCM") as port, proxy() as (pport, seen):
+        target = Target("svc", f"https://127.0.0.1:{port}/")
+        settings = SecuritySettings(ca_file=ca.ca_file, http_port=port, timeout=5)
+        direct = security_run(target, settings)
+        assert seen.requests == []
+        through = security_run(target, settings, CheckContext(proxy=Proxy("127.0.0.1", pport)))
+        down = security_run(target, settings, CheckContext(proxy=Proxy("127.0.0.1", free_port())))
+    assert (through.state, through.reason) == (direct.state, direct.reason) == (State.UP, Reason.OK)
+    assert through.evidence["observatory"]["grade"] == direct.evidence["observatory"]["grade"] == "A+"
+    assert through.evidence["tls"]["accepted"] == direct.evidence["tls"]["accepted"]
+    assert through.evidence["security_txt"]["valid"] is True
+    assert ("GET", f"http://127.0.0.1:{port}/") in seen.requests  # the HTTP variant, in absolute form
+    connects = [t for method, t in seen.requests if method == "CONNECT"]
+    assert set(connects) == {f"127.0.0.1:{port}"} and len(connects) >= 8  # pages, security.txt, each handshake
+    assert (down.state, down.reason) == (State.UNKNOWN, Reason.PROXY_ERROR)  # the monitor's network, not the service
+    assert "Proxy 127.0.0.1" in down.evidence["detail"]
+
+
+def test_canaries_and_the_dsgvo_redirect_probe_take_the_same_way_out(http_server):
+    """Where only the proxy leads out, canaries that went direct would blame the network for
+    every outage; the DSGVO check's HTTP-to-HTTPS probe is a plain fetch beside the browser."""
+    from checks.gdpr import GdprSettings, check_https_redirect
+    from monitor.config import CanarySettings
+    from monitor.runner import CanaryGuard
+
+    with proxy() as (port, seen):
+        via = Proxy("127.0.0.1", port)
+        verdict = CanaryGuard(CanarySettings(urls=[f"{http_server}/ok"]), via).probe()
+        marker = check_https_redirect([f"{http_server}/ok"], GdprSettings(), (), via)
+    assert verdict.network_ok and seen.requests[0] == ("GET", f"{http_server}/ok")
+    assert ("GET", f"{http_server}/ok") in seen.requests[1:] and marker.evidence
+    down = CanaryGuard(CanarySettings(urls=[f"{http_server}/ok"]), Proxy("127.0.0.1", free_port())).probe()
+    assert not down.network_ok and down.results[0].reason is Reason.PROXY_ERROR

@@ -53,6 +53,7 @@ from checks.accessibility.settings import (
 from checks.accessibility.statement import read as read_statement
 from checks.kind import CheckContext, CheckImplementation
 from checks.page import Link, Marker, failure_reason, fetch_text, marker_key
+from checks.proxy import Proxy
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.steps import after_login
 
@@ -67,14 +68,15 @@ def _stable_sample(urls: list[str], n: int, salt: str) -> list[str]:
     return sorted(ranked[:n])
 
 
-def pages_for(target: Target, settings: AccessibilitySettings) -> tuple[list[str], dict[str, Any]]:
+def pages_for(target: Target, settings: AccessibilitySettings,
+              proxy: Proxy | None = None) -> tuple[list[str], dict[str, Any]]:
     """Configured URLs first, then a sitemap sample, at most `max_pages`."""
     pages = list(dict.fromkeys(target.urls or (target.url,)))
     info: dict[str, Any] = {}
     if settings.sitemap.enabled and len(pages) < settings.max_pages:
         found = sitemap.discover(target.url, settings.sitemap.url, max_files=settings.sitemap.max_files,
                                  timeout=min(settings.timeout, 30.0), max_bytes=settings.max_body_bytes,
-                                 ca_file=str(settings.ca_file) if settings.ca_file else None)
+                                 ca_file=str(settings.ca_file) if settings.ca_file else None, proxy=proxy)
         room = min(settings.sitemap.max_pages, settings.max_pages - len(pages))
         candidates = [u for u in found.urls if u not in pages]
         sample = _stable_sample(candidates, room, target.service_id)
@@ -89,7 +91,7 @@ def run(target: Target, settings: AccessibilitySettings, ctx: CheckContext) -> C
     started = datetime.now(UTC)
     t0 = time.monotonic()
     pool = ctx.pool()
-    urls, sitemap_info = pages_for(target, settings)
+    urls, sitemap_info = pages_for(target, settings, ctx.proxy)
     width = settings.parallel_pages or pool.size
     wait = settings.worst_case_seconds()
     if settings.login is not None:

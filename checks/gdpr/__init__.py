@@ -156,7 +156,7 @@ def run(target: Target, settings: GdprSettings, ctx: CheckContext) -> CheckResul
     urls = list(dict.fromkeys(target.urls or (target.url,)))[:settings.max_pages]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gdpr-redirect") as side:
         rules = httpprobe.host_rules_from_arguments(pool.settings.arguments)
-        redirect = (side.submit(check_https_redirect, urls, settings, rules)
+        redirect = (side.submit(check_https_redirect, urls, settings, rules, ctx.proxy)
                     if "https_redirect" in settings.markers else None)
         before = (_logged_in(pool, urls, settings) if settings.login is not None
                   else _pass(pool, urls, settings, consent=False))

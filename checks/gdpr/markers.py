@@ -13,6 +13,7 @@ from checks.gdpr.classification import Summary, _matches
 from checks.gdpr.recording import PageCapture
 from checks.gdpr.settings import GOOGLE_FONTS_HOSTS, GdprSettings
 from checks.page import Marker, fold
+from checks.proxy import Proxy
 from checks.result import Reason
 
 # --------------------------------------------------------------------------- markers
@@ -149,7 +150,7 @@ def _http_variant(url: str) -> str:
 
 
 def check_https_redirect(urls: list[str], settings: GdprSettings,
-                         host_rules: tuple[tuple[str, str], ...] = ()) -> Marker:
+                         host_rules: tuple[tuple[str, str], ...] = (), proxy: Proxy | None = None) -> Marker:
     """Does plain HTTP redirect to HTTPS? One probe per origin; refusing HTTP altogether passes.
 
     `host_rules`: the browser's --host-resolver-rules, so the probe reaches the servers the
@@ -168,7 +169,7 @@ def check_https_redirect(urls: list[str], settings: GdprSettings,
         seen.add(key)
         outcome = httpprobe.fetch(http_url, httpprobe.FetchOptions(
             timeout=settings.https_redirect_timeout, max_redirects=10, max_body_bytes=1024 * 1024, truncate_body=True,
-            ca_file=str(settings.ca_file) if settings.ca_file else None, host_rules=host_rules))
+            ca_file=str(settings.ca_file) if settings.ca_file else None, host_rules=host_rules, proxy=proxy))
         first = outcome.hops[0] if outcome.hops else None
         location = {k.lower(): v for k, v in first.headers}.get("location", "") if first else ""
         row = {"http_url": http_url, "status": first.status if first else 0, "location": location[:2048]}

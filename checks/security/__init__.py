@@ -18,6 +18,7 @@ from pydantic import Field, FilePath
 
 from checks.httpprobe import FetchOptions
 from checks.kind import CheckContext, CheckImplementation
+from checks.proxy import Proxy
 from checks.result import CheckKind, CheckResult, Reason, State, Target
 from checks.security import headers as sh
 from checks.security import security_txt, tls
@@ -154,8 +155,8 @@ def _header_findings(graded: sh.Grade) -> list[dict[str, Any]]:
     return out
 
 
-def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: SecurityEvidence
-              ) -> tuple[list[dict[str, Any]], SecurityMeasurements]:
+def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: SecurityEvidence,
+              proxy: Proxy | None = None) -> tuple[list[dict[str, Any]], SecurityMeasurements]:
     """The TLS scan of the HTTPS variant of `url`: its findings and measurements (evidence["tls"] set)."""
     findings: list[dict[str, Any]] = []
     measurements: SecurityMeasurements = {}
@@ -164,7 +165,7 @@ def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: Se
     parts = urlsplit(url)
     try:
         report = tls.scan(parts.hostname or "", parts.port or 443, timeout=settings.timeout, ca_file=ca,
-                          warn_days=settings.certificate_warning_days)
+                          warn_days=settings.certificate_warning_days, proxy=proxy)
     except tls.TlsUnreachable as exc:
         evidence["tls"] = {"error": str(exc)[:300]}
         measurements["tls_compliant"] = 0.0
@@ -191,7 +192,8 @@ def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = N
     started = datetime.now(UTC)
     t0 = time.monotonic()
     ca = str(settings.ca_file) if settings.ca_file else None
-    options = FetchOptions(timeout=settings.timeout, max_body_bytes=settings.max_body_bytes, ca_file=ca)
+    proxy = ctx.proxy if ctx is not None else None  # the process's proxy, as for the availability probes
+    options = FetchOptions(timeout=settings.timeout, max_body_bytes=settings.max_body_bytes, ca_file=ca, proxy=proxy)
     preloaded = frozenset(h.lower() for h in settings.hsts_preloaded) or None
     retrieval, http_s, https_s = sh.retrieve(target.url, options, http_port=settings.http_port,
                                              https_port=settings.https_port, preloaded=preloaded)
@@ -208,9 +210,17 @@ def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = N
                            measurements["duration_seconds"], cast(dict[str, float], measurements),
                            cast(dict[str, Any], evidence))
 
+    failed = [s.error for s in (https_s, http_s) if s.error is not None and s.error.reason is Reason.PROXY_ERROR]
+    if failed:  # the monitor's own network: no verdict on the service
+        evidence["detail"] = failed[0].detail[:300]
+        return result(State.UNKNOWN, Reason.PROXY_ERROR, {})
     # TLS is judged even when no page could be fetched (a server a browser refuses still has a
     # certificate and suites to report); its findings follow the header findings.
-    tls_findings, tls_measurements = _tls_part(https_s.url, settings, ca, evidence)
+    try:
+        tls_findings, tls_measurements = _tls_part(https_s.url, settings, ca, evidence, proxy)
+    except tls.TlsProxyError as exc:
+        evidence["detail"] = str(exc)[:300]
+        return result(State.UNKNOWN, Reason.PROXY_ERROR, {})
     auto = retrieval.auto
     if auto is None:
         err = https_s.error or http_s.error

@@ -36,7 +36,8 @@ from checks.httpprobe import (
     issuer_via_aia,
     trust_intermediate,
 )
-from checks.result import Finding
+from checks.proxy import Proxy
+from checks.result import Finding, Reason
 
 # Versions we try, oldest first. SSL 3.0 cannot be offered by this OpenSSL at all.
 VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -100,6 +101,10 @@ def suite_class(name: str) -> str:
 
 class TlsUnreachable(Exception):
     """No TCP connection to the TLS port at all: no verdict is possible."""
+
+
+class TlsProxyError(Exception):
+    """The proxy the scan goes through failed: the monitor's own network, no verdict on the service."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -180,16 +185,29 @@ def _context(version: str | None, ciphers: str | None, verify: bool, ca_file: st
     return ctx
 
 
-def _handshake(host: str, port: int, server_name: str, ctx: ssl.SSLContext, deadline: float) -> ssl.SSLSocket:
+def _handshake(host: str, port: int, server_name: str, ctx: ssl.SSLContext, deadline: float,
+               proxy: Proxy | None = None) -> ssl.SSLSocket:
     left = deadline - time.monotonic()
     if left <= 0:
         raise TimeoutError("no time left")
-    try:
-        sock = socket.create_connection((host, port), timeout=left)
-    except TimeoutError:
-        raise
-    except OSError as exc:
-        raise TlsUnreachable(f"{host} port {port}: {exc.strerror or exc}") from exc
+    if proxy is not None and proxy.applies_to(host):
+        from checks.httpprobe import ProbeError, open_tunnel
+
+        try:
+            sock = open_tunnel(proxy, host, port, left)
+        except ProbeError as exc:
+            if exc.reason is Reason.PROXY_ERROR:
+                raise TlsProxyError(exc.detail) from exc
+            if exc.reason is Reason.CONNECT_TIMEOUT:
+                raise TimeoutError(exc.detail) from exc
+            raise TlsUnreachable(f"{host} port {port}: {exc.detail}") from exc
+    else:
+        try:
+            sock = socket.create_connection((host, port), timeout=left)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise TlsUnreachable(f"{host} port {port}: {exc.strerror or exc}") from exc
     try:
         sock.settimeout(max(0.05, deadline - time.monotonic()))
         return ctx.wrap_socket(sock, server_hostname=server_name.strip("[]"))
@@ -262,7 +280,7 @@ def _certificate(chain: list[bytes], verified: list[bytes]) -> Certificate | Non
 
 
 def _enumerate(host: str, port: int, server_name: str, version: str, deadline: float,
-               per_try: float) -> tuple[list[str], bool, list[bytes]]:
+               per_try: float, proxy: Proxy | None = None) -> tuple[list[str], bool, list[bytes]]:
     """Suites `version` accepts, whether the list is complete, and the chain sent in the first handshake."""
     offer = [name for name, info in _SUITES.items() if info.get("protocol") != "TLSv1.3"]
     found: list[str] = []
@@ -273,7 +291,7 @@ def _enumerate(host: str, port: int, server_name: str, version: str, deadline: f
         except ssl.SSLError:  # nothing left that this version can offer
             return found, True, chain
         try:
-            tls = _handshake(host, port, server_name, ctx, min(deadline, time.monotonic() + per_try))
+            tls = _handshake(host, port, server_name, ctx, min(deadline, time.monotonic() + per_try), proxy)
         except (ssl.SSLError, ConnectionError):
             return found, True, chain  # refused: every accepted suite is found
         except (TimeoutError, OSError, TlsUnreachable):
@@ -292,8 +310,9 @@ def _enumerate(host: str, port: int, server_name: str, version: str, deadline: f
 
 
 def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout: float = 10.0,
-         ca_file: str | None = None, warn_days: int = 30) -> TlsReport:
-    """Probe `host:port`. Raises TlsUnreachable when no TCP connection is possible."""
+         ca_file: str | None = None, warn_days: int = 30, proxy: Proxy | None = None) -> TlsReport:
+    """Probe `host:port` (through `proxy`'s CONNECT tunnel unless `host` is in its no_proxy).
+    Raises TlsUnreachable when no TCP connection is possible, TlsProxyError when the proxy fails."""
     server_name = server_name or host
     deadline = time.monotonic() + timeout
     per_try = max(1.0, timeout / 8)
@@ -302,7 +321,7 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
     for version in VERSIONS:
         try:
             tls = _handshake(host, port, server_name, _context(version, None, False, None),
-                             min(deadline, time.monotonic() + per_try))
+                             min(deadline, time.monotonic() + per_try), proxy)
             accepted[version] = tls.version() == version
             if version == "TLSv1.3" and accepted[version]:
                 negotiated13 = (tls.cipher() or (None,))[0]
@@ -319,7 +338,7 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
     sent: list[bytes] = []
     for version in VERSIONS[:-1]:
         if accepted.get(version):
-            names, done, chain = _enumerate(host, port, server_name, version, deadline, per_try)
+            names, done, chain = _enumerate(host, port, server_name, version, deadline, per_try, proxy)
             suites[version], complete[version] = tuple(names), done
             sent = sent or chain
     if negotiated13:
@@ -333,7 +352,7 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
     verify_code: int | None = None
     for offer in (BROWSER_CIPHERS, None):
         try:
-            tls = _handshake(host, port, server_name, _context(None, offer, True, ca_file), deadline)
+            tls = _handshake(host, port, server_name, _context(None, offer, True, ca_file), deadline, proxy)
         except ssl.SSLCertVerificationError as exc:
             verify_code = exc.verify_code
             verify_error = exc.verify_message or str(exc)
@@ -352,7 +371,7 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
         break
     if not sent:  # nothing seen yet (e.g. TLS 1.3 only): look at the certificate without verification
         try:
-            tls = _handshake(host, port, server_name, _context(None, None, False, None), deadline)
+            tls = _handshake(host, port, server_name, _context(None, None, False, None), deadline, proxy)
             negotiated, cipher = negotiated or tls.version(), cipher or (tls.cipher() or (None,))[0]
             sent = _chain(tls)
             tls.close()
@@ -370,7 +389,8 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
         elif fetched is not None:
             aia_url, issuer_der, _root = fetched
             try:
-                tls = _handshake(host, port, server_name, _context(None, None, True, ca_file, issuer_der), deadline)
+                tls = _handshake(host, port, server_name, _context(None, None, True, ca_file, issuer_der), deadline,
+                                 proxy)
                 verified = _chain(tls, "get_verified_chain")
                 tls.close()
                 verify_reason = "incomplete-chain"
