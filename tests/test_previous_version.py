@@ -187,9 +187,17 @@ def test_a_store_of_the_previous_version_exports_the_same(estate, previous):
     assert m_cur.splitlines() == m_prev.splitlines()
     assert shown_cur.splitlines() == shown_prev.splitlines()
     assert annex_cur.pop("vorfaelle") == []  # incident records: new in this version, none in that store
+    # the data-quality counts changed on purpose (issue 21): the period only, planned runs
+    # counted from the first result; everything else is the same
+    quality_cur = [f for f in annex_cur["figures"] if f["section"] == "datenqualitaet"]
+    for fig in quality_cur:
+        if fig["figure"] == "abdeckung_prozent" and fig["value"] is not None:
+            assert 0 < fig["value"] <= 100.0, fig
+    for annex in (annex_cur, annex_prev):
+        annex["figures"] = [f for f in annex["figures"] if f["section"] != "datenqualitaet"]
     assert annex_cur == annex_prev
     assert "Serviceportal Saarland" in html_prev and "Datenschutz" in html_prev
-    assert _without_incident_columns(html_cur).splitlines() == html_prev.splitlines()
+    assert _comparable(_without_incident_columns(html_cur)).splitlines() == _comparable(html_prev).splitlines()
 
 
 def _without_incident_columns(html: str) -> str:
@@ -200,3 +208,12 @@ def _without_incident_columns(html: str) -> str:
     html = html.replace("<td>nicht erfasst</td><td></td></tr>", "</tr>")
     return re.sub(r'<table class="zahlen klein">\n<caption>Ausfallzeit und MTTR nach Ursache.*?</table>\n', "", html,
                   flags=re.DOTALL)
+
+
+def _comparable(html: str) -> str:
+    """The report without what changed on purpose (issue 21): the data-quality table's counts
+    and the monthly availability chart's drawing (its axis now in German numbers; the table
+    of its numbers below it is still compared)."""
+    html = re.sub(r"<caption>Durchgeführte gegenüber geplanten Prüfungen je Dienst</caption>.*?</table>", "", html,
+                  flags=re.DOTALL)
+    return re.sub(r'<svg role="img" aria-labelledby="chart-monate-caption".*?</svg>', "", html, flags=re.DOTALL)

@@ -247,3 +247,62 @@ def test_daemon_path_and_bulk_path_write_the_same_rollups(tmp_path):
     assert sum(b.total for b in hours.values()) == len(times) and len(hours) == 6
     day_hours = sum(r.bucket.hours for r in one.day_rollups(0, 99999999))
     assert day_hours == 6  # hours with results, not results
+
+
+def test_the_availability_chart_axis_has_plain_german_numbers():
+    """Values between 99.99 and 100 %: matplotlib would write an offset (+9.999e1) over ticks
+    0.006 ... 0.010; a board member reads 99,995 %."""
+    import re
+    from types import SimpleNamespace
+
+    from monitor.kinds.availability import KIND
+
+    def service(i: int) -> SimpleNamespace:
+        months = [SimpleNamespace(availability=99.99 + 0.001 * ((m * 7 + i) % 10)) for m in range(12)]
+        return SimpleNamespace(category="efa", kinds={"availability": SimpleNamespace(
+            months=months, year=SimpleNamespace(availability=99.995))})
+
+    services = [service(i) for i in range(3)]
+    data = SimpleNamespace(services=services, has_data=True, groups=lambda: [("Anlage 1: EfA-Leistungen", services)])
+    chart = next(c for c in KIND.charts(data) if c.id == "chart-monate")
+    labels = [t.strip() for t in re.findall(r">([^<>]+)</text>", chart.svg) if t.strip()]
+    ticks = [t for t in labels if t.endswith(" %")]
+    assert len(ticks) >= 3, labels
+    ticks = [t for t in ticks if t != "Verfügbarkeit in %"]  # the axis' title
+    assert all(re.fullmatch(r"(99,99\d*|100,0*) %", t) for t in ticks), ticks
+    assert not [t for t in labels if re.search(r"\de[+-]?\d|^[+−-]\d|×", t)], labels  # no offset, no exponent
+
+
+def test_data_quality_counts_only_the_period(tmp_path):
+    """A store with results after the period end (a report as of 1 July over a full year of
+    data) counts the period only; more results than planned show above 100 % and are marked."""
+    settings = write_config(tmp_path, 2)
+    config = load_config(settings)
+    store = Store.open(config.store_url, tz=TZ)
+    generate(store, config, 2026, datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1))
+    mid = datetime(2026, 7, 1, tzinfo=TZ)
+    half = report.build(store, config, 2026, tmp_path / "halb", pdf=False, now=mid)
+    full = report.build(store, config, 2026, tmp_path / "voll", pdf=False, now=NOW)
+
+    def quality(files) -> dict[tuple[str, str, str], float]:
+        return {(f["service_id"], f["period"], f["figure"]): f["value"] for f in json.loads(files.json.read_text())["figures"]
+                if f["section"] == "datenqualitaet" and f["service_id"]}
+
+    h, f = quality(half), quality(full)
+    with_data = [sid for sid in config.services if h[(sid, "availability", "pruefungen_geplant")] is not None]
+    assert with_data  # (the first service of the synthetic year starts in July)
+    for sid in with_data:
+        for kind in ("availability", "security"):
+            ran, planned = h[(sid, kind, "pruefungen_gelaufen")], h[(sid, kind, "pruefungen_geplant")]
+            assert ran <= planned * 1.001 + 2 and h[(sid, kind, "abdeckung_prozent")] <= 100.1, (sid, kind, ran, planned)
+            assert ran < 0.6 * f[(sid, kind, "pruefungen_gelaufen")]  # half a year, not the whole store
+    assert "mehr als geplant" not in half.html.read_text()
+    # the catalog's interval doubled after the fact: twice the planned results, shown and marked
+    text = (tmp_path / "catalog.yaml").read_text().replace("availability: {interval: 60s", "availability: {interval: 120s")
+    (tmp_path / "catalog.yaml").write_text(text)
+    doubled = report.build(store, load_config(settings), 2026, tmp_path / "doppelt", pdf=False, now=mid)
+    d = quality(doubled)
+    sid = with_data[0]
+    assert d[(sid, "availability", "abdeckung_prozent")] > 190
+    html = doubled.html.read_text()
+    assert "mehr als geplant*" in html and "* Mehr Ergebnisse als nach dem Prüfintervall geplant" in html

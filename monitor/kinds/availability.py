@@ -199,7 +199,7 @@ class Availability(Kind):
                                   f"(Ziel {fmt_pct(worst.target, 1)})."))]
 
     def charts(self, data: ReportData) -> list[Chart]:
-        from monitor.report.render import COLORS, Chart, figure, svg
+        from monitor.report.render import COLORS, Chart, figure, german_axis, svg
 
         out: list[Chart] = []
         groups = data.groups()
@@ -217,6 +217,7 @@ class Availability(Kind):
                 ax.plot(xs, [series[m] for m in xs], marker="os^d"[i % 4], color=COLORS[i % 4], label=label)
             ax.set_xticks(range(12), MONTHS_DE)
             ax.set_ylabel("Verfügbarkeit in %")
+            german_axis(ax)
             ax.legend(loc="lower left", frameon=False)
             ax.grid(axis="y", color="#cccccc", linewidth=0.5)
             rows = [(MONTHS_DE[m], *(fmt_pct(medians[label][m]) for label, _ in groups)) for m in range(12)]

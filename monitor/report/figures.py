@@ -98,6 +98,11 @@ class ReportData:
         return out
 
     @property
+    def over_planned(self) -> bool:
+        """Whether some service has more results than planned (marked in the data-quality table)."""
+        return any((q.get("coverage") or 0) > 100 for s in self.services for q in s.quality.values())
+
+    @property
     def monitor_downtime(self) -> float:
         return sum(e - s for s, e in self.monitor_gaps)
 
@@ -127,7 +132,10 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
     progress("Tageswerte")
     rolled: dict[tuple[str, str], list[tuple[int, Bucket]]] = defaultdict(list)
     by_url: dict[tuple[str, str], dict[str, list[tuple[int, Bucket]]]] = defaultdict(lambda: defaultdict(list))
-    first_day, last_day = year * 10000 + 101, year * 10000 + 1231
+    # the days of the period only: a store that holds newer results (a report for a period
+    # that has ended, a `now` before the newest result) must not count them
+    last = datetime.fromtimestamp(max(start, end - 1e-6), tz)
+    first_day, last_day = year * 10000 + 101, min(year * 10000 + 1231, last.year * 10000 + last.month * 100 + last.day)
     for r in store.day_rollups(first_day, last_day):
         if r.service_id in wanted:
             rolled[(r.service_id, r.kind)].append((r.day, r.bucket))
@@ -187,14 +195,22 @@ def _quality(svc: ResolvedService, summaries: dict[str, Any], rolled: dict[tuple
         if since is None:
             out[kind.name] = {"ran": ran, "expected": None, "coverage": None, "hours_missing": None}
             continue
+        urls = len(kind.check.urls(svc.urls, settings))
+        if not kind.uses_timeline:
+            # a day rollup knows its last result only: count back from it to the day's first
+            first_day = min(d for d, _b in days)
+            firsts = [b for d, b in days if d == first_day]
+            per_url = sum(b.total for b in firsts) / urls
+            since = min(since, max(b.last_at for b in firsts) - max(0.0, per_url - 1) * settings.interval)
         span_start = max(start, since)
         running = max(0.0, end - span_start) - sum(max(0.0, min(e, end) - max(s, span_start)) for s, e in gaps)
-        urls = len(kind.check.urls(svc.urls, settings))
-        expected = max(1, int(running // settings.interval)) * urls
+        expected = (int(running // settings.interval) + 1) * urls  # one at the start, then one per interval
         hours_missing = None
         if kind.counts_hours and settings.interval <= 3600:
             hours_missing = max(0, int(running // 3600) * urls - sum(b.hours for _d, b in days))
-        out[kind.name] = {"ran": ran, "expected": expected, "coverage": min(100.0, 100.0 * ran / expected),
+        # more results than planned (manual `check --store`, an interval shortened during the
+        # period) is shown as it is, above 100 %, and marked: never cut silently
+        out[kind.name] = {"ran": ran, "expected": expected, "coverage": 100.0 * ran / expected,
                           "hours_missing": hours_missing}
     return out
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,17 @@ def figure(width: float = 7.5, height: float = 2.6):
 
 
 COLORS = ("#0b5394", "#b45f06", "#38761d", "#741b47")  # dark enough for 3:1 against white (WCAG 1.4.11)
+
+
+def german_axis(ax: Any, unit: str = " %") -> None:
+    """The y axis in plain German numbers (99,995 %): no offset or scientific notation, as
+    many decimals as the tick spacing needs."""
+    low, high = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if low - 1e-9 <= t <= high + 1e-9]
+    steps = [b - a for a, b in itertools.pairwise(ticks) if b > a]
+    digits = max(0, min(6, math.ceil(-math.log10(min(steps)) - 1e-9))) if steps else 0
+    ax.set_yticks(ticks, [F.fmt_num(t, digits) + unit for t in ticks])
+    ax.set_ylim(low, high)
 
 
 def charts(data: F.ReportData) -> list[Chart]:
