@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from checks import browser
@@ -123,6 +124,10 @@ def test_the_daemon_shows_an_outage_and_an_incident_and_the_page_is_accessible(t
                                    what="the incident on the page")
             assert "&lt;script&gt;alert(1)&lt;/script&gt; Neue Server &amp; Kabel" in body and HOSTILE not in body
             assert "intern" not in body and "127.0.0.1" not in body  # the private service, the URLs
+            code, atom = daemon.get("/status/feed.xml")
+            feed = feedparser.parse(atom)
+            assert code == 200 and not feed.bozo and feed.entries[0].title == "Störung: Rechenzentrum (wird untersucht)"
+            assert HOSTILE in feed.entries[0].content[0].value  # as text: a feed reader shows it, never runs it
 
             # records kept in git: an invalid file is refused on reload, a valid one shows
             records = tmp_path / "incidents"
