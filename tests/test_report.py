@@ -306,3 +306,22 @@ def test_data_quality_counts_only_the_period(tmp_path):
     assert d[(sid, "availability", "abdeckung_prozent")] > 190
     html = doubled.html.read_text()
     assert "mehr als geplant*" in html and "* Mehr Ergebnisse als nach dem Prüfintervall geplant" in html
+
+
+@pytest.mark.slow
+def test_an_independent_pdf_ua_checker_finds_nothing_in_a_20_service_year(tmp_path):
+    """pdfua (PyPI) checks the machine-checkable part of PDF/UA-1: every chart a /Figure with
+    /Alt, every table header cell with /Scope, no table that is only a caption."""
+    from pdfua import validate
+    from pypdf import PdfReader
+
+    settings = write_config(tmp_path, 20)
+    config = load_config(settings)
+    store = Store.open(config.store_url, tz=TZ)
+    generate(store, config, 2026, datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1))
+    files = report.build(store, config, 2026, tmp_path / "out", now=NOW)
+    found = validate(str(files.pdf))
+    assert not found.findings and found.exit_code == 0, [(f.rule_id, f.severity.name, f.message) for f in found.findings[:10]]
+    reader = PdfReader(str(files.pdf))
+    assert reader.metadata.title.startswith("Qualitätsbericht 2026") and reader.trailer["/Root"]["/Lang"] == "de"
+    assert reader.trailer["/Root"]["/MarkInfo"]["/Marked"]

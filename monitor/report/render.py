@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import re
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,17 @@ def german_axis(ax: Any, unit: str = " %") -> None:
 
 
 def charts(data: F.ReportData) -> list[Chart]:
-    """Every kind's charts, in report order."""
-    return [chart for kind in REGISTRY.in_report_order() if kind.name in data.shown for chart in kind.charts(data)]
+    """Every kind's charts, in report order. Each SVG gets its caption as <title>: WeasyPrint
+    makes that the PDF figure's /Alt (PDF/UA-1: a figure without it is invisible to a screen
+    reader); the HTML names the chart by its caption (aria-labelledby) as before."""
+    out = []
+    for kind in REGISTRY.in_report_order():
+        if kind.name in data.shown:
+            for chart in kind.charts(data):
+                title = f"<title>{html_escape(chart.caption)} (Zahlen in der Tabelle darunter)</title>"
+                head = chart.svg.index(">", chart.svg.index("<svg")) + 1
+                out.append(dataclasses.replace(chart, svg=chart.svg[:head] + title + chart.svg[head:]))
+    return out
 
 
 def environment() -> Environment:
@@ -117,6 +127,49 @@ def write_pdf(html: str, path: Path) -> None:
     from weasyprint import HTML
 
     HTML(string=html, base_url=str(TEMPLATES)).write_pdf(str(path), pdf_variant="pdf/ua-1")
+    scope_table_headers(path)
+
+
+def scope_table_headers(path: Path) -> int:
+    """Give every table header cell of the tagged PDF its /Scope, which WeasyPrint leaves out
+    (PDF/UA-1, ISO 32000-1 14.8.5.7): a header in a row with data cells heads its row (our
+    `<th scope="row">`), one in a row of headers only heads its column. Returns how many."""
+    from pypdf import PdfWriter
+    from pypdf.generic import ArrayObject, DictionaryObject, NameObject
+
+    writer = PdfWriter(clone_from=str(path))
+    count = 0
+
+    def kids(node: DictionaryObject) -> list[DictionaryObject]:
+        k = node.get("/K")
+        items = k if isinstance(k, ArrayObject) else [k] if k is not None else []
+        out = []
+        for item in items:
+            obj = item.get_object() if hasattr(item, "get_object") else item
+            if isinstance(obj, DictionaryObject) and "/S" in obj:
+                out.append(obj)
+        return out
+
+    root = writer.root_object["/StructTreeRoot"].get_object()
+    assert isinstance(root, DictionaryObject)  # WeasyPrint's pdf/ua-1 output is tagged
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        children = kids(node)
+        if node.get("/S") == "/TR":
+            scope = "/Row" if any(c.get("/S") == "/TD" for c in children) else "/Column"
+            for cell in children:
+                if cell.get("/S") == "/TH":
+                    attrs = cell.get("/A")
+                    attrs = attrs.get_object() if attrs is not None else None
+                    if not isinstance(attrs, DictionaryObject):
+                        attrs = DictionaryObject({NameObject("/O"): NameObject("/Table")})
+                        cell[NameObject("/A")] = attrs
+                    attrs[NameObject("/Scope")] = NameObject(scope)
+                    count += 1
+        stack.extend(children)
+    writer.write(str(path))
+    return count
 
 
 def write_annex(data: F.ReportData, csv_path: Path, json_path: Path) -> None:
