@@ -226,6 +226,8 @@ class Scheduling(Process):
             self.runner.tz = config.settings.tz
             self.context = self.runner.context = dataclasses.replace(self.context, proxy=config.proxy)
             self.canaries.proxy = config.proxy
+            if config.settings.canaries != self.canaries.settings:
+                self._replace_canaries(config)
             self.metrics.reload_ok.set(1)
             self.metrics.reload_ts.set(time.time())
             log.info("Konfiguration neu geladen: %d Dienste, %d Prüfziele", len(config.services), len(self._specs))
@@ -236,6 +238,17 @@ class Scheduling(Process):
             self.store.beat(self.run_id)
             self._last_beat = time.time()
             self.metrics.beat()
+
+    def _replace_canaries(self, config: Config) -> None:
+        """New canary settings take effect at once: a new guard, its round rescheduled, the
+        old canaries' series gone."""
+        self.canaries = self.runner.canaries = CanaryGuard(config.settings.canaries, config.proxy)
+        self.metrics.canary.clear()
+        if self.leader and self.scheduler.get_job("_canaries") is not None:
+            self.scheduler.remove_job("_canaries")
+        if self.leader and self.canaries.configured:
+            self.scheduler.add_job(self._canary_round, IntervalTrigger(seconds=config.settings.canaries.interval),
+                                   id="_canaries", executor="internal", next_run_time=datetime.now(config.settings.tz))
 
     def _canary_round(self) -> None:
         verdict = self.canaries.probe()

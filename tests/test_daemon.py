@@ -218,3 +218,18 @@ def test_reload_is_refused_from_elsewhere_without_the_token(tmp_path, http_serve
     with running(settings) as daemon:
         code, body = daemon.post("/-/reload")
         assert code == 403 and "nicht erlaubt" in body and "reload_token_file" in body
+
+
+def test_a_reload_applies_new_canaries_at_once(tmp_path, http_server):
+    """Changed canaries took effect only after a restart, although the reload said it worked."""
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"]), canaries=[f"{http_server}/ok"])
+    with running(settings) as daemon:
+        daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "egov_canary_up", url=f"{http_server}/ok") == 1,
+                        what="the first canary")
+        settings.write_text(settings.read_text().replace(f"urls: ['{http_server}/ok']", f"urls: ['{http_server}/ok?neu=1']"))
+        assert "ok?neu=1" in settings.read_text()
+        assert daemon.post("/-/reload")[0] == 200
+        text = daemon.wait_for(lambda: next((t for t in [daemon.get("/metrics")[1]]
+                                             if sample(t, "egov_canary_up", url=f"{http_server}/ok?neu=1") == 1), None),
+                               what="the new canary")
+        assert sample(text, "egov_canary_up", url=f"{http_server}/ok") is None  # the old one is gone
