@@ -211,9 +211,12 @@ def _without_incident_columns(html: str) -> str:
 
 
 def _comparable(html: str) -> str:
-    """The report without what changed on purpose (issue 21): the data-quality table's counts
-    and the monthly availability chart's drawing (its axis now in German numbers; the table
-    of its numbers below it is still compared)."""
+    """The report without what changed on purpose (issue 21): the data-quality table's counts,
+    the monthly availability chart's drawing (its axis now in German numbers; the table of its
+    numbers below it is still compared), the charts' titles and one CSS rule for the PDF."""
     html = re.sub(r"<caption>Durchgeführte gegenüber geplanten Prüfungen je Dienst</caption>.*?</table>", "", html,
                   flags=re.DOTALL)
+    # and for PDF/UA: each chart's caption as its SVG <title>, no caption alone at a page foot
+    html = re.sub(r"<title>[^<]*\(Zahlen in der Tabelle darunter\)</title>", "", html)
+    html = html.replace(" break-after: avoid; }", " }")
     return re.sub(r'<svg role="img" aria-labelledby="chart-monate-caption".*?</svg>', "", html, flags=re.DOTALL)
