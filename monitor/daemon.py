@@ -43,7 +43,7 @@ from monitor.kinds import REGISTRY
 from monitor.metrics import DaemonMetrics, LatestCache, ResultText, StoreSnapshot
 from monitor.process import Process, close_http, metrics_handler, run_until_signalled, serve_http
 from monitor.runner import CanaryGuard, CheckRunner
-from monitor.statuspage import Response, StatusSite
+from monitor.statuspage import StatusSite
 from monitor.store import LatestState
 from monitor.writer import Item, ResultWriter
 
@@ -131,9 +131,6 @@ class Scheduling(Process):
         if n:
             log.info("%d Störungs- und Wartungseinträge aus Dateien geladen", n)
         return None
-
-    def status_response(self, path: str, if_none_match: str | None, accept_encoding: str | None) -> Response:
-        return self.status_site.respond(path, if_none_match, accept_encoding)
 
     # ------------------------------------------------------------------ hooks
 
@@ -225,8 +222,7 @@ class Scheduling(Process):
                 self.browsers.configure(config.browser_settings, config.settings.pools.browser)
             self.runner.tz = config.settings.tz
             self.context = self.runner.context = dataclasses.replace(self.context, proxy=config.proxy)
-            self.canaries.proxy = config.proxy
-            if config.settings.canaries != self.canaries.settings:
+            if (config.settings.canaries, config.proxy) != (self.canaries.settings, self.canaries.proxy):
                 self._replace_canaries(config)
             self.metrics.reload_ok.set(1)
             self.metrics.reload_ts.set(time.time())
@@ -240,8 +236,8 @@ class Scheduling(Process):
             self.metrics.beat()
 
     def _replace_canaries(self, config: Config) -> None:
-        """New canary settings take effect at once: a new guard, its round rescheduled, the
-        old canaries' series gone."""
+        """New canary settings or proxy take effect at once: a new guard, its round rescheduled,
+        the old canaries' series gone."""
         self.canaries = self.runner.canaries = CanaryGuard(config.settings.canaries, config.proxy)
         self.metrics.canary.clear()
         if self.leader and self.scheduler.get_job("_canaries") is not None:

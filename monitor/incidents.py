@@ -167,6 +167,9 @@ class IncidentBook:
             query = query.where(incidents.c.starts_at <= until)
         if since is not None:
             query = query.where(sa.or_(incidents.c.ends_at.is_(None), incidents.c.ends_at >= since))
+        return self._load(query)
+
+    def _load(self, query: sa.Select[Any]) -> list[Incident]:
         with self.store.engine.connect() as conn:
             rows = list(conn.execute(query))
             keys = [r.key for r in rows]
@@ -187,11 +190,10 @@ class IncidentBook:
         return (*a, *b)
 
     def get(self, key: str) -> Incident:
-        with self.store.engine.connect() as conn:
-            found = conn.execute(sa.select(incidents.c.starts_at).where(incidents.c.key == key)).first()
-        if found is None:
+        found = self._load(sa.select(incidents).where(incidents.c.key == key))
+        if not found:
             raise IncidentError(f"kein Eintrag {key!r}; `egov-monitor incident list` zeigt die vorhandenen")
-        return next(i for i in self.all(until=found.starts_at) if i.key == key)
+        return found[0]
 
     def next_key(self, at: float, tz: ZoneInfo) -> str:
         day = datetime.fromtimestamp(at, tz).strftime("%Y-%m-%d")

@@ -27,7 +27,7 @@ from checks.kind import CheckContext
 from monitor import __version__
 from monitor.config import Config
 from monitor.metrics import BrowserPoolCollector
-from monitor.statuspage import Response
+from monitor.statuspage import Response, StatusSite
 from monitor.store import Store
 
 log = logging.getLogger("egov_monitor")
@@ -181,6 +181,7 @@ class Process:
                             "einrichten; docs/operations.md.", config.proxy.address)
         self.context = CheckContext(browser=self.browsers, proxy=config.proxy)
         self.http: http.server.ThreadingHTTPServer | None = None
+        self.status_site: StatusSite | None = None  # the public status page, for processes that serve one
         self._stop = threading.Event()
 
     def healthy(self) -> tuple[bool, str]:
@@ -190,10 +191,6 @@ class Process:
         """Exposition text served after the registry's (rendered by the process itself)."""
         return b""
 
-    def status_response(self, path: str, if_none_match: str | None, accept_encoding: str | None) -> Response:
-        """The public status page (processes that have one override this)."""
-        return Response(404, b"not found\n", {"Content-Type": "text/plain; charset=utf-8"})
-
     def serve(self, listen: tuple[str, int], reload: Callable[[], list[str]] | None = None) -> None:
         """Start /metrics and /healthz (and POST /-/reload, from the addresses and with the token
         the settings allow) on `listen`."""
@@ -202,7 +199,8 @@ class Process:
             return self.config.settings.reload_refusal(client, authorization, self.config.settings_file.parent)
 
         self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload, may_reload,
-                                                       self.metrics_text, self.status_response))
+                                                       self.metrics_text,
+                                                       self.status_site.respond if self.status_site else None))
 
     def start(self) -> None:
         raise NotImplementedError

@@ -32,8 +32,10 @@ from checks.httpprobe import (
     X509_V_ERR_HOSTNAME_MISMATCH,
     X509_V_ERR_IP_ADDRESS_MISMATCH,
     X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    ProbeError,
     client_context,
     issuer_via_aia,
+    open_tunnel,
     trust_intermediate,
 )
 from checks.proxy import Proxy
@@ -191,8 +193,6 @@ def _handshake(host: str, port: int, server_name: str, ctx: ssl.SSLContext, dead
     if left <= 0:
         raise TimeoutError("no time left")
     if proxy is not None and proxy.applies_to(host):
-        from checks.httpprobe import ProbeError, open_tunnel
-
         try:
             sock = open_tunnel(proxy, host, port, left)
         except ProbeError as exc:

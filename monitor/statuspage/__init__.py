@@ -15,6 +15,7 @@ the report's traffic-light rule against the service's target.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import logging
@@ -26,6 +27,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -287,7 +289,13 @@ def collect(config: Config, store: Store, rows: list[LatestState], now: float | 
 
 
 def environment(config: Config) -> Environment:
-    tz = config.settings.tz
+    """The page's Jinja environment: built (and its templates compiled) once per timezone."""
+    return _environment(config.settings.timezone)
+
+
+@functools.cache
+def _environment(timezone: str) -> Environment:
+    tz = ZoneInfo(timezone)
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(
@@ -307,6 +315,7 @@ def render_service(env: Environment, data: StatusData, service: ServiceStatus) -
     return env.get_template("service.html.j2").render(d=data, s=service, version=__version__)
 
 
+@functools.cache
 def _css() -> str:
     return (TEMPLATES / "status.css").read_text(encoding="utf-8")
 
@@ -392,7 +401,7 @@ class Page:
     etag: str
 
 
-def _page(text: str, ctype: str) -> Page:
+def _make_page(text: str, ctype: str) -> Page:
     body = text.encode()
     return Page(body, gzip.compress(body, 6, mtime=0), f"{ctype}; charset=utf-8",
                 '"' + hashlib.sha1(body).hexdigest()[:20] + '"')
@@ -464,9 +473,9 @@ class StatusSite:
         try:
             data = collect(config, self._store, rows, now, self._history)
             env = environment(config)
-            pages = {"index.html": _page(render_index(env, data), "text/html"),
-                     "feed.xml": _page(render_feed(config, data), "application/atom+xml"),
-                     "status.css": _page(_css(), "text/css")}
+            pages = {"index.html": _make_page(render_index(env, data), "text/html"),
+                     "feed.xml": _make_page(render_feed(config, data), "application/atom+xml"),
+                     "status.css": _make_page(_css(), "text/css")}
         except sa.exc.SQLAlchemyError as exc:
             with self._lock:
                 self._rendering = False
@@ -497,7 +506,7 @@ class StatusSite:
         found = [s for s in data.services if s.id == name[7:-5]]
         if not found:
             return None
-        page = _page(render_service(environment(config), data, found[0]), "text/html")
+        page = _make_page(render_service(environment(config), data, found[0]), "text/html")
         with self._lock:
             if self._data is data:
                 self._pages[name] = page
