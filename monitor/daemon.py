@@ -95,8 +95,7 @@ class Scheduling(Process):
         self.leader = not self.distributed  # the embedded daemon is alone by definition
         self.latest = self.latest_source()
         self.results_text = ResultText(self.latest, lambda: self.config)
-        self.status_site = StatusSite(lambda: self.config, self.store, self.latest,
-                                      reread=1.0 if self.distributed else 0.0)  # the scheduler reads the store
+        self.status_site = StatusSite(lambda: self.config, self.store)
         problem = self.sync_incidents(self.config)
         if problem is not None:
             self.store.close()
@@ -218,6 +217,8 @@ class Scheduling(Process):
             if self.leader:
                 self._apply(config)
             self.config = config
+            if self.status_process is not None:
+                self.status_process.configure(config)
             if self.browsers is not None:
                 self.browsers.configure(config.browser_settings, config.settings.pools.browser)
             self.runner.tz = config.settings.tz

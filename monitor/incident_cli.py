@@ -139,7 +139,7 @@ def cmd_statuspage(args: argparse.Namespace, load: Callable[[argparse.Namespace]
         return EXIT_FAILED
     store = Store.open(config.store_url, tz=config.settings.tz)
     try:
-        written = export(config, store, store.latest(kind="availability"), args.out)
+        written = export(config, store, args.out)
     finally:
         store.close()
     print(f"Statusseite geschrieben: {len(written)} Dateien in {args.out}")

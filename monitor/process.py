@@ -6,13 +6,11 @@ on `Process`; none of them branches on which one it is.
 
 from __future__ import annotations
 
-import concurrent.futures
 import http.server
 import logging
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,14 +22,13 @@ from prometheus_client import (
 
 from checks.browser import PoolHolder
 from checks.kind import CheckContext
-from monitor import __version__
 from monitor.config import Config
 from monitor.metrics import BrowserPoolCollector
 from monitor.statuspage import Response, StatusSite
+from monitor.statuspage.serve import BaseHandler, PoolServer, StatusProcess, status_path
 from monitor.store import Store
 
 log = logging.getLogger("egov_monitor")
-HANDLER_TIMEOUT = 20.0  # seconds a connection may idle before the server drops it
 
 
 def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]],
@@ -45,25 +42,8 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
     /-/reload when `reload` is given; `may_reload(client, authorization)` says why a reload
     request is refused (None: allowed)."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        server_version = f"egov-monitor/{__version__}"
-        timeout = HANDLER_TIMEOUT  # a client that sends nothing is dropped
-
-        def log_message(self, fmt: str, *args: Any) -> None:  # requests are not worth a log line each
-            log.debug("http %s", fmt % args)
-
-        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8",
-                  headers: dict[str, str] | None = None) -> None:
-            self.send_response(code)
-            for name, value in (headers or {"Content-Type": ctype}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def do_HEAD(self) -> None:
-            self.do_GET()
+    class Handler(BaseHandler):
+        respond = staticmethod(status) if status is not None else None
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -76,14 +56,8 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
             elif path == "/healthz":
                 ok, why = healthy()
                 self._send(200 if ok else 503, (why + "\n").encode())
-            elif status is not None and (path == "/status" or path.startswith("/status/")):
-                try:
-                    answer = status(path, self.headers.get("If-None-Match"), self.headers.get("Accept-Encoding"))
-                except Exception:
-                    log.exception("status page failed")
-                    self._send(500, "Statusseite vorübergehend nicht verfügbar\n".encode())
-                    return
-                self._send(answer.code, answer.body, headers=answer.headers)
+            elif status is not None and status_path(path):
+                self.send_status(path)
             elif path == "/":
                 self._send(200, b"egov-monitor: /metrics /healthz" + (b" /status/" if status else b"")
                            + (b" POST /-/reload\n" if reload else b"\n"))
@@ -108,32 +82,12 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
     return Handler
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    """Connections are handled by a fixed pool of threads, not a new thread each: a burst of a
-    hundred status page readers then queues (in the pool and the listen backlog) instead of
-    contending with the checks' threads for the interpreter. Each connection may idle for at
-    most HANDLER_TIMEOUT seconds, so slow or silent clients cannot hold the pool."""
-
-    # socketserver listens with a backlog of 5: a burst would overflow it and wait out TCP's
-    # SYN retries (1, 3, 7, 15 s ...)
-    request_queue_size = 1024
-    pool_size = 8
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pool = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="http")
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._pool.submit(self.process_request_thread, request, client_address)
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def serve_http(listen: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
-    server = _Server(listen, handler)
-    server.daemon_threads = True
+def serve_http(listen: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler],
+               status: StatusProcess | None = None) -> PoolServer:
+    """Serve `handler` on `listen`; with `status`, sharing the socket with the status process."""
+    server = PoolServer(listen, handler)
+    if status is not None:
+        status.attach(server)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
 
@@ -182,6 +136,7 @@ class Process:
         self.context = CheckContext(browser=self.browsers, proxy=config.proxy)
         self.http: http.server.ThreadingHTTPServer | None = None
         self.status_site: StatusSite | None = None  # the public status page, for processes that serve one
+        self.status_process: StatusProcess | None = None  # ... and its own process, which answers most requests
         self._stop = threading.Event()
 
     def healthy(self) -> tuple[bool, str]:
@@ -198,9 +153,13 @@ class Process:
         def may_reload(client: str, authorization: str | None) -> str | None:
             return self.config.settings.reload_refusal(client, authorization, self.config.settings_file.parent)
 
+        if self.status_site is not None:
+            self.status_process = StatusProcess()
+            self.status_process.configure(self.config)
         self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload, may_reload,
                                                        self.metrics_text,
-                                                       self.status_site.respond if self.status_site else None))
+                                                       self.status_site.respond if self.status_site else None),
+                               self.status_process)
 
     def start(self) -> None:
         raise NotImplementedError
@@ -209,6 +168,8 @@ class Process:
         """Close what `Process` opened; subclasses stop their own parts first."""
         if self.browsers is not None:
             self.browsers.close()
+        if self.status_process is not None:  # first: it accepts on the daemon's socket
+            self.status_process.close()
         close_http(self.http)
         self.store.close()
 

@@ -81,7 +81,7 @@ def main() -> None:
         book.add(Incident("2026-c", "maintenance", "Wartung des Servicekontos", None, None, ("servicekonto",),
                           t + 4 * 86400, t + 4 * 86400 + 7200, "cli",
                           (Update(t, "scheduled", "Die Anmeldung ist in dieser Zeit nicht möglich."),)))
-        export(config, store, store.latest(kind="availability"), d / "out")
+        export(config, store, d / "out")
         handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(d / "out"))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -14,7 +14,7 @@ import pytest
 from checks.result import State
 from monitor.config import load_config
 from monitor.incidents import Incident, IncidentBook, Update
-from monitor.statuspage import StatusSite, collect, export, render_feed
+from monitor.statuspage import StatusSite, collect, export, read_current, render_feed
 from monitor.store import Store
 from tests.helpers import result
 
@@ -95,7 +95,7 @@ def estate(tmp_path):
 
 
 def exported(config, store, out: Path) -> dict[str, str]:
-    export(config, store, store.latest(kind="availability"), out)
+    export(config, store, out)
     return {str(p.relative_to(out)): p.read_text(encoding="utf-8") for p in out.rglob("*") if p.is_file()}
 
 
@@ -120,7 +120,7 @@ def test_only_public_services_and_what_operators_wrote_reach_the_page(estate, tm
 
 def test_groups_state_and_ninety_days_of_availability(estate, tmp_path):
     config, store = estate
-    data = collect(config, store, store.latest(kind="availability"))
+    data = collect(config, store, read_current(store))
     assert [(label, [s.id for s in members]) for label, members in data.groups] == [
         ("Anlage 2: IT-Basisdienste", ["basis"]), ("Anlage 1: EfA-Leistungen", ["portal"])]
     portal = data.groups[1][1][0]
@@ -137,20 +137,29 @@ def test_groups_state_and_ninety_days_of_availability(estate, tmp_path):
 
 def test_a_stale_result_is_no_current_data_and_an_outage_is_shown_with_its_start(estate):
     config, store = estate
-    rows = store.latest(kind="availability")
+    rows = read_current(store)
     later = time.time() + 3 * 3600  # three hours without a new result
     stale = collect(config, store, rows, now=later)
     assert {s.id: s.state for s in stale.services} == {"basis": "unknown", "portal": "unknown"}
     store.record(result(State.DOWN, at=datetime.now(UTC), service="basis", url=config.services["basis"].urls[0]))
-    down = collect(config, store, store.latest(kind="availability"))
+    down = collect(config, store, read_current(store))
     basis = next(s for s in down.services if s.id == "basis")
     assert basis.state == "down" and basis.state_label == "gestört" and basis.since is not None
+
+
+def test_a_url_no_longer_in_the_catalog_does_not_count(estate):
+    """The store keeps the newest result of a URL an operator removed (or moved to another
+    port); until it would be stale, it must not make its service look down."""
+    config, store = estate
+    store.record(result(State.DOWN, at=datetime.now(UTC), service="portal", url="https://portal.example.invalid/alt"))
+    data = collect(config, store, read_current(store))
+    assert {s.id: s.state for s in data.services} == {"basis": "up", "portal": "up"}
 
 
 def test_the_atom_feed_parses_and_carries_each_public_record(estate):
     config, store = estate
     config = load_config(write_site(config.settings_file.parent, base_url="https://status.saarland.example/"))
-    feed = feedparser.parse(render_feed(config, collect(config, store, store.latest(kind="availability"))))
+    feed = feedparser.parse(render_feed(config, collect(config, store, read_current(store))))
     assert not feed.bozo, feed.get("bozo_exception")
     assert feed.feed.title == "Status der Online-Dienste im Saarland" and feed.feed.language == "de"
     titles = [e.title for e in feed.entries]
@@ -165,7 +174,7 @@ def test_the_atom_feed_parses_and_carries_each_public_record(estate):
 
 def test_served_with_caching_headers_and_re_rendered_when_a_state_changes(estate):
     config, store = estate
-    site = StatusSite(lambda: config, store, lambda: store.latest(kind="availability"))
+    site = StatusSite(lambda: config, store)
     assert site.respond("/status").code == 301
     first = site.respond("/status/")
     assert first.code == 200 and first.headers["Cache-Control"] == "public, max-age=3600"
@@ -214,7 +223,7 @@ def test_concurrent_requests_share_one_rendering(estate, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(sp, "collect", counted)
-    site = StatusSite(lambda: config, store, lambda: store.latest(kind="availability"))
+    site = StatusSite(lambda: config, store)
     bodies: list[bytes] = []
     threads = [threading.Thread(target=lambda: bodies.append(site.respond("/status/").body)) for _ in range(50)]
     for t in threads:

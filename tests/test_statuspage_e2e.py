@@ -141,6 +141,8 @@ def test_the_daemon_shows_an_outage_and_an_incident_and_the_page_is_accessible(t
                 fh.write("    end: 2030-01-06T02:00:00+01:00\n")
             assert daemon.post("/-/reload")[0] == 200
             daemon.wait_for(lambda: "<strong>Umzug</strong>" in page(), timeout=30, what="the file's record on the page")
+            # the page (and the reload) came from the status process beside the daemon
+            assert "Statusseite läuft im eigenen Prozess" in daemon.log()
 
             pool = browser.BrowserPool(browser.BrowserSettings(), 1)
             try:

@@ -38,7 +38,7 @@ from monitor.incidents import Incident, IncidentBook
 from monitor.kinds.availability import YELLOW_MARGIN
 from monitor.report.figures import GROUPS
 from monitor.report.format import fmt_pct
-from monitor.store import LatestState, Store, rollups, series
+from monitor.store import Store, latest, rollups, series
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -145,24 +145,43 @@ def public_services(config: Config) -> list[ResolvedService]:
     return [s for s in config.services.values() if s.service.public]
 
 
-def current_states(config: Config, rows: list[LatestState], now: float) -> dict[str, tuple[str, float | None]]:
-    """Per public service: its state (worst over its URLs; unknown when stale) and since when."""
-    public = {s.id: s for s in public_services(config)}
+@dataclasses.dataclass(frozen=True, slots=True)
+class Current:
+    """A target's newest availability state: the `latest` row without its stored result,
+    which the page does not need (reading and parsing those cost the page most of its time)."""
+
+    service_id: str
+    url: str
+    state: str
+    started_at: float
+    since: float
+
+
+def read_current(store: Store) -> list[Current]:
+    query = (sa.select(latest.c.service_id, latest.c.url, latest.c.state, latest.c.started_at, latest.c.since)
+             .where(latest.c.kind == KIND))
+    with store.engine.connect() as conn:
+        return [Current(*row) for row in conn.execute(query)]
+
+
+def current_states(config: Config, rows: list[Current], now: float) -> dict[str, tuple[str, float | None]]:
+    """Per public service: its state (worst over its URLs in the catalog; unknown when stale)
+    and since when. A URL no longer in the catalog does not count."""
+    public = {s.id: (s, set(s.urls)) for s in public_services(config)}
     out: dict[str, tuple[str, float | None]] = {}
     for row in rows:
-        r = row.result
-        svc = public.get(r.service_id)
-        if svc is None or str(r.kind) != KIND or KIND not in svc.checks:
+        svc, urls = public.get(row.service_id, (None, set()))
+        if svc is None or row.url not in urls or KIND not in svc.checks:
             continue
         interval = svc.checks[KIND].interval
-        stale = now - r.started_at.timestamp() > 3 * interval + 60
-        state = "unknown" if stale else r.state.value
-        since = None if stale else row.since.timestamp()
-        cur = out.get(r.service_id)
+        stale = now - row.started_at > 3 * interval + 60
+        state = "unknown" if stale else row.state
+        since = None if stale else row.since
+        cur = out.get(row.service_id)
         if cur is None or _RANK[state] > _RANK[cur[0]]:
-            out[r.service_id] = (state, since)
+            out[row.service_id] = (state, since)
     moment = datetime.fromtimestamp(now, UTC)
-    for sid, svc in public.items():
+    for sid, (svc, _urls) in public.items():
         if KIND not in svc.checks:
             out[sid] = ("none", None)
         elif any(w.active_at(moment, config.settings.tz) for w in svc.service.maintenance):
@@ -235,7 +254,7 @@ def _days(public: list[ResolvedService], counts: dict[tuple[str, int], list[int]
     return out
 
 
-def collect(config: Config, store: Store, rows: list[LatestState], now: float | None = None,
+def collect(config: Config, store: Store, rows: list[Current], now: float | None = None,
             history: History | None = None) -> StatusData:
     """Everything the page shows. `history`: the days before today, kept between renderings."""
     now = time.time() if now is None else now
@@ -279,7 +298,7 @@ def collect(config: Config, store: Store, rows: list[LatestState], now: float | 
                 maintenance.append(Announcement(w.reason or "Wartungsfenster", [svc.service.name], s.timestamp(),
                                                 e.timestamp(), ""))
     maintenance.sort(key=lambda a: (a.start, a.title))
-    newest = max((r.result.started_at.timestamp() for r in rows if r.result.service_id in names), default=None)
+    newest = max((r.started_at for r in rows if r.service_id in names), default=None)
     settings = config.settings.status_page
     return StatusData(settings.title, settings.intro, now, newest, groups, open_incidents, recent, maintenance, names,
                       days[0], days[-1])
@@ -365,9 +384,9 @@ def render_feed(config: Config, data: StatusData) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"
 
 
-def export(config: Config, store: Store, rows: list[LatestState], out: Path, now: float | None = None) -> list[Path]:
+def export(config: Config, store: Store, out: Path, now: float | None = None) -> list[Path]:
     """Write the status page as static files into `out`: index.html, status.css, feed.xml, dienst/<id>.html."""
-    data = collect(config, store, rows, now)
+    data = collect(config, store, read_current(store), now)
     env = environment(config)
     (out / "dienst").mkdir(parents=True, exist_ok=True)
     written = [out / "index.html", out / "feed.xml", out / "status.css"]
@@ -423,10 +442,9 @@ class StatusSite:
 
     MIN_GAP = 1.0
 
-    def __init__(self, config: Callable[[], Config], store: Store, latest: Callable[[], list[LatestState]],
-                 reread: float = 0.0) -> None:
-        """`reread`: read `latest` at most this often (for a source that reads the store)."""
-        self._config, self._store, self._latest, self._reread = config, store, latest, reread
+    def __init__(self, config: Callable[[], Config], store: Store, reread: float = 1.0) -> None:
+        """`reread`: read the current states from the store at most this often (seconds)."""
+        self._config, self._store, self._reread = config, store, reread
         self._lock = threading.Condition()
         self._key: tuple[Any, ...] | None = None
         self._expires = 0.0
@@ -434,15 +452,15 @@ class StatusSite:
         self._pages: dict[str, Page] = {}
         self._modified = 0.0
         self._rendering = False
-        self._rows_cache: tuple[float, list[LatestState]] | None = None
+        self._rows_cache: tuple[float, list[Current]] | None = None
         self._history = History()
         self._checked = 0.0  # when the states and records were last compared with the rendering's
 
-    def _rows(self, now: float) -> list[LatestState]:
-        """The latest rows, read at most every `reread` seconds."""
+    def _rows(self, now: float) -> list[Current]:
+        """The current states, read at most every `reread` seconds."""
         with self._lock:
             if self._rows_cache is None or now - self._rows_cache[0] >= self._reread:
-                self._rows_cache = (now, self._latest())
+                self._rows_cache = (now, read_current(self._store))
             return self._rows_cache[1]
 
     def _snapshot(self) -> tuple[Config, StatusData]:
