@@ -366,11 +366,12 @@ def _handshake(sock: socket.socket, host: str, options: FetchOptions, deadline: 
     return tls, info
 
 
-def issuer_via_aia(cert_der: bytes, timeout: float) -> tuple[str, bytes, bool] | None:
+def issuer_via_aia(cert_der: bytes, timeout: float, proxy: Proxy | None = None) -> tuple[str, bytes, bool] | None:
     """The issuer of `cert_der` from its AIA "CA Issuers" URL, as browsers fetch an intermediate
     a server did not send: (url, DER certificate, whether it is a self-signed root), or None.
     A root found this way is never to be trusted: only an intermediate may complete a chain.
-    Plain HTTP only (as CAs publish it; HTTPS would need the very chain being completed)."""
+    Plain HTTP only (as CAs publish it; HTTPS would need the very chain being completed), through
+    `proxy` where the check goes through one (a CA's server is as far outside as the service)."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
@@ -387,7 +388,7 @@ def issuer_via_aia(cert_der: bytes, timeout: float) -> tuple[str, bytes, bool] |
         left = end - time.monotonic()
         if urlsplit(url).scheme != "http" or left <= 0:
             continue
-        out = fetch(url, FetchOptions(timeout=left, max_body_bytes=64 * 1024, max_redirects=3))
+        out = fetch(url, FetchOptions(timeout=left, max_body_bytes=64 * 1024, max_redirects=3, proxy=proxy))
         if out.error is not None or out.status != 200:
             continue
         candidates: list[x509.Certificate] = []
@@ -416,25 +417,26 @@ def trust_intermediate(ctx: ssl.SSLContext, issuer_der: bytes) -> ssl.SSLContext
     return ctx
 
 
-def _handshake_completing_chain(family: int, sockaddr: tuple, host: str, options: FetchOptions, deadline: _Deadline,
-                                rejected: ProbeError) -> tuple[ssl.SSLSocket, TlsInfo]:
+def _handshake_completing_chain(connect: Callable[[], socket.socket], host: str, options: FetchOptions,
+                                deadline: _Deadline, rejected: ProbeError) -> tuple[ssl.SSLSocket, TlsInfo]:
     """The server did not send the issuer of its certificate: fetch it from the AIA URL and verify
     again, as Chromium does, so a missing intermediate alone is no outage. Raises `rejected` when
-    that does not help."""
-    sock = _connect(family, sockaddr, deadline)
+    that does not help. `connect()` opens a new connection to the service (through the proxy
+    where the probe goes through one)."""
+    sock = connect()
     try:
         look, _ = _handshake(sock, host, options, deadline, _tls_context(False, None))
         leaf = look.getpeercert(binary_form=True)
         look.close()
     except ProbeError:
         raise rejected from None
-    found = issuer_via_aia(leaf, deadline.remaining(rejected.reason, rejected.detail)) if leaf else None
+    found = issuer_via_aia(leaf, deadline.remaining(rejected.reason, rejected.detail), options.proxy) if leaf else None
     if found is None or found[2]:  # nothing found, or an untrusted root
         raise rejected
     url, issuer, _root = found
     ctx = trust_intermediate(client_context(True, options.ca_file), issuer)
     ctx.set_alpn_protocols(["http/1.1"])
-    sock = _connect(family, sockaddr, deadline)
+    sock = connect()
     tls, info = _handshake(sock, host, options, deadline, ctx)
     return tls, dataclasses.replace(info, aia_issuer_url=url)
 
@@ -539,16 +541,22 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
     out.phases["resolve"] += t1 - t0
     out.ip = sockaddr[0]
     out.ip_protocol = 6 if family == socket.AF_INET6 else 4
-    if proxy is None:
-        sock = _connect(family, sockaddr, deadline)
-    else:
+    host = parts.hostname
+
+    def connect() -> socket.socket:
+        """A connection to the service: direct, or through the proxy (a CONNECT tunnel for HTTPS)."""
+        if proxy is None:
+            return _connect(family, sockaddr, deadline)
         sock = _via_proxy(lambda: _connect(family, sockaddr, deadline), proxy)
-    try:
-        if proxy is not None and parts.scheme == "https":
-            _tunnel(sock, parts.hostname, port, proxy, deadline)
-    except BaseException:
-        sock.close()
-        raise
+        try:
+            if parts.scheme == "https":
+                _tunnel(sock, host, port, proxy, deadline)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    sock = connect()
     t2 = time.monotonic()
     out.phases["connect"] += t2 - t1
     try:
@@ -558,7 +566,7 @@ def _one_hop(url: str, method: str, options: FetchOptions, deadline: _Deadline, 
             except ProbeError as exc:
                 if exc.verify_code != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
                     raise
-                sock, out.tls = _handshake_completing_chain(family, sockaddr, parts.hostname, options, deadline, exc)
+                sock, out.tls = _handshake_completing_chain(connect, parts.hostname, options, deadline, exc)
             out.phases["tls"] += time.monotonic() - t2
         t3 = time.monotonic()
         try:

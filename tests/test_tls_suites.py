@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from checks.security import tls
 from checks.availability import AvailabilitySettings
 from checks.availability import run as availability
 from checks.httpprobe import BROWSER_CIPHERS, CLIENT_PROFILE
 from checks.result import Reason, State, Target
-from checks.security import SecuritySettings
+from checks.security import SecuritySettings, tls
 from checks.security import run as security
 from tests.certs import TestCA
 from tests.sites import Page, site
@@ -236,3 +235,27 @@ def test_browser_profile_matches_the_installed_chromium(tmp_path):
     grease = {0x0A0A + 0x1010 * k for k in range(16)}
     tls12 = [by_id.get(code, hex(code)) for code in offered if code not in grease and code >> 8 != 0x13]
     assert tls12 == BROWSER_CIPHERS.split(":")
+
+
+def test_the_missing_intermediate_is_fetched_through_the_proxy(tmp_path: Path, ca):
+    """Where only the proxy leads out, the CA's AIA server is as far away as the service: the
+    availability probe and the TLS scan fetch the intermediate through the proxy too."""
+    from checks.kind import CheckContext
+    from checks.proxy import Proxy
+    from tests.proxy_server import proxy
+
+    intermediate = ca.intermediate("egov-monitor test intermediate via proxy")
+    with site({"/int.crt": Page(200, [], intermediate.der(), "application/pkix-cert")}) as aia_port, \
+            proxy() as (proxy_port, seen):
+        aia = f"http://127.0.0.1:{aia_port}/int.crt"
+        leaf = intermediate.issue("leaf-only-proxy", ["127.0.0.1"], aia=aia)
+        via = Proxy("127.0.0.1", proxy_port)
+        with site(PAGE, tls=(leaf.cert, leaf.key)) as port:
+            result = availability(Target("svc", f"https://127.0.0.1:{port}/"),
+                                  AvailabilitySettings(ca_file=ca.ca_file, retries=0, timeout=5), CheckContext(proxy=via))
+            assert result.state is State.UP and result.evidence["tls"]["aia_issuer_url"] == aia, result.evidence
+            assert aia in seen.targets(), seen.requests  # the proxy fetched it, not a direct connection
+            fetched = len([t for t in seen.targets() if t == aia])
+            report = tls.scan("127.0.0.1", port, ca_file=str(ca.ca_file), timeout=10, proxy=via)
+    assert report.verify_reason == "incomplete-chain"
+    assert len([t for t in seen.targets() if t == aia]) == fetched + 1  # the scan's fetch went through it too

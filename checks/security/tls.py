@@ -383,7 +383,7 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
     if verify_code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY and sent:
         # Unknown CA or missing intermediate? Fetch the issuer named in the AIA extension and verify again.
         verify_reason = "issuer-unknown"
-        fetched = issuer_via_aia(sent[-1], max(0.5, deadline - time.monotonic()))
+        fetched = issuer_via_aia(sent[-1], max(0.5, deadline - time.monotonic()), proxy)
         if fetched is not None and fetched[2]:
             aia_url, verify_reason = fetched[0], "untrusted"  # the issuer is a root nobody trusts: an unknown CA
         elif fetched is not None:
