@@ -21,6 +21,7 @@ from pathlib import Path
 
 from checks.result import CheckResult, State
 from monitor.kinds import REGISTRY
+from monitor.report.period import Period, PeriodError
 
 DEFAULT_CONFIG = os.environ.get("EGOV_MONITOR_CONFIG", "config/settings.yaml")
 EXIT_OK, EXIT_DOWN, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -292,6 +293,24 @@ def cmd_schema(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _period(args: argparse.Namespace) -> Period:
+    """The report period from --year, --quarter, --month or --from/--to (one of them)."""
+    given = [name for name, value in (("--year", args.year), ("--quarter", args.quarter), ("--month", args.month),
+                                      ("--from/--to", args.from_day or args.to_day)) if value]
+    if len(given) > 1:
+        raise PeriodError(f"{' und '.join(given)} zugleich angegeben: nur eine Angabe des Zeitraums verwenden")
+    if args.quarter:
+        return Period.of_quarter(args.quarter)
+    if args.month:
+        return Period.of_month(args.month)
+    if args.from_day or args.to_day:
+        if not (args.from_day and args.to_day):
+            raise PeriodError("--from und --to gehören zusammen: beide Tage angeben (z. B. --from 2026-01-01 "
+                              "--to 2026-03-31)")
+        return Period.of_days(args.from_day, args.to_day)
+    return Period.of_year(args.year or datetime.now().year)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -304,6 +323,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     wanted = [s for part in args.services or [] for s in part.split(",") if s] or None
     if _unknown_services(wanted or [], config):
         return EXIT_USAGE
+    try:
+        period = _period(args)
+    except PeriodError as exc:
+        print(f"Fehler: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     store = Store.open(config.store_url, tz=config.settings.tz)
     steps = list(report.STEPS if not args.no_pdf else report.STEPS[:-1])
     with Progress(TextColumn("[bold]Bericht {task.fields[step]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -314,11 +338,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             progress.update(task, advance=0 if name == steps[0] else 1, step=name)
 
         try:
-            files = report.build(store, config, args.year, args.out, services=wanted, pdf=not args.no_pdf, step=step)
+            files = report.build(store, config, period, args.out, services=wanted, pdf=not args.no_pdf, step=step)
         finally:
             store.close()
         progress.update(task, completed=len(steps), step="fertig")
-    print(f"Bericht {args.year} geschrieben:")
+    print(f"Bericht {period.label} geschrieben:")
     for path in (files.html, files.pdf, files.csv, files.json):
         if path is not None:
             print(f"  {path}")
@@ -395,8 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_results)
     with_config(sub.add_parser("validate", help="Katalog und Einstellungen prüfen")).set_defaults(func=cmd_validate)
     with_config(sub.add_parser("reload", help="laufenden Daemon die Konfiguration neu laden lassen")).set_defaults(func=cmd_reload)
-    p = with_config(sub.add_parser("report", help="Jahresbericht (HTML, PDF, CSV, JSON) schreiben"))
-    p.add_argument("--year", type=int, default=datetime.now().year, help="Berichtsjahr (Standard: laufendes Jahr)")
+    p = with_config(sub.add_parser("report", help="Jahresbericht (HTML, PDF, CSV, JSON) schreiben, auch für "
+                                                  "ein Quartal, einen Monat oder einen Zeitraum"))
+    p.add_argument("--year", type=int, help="Berichtsjahr (Standard: laufendes Jahr)")
+    p.add_argument("--quarter", metavar="JJJJQn", help="ein Quartal, z. B. 2026Q1")
+    p.add_argument("--month", metavar="JJJJ-MM", help="ein Monat, z. B. 2026-03")
+    p.add_argument("--from", dest="from_day", metavar="JJJJ-MM-TT", help="erster Tag eines Zeitraums (mit --to)")
+    p.add_argument("--to", dest="to_day", metavar="JJJJ-MM-TT",
+                   help="letzter Tag des Zeitraums (eingeschlossen; höchstens ein Kalenderjahr)")
     p.add_argument("--services", nargs="*", metavar="SERVICE", help="nur diese Dienst-IDs (Leerzeichen oder Komma)")
     p.add_argument("--out", type=Path, default=Path("bericht"), help="Zielverzeichnis (Standard: %(default)s)")
     p.add_argument("--no-pdf", action="store_true", help="kein PDF schreiben")

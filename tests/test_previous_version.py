@@ -187,6 +187,9 @@ def test_a_store_of_the_previous_version_exports_the_same(estate, previous):
     assert m_cur.splitlines() == m_prev.splitlines()
     assert shown_cur.splitlines() == shown_prev.splitlines()
     assert annex_cur.pop("vorfaelle") == []  # incident records: new in this version, none in that store
+    # the period's days and label: new with period reports (issue 21); start and end unchanged
+    assert {k: annex_cur["period"].pop(k) for k in ("first_day", "last_day", "label")} == {
+        "first_day": "2026-01-01", "last_day": "2026-12-31", "label": "2026"}
     # the data-quality counts changed on purpose (issue 21): the period only, planned runs
     # counted from the first result; everything else is the same
     quality_cur = [f for f in annex_cur["figures"] if f["section"] == "datenqualitaet"]

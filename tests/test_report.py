@@ -256,6 +256,7 @@ def test_the_availability_chart_axis_has_plain_german_numbers():
     from types import SimpleNamespace
 
     from monitor.kinds.availability import KIND
+    from monitor.report.period import Period
 
     def service(i: int) -> SimpleNamespace:
         months = [SimpleNamespace(availability=99.99 + 0.001 * ((m * 7 + i) % 10)) for m in range(12)]
@@ -263,7 +264,7 @@ def test_the_availability_chart_axis_has_plain_german_numbers():
             months=months, year=SimpleNamespace(availability=99.995))})
 
     services = [service(i) for i in range(3)]
-    data = SimpleNamespace(services=services, has_data=True, groups=lambda: [("Anlage 1: EfA-Leistungen", services)])
+    data = SimpleNamespace(services=services, has_data=True, period=Period.of_year(2026), groups=lambda: [("Anlage 1: EfA-Leistungen", services)])
     chart = next(c for c in KIND.charts(data) if c.id == "chart-monate")
     labels = [t.strip() for t in re.findall(r">([^<>]+)</text>", chart.svg) if t.strip()]
     ticks = [t for t in labels if t.endswith(" %")]

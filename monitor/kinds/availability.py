@@ -36,6 +36,8 @@ class AvailabilitySummary:
     latency_months: list[Latency]
     latency_year: Latency
     causes: tuple[Incident | None, ...] = ()  # per outage: the operators' record that overlaps it most
+    shown_months: tuple[int, ...] = tuple(range(12))  # the months of the period (0 = January)
+    total: str = "Jahr"  # what the period's totals are called in the annex: "Jahr", or "Zeitraum" for another period
 
     @property
     def months(self) -> Any:
@@ -134,7 +136,7 @@ class Availability(Kind):
         maint = [(s.timestamp(), e.timestamp()) for w in svc.service.maintenance
                  for s, e in w.intervals(datetime.fromtimestamp(start, UTC),
                                          datetime.fromtimestamp(max(end, start), UTC), tz)]
-        timeline = service_availability(inputs.changes, inputs.gaps, maint, inputs.year, tz, until=end)
+        timeline = service_availability(inputs.changes, inputs.gaps, maint, inputs.year, tz, until=end, since=start)
         by_month: list[list[Bucket]] = [[] for _ in range(12)]
         for day, bucket in inputs.days:
             by_month[day // 100 % 100 - 1].append(bucket)
@@ -142,7 +144,8 @@ class Availability(Kind):
         year_bucket = _merge(month_buckets)
         causes = tuple(cause_of(inputs.records, svc.id, o.start, o.end) for o in timeline.outages)
         return AvailabilitySummary(timeline, [(percentile(b.hist, 0.5), percentile(b.hist, 0.95)) for b in month_buckets],
-                                   (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)), causes)
+                                   (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)), causes,
+                                   inputs.months, "Jahr" if inputs.annual else "Zeitraum")
 
     def has_data(self, summary: Any | None) -> bool:
         return summary is not None and summary.monitored_since is not None
@@ -166,17 +169,18 @@ class Availability(Kind):
 
     def annex(self, report: ServiceReport, fig: Figure) -> None:
         r, a = report, report.kinds[self.name]
-        y = a.year
-        fig(r.id, "verfuegbarkeit", "Jahr", "verfuegbarkeit_prozent", y.availability, "%")
-        fig(r.id, "verfuegbarkeit", "Jahr", "ziel_prozent", r.target, "%")
+        y, total = a.year, a.total
+        fig(r.id, "verfuegbarkeit", total, "verfuegbarkeit_prozent", y.availability, "%")
+        fig(r.id, "verfuegbarkeit", total, "ziel_prozent", r.target, "%")
         for name in ("up", "down", "unknown", "maintenance"):
-            fig(r.id, "verfuegbarkeit", "Jahr", f"{name}_sekunden", getattr(y, name), "s")
-        fig(r.id, "verfuegbarkeit", "Jahr", "ausfaelle", len(a.outages))
-        fig(r.id, "verfuegbarkeit", "Jahr", "mttr_sekunden", a.mttr, "s")
-        fig(r.id, "verfuegbarkeit", "Jahr", "mtbf_sekunden", a.mtbf, "s")
-        fig(r.id, "verfuegbarkeit", "Jahr", "antwortzeit_p50_sekunden", a.latency_year[0], "s")
-        fig(r.id, "verfuegbarkeit", "Jahr", "antwortzeit_p95_sekunden", a.latency_year[1], "s")
-        for i, m in enumerate(a.months):
+            fig(r.id, "verfuegbarkeit", total, f"{name}_sekunden", getattr(y, name), "s")
+        fig(r.id, "verfuegbarkeit", total, "ausfaelle", len(a.outages))
+        fig(r.id, "verfuegbarkeit", total, "mttr_sekunden", a.mttr, "s")
+        fig(r.id, "verfuegbarkeit", total, "mtbf_sekunden", a.mtbf, "s")
+        fig(r.id, "verfuegbarkeit", total, "antwortzeit_p50_sekunden", a.latency_year[0], "s")
+        fig(r.id, "verfuegbarkeit", total, "antwortzeit_p95_sekunden", a.latency_year[1], "s")
+        for i in a.shown_months:
+            m = a.months[i]
             period = f"{i + 1:02d}"
             fig(r.id, "verfuegbarkeit", period, "verfuegbarkeit_prozent", m.availability, "%")
             for name in ("up", "down", "unknown", "maintenance"):
@@ -207,20 +211,20 @@ class Availability(Kind):
             fig, ax = figure()
             medians: dict[str, list[float | None]] = {}
             for label, members in groups:
-                series: list[float | None] = []
-                for m in range(12):
+                series: list[float | None] = [None] * 12
+                for m in data.period.months:
                     values = [v for v in (s.kinds[self.name].months[m].availability for s in members) if v is not None]
-                    series.append(statistics.median(values) if values else None)
+                    series[m] = statistics.median(values) if values else None
                 medians[label] = series
             for i, (label, series) in enumerate(medians.items()):
                 xs = [m for m in range(12) if series[m] is not None]
                 ax.plot(xs, [series[m] for m in xs], marker="os^d"[i % 4], color=COLORS[i % 4], label=label)
-            ax.set_xticks(range(12), MONTHS_DE)
+            ax.set_xticks(data.period.months, [MONTHS_DE[m] for m in data.period.months])
             ax.set_ylabel("Verfügbarkeit in %")
             german_axis(ax)
             ax.legend(loc="lower left", frameon=False)
             ax.grid(axis="y", color="#cccccc", linewidth=0.5)
-            rows = [(MONTHS_DE[m], *(fmt_pct(medians[label][m]) for label, _ in groups)) for m in range(12)]
+            rows = [(MONTHS_DE[m], *(fmt_pct(medians[label][m]) for label, _ in groups)) for m in data.period.months]
             out.append(Chart("chart-monate", "Verfügbarkeit je Monat: Median der Dienste je Gruppe",
                              svg(fig, "chart-monate", "chart-monate-caption"),
                              ("Monat", *(label for label, _ in groups)), tuple(rows)))

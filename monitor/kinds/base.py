@@ -63,6 +63,9 @@ class ServiceInputs:
     by_url: dict[str, list[tuple[int, Bucket]]] = dataclasses.field(default_factory=dict)
     # operators' incident records of this service touching the period (monitor.incidents.Incident)
     records: list[Any] = dataclasses.field(default_factory=list)
+    # the months (0 = January) of `year` the period touches; all twelve for the annual report
+    months: tuple[int, ...] = tuple(range(12))
+    annual: bool = True  # whether the period is the whole calendar year (its totals are called "Jahr")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

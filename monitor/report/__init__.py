@@ -9,21 +9,25 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported when a report is built: the kinds' presentations import report.format
     from monitor.config import Config
+    from monitor.report.period import Period
     from monitor.report.render import ReportFiles
     from monitor.store import Store
 
 STEPS = ("Zeitleisten", "Tageswerte", "Kennzahlen", "Diagramme", "HTML", "Anhang", "PDF")
 
 
-def build(store: Store, config: Config, year: int, out_dir: Path, *, services: list[str] | None = None,
+def build(store: Store, config: Config, period: int | Period, out_dir: Path, *, services: list[str] | None = None,
           pdf: bool = True, now: datetime | None = None, step: Callable[[str], None] = lambda _s: None) -> ReportFiles:
-    """Write qualitaetsbericht-YEAR.{html,pdf,csv,json} into `out_dir`."""
+    """Write qualitaetsbericht-PERIOD.{html,pdf,csv,json} into `out_dir` (PERIOD: 2026,
+    2026-Q1, 2026-03, 2026-02-01_2026-02-15; an int is that calendar year)."""
     from monitor.report.figures import collect
+    from monitor.report.period import Period
     from monitor.report.render import ReportFiles, charts, render_html, write_annex, write_pdf
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = out_dir / f"qualitaetsbericht-{year}"
-    data = collect(store, config, year, services=services, now=now, progress=step)
+    period = period if isinstance(period, Period) else Period.of_year(period)
+    base = out_dir / f"qualitaetsbericht-{period.slug}"
+    data = collect(store, config, period, services=services, now=now, progress=step)
     step("Diagramme")
     chart_list = charts(data)
     step("HTML")

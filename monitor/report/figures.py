@@ -30,7 +30,8 @@ from monitor.report.format import (  # noqa: F401 - the report's formats, also u
     fmt_seconds,
     fmt_time,
 )
-from monitor.report.timeline import Change, merge_spans, month_bounds
+from monitor.report.period import Period
+from monitor.report.timeline import Change, merge_spans
 from monitor.rollup import Bucket
 from monitor.store import SatisfactionFigure, Store
 
@@ -66,7 +67,7 @@ class ServiceReport:
 
 @dataclasses.dataclass(slots=True)
 class ReportData:
-    year: int
+    period: Period
     tz: ZoneInfo
     generated_at: datetime
     period_start: float
@@ -81,6 +82,10 @@ class ReportData:
     # the kinds the report covers: those configured for at least one of its services, in
     # registration order (a kind nobody uses gets no section, column or rule)
     shown: list[str] = dataclasses.field(default_factory=lambda: REGISTRY.names())
+
+    @property
+    def year(self) -> int:
+        return self.period.year
 
     def kinds_shown(self) -> list[Kind]:
         return [k for k in REGISTRY if k.name in self.shown]
@@ -107,13 +112,15 @@ class ReportData:
         return sum(e - s for s, e in self.monitor_gaps)
 
 
-def collect(store: Store, config: Config, year: int, *, services: list[str] | None = None,
+def collect(store: Store, config: Config, period: int | Period, *, services: list[str] | None = None,
             now: datetime | None = None, progress: Callable[[str], None] = lambda _s: None) -> ReportData:
-    """All figures for `year` (local calendar year of the settings' timezone)."""
+    """All figures for `period` (a year: the local calendar year of the settings' timezone)."""
     tz = config.settings.tz
     now = now or datetime.now(UTC)
-    bounds = month_bounds(year, tz)
-    start, end = bounds[0], min(bounds[12], now.timestamp())
+    period = period if isinstance(period, Period) else Period.of_year(period)
+    year = period.year
+    start, end = period.bounds(tz)
+    end = min(end, now.timestamp())
     chosen = [s for sid, s in config.services.items() if services is None or sid in services]
     wanted = {s.id for s in chosen}
     kinds = REGISTRY.ranked()
@@ -135,7 +142,8 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
     # the days of the period only: a store that holds newer results (a report for a period
     # that has ended, a `now` before the newest result) must not count them
     last = datetime.fromtimestamp(max(start, end - 1e-6), tz)
-    first_day, last_day = year * 10000 + 101, min(year * 10000 + 1231, last.year * 10000 + last.month * 100 + last.day)
+    first_day, last_day = period.day_range()
+    last_day = min(last_day, last.year * 10000 + last.month * 100 + last.day)
     for r in store.day_rollups(first_day, last_day):
         if r.service_id in wanted:
             rolled[(r.service_id, r.kind)].append((r.day, r.bucket))
@@ -160,11 +168,12 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
             summaries[kind.name] = kind.summarise(ServiceInputs(svc, days, changes.get((svc.id, kind.name), []), gaps,
                                                                 year, start, end, tz,
                                                                 dict(by_url.get((svc.id, kind.name), {})),
-                                                                [r for r in records if svc.id in r.services]))
+                                                                [r for r in records if svc.id in r.services],
+                                                                tuple(period.months), period.annual))
         report = ServiceReport(svc.id, svc.service.name, svc.service.category, svc.service.operator,
                                svc.service.availability_target, summaries,
-                               [f for (sid, period), f in sorted(figures.items())
-                                if sid == svc.id and period.startswith(str(year))],
+                               [f for (sid, when), f in sorted(figures.items())
+                                if sid == svc.id and when.startswith(str(year))],
                                _quality(svc, summaries, rolled, gaps, start, end))
         report.lights = {kind.name: kind.light(report) for kind in kinds if kind.name in configured}
         report.lights[SATISFACTION[0]] = _satisfaction_light(report.satisfaction)
@@ -175,7 +184,7 @@ def collect(store: Store, config: Config, year: int, *, services: list[str] | No
     policy = {"rules": [k.light_rule for k in kinds if k.light_rule and k.name in configured] + [SATISFACTION_RULE]}
     details = [d for kind in kinds if kind.name in configured
                for d in kind.details(store, [s.id for s in chosen], start, end)]
-    data = ReportData(year, tz, now, start, end, reports, merge_spans(gaps), [], annex, policy, details, shown)
+    data = ReportData(period, tz, now, start, end, reports, merge_spans(gaps), [], annex, policy, details, shown)
     data.top_findings = top_findings(data)
     for s, e in data.monitor_gaps:
         fig("", "datenqualitaet", f"{datetime.fromtimestamp(s, tz).isoformat()}/{datetime.fromtimestamp(e, tz).isoformat()}",

@@ -181,7 +181,8 @@ def write_annex(data: F.ReportData, csv_path: Path, json_path: Path) -> None:
     services = {s.id: {"name": s.name, "category": s.category, "operator": s.operator} for s in data.services}
     doc: dict[str, Any] = {
         "year": data.year, "generated_at": data.generated_at.isoformat(), "timezone": str(data.tz),
-        "period": {"start": data.period_start, "end": data.period_end}, "services": services,
+        "period": {"start": data.period_start, "end": data.period_end, "first_day": data.period.first.isoformat(),
+                   "last_day": data.period.last.isoformat(), "label": data.period.label}, "services": services,
         "top_findings": data.top_findings, "figures": data.annex,
     }
     for detail in data.details:

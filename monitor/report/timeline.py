@@ -126,10 +126,13 @@ def _combine(states: dict[str, str]) -> str | None:
 
 def service_availability(changes: Sequence[Change], monitor_gaps: Sequence[tuple[float, float]],
                          maintenance: Sequence[tuple[float, float]], year: int, tz: ZoneInfo,
-                         until: float | None = None) -> ServiceAvailability:
-    """Sweep one service's timeline over the local calendar `year`, up to `until` (now)."""
+                         until: float | None = None, since: float | None = None) -> ServiceAvailability:
+    """Sweep one service's timeline over the local calendar `year`, from `since` (a period
+    report's start; default the year's) up to `until` (the period's end or now). Months
+    outside that span stay empty."""
     bounds = month_bounds(year, tz)
-    start, end = bounds[0], bounds[12] if until is None else min(bounds[12], until)
+    start = bounds[0] if since is None else max(bounds[0], since)
+    end = bounds[12] if until is None else min(bounds[12], until)
     changes = sorted(changes, key=lambda c: c.at)
     first = changes[0].at if changes else None
     months = [AvailabilityWindow() for _ in range(12)]
@@ -157,7 +160,7 @@ def service_availability(changes: Sequence[Change], monitor_gaps: Sequence[tuple
             events.append((b, 2, "month", None))
     events.sort(key=lambda ev: (ev[0], ev[1]))
 
-    month = 0
+    month = max(i for i in range(12) if bounds[i] <= start)  # the month the span begins in
     in_gap = in_maint = False
     t = start  # nothing is accounted before the first result: no URL has a state yet
     outages: list[Outage] = []
