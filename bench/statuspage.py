@@ -11,11 +11,13 @@
 2. Under load, the real daemon: the same catalog with its URLs on a local nginx, every
    service checked every 10 s (100 checks/s), first 60 s without page requests, then
    60 s with bursts of 100 concurrent /status/ requests every second (with Accept-Encoding:
-   gzip, as browsers send; one request before, so the first cold rendering is not in it),
+   gzip, as browsers send; requests before both windows start the status process and let
+   it and the daemon render once, so neither cold rendering is in them),
    then 60 s of the same bursts at nginx instead (the control: the load generator runs on
    the same two cores and costs the daemon CPU whoever it asks). Measured: scheduling
    lag p50/p99 of both phases (the daemon's egov_scheduler_lag_seconds), requests answered
-   and their latency, and whether the caching headers are sent.
+   and their latency, whether the caching headers are sent, and the peak memory of the
+   status process (monitor/statuspage/serve.py), which answers /status beside the daemon.
 
 No peer status page (Uptime Kuma, Gatus) can be installed on this machine (neither is a
 Debian package or an npm module); the ratios printed are figure / goal, as in bench.report.
@@ -119,11 +121,12 @@ def rss():
             return int(line.split()[1]) / 1024
 config = load_config(Path(sys.argv[1]))
 store = Store.open(config.store_url, tz=config.settings.tz)
-rows = store.latest(kind="availability")
+from monitor.statuspage import read_current
+rows = read_current(store)
 before = rss()
 times = []
 for _ in range(5):
-    site = StatusSite(lambda: config, store, lambda: rows)  # a new site: nothing cached
+    site = StatusSite(lambda: config, store)  # a new site: nothing cached (it reads the states itself)
     t = time.perf_counter()
     r = site.respond("/status/")
     times.append(time.perf_counter() - t)
@@ -140,7 +143,7 @@ t = time.perf_counter(); feed = site.respond("/status/feed.xml"); feed_s = time.
 t = time.perf_counter(); page = site.respond("/status/dienst/dienst-0001.html"); page_s = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 with tempfile.TemporaryDirectory() as out:
-    t = time.perf_counter(); files = export(config, store, rows, Path(out)); export_s = time.perf_counter() - t
+    t = time.perf_counter(); files = export(config, store, Path(out)); export_s = time.perf_counter() - t
 print(json.dumps({"cold": times, "warm": warm, "bytes": size, "feed_s": feed_s, "service_page_s": page_s, "export_s": export_s,
                   "files": len(files), "rss_before_mb": before, "peak_mb": peak, "headers": r.headers}))
 """
@@ -151,6 +154,20 @@ def child(script: str, *args: str) -> dict:
     if done.returncode != 0:
         sys.exit(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def children_memory(pid: int) -> tuple[float, int]:
+    """Peak RSS in MB summed over the daemon's child processes (the status process and
+    multiprocessing's resource tracker), and how many there are."""
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids.update(int(k) for k in (task / "children").read_text().split())
+    peak = 0.0
+    for kid in kids:
+        for line in Path(f"/proc/{kid}/status").read_text().splitlines():
+            if line.startswith("VmHWM"):
+                peak += int(line.split()[1]) / 1024
+    return peak, len(kids)
 
 
 def scrape(daemon: DaemonProcess) -> str:
@@ -186,27 +203,39 @@ def under_load(settings: Path, port: int, load: float, other: str) -> dict:
     try:
         daemon.wait_ready(timeout=300)
         time.sleep(25)  # the first runs are spread over 10 s; then steady
+        url = f"http://127.0.0.1:{port}/status/"
+        # The first request starts the status process (the daemon answers it itself, one cold
+        # rendering); the process then renders once more for itself. Neither is in the windows.
+        urllib.request.urlopen(url, timeout=120).read()
+        deadline = time.monotonic() + 120
+        while children_memory(daemon.proc.pid)[1] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(3):
+            urllib.request.urlopen(url, timeout=120).read()
         lag = "egov_scheduler_lag_seconds"
 
-        def window(before: str, after: str) -> tuple[float, float]:
-            return (quantile(0.5, histogram(before, lag), histogram(after, lag)),
-                    quantile(0.99, histogram(before, lag), histogram(after, lag)))
+        def window(before: str, after: str) -> tuple[float, float, float, float]:
+            """p50, p99 (interpolated in the histogram's buckets: 10 ms, 50 ms, ...), the share
+            of runs that started within the first bucket (10 ms), and the number of runs."""
+            a, b = histogram(before, lag), histogram(after, lag)
+            runs = b.get(float("inf"), 0.0) - a.get(float("inf"), 0.0)
+            within = (b.get(0.01, 0.0) - a.get(0.01, 0.0)) / runs if runs else 0.0
+            return quantile(0.5, a, b), quantile(0.99, a, b), within, runs
 
         text0 = scrape(daemon)
         time.sleep(load)
         text1 = scrape(daemon)
-        url = f"http://127.0.0.1:{port}/status/"
-        urllib.request.urlopen(url, timeout=120).read()  # the first rendering after start (cold) is not timed
         headers: dict[str, str] = {}
         latencies = bursts(url, load, headers)
         text2 = scrape(daemon)
+        beside, processes = children_memory(daemon.proc.pid)
         bursts(other, load, {})
         text3 = scrape(daemon)
         return {"quiet_lag": window(text0, text1), "busy_lag": window(text1, text2), "control_lag": window(text2, text3),
                 "requests": len(latencies), "req_p50": statistics.median(latencies),
                 "req_p99": latencies[int(0.99 * (len(latencies) - 1))],
                 "cache_control": headers.get("Cache-Control"), "etag": bool(headers.get("ETag")),
-                "encoding": headers.get("Content-Encoding")}
+                "encoding": headers.get("Content-Encoding"), "beside_mb": beside, "processes": processes}
     finally:
         daemon.stop(timeout=60)
 
@@ -229,6 +258,9 @@ def main() -> None:
         history = json.loads(marker.read_text())
         r = child(RENDER, str(settings))
         load = under_load(settings, port, args.load, f"http://127.0.0.1:{target}/status/")
+    def within(w: tuple[float, float, float, float]) -> str:
+        return f"({w[2] * 100:.2f} % von {w[3]:,.0f} Läufen in 10 ms)"
+
     cold = statistics.median(r["cold"])
     cost = r["peak_mb"] - r["rss_before_mb"]
     print(textwrap.dedent(f"""
@@ -241,15 +273,17 @@ def main() -> None:
           ({r['files']} Dateien) {r['export_s']:.1f} s
           Cache-Control: {r['headers'].get('Cache-Control')}, ETag: {'ja' if r['headers'].get('ETag') else 'nein'}
         Daemon mit {args.services} Prüfzielen alle 10 s, je {args.load:.0f} s:
-          Planungsverzug ohne Abrufe  p50 {load['quiet_lag'][0] * 1000:.0f} ms  p99 {load['quiet_lag'][1] * 1000:.0f} ms
+          Planungsverzug ohne Abrufe  p50 {load['quiet_lag'][0] * 1000:.0f} ms  p99 {load['quiet_lag'][1] * 1000:.0f} ms  {within(load['quiet_lag'])}
           mit 100 gleichzeitigen Abrufen je Sekunde ({load['requests']} Abrufe, Antwort p50
           {load['req_p50'] * 1000:.0f} ms, p99 {load['req_p99'] * 1000:.0f} ms):
-                                      p50 {load['busy_lag'][0] * 1000:.0f} ms  p99 {load['busy_lag'][1] * 1000:.0f} ms
+                                      p50 {load['busy_lag'][0] * 1000:.0f} ms  p99 {load['busy_lag'][1] * 1000:.0f} ms  {within(load['busy_lag'])}
           dieselben Abrufe an nginx statt an den Daemon (was der Lastgenerator selbst kostet):
-                                      p50 {load['control_lag'][0] * 1000:.0f} ms  p99 {load['control_lag'][1] * 1000:.0f} ms
+                                      p50 {load['control_lag'][0] * 1000:.0f} ms  p99 {load['control_lag'][1] * 1000:.0f} ms  {within(load['control_lag'])}
           Verhältnis p99 Abrufe an den Daemon / an nginx: {load['busy_lag'][1] / max(load['control_lag'][1], 1e-3):.2f}x,
           an den Daemon / ohne Abrufe: {load['busy_lag'][1] / max(load['quiet_lag'][1], 1e-3):.2f}x
           Cache-Control: {load['cache_control']}, ETag: {'ja' if load['etag'] else 'nein'}, Content-Encoding: {load['encoding']}
+          Statusprozess neben dem Daemon ({load['processes']} Prozesse, Spitze): {load['beside_mb']:.0f} MB
+          (Ziel 200 MB: {load['beside_mb'] / 200:.2f}x)
     """).rstrip())
 
 
