@@ -474,7 +474,8 @@ class Store:
                                  .values(**values))
         return written
 
-    def day_rollups(self, first_day: int, last_day: int, kind: str | None = None) -> Iterator[DayRollup]:
+    def day_rollups(self, first_day: int, last_day: int, kind: str | None = None,
+                    service_id: str | None = None) -> Iterator[DayRollup]:
         """Day rollups with first_day <= day <= last_day (yyyymmdd), by series and day."""
         query = (sa.select(series.c.service_id, series.c.kind, series.c.url, rollups)
                  .join(series, series.c.id == rollups.c.series_id)
@@ -482,6 +483,8 @@ class Store:
                  .order_by(rollups.c.series_id, rollups.c.bucket))
         if kind is not None:
             query = query.where(series.c.kind == kind)
+        if service_id is not None:
+            query = query.where(series.c.service_id == service_id)
         with self.engine.connect() as conn:
             for r in conn.execute(query):
                 m = _row_json(r._mapping)

@@ -137,17 +137,23 @@ def collect(store: Store, config: Config, period: int | Period, *, services: lis
             store.monitor_gaps(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))] if end > start else []
 
     progress("Tageswerte")
-    rolled: dict[tuple[str, str], list[tuple[int, Bucket]]] = defaultdict(list)
-    by_url: dict[tuple[str, str], dict[str, list[tuple[int, Bucket]]]] = defaultdict(lambda: defaultdict(list))
     # the days of the period only: a store that holds newer results (a report for a period
     # that has ended, a `now` before the newest result) must not count them
     last = datetime.fromtimestamp(max(start, end - 1e-6), tz)
     first_day, last_day = period.day_range()
     last_day = min(last_day, last.year * 10000 + last.month * 100 + last.day)
-    for r in store.day_rollups(first_day, last_day):
-        if r.service_id in wanted:
+
+    def day_values(service_id: str) -> tuple[dict[tuple[str, str], list[tuple[int, Bucket]]],
+                                             dict[tuple[str, str], dict[str, list[tuple[int, Bucket]]]]]:
+        """One service's day rollups, by kind and by kind and URL. Read service by service:
+        a year of every service's rollups with their evidence digests held at once took a GB."""
+        rolled: dict[tuple[str, str], list[tuple[int, Bucket]]] = defaultdict(list)
+        by_url: dict[tuple[str, str], dict[str, list[tuple[int, Bucket]]]] = defaultdict(lambda: defaultdict(list))
+        for r in store.day_rollups(first_day, last_day, service_id=service_id):
             rolled[(r.service_id, r.kind)].append((r.day, r.bucket))
             by_url[(r.service_id, r.kind)][r.url].append((r.day, r.bucket))
+        return rolled, by_url
+
     figures = {(f.service_id, f.period): f for f in store.satisfaction_figures()}
     records = IncidentBook(store).all(since=start, until=end)
 
@@ -162,6 +168,7 @@ def collect(store: Store, config: Config, period: int | Period, *, services: lis
                       "value": value, "unit": unit})
 
     for svc in chosen:
+        rolled, by_url = day_values(svc.id)
         summaries = {}
         for kind in kinds:
             days = sorted(rolled.get((svc.id, kind.name), []), key=lambda x: x[0])
