@@ -326,3 +326,31 @@ def test_an_independent_pdf_ua_checker_finds_nothing_in_a_20_service_year(tmp_pa
     reader = PdfReader(str(files.pdf))
     assert reader.metadata.title.startswith("Qualitätsbericht 2026") and reader.trailer["/Root"]["/Lang"] == "de"
     assert reader.trailer["/Root"]["/MarkInfo"]["/Marked"]
+
+
+def test_the_pdf_lists_the_deviations_and_the_html_every_service(year, monkeypatch):
+    """The board reads the PDF: its per-service tables list the services that deviate, with a
+    note on where all of them are; the HTML (and the annex) keep every service and outage."""
+    import re
+
+    from monitor.report import figures, render
+
+    store, config, _files, _d = year
+    data = figures.collect(store, config, 2026, now=NOW)
+    monkeypatch.setattr(render, "BOARD_OUTAGES", 2)
+    full, board = render.render_html(data, []), render.render_html(data, [], board=True)
+
+    def rows(html: str, caption: str) -> list[str]:
+        tables = [t for t in html.split("<table")[1:] if caption in t.split("</caption>")[0]]
+        return [name for t in tables for name in re.findall(r'<th scope="row">([^<]*)</th>', t.split("</table>")[0])]
+
+    deviating = sorted(s.name for s in data.services if s.lights["availability"].color != "green")
+    everyone = sorted(s.name for s in data.services)
+    assert deviating != everyone and deviating  # the fixture has both kinds
+    assert sorted(rows(full, "Verfügbarkeit je Monat")) == everyone
+    assert sorted(rows(board, "Verfügbarkeit je Monat")) == deviating
+    assert "stehen in der HTML-Fassung und im Anhang" in board and "stehen in der HTML-Fassung" not in full
+    outages = sum(len(s.kinds["availability"].outages) for s in data.services)
+    assert outages > 2 and len(rows(full, "Ausfälle im Berichtszeitraum")) == outages
+    assert len(rows(board, "Ausfällen im Berichtszeitraum")) == 2
+    assert f"Die 2 längsten von {outages} Ausfällen" in board

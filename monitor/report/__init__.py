@@ -40,7 +40,8 @@ def build(store: Store, config: Config, period: int | Period, out_dir: Path, *, 
     if pdf:
         step("PDF")
         pdf_path = base.with_suffix(".pdf")
-        write_pdf(html, pdf_path)
+        # the board's reading: the deviations per service, every figure in the HTML and the annex
+        write_pdf(render_html(data, chart_list, board=True), pdf_path)
     return ReportFiles(html_path, pdf_path, base.with_suffix(".csv"), base.with_suffix(".json"))
 
 

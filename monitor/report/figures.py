@@ -64,6 +64,11 @@ class ServiceReport:
     def has_data(self) -> bool:
         return any(REGISTRY[k].has_data(v) for k, v in self.kinds.items() if k in REGISTRY)
 
+    @property
+    def quality_short(self) -> bool:
+        """Whether some configured kind ran under 99 % of its planned checks (or never)."""
+        return any(q.get("coverage") is None or q["coverage"] < 99.0 for q in self.quality.values())
+
 
 @dataclasses.dataclass(slots=True)
 class ReportData:

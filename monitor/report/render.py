@@ -108,7 +108,14 @@ def environment() -> Environment:
     return env
 
 
-def render_html(data: F.ReportData, chart_list: list[Chart]) -> str:
+BOARD_OUTAGES = 25  # outages listed in the board's PDF (the longest); all are in the HTML and the annex
+
+
+def render_html(data: F.ReportData, chart_list: list[Chart], *, board: bool = False) -> str:
+    """The report. `board`: the PDF's reading for the board: the per-service tables list the
+    services that deviate (not green; in data quality: under 99 % of the planned checks), the
+    outage table the longest BOARD_OUTAGES, each with a note on how many the HTML and the annex
+    list; summary, charts, findings, rules and figures per group are the same."""
     tz = data.tz
     env = environment()
     env.filters.update(time=lambda ts: F.fmt_time(ts, tz), date=lambda ts: F.fmt_date(ts, tz))
@@ -119,8 +126,23 @@ def render_html(data: F.ReportData, chart_list: list[Chart]) -> str:
     context: dict[str, Any] = {}
     for kind in kinds:
         context.update(kind.section_context(data))
+
+    # a criterion grey for every service (e.g. satisfaction before any survey is imported) says
+    # nothing about one service: it does not make every service a deviation
+    keys = {k for s in data.services for k in s.lights}
+    silent = {k for k in keys if all(s.lights[k].color == "grey" for s in data.services if k in s.lights)}
+
+    def detail(members: list[F.ServiceReport], key: str | None = None) -> list[F.ServiceReport]:
+        """The services a per-service table lists: all, or on the board's PDF those deviating in
+        `key`'s light (in any criterion's without `key`)."""
+        if not board:
+            return members
+        return [s for s in members if any(light.color != "green" for k, light in s.lights.items()
+                                          if k == key or (key is None and k not in silent))]
+
     return template.render(d=data, charts=chart_list, css=css, longest_gaps=longest_gaps, criteria=F.criteria(data.shown),
-                           months=F.MONTHS_DE, kinds=kinds, all_kinds=data.kinds_shown(), **context)
+                           months=F.MONTHS_DE, kinds=kinds, all_kinds=data.kinds_shown(), board=board, detail=detail,
+                           board_outages=BOARD_OUTAGES, **context)
 
 
 def write_pdf(html: str, path: Path) -> None:
