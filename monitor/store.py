@@ -486,9 +486,11 @@ class Store:
         if service_id is not None:
             query = query.where(series.c.service_id == service_id)
         with self.engine.connect() as conn:
-            for r in conn.execute(query):
-                m = _row_json(r._mapping)
-                yield DayRollup(r.service_id, r.kind, r.url, r.bucket, rollup.Bucket.from_row(m))
+            result = conn.execute(query)
+            names = list(result.keys())  # (zipped per row: a Row's mapping view costs more than the row)
+            for values in result.tuples():
+                m = _row_json(dict(zip(names, values, strict=True)))
+                yield DayRollup(m["service_id"], m["kind"], m["url"], m["bucket"], rollup.Bucket.from_row(m))
 
     def hour_rollups(self, service_id: str, kind: str, url: str, since: datetime, until: datetime) -> dict[int, rollup.Bucket]:
         """Hour rollups of one series in [since, until), keyed by the hour's UTC epoch."""
