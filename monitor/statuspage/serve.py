@@ -110,6 +110,7 @@ class PoolServer(http.server.ThreadingHTTPServer):
         self.hand_over: Callable[[socket.socket, Any], bool] | None = None
         self.delegated: Callable[[], bool] = lambda: False
         self._stopping, self._stopped = threading.Event(), threading.Event()
+        self._stopped.set()  # (shutdown() before serve_forever() returns at once)
         super().__init__(*args, **kwargs)
         self._pool = ThreadPoolExecutor(self.pool_size, thread_name_prefix="http")
 
