@@ -156,3 +156,34 @@ def test_a_slow_client_does_not_hold_up_others(daemon):
         assert answer.startswith(b"HTTP/1.0 200") and b"Serviceportal" in answer
     finally:
         silent.close()
+
+
+def test_a_hung_status_process_is_killed_and_the_daemon_takes_its_socket_back(daemon, monkeypatch):
+    """While the status process accepts, /metrics and /healthz depend on it: one that stops
+    answering (here: stopped with SIGSTOP) is killed, and the daemon accepts again."""
+    import monitor.statuspage.serve as serve
+
+    d, _config, _store = daemon
+    monkeypatch.setattr(serve, "PING_EVERY", 0.5)
+    monkeypatch.setattr(serve, "HUNG_AFTER", 3.0)
+    pid = d.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        code, metrics, _ = d.get("/metrics")  # waits in the listen backlog until the daemon takes over
+        assert code == 200 and "egov_test_up 1.0" in metrics
+        assert time.monotonic() - start < 60 and not d.process.ready
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    eventually(gone)

@@ -15,7 +15,9 @@ The status process is started by the first request for the page (the daemon answ
 one); while it starts, after it died (a later request starts a new one, RESTART_AFTER
 seconds on) or when the page is disabled, the daemon accepts and answers everything
 itself, as before: the page and the daemon's endpoints never go away because of this split.
-It runs at a lower CPU priority (NICE) than the daemon.
+It runs at a lower CPU priority (NICE) than the daemon. The daemon pings it; one that
+stops answering for HUNG_AFTER seconds (hung, not dead) is killed, so /metrics and /healthz
+never wait on it for long.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from monitor.config import Config
 log = logging.getLogger("egov_monitor")
 HANDLER_TIMEOUT = 20.0  # seconds a connection may idle before the server drops it
 RESTART_AFTER = 5.0  # seconds at least between a status process's death and its successor
+PING_EVERY = 5.0  # seconds between the daemon's pings of the status process
+HUNG_AFTER = 20.0  # seconds without an answer to a ping after which the status process is killed
 STATUS_PREFIXES = (b"GET /status", b"HEAD /status")
 NICE = 10  # the status process's niceness, added to the daemon's
 
@@ -134,7 +138,8 @@ class PoolServer(http.server.ThreadingHTTPServer):
                 while not self._stopping.is_set():
                     if self.delegated():
                         self._stopping.wait(poll_interval)
-                    elif selector.select(poll_interval) and not self._stopping.is_set():
+                    elif (selector.select(poll_interval) and not self._stopping.is_set()
+                          and not self.delegated()):  # (it may have started while this waited)
                         self._handle_request_noblock()  # type: ignore[attr-defined]  # (the other may have taken it)
         finally:
             self._stopped.set()
@@ -229,6 +234,7 @@ class StatusProcess:
         self._ready = threading.Event()
         self._closing = threading.Event()
         self._not_before = 0.0  # no start before this (time.monotonic()): after a death
+        self._pong = 0.0  # when the process last answered a ping (time.monotonic())
         self.handed = 0  # connections the daemon accepted and handed over (while the process started)
         self.returned = 0  # connections the process accepted and passed back (not for /status)
         self.pid: int | None = None
@@ -273,7 +279,24 @@ class StatusProcess:
         theirs.close()
         conn = multiprocessing.connection.Connection(ours.detach())
         self._proc, self._conn = proc, conn
+        self._pong = time.monotonic()
         threading.Thread(target=self._watch, args=(proc, conn), name="status-watch", daemon=True).start()
+        threading.Thread(target=self._ping, args=(proc, conn), name="status-ping", daemon=True).start()
+
+    def _ping(self, proc: subprocess.Popen[bytes], conn: multiprocessing.connection.Connection) -> None:
+        """While the process accepts, the daemon's endpoints depend on it: one that stops
+        answering (hung, not dead) is killed after HUNG_AFTER seconds, and the daemon takes
+        its socket back."""
+        while not self._closing.wait(PING_EVERY) and self._proc is proc and proc.poll() is None:
+            if self._ready.is_set() and time.monotonic() - self._pong > HUNG_AFTER:
+                log.error("Der Prozess der Statusseite antwortet seit %.0f s nicht; er wird beendet", HUNG_AFTER)
+                proc.kill()
+                return
+            try:
+                with self._send_lock:
+                    conn.send(("ping", time.monotonic()))
+            except OSError:
+                return
 
     def _watch(self, proc: subprocess.Popen[bytes], conn: multiprocessing.connection.Connection) -> None:
         """Send the process its configuration; then take its messages (ready, connections
@@ -290,10 +313,13 @@ class StatusProcess:
                     self.returned += 1
                     if self._server is not None:
                         self._server.serve_here(request, message[1])
+                elif message[0] == "pong":
+                    self._pong = time.monotonic()
                 elif message[0] == "ready":
                     with self._lock:
                         if self._proc is proc:
                             self.pid = message[1]
+                            self._pong = time.monotonic()
                             self._ready.set()
                     log.info("Statusseite läuft im eigenen Prozess %d", message[1])
         except (EOFError, OSError):
@@ -407,6 +433,9 @@ def _main(fd: int, listen_fd: int, level: int) -> None:
                 break
             if message[0] == "config":
                 current[0] = message[1]
+            elif message[0] == "ping":  # the daemon's watchdog: this process still answers
+                with send_lock:
+                    conn.send(("pong", message[1]))
             elif message[0] == "conn":  # accepted by the daemon while this process started
                 server.process_request(socket.socket(fileno=reduction.recv_handle(conn)), message[1])
     finally:
