@@ -63,6 +63,14 @@ def reloaded(config, old: str, new: str):
     return load_config(config.settings_file)
 
 
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 @pytest.fixture
 def daemon(estate):  # noqa: F811
     config, store = estate
@@ -126,14 +134,7 @@ def test_disabling_the_page_ends_the_status_process(daemon):
     d.process.configure(d.config)
     assert not d.process.ready
 
-    def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    eventually(gone)
+    eventually(lambda: gone(pid))
     assert d.get("/status/")[0] == 404  # disabled: answered by the daemon, which says so
     assert d.get("/metrics")[0] == 200
 
@@ -179,11 +180,4 @@ def test_a_hung_status_process_is_killed_and_the_daemon_takes_its_socket_back(da
         except ProcessLookupError:
             pass
 
-    def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    eventually(gone)
+    eventually(lambda: gone(pid))

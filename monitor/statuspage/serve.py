@@ -101,8 +101,8 @@ class PoolServer(http.server.ThreadingHTTPServer):
     seconds, so slow or silent clients cannot hold the pool.
 
     `delegated()` true: the status process accepts on this socket, this server does not.
-    `hand_over` set: a connection whose first bytes ask for /status goes to the status
-    process instead of the pool (while that process starts, it does not accept yet)."""
+    `status_asked()` is called for a connection whose first bytes ask for /status (this
+    server answers it; the status process, started then, answers those after it)."""
 
     # socketserver listens with a backlog of 5: a burst would overflow it and wait out TCP's
     # SYN retries (1, 3, 7, 15 s ...)
@@ -111,7 +111,7 @@ class PoolServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.hand_over: Callable[[socket.socket, Any], bool] | None = None
+        self.status_asked: Callable[[], None] | None = None
         self.delegated: Callable[[], bool] = lambda: False
         self._stopping, self._stopped = threading.Event(), threading.Event()
         self._stopped.set()  # (shutdown() before serve_forever() returns at once)
@@ -149,9 +149,8 @@ class PoolServer(http.server.ThreadingHTTPServer):
         self._stopped.wait()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if self.hand_over is not None and _first_is_status(request) and self.hand_over(request, client_address):
-            request.close()  # the status process holds its own copy; no shutdown(), that would end it
-            return
+        if self.status_asked is not None and _first_is_status(request):
+            self.status_asked()
         self.serve_here(request, client_address)
 
     def serve_here(self, request: socket.socket, client_address: Any) -> None:
@@ -235,14 +234,13 @@ class StatusProcess:
         self._closing = threading.Event()
         self._not_before = 0.0  # no start before this (time.monotonic()): after a death
         self._pong = 0.0  # when the process last answered a ping (time.monotonic())
-        self.handed = 0  # connections the daemon accepted and handed over (while the process started)
         self.returned = 0  # connections the process accepted and passed back (not for /status)
         self.pid: int | None = None
 
     def attach(self, server: PoolServer) -> None:
         """The daemon's HTTP server: its socket is shared, it pauses while the process accepts."""
         self._server = server
-        server.hand_over = self.hand_over
+        server.status_asked = self.status_asked
         server.delegated = self._ready.is_set
 
     @property
@@ -335,30 +333,15 @@ class StatusProcess:
         log.error("Der Prozess der Statusseite endete (Exitcode %s); der Daemon beantwortet /status selbst und "
                   "startet ihn frühestens in %.0f s neu", proc.returncode, RESTART_AFTER)
 
-    def hand_over(self, sock: socket.socket, address: Any) -> bool:
-        """Pass `sock` (accepted by the daemon) to the status process; False if it cannot take
-        it (the caller serves it). The process is started by the first request for the page
-        (a monitor whose page nobody reads does not pay for it), and again after a death once
-        RESTART_AFTER has passed."""
-        if not self._ready.is_set():
-            with self._lock:
-                if (self._proc is None and self._server is not None and self._config is not None
-                        and self._config.settings.status_page.enabled and not self._closing.is_set()
-                        and time.monotonic() >= self._not_before):
-                    self._start_locked()
-            return False
+    def status_asked(self) -> None:
+        """The daemon accepted a request for /status (and answers it): start the process, which
+        answers the next ones. So a monitor whose page nobody reads does not pay for it; after a
+        death, a new one starts once RESTART_AFTER has passed."""
         with self._lock:
-            conn, pid = self._conn, self.pid
-        if conn is None or pid is None:
-            return False
-        with self._send_lock:
-            try:
-                conn.send(("conn", address))
-                reduction.send_handle(conn, sock.fileno(), pid)
-            except OSError:
-                return False
-            self.handed += 1
-        return True
+            if (self._proc is None and self._server is not None and self._config is not None
+                    and self._config.settings.status_page.enabled and not self._closing.is_set()
+                    and time.monotonic() >= self._not_before):
+                self._start_locked()
 
     def _stop_locked(self) -> None:
         proc, conn = self._proc, self._conn
@@ -436,8 +419,6 @@ def _main(fd: int, listen_fd: int, level: int) -> None:
             elif message[0] == "ping":  # the daemon's watchdog: this process still answers
                 with send_lock:
                     conn.send(("pong", message[1]))
-            elif message[0] == "conn":  # accepted by the daemon while this process started
-                server.process_request(socket.socket(fileno=reduction.recv_handle(conn)), message[1])
     finally:
         server.shutdown()
         server.server_close()
