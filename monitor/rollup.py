@@ -62,6 +62,42 @@ def percentile(hist: Mapping[int, int], q: float) -> float | None:
     return hist_value(max(hist))  # pragma: no cover - the loop always reaches rank
 
 
+def pack_hist(hist: Mapping[int, int]) -> list[int]:
+    """A histogram as stored: the first bucket's index, then each bucket's count, a run of
+    empty buckets written as its negative length (`{88: 1, 89: 2, 92: 1}` is `[88, 1, 2, -2, 1]`).
+    Latencies cluster, so this is a third of the JSON object's size and faster to read."""
+    packed: list[int] = []
+    at = None
+    for index in sorted(hist):
+        count = hist[index]
+        if count <= 0:
+            continue
+        if at is None:
+            packed.append(index)
+        elif index > at:
+            packed.append(at - index)
+        packed.append(count)
+        at = index + 1
+    return packed
+
+
+def unpack_hist(stored: Any) -> dict[int, int]:
+    """Inverse of `pack_hist`; also reads the object form ({"88": 1}) older stores hold."""
+    if not stored:
+        return {}
+    if isinstance(stored, dict):
+        return {int(k): int(v) for k, v in stored.items()}
+    hist: dict[int, int] = {}
+    at = stored[0]
+    for value in stored[1:]:
+        if value < 0:
+            at -= value
+        else:
+            hist[at] = value
+            at += 1
+    return hist
+
+
 @dataclasses.dataclass(slots=True)
 class Bucket:
     """One series' results in one hour or one local day."""
@@ -102,7 +138,7 @@ class Bucket:
     def to_row(self) -> dict[str, Any]:
         return {"n_up": self.counts[0], "n_degraded": self.counts[1], "n_down": self.counts[2],
                 "n_unknown": self.counts[3], "n_maintenance": self.maintenance, "latency_n": self.latency_n,
-                "latency_sum": self.latency_sum, "hist": {str(k): v for k, v in sorted(self.hist.items())},
+                "latency_sum": self.latency_sum, "hist": pack_hist(self.hist),
                 "hours": self.hours, "last_at": self.last_at, "last_state": self.last_state,
                 "last_measurements": self.last_measurements,
                 # the tally travels in the digest's column (no column of its own; absent when empty)
@@ -110,16 +146,22 @@ class Bucket:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Bucket:
-        hist = row["hist"] or {}
-        digest = row["last_digest"]
+        return cls.from_columns(row["n_up"], row["n_degraded"], row["n_down"], row["n_unknown"], row["n_maintenance"],
+                                row["latency_n"], row["latency_sum"], row["hist"], row["hours"], row["last_at"],
+                                row["last_state"], row["last_measurements"], row["last_digest"])
+
+    @classmethod
+    def from_columns(cls, n_up: int, n_degraded: int, n_down: int, n_unknown: int, maintenance: int, latency_n: int,
+                     latency_sum: float, hist: Any, hours: int, last_at: float, last_state: str,
+                     last_measurements: dict[str, Any] | None, digest: Any) -> Bucket:
+        """A bucket from a rollup row's columns, the JSON ones decoded."""
         tally: dict[str, int] = {}
         if isinstance(digest, dict) and TALLY in digest:
             digest = dict(digest)
             tally = {str(k): int(v) for k, v in (digest.pop(TALLY) or {}).items()}
             digest = digest or None
-        return cls([row["n_up"], row["n_degraded"], row["n_down"], row["n_unknown"]], row["n_maintenance"],
-                   row["latency_n"], row["latency_sum"], {int(k): int(v) for k, v in hist.items()}, row["hours"],
-                   row["last_at"], row["last_state"], row["last_measurements"], digest, tally)
+        return cls([n_up, n_degraded, n_down, n_unknown], maintenance, latency_n, latency_sum, unpack_hist(hist), hours,
+                   last_at, last_state, last_measurements, digest, tally)
 
 
 def local_day(hour_start: int, tz: ZoneInfo) -> int:

@@ -14,7 +14,6 @@ days. A raw result that began a down or unknown state is kept: it is the evidenc
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import socket
@@ -22,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +32,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from checks.result import CheckResult
 from monitor import rollup
+from monitor.rows import compact_json, json_value, load_json, result_row, rollup_mapping, row_result
+from monitor.rows import dt as _dt
+from monitor.rows import ts as _ts
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +200,6 @@ class MonitorGap:
         return (self.end - self.start).total_seconds()
 
 
-def _ts(dt: datetime) -> float:
-    return dt.timestamp()
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -220,10 +214,13 @@ def create_engine(url: str) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"timeout": 10, "check_same_thread": False},
+                                  json_serializer=compact_json,
+                                  json_deserializer=load_json)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=compact_json,
+                            json_deserializer=load_json)
 
 
 def upgrade_schema(engine: Engine) -> None:
@@ -301,7 +298,7 @@ class Store:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
                                  {"ns": _LOCK_SERIES, "key": lock_key})
             inserted = conn.execute(results.insert().returning(results.c.id, sort_by_parameter_order=True),
-                                    [_result_row(result, key) for result, key in items])
+                                    [result_row(result, key) for result, key in items])
             ids: list[int | None] = [int(row.id) for row in inserted]
             current = _latest_of(conn, list(groups))
             self._merge_rollups(conn, [(sids[key], *rollup.fold_results([items[i][0] for i in idx], self.tz), key[1])
@@ -393,7 +390,7 @@ class Store:
                                                  rollups.c.bucket.in_(wanted_buckets))
                 for r in conn.execute(query):
                     if (r.series_id, r.bucket) in keys:
-                        existing[(r.series_id, resolution, r.bucket)] = rollup.Bucket.from_row(_row_json(r._mapping))
+                        existing[(r.series_id, resolution, r.bucket)] = rollup.Bucket.from_row(rollup_mapping(r._mapping))
         new_rows, changed = [], []
         for sid, parts in plan:
             seen_hours: list[int] = []  # hours that had results before: not new hours of their day
@@ -444,7 +441,7 @@ class Store:
                 state = rollup.STATES[int(states[i])]
                 result_id = 0  # 0: the raw result is past retention and was no failure worth keeping
                 if state in KEEP_EVIDENCE_OF or i >= first_raw:
-                    result_id = ids[i] = _new_id(conn.execute(results.insert().values(**_result_row(make_result(i)))))
+                    result_id = ids[i] = _new_id(conn.execute(results.insert().values(**result_row(make_result(i)))))
                 change_rows.append({**key, "at": float(started[i]), "state": state, "reason": reasons[i],
                                     "result_id": result_id})
             if change_rows:
@@ -452,7 +449,7 @@ class Store:
             written, batch = len(ids), []
             for i in range(first_raw, len(started)):
                 if i not in ids:
-                    batch.append(_result_row(make_result(i)))
+                    batch.append(result_row(make_result(i)))
                 if len(batch) >= 5000 or (batch and i == len(started) - 1):
                     conn.execute(results.insert(), batch)
                     written, batch = written + len(batch), []
@@ -477,20 +474,25 @@ class Store:
     def day_rollups(self, first_day: int, last_day: int, kind: str | None = None,
                     service_id: str | None = None) -> Iterator[DayRollup]:
         """Day rollups with first_day <= day <= last_day (yyyymmdd), by series and day."""
-        query = (sa.select(series.c.service_id, series.c.kind, series.c.url, rollups)
-                 .join(series, series.c.id == rollups.c.series_id)
-                 .where(rollups.c.resolution == "d", rollups.c.bucket >= first_day, rollups.c.bucket <= last_day)
-                 .order_by(rollups.c.series_id, rollups.c.bucket))
+        r = rollups.c
+        # the JSON columns as text, decoded here (SQLAlchemy's JSON processing per value cost
+        # a third of a year's report); availability rows have no measurements ("null")
+        query = (sa.select(series.c.service_id, series.c.kind, series.c.url, r.bucket, r.n_up, r.n_degraded, r.n_down,
+                           r.n_unknown, r.n_maintenance, r.latency_n, r.latency_sum, *_as_text(r.hist), r.hours,
+                           r.last_at, r.last_state, *_as_text(r.last_measurements, r.last_digest))
+                 .join(series, series.c.id == r.series_id)
+                 .where(r.resolution == "d", r.bucket >= first_day, r.bucket <= last_day)
+                 .order_by(r.series_id, r.bucket))
         if kind is not None:
             query = query.where(series.c.kind == kind)
         if service_id is not None:
             query = query.where(series.c.service_id == service_id)
         with self.engine.connect() as conn:
-            result = conn.execute(query)
-            names = list(result.keys())  # (zipped per row: a Row's mapping view costs more than the row)
-            for values in result.tuples():
-                m = _row_json(dict(zip(names, values, strict=True)))
-                yield DayRollup(m["service_id"], m["kind"], m["url"], m["bucket"], rollup.Bucket.from_row(m))
+            for (sid, kind_name, url, day, up, degraded, down, unknown, maint, lat_n, lat_sum, hist, hours, last_at,
+                 last_state, measured, digest) in conn.execute(query):
+                yield DayRollup(sid, kind_name, url, day, rollup.Bucket.from_columns(
+                    up, degraded, down, unknown, maint, lat_n, lat_sum, json_value(hist), hours, last_at, last_state,
+                    None if measured == "null" else json_value(measured), None if digest == "null" else json_value(digest)))
 
     def hour_rollups(self, service_id: str, kind: str, url: str, since: datetime, until: datetime) -> dict[int, rollup.Bucket]:
         """Hour rollups of one series in [since, until), keyed by the hour's UTC epoch."""
@@ -499,7 +501,7 @@ class Store:
                 series.c.service_id == service_id, series.c.kind == kind, series.c.url == url,
                 rollups.c.resolution == "h", rollups.c.bucket >= int(since.timestamp()),
                 rollups.c.bucket < int(until.timestamp())))
-            return {r.bucket: rollup.Bucket.from_row(_row_json(r._mapping)) for r in rows}
+            return {r.bucket: rollup.Bucket.from_row(rollup_mapping(r._mapping)) for r in rows}
 
     # ------------------------------------------------------------------ satisfaction
 
@@ -558,7 +560,7 @@ class Store:
             query = query.where(latest.c.kind == kind)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [LatestState(CheckResult.from_dict(_json(r.result)), r.result_id, _dt(r.since)) for r in rows]
+        return [LatestState(CheckResult.from_dict(json_value(r.result)), r.result_id, _dt(r.since)) for r in rows]
 
     def last_run_times(self) -> dict[tuple[str, str, str], float]:
         """When the newest result of each (service, kind, URL) started; no result bodies read."""
@@ -579,7 +581,7 @@ class Store:
             query = query.where(results.c.started_at < _ts(until))
         with self.engine.connect() as conn:
             for r in conn.execute(query):
-                yield r.id, _row_result(r)
+                yield r.id, row_result(r)
 
     def newest_result(self, service_id: str, kind: str, since: datetime, until: datetime) -> CheckResult | None:
         """The newest stored result of a service's kind that started in [since, until)."""
@@ -590,7 +592,7 @@ class Store:
             r = conn.execute(query).first()
         if r is None:
             return None
-        return _row_result(r)
+        return row_result(r)
 
     def count_results(self) -> int:
         with self.engine.connect() as conn:
@@ -604,6 +606,15 @@ class Store:
         with self.engine.connect() as conn:
             return [StateChange(r.service_id, r.kind, r.url, _dt(r.at), r.state, r.reason, r.result_id)
                     for r in conn.execute(query)]
+
+    def changes(self, kind: str, until: float) -> Iterator[tuple[str, str, float, str, str]]:
+        """(service, URL, at, state, reason) of each state change of `kind` before `until`
+        (epoch seconds), in order: the report's read of a year's timeline, as plain tuples."""
+        c = state_changes.c
+        query = (sa.select(c.service_id, c.url, c.at, c.state, c.reason).where(c.kind == kind, c.at < until)
+                 .order_by(c.at, c.id))
+        with self.engine.connect() as conn:
+            yield from conn.execute(query)  # (rows unpack as tuples)
 
     def runs(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -624,12 +635,9 @@ class Store:
         return [g for g in gaps if g.end > g.start and g.start < end]
 
 
-def _row_result(r: Any) -> CheckResult:
-    return CheckResult.from_dict({
-        "service_id": r.service_id, "url": r.url, "kind": r.kind, "state": r.state, "reason": r.reason,
-        "started_at": _dt(r.started_at).isoformat(), "duration_seconds": r.duration_seconds,
-        "measurements": _json(r.measurements), "evidence": _json(r.evidence)})
-
+def _as_text(*columns: Any) -> list[Any]:
+    """JSON columns read as their text (PostgreSQL's driver still decodes a json column)."""
+    return [sa.type_coerce(c, sa.Text()) for c in columns]
 
 
 def _latest_of(conn: Connection, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Any]:
@@ -652,25 +660,6 @@ def _new_id(cursor: Any) -> int:
     key = cursor.inserted_primary_key
     assert key is not None
     return int(key[0])
-
-def _result_row(result: CheckResult, run_key: str | None = None) -> dict[str, Any]:
-    plain = result.to_dict()
-    return {"run_key": run_key, "service_id": result.service_id, "kind": str(result.kind), "url": result.url,
-            "state": result.state.value, "reason": result.reason.value, "started_at": _ts(result.started_at),
-            "duration_seconds": result.duration_seconds, "measurements": plain["measurements"],
-            "evidence": plain["evidence"]}
-
-
-def _row_json(row: Any) -> dict[str, Any]:
-    m = dict(row)
-    for k in ("hist", "last_measurements", "last_digest"):
-        m[k] = _json(m.get(k))
-    return m
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
 
 class _NullLock:
     def __enter__(self):

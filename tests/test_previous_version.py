@@ -223,3 +223,50 @@ def _comparable(html: str) -> str:
     html = re.sub(r"<title>[^<]*\(Zahlen in der Tabelle darunter\)</title>", "", html)
     html = html.replace(" break-after: avoid; }", " }")
     return re.sub(r'<svg role="img" aria-labelledby="chart-monate-caption".*?</svg>', "", html, flags=re.DOTALL)
+
+
+# Prints every stored result (its full JSON) and every day rollup of a store, with whichever code is on sys.path.
+DUMP = """
+import json, sys
+from monitor.config import load_config
+from monitor.store import Store
+config = load_config(sys.argv[1])
+store = Store.open(config.store_url, tz=config.settings.tz, migrate=sys.argv[2] == "migrate")
+for _id, r in store.results():
+    print(json.dumps(r.to_dict()))
+for d in store.day_rollups(0, 99999999):
+    b = d.bucket
+    print(json.dumps([d.service_id, d.kind, d.url, d.day, b.counts, b.maintenance, b.latency_n, b.latency_sum,
+                      sorted(b.hist.items()), b.hours, b.last_at, b.last_state, b.last_measurements, b.last_digest,
+                      b.tally]))
+"""
+
+
+def test_a_store_of_the_previous_version_loses_nothing_when_compacted(estate, previous, tmp_path):
+    """Migration 0004 (issue 21) rewrites the raw rows and rollups of a store the previous
+    version wrote, with repeated `up` results: every result reads back as the previous version
+    read it, key for key and in order, and so does every day rollup."""
+    import sqlite3
+
+    settings = estate["previous"][0]
+    own = tmp_path / "settings.yaml"
+    own.write_text(settings.read_text().replace(str(settings.parent / "store.db"), str(tmp_path / "store.db")))
+    (tmp_path / "catalog.yaml").write_text((settings.parent / "catalog.yaml").read_text())
+    for _ in range(2):  # twice: the second run's results repeat the first's states
+        out = run(previous, "-m", "monitor.cli", "check", "--store", "--config", str(own))
+        assert out.returncode == 1, out.stderr
+    before = run(previous, "-c", DUMP, str(own), "as-is")
+    assert before.returncode == 0, before.stderr
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        assert db.execute("select version_num from alembic_version").fetchone() == ("0002",)  # PREVIOUS's newest
+        long_form = db.execute("select sum(length(evidence)) from results").fetchone()[0]
+    after = run(ROOT, "-c", DUMP, str(own), "migrate")
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.splitlines() == before.stdout.splitlines()
+    lines = before.stdout.splitlines()
+    assert sum('"kind": "availability"' in line for line in lines) >= 6 and any('"attempts"' in line for line in lines)
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        assert db.execute("select version_num from alembic_version").fetchone() == ("0004",)
+        assert db.execute("select sum(length(evidence)) from results").fetchone()[0] < long_form
+        ups = db.execute("select evidence from results where kind='availability' and state='up'").fetchall()
+    assert ups and all('"attempts":{' in e for (e,) in ups)  # the compact form, not a list

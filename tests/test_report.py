@@ -326,6 +326,19 @@ def test_an_independent_pdf_ua_checker_finds_nothing_in_a_20_service_year(tmp_pa
     reader = PdfReader(str(files.pdf))
     assert reader.metadata.title.startswith("Qualitätsbericht 2026") and reader.trailer["/Root"]["/Lang"] == "de"
     assert reader.trailer["/Root"]["/MarkInfo"]["/Marked"]
+    # each header cell heads what it heads: its row beside data cells, its column in a header row
+    scopes = []
+    stack = [reader.trailer["/Root"]["/StructTreeRoot"].get_object()]
+    while stack:
+        node = stack.pop()
+        kids = node.get("/K")
+        kids = [k.get_object() for k in (kids if isinstance(kids, list) else [kids]) if hasattr(k, "get_object")]
+        kids = [k for k in kids if hasattr(k, "get") and "/S" in k]
+        if node.get("/S") == "/TR":
+            has_data = any(k["/S"] == "/TD" for k in kids)
+            scopes += [(has_data, k["/A"].get_object()["/Scope"]) for k in kids if k["/S"] == "/TH"]
+        stack.extend(kids)
+    assert {(True, "/Row"), (False, "/Column")} == set(scopes), set(scopes)
 
 
 def test_the_pdf_lists_the_deviations_and_the_html_every_service(year, monkeypatch):

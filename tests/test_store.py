@@ -138,7 +138,7 @@ def test_migrations_match_the_model(open_store):
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == []
         version = conn.execute(sa.text("select version_num from alembic_version")).scalar_one()
-    assert version == "0003"
+    assert version == "0004"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -216,3 +216,63 @@ def test_group_commit_gives_each_worker_thread_its_own_result_in_shared_batches(
         futures = [pool.submit(commits.record, result(State.DOWN, offset=1000 + i)) for i in range(8)]
     assert all(isinstance(f.exception(), sa.exc.OperationalError) for f in futures)
     store.close()
+
+
+def test_raw_rows_are_compact_and_read_back_exactly_in_both_schema_forms(open_store):
+    """A result of one attempt does not store that attempt's state, reason and figures again
+    (issue 21: a year of `up` rows); every result reads back exactly as it was checked, in its
+    key order, before and after migration 0004 is undone and redone (a store of either form)."""
+    import json
+
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from checks.availability import AvailabilitySettings
+    from checks.availability import run as availability
+    from checks.result import Target
+    from monitor import store as store_module
+    from tests.sites import Page, site
+
+    store = open_store()
+    routes = {"/": Page(), "/weiter": Page(302, [("Location", "/")]), "/kaputt": Page(500, body=b"kaputt")}
+    with site(routes) as port:
+        base = f"http://127.0.0.1:{port}"
+        checked = [availability(Target("portal", f"{base}{path}"), AvailabilitySettings(retries=retries, retry_delay=0))
+                   for path, retries in (("/", 0), ("/", 0), ("/weiter", 0), ("/kaputt", 1), ("/kaputt", 0))]
+    odd = checked[0].replace(evidence={**checked[0].evidence, "attempts": [{**checked[0].evidence["attempts"][0],
+                                                                             "status_code": 201}]})
+    extra = checked[0].replace(evidence={**checked[0].evidence, "attempts": [{**checked[0].evidence["attempts"][0],
+                                                                               "proxy": "x"}]})
+    results = [*checked, odd, extra, result(State.UP)]  # and one without attempts at all
+    assert len(checked[3].evidence["attempts"]) == 2  # the retried one keeps both
+    for r in results:
+        store.record(r)
+
+    def read() -> list[str]:
+        return [json.dumps(r.to_dict()) for _id, r in store.results()]
+
+    expected = [json.dumps(r.to_dict()) for r in sorted(results, key=lambda r: r.started_at)]  # (read in time order)
+    assert read() == expected
+
+    def stored() -> list[tuple[str, str]]:
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.select(store_module.results.c.evidence).order_by(store_module.results.c.id))
+            return [json.dumps(json.loads(v) if isinstance(v, str) else v) for (v,) in rows]
+
+    compact = stored()
+    assert all('"attempts": {' in compact[i] for i in (0, 1, 2, 4, 5))  # one attempt: the compact form
+    assert '"attempts": [' in compact[3] and '"attempts": [' in compact[6]  # retried; a key of its own
+    assert '"status_code": 201' in compact[5] and '"at"' not in compact[0]  # only what differs
+    with store.engine.connect() as conn:
+        text = conn.execute(sa.text("select evidence from results order by id")).scalars().first()
+    text = text if isinstance(text, str) else json.dumps(text)
+    assert ", " not in text or store.engine.dialect.name == "postgresql"  # no blanks (PostgreSQL's json keeps text)
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(store_module.Path(store_module.__file__).parent / "migrations"))
+    for target, form in (("0003", '"attempts": ['), ("head", '"attempts": {')):
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if target == "0003" else command.upgrade)(cfg, target)
+        assert all(form in stored()[i] for i in (0, 1, 2, 4, 5)), target
+        assert read() == expected, target

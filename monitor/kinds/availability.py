@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from checks import availability
@@ -71,6 +71,22 @@ def _merge(buckets: list[Bucket]) -> Bucket:
     return out
 
 
+_ATTEMPT_KEYS = ("at", "state", "reason", "detail", "status_code", "duration_seconds")  # checks.availability
+
+
+def _derived_attempt(plain: dict[str, Any]) -> dict[str, Any]:
+    """The attempt a result of one attempt implies: its state, reason, detail and figures."""
+    m = plain["measurements"]
+    status = m.get("status_code")
+    return {"state": plain["state"], "reason": plain["reason"], "detail": plain["evidence"].get("detail", ""),
+            "status_code": int(status) if isinstance(status, int | float) else None,
+            "duration_seconds": m.get("duration_seconds")}
+
+
+def _attempt_at(started: datetime, offset_us: int) -> str:
+    return (started + timedelta(microseconds=offset_us)).isoformat()
+
+
 class Availability(Kind):
     check = availability.CHECK
     title = "Verfügbarkeit"
@@ -128,6 +144,43 @@ class Availability(Kind):
             return math.nan
         value = availability.measurements_of(result).get("duration_seconds", result.duration_seconds)
         return float(value) if isinstance(value, int | float) else math.nan
+
+    # ----------------------------------------------------------- store
+
+    def compact_evidence(self, plain: dict[str, Any]) -> dict[str, Any]:
+        """A result of one attempt (nearly every `up`) keeps only what its attempt does not share
+        with the row: its start as microseconds after the result's and any field that differs.
+        Retried results keep their attempts as they are."""
+        evidence = plain["evidence"]
+        attempts = evidence.get("attempts")
+        if not (isinstance(attempts, list) and len(attempts) == 1 and isinstance(attempts[0], dict)
+                and tuple(attempts[0]) == _ATTEMPT_KEYS and isinstance(attempts[0]["at"], str)):
+            return evidence
+        attempt, derived = attempts[0], _derived_attempt(plain)
+        own: dict[str, Any] = {}
+        started = datetime.fromisoformat(plain["started_at"])
+        try:
+            offset = (datetime.fromisoformat(attempt["at"]) - started) // timedelta(microseconds=1)
+        except ValueError:
+            offset = None
+        if offset is not None and _attempt_at(started, offset) == attempt["at"]:
+            if offset:
+                own["at_us"] = offset
+        else:
+            own["at"] = attempt["at"]
+        for key in _ATTEMPT_KEYS[1:]:
+            if attempt[key] != derived[key] or type(attempt[key]) is not type(derived[key]):
+                own[key] = attempt[key]
+        return {**evidence, "attempts": own}  # an object, never a list: the compact form
+
+    def expand_evidence(self, plain: dict[str, Any]) -> None:
+        evidence = plain["evidence"]
+        own = evidence.get("attempts")
+        if not isinstance(own, dict):
+            return
+        derived = _derived_attempt(plain)
+        at = own["at"] if "at" in own else _attempt_at(datetime.fromisoformat(plain["started_at"]), own.get("at_us", 0))
+        evidence["attempts"] = [{"at": at, **{key: own.get(key, derived[key]) for key in _ATTEMPT_KEYS[1:]}}]
 
     # ----------------------------------------------------------- report
 

@@ -123,6 +123,17 @@ class Kind:
         which keeps only the last result's); None: nothing to count."""
         return None
 
+    # ----------------------------------------------------------- store
+
+    def compact_evidence(self, plain: dict[str, Any]) -> dict[str, Any]:
+        """The evidence as a raw row stores it (`plain`: the result's `to_dict()`, its
+        `started_at` as the row gives it back). It may leave out what the row's other columns
+        rebuild, nothing else: `expand_evidence` must give back exactly `plain["evidence"]`."""
+        return plain["evidence"]
+
+    def expand_evidence(self, plain: dict[str, Any]) -> None:
+        """Rebuild in `plain["evidence"]` what `compact_evidence` left out (a row read back)."""
+
     # ----------------------------------------------------------- CLI
 
     def show(self, results: Sequence[CheckResult], console: Console) -> None:

@@ -135,9 +135,9 @@ def collect(store: Store, config: Config, period: int | Period, *, services: lis
     changes: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for kind in kinds:
         if kind.uses_timeline:
-            for c in store.timeline(kind=kind.name):
-                if c.service_id in wanted and c.at.timestamp() < end:
-                    changes[(c.service_id, kind.name)].append(Change(c.url, c.at.timestamp(), c.state, c.reason))
+            for service_id, url, at, state, reason in store.changes(kind.name, until=end):
+                if service_id in wanted:
+                    changes[(service_id, kind.name)].append(Change(url, at, state, reason))
     gaps = [(g.start.timestamp(), g.end.timestamp()) for g in
             store.monitor_gaps(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))] if end > start else []
 

@@ -148,49 +148,33 @@ def render_html(data: F.ReportData, chart_list: list[Chart], *, board: bool = Fa
 def write_pdf(html: str, path: Path) -> None:
     from weasyprint import HTML
 
-    HTML(string=html, base_url=str(TEMPLATES)).write_pdf(str(path), pdf_variant="pdf/ua-1")
-    scope_table_headers(path)
+    HTML(string=html, base_url=str(TEMPLATES)).write_pdf(str(path), pdf_variant="pdf/ua-1",
+                                                         finisher=lambda _doc, pdf: scope_table_headers(pdf))
 
 
-def scope_table_headers(path: Path) -> int:
+def scope_table_headers(pdf: Any) -> int:
     """Give every table header cell of the tagged PDF its /Scope, which WeasyPrint leaves out
     (PDF/UA-1, ISO 32000-1 14.8.5.7): a header in a row with data cells heads its row (our
-    `<th scope="row">`), one in a row of headers only heads its column. Returns how many."""
-    from pypdf import PdfWriter
-    from pypdf.generic import ArrayObject, DictionaryObject, NameObject
+    `<th scope="row">`), one in a row of headers only heads its column. Runs as WeasyPrint's
+    finisher on its objects before they are written (`pdf`: a pydyf.PDF; re-reading the
+    written file with pypdf took longer than laying out the pages). Returns how many."""
+    import pydyf
 
-    writer = PdfWriter(clone_from=str(path))
+    by_reference = {obj.reference: obj for obj in pdf.objects if isinstance(obj, pydyf.Dictionary)}
     count = 0
-
-    def kids(node: DictionaryObject) -> list[DictionaryObject]:
-        k = node.get("/K")
-        items = k if isinstance(k, ArrayObject) else [k] if k is not None else []
-        out = []
-        for item in items:
-            obj = item.get_object() if hasattr(item, "get_object") else item
-            if isinstance(obj, DictionaryObject) and "/S" in obj:
-                out.append(obj)
-        return out
-
-    root = writer.root_object["/StructTreeRoot"].get_object()
-    assert isinstance(root, DictionaryObject)  # WeasyPrint's pdf/ua-1 output is tagged
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        children = kids(node)
-        if node.get("/S") == "/TR":
-            scope = "/Row" if any(c.get("/S") == "/TD" for c in children) else "/Column"
-            for cell in children:
-                if cell.get("/S") == "/TH":
-                    attrs = cell.get("/A")
-                    attrs = attrs.get_object() if attrs is not None else None
-                    if not isinstance(attrs, DictionaryObject):
-                        attrs = DictionaryObject({NameObject("/O"): NameObject("/Table")})
-                        cell[NameObject("/A")] = attrs
-                    attrs[NameObject("/Scope")] = NameObject(scope)
-                    count += 1
-        stack.extend(children)
-    writer.write(str(path))
+    for row in by_reference.values():
+        if row.get("S") != "/TR" or row.get("Type") != "/StructElem":
+            continue
+        found = [by_reference.get(k) for k in row.get("K") or () if isinstance(k, bytes)]
+        cells: list[Any] = [c for c in found if c is not None and c.get("S") in ("/TH", "/TD")]
+        scope = "/Row" if any(c["S"] == "/TD" for c in cells) else "/Column"
+        for cell in cells:
+            if cell["S"] == "/TH":
+                attrs = cell.get("A")
+                if not isinstance(attrs, pydyf.Dictionary):
+                    attrs = cell["A"] = pydyf.Dictionary({"O": "/Table"})
+                attrs["Scope"] = scope
+                count += 1
     return count
 
 
