@@ -67,6 +67,9 @@ class _LineIndex:
         return best
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> tuple[Any, _LineIndex]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -76,8 +79,13 @@ def _read_yaml(path: Path) -> tuple[Any, _LineIndex]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(str(path), None, None, "", f"Datei nicht lesbar: {exc}")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # one parse (libyaml's where built in): the nodes give line numbers, the data is built from them
+        loader = _LOADER(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError([ConfigIssue(str(path), mark.line + 1 if mark else None, None, "",

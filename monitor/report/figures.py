@@ -7,6 +7,7 @@ each figure is also an annex row, so the annex holds every number the report sho
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 from collections import defaultdict
 from collections.abc import Callable, Collection
@@ -120,6 +121,20 @@ class ReportData:
 def collect(store: Store, config: Config, period: int | Period, *, services: list[str] | None = None,
             now: datetime | None = None, progress: Callable[[str], None] = lambda _s: None) -> ReportData:
     """All figures for `period` (a year: the local calendar year of the settings' timezone)."""
+    # Without the cycle collector: a year's timeline (half a million changes) stays alive while
+    # 400,000 day rollups are read, and each full collection walked all of it again (6 of
+    # 16 s for 300 services). The figures make no reference cycles; counting frees them.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _collect(store, config, period, services, now, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _collect(store: Store, config: Config, period: int | Period, services: list[str] | None, now: datetime | None,
+             progress: Callable[[str], None]) -> ReportData:
     tz = config.settings.tz
     now = now or datetime.now(UTC)
     period = period if isinstance(period, Period) else Period.of_year(period)
