@@ -65,7 +65,9 @@ class _Transfer:
         self.method = options.method
         self.current = url
         self.seen: list[str] = []
-        self.done = threading.Event()
+        # released when the fetch ends: a plain lock wakes its one waiter for less than an Event
+        self.done = threading.Lock()
+        self.done.acquire()
         self.handle = handle
         self.handle.transfer = self  # type: ignore[attr-defined]  # found again from info_read()
         self.hand_over = False  # to the Python prober (intermediate certificate over AIA)
@@ -323,6 +325,7 @@ class CurlEngine:
         self._incoming: collections.deque[_Transfer] = collections.deque()
         self._thread: threading.Thread | None = None
         self._handles: list[pycurl.Curl] = []  # idle easy handles, reused (reset per hop)
+        self._sleeping = False  # the loop waits for its sockets (under _lock): a new fetch must wake it
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -336,11 +339,13 @@ class CurlEngine:
                 self._thread = threading.Thread(target=self._loop, name="curl", daemon=True)
                 self._thread.start()
             self._incoming.append(transfer)
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass  # the loop is awake already
-        if not transfer.done.wait(options.timeout + 30):  # libcurl's timeout ends every hop long before
+            wake, self._sleeping = self._sleeping, False
+        if wake:  # a loop that is busy takes it on its next turn without a write and a wake-up
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:
+                pass  # woken already
+        if not transfer.done.acquire(timeout=options.timeout + 30):  # libcurl's timeout ends every hop long before
             transfer.out.error = ProbeError(Reason.READ_TIMEOUT, "Prober antwortete nicht (interner Fehler)")
             transfer.out.duration = time.monotonic() - transfer.start
             return transfer.out
@@ -360,9 +365,10 @@ class CurlEngine:
     def _loop(self) -> None:
         multi = pycurl.CurlMulti()
         active: set[_Transfer] = set()
+        poll = _SocketPoll(multi, self._wake_r)
         while True:
             try:
-                self._turn(multi, active)
+                self._turn(multi, poll, active)
             except Exception as exc:  # never leave a caller waiting: end what runs, go on
                 for transfer in list(active):
                     with_error = ProbeError(Reason.PROTOCOL_ERROR, f"interner Fehler des Probers: {type(exc).__name__}")
@@ -373,11 +379,16 @@ class CurlEngine:
                     active.discard(transfer)
                     self._finish(transfer, with_error)
 
-    def _turn(self, multi: pycurl.CurlMulti, active: set[_Transfer]) -> None:
+    def _turn(self, multi: pycurl.CurlMulti, poll: _SocketPoll, active: set[_Transfer]) -> None:
+        """Start what came in, wait for the sockets libcurl watches (or its next timer), let
+        libcurl act on those that are ready, and account the hops that ended. libcurl's socket
+        interface: each turn costs what happened, not how many transfers run."""
         while self._incoming:
             self._start(multi, self._incoming.popleft(), active)
-        while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
-            pass
+        with self._lock:
+            self._sleeping = not self._incoming
+        poll.wait(1.0 if self._sleeping else 0.0)
+        self._sleeping = False
         while True:
             queued, ok, failed = multi.info_read()
             for handle in ok:
@@ -386,23 +397,6 @@ class CurlEngine:
                 self._hop_ended(multi, handle.transfer, code, message, active)
             if not queued:
                 break
-        if self._incoming:
-            return
-        timeout = multi.timeout()  # ms until libcurl's next timer, -1: none
-        wait_ms = 1000 if timeout < 0 else min(timeout, 1000)
-        if wait_ms > 0:
-            read, write, exc = multi.fdset()
-            poller = select.poll()
-            poller.register(self._wake_r, select.POLLIN)
-            for fd in set(read) | set(write) | set(exc):
-                poller.register(fd, (select.POLLIN if fd in read else 0) | (select.POLLOUT if fd in write else 0)
-                                | select.POLLPRI)
-            poller.poll(wait_ms)
-        try:
-            while os.read(self._wake_r, 4096):
-                pass
-        except BlockingIOError:
-            pass
 
     def _start(self, multi: pycurl.CurlMulti, transfer: _Transfer, active: set[_Transfer]) -> None:
         if transfer.began is None:
@@ -423,7 +417,7 @@ class CurlEngine:
             if code == pycurl.E_PEER_FAILED_VERIFICATION and transfer.options.verify_tls and \
                     int(transfer.handle.getinfo(pycurl.SSL_VERIFYRESULT)) == _E_UNABLE_TO_GET_ISSUER:
                 transfer.hand_over = True
-                transfer.done.set()
+                transfer.done.release()
                 return
             if code == pycurl.E_COULDNT_RESOLVE_HOST and transfer.options.ip_fallback and transfer.family is None \
                     and transfer.options.ip_family in ("ipv4", "ipv6"):
@@ -442,7 +436,67 @@ class CurlEngine:
     def _finish(transfer: _Transfer, error: ProbeError | None) -> None:
         transfer.out.error = error
         transfer.out.duration = time.monotonic() - (transfer.began or transfer.start)
-        transfer.done.set()
+        transfer.done.release()
+
+
+class _SocketPoll:
+    """The sockets libcurl asks to watch (CURLMOPT_SOCKETFUNCTION) in one epoll set, and its
+    timer (CURLMOPT_TIMERFUNCTION); `wait` hands the ready ones to curl_multi_socket_action."""
+
+    def __init__(self, multi: pycurl.CurlMulti, wake_fd: int) -> None:
+        self.multi = multi
+        self.epoll = select.epoll()
+        self.wake_fd = wake_fd
+        self.epoll.register(wake_fd, select.EPOLLIN)
+        self.watched: set[int] = set()
+        self.deadline: float | None = None  # libcurl's next timeout (monotonic), None: none
+        multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+
+    def _on_socket(self, what: int, fd: int, _multi: object, _data: object) -> None:
+        if what == pycurl.POLL_REMOVE:
+            if fd in self.watched:
+                self.watched.discard(fd)
+                try:
+                    self.epoll.unregister(fd)
+                except (FileNotFoundError, OSError):
+                    pass  # closed already: epoll forgot it
+            return
+        mask = (select.EPOLLIN if what & pycurl.POLL_IN else 0) | (select.EPOLLOUT if what & pycurl.POLL_OUT else 0)
+        if fd in self.watched:
+            try:
+                self.epoll.modify(fd, mask)
+                return
+            except FileNotFoundError:  # the number was closed and reused unseen
+                pass
+        try:
+            self.epoll.register(fd, mask)
+        except FileExistsError:
+            self.epoll.modify(fd, mask)
+        self.watched.add(fd)
+
+    def _on_timer(self, timeout_ms: int) -> None:
+        self.deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+
+    def wait(self, longest: float) -> None:
+        """Wait up to `longest` seconds (less when libcurl's timer is due) and act on what is ready."""
+        now = time.monotonic()
+        wait = longest if self.deadline is None else max(0.0, min(longest, self.deadline - now))
+        for fd, event in self.epoll.poll(wait):
+            if fd == self.wake_fd:
+                try:
+                    while os.read(fd, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+                continue
+            mask = ((pycurl.CSELECT_IN if event & (select.EPOLLIN | select.EPOLLHUP) else 0)
+                    | (pycurl.CSELECT_OUT if event & select.EPOLLOUT else 0)
+                    | (pycurl.CSELECT_ERR if event & select.EPOLLERR else 0))
+            self.multi.socket_action(fd, mask)
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.deadline = None
+            self.multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
 
 
 _ENGINE = CurlEngine()
