@@ -92,7 +92,7 @@ GRADE_TEXT = [{"type": "value", "options": {str(rank): {"text": grade, "index": 
 def merged_table(title: str, columns: list[tuple[str, str]], *, description: str = "",
                  overrides: list | None = None, unit: str = "") -> dict:
     """One row per service: each (column title, instant expression) is a column."""
-    refs = "ABCDEFGH"
+    refs = "ABCDEFGHIJKL"
     targets = [target(expr, ref=refs[i], instant=True, fmt="table") for i, (_, expr) in enumerate(columns)]
     rename = {f"Value #{refs[i]}": name for i, (name, _) in enumerate(columns)}
     rename.update(service="Dienst", category="Kategorie", url="URL")
@@ -203,6 +203,39 @@ def overview() -> dict:
         target(f"sum by (kind, stage) (increase(egov_check_errors_total{{{J}}}[15m]))", "Fehler {{kind}} {{stage}}"),
         target(f"sum by (kind) (increase(egov_scheduler_missed_runs_total{{{J}}}[15m]))", "verpasst {{kind}}", "B")]),
         12, 7)
+    b.add(panel("timeseries", "Verspätung der Läufe (p99) und geplante Prüfziele", [
+        target(f"histogram_quantile(0.99, sum by (le, kind) (rate(egov_scheduler_lag_seconds_bucket{{{J}}}"
+               f"[$__rate_interval])))", "p99 {{kind}}"),
+        target(f"sum by (kind) (egov_scheduled_targets{{{J}}})", "Ziele {{kind}}", "B")],
+        description="Zeit zwischen dem geplanten und dem tatsächlichen Start eines Laufs (99 % der Läufe "
+                    "beginnen früher); rechts die Zahl der geplanten Prüfziele.",
+        overrides=[{"matcher": {"id": "byRegexp", "options": "^Ziele.*"},
+                    "properties": [{"id": "custom.axisPlacement", "value": "right"}, {"id": "unit", "value": "none"}]}],
+        unit="s"), 12, 7)
+    b.add(panel("timeseries", "Browser-Sitzungen", [
+        target(f"sum(egov_browser_sessions{{{J}}})", "offen"),
+        target(f"sum(rate(egov_browser_sessions_started_total{{{J}}}[$__rate_interval])) * 3600", "gestartet je Stunde",
+               "B"),
+        target(f"sum(rate(egov_browser_sessions_recycled_total{{{J}}}[$__rate_interval])) * 3600",
+               "erneuert je Stunde", "C"),
+        target(f"sum(rate(egov_browser_sessions_killed_total{{{J}}}[$__rate_interval])) * 3600", "beendet je Stunde",
+               "D"),
+        target(f"sum(rate(egov_browser_session_start_failures_total{{{J}}}[$__rate_interval])) * 3600",
+               "Startfehler je Stunde", "E"),
+        target(f"sum(rate(egov_browser_pages_total{{{J}}}[$__rate_interval])) * 3600", "Seiten je Stunde", "F")],
+        description="Der Browser-Pool der Barrierefreiheits-, DSGVO- und Strecken-Prüfungen: beendet = vom Wächter "
+                    "oder nach einem Fehler; erneuert = nach ihrem Seitenkontingent."), 12, 7)
+    b.add(panel("table", "Version und Konfiguration", [
+        target(f"egov_build_info{{{J}}}", instant=True, fmt="table"),
+        target(f"time() - egov_config_last_reload_success_timestamp_seconds{{{J}}}", ref="B", instant=True,
+               fmt="table")],
+        description="Laufende Version von egov-monitor und wie lange die Konfiguration zuletzt erfolgreich "
+                    "geladen wurde (Sekunden).",
+        options={"showHeader": True, "cellHeight": "sm", "footer": {"show": False}},
+        transformations=[{"id": "merge", "options": {}}, {"id": "organize", "options": {
+            "excludeByName": {"Time": True, "__name__": True, "Value #A": True},
+            "renameByName": {"version": "Version", "instance": "Instanz", "Value #B": "Konfiguration geladen vor (s)"}}}]),
+        12, 5)
     return dashboard("egov-overview", "egov-monitor: Übersicht",
                      "Status, Verfügbarkeit, Antwortzeiten und Zertifikate aller Dienste des Katalogs.", b,
                      tags=["verfuegbarkeit"])
@@ -217,10 +250,18 @@ def compliance() -> dict:
         ("Seiten geprüft", f"sum by (service, category) (egov_accessibility_pages_scanned{{{J}}})"),
         ("Bewertung", f"max by (service, category) (egov_accessibility_score{{{J}}})"),
         ("BITV-Merkmale nicht erfüllt", f"sum by (service, category) (1 - egov_bitv_marker_passed{{{J}}})"),
-    ], description="Verschiedene verletzte axe-Regeln (= Zahl der Korrekturen an Vorlagen), je Schweregrad.",
+        ("Seiten mit schweren Verstößen",
+         f"sum by (service, category) (egov_accessibility_pages_with_serious_violations{{{J}}})"),
+        ("Seiten nicht prüfbar", f"sum by (service, category) (egov_accessibility_pages_failed{{{J}}})"),
+        ("Regeln zu prüfen", f"sum by (service, category) (egov_accessibility_incomplete_rules{{{J}}})"),
+    ], description="Verschiedene verletzte axe-Regeln (= Zahl der Korrekturen an Vorlagen), je Schweregrad. "
+                   "Nicht prüfbar: Zeitgrenze, Fehlerstatus oder Browser; zu prüfen: Regeln, die axe nicht "
+                   "entscheiden konnte (von Hand prüfen).",
         overrides=[override("Kritisch", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "red")])),
                    override("Schwer", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "orange")])),
-                   override("Bewertung", decimals=0)]), 14, 9)
+                   override("Bewertung", decimals=0),
+                   override("Seiten nicht prüfbar", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "orange")]))]),
+        14, 9)
     b.add(panel("timeseries", "Verletzte Regeln nach Schweregrad (alle Dienste)", [target(
         f"sum by (impact) (egov_accessibility_rules_violated{{{J}}})", "{{impact}}")],
         custom={"drawStyle": "line", "lineInterpolation": "stepAfter"}), 10, 9)
@@ -231,6 +272,17 @@ def compliance() -> dict:
     b.add(panel("timeseries", "Bewertung Barrierefreiheit (Trend)", [target(
         f"egov_accessibility_score{{{J}}}", "{{service}}")], minimum=0, maximum=100,
         custom={"lineInterpolation": "stepAfter"}), 12, 7)
+    b.add(panel("timeseries", "Betroffene Elemente nach Schweregrad (alle Dienste)", [target(
+        f"sum by (impact) (egov_accessibility_violations{{{J}}})", "{{impact}}")], decimals=0,
+        description="Elemente, die eine axe-Regel verletzen, über alle geprüften Seiten: wie viel eine Korrektur "
+                    "an einer Vorlage auf einmal behebt.", custom={"lineInterpolation": "stepAfter"}), 16, 7)
+    b.add(panel("table", "axe-core-Version der letzten Prüfungen", [target(
+        f"count by (axe_version) (egov_accessibility_axe_info{{{J}}})", instant=True, fmt="table")],
+        description="Zahl der Dienste je axe-core-Version: Regeln und Urteile hängen von ihr ab.",
+        options={"showHeader": True, "cellHeight": "sm", "footer": {"show": False}},
+        transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True},
+                                                         "renameByName": {"axe_version": "axe-core",
+                                                                          "Value": "Dienste"}}}]), 8, 7)
 
     b.row("Datenschutz (DSGVO)")
     b.add(merged_table("DSGVO je Dienst (vor Einwilligung)", [
@@ -238,23 +290,51 @@ def compliance() -> dict:
         ("Drittanbieter", f'sum by (service, category) (egov_gdpr_third_party_hosts{{{J}, consent="before"}})'),
         ("Cookies Dritter", f'sum by (service, category) (egov_gdpr_third_party_cookies{{{J}, consent="before"}})'),
         ("Merkmale nicht erfüllt", f"sum by (service, category) (1 - egov_gdpr_marker_passed{{{J}}})"),
-    ], overrides=[override("Tracker", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "red")])),
+        ("Nicht notwendige Cookies",
+         f'sum by (service, category) (egov_gdpr_nonessential_cookies{{{J}, consent="before"}})'),
+        ("Speicher-Schlüssel", f'sum by (service, category) (egov_gdpr_storage_keys{{{J}, consent="before"}})'),
+        ("Anfragen", f'sum by (service, category) (egov_gdpr_requests{{{J}, consent="before"}})'),
+        ("Seiten", f"sum by (service, category) (egov_gdpr_pages_scanned{{{J}}})"),
+        ("Seiten nicht aufgezeichnet", f"sum by (service, category) (egov_gdpr_pages_failed{{{J}}})"),
+    ], description="Vor jeder Einwilligung, in einem frischen Browser: Tracker-Hosts, Hosts Dritter, Cookies "
+                   "Dritter, eigene Cookies und Speicher-Schlüssel außerhalb der Liste notwendiger, alle "
+                   "Netzwerkanfragen.",
+        overrides=[override("Tracker", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "red")])),
+                  override("Nicht notwendige Cookies", cell=cell_colour(),
+                           thresholds=steps([(None, "green"), (1, "orange")])),
+                  override("Seiten nicht aufgezeichnet", cell=cell_colour(),
+                           thresholds=steps([(None, "green"), (1, "orange")])),
                   override("Merkmale nicht erfüllt", cell=cell_colour(),
                            thresholds=steps([(None, "green"), (1, "red")]))]), 14, 8)
     b.add(panel("timeseries", "Tracker vor Einwilligung (alle Dienste)", [target(
         f'sum(egov_gdpr_trackers{{{J}, consent="before"}})', "Tracker-Hosts")], decimals=0,
         custom={"lineInterpolation": "stepAfter"}), 10, 8)
 
+    b.row("KI-Verordnung (KI-Assistenten)")
+    b.add(merged_table("KI-Assistenten je Dienst", [
+        ("Assistenten", f"sum by (service, category) (egov_ai_widgets{{{J}}})"),
+        ("KI-Dienste vor Einwilligung", f"sum by (service, category) (egov_ai_apis_before_consent{{{J}}})"),
+    ], description="Chat- und KI-Assistenten (config/ai.yaml) auf den Seiten des Dienstes und KI-Dienste, die die "
+                   "Seiten vor einer Einwilligung ansprachen. Ein nicht erfülltes Merkmal (Art. 50 KI-VO: Hinweis "
+                   "auf KI) meldet der Alarm EgovAiWidgetUndisclosed.",
+        overrides=[override("KI-Dienste vor Einwilligung", cell=cell_colour(),
+                            thresholds=steps([(None, "green"), (1, "red")]))]), 24, 6)
+
     b.row("Antragsstrecken")
     b.add(merged_table("Antragsstrecken (letzter Lauf)", [
         ("Bis zum Haltepunkt", f"min by (service, category, journey) (egov_journey_success{{{J}}})"),
         ("Dauer", f"max by (service, category, journey) (egov_journey_duration_seconds{{{J}}})"),
         ("Gesperrte Anfragen", f"sum by (service, category, journey) (egov_journey_blocked_requests{{{J}}})"),
+        ("Barrieren (Elemente)", f"sum by (service, category, journey) (egov_journey_barriers{{{J}}})"),
+        ("Tracker vor Einwilligung", f"sum by (service, category, journey) (egov_journey_trackers{{{J}}})"),
     ], description="Erfolg = jeder Schritt bis zum Haltepunkt bestanden; gesperrte Anfragen: die Strecke wollte "
-                   "etwas absenden oder eine never_request-Adresse aufrufen.",
+                   "etwas absenden oder eine never_request-Adresse aufrufen; Barrieren: Elemente mit axe-Verstößen "
+                   "auf den Seiten der Strecke.",
         overrides=[override("Bis zum Haltepunkt", mappings=PASS_FAIL, cell=cell_colour()),
                    override("Dauer", unit="s"),
-                   override("Gesperrte Anfragen", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "red")]))]),
+                   override("Gesperrte Anfragen", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "red")])),
+                   override("Tracker vor Einwilligung", cell=cell_colour(),
+                            thresholds=steps([(None, "green"), (1, "red")]))]),
         14, 8)
     b.add(panel("timeseries", "Dauer der Antragsstrecken", [target(
         f"egov_journey_duration_seconds{{{J}}}", "{{service}}: {{journey}}")], unit="s",
@@ -267,8 +347,16 @@ def compliance() -> dict:
         ("TLS konform", f"max by (service, category, url) (egov_tls_compliant{{{J}}})"),
         ("security.txt", f"max by (service, category, url) (egov_security_txt_valid{{{J}}})"),
         ("Kritische Befunde", f'sum by (service, category, url) (egov_security_findings{{{J}, severity="critical"}})'),
-    ], overrides=[override("Note", mappings=GRADE_TEXT, cell=cell_colour(), thresholds=steps(GRADE_STEPS)),
+        ("Forward Secrecy", f"max by (service, category, url) (egov_tls_forward_secrecy{{{J}}})"),
+        ("Zertifikat (Tage)",
+         f"min by (service, category, url) (egov_tls_certificate_expiry_timestamp_seconds{{{J}}} - time()) / 86400"),
+    ], description="Zertifikat: das des Servers, wie die TLS-Prüfung es sah (die Verfügbarkeitsprobe sieht die "
+                   "ganze Kette: Übersicht).",
+        overrides=[override("Note", mappings=GRADE_TEXT, cell=cell_colour(), thresholds=steps(GRADE_STEPS)),
                   override("TLS konform", mappings=PASS_FAIL, cell=cell_colour()),
+                  override("Forward Secrecy", mappings=PASS_FAIL, cell=cell_colour()),
+                  override("Zertifikat (Tage)", decimals=0, cell=cell_colour(),
+                           thresholds=steps([(None, "red"), (3, "orange"), (21, "green")])),
                   override("security.txt", mappings=PASS_FAIL, cell=cell_colour())]), 14, 9)
     b.add(panel("timeseries", "Sicherheitsnote (Trend)", [target("url:egov_security_grade:rank", "{{service}}")],
                 mappings=GRADE_TEXT, minimum=0, maximum=12, custom={"lineInterpolation": "stepAfter"}), 10, 9)

@@ -192,10 +192,13 @@ services:
       security: {{interval: 1h, timeout: 10s, jitter: 0s, ca_file: "{ca_file}"}}
       accessibility: {{interval: 1h, timeout: 15s, jitter: 0s, sitemap: {{enabled: false}}}}
       gdpr: {{interval: 1h, timeout: 15s, jitter: 0s}}
+      ai_act: {{interval: 1h, timeout: 15s, jitter: 0s}}
       journey:
         interval: 1h
         jitter: 0s
         timeout: 30s
+        accessibility: true
+        gdpr: true
         journeys:
           - name: startseite
             steps:
@@ -272,7 +275,7 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
                 return subprocess.run([*cli, *args], check=False, capture_output=True, text=True, timeout=60, cwd=ROOT)
             out = cli_run("portal", "--json")
             shown = json.loads(out.stdout)
-            assert {r["kind"] for r in shown} == {"availability", "security", "accessibility", "gdpr", "journey"}
+            assert {r["kind"] for r in shown} == {"availability", "security", "accessibility", "gdpr", "ai_act", "journey"}
             assert next(r for r in shown if r["kind"] == "journey")["state"] == "up"
             assert all(r["service_id"] == "portal" for r in shown)
             # the test site sends no security headers: grade below B, so "down", exit code 1 as with `check`

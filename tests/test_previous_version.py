@@ -270,3 +270,54 @@ def test_a_store_of_the_previous_version_loses_nothing_when_compacted(estate, pr
         assert db.execute("select sum(length(evidence)) from results").fetchone()[0] < long_form
         ups = db.execute("select evidence from results where kind='availability' and state='up'").fetchall()
     assert ups and all('"attempts":{' in e for (e,) in ups)  # the compact form, not a list
+
+
+# Writes a synthetic year (bench/synthetic_year.py of this tree) with whichever monitor code is on sys.path.
+GENERATE = """
+import sys
+sys.path.append(sys.argv[3])  # bench/ of this tree: the archive of PREVIOUS holds checks, monitor and config only
+from datetime import datetime, timedelta
+from pathlib import Path
+from bench.synthetic_year import TZ, generate, write_config
+from monitor.config import load_config
+from monitor.store import Store
+settings = write_config(Path(sys.argv[1]), int(sys.argv[2]))
+config = load_config(settings)
+store = Store.open(config.store_url, tz=TZ)
+generate(store, config, 2026, datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1))
+print(settings)
+"""
+
+
+def _same_figures(current: dict, previous: dict) -> None:
+    """The annexes agree but for what changed on purpose: incident records and the period's
+    days and label are new; the data-quality counts count the period only (issue 21)."""
+    current, previous = json.loads(json.dumps(current)), json.loads(json.dumps(previous))
+    assert current.pop("vorfaelle") == []
+    for key in ("first_day", "last_day", "label"):
+        current["period"].pop(key)
+    for annex in (current, previous):
+        annex.pop("generated_at")
+        annex["figures"] = [f for f in annex["figures"] if f["section"] != "datenqualitaet"]
+    assert current == previous
+
+
+def test_a_synthetic_year_of_20_services_gives_the_same_annual_figures_in_both_versions(previous, tmp_path):
+    """Issue 21's acceptance: the JSON annex of a 20-service synthetic year, written and
+    reported by the previous version and by this one, holds the same figures; and this
+    version reading (and compacting) the previous version's store reports them too."""
+    now = "2027-01-10T00:00:00+00:00"
+    annexes, settings = {}, {}
+    for name, tree in (("previous", previous), ("current", ROOT)):
+        out = run(tree, "-c", GENERATE, str(tmp_path / name), "20", str(ROOT))
+        assert out.returncode == 0, out.stderr[-3000:]
+        settings[name] = Path(out.stdout.strip().splitlines()[-1])
+        report = run(tree, "-c", REPORT, str(settings[name]), str(tmp_path / name / "bericht"), now)
+        assert report.returncode == 0, report.stderr[-3000:]
+        annexes[name] = json.loads(next((tmp_path / name / "bericht").glob("*.json")).read_text())
+    figures = [f for f in annexes["previous"]["figures"] if f["section"] != "datenqualitaet"]
+    assert len(figures) > 1000 and len(annexes["previous"]["services"]) == 20
+    _same_figures(annexes["current"], annexes["previous"])
+    migrated = run(ROOT, "-c", REPORT, str(settings["previous"]), str(tmp_path / "migrated"), now)
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    _same_figures(json.loads(next((tmp_path / "migrated").glob("*.json")).read_text()), annexes["previous"])
