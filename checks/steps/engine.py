@@ -329,7 +329,7 @@ class JourneyRun:
         while True:
             started, failed = self._navigation_in(self._poll_log())
             blocked = self.guard is not None and self.guard.count() > blocked_before
-            if self._state().get("doc") != before or failed or blocked:
+            if self._state_in_step().get("doc") != before or failed or blocked:
                 return
             if not started and time.monotonic() >= grace:
                 return
@@ -361,7 +361,7 @@ class JourneyRun:
     def _settle(self, deadline: float, limit: float) -> None:
         """Wait until the document the step led to finished loading (within the step's limit)."""
         while True:
-            state = self._state()
+            state = self._state_in_step()
             if state.get("ready") == "complete" or str(state.get("url", "")).startswith("chrome-error:"):
                 return
             if time.monotonic() + POLL >= deadline:
@@ -376,6 +376,17 @@ class JourneyRun:
         except browser_pool.TimeoutException:
             self._stop_loading()
             return dict(self.driver.execute_script(scripts.STATE) or {})
+
+    def _state_in_step(self) -> dict[str, Any]:
+        """`_state` while a step waits for its page: a read that times out (the browser still
+        loading at the step's limit, on a busy machine before our own deadline check) is the
+        step's timeout. Stopping the load and reading again made the cut-off page look complete
+        and passed the step (a hanging page then failed the next step as element not found)."""
+        try:
+            return dict(self.driver.execute_script(scripts.STATE) or {})
+        except browser_pool.TimeoutException:
+            self._stop_loading()
+            raise
 
     def _quiet(self, script: str, *args: Any) -> Any:
         try:
