@@ -20,24 +20,74 @@ import statistics
 import subprocess
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from bench.peers import blackbox, delay_server, need, nginx, process_cpu_seconds
-from checks.availability import AvailabilitySettings, run
-from checks.result import State, Target
+from checks.availability import AvailabilitySettings, run, start
+from checks.result import CheckResult, State, Target
 
 SETTINGS = AvailabilitySettings(retries=0, timeout=5, interval=60)
 
 
-def ours(urls: list[str], concurrency: int, duration: float) -> dict:
-    """Cycles over `urls` until `duration` has passed (whole cycles only)."""
-    def cpu() -> float:
-        r = resource.getrusage(resource.RUSAGE_SELF)
-        return r.ru_utime + r.ru_stime
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
+
+def ours(urls: list[str], concurrency: int, duration: float) -> dict:
+    """Cycles over `urls` until `duration` has passed (whole cycles only), as the daemon runs
+    availability checks: started without a waiting thread (`checks.availability.start`, the
+    next one started from the callback of one that ended), `concurrency` at a time."""
+    def cycle() -> tuple[int, int]:
+        todo = iter(urls)
+        lock, finished = threading.Lock(), threading.Event()
+        counts = {"done": 0, "ok": 0, "running": 0}
+
+        def launch() -> bool:
+            with lock:
+                url = next(todo, None)
+                if url is None:
+                    return False
+                counts["running"] += 1
+            start(Target("bench", url), SETTINGS, None, ended)
+            return True
+
+        def ended(result) -> None:
+            with lock:
+                counts["running"] -= 1
+                counts["done"] += 1
+                counts["ok"] += isinstance(result, CheckResult) and result.state is State.UP
+            if not launch():
+                with lock:
+                    if counts["running"] == 0:
+                        finished.set()
+
+        for _ in range(concurrency):
+            launch()
+        finished.wait()
+        return counts["done"], counts["ok"]
+
+    cycle()  # warm up
+    c0, t0 = _cpu(), time.perf_counter()
+    done = ok = 0
+    while True:
+        n, good = cycle()
+        done, ok = done + n, ok + good
+        if time.perf_counter() - t0 >= duration:
+            break
+    wall, used = time.perf_counter() - t0, _cpu() - c0
+    return {"probes": done, "ok": ok, "seconds": wall, "probes_per_second": done / wall,
+            "cpu_seconds_per_1000": used / done * 1000}
+
+
+def ours_waiting(urls: list[str], concurrency: int, duration: float) -> dict:
+    """The same with a thread waiting for each probe (`checks.availability.run` in a pool of
+    `concurrency` threads): the daemon's way before, and still the CLI's and the workers'."""
+    cpu = _cpu
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda u: run(Target("bench", u), SETTINGS), urls[: concurrency * 2]))  # warm up
         c0, t0 = cpu(), time.perf_counter()
@@ -149,6 +199,7 @@ def main() -> None:
         urls = [f"http://127.0.0.1:{port}/dienst/{i}" for i in range(args.urls)]
         for _ in range(args.rounds):
             rounds.append((ours(urls, args.concurrency, args.duration), theirs(urls, args.concurrency, args.duration)))
+        waiting = ours_waiting(urls, args.concurrency, args.duration)
     lat = latency_error(0.1, args.delay_concurrency, args.delay_rounds)
 
     def median(side: int, key: str) -> float:
@@ -158,7 +209,7 @@ def main() -> None:
          "ok": sum(r[0]["ok"] for r in rounds), "probes": sum(r[0]["probes"] for r in rounds)}
     b = {"probes_per_second": median(1, "probes_per_second"), "cpu_seconds_per_1000": median(1, "cpu_seconds_per_1000"),
          "probes": sum(r[1]["probes"] for r in rounds)}
-    figures = {"throughput": {"egov-monitor": a, "blackbox": b, "rounds": rounds,
+    figures = {"throughput": {"egov-monitor": a, "blackbox": b, "rounds": rounds, "egov-monitor-waiting": waiting,
                               "ratio_probes_per_second": a["probes_per_second"] / b["probes_per_second"],
                               "ratio_cpu_per_probe": a["cpu_seconds_per_1000"] / b["cpu_seconds_per_1000"]},
                "latency_error_100ms": lat, "urls": args.urls, "concurrency": args.concurrency}
@@ -170,6 +221,7 @@ def main() -> None:
           blackbox     : {b['probes_per_second']:8.0f} Proben/s  {b['cpu_seconds_per_1000']:.3f} CPU-s/1000 Proben
           Verhältnis   : {figures['throughput']['ratio_probes_per_second']:.2f}x Durchsatz, {figures['throughput']['ratio_cpu_per_probe']:.2f}x CPU je Probe (egov-monitor / blackbox)
           je Runde     : {each} (Durchsatz/CPU)
+          zum Vergleich: {waiting['probes_per_second']:8.0f} Proben/s  {waiting['cpu_seconds_per_1000']:.3f} CPU-s/1000 Proben  egov-monitor mit einem wartenden Thread je Probe (wie vor 2026-11-30)
         Messfehler bei 100 ms Serververzögerung, {args.delay_concurrency} gleichzeitige Proben x {args.delay_rounds}
           egov-monitor : Mittel {lat['egov-monitor']['mean_ms']:.2f} ms, Median {lat['egov-monitor']['median_ms']:.2f} ms, p95 {lat['egov-monitor']['p95_ms']:.2f} ms
           blackbox     : Mittel {lat['blackbox']['mean_ms']:.2f} ms, Median {lat['blackbox']['median_ms']:.2f} ms, p95 {lat['blackbox']['p95_ms']:.2f} ms

@@ -7,17 +7,20 @@ before a failure counts, and the attempts as evidence.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import re
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict, cast
 
 from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
 
-from checks.curlprobe import fetch
+from checks.curlprobe import fetch, submit
 from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome
 from checks.kind import CheckContext, CheckImplementation
 from checks.proxy import Proxy, ProxySettings
@@ -263,16 +266,63 @@ def _attempt_evidence(outcome: FetchOutcome, state: State, reason: Reason, detai
 
 def run(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None = None) -> CheckResult:
     """Probe `target.url`; a failure is retried `settings.retries` times before it counts."""
-    started = datetime.now(UTC)
-    t0 = time.monotonic()
+    started, t0 = datetime.now(UTC), time.monotonic()
+    return _conclude(target, settings, ctx, started, t0, fetch(target.url, settings.options_for(ctx)))
+
+
+def start(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None,
+          done: Callable[[CheckResult | Exception], None]) -> None:
+    """`run` without a thread waiting for the probe: `done(result)` is called on the prober's
+    loop thread when it ends (or `done(exception)` if judging it failed). A failure that is to
+    be retried continues on a thread of the retry pool, which waits `retry_delay` between
+    attempts as `run` does; only failing probes take that way."""
+    started, t0 = datetime.now(UTC), time.monotonic()
+
+    def first(outcome: FetchOutcome) -> None:
+        try:
+            if settings.retries and judge(outcome, settings)[0] is State.DOWN:
+                _retry_pool().submit(_finish, done, _conclude, target, settings, ctx, started, t0, outcome)
+                return
+        except Exception as exc:
+            done(exc)
+            return
+        _finish(done, _conclude, target, settings, ctx, started, t0, outcome)
+
+    submit(target.url, settings.options_for(ctx), first)
+
+
+def _finish(done: Callable[[CheckResult | Exception], None], conclude: Callable[..., CheckResult], *args: Any) -> None:
+    try:
+        result: CheckResult | Exception = conclude(*args)
+    except Exception as exc:
+        result = exc
+    done(result)
+
+
+_RETRIES: concurrent.futures.ThreadPoolExecutor | None = None
+_RETRIES_LOCK = threading.Lock()
+
+
+def _retry_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _RETRIES
+    with _RETRIES_LOCK:
+        if _RETRIES is None:
+            _RETRIES = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="availability-retry")
+        return _RETRIES
+
+
+def _conclude(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None, started: datetime, t0: float,
+              outcome: FetchOutcome) -> CheckResult:
+    """The result of a probe whose first attempt ended in `outcome`: the retries it is due
+    (they wait), then the result with every attempt as evidence."""
     attempts: list[dict] = []
     while True:
-        outcome = fetch(target.url, settings.options_for(ctx))
         state, reason, detail = judge(outcome, settings)
         attempts.append(_attempt_evidence(outcome, state, reason, detail))
         if state is not State.DOWN or len(attempts) > settings.retries:
             break
         time.sleep(settings.retry_delay)
+        outcome = fetch(target.url, settings.options_for(ctx))
     if state is State.UP and len(attempts) > 1:
         state, reason = State.DEGRADED, Reason.RECOVERED_ON_RETRY
         detail = f"zuerst gescheitert ({attempts[0]['reason']}), beim {len(attempts)}. Versuch erreicht"
@@ -309,4 +359,4 @@ def run(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None
     )
 
 
-CHECK = CheckImplementation(CheckKind.AVAILABILITY, AvailabilitySettings, run, pool="http")
+CHECK = CheckImplementation(CheckKind.AVAILABILITY, AvailabilitySettings, run, pool="http", start=start)

@@ -16,11 +16,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import errno
+import logging
 import os
 import select
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -50,14 +52,17 @@ _HEADER_SEPARATE = 1  # CURLHEADER_SEPARATE: proxy headers only to the proxy
 _E_PROXY = 97
 _E_UNABLE_TO_GET_ISSUER = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
 _HTTP_VERSIONS = {1: 1.0, 2: 1.1, 3: 2.0, 30: 3.0}  # CURLINFO_HTTP_VERSION -> probe_http_version
+log = logging.getLogger(__name__)
 _PROTOCOL_ERRORS = {1, 8, 16, 18, 52, 55, 56, 92, 95}
 
 
 class _Transfer:
     """One fetch: its chain of hops on one easy handle."""
 
-    def __init__(self, url: str, options: FetchOptions, handle: pycurl.Curl) -> None:
+    def __init__(self, url: str, options: FetchOptions, handle: pycurl.Curl,
+                 callback: Callable[[FetchOutcome], None] | None = None) -> None:
         self.options = options
+        self.callback = callback  # None: a caller waits on `done`
         self.out = FetchOutcome(url=url, final_url=url, started_at=datetime.now(UTC))
         self.start = time.monotonic()
         self.began: float | None = None  # when the loop started the first hop: the probe's own time
@@ -331,9 +336,27 @@ class CurlEngine:
         os.set_blocking(self._wake_w, False)
 
     def fetch(self, url: str, options: FetchOptions) -> FetchOutcome:
+        """Fetch `url`; the calling thread waits for the outcome."""
+        transfer = self._enqueue(url, options, None)
+        if not transfer.done.acquire(timeout=options.timeout + 30):  # libcurl's timeout ends every hop long before
+            transfer.out.error = ProbeError(Reason.READ_TIMEOUT, "Prober antwortete nicht (interner Fehler)")
+            transfer.out.duration = time.monotonic() - transfer.start
+            return transfer.out
+        self._release(transfer)
+        if transfer.hand_over:
+            return self._handed_over(transfer)
+        return transfer.out
+
+    def submit(self, url: str, options: FetchOptions, callback: Callable[[FetchOutcome], None]) -> None:
+        """Fetch `url` without a waiting thread: `callback(outcome)` runs on the loop thread when
+        it is done (it must return quickly and never wait for another fetch), or on a thread of
+        its own for the rare probe the Python prober finishes (an intermediate over AIA)."""
+        self._enqueue(url, options, callback)
+
+    def _enqueue(self, url: str, options: FetchOptions, callback: Callable[[FetchOutcome], None] | None) -> _Transfer:
         with self._lock:
             handle = self._handles.pop() if self._handles else pycurl.Curl()
-        transfer = _Transfer(url, options, handle)
+        transfer = _Transfer(url, options, handle, callback)
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="curl", daemon=True)
@@ -345,10 +368,10 @@ class CurlEngine:
                 os.write(self._wake_w, b"x")
             except BlockingIOError:
                 pass  # woken already
-        if not transfer.done.acquire(timeout=options.timeout + 30):  # libcurl's timeout ends every hop long before
-            transfer.out.error = ProbeError(Reason.READ_TIMEOUT, "Prober antwortete nicht (interner Fehler)")
-            transfer.out.duration = time.monotonic() - transfer.start
-            return transfer.out
+        return transfer
+
+    def _release(self, transfer: _Transfer) -> None:
+        """Give the transfer's easy handle back for the next fetch."""
         transfer.handle.transfer = None  # type: ignore[attr-defined]
         transfer.handle.reset()  # drops the callbacks, and with them this transfer's body
         with self._lock:
@@ -356,10 +379,14 @@ class CurlEngine:
                 self._handles.append(transfer.handle)
             else:
                 transfer.handle.close()
-        if transfer.hand_over:  # intermediate certificate over AIA: the Python prober knows how
-            left = transfer.end - time.monotonic()
-            if left > 0:
-                return httpprobe.fetch(url, dataclasses.replace(options, timeout=left))
+
+    @staticmethod
+    def _handed_over(transfer: _Transfer) -> FetchOutcome:
+        """An intermediate certificate over AIA: the Python prober knows how, in the time left."""
+        left = transfer.end - time.monotonic()
+        if left > 0:
+            return httpprobe.fetch(transfer.out.url, dataclasses.replace(transfer.options, timeout=left))
+        transfer.out.error = ProbeError(Reason.READ_TIMEOUT, "keine Zeit mehr, das Zwischenzertifikat zu laden")
         return transfer.out
 
     def _loop(self) -> None:
@@ -417,7 +444,7 @@ class CurlEngine:
             if code == pycurl.E_PEER_FAILED_VERIFICATION and transfer.options.verify_tls and \
                     int(transfer.handle.getinfo(pycurl.SSL_VERIFYRESULT)) == _E_UNABLE_TO_GET_ISSUER:
                 transfer.hand_over = True
-                transfer.done.release()
+                self._done(transfer)
                 return
             if code == pycurl.E_COULDNT_RESOLVE_HOST and transfer.options.ip_fallback and transfer.family is None \
                     and transfer.options.ip_family in ("ipv4", "ipv6"):
@@ -432,11 +459,30 @@ class CurlEngine:
         except ProbeError as exc:
             self._finish(transfer, exc)
 
-    @staticmethod
-    def _finish(transfer: _Transfer, error: ProbeError | None) -> None:
+    def _finish(self, transfer: _Transfer, error: ProbeError | None) -> None:
         transfer.out.error = error
         transfer.out.duration = time.monotonic() - (transfer.began or transfer.start)
-        transfer.done.release()
+        self._done(transfer)
+
+    def _done(self, transfer: _Transfer) -> None:
+        """Hand the outcome over: wake the waiting caller, or call the callback (loop thread)."""
+        callback = transfer.callback
+        if callback is None:
+            transfer.done.release()
+            return
+        self._release(transfer)
+        if transfer.hand_over:  # the Python prober blocks: not on the loop thread
+            threading.Thread(target=lambda: _call(callback, self._handed_over(transfer)), name="curl-aia",
+                             daemon=True).start()
+            return
+        _call(callback, transfer.out)
+
+
+def _call(callback: Callable[[FetchOutcome], None], outcome: FetchOutcome) -> None:
+    try:
+        callback(outcome)
+    except Exception:  # a caller's bug must not end the loop every probe depends on
+        log.exception("callback of a probe failed")
 
 
 class _SocketPoll:
@@ -505,3 +551,8 @@ _ENGINE = CurlEngine()
 def fetch(url: str, options: FetchOptions) -> FetchOutcome:
     """Fetch `url` as checks.httpprobe.fetch does, on libcurl."""
     return _ENGINE.fetch(url, options)
+
+
+def submit(url: str, options: FetchOptions, callback: Callable[[FetchOutcome], None]) -> None:
+    """`fetch` without a waiting thread: `callback(outcome)` when done (see CurlEngine.submit)."""
+    _ENGINE.submit(url, options, callback)

@@ -51,6 +51,9 @@ class CheckImplementation:
     pool: str  # which executor runs it: "http" (cheap, many) or "browser" (few, heavy)
     scope: str = "url"  # "url": one run per URL; "service": one run covers all of a service's URLs
     # "keyed": the settings name the runs (`settings.keys(service_urls)`, e.g. one per journey)
+    # `run` without a waiting thread, where the kind can: start(target, settings, ctx, done)
+    # calls done(result), or done(exception), when the run ends (checks.availability.start)
+    start: Callable[[Target, Any, CheckContext, Callable[[CheckResult | Exception], None]], None] | None = None
 
     def urls(self, service_urls: Sequence[str], settings: Any = None) -> list[str]:
         """The URLs a run is keyed by: each URL, the start page for a service-wide kind, or what

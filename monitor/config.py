@@ -101,7 +101,8 @@ class StoreSettings(_Model):
 
 
 class PoolSettings(_Model):
-    http: int = Field(32, ge=1, le=1024, description="Threads for HTTP checks.")
+    http: int = Field(32, ge=1, le=1024, description="Threads for HTTP checks; also the availability probes under way "
+                                                      "at once without a thread of their own.")
     browser: int = Field(2, ge=1, le=64, description="Browser sessions (one Chromium each); 2 fits a 2-core machine.")
 
 

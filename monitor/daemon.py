@@ -105,6 +105,9 @@ class Scheduling(Process):
         self.canaries = CanaryGuard(self.config.settings.canaries, self.config.proxy)
         self.runner = CheckRunner(self.writer, self.canaries, self.config.settings.tz,
                                   on_result=self.metrics.observe, on_error=self.metrics.error, context=self.context)
+        self.runner.max_in_flight = self.config.settings.pools.http  # as many probes at once as pool threads did
+        self._async_jobs: set[str] = set()  # jobs whose run (started without a waiting thread) is under way
+        self._async_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             executors=self.executors(),
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -302,6 +305,8 @@ class Scheduling(Process):
         self._stop.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if not self.runner.wait_idle(timeout=15.0):  # the probes started without a waiting thread
+            log.warning("nicht alle laufenden Verfügbarkeitsprüfungen wurden vor dem Ende abgeschlossen")
         self.writer.close(timeout=20.0)  # inside the grace time of systemd and Kubernetes
         if self.run_id is not None:
             try:
@@ -361,7 +366,22 @@ class Daemon(Scheduling):
         if spec is None:
             return
         log.debug("job %s started", job_id)
+        # A kind that can run without a waiting thread (availability) is started and the pool
+        # thread is free at once; a run still under way from the last time is a missed run, as
+        # the scheduler counts one for a thread that has not returned yet (max_instances=1).
+        with self._async_lock:
+            if job_id in self._async_jobs:
+                self.metrics.missed.labels(spec.kind).inc()
+                return
+            self._async_jobs.add(job_id)
+        if self.runner.start(spec.service, spec.kind, spec.url, spec.settings, lambda _r: self._async_done(job_id)):
+            return
+        self._async_done(job_id)
         self.runner.run(spec.service, spec.kind, spec.url, spec.settings)
+
+    def _async_done(self, job_id: str) -> None:
+        with self._async_lock:
+            self._async_jobs.discard(job_id)
 
     def start(self) -> None:
         host, port = self.config.settings.listen_host_port

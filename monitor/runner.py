@@ -99,6 +99,10 @@ class CheckRunner:
         self.tz = tz
         self._on_result = on_result or (lambda _r: None)
         self._on_error = on_error or (lambda _kind, _what: None)
+        self.max_in_flight = 64  # runs under way through `start` (the daemon sets its http pool's size)
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        self._slow = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="runner-canary")
 
     def execute(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings) -> CheckResult:
         """Run one check against one URL and apply canary and maintenance policy (no store)."""
@@ -109,12 +113,68 @@ class CheckRunner:
         try:
             result = impl.run(impl.target(service.id, url, service.urls), settings, self.context)
         except Exception as exc:
-            log.error("check %s failed internally for %s %s: %s", kind, service.id, url,
-                      traceback.format_exception_only(exc)[-1].strip())
-            self._on_error(str(kind), "check")
-            result = CheckResult(service.id, url, kind, State.UNKNOWN, Reason.INTERNAL_ERROR, started,
-                                 (datetime.now(UTC) - started).total_seconds(),
-                                 evidence={"detail": f"interner Fehler: {type(exc).__name__}"})
+            result = self._failed(service, kind, url, started, exc)
+        return self._policy(service, result)
+
+    def start(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings,
+              done: Callable[[CheckResult], None] = lambda _r: None) -> bool:
+        """`run` without a waiting thread, for a kind that can (its `start`): returns False when
+        it cannot or `max_in_flight` runs are under way (then call `run`). The result is stored
+        and reported as `run` does, then `done(result)`, on the prober's thread: so only with a
+        store whose `record` returns at once (the daemon's writer). A `down` result whose canary
+        verdict may have to be probed takes a thread of the runner's own for that."""
+        from monitor.kinds import REGISTRY
+
+        impl = REGISTRY[kind].check
+        if impl.start is None:
+            return False
+        with self._idle:
+            if self._in_flight >= self.max_in_flight:
+                return False
+            self._in_flight += 1
+        started = datetime.now(UTC)
+
+        def conclude(outcome: CheckResult | Exception) -> None:
+            try:
+                result = outcome if isinstance(outcome, CheckResult) else self._failed(service, kind, url, started, outcome)
+                result = self._policy(service, result)
+                self.record(result)
+                done(result)
+            finally:
+                with self._idle:
+                    self._in_flight -= 1
+                    self._idle.notify_all()
+
+        def ended(outcome: CheckResult | Exception) -> None:
+            if isinstance(outcome, CheckResult) and outcome.state is State.DOWN and self.canaries.configured:
+                self._slow.submit(conclude, outcome)  # the canary round may probe and wait
+            else:
+                conclude(outcome)
+
+        try:
+            impl.start(impl.target(service.id, url, service.urls), settings, self.context, ended)
+        except Exception as exc:
+            ended(exc)
+        return True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run started with `start` is under way (at most `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._in_flight and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            return not self._in_flight
+
+    def _failed(self, service: ResolvedService, kind: str, url: str, started: datetime, exc: Exception) -> CheckResult:
+        log.error("check %s failed internally for %s %s: %s", kind, service.id, url,
+                  traceback.format_exception_only(exc)[-1].strip())
+        self._on_error(str(kind), "check")
+        return CheckResult(service.id, url, kind, State.UNKNOWN, Reason.INTERNAL_ERROR, started,
+                           (datetime.now(UTC) - started).total_seconds(),
+                           evidence={"detail": f"interner Fehler: {type(exc).__name__}"})
+
+    def _policy(self, service: ResolvedService, result: CheckResult) -> CheckResult:
+        """Maintenance and the canaries' verdict on a check's result."""
         evidence = dict(result.to_dict()["evidence"])
         if any(w.active_at(result.started_at, self.tz) for w in service.service.maintenance):
             evidence["in_maintenance"] = True

@@ -5,21 +5,42 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import socket
+import threading
 import time
 from datetime import UTC, datetime
 
 import pytest
 
-from checks.availability import AvailabilitySettings, run
-from checks.result import Reason, State, Target
+from checks.availability import AvailabilitySettings, run, start
+from checks.result import CheckResult, Reason, State, Target
 from tests.servers import free_port, unaccepting_port
+
+
+WAY = {"name": "run"}
+
+
+@pytest.fixture(autouse=True, params=["run", "start"])
+def way(request):
+    """Each test probes both ways: with a thread waiting (`run`: the CLI, the workers) and
+    started without one (`start`, the daemon's way: the result comes on the prober's thread,
+    retries on a pool thread)."""
+    WAY["name"] = request.param
+    yield request.param
+    WAY["name"] = "run"
 
 
 def probe(url: str, **settings) -> tuple:
     settings.setdefault("retries", 0)
     settings.setdefault("timeout", 2)
     t0 = time.monotonic()
-    result = run(Target("svc", url), AvailabilitySettings(**settings))
+    if WAY["name"] == "run":
+        result = run(Target("svc", url), AvailabilitySettings(**settings))
+    else:
+        got, ended = [], threading.Event()
+        start(Target("svc", url), AvailabilitySettings(**settings), None, lambda r: (got.append(r), ended.set()))
+        assert ended.wait(120)
+        result = got[0]
+        assert isinstance(result, CheckResult), result
     return result, time.monotonic() - t0
 
 

@@ -9,6 +9,7 @@ the weak suites are the security check's findings, listed suite by suite.
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from checks.availability import AvailabilitySettings
 from checks.availability import run as availability
+from checks.availability import start
 from checks.httpprobe import BROWSER_CIPHERS, CLIENT_PROFILE
 from checks.result import Reason, State, Target
 from checks.security import SecuritySettings, tls
@@ -149,9 +151,16 @@ def test_intermediate_not_sent(tmp_path: Path, ca):
         with site(PAGE, tls=(leaf.cert, leaf.key)) as port:
             result = up(port, ca)
             report = scan(port, ca)
+            # the daemon's way (no thread waits): the Python prober finishes it on a thread of its own
+            got, ended = [], threading.Event()
+            start(Target("svc", f"https://127.0.0.1:{port}/"), AvailabilitySettings(ca_file=ca.ca_file, retries=0,
+                                                                                     timeout=10),
+                  None, lambda r: (got.append(r), ended.set()))
+            assert ended.wait(60)
     # a browser fetches the intermediate (Chromium does): up, with where it came from
-    assert result.state is State.UP, result.evidence
-    assert result.evidence["tls"]["aia_issuer_url"] == f"http://127.0.0.1:{aia_port}/int.crt"
+    for result in (result, got[0]):
+        assert result.state is State.UP, result.evidence
+        assert result.evidence["tls"]["aia_issuer_url"] == f"http://127.0.0.1:{aia_port}/int.crt"
     assert report.verify_reason == "incomplete-chain"
     finding = next(f for f in report.findings if f.id == "certificate-incomplete-chain")
     assert "Server sendet die Zwischenzertifikate nicht" in finding.message and finding.severity == "critical"
