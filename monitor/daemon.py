@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import random
 import signal
 import threading
@@ -53,6 +54,28 @@ _INTERNAL_JOBS = {"_heartbeat", "_canaries", "_retention", "_queue_sweep"}
 
 __all__ = ["Daemon", "JobSpec", "Scheduling", "close_http", "job_specs", "metrics_handler", "run_until_signalled",
            "serve_http"]
+
+
+class GridIntervalTrigger(IntervalTrigger):
+    """An interval trigger whose jitter does not add up. APScheduler's counts each interval
+    from the previous fire time with its jitter in it, so a 60 s interval with up to 6 s of
+    jitter fired every 63 s on average: 5 % fewer runs than configured (and a data-quality
+    table short by as much). Here run k is due at start + k * interval, jittered from there."""
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        start, step = self.start_date.timestamp(), self.interval_length
+        if previous_fire_time is not None:  # the grid point it was jittered from, then the next one
+            k = math.floor((previous_fire_time.timestamp() - start) / step + 1e-9) + 1
+        elif self.start_date > now:
+            k = 0
+        else:
+            k = math.ceil((now.timestamp() - start) / step)
+        due = start + k * step
+        if self.jitter:
+            due += random.uniform(0, min(self.jitter, step * 0.999))  # (a jitter past the interval would skip a run)
+        if self.end_date and due > self.end_date.timestamp():
+            return None
+        return datetime.fromtimestamp(due, tz=self.timezone)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -354,7 +377,7 @@ class Daemon(Scheduling):
         # second for a large one (10 000 targets: over 100 s, or the interval if shorter).
         window = min(settings.interval, max(10.0, self._target_count / 100))
         first = now + timedelta(seconds=random.uniform(0, window))
-        trigger = IntervalTrigger(seconds=settings.interval, jitter=settings.effective_jitter or None,
+        trigger = GridIntervalTrigger(seconds=settings.interval, jitter=settings.effective_jitter or None,
                                   start_date=first, timezone=self.config.settings.tz)
         self.scheduler.add_job(self._run_check, trigger, args=[spec.job_id], id=spec.job_id, name=spec.job_id,
                                replace_existing=True, executor=REGISTRY[spec.kind].check.pool,
