@@ -13,6 +13,7 @@ checks finish, writes a final heartbeat and exits.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
@@ -42,7 +43,7 @@ from monitor.config import Config, ConfigError, ConfigIssue, ResolvedService, lo
 from monitor.incidents import IncidentBook, IncidentError
 from monitor.kinds import REGISTRY
 from monitor.metrics import DaemonMetrics, LatestCache, ResultText, StoreSnapshot
-from monitor.process import Process, close_http, metrics_handler, run_until_signalled, serve_http
+from monitor.process import Process, close_http, metrics_handler, run_until_signalled, serve_http, settle_heap
 from monitor.runner import CanaryGuard, CheckRunner
 from monitor.statuspage import StatusSite
 from monitor.store import LatestState
@@ -251,6 +252,7 @@ class Scheduling(Process):
             self.context = self.runner.context = dataclasses.replace(self.context, proxy=config.proxy)
             if (config.settings.canaries, config.proxy) != (self.canaries.settings, self.canaries.proxy):
                 self._replace_canaries(config)
+            settle_heap()
             self.metrics.reload_ok.set(1)
             self.metrics.reload_ts.set(time.time())
             log.info("Konfiguration neu geladen: %d Dienste, %d Prüfziele", len(config.services), len(self._specs))
@@ -320,6 +322,7 @@ class Scheduling(Process):
         self.scheduler.add_job(self._retention, IntervalTrigger(hours=24), id="_retention", executor="internal",
                                next_run_time=datetime.now(settings.tz) + timedelta(minutes=1))
         self.internal_jobs()
+        settle_heap()
         if not self.scheduler.running:
             self.scheduler.start()
 
@@ -338,6 +341,7 @@ class Scheduling(Process):
                 log.error("Ende des Laufs nicht gespeichert (Ergebnisspeicher nicht erreichbar): %s", type(exc).__name__)
         self.close_dispatch()
         super().stop()
+        gc.unfreeze()  # what settle_heap() froze is the collector's again (a caller that goes on)
 
     def close_dispatch(self) -> None:
         """Close what dispatches runs beyond this process (the scheduler's lease and queue)."""

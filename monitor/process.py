@@ -6,6 +6,7 @@ on `Process`; none of them branches on which one it is.
 
 from __future__ import annotations
 
+import gc
 import http.server
 import logging
 import signal
@@ -108,6 +109,21 @@ def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], sto
             pass
     finally:
         stop()
+
+
+def settle_heap() -> None:
+    """Take what the process holds for good (modules, the catalog, one job per target) out of
+    the cycle collector's way; called once the configuration is applied (start, reload).
+
+    Python's full collection walks every object the collector tracks, holding the GIL: in a
+    daemon with 10,000 targets about 250 ms every 20-30 s, and every run due meanwhile
+    started late (bench.daemon_e2e: lag p99 up to 1 s). Frozen objects are still freed when
+    their last reference goes; only a cycle among them waits for the next settle, which
+    first collects everything (one pause per start and reload, not one every half minute).
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class Process:

@@ -263,3 +263,36 @@ def test_jitter_does_not_stretch_the_interval():
     later = datetime(2026, 1, 1, 0, 10, 30, tzinfo=UTC)  # a first run after the start: the next grid point
     first = GridIntervalTrigger(seconds=60, jitter=6, start_date=start, timezone=UTC).get_next_fire_time(None, later)
     assert 660 <= first.timestamp() - start.timestamp() < 666
+
+
+def test_the_catalog_stays_out_of_the_cycle_collectors_way(tmp_path, http_server):
+    """What the daemon holds for good (one job per target) is frozen once the catalog is
+    applied, at start and again after a reload, so Python's full collection, which holds the
+    GIL while it walks every object it tracks, walks only what changes as checks run
+    (bench.daemon_e2e, 10,000 targets: pauses of about 250 ms every 20-30 s and lag p99 up
+    to 1 s before). Stopping gives them back to the collector."""
+    import gc
+
+    from monitor.daemon import Daemon
+
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"], interval="60s"))
+    daemon = Daemon(settings)
+
+    def walked(job_id: str) -> bool:
+        job = daemon.scheduler.get_job(job_id)
+        assert job is not None
+        return any(o is job for o in gc.get_objects())
+
+    try:
+        daemon.start()
+        first = next(iter(daemon._specs))
+        assert gc.get_freeze_count() > 0 and not walked(first)
+        catalog = tmp_path / "catalog.yaml"
+        catalog.write_text(catalog.read_text() + "\n".join(
+            "  " + line for line in service_yaml("buergerportal", [f"{http_server}/ok"], interval="60s").splitlines()) + "\n")
+        assert daemon.reload() == []
+        added = next(j for j in daemon._specs if j.startswith("buergerportal|"))
+        assert not walked(added) and not walked(first)
+    finally:
+        daemon.stop()
+    assert gc.get_freeze_count() == 0
