@@ -18,6 +18,7 @@ import json
 import resource
 import statistics
 import subprocess
+import sys
 import tempfile
 import textwrap
 import threading
@@ -29,6 +30,7 @@ from pathlib import Path
 from bench.peers import blackbox, delay_server, need, nginx, process_cpu_seconds
 from checks.availability import AvailabilitySettings, run, start
 from checks.result import CheckResult, State, Target
+from monitor.process import SWITCH_INTERVAL
 
 SETTINGS = AvailabilitySettings(retries=0, timeout=5, interval=60)
 
@@ -188,6 +190,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per side and round (whole cycles over the URLs)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating the sides; medians are printed")
     parser.add_argument("--delay-concurrency", type=int, default=100)
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as in the daemon's process (monitor.process)
     parser.add_argument("--delay-rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
