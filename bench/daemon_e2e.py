@@ -5,7 +5,9 @@ local nginx. After one interval of warm-up (first runs are spread over the inter
 `--measure` seconds: checks stored per second, the daemon's CPU seconds per check (from its
 own process_cpu_seconds_total, so storing and exporting are in it), scheduling lag p50/p99
 (its egov_scheduler_lag_seconds histogram, interpolated like histogram_quantile), and the
-time of a /metrics scrape taken every 10 s meanwhile (size, median, worst).
+time of a /metrics scrape taken every 10 s meanwhile (size, median, worst; the first
+scrape since the start among them). In the middle of the window the configuration is
+reloaded as an operator would (POST /-/reload), and the next scrape follows 1 s later.
 
 Side by side in the same run, afterwards: the same targets probed by blackbox_exporter as
 Prometheus drives it (Prometheus scraping /probe for each target every 60 s and storing
@@ -55,10 +57,17 @@ def ours(base: str, n: int, interval: int, measure: float) -> dict:
         try:
             daemon.wait_ready(timeout=120)
             time.sleep(interval + 10)  # warm-up: the first runs are spread over one interval
-            t0, text0 = time.monotonic(), daemon.get("/metrics")[1]
-            scrapes, sizes = [], []
+            s = time.perf_counter()
+            t0, text0 = time.monotonic(), daemon.get("/metrics")[1]  # the first scrape since the start
+            scrapes, sizes, reloaded = [time.perf_counter() - s], [], False
             while time.monotonic() - t0 < measure:
-                time.sleep(10)
+                if not reloaded and time.monotonic() - t0 >= measure / 2:
+                    # an operator's reload in the middle: every job re-applied, every target rendered anew
+                    assert daemon.post("/-/reload")[0] == 200
+                    reloaded = True
+                    time.sleep(1)
+                else:
+                    time.sleep(10)
                 s = time.perf_counter()
                 status, text = daemon.get("/metrics")
                 scrapes.append(time.perf_counter() - s)

@@ -253,6 +253,7 @@ class Scheduling(Process):
             if (config.settings.canaries, config.proxy) != (self.canaries.settings, self.canaries.proxy):
                 self._replace_canaries(config)
             settle_heap()
+            self._prerender()
             self.metrics.reload_ok.set(1)
             self.metrics.reload_ts.set(time.time())
             log.info("Konfiguration neu geladen: %d Dienste, %d Prüfziele", len(config.services), len(self._specs))
@@ -295,6 +296,13 @@ class Scheduling(Process):
         # Only the leader exports the fleet's results: a standby scheduler never doubles the series.
         return self.results_text.text() if self.leader else b""
 
+    def _prerender(self) -> None:
+        """Render every target's exposition for the catalog just applied, in the background,
+        so the first scrape after a start or reload only joins what is rendered, as every
+        other does (rendering 10,000 targets takes 2 s; a scrape meanwhile waits for it)."""
+        if self.leader:
+            threading.Thread(target=self.results_text.text, name="metrics-prerender", daemon=True).start()
+
     def healthy(self) -> tuple[bool, str]:
         if not self.scheduler.running:
             return False, "scheduler not running"
@@ -323,6 +331,7 @@ class Scheduling(Process):
                                next_run_time=datetime.now(settings.tz) + timedelta(minutes=1))
         self.internal_jobs()
         settle_heap()
+        self._prerender()
         if not self.scheduler.running:
             self.scheduler.start()
 

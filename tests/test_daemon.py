@@ -299,3 +299,49 @@ def test_the_catalog_stays_out_of_the_cycle_collectors_way(tmp_path, http_server
     finally:
         daemon.stop()
     assert gc.get_freeze_count() == 0
+
+
+def test_the_first_scrape_after_a_start_or_reload_finds_every_target_rendered(tmp_path, http_server, monkeypatch):
+    """Rendering every target's exposition (2 s for 10,000 targets) happens in the background
+    as soon as a catalog is applied; the first scrape then only joins, like every other."""
+    import threading
+
+    import monitor.metrics
+    from monitor.daemon import Daemon
+
+    renderings: list[tuple[str, str]] = []  # (thread, service)
+    render = monitor.metrics._rendered
+
+    def counted(target, kind, item):
+        renderings.append((threading.current_thread().name, target.id))
+        return render(target, kind, item)
+
+    monkeypatch.setattr(monitor.metrics, "_rendered", counted)
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok", f"{http_server}/status/503"],
+                                                          interval="1s"))
+    daemon = Daemon(settings)
+
+    def wait_for_the_background_rendering() -> None:
+        end = time.monotonic() + 60
+        while daemon.results_text._config_rendered is not daemon.config:
+            assert time.monotonic() < end, "no rendering in the background"
+            time.sleep(0.05)
+        with daemon.results_text._lock:  # taken by the rendering until it ends
+            pass
+
+    try:
+        daemon.start()
+        wait_for_the_background_rendering()
+        end = time.monotonic() + 60
+        while len(daemon.latest()) < 2:  # both targets' results committed (each rendered as it commits)
+            assert time.monotonic() < end, "no results"
+            time.sleep(0.05)
+        assert daemon.reload() == []  # a new catalog object: every target is rendered anew ...
+        wait_for_the_background_rendering()
+        assert sum(thread == "metrics-prerender" for thread, _ in renderings) >= 2
+        text = daemon.metrics_text().decode()  # ... before the first scrape asks
+        for path, up in (("/ok", 1), ("/status/503", 0)):
+            assert re.search(rf'^probe_success{{[^}}]*url="{re.escape(http_server + path)}"[^}}]*}} {up}\.0$', text, re.M)
+        assert not [r for r in renderings if r[0] == threading.current_thread().name]  # the scrape rendered nothing
+    finally:
+        daemon.stop()
