@@ -103,7 +103,8 @@ class StoreSettings(_Model):
 class PoolSettings(_Model):
     http: int = Field(32, ge=1, le=1024, description="Threads for HTTP checks; also the availability probes under way "
                                                       "at once without a thread of their own.")
-    browser: int = Field(2, ge=1, le=64, description="Browser sessions (one Chromium each); 2 fits a 2-core machine.")
+    browser: int = Field(2, ge=1, le=64, description="Browser sessions (one Chromium each); 2 fits a 2-core machine. "
+                         "Both pools keep their size until the next start (a reload logs a warning).")
 
 
 class QueueSettings(_Model):

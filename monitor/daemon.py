@@ -235,7 +235,11 @@ class Scheduling(Process):
                     log.error("Neu laden abgelehnt, die laufende Konfiguration bleibt aktiv: %s", issue)
                 return [str(i) for i in exc.issues]
             if config.store_url != self.config.store_url:
-                log.warning("store.url changed; a restart is needed for that part to take effect")
+                log.warning("store.url wurde geändert: wirksam erst nach einem Neustart; bis dahin wird in den "
+                            "bisherigen Ergebnisspeicher geschrieben")
+            if config.settings.pools != self.config.settings.pools:
+                log.warning("pools wurde geändert: die Thread-Pools der Prüfungen (und bei pools.http die Zahl "
+                            "gleichzeitiger Proben) behalten ihre Größe bis zu einem Neustart")
             problem = self.sync_incidents(config)
             if problem is not None:
                 self.metrics.reload_ok.set(0)

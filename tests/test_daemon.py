@@ -345,3 +345,19 @@ def test_the_first_scrape_after_a_start_or_reload_finds_every_target_rendered(tm
         assert not [r for r in renderings if r[0] == threading.current_thread().name]  # the scrape rendered nothing
     finally:
         daemon.stop()
+
+
+def test_a_reload_says_that_changed_pools_wait_for_a_restart(tmp_path, http_server, caplog):
+    from monitor.daemon import Daemon
+
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"], interval="60s"))
+    daemon = Daemon(settings)
+    try:
+        daemon.start()
+        settings.write_text(settings.read_text().replace("pools: {http: 16}", "pools: {http: 48}"))
+        with caplog.at_level("WARNING", logger="egov_monitor"):
+            assert daemon.reload() == []
+        assert "pools wurde geändert" in caplog.text and "Neustart" in caplog.text
+        assert daemon.config.settings.pools.http == 48  # the rest of the configuration is applied
+    finally:
+        daemon.stop()
