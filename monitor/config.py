@@ -8,6 +8,7 @@ anything: the caller decides whether to swap the new configuration in.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import glob
 import hmac
 import os
@@ -473,7 +474,19 @@ def _profile_name(raw: Any) -> str | None:
 
 def load_config(settings_path: str | Path) -> Config:
     """Read and validate settings and catalog. Raises ConfigError listing every problem."""
-    settings_file = Path(settings_path)
+    # Without the cycle collector while the catalog is built: everything read stays alive, so
+    # each full collection walked it all again (10,000 services: 2.3-2.9 s instead of 1.0 s,
+    # and in a running daemon's reload each of those collections held up every check).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_config(Path(settings_path))
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_config(settings_file: Path) -> Config:
     data, index = _read_yaml(settings_file)
     try:
         settings = Settings.model_validate(data or {})

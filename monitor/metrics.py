@@ -188,7 +188,6 @@ class ResultText(ResultCollector):
         super().__init__(latest, config)
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
-        self._config_rendered: Config | None = None
         self._catalog_for: Config | None = None
         self._catalog_static = ""
         self._catalog_windowed: list[ResolvedService] = []
@@ -197,8 +196,6 @@ class ResultText(ResultCollector):
         """Render these targets now (their results just committed)."""
         config = self._config()
         with self._lock:
-            if config is not self._config_rendered:
-                return  # the next scrape renders everything for the new catalog
             for item in items:
                 result = item.result
                 target, kind = config.services.get(result.service_id), REGISTRY.get(result.kind)
@@ -210,15 +207,13 @@ class ResultText(ResultCollector):
     def text(self) -> bytes:
         config = self._config()
         with self._lock:  # one scrape renders at a time; the others wait and find it cached
-            if config is not self._config_rendered:
-                self._cache, self._config_rendered = {}, config
             order = _target_families(self._used(config))
             chunks: dict[str, list[str]] = {name: [] for name in order}
             fresh: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
             for target, kind, item in self._current(config):
                 key = (target.id, kind.name, item.result.url)
                 hit = self._cache.get(key)
-                if hit is None or hit[0] != (item.result_id, item.result.started_at, item.since):
+                if hit is None or hit[0] != _stamp(target, kind, item):
                     hit = _rendered(target, kind, item)
                 fresh[key] = hit
                 for name, lines in hit[1].items():
@@ -243,12 +238,18 @@ class ResultText(ResultCollector):
         return self._catalog_static + _samples(live)
 
 
+def _stamp(target: ResolvedService, kind: Kind, item: LatestState) -> tuple[Any, ...]:
+    """What a target's exposition lines depend on (`_export_target`): its result, and of the
+    catalog its category and interval. Rendered lines stay valid across a reload while this
+    does not change, so a reload re-renders only the targets it changed."""
+    return item.result_id, item.result.started_at, item.since, target.service.category, target.checks[kind.name].interval
+
+
 def _rendered(target: ResolvedService, kind: Kind, item: LatestState) -> tuple[tuple[Any, ...], dict[str, str]]:
-    """One target's exposition lines by family, stamped with the result they show."""
+    """One target's exposition lines by family, stamped with what they show."""
     families = _target_families([kind])
     _export_target(families, target, kind, item)
-    return (item.result_id, item.result.started_at, item.since), \
-        {name: _samples(f) for name, f in families.items() if f.samples}
+    return _stamp(target, kind, item), {name: _samples(f) for name, f in families.items() if f.samples}
 
 
 def _header(family: Metric) -> str:
