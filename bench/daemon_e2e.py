@@ -62,7 +62,7 @@ def ours(base: str, n: int, interval: int, measure: float) -> dict:
             scrapes, sizes, reloaded = [time.perf_counter() - s], [], False
             while time.monotonic() - t0 < measure:
                 if not reloaded and time.monotonic() - t0 >= measure / 2:
-                    # an operator's reload in the middle: every job re-applied, every target rendered anew
+                    # an operator's reload in the middle: the whole catalog read and applied again
                     assert daemon.post("/-/reload")[0] == 200
                     reloaded = True
                     time.sleep(1)

@@ -278,25 +278,25 @@ def start(target: Target, settings: AvailabilitySettings, ctx: CheckContext | No
     attempts as `run` does; only failing probes take that way."""
     started, t0 = datetime.now(UTC), time.monotonic()
 
+    def conclude(outcome: FetchOutcome, verdict: tuple[State, Reason, str]) -> None:
+        try:
+            result: CheckResult | Exception = _conclude(target, settings, ctx, started, t0, outcome, verdict)
+        except Exception as exc:
+            result = exc
+        done(result)
+
     def first(outcome: FetchOutcome) -> None:
         try:
-            if settings.retries and judge(outcome, settings)[0] is State.DOWN:
-                _retry_pool().submit(_finish, done, _conclude, target, settings, ctx, started, t0, outcome)
-                return
+            verdict = judge(outcome, settings)
         except Exception as exc:
             done(exc)
             return
-        _finish(done, _conclude, target, settings, ctx, started, t0, outcome)
+        if settings.retries and verdict[0] is State.DOWN:
+            _retry_pool().submit(conclude, outcome, verdict)  # the retries wait: not on the loop thread
+        else:
+            conclude(outcome, verdict)
 
     submit(target.url, settings.options_for(ctx), first)
-
-
-def _finish(done: Callable[[CheckResult | Exception], None], conclude: Callable[..., CheckResult], *args: Any) -> None:
-    try:
-        result: CheckResult | Exception = conclude(*args)
-    except Exception as exc:
-        result = exc
-    done(result)
 
 
 _RETRIES: concurrent.futures.ThreadPoolExecutor | None = None
@@ -312,12 +312,13 @@ def _retry_pool() -> concurrent.futures.ThreadPoolExecutor:
 
 
 def _conclude(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None, started: datetime, t0: float,
-              outcome: FetchOutcome) -> CheckResult:
-    """The result of a probe whose first attempt ended in `outcome`: the retries it is due
-    (they wait), then the result with every attempt as evidence."""
+              outcome: FetchOutcome, verdict: tuple[State, Reason, str] | None = None) -> CheckResult:
+    """The result of a probe whose first attempt ended in `outcome` (judged: `verdict`): the
+    retries it is due (they wait), then the result with every attempt as evidence."""
     attempts: list[dict] = []
     while True:
-        state, reason, detail = judge(outcome, settings)
+        state, reason, detail = verdict or judge(outcome, settings)
+        verdict = None
         attempts.append(_attempt_evidence(outcome, state, reason, detail))
         if state is not State.DOWN or len(attempts) > settings.retries:
             break
