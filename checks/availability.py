@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, TypedDict, cast
 from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
 
 from checks.curlprobe import fetch, submit
-from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome
+from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome, body_text
 from checks.kind import CheckContext, CheckImplementation
 from checks.proxy import Proxy, ProxySettings
 from checks.result import CheckKind, CheckResult, Reason, State, Target
@@ -160,20 +160,13 @@ class AvailabilitySettings(CheckSettings):
 
 
 def _body_text(outcome: FetchOutcome) -> str:
-    charset = "utf-8"
-    for name, value in outcome.headers:
-        if name.lower() == "content-type" and "charset=" in value.lower():
-            charset = value.lower().split("charset=", 1)[1].split(";")[0].strip().strip('"') or "utf-8"
-    try:
-        return outcome.body.decode(charset, errors="replace")
-    except LookupError:
-        return outcome.body.decode("utf-8", errors="replace")
+    return body_text(outcome.headers, outcome.body)  # a browser's choice of codec; never raises
 
 
 def judge(outcome: FetchOutcome, settings: AvailabilitySettings) -> tuple[State, Reason, str]:
     """Apply the profile's rules to what was fetched: (state, reason, human detail)."""
     if outcome.error is not None:
-        if outcome.error.reason is Reason.PROXY_ERROR:  # the monitor's own network, not the service
+        if outcome.error.reason in (Reason.PROXY_ERROR, Reason.INTERNAL_ERROR):  # the monitor's own fault, not the service
             return State.UNKNOWN, outcome.error.reason, outcome.error.detail
         return State.DOWN, outcome.error.reason, outcome.error.detail
     if not any(low <= outcome.status <= high for low, high in settings.valid_status_codes):

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import pycurl
 
@@ -54,6 +54,16 @@ _E_UNABLE_TO_GET_ISSUER = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
 _HTTP_VERSIONS = {1: 1.0, 2: 1.1, 3: 2.0, 30: 3.0}  # CURLINFO_HTTP_VERSION -> probe_http_version
 log = logging.getLogger(__name__)
 _PROTOCOL_ERRORS = {1, 8, 16, 18, 52, 55, 56, 92, 95}
+_E_TOO_LARGE = 100  # CURLE_TOO_LARGE (libcurl 8.6+): e.g. a header line or block over libcurl's limits
+# What a libcurl error code means, for operators (libcurl's own message follows in brackets).
+_GERMAN = {
+    1: "Protokoll nicht unterstützt", 3: "ungültige Adresse", 8: "unverständliche Antwort des Servers",
+    16: "Fehler im HTTP/2-Protokoll", 18: "Antwort kürzer als angekündigt", 23: "Inhalt konnte nicht gelesen werden",
+    43: "interner Fehler der HTTP-Bibliothek", 52: "der Server schloss die Verbindung ohne Antwort",
+    55: "Senden der Anfrage gescheitert", 56: "Empfang der Antwort abgebrochen", 61: "unbekannte Inhaltskodierung",
+    92: "HTTP/2-Datenstrom abgebrochen", 95: "Fehler im HTTP/3-Protokoll",
+    _E_TOO_LARGE: "Antwort überschreitet eine Größengrenze (z. B. Kopfzeilen)",
+}
 
 
 class _Transfer:
@@ -63,6 +73,7 @@ class _Transfer:
                  callback: Callable[[FetchOutcome], None] | None = None) -> None:
         self.options = options
         self.callback = callback  # None: a caller waits on `done`
+        self.finished = False  # set once when the outcome is handed over (never twice)
         self.out = FetchOutcome(url=url, final_url=url, started_at=datetime.now(UTC))
         self.start = time.monotonic()
         self.began: float | None = None  # when the loop started the first hop: the probe's own time
@@ -236,7 +247,7 @@ class _Transfer:
         location = next((v for k, v in reversed(headers) if k.lower() == "location"), None)
         if self.options.follow_redirects and status in REDIRECT_CODES and location:
             self.seen.append(self.current)
-            nxt = urljoin(self.current, location.strip())
+            nxt = httpprobe.redirect_target(self.current, location)
             out.redirects += 1
             out.redirect_chain = self.seen[-10:] + [nxt]
             if out.redirects > self.options.max_redirects:
@@ -293,9 +304,12 @@ class _Transfer:
             return ProbeError(Reason.TLS_INVALID_CERTIFICATE, f"Zertifikat abgelehnt: {message}", verify)
         if code == pycurl.E_SSL_CONNECT_ERROR:
             return ProbeError(Reason.TLS_ERROR, f"TLS-Handshake gescheitert: {message}")
+        why = _GERMAN.get(code, "")
+        said = f" ({message})" if message else ""
         if code in _PROTOCOL_ERRORS or code == pycurl.E_WRITE_ERROR:
-            return ProbeError(Reason.PROTOCOL_ERROR, f"keine gültige HTTP-Antwort: {message}")
-        return ProbeError(Reason.PROTOCOL_ERROR, f"Abruf gescheitert (libcurl {code}): {message}")
+            return ProbeError(Reason.PROTOCOL_ERROR, f"keine gültige HTTP-Antwort: {why or 'Fehler beim Lesen'}{said}")
+        return ProbeError(Reason.PROTOCOL_ERROR,
+                          f"Abruf gescheitert: {why or f'Fehler {code} der HTTP-Bibliothek libcurl'}{said}")
 
     def _tls_info(self) -> TlsInfo:
         version = cipher = ""
@@ -339,7 +353,7 @@ class CurlEngine:
         """Fetch `url`; the calling thread waits for the outcome."""
         transfer = self._enqueue(url, options, None)
         if not transfer.done.acquire(timeout=options.timeout + 30):  # libcurl's timeout ends every hop long before
-            transfer.out.error = ProbeError(Reason.READ_TIMEOUT, "Prober antwortete nicht (interner Fehler)")
+            transfer.out.error = ProbeError(Reason.INTERNAL_ERROR, "Prober antwortete nicht (interner Fehler)")
             transfer.out.duration = time.monotonic() - transfer.start
             return transfer.out
         self._release(transfer)
@@ -426,14 +440,23 @@ class CurlEngine:
                 break
 
     def _start(self, multi: pycurl.CurlMulti, transfer: _Transfer, active: set[_Transfer]) -> None:
+        """Start the transfer's next hop; any way that fails ends the transfer with a reason."""
         if transfer.began is None:
             transfer.began = time.monotonic()
         try:
             transfer.configure()
+            multi.add_handle(transfer.handle)
         except ProbeError as exc:
             self._finish(transfer, exc)
             return
-        multi.add_handle(transfer.handle)
+        except (pycurl.error, UnicodeError, ValueError, TypeError) as exc:  # a URL or value libcurl refuses
+            self._finish(transfer, ProbeError(
+                Reason.PROTOCOL_ERROR, f"Adresse nicht abrufbar: {transfer.current[:200]!r} ({_exc_text(exc)})"))
+            return
+        except Exception as exc:  # never lose a transfer: it ends here, with what is known
+            log.exception("starting a probe of %s failed", transfer.out.url[:200])
+            self._finish(transfer, ProbeError(Reason.INTERNAL_ERROR, f"interner Fehler des Probers: {type(exc).__name__}"))
+            return
         active.add(transfer)
 
     def _hop_ended(self, multi: pycurl.CurlMulti, transfer: _Transfer, code: int, message: str,
@@ -451,6 +474,12 @@ class CurlEngine:
                 transfer.family = "ipv6" if transfer.options.ip_family == "ipv4" else "ipv4"  # the other family
                 self._start(multi, transfer, active)
                 return
+            if code == _E_TOO_LARGE:
+                # libcurl refuses a header line over 100 KB, Chromium a header block over 256 KB:
+                # the Python prober reads what Chromium reads, in the time left
+                transfer.hand_over = True
+                self._done(transfer)
+                return
             if transfer.finish_hop(code, message):
                 transfer.family = None
                 self._start(multi, transfer, active)
@@ -458,6 +487,9 @@ class CurlEngine:
             self._finish(transfer, None)
         except ProbeError as exc:
             self._finish(transfer, exc)
+        except Exception as exc:  # a bug in accounting a hop: the transfer ends all the same
+            log.exception("accounting a probe of %s failed", transfer.out.url[:200])
+            self._finish(transfer, ProbeError(Reason.INTERNAL_ERROR, f"interner Fehler des Probers: {type(exc).__name__}"))
 
     def _finish(self, transfer: _Transfer, error: ProbeError | None) -> None:
         transfer.out.error = error
@@ -465,7 +497,10 @@ class CurlEngine:
         self._done(transfer)
 
     def _done(self, transfer: _Transfer) -> None:
-        """Hand the outcome over: wake the waiting caller, or call the callback (loop thread)."""
+        """Hand the outcome over: wake the waiting caller, or call the callback (loop thread). Once."""
+        if transfer.finished:
+            return
+        transfer.finished = True
         callback = transfer.callback
         if callback is None:
             transfer.done.release()
@@ -476,6 +511,15 @@ class CurlEngine:
                              daemon=True).start()
             return
         _call(callback, transfer.out)
+
+
+def _exc_text(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeError):
+        return "Zeichen außerhalb von ASCII"
+    if isinstance(exc, pycurl.error) and exc.args:
+        code = exc.args[0] if isinstance(exc.args[0], int) else 0
+        return _GERMAN.get(code, "von der HTTP-Bibliothek abgelehnt")
+    return type(exc).__name__
 
 
 def _call(callback: Callable[[FetchOutcome], None], outcome: FetchOutcome) -> None:

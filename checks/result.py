@@ -70,6 +70,8 @@ class Reason(enum.StrEnum):
     MONITOR_NETWORK = "monitor_network"  # the canaries failed too: not the service's fault
     PROXY_ERROR = "proxy_error"  # the monitor's HTTP proxy failed or refused: the monitor's own network
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
+    MONITOR_STOPPED = "monitor_stopped"  # the monitor was stopped while the run was under way
+    NOT_A_PAGE = "not_a_page"  # the address answers with a file download (or other non-page), not a web page
 
 
 def kind_name(name: str) -> str:

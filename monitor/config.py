@@ -13,6 +13,7 @@ import glob
 import hmac
 import os
 import re
+import time as _time
 from datetime import date, datetime, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
@@ -349,6 +350,7 @@ class Config:
     example: bool
     proxy: Proxy | None = None  # settings.yaml `proxy:`, else HTTPS_PROXY/NO_PROXY; credentials read
     incidents: tuple[Any, ...] = ()  # monitor.incidents.Incident records from the files of `incidents:`
+    loaded_at: float = dataclasses.field(default_factory=_time.time, compare=False)  # when it was read (unix seconds)
 
     @property
     def browser_settings(self) -> BrowserSettings:

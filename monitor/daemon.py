@@ -51,6 +51,12 @@ from monitor.writer import Item, ResultWriter
 
 log = logging.getLogger("egov_monitor")
 
+# SIGTERM: how long runs under way may still finish, then how long the writer may take to commit
+# what is buffered. Together well inside systemd's and Kubernetes' grace times, and within 5 s
+# for a store that answers (tests/test_hostile.py).
+STOP_GRACE = 2.0
+STOP_WRITE_GRACE = 10.0
+
 _INTERNAL_JOBS = {"_heartbeat", "_canaries", "_retention", "_queue_sweep"}
 
 __all__ = ["Daemon", "JobSpec", "Scheduling", "close_http", "job_specs", "metrics_handler", "run_until_signalled",
@@ -130,6 +136,7 @@ class Scheduling(Process):
         self.runner = CheckRunner(self.writer, self.canaries, self.config.settings.tz,
                                   on_result=self.metrics.observe, on_error=self.metrics.error, context=self.context)
         self.runner.max_in_flight = self.config.settings.pools.http  # as many probes at once as pool threads did
+        self.metrics.in_flight.set_function(self.runner.open_runs)
         self._async_jobs: set[str] = set()  # jobs whose run (started without a waiting thread) is under way
         self._async_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
@@ -334,6 +341,7 @@ class Scheduling(Process):
         self.scheduler.add_job(self._retention, IntervalTrigger(hours=24), id="_retention", executor="internal",
                                next_run_time=datetime.now(settings.tz) + timedelta(minutes=1))
         self.internal_jobs()
+        self.runner.watch()
         settle_heap()
         self._prerender()
         if not self.scheduler.running:
@@ -342,11 +350,17 @@ class Scheduling(Process):
     def stop(self) -> None:
         log.info("egov-monitor wird beendet; laufende Prüfungen werden abgeschlossen")
         self._stop.set()
+        self.runner.unwatch()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
-        if not self.runner.wait_idle(timeout=15.0):  # the probes started without a waiting thread
-            log.warning("nicht alle laufenden Verfügbarkeitsprüfungen wurden vor dem Ende abgeschlossen")
-        self.writer.close(timeout=20.0)  # inside the grace time of systemd and Kubernetes
+            self.scheduler.shutdown(wait=False)  # runs under way are waited for below, not here (a browser
+            # check can take minutes; SIGTERM must end within a few seconds)
+        if not self.runner.wait_idle(timeout=STOP_GRACE):  # the probes started without a waiting thread
+            log.warning("nicht alle laufenden Prüfungen wurden vor dem Ende abgeschlossen")
+        cut = self.runner.cut_short()  # recorded as unknown/monitor_stopped; their late results are dropped
+        if cut:
+            log.warning("%d laufende Prüfungen beim Beenden abgebrochen (als „unbekannt“, monitor_stopped, gespeichert)",
+                        cut)
+        self.writer.close(timeout=STOP_WRITE_GRACE)  # inside the grace time of systemd and Kubernetes
         if self.run_id is not None:
             try:
                 self.store.beat(self.run_id, stopped=True)

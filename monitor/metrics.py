@@ -46,6 +46,8 @@ COMMON = (
     ("egov_check_last_run_timestamp_seconds", "When the newest result of a check target started", ["kind"]),
     ("egov_check_state_since_timestamp_seconds", "Since when a check target has been in its current state", ["kind"]),
     ("egov_check_interval_seconds", "Configured interval of a check target, for staleness alerts", ["kind"]),
+    ("egov_check_scheduled_timestamp_seconds", ("When a check target without any result yet was scheduled (start "
+     "or reload); exported only until its first result, for the never-ran alert"), ["kind"]),
 )
 
 
@@ -144,6 +146,35 @@ class ResultCollector(Collector):
         """`latest`: a LatestCache, or a store (read at each scrape)."""
         self._latest = latest if callable(latest) else StoreSnapshot(latest)
         self._config = config
+        self._targets_for: Config | None = None
+        self._targets: dict[tuple[str, str, str], tuple[ResolvedService, str, float]] = {}
+        self._scheduled_at: dict[tuple[str, str, str], float] = {}
+
+    def _configured(self, config: Config) -> dict[tuple[str, str, str], tuple[ResolvedService, str, float]]:
+        """Every target the catalog schedules, and when each was first seen in a catalog (start, reload)."""
+        if self._targets_for is not config:
+            now = config.loaded_at
+            targets = {}
+            for svc in config.services.values():
+                for name, settings in svc.checks.items():
+                    kind = REGISTRY.get(name)
+                    if kind is None:
+                        continue
+                    for url in kind.check.urls(svc.urls, settings):
+                        targets[(svc.id, name, url)] = (svc, name, settings.interval)
+            self._scheduled_at = {key: self._scheduled_at.get(key, now) for key in targets}
+            self._targets, self._targets_for = targets, config
+        return self._targets
+
+    def _missing(self, config: Config, seen: Iterable[tuple[str, str, str]]
+                 ) -> list[tuple[tuple[str, str, str], list[str], float, float]]:
+        """Targets the catalog schedules that have no result at all yet: labels, scheduled at, interval."""
+        targets = self._configured(config)
+        out = []
+        for key in sorted(targets.keys() - set(seen)):
+            svc, name, every = targets[key]
+            out.append((key, [svc.id, svc.service.category, key[2], name], self._scheduled_at[key], every))
+        return out
 
     def describe(self) -> Iterable[Metric]:
         return []  # collected dynamically; skip the registration-time collect
@@ -172,8 +203,13 @@ class ResultCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         config = self._config()
         families = _target_families(self._used(config))
+        seen = []
         for target, kind, item in self._current(config):
             _export_target(families, target, kind, item)
+            seen.append((target.id, kind.name, item.result.url))
+        for _key, labels, scheduled, every in self._missing(config, seen):
+            families["egov_check_scheduled_timestamp_seconds"].add_metric(labels, scheduled)
+            families["egov_check_interval_seconds"].add_metric(labels, every)
         yield from families.values()
         yield from _service_families(config)
 
@@ -191,6 +227,16 @@ class ResultText(ResultCollector):
         self._catalog_for: Config | None = None
         self._catalog_static = ""
         self._catalog_windowed: list[ResolvedService] = []
+    def _never_ran(self, config: Config, seen: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+        """Lines for targets that have no result at all yet: when they were scheduled, their interval."""
+        scheduled, interval = [], []
+        for _key, labels, at, every in self._missing(config, seen):
+            text = ",".join(f'{name}="{_label(value)}"' for name, value in
+                            sorted(zip([*TARGET_LABELS, "kind"], labels, strict=True)))
+            scheduled.append(f"egov_check_scheduled_timestamp_seconds{{{text}}} {floatToGoString(at)}\n")
+            interval.append(f"egov_check_interval_seconds{{{text}}} {floatToGoString(every)}\n")
+        return {"egov_check_scheduled_timestamp_seconds": "".join(scheduled),
+                "egov_check_interval_seconds": "".join(interval)}
 
     def update(self, items: Iterable[LatestState]) -> None:
         """Render these targets now (their results just committed)."""
@@ -219,6 +265,8 @@ class ResultText(ResultCollector):
                 for name, lines in hit[1].items():
                     chunks[name].append(lines)
             self._cache = fresh
+            for name, lines in self._never_ran(config, fresh).items():
+                chunks[name].append(lines)
         out = [_header(family) + "".join(chunks[name]) for name, family in order.items()]
         out.append(self._catalog_text(config))
         return "".join(out).encode()
@@ -363,6 +411,8 @@ class DaemonMetrics(CheckRunMetrics):
         self.reload_ts = Gauge("egov_config_last_reload_success_timestamp_seconds",
                                "When the configuration was last loaded successfully", registry=registry)
         self.targets = Gauge("egov_scheduled_targets", "Check targets currently scheduled", ["kind"], registry=registry)
+        self.in_flight = Gauge("egov_checks_in_flight", "Check runs under way in this process (the watchdog ends "
+                               "any still open after its worst case plus a margin)", registry=registry)
         self.network = Gauge("egov_monitor_network_up", "Whether the last canary round found the monitor's network "
                              "working (1), failing (0); absent without canaries", registry=registry)
         self.canary = Gauge("egov_canary_up", "Whether a canary answered in the last round", ["url"], registry=registry)

@@ -88,8 +88,33 @@ class CanaryGuard:
             return self.probe()
 
 
+@dataclasses.dataclass(slots=True, eq=False)
+class _OpenRun:
+    """A run under way, for the watchdog: it ends with `unknown` if no result comes in time."""
+
+    service: ResolvedService
+    kind: str
+    url: str
+    started: datetime
+    budget: float  # seconds the run may take before the watchdog ends it
+    deadline: float  # monotonic
+    conclude: Callable[[CheckResult], None] | None  # a run started without a waiting thread; None: `run`
+    closed: bool = False
+
+
+# The watchdog's margin beyond what a run may take (its worst case, retries and waits included):
+# a run still open then is ended as unknown/internal_error, so every target keeps a current state.
+WATCHDOG_MARGIN = 30.0
+
+
 class CheckRunner:
-    """Run a check, apply monitor-side policy, store the result, report it to metrics."""
+    """Run a check, apply monitor-side policy, store the result, report it to metrics.
+
+    Every run is registered until its result is in; `sweep()` (the process calls it every few
+    seconds, see `watch`) ends a run still open after its worst case plus WATCHDOG_MARGIN with
+    `unknown/internal_error`, and a result that arrives after that is dropped (logged): a
+    target whose check hangs in a way nothing else catches still gets a current state.
+    """
 
     def __init__(self, store, canaries: CanaryGuard, tz, on_result: Callable[[CheckResult], None] | None = None,
                  on_error: Callable[[str, str], None] | None = None, context: CheckContext | None = None) -> None:
@@ -103,6 +128,101 @@ class CheckRunner:
         self._in_flight = 0
         self._idle = threading.Condition()
         self._slow = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="runner-canary")
+        self._open: set[_OpenRun] = set()
+        self._open_lock = threading.Lock()
+        self._watching: threading.Event | None = None
+
+    # ------------------------------------------------------------------ the watchdog
+
+    def _register(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings, started: datetime,
+                  conclude: Callable[[CheckResult], None] | None) -> _OpenRun:
+        budget = settings.worst_case_seconds() + self.context_wait(settings) + WATCHDOG_MARGIN
+        entry = _OpenRun(service, kind, url, started, budget, time.monotonic() + budget, conclude)
+        with self._open_lock:
+            self._open.add(entry)
+        return entry
+
+    @staticmethod
+    def context_wait(settings: CheckSettings) -> float:
+        """What a run may wait beyond its own worst case: a browser session from the pool (as long
+        as its timeout again)."""
+        return settings.timeout
+
+    def _close(self, entry: _OpenRun) -> bool:
+        """Mark the run finished; False if it was finished already (by the watchdog)."""
+        with self._open_lock:
+            if entry.closed:
+                return False
+            entry.closed = True
+            self._open.discard(entry)
+            return True
+
+    def open_runs(self) -> int:
+        with self._open_lock:
+            return len(self._open)
+
+    def sweep(self, now: float | None = None) -> list[CheckResult]:
+        """End every run past its deadline as unknown/internal_error; returns the results recorded."""
+        now = time.monotonic() if now is None else now
+        with self._open_lock:
+            overdue = [e for e in self._open if e.deadline <= now]
+        ended = []
+        for entry in overdue:
+            if not self._close(entry):
+                continue
+            log.error("check %s for %s %s: no result after %.0f s, ended by the watchdog", entry.kind,
+                      entry.service.id, entry.url[:200], entry.budget)
+            self._on_error(str(entry.kind), "watchdog")
+            result = CheckResult(
+                entry.service.id, entry.url, entry.kind, State.UNKNOWN, Reason.INTERNAL_ERROR, entry.started,
+                round((datetime.now(UTC) - entry.started).total_seconds(), 6),
+                evidence={"detail": f"kein Ergebnis nach {entry.budget:.0f} s: Prüfung vom Wächter beendet "
+                                    "(interner Fehler; der Lauf hing)", "watchdog": True})
+            if entry.conclude is not None:
+                entry.conclude(result)
+            else:
+                self.record(self._policy(entry.service, result))
+            ended.append(result)
+        return ended
+
+    def cut_short(self) -> int:
+        """End every open run as unknown/monitor_stopped (the process stops); returns how many."""
+        with self._open_lock:
+            entries = list(self._open)
+        n = 0
+        for entry in entries:
+            if not self._close(entry):
+                continue
+            n += 1
+            result = CheckResult(
+                entry.service.id, entry.url, entry.kind, State.UNKNOWN, Reason.MONITOR_STOPPED, entry.started,
+                round((datetime.now(UTC) - entry.started).total_seconds(), 6),
+                evidence={"detail": "der Monitor wurde während der Prüfung beendet; kein Ergebnis"})
+            if entry.conclude is not None:
+                entry.conclude(result)
+            else:
+                self.record(result)
+        return n
+
+    def watch(self, period: float = 5.0) -> None:
+        """Sweep every `period` seconds on a thread of its own until `unwatch`."""
+        if self._watching is not None:
+            return
+        stop = self._watching = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(period):
+                try:
+                    self.sweep()
+                except Exception:
+                    log.exception("watchdog sweep failed")
+
+        threading.Thread(target=loop, name="runner-watchdog", daemon=True).start()
+
+    def unwatch(self) -> None:
+        if self._watching is not None:
+            self._watching.set()
+            self._watching = None
 
     def execute(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings) -> CheckResult:
         """Run one check against one URL and apply canary and maintenance policy (no store)."""
@@ -145,7 +265,12 @@ class CheckRunner:
                     self._in_flight -= 1
                     self._idle.notify_all()
 
+        entry = self._register(service, kind, url, settings, started, conclude)
+
         def ended(outcome: CheckResult | Exception) -> None:
+            if not self._close(entry):
+                log.warning("late result of %s for %s dropped: the watchdog had ended the run", kind, service.id)
+                return
             if isinstance(outcome, CheckResult) and outcome.state is State.DOWN and self.canaries.configured:
                 self._slow.submit(conclude, outcome)  # the canary round may probe and wait
             else:
@@ -190,8 +315,13 @@ class CheckRunner:
 
     def run(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings,
             run_key: str | None = None) -> CheckResult:
-        """`execute`, then store the result and hand it to the metrics."""
+        """`execute`, then store the result and hand it to the metrics (unless the watchdog has
+        ended the run meanwhile: then its result stands and this one is dropped)."""
+        entry = self._register(service, kind, url, settings, datetime.now(UTC), None)
         result = self.execute(service, kind, url, settings)
+        if not self._close(entry):
+            log.warning("late result of %s for %s dropped: the watchdog had ended the run", kind, service.id)
+            return result
         self.record(result, run_key=run_key)
         return result
 

@@ -1,0 +1,277 @@
+"""Hostile and broken servers on 127.0.0.1: no target may silence the monitor, crash a check
+or cost more than its timeout, and a normal target checked beside it is unaffected."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from checks.availability import AvailabilitySettings, run, start
+from checks.httpprobe import FetchOptions, body_text, charset_of, redirect_target
+from checks.httpprobe import fetch as python_fetch
+from checks.result import CheckResult, Reason, State, Target
+from tests import hostile
+
+TIMEOUT = 3.0
+MARGIN = 2.0  # what a check may take beyond its timeout (two shared cores, browsers beside)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with hostile.serve() as base:
+        yield base
+
+
+def _probe(url: str, way: str, **settings) -> tuple[CheckResult, float]:
+    settings.setdefault("retries", 0)
+    settings.setdefault("timeout", TIMEOUT)
+    t0 = time.monotonic()
+    if way == "run":
+        result = run(Target("svc", url), AvailabilitySettings(**settings))
+    else:
+        got, ended = [], threading.Event()
+        start(Target("svc", url), AvailabilitySettings(**settings), None, lambda r: (got.append(r), ended.set()))
+        assert ended.wait(TIMEOUT + 30), "the prober never answered: a lost transfer"
+        result = got[0]
+        assert isinstance(result, CheckResult), result
+    return result, time.monotonic() - t0
+
+
+def _beside(server: str, path: str, way: str, **settings) -> CheckResult:
+    """Probe `path` and, at the same time, the healthy page: the healthy one must be up and quick."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        hostile_run = pool.submit(_probe, server + path, way, **settings)
+        healthy, healthy_took = pool.submit(_probe, server + "/ok", way).result()
+        result, took = hostile_run.result()
+    assert (healthy.state, healthy.reason) == (State.UP, Reason.OK)
+    assert healthy_took < TIMEOUT
+    assert took < TIMEOUT + MARGIN, f"{path} took {took:.1f} s"
+    return result
+
+
+@pytest.mark.parametrize("way", ["run", "start"])
+@pytest.mark.parametrize(("path", "final"), [
+    ("/redirect-utf8", "/ok-%C3%A4"),  # raw UTF-8 in Location: percent-encoded as a browser does
+    ("/redirect-latin1", "/ok-%E4"),  # a byte that is no UTF-8: encoded as it is
+    ("/redirect-long", "/ok?" + "a" * 10_000),
+    ("/redirect-huge", "/ok?" + "b" * 100_000),
+])
+def test_a_redirect_a_browser_follows_is_followed(server, path, final, way):
+    result = _beside(server, path, way, body_must_contain=["Serviceportal"])
+    assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+    assert result.evidence["final_url"] == (server + final)[:2000]
+    assert result.measurements["redirects"] == 1
+
+
+@pytest.mark.parametrize("way", ["run", "start"])
+def test_a_control_character_in_location_is_a_protocol_error_naming_the_header(server, way):
+    result = _beside(server, "/redirect-ctl", way)
+    assert (result.state, result.reason) == (State.DOWN, Reason.PROTOCOL_ERROR)
+    assert "Steuerzeichen im Location-Kopf" in result.evidence["detail"]
+    assert "/ok\\x01x" in result.evidence["detail"]
+
+
+@pytest.mark.parametrize("way", ["run", "start"])
+@pytest.mark.parametrize("path", ["/charset-idna", "/charset-bogus", "/charset-utf16"])
+def test_a_strange_charset_never_raises_and_keywords_still_work(server, path, way):
+    result = _beside(server, path, way, body_must_contain=["Willkommen beim Serviceportal"])
+    assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+
+
+def test_charset_choice_falls_back_as_browsers_do():
+    ct = [("Content-Type", "text/html; charset=idna")]
+    assert charset_of(ct, "Grüße".encode()) == "utf-8"  # not a page codec: sniffed
+    assert charset_of(ct, "Grüße".encode("cp1252")) == "cp1252"  # not UTF-8: windows-1252
+    assert charset_of([("Content-Type", "text/html; charset=base64")], b"x") == "utf-8"
+    assert charset_of([("Content-Type", "text/html; charset=ISO-8859-1")], b"x") == "cp1252"  # WHATWG: latin1 = 1252
+    assert body_text([("Content-Type", "text/html; charset=rot13")], b"Hallo") == "Hallo"
+
+
+@pytest.mark.parametrize("way", ["run", "start"])
+@pytest.mark.parametrize("path", ["/cookies-1000", "/header-200k"])
+def test_headers_chromium_accepts_never_make_a_service_down(server, path, way):
+    result = _beside(server, path, way)
+    assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+
+
+@pytest.mark.parametrize("way", ["run", "start"])
+def test_headers_over_chromiums_limit_are_a_protocol_error_said_in_german(server, way):
+    result = _beside(server, "/header-300k", way)
+    assert (result.state, result.reason) == (State.DOWN, Reason.PROTOCOL_ERROR)
+    assert "größer als 256 KiB" in result.evidence["detail"]
+
+
+def test_the_python_side_fetch_reads_any_number_of_headers(server):
+    """The security check and the side fetches (security.txt, sitemap) use the Python prober."""
+    out = python_fetch(server + "/cookies-1000", FetchOptions(timeout=TIMEOUT))
+    assert out.error is None and out.status == 200
+    assert sum(1 for name, _ in out.headers if name.lower() == "set-cookie") == 1000
+    out = python_fetch(server + "/header-200k", FetchOptions(timeout=TIMEOUT))
+    assert out.error is None and out.status == 200
+    out = python_fetch(server + "/redirect-utf8", FetchOptions(timeout=TIMEOUT))
+    assert out.error is None and out.final_url.endswith("/ok-%C3%A4")
+
+
+def test_the_security_check_grades_a_page_with_a_thousand_cookies(server):
+    from checks.security.headers.retrieval import retrieve
+
+    port = int(server.rsplit(":", 1)[1])
+    got, _first, _second = retrieve(server + "/cookies-1000", FetchOptions(timeout=TIMEOUT), http_port=port)
+    assert got.auto is not None and got.auto.status == 200, got
+    assert len([v for k, v in got.auto.headers if k.lower() == "set-cookie"]) == 1000
+
+
+def test_redirect_target_as_a_browser_computes_it():
+    assert redirect_target("http://a.example/x/y", "/ok-\xc3\xa4") == "http://a.example/ok-%C3%A4"
+    assert redirect_target("http://a.example/x/y", "z w") == "http://a.example/x/z%20w"
+    assert redirect_target("http://a.example/", "http://b\xc3\xbccher.example/s") == "http://xn--bcher-kva.example/s"
+    assert redirect_target("http://a.example/", " /t\t\n ") == "http://a.example/t"
+    assert redirect_target("http://a.example/", "/ok?q=%41") == "http://a.example/ok?q=%41"  # escapes stay
+
+
+def test_no_library_code_reaches_operators(server):
+    """A failure libcurl has no text for is still named in German."""
+    from checks.curlprobe import _GERMAN, _Transfer  # noqa: F401
+
+    assert all(text and not text.startswith("libcurl") for text in _GERMAN.values())
+    result, _ = _probe(server + "/nothing-here", "run", valid_status_codes=[200])
+    assert result.reason is Reason.HTTP_STATUS
+    assert "libcurl" not in result.evidence["detail"]
+
+
+def test_the_prober_never_loses_a_transfer_whatever_fails_in_a_hop(server, monkeypatch):
+    """Defence in depth: an exception nobody foresaw while a hop starts or ends still ends the
+    probe (unknown/internal_error), within its timeout, and the loop goes on probing others."""
+    from checks import curlprobe
+
+    real = curlprobe._Transfer.finish_hop
+    calls = {"n": 0}
+
+    def broken(self, code, message):
+        if "boom" in self.out.url and calls["n"] == 0:
+            calls["n"] += 1
+            raise RuntimeError("a bug")
+        return real(self, code, message)
+
+    monkeypatch.setattr(curlprobe._Transfer, "finish_hop", broken)
+    for way in ("run", "start"):
+        calls["n"] = 0
+        result, took = _probe(server + "/ok?boom", way)
+        assert (result.state, result.reason) == (State.UNKNOWN, Reason.INTERNAL_ERROR), result.evidence
+        assert "interner Fehler des Probers" in result.evidence["detail"]
+        assert took < TIMEOUT
+        healthy, _ = _probe(server + "/ok", way)
+        assert healthy.state is State.UP
+
+
+def test_the_runner_watchdog_ends_a_run_that_never_returns(tmp_path):
+    """A kind whose `start` never calls back: the watchdog records unknown/internal_error after
+    the run's worst case plus its margin, frees the slot, and drops a result that comes later."""
+    from checks.kind import CheckContext
+    from monitor.config import CanarySettings
+    from monitor.runner import CanaryGuard, CheckRunner
+    from tests.test_runner import catalog_for
+
+    recorded: list[CheckResult] = []
+
+    class Store:
+        def record(self, result, run_key=None):
+            recorded.append(result)
+
+    runner = CheckRunner(Store(), CanaryGuard(CanarySettings(urls=[])), UTC, context=CheckContext())
+    service = catalog_for(tmp_path, "http://127.0.0.1:9/")
+    settings = AvailabilitySettings(timeout=1, retries=0, interval=60)
+    held: list = []
+    from monitor.kinds import REGISTRY
+
+    impl = REGISTRY["availability"].check
+    original = impl.start
+    object.__setattr__(impl, "start", lambda target, s, ctx, done: held.append(done))  # swallows the run
+    try:
+        done = threading.Event()
+        assert runner.start(service, "availability", "http://127.0.0.1:9/", settings, lambda _r: done.set())
+        assert runner.open_runs() == 1 and not runner.sweep()  # not overdue yet
+        ended = runner.sweep(time.monotonic() + settings.worst_case_seconds() + settings.timeout + 31)
+    finally:
+        object.__setattr__(impl, "start", original)
+    assert done.is_set() and runner.open_runs() == 0 and runner.wait_idle(1)
+    assert [r.reason for r in ended] == [Reason.INTERNAL_ERROR]
+    assert [(r.state, r.reason) for r in recorded] == [(State.UNKNOWN, Reason.INTERNAL_ERROR)]
+    assert "vom Wächter beendet" in recorded[0].evidence["detail"]
+    late = CheckResult("portal", "http://127.0.0.1:9/", "availability", State.UP, Reason.OK, datetime.now(UTC), 0.1)
+    held[0](late)  # the hung probe answers after all: dropped, the watchdog's result stands
+    assert len(recorded) == 1
+
+
+# --------------------------------------------------------------------------- the daemon
+
+
+@pytest.mark.e2e
+def test_the_daemon_keeps_every_target_current_beside_hostile_ones(tmp_path, server, http_server):
+    """Hostile targets beside normal ones: every target has a current egov_check_state within two
+    intervals, none is stuck with only missed runs, and the metrics pass promtool."""
+    import subprocess
+
+    from tests.daemon import running, service_yaml, write_daemon_config
+    from tests.test_daemon import sample
+
+    hostile_paths = ["/redirect-utf8", "/redirect-latin1", "/redirect-ctl", "/redirect-huge", "/charset-idna",
+                     "/cookies-1000", "/header-200k", "/header-300k", "/download"]
+    urls = {f"{server}{p}" for p in hostile_paths} | {f"{http_server}/ok", f"{http_server}/hang"}
+    services = service_yaml("feindlich", sorted(u for u in urls if u.startswith(server)), interval="2s", timeout="1s")
+    services += service_yaml("normal", [f"{http_server}/ok", f"{http_server}/hang"], interval="2s", timeout="1s")
+    settings = write_daemon_config(tmp_path, services)
+    with running(settings) as daemon:
+        def all_current():
+            text = daemon.get("/metrics")[1]
+            states = {u: sample(text, "egov_check_state", url=u, state="unknown") for u in urls}
+            return text if all(v is not None for v in states.values()) else None
+
+        # first runs are spread over up to 10 s, then two 2 s intervals
+        text = daemon.wait_for(all_current, timeout=30, what="a current state for every target")
+        assert sample(text, "egov_check_state", url=f"{http_server}/ok", state="up") == 1
+        assert sample(text, "egov_check_reason_info", url=f"{http_server}/hang", reason="read_timeout") == 1
+        assert sample(text, "egov_check_state", url=f"{server}/redirect-utf8", state="up") == 1
+        assert sample(text, "egov_check_state", url=f"{server}/charset-idna", state="up") == 1
+        assert sample(text, "egov_check_reason_info", url=f"{server}/redirect-ctl", reason="protocol_error") == 1
+        assert "egov_check_scheduled_timestamp_seconds{" not in text  # every target has run
+        missed = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                     if line.startswith("egov_scheduler_missed_runs_total{"))
+        assert missed == 0, "a run was still under way when its next one was due"
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    assert daemon.proc.returncode == 0
+    assert "Traceback" not in daemon.log()
+
+
+@pytest.mark.e2e
+def test_sigterm_ends_within_5_s_with_hanging_transfers_recorded_as_cut_short(tmp_path, http_server):
+    from tests.daemon import DaemonProcess, service_yaml, write_daemon_config
+    from tests.test_daemon import store_of
+
+    services = service_yaml("haengt", [f"{http_server}/hang?{i}" for i in range(6)], interval="30s", timeout="20s")
+    settings = write_daemon_config(tmp_path, services)
+    daemon = DaemonProcess(settings)
+    daemon.wait_ready()
+    # every probe has started (first runs are spread over 10 s) and hangs on the server
+    daemon.wait_for(lambda: _started(daemon) >= 6, timeout=30,
+                    what="six hanging probes under way")
+    t0 = time.monotonic()
+    assert daemon.stop(timeout=30) == 0
+    took = time.monotonic() - t0
+    assert took < 5.0, f"SIGTERM took {took:.1f} s"
+    results = list(store_of(settings).results("haengt"))
+    assert len(results) == 6
+    assert {(r.state, r.reason) for _, r in results} == {(State.UNKNOWN, Reason.MONITOR_STOPPED)}
+    assert "Traceback" not in daemon.log()
+
+
+def _started(daemon) -> int:
+    from tests.test_daemon import sample
+
+    text = daemon.get("/metrics")[1]
+    return int(sample(text, "egov_checks_in_flight") or 0)
