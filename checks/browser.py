@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
 os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
@@ -42,7 +42,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.timeouts import Timeouts
 from selenium.webdriver.remote.client_config import ClientConfig
 
-from checks.settings import PositiveDuration
+from checks.settings import ByteSize, PositiveDuration
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,47 @@ RECORDING_FLAGS = ("--disable-site-isolation-trials",)
 RECORDING_PREFS = {"profile.cookie_controls_mode": 0, "profile.block_third_party_cookies": False}
 
 
+# alert/confirm/prompt are answered at once, as a person dismissing them would (alert: OK,
+# confirm: Cancel, prompt: Cancel), in every document before its own scripts, and recorded: any
+# number of them, in any order, never block the session ("unexpected alert open") and the
+# evidence says what the page asked. `print()` is a no-op too. The record is capped at 50
+# dialogs; `dropped` says how many more there were.
+DIALOG_RECORDER = r"""
+(() => {
+  if (window.__egovDialogs) return;
+  const log = []; log.dropped = 0;
+  Object.defineProperty(window, '__egovDialogs', {value: log, enumerable: false});
+  const answers = {alert: undefined, confirm: false, prompt: null, print: undefined};
+  for (const name of Object.keys(answers)) {
+    const answer = answers[name];
+    const stub = function (message) {
+      if (log.length < 50) log.push({type: name, message: String(message === undefined ? '' : message).slice(0, 300)});
+      else log.dropped += 1;
+      return answer;
+    };
+    try { Object.defineProperty(window, name, {value: stub, writable: true, configurable: true}); } catch (e) {}
+  }
+})();
+"""
+
+# What the dialogs of the current document and its same-origin frames were (see DIALOG_RECORDER).
+DIALOGS_READ = r"""
+const out = []; let dropped = 0;
+const visit = (w, depth) => {
+  try {
+    const log = w.__egovDialogs;
+    if (log) { out.push(...log); dropped += log.dropped || 0; }
+    if (depth < 30) for (let i = 0; i < w.frames.length; i++) visit(w.frames[i], depth + 1);
+  } catch (e) {}
+};
+visit(window, 0);
+return {dialogs: out.slice(0, 50), dropped: dropped + Math.max(0, out.length - 50)};
+"""
+
+
+MEMORY_POLL = 0.1  # seconds between two looks at a session's memory (a page can grow ~0.2 GiB meanwhile)
+
+
 class BrowserSettings(BaseModel):
     """settings.yaml `browser:` how browser checks get a Chromium."""
 
@@ -93,6 +134,14 @@ class BrowserSettings(BaseModel):
     arguments: list[str] = Field(default_factory=list, description="Extra Chromium flags, e.g. --host-resolver-rules=...")
     accept_insecure_certs: bool = Field(
         False, description="Accept invalid TLS certificates. Only for test estates; the TLS check judges certificates.")
+    memory_limit: ByteSize = Field(
+        1024**3, ge=256 * 1024**2,
+        description="Memory (RSS) one local browser session may use, chromedriver and every Chromium process "
+                    "together (e.g. 1GiB); a page past it is killed (browser_crashed) so that one hostile page never "
+                    "takes the monitor with it. Size the unit's limit as pools.browser x this + 0.6 GiB "
+                    "(docs/operations.md).")
+    js_heap_mb: int = Field(512, ge=64, description="V8 heap limit of a page in MiB (--max-old-space-size): a script "
+                            "that allocates past it crashes its own tab, not the session.")
     sandbox: Literal["auto", "on", "off"] = Field(
         "auto", description="Chromium's sandbox: auto = on wherever it can be (not root, user namespaces allowed), "
                             "else off with a warning and egov_browser_sandboxed 0; on = refuse to start without it "
@@ -141,6 +190,35 @@ class BrowserUnavailable(Exception):
 class SessionBroken(Exception):
     """The session was killed by its watchdog or stopped answering; the page is abandoned."""
 
+    def __init__(self, message: str, memory: bool = False) -> None:
+        super().__init__(message)
+        self.memory = memory  # killed at the memory limit, not at the deadline
+
+
+def tree_rss(pgid: int) -> int:
+    """Memory (bytes) of every process in the process group `pgid`: the sum of their proportional
+    set sizes (Linux /proc/PID/smaps_rollup), so pages the Chromium processes share count once,
+    as the kernel's memory accounting of a cgroup counts them (a sum of RSS counts them per process,
+    about twice a plain session's real use)."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(b")") + 2:].split()
+            if int(fields[2]) != pgid:  # state, ppid, pgrp
+                continue
+            with open(f"/proc/{name}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -182,11 +260,20 @@ class BrowserSession:
             # root starts nothing with the sandbox on: as before, unless the operator says `on`
             options.add_argument("--no-sandbox")
         options.add_argument("--disable-features=" + ",".join(DISABLED_FEATURES + (RECORDING_FEATURES if record else ())))
+        # Downloads: a page whose response is a file must never write to disk (a daemon would
+        # fill it with each scan). Denied below over DevTools; should a remote end refuse that,
+        # the preferences keep a file inside the session's profile, which is removed with it.
+        prefs: dict[str, Any] = {"download.prompt_for_download": False, "download_restrictions": 3,
+                                 "safebrowsing.enabled": False}
+        if self._profile:
+            prefs["download.default_directory"] = os.path.join(self._profile, "downloads")
         if record:
             options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
             options.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
-            options.add_experimental_option("prefs", RECORDING_PREFS)
+            prefs |= RECORDING_PREFS
+        options.add_experimental_option("prefs", prefs)
         options.add_argument(f"--window-size={settings.window_size}")
+        options.add_argument(f"--js-flags=--max-old-space-size={settings.js_heap_mb}")
         if self._profile:
             options.add_argument(f"--user-data-dir={self._profile}")
         rules = []
@@ -209,6 +296,11 @@ class BrowserSession:
         except Exception as exc:
             self.kill()
             raise BrowserUnavailable(f"Browser-Sitzung nicht gestartet ({url}): {_short(exc)}") from exc
+        self.downloads_denied = False
+        with contextlib.suppress(WebDriverException):
+            self.cdp("Browser.setDownloadBehavior", behavior="deny")
+            self.downloads_denied = True
+        self.dialogs_recorded = self.add_init_script("dialogs", DIALOG_RECORDER)
 
     def _start_local(self) -> str:
         driver = self.settings.chromedriver
@@ -334,6 +426,8 @@ def page_failure(exc: BaseException, budget: float, done: str = "geprüft") -> t
     if isinstance(exc, BrowserUnavailable):
         return str(exc), "browser_unavailable"
     if isinstance(exc, SessionBroken):
+        if exc.memory:
+            return str(exc), "browser_crashed"
         return f"Seite nicht innerhalb von {budget:g}s {done} (Zeitgrenze)", "timeout"
     text = _short(exc)
     if not isinstance(exc, WebDriverException):
@@ -425,6 +519,7 @@ class BrowserPool:
                     self._discard(session, killed=True)
                     session = None
             fired = threading.Event()
+            over_memory = threading.Event()
 
             def watchdog() -> None:
                 fired.set()
@@ -434,15 +529,22 @@ class BrowserPool:
             timer = threading.Timer(deadline, watchdog)
             timer.daemon = True
             timer.start()
+            done = threading.Event()
+            if session.local:
+                threading.Thread(target=self._watch_memory, args=(session, done, fired, over_memory, what),
+                                 name="browser-memory", daemon=True).start()
             ok = False
             try:
                 yield session
                 ok = True
             except Exception as exc:  # WebDriver errors, and urllib3's when the process was killed
+                if over_memory.is_set():
+                    raise SessionBroken(self._memory_text(), memory=True) from exc
                 if fired.is_set():
                     raise SessionBroken(f"Zeitgrenze von {deadline:g}s überschritten") from exc
                 raise
             finally:
+                done.set()
                 timer.cancel()
                 session.pages += 1
                 with self._lock:
@@ -453,10 +555,30 @@ class BrowserPool:
                     self._discard(session, killed=False)
                 else:
                     self._idle.put(session)
+            if over_memory.is_set():
+                raise SessionBroken(self._memory_text(), memory=True)
             if fired.is_set():
                 raise SessionBroken(f"Zeitgrenze von {deadline:g}s überschritten")
         finally:
             self._slots.release()
+
+    def _memory_text(self) -> str:
+        return f"Seite beendet: Browser über der Speichergrenze von {self.settings.memory_limit / 1024**2:.0f} MiB"
+
+    def _watch_memory(self, session: BrowserSession, done: threading.Event, fired: threading.Event,
+                      over_memory: threading.Event, what: str) -> None:
+        """Kill the session when its process tree's memory passes the limit (a memory bomb,
+        a million DOM nodes): the page fails as browser_crashed, the monitor lives on."""
+        assert session._process is not None
+        limit = self.settings.memory_limit
+        while not done.wait(MEMORY_POLL):
+            if tree_rss(session._process.pid) > limit:
+                over_memory.set()
+                fired.set()
+                log.warning("Browser-Sitzung über der Speichergrenze (%d MiB) beendet: %s", limit // 1024**2,
+                            what[:300] or "-")
+                session.kill()
+                return
 
     def close(self) -> None:
         """Quit every session; sessions in use are retired when their user hands them back."""

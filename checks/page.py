@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from checks import browser as browser_pool
+from checks.browser import DIALOGS_READ
 from checks.result import Reason
 from checks.settings import CheckSettings
 
@@ -73,7 +74,9 @@ class LoadedPage:
     links: tuple[Link, ...] = ()
     no_frames: bool = False  # axe is loaded already and the page has no frames
     error: str | None = None
-    error_reason: str | None = None  # load_failed, http_status, timeout, browser_crashed, ...
+    error_reason: str | None = None  # load_failed, http_status, timeout, browser_crashed, not_a_page, ...
+    dialogs: tuple[dict[str, str], ...] = ()  # alert/confirm/prompt the page opened (dismissed), in order
+    dialogs_dropped: int = 0  # more than were kept
 
 
 def open_page(session: browser_pool.BrowserSession, url: str, settings: CheckSettings) -> LoadedPage:
@@ -91,13 +94,43 @@ def open_page(session: browser_pool.BrowserSession, url: str, settings: CheckSet
     if final_url.startswith("chrome-error:"):  # Chromium's own error page: nothing to read
         code = driver.execute_script(ERROR_CODE) or "Netzwerkfehler"
         return LoadedPage(url=url, error=f"Seite nicht geladen: {code}", error_reason="load_failed")
+    if not final_url.startswith(("http://", "https://")):
+        # the navigation did not commit a page (a download, or nothing at all): the browser still
+        # shows what it showed before (a new tab), which is never scanned as if it were the service
+        return _not_a_page(session, url, settings, final_url)
+    dialogs = driver.execute_script(DIALOGS_READ) or {} if session.dialogs_recorded else {}
     page = LoadedPage(url=url, final_url=final_url, status=int(facts.get("status") or 0),
                       title=str(facts.get("title") or ""), lang=facts.get("lang"), load_complete=load_complete,
                       links=tuple(Link(*[str(x or "") for x in row]) for row in facts.get("links") or []),
-                      no_frames=bool(facts.get("no_frames")))
+                      no_frames=bool(facts.get("no_frames")),
+                      dialogs=tuple({"type": str(d.get("type", "")), "message": str(d.get("message", ""))[:300]}
+                                    for d in dialogs.get("dialogs") or []),
+                      dialogs_dropped=int(dialogs.get("dropped") or 0))
     if page.status >= 400:
         return dataclasses.replace(page, error=f"HTTP-Status {page.status}", error_reason="http_status")
     return page
+
+
+def _not_a_page(session: browser_pool.BrowserSession, url: str, settings: CheckSettings, shown: str) -> LoadedPage:
+    """The address did not open a page: ask the server what it is (content type, file name) in
+    a short side request, and say so (reason not_a_page; load_failed when it answers nothing)."""
+    from checks import httpprobe
+
+    options = httpprobe.FetchOptions(timeout=max(1.0, min(5.0, settings.timeout * 0.2)), max_body_bytes=1024,
+                                     truncate_body=True, verify_tls=not session.settings.accept_insecure_certs,
+                                     host_rules=httpprobe.host_rules_from_arguments(session.settings.arguments))
+    out = httpprobe.fetch(url, options)
+    headers = {name.lower(): value for name, value in out.headers}
+    ctype = headers.get("content-type", "").split(";")[0].strip() or "ohne Inhaltstyp"
+    disposition = headers.get("content-disposition", "")
+    name = re.search(r"""filename\*?=(?:UTF-8'')?["']?([^"';]+)""", disposition, re.IGNORECASE)
+    if out.error is None and (disposition.lower().startswith("attachment") or "html" not in ctype):
+        what = f"{ctype}, Datei {name.group(1)[:120]!r}" if name else ctype
+        return LoadedPage(url=url, final_url=out.final_url, status=out.status,
+                          error=f"keine Webseite: die Adresse liefert eine Datei zum Herunterladen ({what}); "
+                                "nicht gespeichert, nicht geprüft", error_reason="not_a_page")
+    return LoadedPage(url=url, error=f"Seite nicht geladen: der Browser zeigt {shown[:80]!r} statt der Adresse",
+                      error_reason="load_failed")
 
 
 def fetch_text(pool: browser_pool.BrowserPool, url: str, settings: CheckSettings,
@@ -129,7 +162,7 @@ _NET_ERRORS = ((re.compile(r"ERR_NAME_NOT_RESOLVED|ERR_NAME_RESOLUTION_FAILED"),
                (re.compile(r"ERR_CERT_"), Reason.TLS_INVALID_CERTIFICATE),
                (re.compile(r"ERR_SSL_|ERR_BAD_SSL"), Reason.TLS_ERROR),
                (re.compile(r"ERR_TOO_MANY_REDIRECTS"), Reason.TOO_MANY_REDIRECTS))
-_REASONS = {"timeout": Reason.READ_TIMEOUT, "http_status": Reason.HTTP_STATUS,
+_REASONS = {"timeout": Reason.READ_TIMEOUT, "http_status": Reason.HTTP_STATUS, "not_a_page": Reason.NOT_A_PAGE,
             "browser_unavailable": Reason.INTERNAL_ERROR, "browser_crashed": Reason.INTERNAL_ERROR,
             "webdriver": Reason.INTERNAL_ERROR, "axe_failed": Reason.INTERNAL_ERROR}
 

@@ -50,9 +50,29 @@ RESPONSES: dict[str, bytes | Callable[[], bytes]] = {
     "/cookies-1000": response(headers=[(b"Set-Cookie", b"c%d=v%d; Path=/" % (i, i)) for i in range(1000)]),
     "/header-200k": response(headers=[(b"X-Padding", b"p" * 200_000)]),
     "/header-300k": response(headers=[(b"X-Padding", b"p" * 300_000)]),
+    "/dialogs": response(body=b"<!doctype html><html lang=de><title>Dialoge</title><script>alert('eins');alert('zwei');"
+                                b"confirm('Wirklich?');prompt('Name?');alert('drei');</script>"
+                                b"<main><h1>Serviceportal</h1><img src=x.png></main></html>"),
+    "/frames-0": response(body=b"<!doctype html><html lang=de><title>Tiefe 0</title><main><h1>Rahmen</h1>"
+                                b"<img src=a.png><iframe title=t src=/frames-1></iframe></main></html>"),
+    # memory a page takes outside the V8 heap (ArrayBuffers), 40 MB every 20 ms, touched so it is resident
+    "/memory-bomb": response(body=b"<!doctype html><html lang=de><title>Speicher</title><main>Laden</main><script>"
+                                  b"const keep = []; for (;;) keep.push(new Uint8Array(20e6).fill(7));"
+                                  b"</script></html>"),
+    # a script that fills the V8 heap itself
+    "/heap-bomb": response(body=b"<!doctype html><html lang=de><title>Heap</title><main>Laden</main><script>"
+                                b"const keep = []; setInterval(() => { for (let i = 0; i < 2e5; i++) "
+                                b"keep.push({a: i, b: 'x' + i}); }, 5);</script></html>"),
     "/download": response(headers=[(b"Content-Disposition", b'attachment; filename="antrag.pdf"')],
                           content_type=b"application/pdf", body=b"%PDF-1.4\n" + b"0" * 2048),
 }
+
+
+FRAME_DEPTH = 33  # /frames-0 nests documents down to /frames-33: 34 documents, 3 past the cap of 30
+for _depth in range(1, FRAME_DEPTH + 1):
+    _inner = (b"<iframe title=t src=/frames-%d></iframe>" % (_depth + 1)) if _depth < FRAME_DEPTH else b""
+    RESPONSES[f"/frames-{_depth}"] = response(body=b"<!doctype html><html lang=de><title>Tiefe %d</title>"
+                                                   b"<img src=b.png>%s</html>" % (_depth, _inner))
 
 
 class _Server:

@@ -275,3 +275,134 @@ def _started(daemon) -> int:
 
     text = daemon.get("/metrics")[1]
     return int(sample(text, "egov_checks_in_flight") or 0)
+
+
+# --------------------------------------------------------------------------- the browser checks
+
+
+@pytest.fixture(scope="module")
+def browsers():
+    from checks.browser import BrowserPool, BrowserSettings
+
+    pool = BrowserPool(BrowserSettings(), 1)
+    yield pool
+    pool.close()
+
+
+def _files_named(roots, pattern: str, since: float) -> list[str]:
+    import os
+    from pathlib import Path
+
+    found = []
+    for root in roots:
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                path = Path(dirpath) / name
+                try:
+                    fresh = path.stat().st_mtime >= since
+                except OSError:
+                    continue
+                if fresh and (pattern in name or name.endswith(".crdownload")):
+                    found.append(str(path))
+    return found
+
+
+@pytest.mark.slow
+def test_a_download_start_page_is_not_a_page_and_leaves_no_file_anywhere(browsers, server):
+    import tempfile
+    from pathlib import Path
+
+    from checks import accessibility as a11y
+    from checks.accessibility import AccessibilitySettings
+    from checks.page import open_page
+
+    since = time.time() - 1
+    roots = [Path.home(), Path(tempfile.gettempdir())]
+    with browsers.session(deadline=30) as session:
+        page = open_page(session, server + "/download", AccessibilitySettings(timeout=20))
+        assert session._profile is not None
+        roots.append(Path(session._profile))
+        assert _files_named(roots, "antrag", since) == []  # the profile too, while it exists
+    assert page.error_reason == "not_a_page"
+    assert "application/pdf, Datei 'antrag.pdf'" in page.error
+    assert page.title == "" and page.lang is None  # not Chromium's new-tab page
+    # the whole check: unknown with the fixed reason, and the pool's next page scans
+    result = a11y.run(Target("svc", server + "/download"), AccessibilitySettings(timeout=20, markers=[]),
+                      _ctx(browsers))
+    assert (result.state, result.reason) == (State.UNKNOWN, Reason.NOT_A_PAGE), result.evidence
+    assert "Datei zum Herunterladen" in result.evidence["detail"]
+    assert _files_named(roots[:2], "antrag", since) == []
+    ok = a11y.scan_page(browsers, server + "/ok", AccessibilitySettings(timeout=20))
+    assert ok.error is None and ok.title == "Serviceportal"
+
+
+def _ctx(pool):
+    from checks.kind import CheckContext
+
+    return CheckContext(browser=pool)
+
+
+@pytest.mark.slow
+def test_any_number_of_dialogs_are_dismissed_recorded_and_the_page_scanned(browsers, server):
+    from checks import accessibility as a11y
+    from checks.accessibility import AccessibilitySettings
+
+    page = a11y.scan_page(browsers, server + "/dialogs", AccessibilitySettings(timeout=20))
+    assert page.error is None, page.error
+    assert [(d["type"], d["message"]) for d in page.dialogs] == [
+        ("alert", "eins"), ("alert", "zwei"), ("confirm", "Wirklich?"), ("prompt", "Name?"), ("alert", "drei")]
+    assert {v.rule for v in page.violations} >= {"image-alt"}  # scanned after the dialogs
+    assert page.to_dict()["dialogs"][2] == {"type": "confirm", "message": "Wirklich?"}
+
+
+@pytest.mark.slow
+def test_frames_are_scanned_to_the_documented_depth_and_the_cut_is_counted(browsers, server):
+    from checks import accessibility as a11y
+    from checks.accessibility import AccessibilitySettings
+    from checks.accessibility.axe import MAX_FRAME_DEPTH
+
+    assert MAX_FRAME_DEPTH >= 25
+    page = a11y.scan_page(browsers, server + "/frames-0", AccessibilitySettings(timeout=40))
+    assert page.error is None, page.error
+    assert page.frames == MAX_FRAME_DEPTH + 1 and page.frames_failed == 0
+    assert page.frames_cut == hostile.FRAME_DEPTH - MAX_FRAME_DEPTH
+    assert page.to_dict()["frames_cut"] == 3
+    image_alt = next(v for v in page.violations if v.rule == "image-alt")
+    assert image_alt.nodes == MAX_FRAME_DEPTH + 1  # one image in each document scanned
+
+
+@pytest.mark.slow
+def test_a_memory_bomb_is_killed_at_the_cap_and_the_pools_next_page_scans(server):
+    """One page can never take the monitor with it: the session is killed when its process tree
+    passes `memory_limit` (browser_crashed, said in German), its peak stays within the limit plus
+    what a page can allocate in one look (the deploy files are sized on that), the next page scans."""
+    from checks import accessibility as a11y
+    from checks.accessibility import AccessibilitySettings
+    from checks.browser import BrowserPool, BrowserSettings, tree_rss
+
+    limit = 600 * 1024**2
+    pool = BrowserPool(BrowserSettings(memory_limit=limit), 1)
+    peak, stop = [0], threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.02):
+            for pid in pool.live_processes():
+                peak[0] = max(peak[0], tree_rss(pid))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        t0 = time.monotonic()
+        bomb = a11y.scan_page(pool, server + "/memory-bomb", AccessibilitySettings(timeout=60))
+        took = time.monotonic() - t0
+        assert bomb.error_reason == "browser_crashed", bomb
+        assert bomb.error == "Seite beendet: Browser über der Speichergrenze von 600 MiB"
+        assert took < 30, f"killed only after {took:.0f} s"  # at the cap, not at the 60 s deadline
+        assert 0 < peak[0] < limit + 256 * 1024**2, f"peak {peak[0] // 1024**2} MiB"
+        assert pool.stats.killed >= 1
+        ok = a11y.scan_page(pool, server + "/ok", AccessibilitySettings(timeout=30))
+        assert ok.error is None and ok.title == "Serviceportal"
+    finally:
+        stop.set()
+        watcher.join()
+        pool.close()

@@ -97,6 +97,18 @@ class Violation:
                 "help_url": self.help_url, "targets": list(self.targets)}
 
 
+_COUNT_NESTED = """
+const count = (w, depth) => { let n = 0;
+  try { for (let i = 0; i < w.frames.length && depth < 200; i++) n += 1 + count(w.frames[i], depth + 1); } catch (e) {}
+  return n; };
+try { return count(arguments[0].contentWindow, 0); } catch (e) { return 0; }
+"""
+
+# How deep frames are followed: documents nested deeper are not scanned and counted as cut
+# (PageScan.frames_cut, in the evidence). Real pages nest two or three levels.
+MAX_FRAME_DEPTH = 30
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class PageScan:
     """What one page gave: axe results, the page's links and language, or why it failed."""
@@ -112,10 +124,13 @@ class PageScan:
     passes: int = 0
     frames: int = 0  # documents axe ran in, the top one included
     frames_failed: int = 0
+    frames_cut: int = 0  # frame documents deeper than MAX_FRAME_DEPTH, not scanned (counted, never silent)
     links: tuple[Link, ...] = ()
     error: str | None = None  # set when axe could not run on the page
     error_reason: str | None = None
     seconds: float = 0.0
+    dialogs: tuple[dict[str, str], ...] = ()  # alert/confirm/prompt the page opened (dismissed, recorded)
+    dialogs_dropped: int = 0
 
     @property
     def scanned(self) -> bool:
@@ -128,11 +143,17 @@ class PageScan:
         out: dict[str, Any] = {"url": self.url, "final_url": self.final_url, "status": self.status,
                                "title": self.title, "lang": self.lang, "load_complete": self.load_complete,
                                "seconds": round(self.seconds, 3)}
+        if self.dialogs:
+            out["dialogs"] = list(self.dialogs)
+            if self.dialogs_dropped:
+                out["dialogs_dropped"] = self.dialogs_dropped
         if self.error is not None:
             out.update(error=self.error, error_reason=self.error_reason)
         else:
             out.update(violations=[v.to_dict() for v in self.violations], incomplete=list(self.incomplete),
                        passes=self.passes, frames=self.frames, frames_failed=self.frames_failed)
+            if self.frames_cut:
+                out["frames_cut"] = self.frames_cut
         return out
 
 
@@ -156,6 +177,7 @@ class _AxeRun:
         self.options = options
         self.frames = 0
         self.frames_failed = 0
+        self.frames_cut = 0  # documents below MAX_FRAME_DEPTH, left out
 
     def _inject(self) -> None:
         if self.driver.execute_script(_AXE_LOADED):
@@ -172,8 +194,12 @@ class _AxeRun:
         for fc in frame_contexts or []:
             switched = False
             try:
-                if fc.get("frame") is None or depth > 10:
+                if fc.get("frame") is None:
                     raise RuntimeError("frame not found")
+                if depth + 1 > MAX_FRAME_DEPTH:  # a documented cap, said in the evidence (frames_cut)
+                    self.frames_cut += 1 + self._count_frames_below(fc["frame"])
+                    partials.append(None)
+                    continue
                 self.driver.switch_to.frame(fc["frame"])
                 switched = True
                 partials.extend(self._partials(fc.get("frameContext"), depth + 1))
@@ -191,6 +217,13 @@ class _AxeRun:
                 partials.append(None)
                 self.frames_failed += 1
         return partials
+
+    def _count_frames_below(self, frame: Any) -> int:
+        """Documents nested inside a frame left out (those the page lets us count: same origin)."""
+        try:
+            return int(self.driver.execute_script(_COUNT_NESTED, frame) or 0)
+        except browser_pool.WebDriverException:
+            return 0
 
     def run(self, frames_known_empty: bool = False) -> dict[str, Any]:
         self.driver.switch_to.default_content()
@@ -241,7 +274,7 @@ def _open(session: browser_pool.BrowserSession, url: str, settings: CheckSetting
     loaded = open_page(session, url, settings)
     page = PageScan(url=url, final_url=loaded.final_url, status=loaded.status, title=loaded.title, lang=loaded.lang,
                     load_complete=loaded.load_complete, links=loaded.links, error=loaded.error,
-                    error_reason=loaded.error_reason)
+                    error_reason=loaded.error_reason, dialogs=loaded.dialogs, dialogs_dropped=loaded.dialogs_dropped)
     return page, loaded.no_frames
 
 
@@ -266,7 +299,8 @@ def scan_current(session: browser_pool.BrowserSession, base: PageScan, options: 
     raw = axe.run(frames_known_empty=no_frames)
     return dataclasses.replace(base, violations=violations_of(raw),
                                incomplete=tuple(str(i) for i in raw.get("incomplete") or []),
-                               passes=int(raw.get("passes") or 0), frames=axe.frames, frames_failed=axe.frames_failed)
+                               passes=int(raw.get("passes") or 0), frames=axe.frames, frames_failed=axe.frames_failed,
+                               frames_cut=axe.frames_cut)
 
 
 def scan_in_session(session: browser_pool.BrowserSession, url: str, settings: AccessibilitySettings) -> PageScan:
