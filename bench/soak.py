@@ -15,6 +15,16 @@ checks daily, so the soak runs them 6 and 12 times as often as a real day. Timeo
 scaled (1 s for HTTP, 15 s for browsers), which makes the run harder, not easier. The HTTP
 pool is 64 threads (`pools.http`), the browser pool 2 sessions.
 
+Hostile targets of tests/hostile.py run beside them on a raw server (issue 34): redirects
+with raw non-ASCII bytes, control characters and 100 KB in Location, charset=idna, 1,000
+Set-Cookie headers, a 200 KB and a 300 KB header, a download as a start page, and for the
+browser checks the download, five dialogs on load, frames nested 33 deep and a memory bomb.
+
+Every simulated hour the catalog is reloaded (`--quiet-targets`, default 10,000 further
+availability targets with a 24 h interval, so the catalog has about 10,300 targets; each
+reload renames the services, so every one is rebuilt), and the daemon's RSS is taken before
+and after, when the reload has settled: growth per reload after the third is printed.
+
 Every simulated hour it samples the daemon's RSS, open file descriptors and threads, the
 browser processes below it and their RSS, the scheduling lag (from the daemon's own
 histogram, p99 interpolated as Prometheus' histogram_quantile does), results written and
@@ -37,13 +47,16 @@ import threading
 import time
 from pathlib import Path
 
-from tests import a11y_site
+from tests import a11y_site, hostile
 from tests.daemon import DaemonProcess
 from tests.servers import free_port
 from tests.sites import Page, delayed, hang_after, huge, site
 
 MIX = {"healthy": 170, "slow": 30, "failing": 40, "flapping": 40, "hostile": 20}
 BROWSER_PAGES = ["/", "/fehler", "/clean", "/schleife", "/endlos", "/alarm"]
+HOSTILE_HTTP = ["/redirect-utf8", "/redirect-latin1", "/redirect-ctl", "/redirect-huge", "/charset-idna",
+                "/cookies-1000", "/header-200k", "/header-300k", "/download"]
+HOSTILE_BROWSER = ["/download", "/dialogs", "/frames-0", "/memory-bomb"]
 SECURITY_EVERY = 10  # every 10th HTTP target also gets the security check
 
 
@@ -73,9 +86,26 @@ def estate_routes() -> tuple[dict, list[str], list[Page]]:
     return routes, paths, flapping
 
 
-def write_config(directory: Path, base: str, paths: list[str], factor: float, port: int) -> Path:
+def write_config(directory: Path, base: str, paths: list[str], factor: float, port: int, raw: str = "",
+                 quiet: int = 0, generation: int = 0) -> Path:
     fast, hourly = 60 / factor, 3600 / factor
     lines = ["services:"]
+    for i, path in enumerate(HOSTILE_HTTP):
+        lines += [f"  - id: h{i:02d}", f"    name: Feindlich {i}", "    category: efa", "    operator: Land Saarland",
+                  "    contact: ops@example.invalid", f'    urls: ["{raw}{path}"]', "    checks:",
+                  f"      availability: {{interval: {fast:.3f}s, timeout: 1s, retries: 0}}"]
+        if i % 3 == 0:
+            lines.append(f"      security: {{interval: {hourly:.1f}s, timeout: 5s}}")
+    for i, path in enumerate(HOSTILE_BROWSER):
+        lines += [f"  - id: hb{i}", f"    name: Feindliche Seite {i}", "    category: kommune", "    operator: Gemeinde",
+                  "    contact: ops@example.invalid", f'    urls: ["{raw}{path}"]', "    checks:",
+                  f"      accessibility: {{interval: {2 * hourly:.1f}s, timeout: 15s, sitemap: {{enabled: false}}}}",
+                  f"      gdpr: {{interval: {2 * hourly:.1f}s, timeout: 15s}}"]
+    for i in range(quiet):  # the large catalog reloaded every simulated hour; these run once a day
+        lines += [f"  - id: q{i:05d}", f"    name: Ruhiger Dienst {i} (Stand {generation})", "    category: efa",
+                  "    operator: Land Saarland", "    contact: ops@example.invalid",
+                  f'    urls: ["{base}/healthy/{i % 170}?q={i}"]', "    checks:",
+                  "      availability: {interval: 24h, timeout: 1s, retries: 0}"]
     for i, path in enumerate(paths):
         lines += [f"  - id: s{i:03d}", f"    name: Dienst {i}", "    category: efa", "    operator: Land Saarland",
                   "    contact: ops@example.invalid", f'    urls: ["{base}{path}"]', "    checks:",
@@ -165,13 +195,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=32.0, help="wall minutes for one simulated day")
     parser.add_argument("--hours", type=int, default=24, help="simulated hours to run")
+    parser.add_argument("--quiet-targets", type=int, default=10_000,
+                        help="further targets (24 h interval) in the catalog reloaded every simulated hour")
     args = parser.parse_args()
     factor = 1440 / args.minutes
     hour_wall = 3600 / factor
     routes, paths, flapping = estate_routes()
-    with tempfile.TemporaryDirectory(prefix="egov-soak-") as tmp, site(routes) as port:
+    with tempfile.TemporaryDirectory(prefix="egov-soak-") as tmp, site(routes) as port, hostile.serve() as raw:
         directory = Path(tmp)
-        settings = write_config(directory, f"http://127.0.0.1:{port}", paths, factor, free_port())
+        listen = free_port()
+        base = f"http://127.0.0.1:{port}"
+        settings = write_config(directory, base, paths, factor, listen, raw, args.quiet_targets)
+        reloads: list[tuple[float, float]] = []  # RSS (MB) before and after each reload
         stop = threading.Event()
 
         def flap() -> None:  # every simulated 20 minutes the flapping targets change state
@@ -201,8 +236,16 @@ def main() -> None:
                     if daemon.proc.poll() is not None:
                         raise SystemExit(f"daemon died:\n{daemon.log()[-3000:]}")
                     time.sleep(1)
-                text = daemon.get("/metrics")[1]
                 pid = daemon.proc.pid
+                if args.quiet_targets and hour < args.hours:
+                    before = proc_status(pid).get("VmRSS", 0) / 1024
+                    write_config(directory, base, paths, factor, listen, raw, args.quiet_targets, hour)
+                    code, answer = daemon.post("/-/reload")
+                    if code != 200:
+                        raise SystemExit(f"reload refused: {code} {answer[:300]}")
+                    time.sleep(min(20.0, hour_wall / 4))  # settled: collected, frozen, rendered
+                    reloads.append((before, proc_status(pid).get("VmRSS", 0) / 1024))
+                text = daemon.get("/metrics")[1]
                 status = proc_status(pid)
                 kids = descendants(pid)
                 chrome = [k for k in kids if "chrom" in Path(f"/proc/{k}/comm").read_text(errors="ignore")] \
@@ -244,6 +287,14 @@ def main() -> None:
               f"-> {'OK' if whole_p99 < 1 else 'ZU HOCH'}; worst simulated hour {max(r['lag_p99'] for r in rows):.3f} s")
         print(f"  results stored: {sum(r['stored'] for r in rows):.0f}; store {rows[-1]['store_mb']:.1f} MB; "
               f"daemon exit code {code}")
+        if reloads:
+            growth = [(after - before) for before, after in reloads]
+            late = [(after - before) / before * 100 for before, after in reloads[3:]]
+            print(f"  reloads of the {args.quiet_targets + len(paths) + len(HOSTILE_HTTP):,}-target catalog: RSS change "
+                  f"per reload (MB) {', '.join(f'{g:+.0f}' for g in growth)}")
+            if late:
+                print(f"  after the third reload: mean {sum(late) / len(late):+.2f} %, worst {max(late):+.2f} % per reload "
+                      f"(goal under 2 %) -> {'OK' if max(late) < 2 else 'ZU HOCH'}")
         sys.exit(0 if code == 0 else 1)
 
 

@@ -21,7 +21,8 @@ from typing import Annotated, Any, Literal, TypedDict, cast
 from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
 
 from checks.curlprobe import fetch, submit
-from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome, body_text
+from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome
+from checks.httptext import body_text
 from checks.kind import CheckContext, CheckImplementation
 from checks.proxy import Proxy, ProxySettings
 from checks.result import CheckKind, CheckResult, Reason, State, Target

@@ -247,7 +247,7 @@ class _Transfer:
         location = next((v for k, v in reversed(headers) if k.lower() == "location"), None)
         if self.options.follow_redirects and status in REDIRECT_CODES and location:
             self.seen.append(self.current)
-            nxt = httpprobe.redirect_target(self.current, location)
+            nxt = httpprobe.next_url(self.current, location)
             out.redirects += 1
             out.redirect_chain = self.seen[-10:] + [nxt]
             if out.redirects > self.options.max_redirects:

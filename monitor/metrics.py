@@ -46,9 +46,11 @@ COMMON = (
     ("egov_check_last_run_timestamp_seconds", "When the newest result of a check target started", ["kind"]),
     ("egov_check_state_since_timestamp_seconds", "Since when a check target has been in its current state", ["kind"]),
     ("egov_check_interval_seconds", "Configured interval of a check target, for staleness alerts", ["kind"]),
-    ("egov_check_scheduled_timestamp_seconds", ("When a check target without any result yet was scheduled (start "
-     "or reload); exported only until its first result, for the never-ran alert"), ["kind"]),
 )
+# Exported only while some target has no result at all yet (no empty family otherwise, so the
+# exposition of a monitor whose every target has run is unchanged).
+SCHEDULED = ("egov_check_scheduled_timestamp_seconds", ("When a check target without any result yet was scheduled "
+             "(start or reload); exported only until its first result, for the never-ran alert"))
 
 
 class LatestCache:
@@ -207,10 +209,13 @@ class ResultCollector(Collector):
         for target, kind, item in self._current(config):
             _export_target(families, target, kind, item)
             seen.append((target.id, kind.name, item.result.url))
-        for _key, labels, scheduled, every in self._missing(config, seen):
-            families["egov_check_scheduled_timestamp_seconds"].add_metric(labels, scheduled)
+        scheduled = GaugeMetricFamily(*SCHEDULED, labels=[*TARGET_LABELS, "kind"])
+        for _key, labels, at, every in self._missing(config, seen):
+            scheduled.add_metric(labels, at)
             families["egov_check_interval_seconds"].add_metric(labels, every)
         yield from families.values()
+        if scheduled.samples:
+            yield scheduled
         yield from _service_families(config)
 
 
@@ -227,7 +232,7 @@ class ResultText(ResultCollector):
         self._catalog_for: Config | None = None
         self._catalog_static = ""
         self._catalog_windowed: list[ResolvedService] = []
-    def _never_ran(self, config: Config, seen: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    def _never_ran(self, config: Config, seen: Iterable[tuple[str, str, str]]) -> tuple[str, str]:
         """Lines for targets that have no result at all yet: when they were scheduled, their interval."""
         scheduled, interval = [], []
         for _key, labels, at, every in self._missing(config, seen):
@@ -235,8 +240,7 @@ class ResultText(ResultCollector):
                             sorted(zip([*TARGET_LABELS, "kind"], labels, strict=True)))
             scheduled.append(f"egov_check_scheduled_timestamp_seconds{{{text}}} {floatToGoString(at)}\n")
             interval.append(f"egov_check_interval_seconds{{{text}}} {floatToGoString(every)}\n")
-        return {"egov_check_scheduled_timestamp_seconds": "".join(scheduled),
-                "egov_check_interval_seconds": "".join(interval)}
+        return "".join(scheduled), "".join(interval)
 
     def update(self, items: Iterable[LatestState]) -> None:
         """Render these targets now (their results just committed)."""
@@ -265,9 +269,11 @@ class ResultText(ResultCollector):
                 for name, lines in hit[1].items():
                     chunks[name].append(lines)
             self._cache = fresh
-            for name, lines in self._never_ran(config, fresh).items():
-                chunks[name].append(lines)
+            scheduled, intervals = self._never_ran(config, fresh)
+            chunks["egov_check_interval_seconds"].append(intervals)
         out = [_header(family) + "".join(chunks[name]) for name, family in order.items()]
+        if scheduled:
+            out.append(_header(GaugeMetricFamily(*SCHEDULED)) + scheduled)
         out.append(self._catalog_text(config))
         return "".join(out).encode()
 

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 
 from checks.availability import AvailabilitySettings, run, start
-from checks.httpprobe import FetchOptions, body_text, charset_of, redirect_target
+from checks.httpprobe import FetchOptions
+from checks.httptext import body_text, charset_of, redirect_target
 from checks.httpprobe import fetch as python_fetch
 from checks.result import CheckResult, Reason, State, Target
 from tests import hostile
@@ -406,3 +407,36 @@ def test_a_memory_bomb_is_killed_at_the_cap_and_the_pools_next_page_scans(server
         stop.set()
         watcher.join()
         pool.close()
+
+
+def test_a_target_without_any_result_exports_when_it_was_scheduled_until_its_first_result(tmp_path):
+    """The never-ran alert needs a series a target has before its first result (the staleness
+    alert reads a last-run series such a target never had)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from monitor.config import load_config
+    from monitor.metrics import LatestCache, ResultCollector, ResultText
+    from monitor.store import Store
+    from tests.test_config import GOOD, write_config
+    from tests.test_metrics import URL, availability
+
+    config = load_config(write_config(tmp_path, GOOD))
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    cache = LatestCache(store)
+    text = ResultText(cache, lambda: config)
+    registry = CollectorRegistry()
+    registry.register(ResultCollector(store, lambda: config))
+    served = text.text().decode()
+    assert served == generate_latest(registry).decode()
+    lines = [line for line in served.splitlines() if line.startswith("egov_check_scheduled_timestamp_seconds{")]
+    targets = {(s.id, k) for s in config.services.values() for k in s.checks}
+    assert len(lines) >= len(targets) > 0
+    assert all(float(line.rsplit(" ", 1)[1]) == config.loaded_at for line in lines)
+    assert f'url="{URL}"' in "".join(lines)
+    result = availability(URL, State.UP, Reason.OK)
+    text.update(cache.committed([(result, None)], store.record_batch([(result, None)])))
+    served = text.text().decode()
+    assert served == generate_latest(registry).decode()
+    after = [line for line in served.splitlines() if line.startswith("egov_check_scheduled_timestamp_seconds{")]
+    assert not any(f'url="{URL}"' in line and 'kind="availability"' in line for line in after)
+    assert len(after) == len(lines) - 1
