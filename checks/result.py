@@ -67,6 +67,8 @@ class Reason(enum.StrEnum):
     EXPECTATION_FAILED = "expectation_failed"  # a journey step: the page did not show what was expected
     STEP_TIMEOUT = "step_timeout"  # a journey step did not finish within its time limit
     BLOCKED_REQUEST = "blocked_request"  # a journey step tried to reach an address the browser blocks
+    VALUE_MISMATCH = "value_mismatch"  # a journey step: the field holds another value than the one entered
+    FORM_INVALID = "form_invalid"  # a journey step: the form was not submitted (invalid or missing required fields)
     MONITOR_NETWORK = "monitor_network"  # the canaries failed too: not the service's fault
     PROXY_ERROR = "proxy_error"  # the monitor's HTTP proxy failed or refused: the monitor's own network
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor

@@ -564,7 +564,8 @@ def _load_config(settings_file: Path) -> Config:
                 settings_obj, errors = _resolve_check(kind, raw, catalog.profiles)
                 if settings_obj is not None and hasattr(settings_obj, "bind_paths"):
                     try:  # files a check reads (tracker lists, test data): relative to config/, checked now
-                        settings_obj = settings_obj.bind_paths(settings_file.parent)
+                        # absolute, wherever the process was started (`--config config/settings.yaml`)
+                        settings_obj = settings_obj.bind_paths(settings_file.resolve().parent)
                     except SettingsFileError as exc:
                         settings_obj, errors = None, [(exc.loc, str(exc))]
                 errors = _not_in_profile(raw, errors, profile_errors)

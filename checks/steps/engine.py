@@ -50,6 +50,19 @@ SCREENSHOT_TRIES = ((55, 0.5), (40, 0.4), (30, 0.3), (25, 0.2))  # JPEG quality 
 MASK_MIN = 3  # values shorter than this are not scrubbed from text (they would blank out everything)
 
 
+_ISO_EXAMPLES = {"date": "2001-12-24", "time": "14:30", "datetime-local": "2001-12-24T14:30", "month": "2001-12",
+                 "week": "2001-W52", "number": "42.5", "range": "7", "color": "#1a2b3c"}
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _unmasked(text: str) -> str:
+    """A value without what input masks add (spaces, dots, dashes, slashes, brackets)."""
+    return "".join(ch for ch in text if ch.isalnum()).casefold()
+
+
 class StepFailed(Exception):
     """A step did not do what it should: a reason from the fixed set, and what was expected and found."""
 
@@ -196,6 +209,7 @@ class JourneyRun:
             likely = self._act(step, deadline)
             if step.action == "click":
                 self._await_navigation(str(before.get("doc")), deadline, limit, blocked_before, likely)
+                self._submitted(str(before.get("doc")))
             self._settle(deadline, limit)
         except StepFailed as exc:
             outcome.state, outcome.reason = "fail", exc.reason.value
@@ -252,32 +266,97 @@ class JourneyRun:
             if action == "click":
                 return self._click(element)
             if action == "fill":
-                element.clear()
-                element.send_keys(self.values[str(step.value)])
+                value = self.values[str(step.value)]
+                kind = self.driver.execute_script(scripts.FIELD_VALUE, element) or {}
+                if kind.get("type") in scripts.TYPED_INPUTS:  # the ISO value, whatever the browser's locale
+                    self.driver.execute_script(scripts.SET_VALUE, element, value)
+                else:
+                    element.clear()
+                    element.send_keys(value)
+                self._verify(step, element, value)
             elif action == "choose":
-                option = self.driver.execute_script(scripts.OPTION, element, step.option)
-                if not isinstance(option, WebElement):
-                    names = self.driver.execute_script("return Array.from(arguments[0].options).map(o => o.text).slice(0, 12);",
-                                                       element) or []
-                    raise StepFailed(Reason.ELEMENT_NOT_FOUND, f"Auswahl „{step.option}“ in „{step.choose}“",
-                                     "Auswahlmöglichkeiten: " + ", ".join(f"„{n}“" for n in names))
+                option = self._option(step, element, deadline)
                 option.click()
+                self._verify(step, element, str(self.driver.execute_script(
+                    "return arguments[0].text.replace(/\\s+/g, ' ').trim();", option)))
             elif action == "tick":
                 if not element.is_selected():
                     self._click(element)
+                self._verify(step, element, "true")
             elif action == "upload":
                 path = Path(step.file or "")  # absolute: the settings bound it to config/
+                if not path.is_file():
+                    raise StepFailed(Reason.INTERNAL_ERROR, f"Testdatei {path}", "Datei fehlt oder ist nicht lesbar")
                 if self.session.local:  # chromedriver reads the file itself; a Grid gets it uploaded (se/file)
                     with self.driver.file_detector_context(UselessFileDetector):
                         element.send_keys(str(path))
                 else:
                     element.send_keys(str(path))
+                self._verify(step, element, path.name)
         return False
+
+    def _option(self, step: Step, element: WebElement, deadline: float) -> WebElement:
+        """The option of a selection list, waiting for options a script adds later (within the step)."""
+        while True:
+            option = self.driver.execute_script(scripts.OPTION, element, step.option)
+            if isinstance(option, WebElement):
+                return option
+            if time.monotonic() + POLL >= deadline:
+                names = self.driver.execute_script("return Array.from(arguments[0].options).map(o => o.text).slice(0, 12);",
+                                                   element) or []
+                raise StepFailed(Reason.ELEMENT_NOT_FOUND, f"Auswahl „{step.option}“ in „{step.choose}“",
+                                 "Auswahlmöglichkeiten: " + (", ".join(f"„{n}“" for n in names) or "keine"))
+            time.sleep(POLL)
+
+    def _verify(self, step: Step, element: WebElement, expected: str) -> None:
+        """Read back what the field holds: a step never passes on a value it did not verify."""
+        got = self.driver.execute_script(scripts.FIELD_VALUE, element) or {}
+        found, kind = str(got.get("value", "")), got.get("kind")
+        if kind == "checked":
+            if found != "true":
+                raise StepFailed(Reason.VALUE_MISMATCH, f"„{step.tick}“ angekreuzt", "nicht angekreuzt")
+            return
+        if kind == "file":
+            if expected not in [n.strip() for n in found.split(",")]:
+                raise StepFailed(Reason.VALUE_MISMATCH, f"Datei „{expected}“ in „{step.upload}“",
+                                 f"Feld enthält: {found or 'keine Datei'}")
+            return
+        if kind == "select":
+            if _plain(found) != _plain(expected):
+                raise StepFailed(Reason.VALUE_MISMATCH, f"„{expected}“ in „{step.choose}“ gewählt",
+                                 f"gewählt: „{found}“" if found else "nichts gewählt")
+            return
+        if found == expected or _unmasked(found) == _unmasked(expected):  # an input mask's spaces and dashes
+            return
+        if got.get("password"):
+            raise StepFailed(Reason.VALUE_MISMATCH, f"„{step.fill}“ enthält den Wert aus {step.value}",
+                             f"Feld enthält einen anderen Wert ({len(found)} statt {len(expected)} Zeichen; geheim)")
+        hint = ""
+        if got.get("type") in scripts.TYPED_INPUTS:
+            hint = f" (Feldtyp {got.get('type')}: Wert im ISO-Format angeben, z. B. {_ISO_EXAMPLES.get(str(got.get('type')), '')})"
+        raise StepFailed(Reason.VALUE_MISMATCH, f"„{step.fill}“ = „{expected}“",
+                         f"Feld enthält „{found}“" + hint if found else "Feld ist leer" + hint)
+
+    def _submitted(self, before: str) -> None:
+        """After a click: if it tried to submit a form and the browser's constraint validation
+        blocked it (the page did not change document), fail with the fields that block it."""
+        if self._state_in_step().get("doc") != before:
+            return
+        seen = self._quiet(scripts.READ_INVALID) or {}
+        invalid = seen.get("invalid") or []
+        if not invalid:
+            return
+        fields = "; ".join(f"„{f.get('name')}“: {f.get('message') or 'ungültig'}" for f in invalid[:8])
+        more = f" (und {len(invalid) - 8} weitere)" if len(invalid) > 8 else ""
+        summary = f"; Hinweis der Seite: {seen['alerts'][0]}" if seen.get("alerts") else ""
+        raise StepFailed(Reason.FORM_INVALID, "Formular abgeschickt",
+                         f"Formular nicht abgeschickt: {fields}{more}{summary}")
 
     def _click(self, element: WebElement) -> bool:
         """Click it (its label, for a styled checkbox); whether the click will most likely navigate."""
         likely = bool(self.driver.execute_script(scripts.LIKELY_NAVIGATION, element))
         self.driver.execute_script(scripts.WATCH_DEFAULT)
+        self.driver.execute_script(scripts.WATCH_INVALID)
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
         try:
             element.click()
@@ -331,6 +410,8 @@ class JourneyRun:
             blocked = self.guard is not None and self.guard.count() > blocked_before
             if self._state_in_step().get("doc") != before or failed or blocked:
                 return
+            if not started and likely and self._quiet("return (window.__egovInvalid || []).length;"):
+                return  # the browser's validation refused the submission: nothing will navigate
             if not started and time.monotonic() >= grace:
                 return
             if time.monotonic() + POLL >= deadline:

@@ -54,6 +54,7 @@ const nameOf = el => {
 };
 const visible = el => {
   if (!el.isConnected) return false;
+  if (el.tagName === 'OPTION') { const sel = el.closest('select, datalist'); return !!sel && sel.tagName === 'SELECT' && visible(sel); }
   const s = getComputedStyle(el);
   if (s.visibility === 'hidden' || s.display === 'none') return false;
   const r = el.getBoundingClientRect();
@@ -206,3 +207,59 @@ window.addEventListener('click', e => { if (!window.__egovNav) window.__egovNav 
 window.addEventListener('submit', e => { window.__egovNav = {go: !e.defaultPrevented, submit: true}; }, {once: true});
 """
 READ_DEFAULT = "return window.__egovNav || null;"
+
+
+# arguments: element -> {kind, type, value, password}: what a field holds now, for the check
+# after fill/choose/tick/upload (a step never passes on a value it did not verify).
+FIELD_VALUE = r"""
+const el = arguments[0];
+const tag = el.tagName.toLowerCase();
+const type = (el.getAttribute('type') || (tag === 'textarea' ? 'textarea' : 'text')).toLowerCase();
+if (tag === 'select') {
+  return {kind: 'select', type: 'select', value: Array.from(el.selectedOptions || []).map(o => o.text.replace(/\s+/g, ' ').trim()).join(', ')};
+}
+if (type === 'checkbox' || type === 'radio' || ['checkbox', 'radio', 'switch'].includes(el.getAttribute('role') || '')) {
+  const checked = 'checked' in el ? el.checked : el.getAttribute('aria-checked') === 'true';
+  return {kind: 'checked', type: type, value: checked ? 'true' : 'false'};
+}
+if (type === 'file') return {kind: 'file', type: type, value: Array.from(el.files || []).map(f => f.name).join(', ')};
+const value = 'value' in el ? String(el.value || '') : String(el.innerText || el.textContent || '');
+return {kind: 'value', type: type, value: value.slice(0, 500), password: type === 'password'};
+"""
+
+# The input types whose value a browser shows in the user's locale (a date as 17.05.1980 in
+# German, 05/17/1980 in English) but holds as an ISO string: typing depends on the locale, so
+# their value is set as ISO through the element's own setter, with the events typing fires.
+TYPED_INPUTS = ("date", "time", "datetime-local", "month", "week", "number", "range", "color")
+
+# arguments: element, value -> the value the element holds afterwards ('' when the browser refused it)
+SET_VALUE = r"""
+const [el, value] = arguments;
+const proto = el instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+el.focus();
+Object.getOwnPropertyDescriptor(proto, 'value').set.call(el, value);
+el.dispatchEvent(new Event('input', {bubbles: true}));
+el.dispatchEvent(new Event('change', {bubbles: true}));
+el.blur();
+return String(el.value);
+"""
+
+# Before a click: record the fields the browser's constraint validation finds invalid when
+# the click tries to submit a form (the `invalid` events of an interactive validation), so a
+# blocked submission is reported with the fields that block it, not as a later step's failure.
+WATCH_INVALID = _HELPERS + r"""
+window.__egovInvalid = [];
+document.addEventListener('invalid', e => {
+  const el = e.target;
+  if (window.__egovInvalid.length < 20)
+    window.__egovInvalid.push({name: nameOf(el).replace(/\s+/g, ' ').trim().slice(0, 120) || el.name || el.id || '?',
+                               message: String(el.validationMessage || '').slice(0, 200)});
+}, {capture: true});
+"""
+
+# -> the invalid fields recorded since WATCH_INVALID, and any error summary the page shows
+READ_INVALID = _HELPERS + r"""
+const alerts = Array.from(document.querySelectorAll('[role=alert], [aria-live=assertive], .error-summary, .govuk-error-summary'))
+  .filter(visible).map(el => (el.innerText || '').replace(/\s+/g, ' ').trim()).filter(x => x);
+return {invalid: window.__egovInvalid || [], alerts: alerts.slice(0, 3).map(a => a.slice(0, 200))};
+"""

@@ -32,6 +32,7 @@ REASONS_DE = {
     "tls_invalid_certificate": "Zertifikat ungültig", "tls_expired": "Zertifikat abgelaufen",
     "tls_hostname": "Zertifikat für anderen Namen", "tls_error": "TLS-Fehler", "read_timeout": "Zeitgrenze überschritten",
     "too_many_redirects": "zu viele Weiterleitungen", "internal_error": "interner Fehler des Monitors",
+    "value_mismatch": "Feld enthält einen anderen Wert", "form_invalid": "Formular nicht abgeschickt",
 }
 _STATE_MARK = {"pass": "[green]✓[/]", "fail": "[bold red]✗[/]", "skipped": "[dim]–[/]"}
 

@@ -1,0 +1,77 @@
+"""A second local application form, unlike tests/journey_app.py: a date of birth, a
+municipality list a script fills 1.5 s after load, a consent checkbox that enables "Weiter",
+an upload, a summary. Variants by path prefix /f/<variant>/:
+
+- `gut`: everything works.
+- `pflicht`: a new required field "Steuer-ID" the journey does not know: the browser's own
+  validation blocks the submission.
+- `kurz`: the name field cuts its input at 3 characters (maxlength): a wrong value.
+- `spaet`: the municipality list is filled only after 4 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from tests.sites import Page, site
+
+VARIANTS = ("gut", "pflicht", "kurz", "spaet")
+
+
+def _form(variant: str) -> bytes:
+    delay = 4000 if variant == "spaet" else 1500
+    maxlength = ' maxlength="3"' if variant == "kurz" else ""
+    extra = ('<p><label for="steuerid">Steuer-ID</label> <input id="steuerid" name="steuerid" required '
+             'pattern="[0-9]{11}"></p>') if variant == "pflicht" else ""
+    return f"""<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Antrag auf Bewohnerparkausweis</title></head>
+<body><main><h1>Bewohnerparkausweis beantragen</h1>
+<form action="/f/{variant}/zusammenfassung" method="get">
+<p><label for="name">Name</label> <input id="name" name="name" required{maxlength}></p>
+<p><label for="geb">Geburtsdatum</label> <input id="geb" name="geb" type="date" required></p>
+<p><label for="gemeinde">Gemeinde</label> <select id="gemeinde" name="gemeinde" required>
+<option value="">Bitte wählen</option></select></p>
+{extra}
+<p><label for="nachweis">Nachweis hochladen</label> <input id="nachweis" name="nachweis" type="file"></p>
+<p><input id="ok" type="checkbox" name="ok"> <label for="ok">Meine Angaben sind richtig</label></p>
+<p><button type="submit" id="weiter" disabled>Weiter</button></p>
+</form>
+<script>
+setTimeout(() => {{
+  const sel = document.getElementById('gemeinde');
+  for (const name of ['Saarbrücken', 'Homburg', 'Merzig']) {{
+    const o = document.createElement('option'); o.value = name.toLowerCase(); o.text = name; sel.add(o);
+  }}
+}}, {delay});
+document.getElementById('ok').addEventListener('change', e => {{ document.getElementById('weiter').disabled = !e.target.checked; }});
+</script></main></body></html>""".encode()
+
+
+_SUMMARY = """<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Zusammenfassung</title></head>
+<body><main><h1>Zusammenfassung</h1><p>Bitte prüfen Sie Ihre Angaben.</p>
+<form action="/f/absenden" method="post"><button type="submit">Verbindlich absenden</button></form>
+</main></body></html>""".encode()
+
+
+@contextlib.contextmanager
+def serve() -> Iterator[str]:
+    routes = {}
+    for variant in VARIANTS:
+        routes[f"/f/{variant}/"] = Page(body=_form(variant))
+        routes[f"/f/{variant}/zusammenfassung"] = Page(body=_SUMMARY)
+    with site(routes) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+def steps(variant: str, *, date: str = "1980-05-17") -> list[dict]:
+    return [
+        {"name": "start", "open": f"/f/{variant}/"},
+        {"name": "name", "fill": "Name", "value": "name"},
+        {"name": "geburtsdatum", "fill": "Geburtsdatum", "value": "geburtsdatum" if date == "1980-05-17" else "datum_de"},
+        {"name": "gemeinde", "choose": "Gemeinde", "option": "Homburg"},
+        {"name": "nachweis", "upload": "Nachweis hochladen", "file": "nachweis.pdf"},
+        {"name": "zustimmung", "tick": "Meine Angaben sind richtig"},
+        {"name": "weiter", "click": "Weiter"},
+        {"name": "zusammenfassung", "expect": {"text": "Bitte prüfen Sie Ihre Angaben"}},
+        {"name": "ende", "stop": "Zusammenfassung erreicht, nichts absenden"},
+    ]

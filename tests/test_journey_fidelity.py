@@ -1,0 +1,163 @@
+"""Journeys that tell the truth (issue 35), on a form unlike the project's own test app:
+a wrong value never passes, a blocked submission names the fields that block it, and a
+list a script fills later is waited for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from checks import journey as journey_check
+from checks.browser import BrowserPool, BrowserSettings
+from checks.journey import JourneySettings
+from checks.kind import CheckContext
+from checks.result import Reason, State, Target
+from tests import form_app
+
+pytestmark = pytest.mark.slow
+NAME = "Erika Mustermann"
+
+
+@pytest.fixture(scope="module")
+def app():
+    with form_app.serve() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = BrowserPool(BrowserSettings(), 1)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("form-config")
+    (base / "daten.yaml").write_text(f"name: {NAME}\ngeburtsdatum: '1980-05-17'\ndatum_de: 17.05.1980\n",
+                                     encoding="utf-8")
+    (base / "nachweis.pdf").write_bytes(b"%PDF-1.4\n% Nachweis\n")
+    return base
+
+
+def walk(pool, app, files, journey_steps, **extra):
+    raw = {"journeys": [{"name": "parkausweis", "title": "Bewohnerparkausweis", "steps": journey_steps}],
+           "data_file": "daten.yaml", "step_timeout": "8s", "timeout": "90s", **extra}
+    settings = JourneySettings.model_validate(raw).bind_paths(files)
+    key = settings.keys([app + "/"])[0]
+    return journey_check.run(Target("parkausweis", key), settings, CheckContext(browser=pool))
+
+
+def steps_of(result) -> dict[str, dict]:
+    return {s["name"]: s for s in result.evidence["steps"]}
+
+
+def test_the_good_form_passes_with_every_value_verified(pool, app, files):
+    result = walk(pool, app, files, form_app.steps("gut"))
+    assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+    assert steps_of(result)["zusammenfassung"]["url"].split("?")[0].endswith("/f/gut/zusammenfassung")
+    query = steps_of(result)["zusammenfassung"]["url"]
+    assert "gemeinde=homburg" in query and "nachweis=nachweis.pdf" in query  # what the form really sent
+    assert "geb=[Testdatum]" in query  # test data is scrubbed from the evidence, the date too
+    assert NAME not in json.dumps(result.to_dict()) and "Erika" not in json.dumps(result.to_dict())
+
+
+def test_a_date_in_another_format_fails_with_expected_and_found(pool, app, files):
+    """The browser refuses '17.05.1980' for <input type=date> (it takes ISO): the step fails,
+    naming the format, instead of passing with nonsense in the field."""
+    result = walk(pool, app, files, form_app.steps("gut", date="17.05.1980"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.VALUE_MISMATCH), result.evidence
+    step = steps_of(result)["geburtsdatum"]
+    assert step["state"] == "fail" and step["reason"] == "value_mismatch"
+    assert step["found"] == "Feld ist leer (Feldtyp date: Wert im ISO-Format angeben, z. B. 2001-12-24)"
+    assert result.evidence["failed_step"] == "geburtsdatum"
+
+
+def test_a_field_that_cuts_the_value_fails_without_showing_the_test_data(pool, app, files):
+    result = walk(pool, app, files, form_app.steps("kurz"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.VALUE_MISMATCH), result.evidence
+    step = steps_of(result)["name"]
+    assert step["reason"] == "value_mismatch"
+    assert step["expected"].startswith("„Name“ = „") and step["found"].startswith("Feld enthält „")
+    assert NAME not in json.dumps(result.to_dict())
+
+
+def test_a_new_required_field_is_reported_on_the_submitting_step_with_its_label(pool, app, files):
+    result = walk(pool, app, files, form_app.steps("pflicht"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.FORM_INVALID), result.evidence
+    assert result.evidence["failed_step"] == "weiter"
+    step = steps_of(result)["weiter"]
+    assert step["found"].startswith("Formular nicht abgeschickt: „Steuer-ID“: ")
+    assert step["seconds"] < 4  # said at once, not after waiting for a navigation that never comes
+    assert steps_of(result)["zusammenfassung"]["state"] == "skipped"
+
+
+def test_choose_waits_for_options_a_script_adds_later(pool, app, files):
+    result = walk(pool, app, files, form_app.steps("spaet"))
+    assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+    assert steps_of(result)["gemeinde"]["seconds"] > 2  # it waited for the list
+    result = walk(pool, app, files, form_app.steps("spaet"), step_timeout="2s")
+    assert (result.state, result.reason) == (State.DOWN, Reason.ELEMENT_NOT_FOUND)
+    assert steps_of(result)["gemeinde"]["found"] == "Auswahlmöglichkeiten: „Bitte wählen“"
+
+
+@pytest.mark.parametrize("wait", [{"element": "Merzig", "role": "option"}, {"css": "#gemeinde option[value=merzig]"}])
+def test_wait_for_finds_late_options_by_role_or_css(pool, app, files, wait):
+    journey_steps = form_app.steps("spaet")
+    journey_steps.insert(3, {"name": "liste", "wait_for": wait})
+    result = walk(pool, app, files, journey_steps)
+    assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+    assert steps_of(result)["liste"]["state"] == "pass"
+
+
+def test_paths_of_a_catalog_are_absolute_whatever_the_working_directory(tmp_path, monkeypatch):
+    """`--config config/settings.yaml` from the clone (as the README shows): the upload file and
+    the data file are absolute paths, so chromedriver finds them (it said "path is not absolute")."""
+    from monitor.config import load_config
+
+    conf = tmp_path / "config"
+    conf.mkdir()
+    (conf / "daten.yaml").write_text("name: x\n", encoding="utf-8")
+    (conf / "nachweis.pdf").write_bytes(b"%PDF-1.4\n")
+    (conf / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{tmp_path}/s.db"}}\n')
+    (conf / "catalog.yaml").write_text("""services:
+  - id: park
+    name: Parkausweis
+    category: efa
+    operator: Stadt
+    contact: ops@example.invalid
+    urls: [http://127.0.0.1:9/f/gut/]
+    checks:
+      journey:
+        data_file: daten.yaml
+        journeys:
+          - name: antrag
+            steps:
+              - {name: start, open: ./}
+              - {name: name, fill: Name, value: name}
+              - {name: nachweis, upload: Nachweis hochladen, file: nachweis.pdf}
+              - {name: ende, stop: "Formular erreicht, nichts absenden"}
+""")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(Path("config/settings.yaml"))
+    journey = config.services["park"].checks["journey"]
+    assert journey.data_file == conf.resolve() / "daten.yaml"
+    upload = next(s for s in journey.journeys[0].steps if s.upload)
+    assert upload.file is not None and upload.file.is_absolute() and upload.file.is_file()
+
+
+def test_an_upload_file_gone_since_validation_is_unknown_naming_the_path(pool, app, files, tmp_path):
+    gone = tmp_path / "weg.pdf"
+    gone.write_bytes(b"%PDF-1.4\n")
+    journey_steps = form_app.steps("gut")
+    next(s for s in journey_steps if s.get("upload"))["file"] = str(gone)
+    raw = {"journeys": [{"name": "parkausweis", "steps": journey_steps}], "data_file": "daten.yaml", "step_timeout": "8s"}
+    settings = JourneySettings.model_validate(raw).bind_paths(files)
+    gone.unlink()  # removed after the configuration was read
+    result = journey_check.run(Target("parkausweis", settings.keys([app + "/"])[0]), settings, CheckContext(browser=pool))
+    assert (result.state, result.reason) == (State.UNKNOWN, Reason.INTERNAL_ERROR), result.evidence
+    step = steps_of(result)["nachweis"]
+    assert step["expected"] == f"Testdatei {gone}" and step["found"] == "Datei fehlt oder ist nicht lesbar"
+    assert step["seconds"] < 2  # said at once, not after a timeout
