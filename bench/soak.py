@@ -137,6 +137,14 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def _comm(pid: int) -> str:
+    """The process's name; "" when it ended meanwhile (browser processes come and go)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text(errors="ignore")
+    except OSError:
+        return ""
+
+
 def descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -248,8 +256,7 @@ def main() -> None:
                 text = daemon.get("/metrics")[1]
                 status = proc_status(pid)
                 kids = descendants(pid)
-                chrome = [k for k in kids if "chrom" in Path(f"/proc/{k}/comm").read_text(errors="ignore")] \
-                    if kids else []
+                chrome = [k for k in kids if "chrom" in _comm(k)]
                 chrome_rss = sum(proc_status(k).get("VmRSS", 0) for k in chrome) / 1024
                 lag_now = histogram(text, lag)
                 written = scalar(text, "egov_store_written_results_total")

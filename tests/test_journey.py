@@ -106,11 +106,17 @@ def test_a_barrier_only_on_step_two_is_found_on_that_step(pool, app, files):
     result = walk(pool, app, settings(files, steps("barriere"), accessibility=True))
     assert result.state == State.DEGRADED and result.reason == Reason.FINDINGS, result.evidence["detail"]
     scanned = {s["name"]: s["accessibility"] for s in result.evidence["steps"] if "accessibility" in s}
-    # the pages a step opened or clicked to: start, person, adresse, nachweis, zusammenfassung
-    assert set(scanned) == {"start", "starten", "weiter-person", "weiter-adresse", "weiter-nachweis"}
+    # each page under the step whose page it is (an open step's own page; a clicked-to page
+    # under the first step on it), the click that opened it named: start, person, adresse,
+    # nachweis, zusammenfassung
+    assert set(scanned) == {"start", "vorname", "strasse", "nachweis", "zusammenfassung"}
+    assert {n: a.get("opened_by") for n, a in scanned.items()} == {
+        "start": None, "vorname": "starten", "strasse": "weiter-person", "nachweis": "weiter-adresse",
+        "zusammenfassung": "weiter-nachweis"}
     with_barriers = {n for n, a in scanned.items() if a["violations_total"]}
-    assert with_barriers == {"starten"}  # the click that led to the personal data page
-    rules = {v["rule"] for v in scanned["starten"]["violations"]}
+    assert with_barriers == {"vorname"}  # the personal data page, where the first name is filled in
+    assert scanned["vorname"]["page"].endswith("/v/barriere/person")
+    rules = {v["rule"] for v in scanned["vorname"]["violations"]}
     assert {"image-alt", "label"} <= rules
     assert result.measurements["barriers_critical"] >= 2
     clean = walk(pool, app, settings(files, steps("gut"), accessibility=True))
@@ -121,6 +127,7 @@ def test_a_tracker_loaded_only_on_step_four_is_attributed_to_it(pool, app, files
     result = walk(pool, app, settings(files, steps("tracker"), gdpr=True))
     gdpr = result.evidence["gdpr"]
     assert [(t["host"], t["step"]) for t in gdpr["trackers"]] == [(TRACKER, "weiter-adresse")]
+    assert gdpr["trackers"][0]["page"].endswith("/v/tracker/nachweis")  # the page that loaded it, not the start page
     assert gdpr["markers"]["no_trackers"]["state"] == "fail"
     assert result.state == State.DEGRADED and result.measurements["trackers"] == 1
     assert all(s["state"] == "pass" for s in result.evidence["steps"])
@@ -257,3 +264,25 @@ def test_a_single_page_form_is_followed_in_place_without_waiting_for_a_navigatio
     result = walk(pool, app, settings(files, journey_steps, step_timeout="5s"))
     assert result.state == State.UP, result.evidence
     assert sum(1 for m, _p in app.requests if m == "POST") == posts
+
+
+def test_the_session_cookie_of_the_journeys_own_login_is_necessary_and_others_can_be_declared(pool, app, files,
+                                                                                              monkeypatch):
+    """DSGVO along a journey with a login: the first-party cookie the login response sets is
+    the session the citizen asked for (TDDDG § 25 (2) Nr. 2), not a non-essential cookie."""
+    result = walk(pool, app, settings(files, steps("login"), gdpr=True))
+    gdpr = result.evidence["gdpr"]
+    assert list(gdpr["login_cookies"]) == ["sitzung"]
+    assert _nonessential(result) == {"vorname"}  # the app keeps the first name in a cookie: that one stays a finding
+    assert result.measurements["nonessential_cookies"] == 1
+    # were the login not recognised, the cookie would count as non-essential; declared by name, it is necessary
+    monkeypatch.setattr(journey_check, "_login_steps", lambda journey, secrets: set())
+    unrecognised = walk(pool, app, settings(files, steps("login"), gdpr=True))
+    assert _nonessential(unrecognised) == {"vorname", "sitzung"}
+    declared = walk(pool, app, settings(files, steps("login"), gdpr=True, necessary_names=["sitz*", "vorn?me"]))
+    assert declared.evidence["gdpr"]["markers"]["no_nonessential_cookies"]["state"] == "pass"
+
+
+def _nonessential(result) -> set[str]:
+    marker = result.evidence["gdpr"]["markers"]["no_nonessential_cookies"]
+    return {c["name"] for c in marker.get("evidence") or ()}

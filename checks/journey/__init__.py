@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
+from urllib.parse import urlsplit
 
 from checks import browser as browser_pool
 from checks.accessibility.axe import PageScan, install, scan_current
@@ -29,7 +30,8 @@ from checks.gdpr.classification import summarize, tracker_for
 from checks.gdpr.markers import judge
 from checks.gdpr.recording import PageCapture, Recorder, read_visit
 from checks.gdpr.recording import install as install_recorder
-from checks.gdpr.settings import GdprSettings
+from checks.gdpr.settings import GdprSettings, glob_escape
+from checks.hosts import registrable_domain
 from checks.journey.settings import GDPR_MARKERS, KEY_SEPARATOR, JourneySettings
 from checks.kind import CheckContext, CheckImplementation
 from checks.page import MAX_EVIDENCE, marker_key
@@ -106,22 +108,62 @@ class _StepScans:
         self.seconds += time.monotonic() - t0
 
 
-def _gdpr_part(session: browser_pool.BrowserSession, settings: JourneySettings, outcomes: list[StepOutcome],
-               start_url: str, recorder: str) -> tuple[dict[str, Any], dict[str, float]]:
-    """The whole journey recorded as one visit before consent; each tracker with the step that loaded it."""
-    gsettings = GdprSettings(markers=list(GDPR_MARKERS), first_party=settings.first_party, legal_pages=False)
+def _login_steps(journey: Journey, secrets: set[str]) -> set[str]:
+    """The steps that send a login: the first click after a field was filled with a secret."""
+    out, pending = set(), False
+    for step in journey.steps:
+        if step.action == "fill" and step.value in secrets:
+            pending = True
+        elif step.action == "click" and pending:
+            out.add(step.name)
+            pending = False
+    return out
+
+
+def _first_party(url: str, start_url: str, extra: list[str]) -> bool:
+    host, home = urlsplit(url).hostname or "", urlsplit(start_url).hostname or ""
+    if host == home:
+        return True
+    domain = registrable_domain(host)
+    return domain is not None and (domain == registrable_domain(home) or domain in extra)
+
+
+def _gdpr_part(session: browser_pool.BrowserSession, settings: JourneySettings, journey: Journey,
+               outcomes: list[StepOutcome], start_url: str, recorder: str) -> tuple[dict[str, Any], dict[str, float]]:
+    """The whole journey recorded as one visit before consent; each tracker with the step that loaded it.
+    First-party cookies set in the response to the journey's own login are necessary (the
+    session the citizen asked for), as are the journey's `necessary_names`."""
+    login = _login_steps(journey, set(settings.secrets))
     rec = Recorder()
+    login_cookies: set[str] = set()
+    for o in outcomes:
+        if o.name not in login:
+            continue
+        probe = Recorder()
+        probe.feed(o.log)
+        for _rid, url, line, _refused in probe.header_cookies:
+            name = line.split("=", 1)[0].strip()
+            if name and _first_party(url or o.url, start_url, settings.first_party):
+                login_cookies.add(name)
+    gsettings = GdprSettings(markers=list(GDPR_MARKERS), first_party=settings.first_party, legal_pages=False,
+                             extra_necessary_names=[*settings.necessary_names,
+                                                    *(glob_escape(n) for n in sorted(login_cookies))])
     first_step: dict[str, str] = {}
+    first_page: dict[str, str] = {}  # the page that made the request: the one shown while the step ran
+    shown = start_url
     for o in outcomes:
         before = len(rec.hops)
         rec.feed(o.log)
         for hop in rec.hops[before:]:
             first_step.setdefault(hop.host, o.name)
+            first_page.setdefault(hop.host, o.url or shown)
+        shown = o.url or shown
     last = next((o.url for o in reversed(outcomes) if o.url), start_url)
     page = read_visit(session, PageCapture(url=start_url, final_url=last), rec, recorder)
     summary = summarize([page], gsettings)
     markers = judge([page], summary, gsettings, {}, None)
-    trackers = [{"host": h, "category": t.category, "owner": t.owner, "step": first_step.get(h, "")}
+    trackers = [{"host": h, "category": t.category, "owner": t.owner, "step": first_step.get(h, ""),
+                 "page": first_page.get(h, "")}
                 for h in sorted({r.host for r in page.requests})
                 if (t := tracker_for(h, gsettings.tracker_map)) is not None]
     counts = {k: float(v) for k, v in summary.counts().items()}
@@ -130,7 +172,9 @@ def _gdpr_part(session: browser_pool.BrowserSession, settings: JourneySettings, 
             counts[marker_key(name)] = 1.0 if marker.state == "pass" else 0.0
     part = {"counts": summary.counts(), "markers": {k: m.to_dict() for k, m in markers.items()},
             "trackers": trackers[:MAX_EVIDENCE], "trackers_total": len(trackers),
-            "third_party_hosts": [{"host": h["host"], "step": first_step.get(h["host"], "")}
+            "login_cookies": sorted(login_cookies)[:MAX_EVIDENCE],
+            "third_party_hosts": [{"host": h["host"], "step": first_step.get(h["host"], ""),
+                                   "page": first_page.get(h["host"], "")}
                                   for h in summary.third_party_hosts()][:MAX_EVIDENCE]}
     return part, counts
 
@@ -165,7 +209,7 @@ def run(target: Target, settings: JourneySettings, ctx: CheckContext) -> CheckRe
             scans = _StepScans(session, settings)
             runner.run(scans)
             if settings.gdpr:
-                gdpr_part, gdpr_counts = _gdpr_part(session, settings, runner.outcomes, start_url, recorder)
+                gdpr_part, gdpr_counts = _gdpr_part(session, settings, journey, runner.outcomes, start_url, recorder)
     except GuardUnavailable as exc:  # safety first: no journey without its request guard
         return _unknown(target, started, t0, f"Strecke nicht gestartet, Sperren im Browser nicht möglich: {exc}")
     except browser_pool.PAGE_ERRORS as exc:
@@ -192,11 +236,12 @@ def _result(target: Target, settings: JourneySettings, journey: Journey, started
             running.expected, running.found = f"Strecke fertig innerhalb von {settings.timeout:g} s", interrupted
     failed = next((o for o in outcomes if o.state == "fail"), None)
     passed = [o for o in outcomes if o.state == "pass"]
+    placed = _place_scans(outcomes, scans.scans)
     steps = []
     for o in outcomes:
         row = o.to_dict()
-        if o.name in scans.scans:
-            row["accessibility"] = scans.scans[o.name]
+        if o.name in placed:
+            row["accessibility"] = placed[o.name]
         steps.append(row)
     journey_seconds = sum(o.seconds for o in outcomes)
     measurements: JourneyMeasurements = {
@@ -234,6 +279,25 @@ def _result(target: Target, settings: JourneySettings, journey: Journey, started
         evidence["detail"] = f"alle {len(passed) - 1} Schritte bis zum Haltepunkt in {journey_seconds:.1f} s"
     return CheckResult(target.service_id, target.url, CheckKind.JOURNEY, state, reason, started, seconds,
                        measurements=per_key, evidence=_scrubbed(cast(dict[str, Any], evidence), scrub))
+
+
+def _place_scans(outcomes: list[StepOutcome], scans: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each page's scan under the step whose page it is, with the page's URL: an `open` step's
+    own page; the page a click led to under the first step that runs on it (the click that
+    opened it is named as `opened_by`), or under the click when no step ran on it."""
+    placed: dict[str, dict[str, Any]] = {}
+    for i, o in enumerate(outcomes):
+        if o.name not in scans:
+            continue
+        scan = {**scans[o.name], "page": o.url}
+        home = o.name
+        if o.action != "open":
+            scan["opened_by"] = o.name
+            nxt = next((p for p in outcomes[i + 1:] if p.state in ("pass", "fail") and p.action != "stop"), None)
+            if nxt is not None and nxt.name not in scans and nxt.name not in placed:
+                home = nxt.name
+        placed[home] = scan
+    return placed
 
 
 def _scrubbed(value: Any, scrub: Scrubber) -> Any:

@@ -37,6 +37,10 @@ class JourneySettings(CheckSettings):
         "serious", description="Barriers of this impact or worse on a step are findings (the journey is degraded).")
     gdpr: bool = Field(False, description="Record the whole journey before consent (trackers, cookies, storage).")
     first_party: list[str] = Field(default_factory=list, description="gdpr: further domains that count as first party.")
+    necessary_names: list[str] = Field(default_factory=list, description=(
+        "gdpr: further strictly necessary cookie and storage names (shell patterns), as the DSGVO kind's "
+        "extra_necessary_names. First-party cookies the journey's own login response sets count as necessary "
+        "without this (TDDDG § 25 (2) Nr. 2: the session the citizen asked for by logging in)."))
     screenshots: bool = Field(True, description="Keep a small screenshot of a failed step (secrets painted over).")
     max_screenshot_bytes: ByteSize = Field(150_000, ge=10_000, le=2_000_000,
                                            description="Upper bound of one screenshot; it is made smaller to fit.")
