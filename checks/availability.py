@@ -126,7 +126,11 @@ class AvailabilitySettings(CheckSettings):
             proxy = None
         else:
             proxy = self.own_proxy
-        return self.fetch_options if proxy is None else dataclasses.replace(self.fetch_options, proxy=proxy)
+        options = self.fetch_options if proxy is None else dataclasses.replace(self.fetch_options, proxy=proxy)
+        if ctx is not None and (ctx.host_rules or ctx.ca_bundle):  # browser.hosts, browser.ca_files
+            options = dataclasses.replace(options, host_rules=ctx.host_rules + options.host_rules,
+                                          ca_file=options.ca_file or ctx.ca_bundle)
+        return options
 
     @functools.cached_property
     def own_proxy(self) -> Proxy | None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import ipaddress
 import logging
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -35,7 +37,7 @@ os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager downlo
 os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
 
 import urllib3
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException as TimeoutException
 from selenium.common.exceptions import WebDriverException
@@ -134,6 +136,25 @@ class BrowserSettings(BaseModel):
     arguments: list[str] = Field(default_factory=list, description="Extra Chromium flags, e.g. --host-resolver-rules=...")
     accept_insecure_certs: bool = Field(
         False, description="Accept invalid TLS certificates. Only for test estates; the TLS check judges certificates.")
+    hosts: dict[str, str] = Field(default_factory=dict, description=(
+        "Host names mapped to addresses (name: address), as /etc/hosts would, for test and acceptance systems on "
+        "internal names: Chromium (--host-resolver-rules) and the HTTP-side probes (availability, security) alike."))
+    ca_files: list[Path] = Field(default_factory=list, description=(
+        "PEM files of CAs to trust besides the system's (a Land's own PKI), relative to settings.yaml: each "
+        "session's Chromium trusts them through an NSS database of its own (needs certutil, Debian libnss3-tools), "
+        "and the HTTP-side probes through a bundle of the system CAs plus these. Checking stays on."))
+    @field_validator("hosts")
+    @classmethod
+    def _addresses(cls, hosts: dict[str, str]) -> dict[str, str]:
+        for name, address in hosts.items():
+            try:
+                ipaddress.ip_address(address)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {address!r} ist keine IP-Adresse (z. B. 10.1.2.3 oder ::1)") from exc
+            if not re.fullmatch(r"[A-Za-z0-9*.-]+", name):
+                raise ValueError(f"{name!r} ist kein Hostname")
+        return {name.lower(): address for name, address in hosts.items()}
+
     memory_limit: ByteSize = Field(
         1024**3, ge=256 * 1024**2,
         description="Memory (RSS) one local browser session may use, chromedriver and every Chromium process "
@@ -193,6 +214,44 @@ class SessionBroken(Exception):
     def __init__(self, message: str, memory: bool = False) -> None:
         super().__init__(message)
         self.memory = memory  # killed at the memory limit, not at the deadline
+
+
+def ca_bundle(ca_files: list[Path] | tuple[Path, ...]) -> str | None:
+    """One PEM file with the system's CAs and `ca_files`, for the HTTP-side probes (libcurl and
+    Python take one bundle); written once per content into the temporary directory."""
+    if not ca_files:
+        return None
+    import hashlib
+    import ssl
+
+    system = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
+    parts = [Path(system).read_bytes() if os.path.isfile(system) else b""]
+    parts += [Path(p).read_bytes() for p in ca_files]
+    blob = b"\n".join(parts)
+    path = Path(tempfile.gettempdir()) / f"egov-monitor-ca-{hashlib.sha256(blob).hexdigest()[:16]}.pem"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def trust_in_nssdb(directory: str, ca_files: list[Path]) -> None:
+    """An NSS database at `directory` that trusts the CAs of `ca_files` for servers (certutil)."""
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        raise BrowserUnavailable("browser.ca_files braucht certutil (Debian-Paket libnss3-tools); "
+                                 "scripts/setup.sh installiert es")
+    os.makedirs(directory, exist_ok=True)
+    db = f"sql:{directory}"
+    steps = [[certutil, "-N", "-d", db, "--empty-password"]]
+    steps += [[certutil, "-A", "-d", db, "-n", f"egov-ca-{i}", "-t", "C,,", "-i", str(path)]
+              for i, path in enumerate(ca_files)]
+    for cmd in steps:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+        if done.returncode != 0:
+            raise BrowserUnavailable(f"CA-Datei nicht in die Browser-Sitzung übernommen ({cmd[-1]}): "
+                                     f"{(done.stderr or done.stdout).strip()[:200]}")
 
 
 def tree_rss(pgid: int) -> int:
@@ -282,6 +341,7 @@ class BrowserSession:
                 rules.append(flag.split("=", 1)[1])  # Chromium takes only one: the operator's come first
             else:
                 options.add_argument(flag)
+        rules = [f"MAP {name} {address}" for name, address in settings.hosts.items()] + rules
         rules += [f"MAP {host} ~NOTFOUND" for host in BACKGROUND_HOSTS]
         options.add_argument("--host-resolver-rules=" + ", ".join(rules))
         if settings.chromium and not settings.remote_url:
@@ -309,11 +369,17 @@ class BrowserSession:
                 f"chromedriver nicht gefunden unter {driver}; Debian-Paket chromium-driver installieren "
                 "oder browser.chromedriver / browser.remote_url in settings.yaml setzen")
         self._profile = tempfile.mkdtemp(prefix="egov-monitor-chromium-")
+        env = None
+        if self.settings.ca_files:  # Chromium on Linux trusts what $HOME/.pki/nssdb trusts
+            home = os.path.join(self._profile, "home")
+            trust_in_nssdb(os.path.join(home, ".pki", "nssdb"), self.settings.ca_files)
+            env = dict(os.environ, HOME=home)
         port = _free_port()
         # A session of its own, so one killpg ends chromedriver and every Chromium process it started.
         self._process = subprocess.Popen(
             [str(driver), f"--port={port}", "--allowed-ips=127.0.0.1", "--log-level=OFF"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env=env)
         deadline = time.monotonic() + self.settings.start_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -28,6 +28,10 @@ class CheckContext:
     browser: BrowserPool | PoolHolder | None = None
     today: date | None = None  # fixed in tests; None: the current date
     proxy: Proxy | None = None  # settings.yaml `proxy:` (or the environment's): HTTP checks go through it
+    # settings.yaml `browser.hosts` as host rules and `browser.ca_files` as one CA bundle (the system's
+    # CAs plus these): the HTTP-side probes reach and trust what the browser reaches and trusts
+    host_rules: tuple[tuple[str, str], ...] = ()
+    ca_bundle: str | None = None
 
     def pool(self) -> BrowserPool:
         """The browser pool of this process; a process without one cannot run browser kinds."""

@@ -136,6 +136,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from checks.browser import PoolHolder
     from checks.kind import CheckContext
+    from monitor.process import trust_of
 
     kinds = [REGISTRY[args.kind]] if args.kind else list(REGISTRY)
     jobs = [(config.services[s], k.name, url, config.services[s].checks[k.name])
@@ -150,7 +151,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         store = Store.open(config.store_url)
     browsers = PoolHolder(config.browser_settings, config.settings.pools.browser)
     runner = CheckRunner(store, CanaryGuard(config.settings.canaries, config.proxy), config.settings.tz,
-                         context=CheckContext(browser=browsers, proxy=config.proxy))
+                         context=CheckContext(browser=browsers, proxy=config.proxy, **trust_of(config)))
     results: list[CheckResult] = []
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(config.settings.pools.http, len(jobs))) as pool:

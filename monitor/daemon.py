@@ -43,7 +43,15 @@ from monitor.config import Config, ConfigError, ConfigIssue, ResolvedService, lo
 from monitor.incidents import IncidentBook, IncidentError
 from monitor.kinds import REGISTRY
 from monitor.metrics import DaemonMetrics, LatestCache, ResultText, StoreSnapshot
-from monitor.process import Process, close_http, metrics_handler, run_until_signalled, serve_http, settle_heap
+from monitor.process import (
+    Process,
+    close_http,
+    metrics_handler,
+    run_until_signalled,
+    serve_http,
+    settle_heap,
+    trust_of,
+)
 from monitor.runner import CanaryGuard, CheckRunner
 from monitor.statuspage import StatusSite
 from monitor.store import LatestState
@@ -260,7 +268,8 @@ class Scheduling(Process):
             if self.browsers is not None:
                 self.browsers.configure(config.browser_settings, config.settings.pools.browser)
             self.runner.tz = config.settings.tz
-            self.context = self.runner.context = dataclasses.replace(self.context, proxy=config.proxy)
+            self.context = self.runner.context = dataclasses.replace(self.context, proxy=config.proxy,
+                                                                     **trust_of(config))
             if (config.settings.canaries, config.proxy) != (self.canaries.settings, self.canaries.proxy):
                 self._replace_canaries(config)
             settle_heap()

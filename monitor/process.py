@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,7 +23,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from checks.browser import PoolHolder
+from checks.browser import PoolHolder, ca_bundle
 from checks.kind import CheckContext
 from monitor.config import Config
 from monitor.metrics import BrowserPoolCollector
@@ -120,6 +121,13 @@ def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], sto
         stop()
 
 
+def trust_of(config: Config) -> dict[str, Any]:
+    """`browser.hosts` and `browser.ca_files` for the HTTP-side probes (CheckContext fields)."""
+    browser = config.settings.browser
+    return {"host_rules": tuple((name, address) for name, address in browser.hosts.items()),
+            "ca_bundle": ca_bundle(browser.ca_files)}
+
+
 def settle_heap() -> None:
     """Take what the process holds for good (modules, the catalog, one job per target) out of
     the cycle collector's way; called once the configuration is applied (start, reload).
@@ -159,7 +167,7 @@ class Process:
                 log.warning("Browser-Prüfungen gehen ohne Anmeldung über den Proxy %s: Chromium nimmt keine Zugangsdaten "
                             "aus Dateien. Für den Monitor einen Proxy-Zugang ohne Anmeldung (Freigabe nach Adresse) "
                             "einrichten; docs/operations.md.", config.proxy.address)
-        self.context = CheckContext(browser=self.browsers, proxy=config.proxy)
+        self.context = CheckContext(browser=self.browsers, proxy=config.proxy, **trust_of(config))
         self.http: http.server.ThreadingHTTPServer | None = None
         self.status_site: StatusSite | None = None  # the public status page, for processes that serve one
         self.status_process: StatusProcess | None = None  # ... and its own process, which answers most requests

@@ -9,7 +9,8 @@
 #                                          and the Python packages with `pip install --dry-run`, even
 #                                          when everything is present; installs nothing (CI runs it)
 #
-# `run` is what the daemon needs (Chromium, Pango for the PDF report, gpgv for signed security.txt); `test` adds what the tests
+# `run` is what the daemon needs (Chromium, Pango for the PDF report, gpgv for signed security.txt, certutil for
+# browser.ca_files); `test` adds what the tests
 # and benchmarks run beside it (Prometheus, Alertmanager, nginx, blackbox_exporter, wrk,
 # PostgreSQL, Redis, systemd-analyze, Node.js 20+ with npm).
 #
@@ -52,6 +53,7 @@ requirements=(
     "pango|run|lib:libpangoft2-1.0.so.0|libpango-1.0-0 libpangoft2-1.0-0"
     "fonts|run|file:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf|fonts-dejavu-core"
     "gpgv|run|cmd:gpgv|gpgv"
+    "certutil|run|cmd:certutil|libnss3-tools"
     "prometheus|test|cmd:prometheus|prometheus"
     "promtool|test|cmd:promtool|prometheus"
     "alertmanager|test|cmd:prometheus-alertmanager|prometheus-alertmanager"

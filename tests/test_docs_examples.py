@@ -52,6 +52,12 @@ def test_a_yaml_example_of_the_docs_validates(tmp_path, doc, line, block):
         services = [{"id": sid, "checks": {"availability": {}}} for sid in sorted(ids)]
     elif isinstance(data, dict):
         settings.update(data)  # settings.yaml keys
+        for ca in (data.get("browser") or {}).get("ca_files") or []:  # the files it names, as real CA certificates
+            from tests.certs import TestCA
+
+            (tmp_path / ca).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "ca").mkdir(exist_ok=True)
+            (tmp_path / ca).write_bytes(TestCA(tmp_path / "ca").ca_file.read_bytes())
     for i, service in enumerate(services):  # only what an example leaves out for brevity is filled in
         for key, value in (("name", f"Dienst {i}"), ("category", "efa"), ("operator", "Land Saarland"),
                            ("contact", "ops@example.invalid"), ("urls", [f"https://d{i}.example/"])):

@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SETUP = ROOT / "scripts" / "setup.sh"
 
 RUN_PACKAGES = {"chromium", "chromium-driver", "ca-certificates", "libpango-1.0-0", "libpangoft2-1.0-0",
-                "fonts-dejavu-core", "gpgv"}
+                "fonts-dejavu-core", "gpgv", "libnss3-tools"}
 TEST_PACKAGES = RUN_PACKAGES | {"prometheus", "prometheus-alertmanager", "nginx-light",
                                 "prometheus-blackbox-exporter", "wrk", "redis-server", "postgresql", "systemd", "gpg", "gpg-agent"}
-ALL_REQUIREMENTS = ("chromium chromedriver ca-certificates pango fonts gpgv prometheus promtool alertmanager amtool "
+ALL_REQUIREMENTS = ("chromium chromedriver ca-certificates pango fonts gpgv certutil prometheus promtool alertmanager amtool "
                     "nginx blackbox wrk redis postgresql systemd-analyze gpg gpg-agent")
 
 
@@ -97,7 +97,7 @@ def test_preinstalled_node_is_used_as_it_is(tmp_path, debian):
 
 
 def test_only_missing_requirements_are_asked_for(tmp_path):
-    facts = machine(present="chromium ca-certificates pango fonts gpgv prometheus promtool postgresql systemd-analyze gpg gpg-agent")
+    facts = machine(present="chromium ca-certificates pango fonts gpgv certutil prometheus promtool postgresql systemd-analyze gpg gpg-agent")
     result = setup("--plan", "test", facts=facts, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert planned(result) == {"chromium-driver", "prometheus-alertmanager", "nginx-light",
