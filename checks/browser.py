@@ -656,6 +656,13 @@ class BrowserPool:
                 break
             self._discard(session, killed=False)
 
+    def abort(self) -> None:
+        """Kill every session, those in use too (their users get SessionBroken or a WebDriver error)."""
+        with self._lock:
+            live = list(self._live)
+        for session in live:
+            session.kill()
+
     def live_sessions(self) -> int:
         with self._lock:
             return len(self._live)
@@ -703,8 +710,12 @@ class PoolHolder:
         """The pool if one was started (without starting one)."""
         return self._pool
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Retire the pool; `abort` (the process stops) also kills the sessions in use, so a
+        journey of minutes does not hold the process up (its run is recorded as cut short)."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+            if abort:
+                pool.abort()

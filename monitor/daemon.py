@@ -363,7 +363,7 @@ class Scheduling(Process):
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)  # runs under way are waited for below, not here (a browser
             # check can take minutes; SIGTERM must end within a few seconds)
-        if not self.runner.wait_idle(timeout=STOP_GRACE):  # the probes started without a waiting thread
+        if not self.runner.wait_open(timeout=STOP_GRACE):  # probes without a waiting thread and pool threads' runs
             log.warning("nicht alle laufenden Prüfungen wurden vor dem Ende abgeschlossen")
         cut = self.runner.cut_short()  # recorded as unknown/monitor_stopped; their late results are dropped
         if cut:

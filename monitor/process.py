@@ -201,7 +201,7 @@ class Process:
     def stop(self) -> None:
         """Close what `Process` opened; subclasses stop their own parts first."""
         if self.browsers is not None:
-            self.browsers.close()
+            self.browsers.close(abort=True)  # runs still using a browser were recorded as cut short
         if self.status_process is not None:  # first: it accepts on the daemon's socket
             self.status_process.close()
         close_http(self.http)

@@ -269,7 +269,8 @@ class CheckRunner:
 
         def ended(outcome: CheckResult | Exception) -> None:
             if not self._close(entry):
-                log.warning("late result of %s for %s dropped: the watchdog had ended the run", kind, service.id)
+                log.warning("late result of %s for %s dropped: the run had been ended (watchdog or shutdown)", kind,
+                        service.id)
                 return
             if isinstance(outcome, CheckResult) and outcome.state is State.DOWN and self.canaries.configured:
                 self._slow.submit(conclude, outcome)  # the canary round may probe and wait
@@ -280,6 +281,15 @@ class CheckRunner:
             impl.start(impl.target(service.id, url, service.urls), settings, self.context, ended)
         except Exception as exc:
             ended(exc)
+        return True
+
+    def wait_open(self, timeout: float) -> bool:
+        """Wait until no run at all is open (those on pool threads too), at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.open_runs():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
         return True
 
     def wait_idle(self, timeout: float) -> bool:
@@ -320,7 +330,8 @@ class CheckRunner:
         entry = self._register(service, kind, url, settings, datetime.now(UTC), None)
         result = self.execute(service, kind, url, settings)
         if not self._close(entry):
-            log.warning("late result of %s for %s dropped: the watchdog had ended the run", kind, service.id)
+            log.warning("late result of %s for %s dropped: the run had been ended (watchdog or shutdown)", kind,
+                        service.id)
             return result
         self.record(result, run_key=run_key)
         return result

@@ -161,3 +161,49 @@ def test_an_upload_file_gone_since_validation_is_unknown_naming_the_path(pool, a
     step = steps_of(result)["nachweis"]
     assert step["expected"] == f"Testdatei {gone}" and step["found"] == "Datei fehlt oder ist nicht lesbar"
     assert step["seconds"] < 2  # said at once, not after a timeout
+
+
+@pytest.mark.e2e
+def test_sigterm_during_a_long_journey_ends_within_5_s_recorded_as_cut_short(app, tmp_path):
+    """A journey waiting for an option that never comes (60 s step limit): SIGTERM ends the
+    daemon within 5 s, the run is stored as unknown/monitor_stopped, no traceback is logged."""
+    import textwrap
+    import time
+
+    from tests.daemon import DaemonProcess, write_daemon_config
+    from tests.test_daemon import sample, store_of
+
+    (tmp_path / "daten.yaml").write_text("name: Erika\n", encoding="utf-8")
+    service = textwrap.dedent(f"""\
+      - id: park
+        name: Parkausweis
+        category: efa
+        operator: Stadt
+        contact: ops@example.invalid
+        urls: ["{app}/f/gut/"]
+        checks:
+          journey:
+            interval: 5m
+            step_timeout: 60s
+            timeout: 170s
+            data_file: daten.yaml
+            journeys:
+              - name: antrag
+                steps:
+                  - {{name: start, open: ./}}
+                  - {{name: name, fill: Name, value: name}}
+                  - {{name: gemeinde, choose: Gemeinde, option: Gibt es nicht}}
+                  - {{name: ende, stop: "nie erreicht"}}
+    """)
+    daemon = DaemonProcess(write_daemon_config(tmp_path, service))
+    daemon.wait_ready()
+    daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "egov_checks_in_flight") == 1, timeout=30,
+                    what="the journey under way")
+    time.sleep(2)  # inside the step that waits for the option
+    t0 = time.monotonic()
+    assert daemon.stop(timeout=60) == 0
+    took = time.monotonic() - t0
+    assert took < 5.0, f"SIGTERM took {took:.1f} s"
+    results = [r for _, r in store_of(daemon.settings).results("park")]
+    assert [(r.state, r.reason) for r in results] == [(State.UNKNOWN, Reason.MONITOR_STOPPED)]
+    assert "Traceback" not in daemon.log()
