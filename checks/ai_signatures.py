@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +21,11 @@ class Widget(BaseModel):
     hosts: tuple[str, ...] = Field((), description="Script and API hosts of the widget (subdomains match).")
     selectors: tuple[str, ...] = Field((), description="CSS selectors of the widget in the page.")
     launcher: tuple[str, ...] = Field((), description="CSS selectors of what a visitor clicks to open it.")
+    staffing: Literal["ai", "human", "either"] = Field(
+        "ai", description="Who answers: ai (an assistant), human (a live chat with staff), either (the product offers "
+                          "both; what the widget says decides, else the disclosure cannot be judged).")
+    names: tuple[str, ...] = Field((), description="Legal entities and product names a privacy policy may name the "
+                                                   "provider by (besides the vendor and its domains).")
 
 
 class Api(BaseModel):

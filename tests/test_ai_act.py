@@ -115,7 +115,7 @@ def test_an_undisclosed_widget_fails_even_when_opened_and_the_provider_is_not_na
 def test_a_disclosure_only_in_the_first_message_counts_when_opening_is_allowed(estate):
     opened = check(estate, "/nach-oeffnen", open_widget=True)
     assert states(opened)["ai_disclosed"] == "pass" and opened.evidence["widgets"][0]["where"] == "message"
-    closed = check(estate, "/nach-oeffnen")
+    closed = check(estate, "/nach-oeffnen", open_widget=False)
     assert states(closed)["ai_disclosed"] == "unknown"
     assert "open_widget" in closed.evidence["markers"]["ai_disclosed"]["detail"]
     assert closed.state == State.DEGRADED

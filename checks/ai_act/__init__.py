@@ -20,10 +20,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypedDict, cast
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from checks import browser as browser_pool
+from checks.ai_act import detect
+from checks.ai_act.detect import HUMAN
 from checks.ai_signatures import AiList, AiListError, Api, Widget, api_for, load_ai_list, shipped, widget_for
 from checks.gdpr.markers import legal_link
 from checks.gdpr.recording import PageCapture, capture_page
@@ -46,29 +49,6 @@ DISCLOSURE = re.compile(
     r"automatisch(?:e|en)?\s+(?:antwort|erstellt)|sprachmodell|\bai\b|artificial\s+intelligence|ai[- ]assistant|"
     r"ai[- ]powered|virtual\s+assistant|automated\s+(?:assistant|answers?)|language\s+model")
 
-# The widgets in the page: per vendor, the first element one of its selectors finds, with the
-# text a visitor sees on it (and what a screen reader hears: aria-label, title, alt).
-_DETECT = r"""
-const out = [];
-const said = el => [el.innerText || '', el.getAttribute('aria-label') || '', el.getAttribute('title') || '',
-  ...Array.from(el.querySelectorAll('[aria-label],[title],img[alt]')).slice(0, 50)
-     .map(x => x.getAttribute('aria-label') || x.getAttribute('title') || x.getAttribute('alt') || '')]
-  .join(' ').replace(/\s+/g, ' ').trim().slice(0, 1000);
-for (const [vendor, selectors, launchers] of arguments[0]) {
-  let el = null, how = '';
-  for (const s of selectors) { try { el = document.querySelector(s); } catch (e) { el = null; } if (el) { how = s; break; } }
-  let launcher = null;
-  for (const s of launchers) { try { launcher = document.querySelector(s); } catch (e) { launcher = null; } if (launcher) break; }
-  if (!el && launcher) { el = launcher; how = 'launcher'; }
-  if (!el) continue;
-  const text = [said(el), launcher && launcher !== el ? said(launcher) : ''].join(' ').trim();
-  out.push({vendor: vendor, selector: how, text: text, iframe: el.tagName === 'IFRAME', launcher: launcher || el});
-}
-return out;
-"""
-_READ = "return arguments[0].isConnected ? (arguments[0].innerText || '').replace(/\\s+/g, ' ').trim().slice(0, 2000) : '';"
-
-
 class AiActSettings(CheckSettings):
     """Chatbot and AI-assistant widgets: found, disclosed as AI, named in the privacy policy."""
 
@@ -77,7 +57,15 @@ class AiActSettings(CheckSettings):
     max_pages: int = Field(10, ge=1, le=100, description="Pages per run at most (the service's configured URLs).")
     markers: list[Literal[MARKERS]] = Field(list(MARKERS), description="Markers to judge.")  # type: ignore[valid-type]
     open_widget: bool = Field(
-        False, description="Click a widget's launcher to read its first message (a click only; nothing is sent).")
+        True, description="Click a widget's launcher to read its first message (a click only; nothing is typed or "
+                          "sent). On by default: an assistant whose launcher says nothing can only be found undisclosed "
+                          "(and alert) when its window was seen.")
+    watch: PositiveDuration = Field(
+        detect.WATCH_SECONDS, description="After load, timers due within this time are waited for (a widget a script "
+                                          "injects later); a page without such timers costs nothing more.")
+    human_chats: list[str] = Field(default_factory=list, description=(
+        "Vendors (as in the list) or CSS selectors of chats staffed by people on this service's pages: not an AI "
+        "system (Art. 3 (1) KI-VO), listed in the evidence, never judged for disclosure."))
     open_wait: PositiveDuration = Field(5.0, description="How long an opened widget may take to show its first message.")
     privacy_page: bool = Field(True, description="Read the linked Datenschutzerklärung for the provider's name.")
     widgets: list[Widget] = Field(default_factory=list, description="Widgets added to the shipped list.")
@@ -116,6 +104,7 @@ class AiMeasurements(TypedDict, total=False):
 
 class AiEvidence(TypedDict, total=False):
     affected: bool
+    human_chats: list[dict[str, Any]]
     widgets: list[dict[str, Any]]
     apis: list[dict[str, Any]]
     pages: list[dict[str, Any]]
@@ -134,65 +123,53 @@ def evidence_of(result: CheckResult) -> AiEvidence:
 
 def _detector(settings: AiActSettings) -> Callable[[browser_pool.BrowserSession], list[dict[str, Any]]]:
     """What runs in the recording session once the page is recorded: find, read, maybe open."""
-    vendors = [[w.vendor, list(w.selectors), list(w.launcher)] for w in settings.ai_list.widgets
-               if w.selectors or w.launcher]
+    ai = settings.ai_list
+    vendors = [[w.vendor, list(w.selectors), list(w.launcher)] for w in ai.widgets if w.selectors or w.launcher]
+    staffing = {w.vendor: w.staffing for w in ai.widgets}
 
-    def detect(session: browser_pool.BrowserSession) -> list[dict[str, Any]]:
-        driver = session.driver
-        found = list(driver.execute_script(_DETECT, vendors) or [])
+    def find(session: browser_pool.BrowserSession) -> list[dict[str, Any]]:
+        found = detect.scan(session, vendors, settings.watch, budget=max(0.5, settings.timeout * 0.3))
         out = []
         for item in found:
             text = str(item.get("text") or "")
-            if item.get("iframe"):
-                text += " " + _frame_text(session, item.get("launcher"))
-            row: dict[str, Any] = {"vendor": item["vendor"], "selector": item.get("selector", ""),
-                                   "launcher_text": text[:300], "where": None, "opened": False}
+            vendor = str(item.get("vendor") or "")
+            row: dict[str, Any] = {"vendor": vendor, "signal": item.get("signal", ""),
+                                   "confidence": item.get("confidence", ""), "launcher_text": text[:300],
+                                   "where": None, "opened": False, "frames": list(item.get("iframe_src") or []),
+                                   "staffing": staffing.get(vendor) if vendor else
+                                   ("ai" if item.get("ai_markup") else "either")}
+            if _human_configured(settings, vendor, session, item):
+                row["staffing"] = "human"
             if DISCLOSURE.search(fold(text)):
                 row["where"] = "launcher"
-            elif settings.open_widget and item.get("launcher") is not None:
-                row["opened"] = True
-                message = _open(session, item["launcher"], settings.open_wait)
+            elif row["staffing"] != "human" and settings.open_widget and not HUMAN.search(fold(text)):
+                row["open_tried"] = True  # without a launcher to click, what is visible is all there is
+                row["opened"], message = detect.open_and_read(session, item, settings.open_wait, DISCLOSURE)
                 row["message_text"] = message[:300]
                 if DISCLOSURE.search(fold(message)):
                     row["where"] = "message"
+            heard = fold(" ".join([text, row.get("message_text", "")]))
+            row["human_cues"] = bool(HUMAN.search(heard))
             out.append(row)
         return out
 
-    return detect
+    return find
 
 
-def _frame_text(session: browser_pool.BrowserSession, frame: Any) -> str:
-    driver = session.driver
-    try:
-        driver.switch_to.frame(frame)
-        return str(driver.execute_script("return (document.body && document.body.innerText) || '';") or "")[:1000]
-    except browser_pool.WebDriverException:
-        return ""
-    finally:
-        driver.switch_to.default_content()
-
-
-def _open(session: browser_pool.BrowserSession, launcher: Any, wait: float) -> str:
-    """Click the launcher and read what the widget then shows (the page's text that is new)."""
-    driver = session.driver
-    before = str(driver.execute_script("return document.body ? document.body.innerText : '';") or "")
-    try:
-        launcher.click()
-    except browser_pool.WebDriverException:
+def _human_configured(settings: AiActSettings, vendor: str, session: browser_pool.BrowserSession,
+                      item: dict[str, Any]) -> bool:
+    """Whether the profile names this widget as a chat staffed by people (`human_chats`)."""
+    for entry in settings.human_chats:
+        if entry == vendor:
+            return True
         try:
-            driver.execute_script("arguments[0].click();", launcher)
+            if session.driver.execute_script("try { return arguments[0].matches(arguments[1]) || "
+                                             "!!arguments[0].querySelector(arguments[1]); } catch (e) { return false; }",
+                                             item.get("box"), entry):
+                return True
         except browser_pool.WebDriverException:
-            return ""
-    deadline = time.monotonic() + wait
-    text = ""
-    while time.monotonic() < deadline:
-        now = str(driver.execute_script("return document.body ? document.body.innerText : '';") or "")
-        frames = [_frame_text(session, f) for f in driver.find_elements("css selector", "iframe")[:5]]
-        text = " ".join([now.replace(before, " ") if before and before in now else now, *frames])
-        if DISCLOSURE.search(fold(text)):
-            break
-        time.sleep(0.2)
-    return re.sub(r"\s+", " ", text).strip()
+            continue
+    return False
 
 
 def run(target: Target, settings: AiActSettings, ctx: CheckContext) -> CheckResult:
@@ -203,8 +180,9 @@ def run(target: Target, settings: AiActSettings, ctx: CheckContext) -> CheckResu
     urls = list(dict.fromkeys(target.urls or (target.url,)))[:settings.max_pages]
     recording = GdprSettings(timeout=settings.timeout, settle=settings.settle, settle_max=max(settings.settle, 6.0),
                              markers=["no_trackers"], legal_pages=False)
-    detect = _detector(settings)
-    pages = [capture_page(pool, u, recording, wait=settings.worst_case_seconds(), also=detect) for u in urls]
+    find = _detector(settings)
+    pages = [capture_page(pool, u, recording, wait=settings.worst_case_seconds(), also=find, prepare=detect.install)
+             for u in urls]
     ai = settings.ai_list
     widgets: dict[str, dict[str, Any]] = {}
     apis: dict[str, dict[str, Any]] = {}
@@ -223,18 +201,22 @@ def run(target: Target, settings: AiActSettings, ctx: CheckContext) -> CheckResu
                                                    "example": req.url[:300], "page": page.url})
                 entry["requests"] += 1
         for seen in page.also or []:
-            row = _widget_row(widgets, seen["vendor"])
+            key = seen["vendor"] or f"{seen['signal']} ({urlsplit(page.url).path or '/'})"
+            row = _widget_row(widgets, key)
+            row["vendor"] = seen["vendor"] or "unbekannter Anbieter"
             if page.url not in row["pages"]:
                 row["pages"].append(page.url)
             row["checked"] = True
-            row["launcher_text"] = seen.get("launcher_text", "")
+            for field in ("launcher_text", "signal", "confidence", "staffing", "frames", "open_tried"):
+                row[field] = seen.get(field, row.get(field))
             if seen.get("message_text"):
                 row["message_text"] = seen["message_text"]
             row["opened"] = row.get("opened", False) or seen.get("opened", False)
+            row["human_cues"] = row.get("human_cues", False) or seen.get("human_cues", False)
             if seen.get("where") and not row["where"]:
                 row["where"] = seen["where"]
-    privacy = _privacy(pool, pages, settings, list(widgets)) if widgets and "ai_provider_named" in settings.markers \
-        else {}
+    ai_rows = [w for w in widgets.values() if classify(w) != "human"]
+    privacy = _privacy(pool, pages, settings, ai_rows) if ai_rows and "ai_provider_named" in settings.markers else {}
     markers = _judge(settings, widgets, apis, privacy, pages)
     return _result(target, started, time.monotonic() - t0, pages, widgets, apis, privacy, markers)
 
@@ -244,11 +226,55 @@ def _widget_row(widgets: dict[str, dict[str, Any]], vendor: str) -> dict[str, An
     return widgets.setdefault(vendor, {"vendor": vendor, "pages": [], "hosts": [], "where": None, "checked": False})
 
 
+def classify(w: dict[str, Any]) -> str:
+    """What a widget is, from what it says and what is known of its vendor: disclosed (an AI
+    system that says so), undisclosed (an AI system that does not, as far as seen), human (a
+    chat staffed by people: no AI system, Art. 3 (1) KI-VO), unseen (only its requests were
+    seen), unclear (the tool cannot tell whether people or an AI answer), closed (the launcher
+    says nothing and opening is off)."""
+    if w.get("where"):
+        return "disclosed"
+    if w.get("staffing") == "human" or (w.get("human_cues") and w.get("staffing") != "ai"):
+        return "human"
+    if not w.get("checked"):
+        return "unseen"
+    if w.get("staffing") != "ai":
+        return "unclear"
+    if not w.get("opened") and not w.get("open_tried"):
+        return "closed"
+    return "undisclosed"
+
+
+_CLASS_DE = {"unseen": "nur an Anfragen erkannt, im Seiteninhalt nicht gefunden",
+             "unclear": "nicht erkennbar, ob Menschen oder eine KI antworten (kein Hinweis in Startknopf und Fenster)",
+             "closed": "kein Hinweis im Startknopf; ob das Fenster ihn gibt, zeigt nur das Öffnen (open_widget: true)"}
+
+
 def _privacy(pool: browser_pool.BrowserPool, pages: list[PageCapture], settings: AiActSettings,
-             vendors: list[str]) -> dict[str, Any]:
-    """The linked Datenschutzerklärung and which widget vendors it names (by name or by domain)."""
+             widgets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The linked Datenschutzerklärung and which providers it names: by vendor, legal entity,
+    product name or domain (config/ai.yaml). A self-hosted assistant (no outside recipient:
+    no vendor, its frames on the service's own site) needs no naming."""
     if not settings.privacy_page:
         return {"detail": "nicht geprüft (privacy_page: false)"}
+    ai = settings.ai_list
+    words: dict[str, list[str]] = {}
+    own: list[str] = []
+    site = {registrable_domain(urlsplit(p.url).hostname or "") for p in pages}
+    for w in widgets:
+        vendor = w["vendor"]
+        listed = next((x for x in ai.widgets if x.vendor == vendor), None)
+        if listed is not None:
+            words[vendor] = [fold(vendor).split(" (")[0], *(fold(n) for n in listed.names),
+                             *(registrable_domain(h) or h for h in listed.hosts)]
+            continue
+        outside = {registrable_domain(urlsplit(f).hostname or "") for f in w.get("frames") or []} - site - {None}
+        if outside:
+            words[vendor] = sorted(d for d in outside if d)
+        else:
+            own.append(vendor)
+    if not words:
+        return {"named": {}, "self_hosted": own, "detail": "nicht erforderlich: selbst betrieben, kein externer Anbieter"}
     link = next((found for p in pages if p.scanned and (found := legal_link(p.links, "privacy")) is not None), None)
     if link is None:
         return {"detail": "keine Datenschutzerklärung verlinkt"}
@@ -256,13 +282,9 @@ def _privacy(pool: browser_pool.BrowserPool, pages: list[PageCapture], settings:
     if text is None:
         return {"url": link[1], "detail": f"Datenschutzerklärung nicht lesbar: {error}"}
     folded = fold(text)
-    ai = settings.ai_list
-    named = {}
-    for vendor in vendors:
-        widget = next((w for w in ai.widgets if w.vendor == vendor), None)
-        words = [fold(vendor).split(" (")[0]] + [registrable_domain(h) or h for h in (widget.hosts if widget else ())]
-        named[vendor] = any(w and w in folded for w in words)
-    return {"url": link[1], "named": named}
+    named = {vendor: next((x for x in said if x and x in folded), None) for vendor, said in words.items()}
+    return {"url": link[1], "named": {v: bool(x) for v, x in named.items()},
+            "named_as": {v: x for v, x in named.items() if x}, "self_hosted": own}
 
 
 def _judge(settings: AiActSettings, widgets: dict[str, dict[str, Any]], apis: dict[str, dict[str, Any]],
@@ -270,28 +292,29 @@ def _judge(settings: AiActSettings, widgets: dict[str, dict[str, Any]], apis: di
     out: dict[str, Marker] = {}
     if not any(p.scanned for p in pages):
         return {m: Marker.listed("unknown", "keine Seite aufgezeichnet") for m in settings.markers}
-    if widgets:
-        undisclosed = [w for w in widgets.values() if w["where"] is None and (w.get("opened") or not w["checked"])]
-        only_inside = [w for w in widgets.values() if w["where"] is None and w["checked"] and not w.get("opened")]
-        rows = [{k: w.get(k) for k in ("vendor", "where", "launcher_text", "message_text", "pages")} for w in widgets.values()]
+    judged = {k: classify(w) for k, w in widgets.items()}
+    ai_widgets = {k: w for k, w in widgets.items() if judged[k] != "human"}
+    if ai_widgets:
+        rows = [{**{k: w.get(k) for k in ("vendor", "where", "signal", "confidence", "launcher_text", "message_text",
+                                           "pages")}, "class": judged[k]} for k, w in ai_widgets.items()]
+        undisclosed = [w["vendor"] for k, w in ai_widgets.items() if judged[k] == "undisclosed"]
+        open_questions = sorted({_CLASS_DE[judged[k]] for k in ai_widgets if judged[k] in _CLASS_DE})
         if undisclosed:
-            unseen = [w["vendor"] for w in undisclosed if not w["checked"]]
-            detail = f"{len(undisclosed)} KI-Widgets ohne Hinweis auf ein KI-System"
-            if unseen:
-                detail += " (nur an Anfragen erkannt, im Seiteninhalt nicht gefunden: " + ", ".join(unseen) + ")"
-            out["ai_disclosed"] = Marker.listed("fail", detail, rows)
-        elif only_inside:
             out["ai_disclosed"] = Marker.listed(
-                "unknown", "kein Hinweis im Startknopf; ob die erste Nachricht ihn gibt, zeigt nur das Öffnen "
-                           "(open_widget: true im Profil)", rows)
+                "fail", f"{len(undisclosed)} KI-Widgets ohne Hinweis auf ein KI-System: {', '.join(undisclosed)}", rows)
+        elif open_questions:
+            out["ai_disclosed"] = Marker.listed("unknown", "; ".join(open_questions), rows)
         else:
             out["ai_disclosed"] = Marker.listed("pass", "jedes KI-Widget gibt sich als KI zu erkennen", rows)
         named = privacy.get("named")
         if named is None:
             out["ai_provider_named"] = Marker.listed("unknown", str(privacy.get("detail", "nicht geprüft")))
+        elif not named:
+            out["ai_provider_named"] = Marker.listed("pass", str(privacy.get("detail", "")))
         else:
             missing = [v for v, ok in named.items() if not ok]
-            evidence = [{"vendor": v, "named": ok, "url": privacy["url"]} for v, ok in named.items()]
+            evidence = [{"vendor": v, "named": ok, "as": privacy.get("named_as", {}).get(v), "url": privacy["url"]}
+                        for v, ok in named.items()]
             out["ai_provider_named"] = (Marker.listed("fail", "Datenschutzerklärung nennt nicht: " + ", ".join(missing),
                                                       evidence) if missing
                                         else Marker.listed("pass", "", evidence))
@@ -308,6 +331,8 @@ def _result(target: Target, started: datetime, seconds: float, pages: list[PageC
     failed = [p for p in pages if not p.scanned]
     measurements: AiMeasurements = {"pages_scanned": len(scanned), "pages_failed": len(failed)}
     per_key = cast(dict[str, float], measurements)
+    human = {k: w for k, w in widgets.items() if classify(w) == "human"}
+    widgets = {k: w for k, w in widgets.items() if k not in human}
     if scanned:
         measurements["widgets"] = len(widgets)
         measurements["ai_apis"] = len(apis)
@@ -319,6 +344,11 @@ def _result(target: Target, started: datetime, seconds: float, pages: list[PageC
         "affected": affected, "widgets": list(widgets.values())[:MAX_EVIDENCE], "apis": list(apis.values())[:MAX_EVIDENCE],
         "pages": [{"url": p.url, "final_url": p.final_url, **({"error": p.error} if p.error else {})} for p in pages],
         "privacy": privacy, "markers": {k: m.to_dict() for k, m in markers.items()}}
+    if human:
+        evidence["human_chats"] = [{"vendor": w["vendor"], "signal": w.get("signal"), "launcher_text":
+                                    w.get("launcher_text"), "pages": w["pages"],
+                                    "detail": "von Menschen betreut (Live-Chat): kein KI-System"}
+                                   for w in human.values()][:MAX_EVIDENCE]
     failing = [k for k, m in markers.items() if m.state == "fail"]
     if not scanned:
         state = State.UNKNOWN
@@ -334,7 +364,8 @@ def _result(target: Target, started: datetime, seconds: float, pages: list[PageC
     else:
         state, reason = State.UP, Reason.OK
         evidence["detail"] = ("KI-Widgets geben sich als KI zu erkennen" if widgets
-                              else "nicht betroffen: kein KI-Widget und kein KI-Dienst gefunden")
+                              else "nicht betroffen: kein KI-Widget und kein KI-Dienst gefunden"
+                              + (" (ein von Menschen betreuter Chat)" if human else ""))
     return CheckResult(target.service_id, target.url, CheckKind.AI_ACT, state, reason, started, seconds,
                        measurements=per_key, evidence=cast(dict[str, Any], evidence))
 

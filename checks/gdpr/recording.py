@@ -258,14 +258,16 @@ def _frames(session: browser_pool.BrowserSession, recorder: str
 
 
 def capture_page(pool: browser_pool.BrowserPool, url: str, settings: GdprSettings, wait: float | None = None,
-                 consent: bool = False, also: Callable[[browser_pool.BrowserSession], Any] | None = None) -> PageCapture:
+                 consent: bool = False, also: Callable[[browser_pool.BrowserSession], Any] | None = None,
+                 prepare: Callable[[browser_pool.BrowserSession], Any] | None = None) -> PageCapture:
     """One visit in a fresh browser. Never raises; failures are in the PageCapture.
 
-    `also` runs in the same session once everything is recorded (one visit serving two checks)."""
+    `also` runs in the same session once everything is recorded (one visit serving two checks);
+    `prepare` before the page is opened (an init script of the other check)."""
     started = time.monotonic()
     last = None
     for _ in range(2):  # one retry when the browser died under us
-        last = _capture_once(pool, url, settings, wait, consent, also)
+        last = _capture_once(pool, url, settings, wait, consent, also, prepare)
         if last.error_reason != "browser_crashed":
             break
     assert last is not None
@@ -276,7 +278,8 @@ def capture_page(pool: browser_pool.BrowserPool, url: str, settings: GdprSetting
 
 
 def _capture_once(pool: browser_pool.BrowserPool, url: str, settings: GdprSettings, wait: float | None,
-                  consent: bool, also: Callable[[browser_pool.BrowserSession], Any] | None = None) -> PageCapture:
+                  consent: bool, also: Callable[[browser_pool.BrowserSession], Any] | None = None,
+                  prepare: Callable[[browser_pool.BrowserSession], Any] | None = None) -> PageCapture:
     budget = settings.timeout
     page = PageCapture(url=url)
     rec = Recorder()
@@ -285,6 +288,8 @@ def _capture_once(pool: browser_pool.BrowserPool, url: str, settings: GdprSettin
     try:
         with pool.session(deadline=budget, wait=wait, what=url, fresh=True) as session:
             page.queue_seconds = time.monotonic() - asked
+            if prepare is not None:
+                prepare(session)
             return visit(session, page, rec, settings, install(session), consent=consent, also=also)
     except browser_pool.PAGE_ERRORS as exc:
         page.error, page.error_reason = browser_pool.page_failure(exc, budget, "aufgezeichnet")
