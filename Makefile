@@ -28,6 +28,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	$(PY) -m bench.security
 	$(PY) -m bench.accessibility
 	$(PY) -m bench.a11y_compare
+	$(PY) -m bench.ai_compare
 	$(PY) -m bench.gdpr
 	$(PY) -m bench.gdpr_compare
 	$(PY) -m bench.journey

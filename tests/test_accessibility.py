@@ -169,16 +169,28 @@ RAMPS_TEXT = "Barrierefreiheit im Rathaus\nRampe und Aufzug. Stand: 01.10.2026. 
     ("statement_feedback", [_page(links=[STATEMENT_LINK])],
      STATUS + "Feedback und Kontaktangaben\nRathaus, Am Markt 1, 66111 Saarbrücken, Telefon 0681 000", "fail"),
     ("statement_feedback", [_page(links=[STATEMENT_LINK])], STATUS + "Feedback: über unser Kontaktformular", "fail"),
-    # no statement at all: statement_linked fails; what depends on the statement cannot be judged
+    # no statement at all: statement_linked fails, and so does every requirement of its content
     ("statement_linked", [_page(links=[EASY])], None, "fail"),
-    ("statement_feedback", [_page(links=[EASY])], None, "unknown"),
-    ("statement_arbitration", [_page(links=[EASY])], None, "unknown"),
-    ("statement_current", [_page(links=[EASY])], None, "unknown"),
+    ("statement_feedback", [_page(links=[EASY])], None, "fail"),
+    ("statement_arbitration", [_page(links=[EASY])], None, "fail"),
+    ("statement_current", [_page(links=[EASY])], None, "fail"),
+    ("statement_complete", [_page(links=[EASY])], None, "fail"),
+    ("statement_consistent", [_page(links=[EASY])], None, "unknown"),  # nothing to contradict the scan
     # a page about ramps behind the link is no statement: nothing on it passes a statement marker
     ("statement_linked", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "fail"),
-    ("statement_feedback", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "unknown"),
-    ("statement_current", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "unknown"),
-    ("statement_complete", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "unknown"),
+    ("statement_feedback", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "fail"),
+    ("statement_current", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "fail"),
+    ("statement_complete", [_page(links=[STATEMENT_LINK])], RAMPS_TEXT, "fail"),
+    # the arbitration body's address is no feedback mechanism (BITV 2.0 § 7 (1) Nr. 3 and 4)
+    ("statement_feedback", [_page(links=[STATEMENT_LINK])],
+     STATUS + "Stand: 01.09.2026.\nSchlichtungsverfahren\nWenden Sie sich an die Schlichtungsstelle nach § 16 BGG: "
+     "info@schlichtungsstelle-bgg.de", "fail"),
+    ("statement_complete", [_page(links=[STATEMENT_LINK])],
+     STATUS + "Nicht barrierefreie Inhalte\n- PDF\nErstellt am 01.09.2026 (Selbstbewertung).\nSchlichtungsverfahren\n"
+     "Schlichtungsstelle: info@schlichtungsstelle-bgg.de", "fail"),
+    ("statement_feedback", [_page(links=[STATEMENT_LINK])],
+     STATUS + "Feedback\nBarrieren melden Sie an barrierefreiheit@a.example.\nSchlichtungsverfahren\n"
+     "Schlichtungsstelle: info@schlichtungsstelle-bgg.de", "pass"),
     ("statement_arbitration", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
     ("statement_arbitration", [_page(links=[STATEMENT_LINK])], STATUS + "Stand: 01.09.2026. Kontakt: info@a.example", "fail"),
     ("statement_current", [_page(links=[STATEMENT_LINK])], GOOD_TEXT, "pass"),
@@ -288,9 +300,10 @@ def test_a_footer_link_to_a_page_about_ramps_is_not_taken_for_the_statement(pool
     assert states["statement_linked"] == "fail"
     assert "keine Erklärung zur Barrierefreiheit" in markers["statement_linked"]["detail"]
     assert [c["statement"] for c in markers["statement_linked"]["candidates"]] == [False]
-    for name in ("statement_feedback", "statement_current", "statement_arbitration", "statement_consistent",
-                 "statement_complete"):
-        assert states[name] == "unknown", (name, markers[name])
+    for name in ("statement_feedback", "statement_current", "statement_arbitration", "statement_complete"):
+        assert states[name] == "fail", (name, markers[name])  # no statement: its required content is missing
+        assert markers[name]["detail"].startswith("keine Erklärung gefunden: "), markers[name]
+    assert states["statement_consistent"] == "unknown"  # nothing that could contradict the scan
     assert states["sign_language"] == "fail"
 
 

@@ -107,22 +107,33 @@ def judge_markers(pages: list[PageScan], statement: tuple[str | None, str | None
             out["statement_linked"] = Marker("fail" if missing or (parsed is not None and found is None) else "pass", ev)
     dependent: list[str] = [m for m in ("statement_feedback", "statement_arbitration", "statement_current",
                              "statement_consistent", "statement_complete") if m in wanted]
+    # No statement at all (none linked, or the linked page is none): the requirement each content
+    # marker checks is unmet, so they fail with that reason (statement_consistent has nothing to
+    # contradict: unknown). A statement that could not be read stays unknown.
+    absent = bool(loaded) and (statement_url is None or (parsed is not None and found is None))
     for name in dependent:
         if found is None:
             facts: dict[str, Any] = {"detail": missing_detail}
             if statement_url:
                 facts["statement"] = statement_url
-            out[name] = Marker("unknown", facts)
+            if absent and name != "statement_consistent":
+                facts["detail"] = "keine Erklärung gefunden" + (
+                    f": {statement_url} ist keine Erklärung zur Barrierefreiheit" if statement_url else "")
+                out[name] = Marker("fail", facts)
+            else:
+                out[name] = Marker("unknown", facts)
             continue
         base = {"statement": found.url}
         if name == "statement_feedback":
             if found.electronic_contact:
                 out[name] = Marker("pass", {**base, "found": (list(found.emails) + list(found.forms))[0][:200]})
             else:
-                out[name] = Marker("fail", {**base, "detail": "keine elektronische Kontaktmöglichkeit (E-Mail-Adresse "
-                                                              "oder Kontaktformular), nur Post oder Telefon"
-                                                              if found.feedback_heading else
-                                                              "kein Feedback-Mechanismus"})
+                detail = ("keine elektronische Kontaktmöglichkeit (E-Mail-Adresse oder Kontaktformular), nur Post "
+                          "oder Telefon" if found.feedback_heading else "kein Feedback-Mechanismus")
+                if found.arbitration_contacts:
+                    detail += (" (die Adresse der Schlichtungsstelle, " + ", ".join(found.arbitration_contacts[:2])
+                               + ", ist keine Kontaktmöglichkeit des Betreibers)")
+                out[name] = Marker("fail", {**base, "detail": detail})
         elif name == "statement_arbitration":
             out[name] = Marker("pass" if found.arbitration else "fail", base)
         elif name == "statement_current":

@@ -34,6 +34,13 @@ _METHODS = ((re.compile(r"selbstbewertung|selbsteinschaetzung|selbst\s+bewertet|
             (re.compile(r"pruefung\s+durch|externe(?:n)?\s+pruef|pruefstelle|gutachten|audit|dritte"),
              "Prüfung durch Dritte"))
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# The role of a contact, from the section it stands in (the last cue before it wins): the
+# operator's own feedback contact (BITV 2.0 § 7 (1) Nr. 3) or the arbitration body (Nr. 4),
+# whose address is another required element and never the feedback mechanism.
+_FEEDBACK_CUE = re.compile(r"feedback|barriere(?:n)?\s+melden|rueckmeldung|kontaktangaben|kontaktmoeglichkeit|"
+                           r"kontakt\b|wenden\s+sie\s+sich\s+an\s+uns|teilen\s+sie\s+(?:uns|es\s+uns)\s+mit")
+_ARBITRATION_CUE = re.compile(r"schlichtung|ombuds|durchsetzungsverfahren|beauftragte[nr]?\s+(?:der\s+bundesregierung\s+)?"
+                              r"fuer\s+die\s+belange|landesbeauftragte|ueberwachungsstelle")
 _FORM_WORDS = re.compile(r"kontaktformular|formular|barriere(?:n)?\s+melden|feedback|online-?melde")
 _MONTHS = {"januar": 1, "jaenner": 1, "februar": 2, "maerz": 3, "april": 4, "mai": 5, "juni": 6, "juli": 7,
            "august": 8, "september": 9, "oktober": 10, "november": 11, "dezember": 12}
@@ -67,6 +74,7 @@ class Statement:
     forms: tuple[str, ...]  # links to an online contact or feedback form
     feedback_heading: bool
     arbitration: bool
+    arbitration_contacts: tuple[str, ...] = ()  # addresses of the arbitration body: never the feedback contact
 
     @property
     def is_statement(self) -> bool:
@@ -153,6 +161,20 @@ def _listed(text: str, folded: str) -> int:
     return sum(1 for line in part.splitlines()[1:] if len(line.strip()) > 3)
 
 
+def _role(folded: str, needle: str, itself: str) -> str:
+    """feedback or arbitration: a contact's role, from itself (an address or link naming the
+    Schlichtungsstelle) or the last section cue before where it stands in the text."""
+    if _ARBITRATION_CUE.search(itself):
+        return "arbitration"
+    at = folded.find(needle) if needle else -1
+    if at < 0:
+        return "feedback"
+    before = folded[max(0, at - 600):at]
+    last_feedback = max((m.end() for m in _FEEDBACK_CUE.finditer(before)), default=-1)
+    last_arbitration = max((m.end() for m in _ARBITRATION_CUE.finditer(before)), default=-1)
+    return "arbitration" if last_arbitration > last_feedback else "feedback"
+
+
 def read(url: str, text: str, links: tuple[Link, ...], today: date) -> Statement:
     """Parse a candidate page's rendered text and links."""
     folded = fold(text)
@@ -160,15 +182,21 @@ def read(url: str, text: str, links: tuple[Link, ...], today: date) -> Statement
     created = _dates(folded, _CREATED, today)
     reviewed = _dates(folded, _REVIEWED, today)
     method = next((name for pattern, name in _METHODS if pattern.search(folded)), None)
-    emails = {m.group(0) for m in _EMAIL.finditer(text)}
-    emails |= {x.href[7:].split("?")[0] for x in links if x.href.lower().startswith("mailto:") and "@" in x.href}
+    contacts = {m.group(0): _role(folded, fold(m.group(0)), fold(m.group(0))) for m in _EMAIL.finditer(text)}
+    for x in links:
+        if x.href.lower().startswith("mailto:") and "@" in x.href:
+            address = x.href[7:].split("?")[0]
+            contacts.setdefault(address, _role(folded, fold(x.label) or fold(address), fold(x.href + " " + x.label)))
+    emails = {a for a, role in contacts.items() if role == "feedback"}
     here = url.split("#")[0]
     forms = tuple(dict.fromkeys(x.href for x in links if x.href.startswith(("http://", "https://"))
                                 and x.href.split("#")[0] != here  # a jump to its own heading is no form
-                                and (_FORM_WORDS.search(fold(x.label)) or "formular" in fold(urlsplit(x.href).path))))
+                                and (_FORM_WORDS.search(fold(x.label)) or "formular" in fold(urlsplit(x.href).path))
+                                and _role(folded, fold(x.label), fold(x.href + " " + x.label)) == "feedback"))
     return Statement(url=url, status=status, status_text=status_text, legal_basis=bool(_LEGAL.search(folded)),
                      non_accessible=bool(_NON_ACCESSIBLE.search(folded)), non_accessible_items=_listed(text, folded),
                      created=max(created) if created else None, reviewed=max(reviewed) if reviewed else None,
                      method=method, emails=tuple(sorted(emails)), forms=forms,
                      feedback_heading=bool(_FEEDBACK_HEADING.search(folded)),
-                     arbitration=bool(_ARBITRATION.search(folded)))
+                     arbitration=bool(_ARBITRATION.search(folded)),
+                     arbitration_contacts=tuple(sorted(a for a, role in contacts.items() if role == "arbitration")))
