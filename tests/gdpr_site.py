@@ -68,6 +68,14 @@ LINKS_BY_URL = html("""<main><h1>Nur URL</h1></main><footer><a href="/impressum.
 LINKS_ABSENT = html("""<main><h1>Ohne</h1><a href="mailto:datenschutz@portal.example">datenschutz@portal.example</a>
 <a href="/cookies">Datenschutzeinstellungen</a><a href="/kontakt">Kontakt</a></main>""")
 
+# the legal links only inside the consent banner (gone after a choice), and inside a consent dialog
+LINKS_BANNER = html("""<main><h1>Banner</h1><p>Willkommen.</p></main>
+<div id="cookie-banner" style="position:fixed;bottom:0"><p>Wir verwenden Cookies.
+<a href="/datenschutz">Datenschutzerklärung</a> <a href="/impressum">Impressum</a></p><button>Alle akzeptieren</button></div>""")
+LINKS_DIALOG = html("""<main><h1>Dialog</h1><p>Willkommen.</p><footer><a href="/impressum">Impressum</a></footer></main>
+<div role="dialog" aria-modal="true" aria-label="Einstellungen"><p>Mit Ihrer Einwilligung setzen wir Cookies.</p>
+<a href="/datenschutz">Datenschutzhinweise</a><button>Ablehnen</button></div>""")
+
 IMPRESSUM = html("<main><h1>Impressum</h1><p>Angaben gemäß § 5 DDG: Land Saarland.</p></main>")
 IMPRESSUM_OLD = html("<main><h1>Impressum</h1><p>Angaben gemäß § 5 TMG. Cookies nach § 25 TTDSG.</p></main>")
 PRIVACY = html("<main><h1>Datenschutzerklärung</h1><p>Nach Art. 13 DSGVO und § 25 TDDDG.</p></main>")
@@ -96,7 +104,7 @@ def first_party_routes() -> dict:
         "/nocookie": Page(body=NOCOOKIE),
         "/einwilligung": Page(body=CONSENT),
         "/kopf": Page(body=LINKS_HEADER), "/menue": Page(body=LINKS_MENU), "/url": Page(body=LINKS_BY_URL),
-        "/ohne": Page(body=LINKS_ABSENT),
+        "/ohne": Page(body=LINKS_ABSENT), "/banner": Page(body=LINKS_BANNER), "/dialog": Page(body=LINKS_DIALOG),
         "/impressum": Page(body=IMPRESSUM), "/datenschutz": Page(body=PRIVACY),
         "/alt": Page(body=html(f"<main><h1>Alt</h1></main>{LEGAL_FOOTER.replace('/impressum', '/impressum-alt')}")),
         "/impressum-alt": Page(body=IMPRESSUM_OLD),

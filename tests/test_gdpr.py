@@ -189,6 +189,17 @@ def test_legal_links_found_by_text_and_url_in_header_footer_and_menu(pool, shop,
             assert markers[name]["state"] == "pass" and row["text"] == expected, row
 
 
+@pytest.mark.parametrize(("path", "impressum"), [("/banner", "fail"), ("/dialog", "pass")])
+def test_a_legal_link_only_in_the_consent_banner_does_not_count(pool, shop, path, impressum):
+    """The banner disappears after a choice: its link is not reachable from every page."""
+    out = run(pool, shop, path, markers=["impressum_link", "privacy_link"])
+    markers = out["evidence"]["markers"]
+    assert markers["privacy_link"]["state"] == "fail" and markers["impressum_link"]["state"] == impressum
+    (row,) = markers["privacy_link"]["evidence"]
+    assert row["found"] is False and row["where"] == "Cookie-Banner" and row["url"].endswith("/datenschutz")
+    assert "nur im Cookie-Banner" in markers["privacy_link"]["detail"]
+
+
 @pytest.mark.parametrize(("label", "href", "kind", "found"), [
     ("Impressum", "/x", "impressum", True),
     ("IMPRESSUM", "/x", "impressum", True),

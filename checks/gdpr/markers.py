@@ -110,15 +110,23 @@ def judge(pages: list[PageCapture], summary: Summary, settings: GdprSettings,
                                          "Drittanbieter-Hosts außerhalb der Auftragsverarbeiter-Liste")
     for name, kind in (("impressum_link", "impressum"), ("privacy_link", "privacy")):
         found, missing = [], []
+        only_banner = 0
         for p in scanned:
             link = legal_link(p.links, kind)  # type: ignore[arg-type]
             if link is None:
-                missing.append({"page": p.url, "found": False})
+                row: dict[str, Any] = {"page": p.url, "found": False}
+                in_banner = legal_link(p.banner_links, kind)  # type: ignore[arg-type]
+                if in_banner is not None:  # gone once the visitor has chosen: not reachable from every page
+                    row.update(where="Cookie-Banner", text=in_banner[0][:200], url=in_banner[1])
+                    only_banner += 1
+                missing.append(row)
             else:
-                found.append({"page": p.url, "found": True, "text": link[0][:200], "url": link[1]})
+                found.append({"page": p.url, "found": True, "where": "Seite", "text": link[0][:200], "url": link[1]})
         what = "Impressum" if kind == "impressum" else "Datenschutzerklärung"
-        out[name] = (Marker.listed("fail", f"{len(missing)} Seiten ohne Link zu {what}", missing + found) if missing
-                     else Marker.listed("pass", "", found))
+        detail = f"{len(missing)} Seiten ohne Link zu {what}"
+        if only_banner:
+            detail += f" (auf {only_banner} davon nur im Cookie-Banner, der nach der Auswahl verschwindet)"
+        out[name] = (Marker.listed("fail", detail, missing + found) if missing else Marker.listed("pass", "", found))
     refs: list[dict[str, str]] = []
     unreadable: list[dict[str, Any]] = []
     for p in scanned:

@@ -121,7 +121,10 @@ class PageCapture:
     script_cookies: list[dict] = dataclasses.field(default_factory=list)  # per frame: href, host, lines, until _finish
     cookies_complete: bool = True  # False when the remote end offered no DevTools (only the page's own cookies)
     storage: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # {origin, kind, key}
-    links: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (label, href)
+    links: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (label, href), outside consent banners
+    # links inside a consent banner or dialog: gone once a visitor has chosen, so they never count
+    # as a link "from every page" (privacy_link, impressum_link); kept to say where a link was
+    banner_links: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     forms: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     text: str = ""
     error: str | None = None
@@ -144,12 +147,23 @@ class PageCapture:
 _FACTS = """
 const maxLinks = arguments[0], maxText = arguments[1];
 const clean = s => (s || '').replace(/\\s+/g, ' ').trim().slice(0, 200);
-const links = [];
+const links = [], banner = [];
+const BANNER = /cookie|consent|(^|[^a-z])cmp([^a-z]|$)|usercentrics|klaro|borlabs|cookiebot|onetrust|didomi|tarteaucitron|cc-window|cc-banner|gdpr-banner|einwilligung/i;
+const DIALOG_TEXT = /cookie|einwillig|consent|zustimm/i;
+const inBanner = a => {
+  for (let e = a.parentElement, i = 0; e && e !== document.body && i < 30; e = e.parentElement, i++) {
+    const marks = [e.id, typeof e.className === 'string' ? e.className : '', e.getAttribute('aria-label')].join(' ');
+    if (BANNER.test(marks)) return true;
+    if (e.matches('dialog, [role=dialog], [role=alertdialog], [aria-modal=true]') &&
+        DIALOG_TEXT.test((e.textContent || '').slice(0, 3000))) return true;
+  }
+  return false;
+};
 for (const a of document.querySelectorAll('a[href], area[href]')) {
-  if (links.length >= maxLinks) break;
+  if (links.length + banner.length >= maxLinks) break;
   const alts = Array.from(a.querySelectorAll('img[alt]')).map(i => i.alt).join(' ');
   const label = [a.textContent, a.getAttribute('aria-label'), a.getAttribute('title'), alts].map(clean).filter(x => x).join(' ');
-  links.push([label.slice(0, 300), String(a.href).slice(0, 2048)]);
+  (inBanner(a) ? banner : links).push([label.slice(0, 300), String(a.href).slice(0, 2048)]);
 }
 const abs = v => { try { return String(new URL(v || '', document.baseURI)); } catch (e) { return String(v || ''); } };
 const forms = [];
@@ -175,7 +189,7 @@ if (document.body) {
 let status = 0;
 try { const nav = performance.getEntriesByType('navigation')[0]; status = (nav && nav.responseStatus) || 0; } catch (e) {}
 return {url: String(location.href).slice(0, 2048), title: (document.title || '').slice(0, 300), status: status,
-        links: links, forms: forms, text: text};
+        links: links, banner_links: banner, forms: forms, text: text};
 """
 _STORAGE = """
 const keys = kind => { try { const s = window[kind]; const out = [];
@@ -328,6 +342,7 @@ def visit(session: browser_pool.BrowserSession, page: PageCapture, rec: Recorder
     page.status = int(facts.get("status") or 0)
     page.title = str(facts.get("title") or "")
     page.links = [(str(label), str(href)) for label, href in facts.get("links") or []]
+    page.banner_links = [(str(label), str(href)) for label, href in facts.get("banner_links") or []]
     page.forms = list(facts.get("forms") or [])
     page.text = str(facts.get("text") or "")
     page.storage, page.script_cookies = _frames(session, recorder)
