@@ -39,6 +39,12 @@ VARIANTS = [
     ("encryption-openpgp4fpr", GOOD + "Encryption: openpgp4fpr:5f2de5521c63a801ab59ccb603d49de44b29100f\n", set()),
     ("languages", GOOD + "Preferred-Languages: de, en-GB, sgn-CH-DE\n", set()),
     ("language-tag", GOOD + "Preferred-Languages: de, en_US\n", {"language-tag"}),
+    # well-formed but not registered (RFC 5646 § 2.2.9): 5-8 letter primary subtags are reserved
+    ("language-unregistered", GOOD + "Preferred-Languages: Deutsch, Englisch\n", {"language-tag"}),
+    ("language-unassigned", GOOD + "Preferred-Languages: zz\n", {"language-tag"}),
+    ("language-variant", GOOD + "Preferred-Languages: de-DE-1996, zh-Hant-TW\n", set()),
+    ("canonical-elsewhere", GOOD + "Canonical: https://www.example.org/.well-known/security.txt\n", {"canonical"}),
+    ("canonical-self", GOOD + "Canonical: https://example.org/.well-known/security.txt\n", set()),
     ("languages-repeated", GOOD + "Preferred-Languages: de\nPreferred-Languages: en\n", {"languages-repeated"}),
     ("syntax", GOOD + "Just some words\n", {"syntax"}),
     ("empty-value", GOOD + "Policy:\n", {"empty-field"}),
@@ -102,10 +108,12 @@ def test_not_utf8_is_named():
     assert not sectxt.Parser(GOOD.encode() + b"# Stra\xdfe\n").is_valid()
 
 
-def test_canonical_elsewhere_is_a_notice_where_sectxt_errs():
+def test_a_canonical_that_does_not_list_the_fetched_url_makes_the_file_untrusted():
+    """RFC 9116 § 2.5.2: its contents SHOULD NOT be trusted; invalid, as sectxt says too."""
     body = GOOD + "Canonical: https://www.example.org/.well-known/security.txt\n"
     result = security_txt.analyse(URL, 200, "text/plain", body.encode())
-    assert ids(result) == {"canonical"} and result.valid  # a documented difference
+    assert ids(result) == {"canonical"} and not result.valid
+    assert "RFC 9116 § 2.5.2" in result.findings[0].message and result.findings[0].severity == "warning"
     assert not sectxt.Parser(body.encode(), urls=URL).is_valid()
 
 
@@ -162,15 +170,19 @@ def test_data_after_the_signature(signer):
 
 # --- over the wire ---------------------------------------------------------------------------
 
-def test_oversized_file_is_its_own_finding(ca):
+@pytest.mark.parametrize("lines", [1200, 16000])  # about 85 KiB (judged whole) and 1.1 MiB (past the limit)
+def test_a_large_file_is_read_to_one_mib_and_judged_beyond_it_never_called_incomplete(ca, lines):
     pair = ca.issue("sectxt-big", ["127.0.0.1"])
-    filler = "".join(f"# Zeile {i}: " + "x" * 60 + "\n" for i in range(1200))  # about 85 KiB of comments
+    filler = "".join(f"# Zeile {i}: " + "x" * 60 + "\n" for i in range(lines))
     body = (filler + GOOD).encode()
-    assert len(body) > security_txt.MAX_BYTES
     routes = {"/.well-known/security.txt": Page(200, [], body, "text/plain; charset=utf-8")}
     with site(routes, tls=(pair.cert, pair.key)) as port:
-        result = security_txt.fetch_and_analyse(f"https://127.0.0.1:{port}/.well-known/security.txt",
-                                                FetchOptions(timeout=5, ca_file=str(ca.ca_file)))
-    assert result.found and result.truncated
-    assert ids(result) == {"too-large"}  # Contact and Expires lie beyond the cut: never "missing"
-    assert "64 KiB" in result.findings[0].message
+        url = f"https://127.0.0.1:{port}/.well-known/security.txt"
+        result = security_txt.fetch_and_analyse(url, FetchOptions(timeout=5, ca_file=str(ca.ca_file)))
+    if len(body) <= security_txt.MAX_BYTES:  # no RFC rule limits the size: judged on its content, valid
+        assert result.found and not result.truncated and ids(result) == set() and result.valid
+        assert sectxt.Parser(body, urls=url).is_valid()
+    else:
+        assert result.found and result.truncated and not result.valid  # the rest was never seen
+        assert ids(result) == {"too-large"}  # Contact and Expires lie beyond the cut: never "missing"
+        assert "1 MiB" in result.findings[0].message

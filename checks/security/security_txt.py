@@ -3,10 +3,11 @@
 `analyse()` is pure over what was fetched (plus `gpgv` when a key is configured);
 `fetch_and_analyse()` gets /.well-known/security.txt. Judged as the reference validator
 (`sectxt`, the one internet.nl uses) judges it: every rule it treats as an error is a
-warning here, so `valid` agrees with it. Deliberate differences (README): a Canonical that
-does not name the fetched URL is a notice (the file may be served for several names), a
-file valid for more than a year is a notice, and a file over MAX_BYTES is a finding of its
-own, judged on what was read, never reported as fields missing.
+warning here, so `valid` agrees with it. Deliberate differences (docs/checks.md, each with
+the RFC sentence behind it): language tags must be valid, not only well-formed (RFC 5646
+§ 2.2.9, against the IANA registry shipped as data); a file valid for more than a year is a
+notice; a file over MAX_BYTES (1 MiB; RFC 9116 sets no size) is judged on its first MiB
+and not valid (the rest was not seen), never reported as fields missing.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 import base64
 import codecs
 import dataclasses
+import functools
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,7 +31,7 @@ from checks.httpprobe import FetchOptions, fetch
 from checks.result import Finding
 
 PATH = "/.well-known/security.txt"
-MAX_BYTES = 64 * 1024  # read at most this much; a larger file is a finding of its own
+MAX_BYTES = 1024 * 1024  # read at most this much (RFC 9116 sets no limit); beyond it a notice, the rest unjudged
 URI_FIELDS = frozenset({"acknowledgments", "canonical", "contact", "encryption", "hiring", "policy", "csaf"})
 _CONTACT_SCHEMES = ("mailto", "https", "tel")
 # RFC 3339 date-time as sectxt reads it ("T" or a space between date and time)
@@ -41,6 +45,53 @@ _GRANDFATHERED = frozenset({  # RFC 5646 irregular tags, well-formed by definiti
     "en-gb-oed", "i-ami", "i-bnn", "i-default", "i-enochian", "i-hak", "i-klingon", "i-lux", "i-mingo", "i-navajo",
     "i-pwn", "i-tao", "i-tay", "i-tsu", "sgn-be-fr", "sgn-be-nl", "sgn-ch-de"})
 _SIGNED_HEADER = "-----BEGIN PGP SIGNED MESSAGE-----"
+
+
+@functools.cache
+def _subtags() -> dict[str, frozenset[str]]:
+    """The IANA Language Subtag Registry's subtags by type (shipped as data, offline)."""
+    data = json.loads((Path(__file__).parent / "language_subtags.json").read_text(encoding="utf-8"))
+    return {k: frozenset(v) for k, v in data.items() if isinstance(v, list)}
+
+
+def _in_range(subtag: str, registered: frozenset[str]) -> bool:
+    if subtag in registered:
+        return True
+    return any(lo <= subtag <= hi and len(subtag) == len(lo) for r in registered if ".." in r
+               for lo, hi in [r.split("..")])
+
+
+def valid_language_tag(tag: str) -> bool:
+    """A well-formed (RFC 5646 § 2.1) and valid (§ 2.2.9: every subtag registered) language tag."""
+    low = tag.lower()
+    if low in _GRANDFATHERED or low in _subtags()["grandfathered"] or low in _subtags()["redundant"]:
+        return True
+    if not _LANGTAG.match(tag):
+        return False
+    parts = low.split("-")
+    if parts[0] == "x":
+        return True  # private use
+    reg = _subtags()
+    if len(parts[0]) > 3 or not _in_range(parts[0], reg["language"]):
+        return False  # 4 letters reserved, 5-8 letters registered ones only (none are): § 2.2.1
+    i = 1
+    while i < len(parts) and len(parts[i]) == 3 and parts[i].isalpha():
+        if parts[i] not in reg["extlang"]:
+            return False
+        i += 1
+    if i < len(parts) and len(parts[i]) == 4 and parts[i].isalpha():
+        if not _in_range(parts[i], reg["script"]):
+            return False
+        i += 1
+    if i < len(parts) and ((len(parts[i]) == 2 and parts[i].isalpha()) or (len(parts[i]) == 3 and parts[i].isdigit())):
+        if not _in_range(parts[i], reg["region"]):
+            return False
+        i += 1
+    while i < len(parts) and (len(parts[i]) >= 5 or (len(parts[i]) == 4 and parts[i][0].isdigit())):
+        if parts[i] not in reg["variant"]:
+            return False
+        i += 1
+    return True  # extensions and private use: their content is not registered
 _SIG_BEGIN = "-----BEGIN PGP SIGNATURE-----"
 _SIG_END = "-----END PGP SIGNATURE-----"
 
@@ -221,9 +272,9 @@ def analyse(url: str, status: int, content_type: str | None, body: str | bytes, 
         warn("charset", f"Content-Type nennt charset={charset[:30]}; RFC 9116 verlangt utf-8.")
     if not https:
         warn("not-https", "security.txt wird nicht über HTTPS ausgeliefert; RFC 9116 verlangt HTTPS.")
-    if truncated:
-        warn("too-large", f"Die Datei ist größer als {MAX_BYTES // 1024} KiB; beurteilt wurden nur die ersten "
-                          f"{MAX_BYTES // 1024} KiB. Abhilfe: die Datei auf die Felder nach RFC 9116 kürzen.")
+    if truncated:  # no RFC rule; but what lies beyond the limit was not seen: never valid, never "missing"
+        warn("too-large", f"Die Datei ist größer als {MAX_BYTES // 1024 // 1024} MiB; beurteilt wurde nur das erste "
+                          f"MiB, der Rest nicht. Abhilfe: die Datei auf die Felder nach RFC 9116 kürzen.")
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8):]
         warn("bom", "Die Datei beginnt mit einer Byte-Order-Mark (BOM); RFC 9116 verlangt UTF-8 ohne BOM. "
@@ -294,10 +345,10 @@ def analyse(url: str, status: int, content_type: str | None, body: str | bytes, 
                 warn("contact-unusual-scheme", f"Contact nutzt das Schema '{scheme[:20]}'; RFC 9116 empfiehlt "
                                                "mailto:, https: oder tel:.", "notice")
         elif key == "preferred-languages":
-            bad = [t for t in (v.strip() for v in value.split(",")) if not _LANGTAG.match(t) and t.lower() not in _GRANDFATHERED]
+            bad = [t for t in (v.strip() for v in value.split(",")) if not valid_language_tag(t)]
             if bad:
-                warn("language-tag", f"Preferred-Languages enthält keine Sprach-Tags nach RFC 5646: "
-                                     f"{', '.join(b[:20] for b in bad[:5])}.")
+                warn("language-tag", f"Preferred-Languages enthält keine gültigen Sprach-Tags nach RFC 5646 "
+                                     f"(IANA-Register): {', '.join(b[:20] for b in bad[:5])}. Abhilfe: z. B. 'de, en'.")
     if truncated:
         pass  # the fields may lie beyond what was read: never report them as missing
     elif not values.get("contact"):
@@ -322,8 +373,10 @@ def analyse(url: str, status: int, content_type: str | None, body: str | bytes, 
     if any(not v.endswith("provider-metadata.json") for v in values.get("csaf", [])):
         warn("csaf-path", "Feld CSAF muss auf eine provider-metadata.json zeigen.")
     canonical = values.get("canonical", [])
-    if canonical and url not in canonical:
-        warn("canonical", "Die Datei nennt als Canonical eine andere URL.", "notice")
+    if canonical and url not in canonical:  # RFC 9116 § 2.5.2: "... its contents SHOULD NOT be trusted"
+        warn("canonical", f"Canonical nennt nicht die URL, unter der die Datei abgerufen wurde ({url[:120]}); "
+                          "nach RFC 9116 § 2.5.2 ist ihr Inhalt dann nicht vertrauenswürdig. Abhilfe: jede "
+                          "ausliefernde URL als Canonical eintragen.")
     contacts = tuple(c[:200] for c in values.get("contact", []))
     return SecurityTxt(url, True, https, contacts, expiry, signed, tuple(findings), signature,
                        len(body) if isinstance(body, bytes) else len(raw), truncated)
