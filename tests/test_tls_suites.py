@@ -122,8 +122,12 @@ def test_tls13_only(ca, rsa_pair):
         report = scan(port, ca)
     assert result.state is State.UP and result.evidence["tls"]["version"] == "TLSv1.3"
     assert report.accepted == {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": False, "TLSv1.3": True}
-    assert list(report.suites) == ["TLSv1.3"] and report.suites["TLSv1.3"][0].startswith("TLS_")
-    assert report.suites_complete["TLSv1.3"] is False  # only the negotiated suite can be seen
+    assert list(report.suites) == ["TLSv1.3"]
+    # OpenSSL's default TLS 1.3 suites, each offered alone: ChaCha20 is outside the TR-02102-2 tables
+    assert set(report.suites["TLSv1.3"]) == {"TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+                                             "TLS_AES_128_GCM_SHA256"}
+    assert report.suites_complete["TLSv1.3"] is True
+    assert "TLS_CHACHA20_POLY1305_SHA256" in next(f for f in report.findings if f.id == "suites-outside-tr02102").message
     assert report.certificate is not None and report.negotiated == "TLSv1.3" and report.forward_secrecy
     assert "no-modern-protocol" not in ids(report) and "no-forward-secrecy" not in ids(report)
 
@@ -276,3 +280,35 @@ def test_the_missing_intermediate_is_fetched_through_the_proxy(tmp_path: Path, c
             report = tls.scan("127.0.0.1", port, ca_file=str(ca.ca_file), timeout=10, proxy=via)
     assert report.verify_reason == "incomplete-chain"
     assert len([t for t in seen.targets() if t == aia]) == fetched + 1  # the scan's fetch went through it too
+
+
+@pytest.mark.parametrize(("offered", "outside"), [
+    ("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", True),
+    ("TLS_AES_128_GCM_SHA256", False),
+])
+def test_tls13_suites_are_enumerated_one_by_one_and_judged(ca, rsa_pair, offered, outside):
+    """A server (openssl s_server) whose TLS 1.3 suites are set: each is found, no other."""
+    import subprocess
+
+    from tests.servers import free_port
+
+    port = free_port()
+    server = subprocess.Popen(["openssl", "s_server", "-quiet", "-www", "-accept", f"127.0.0.1:{port}",
+                               "-cert", str(rsa_pair[0]), "-key", str(rsa_pair[1]), "-tls1_3",
+                               "-ciphersuites", offered], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            import socket
+
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        report = scan(port, ca)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert set(report.suites["TLSv1.3"]) == set(offered.split(":")) and report.suites_complete["TLSv1.3"]
+    assert ("suites-outside-tr02102" in ids(report)) is outside

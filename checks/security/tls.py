@@ -6,8 +6,10 @@ prefers TLS 1.3 but still accepts TLS 1.0 is caught. For every accepted version 
 1.2 the accepted suites are enumerated: offer every suite this OpenSSL knows, note the one
 the server picks, offer the rest again, until the server refuses (one handshake per accepted
 suite, plus one). Each suite is then judged against the TR-02102-2 tables. TLS 1.3 suites
-cannot be chosen one by one through Python's ssl module; the negotiated one is reported
-(every TLS 1.3 suite is AEAD with forward secrecy).
+cannot be chosen through Python's ssl module: they are offered one at a time through
+libcurl (TLS13_CIPHERS), so a server taking TLS_CHACHA20_POLY1305_SHA256 beside the
+TR-02102-2 suites is seen (every TLS 1.3 suite is AEAD with forward secrecy; ChaCha20 is
+outside the tables).
 
 `certificate.chain` is the chain the server sent, leaf first; `certificate.verified_path` is
 the path verification built (root included), empty when verification failed. A server
@@ -309,6 +311,57 @@ def _enumerate(host: str, port: int, server_name: str, version: str, deadline: f
     return found, not offer, chain
 
 
+# Every TLS 1.3 suite (RFC 8446 B.4); OpenSSL takes them by these names in its TLS 1.3 list.
+TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+                "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256")
+
+
+def _enumerate13(host: str, port: int, server_name: str, deadline: float, per_try: float,
+                 proxy: Proxy | None = None) -> tuple[list[str], bool]:
+    """The TLS 1.3 suites the server accepts: one handshake per suite, each offering that suite
+    alone (Python's ssl module cannot choose TLS 1.3 suites; libcurl's TLS13_CIPHERS can).
+    Returns (accepted, complete): complete False when a handshake neither succeeded nor was
+    refused (time, network) or this libcurl cannot offer single suites."""
+    import pycurl
+
+    found: list[str] = []
+    complete = True
+    for suite in TLS13_SUITES:
+        left = deadline - time.monotonic()
+        if left <= 0.2:
+            return found, False
+        c = pycurl.Curl()
+        try:
+            c.setopt(pycurl.URL, f"https://{server_name}:{port}/")
+            if host != server_name:
+                c.setopt(pycurl.CONNECT_TO, [f"{server_name}:{port}:{host}:{port}"])
+            c.setopt(pycurl.CONNECT_ONLY, 1)  # the handshake, no request
+            c.setopt(pycurl.SSLVERSION, pycurl.SSLVERSION_TLSv1_3 | pycurl.SSLVERSION_MAX_TLSv1_3)
+            c.setopt(pycurl.TLS13_CIPHERS, suite)
+            c.setopt(pycurl.SSL_VERIFYPEER, 0)
+            c.setopt(pycurl.SSL_VERIFYHOST, 0)
+            c.setopt(pycurl.NOSIGNAL, 1)
+            c.setopt(pycurl.TIMEOUT_MS, max(200, int(min(per_try, left) * 1000)))
+            c.setopt(pycurl.PROXY, f"http://{proxy.address}" if proxy is not None and proxy.applies_to(host) else "")
+            if proxy is not None and proxy.applies_to(host):
+                c.setopt(pycurl.HTTPPROXYTUNNEL, 1)
+                if proxy.authorization:
+                    c.setopt(pycurl.PROXYHEADER, [f"Proxy-Authorization: {proxy.authorization}"])
+            c.perform()
+            found.append(suite)
+        except pycurl.error as exc:
+            code = exc.args[0] if exc.args else 0
+            if code == pycurl.E_SSL_CONNECT_ERROR:
+                continue  # refused: the server does not take this suite
+            if code in (pycurl.E_NOT_BUILT_IN, pycurl.E_UNKNOWN_OPTION, 59):  # 59: CURLE_SSL_CIPHER (cannot offer it)
+                complete = False
+                continue
+            complete = False  # time, network: unknown
+        finally:
+            c.close()
+    return found, complete
+
+
 def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout: float = 10.0,
          ca_file: str | None = None, warn_days: int = 30, proxy: Proxy | None = None) -> TlsReport:
     """Probe `host:port` (through `proxy`'s CONNECT tunnel unless `host` is in its no_proxy).
@@ -341,8 +394,11 @@ def scan(host: str, port: int = 443, *, server_name: str | None = None, timeout:
             names, done, chain = _enumerate(host, port, server_name, version, deadline, per_try, proxy)
             suites[version], complete[version] = tuple(names), done
             sent = sent or chain
-    if negotiated13:
-        suites["TLSv1.3"], complete["TLSv1.3"] = (negotiated13,), False  # only the negotiated one can be seen
+    if negotiated13:  # each TLS 1.3 suite offered alone; the negotiated one is known in any case
+        names13, done13 = _enumerate13(host, port, server_name, deadline, per_try, proxy)
+        if negotiated13 not in names13:
+            names13, done13 = [negotiated13, *names13], False
+        suites["TLSv1.3"], complete["TLSv1.3"] = tuple(names13), done13
 
     # Verification as a browser sees it first; with every suite when the browser's offer is refused.
     verify_error = verify_reason = None
