@@ -80,7 +80,7 @@ def main() -> None:
 KI-Verordnung mit der neuen Erkennung: dieser Stand gegen {args.base}, {args.pages} lokale Seiten, Pool {args.pool},
 {args.rounds} Runden im Wechsel (open_widget: false auf beiden Seiten)
   vorher ({args.base})   {base:6.1f} Seiten/min   ({", ".join(f"{x:.1f}" for x in figures["base"])})
-  dieser Stand           {head:6.1f} Seiten/min   ({", ".join(f"{x:.1f}" for x in figures["this"])})
+  dieser Stand         {head:6.1f} Seiten/min   ({", ".join(f"{x:.1f}" for x in figures["this"])})
   Widgets gefunden (dieser Stand): {rows[-1]["widgets"]:.0f}
   Zeit je Seite: {60 / base:.2f} s vorher, {60 / head:.2f} s jetzt: {base / head:.3f}x (Ziel: höchstens 1,2x)""")
 

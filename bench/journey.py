@@ -67,6 +67,8 @@ def plain(base: str) -> float:
     options = webdriver.ChromeOptions()
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
+    if BrowserSettings().sandboxed()[0] is False:  # as our sessions do (root, no user namespaces)
+        options.add_argument("--no-sandbox")
     options.binary_location = "/usr/bin/chromium"
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
