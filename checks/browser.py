@@ -44,6 +44,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.timeouts import Timeouts
 from selenium.webdriver.remote.client_config import ClientConfig
 
+from checks.browser_host import TrustError, tree_rss, trust_in_nssdb
 from checks.settings import ByteSize, PositiveDuration
 
 log = logging.getLogger(__name__)
@@ -157,10 +158,10 @@ class BrowserSettings(BaseModel):
 
     memory_limit: ByteSize = Field(
         1024**3, ge=256 * 1024**2,
-        description="Memory (RSS) one local browser session may use, chromedriver and every Chromium process "
-                    "together (e.g. 1GiB); a page past it is killed (browser_crashed) so that one hostile page never "
-                    "takes the monitor with it. Size the unit's limit as pools.browser x this + 0.6 GiB "
-                    "(docs/operations.md).")
+        description="Memory (proportional set size) one local browser session may use, chromedriver and every "
+                    "Chromium process together (e.g. 1GiB); a page past it is killed (browser_crashed) so that one "
+                    "hostile page never takes the monitor with it. Size the unit's limit as pools.browser x (this + "
+                    "0.375 GiB) + 0.75 GiB (docs/operations.md).")
     js_heap_mb: int = Field(512, ge=64, description="V8 heap limit of a page in MiB (--max-old-space-size): a script "
                             "that allocates past it crashes its own tab, not the session.")
     sandbox: Literal["auto", "on", "off"] = Field(
@@ -214,69 +215,6 @@ class SessionBroken(Exception):
     def __init__(self, message: str, memory: bool = False) -> None:
         super().__init__(message)
         self.memory = memory  # killed at the memory limit, not at the deadline
-
-
-def ca_bundle(ca_files: list[Path] | tuple[Path, ...]) -> str | None:
-    """One PEM file with the system's CAs and `ca_files`, for the HTTP-side probes (libcurl and
-    Python take one bundle); written once per content into the temporary directory."""
-    if not ca_files:
-        return None
-    import hashlib
-    import ssl
-
-    system = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
-    parts = [Path(system).read_bytes() if os.path.isfile(system) else b""]
-    parts += [Path(p).read_bytes() for p in ca_files]
-    blob = b"\n".join(parts)
-    path = Path(tempfile.gettempdir()) / f"egov-monitor-ca-{hashlib.sha256(blob).hexdigest()[:16]}.pem"
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(blob)
-        os.replace(tmp, path)
-    return str(path)
-
-
-def trust_in_nssdb(directory: str, ca_files: list[Path]) -> None:
-    """An NSS database at `directory` that trusts the CAs of `ca_files` for servers (certutil)."""
-    certutil = shutil.which("certutil")
-    if certutil is None:
-        raise BrowserUnavailable("browser.ca_files braucht certutil (Debian-Paket libnss3-tools); "
-                                 "scripts/setup.sh installiert es")
-    os.makedirs(directory, exist_ok=True)
-    db = f"sql:{directory}"
-    steps = [[certutil, "-N", "-d", db, "--empty-password"]]
-    steps += [[certutil, "-A", "-d", db, "-n", f"egov-ca-{i}", "-t", "C,,", "-i", str(path)]
-              for i, path in enumerate(ca_files)]
-    for cmd in steps:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-        if done.returncode != 0:
-            raise BrowserUnavailable(f"CA-Datei nicht in die Browser-Sitzung übernommen ({cmd[-1]}): "
-                                     f"{(done.stderr or done.stdout).strip()[:200]}")
-
-
-def tree_rss(pgid: int) -> int:
-    """Memory (bytes) of every process in the process group `pgid`: the sum of their proportional
-    set sizes (Linux /proc/PID/smaps_rollup), so pages the Chromium processes share count once,
-    as the kernel's memory accounting of a cgroup counts them (a sum of RSS counts them per process,
-    about twice a plain session's real use)."""
-    total = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-            fields = stat[stat.rindex(b")") + 2:].split()
-            if int(fields[2]) != pgid:  # state, ppid, pgrp
-                continue
-            with open(f"/proc/{name}/smaps_rollup", "rb") as f:
-                for line in f:
-                    if line.startswith(b"Pss:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
 
 
 def _free_port() -> int:
@@ -372,7 +310,10 @@ class BrowserSession:
         env = None
         if self.settings.ca_files:  # Chromium on Linux trusts what $HOME/.pki/nssdb trusts
             home = os.path.join(self._profile, "home")
-            trust_in_nssdb(os.path.join(home, ".pki", "nssdb"), self.settings.ca_files)
+            try:
+                trust_in_nssdb(os.path.join(home, ".pki", "nssdb"), self.settings.ca_files)
+            except TrustError as exc:
+                raise BrowserUnavailable(str(exc)) from exc
             env = dict(os.environ, HOME=home)
         port = _free_port()
         # A session of its own, so one killpg ends chromedriver and every Chromium process it started.

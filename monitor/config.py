@@ -13,7 +13,6 @@ import glob
 import hmac
 import os
 import re
-import ssl
 import time as _time
 from datetime import date, datetime, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -46,6 +45,7 @@ from monitor.config_issues import (  # noqa: F401 - ConfigIssue, ConfigError and
     _read_yaml,
     _where_in_journey,
     german,
+    trusted_ca_files,
 )
 
 ServiceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
@@ -596,18 +596,9 @@ def _load_config(settings_file: Path) -> Config:
             services[service.id] = ResolvedService(service, resolved, f"{file}")
     from monitor.kinds import REGISTRY
 
-    if settings.browser.ca_files:  # relative to settings.yaml; each a readable PEM file of CA certificates
-        trusted = []
-        for i, ca_path in enumerate(settings.browser.ca_files):
-            ca_full = ca_path if ca_path.is_absolute() else (settings_file.parent / ca_path).resolve()
-            try:
-                ssl.create_default_context().load_verify_locations(cafile=str(ca_full))
-            except (OSError, ssl.SSLError) as exc:
-                issues.append(ConfigIssue(str(settings_file), index.line(("browser", "ca_files", i)), None,
-                                          f"browser.ca_files.{i}",
-                                          f"{ca_full}: keine lesbare PEM-Datei mit CA-Zertifikaten ({exc}); "
-                                          "Pfad relativ zu settings.yaml prüfen"))
-            trusted.append(ca_full)
+    if settings.browser.ca_files:  # relative to settings.yaml, each a readable PEM file of CA certificates
+        trusted, ca_issues = trusted_ca_files(settings.browser.ca_files, settings_file, index.line)
+        issues.extend(ca_issues)
         settings = settings.model_copy(update={"browser": settings.browser.model_copy(update={"ca_files": trusted})})
     browser_users = sorted(s.id for s in services.values()
                            if any(REGISTRY[k].check.pool == "browser" for k in s.checks))

@@ -171,3 +171,21 @@ def _where_in_journey(raw: Any, loc: tuple[Any, ...]) -> str:
         return out + ": "
     except (KeyError, IndexError, TypeError, AttributeError):
         return ""
+
+
+def trusted_ca_files(files: list[Path], settings_file: Path, line: Any) -> tuple[list[Path], list[ConfigIssue]]:
+    """`browser.ca_files` made absolute (relative to settings.yaml), each checked to hold PEM CA
+    certificates; the problems with file and line (`line(path)` of the settings' index)."""
+    import ssl
+
+    trusted, issues = [], []
+    for i, ca_path in enumerate(files):
+        ca_full = ca_path if ca_path.is_absolute() else (settings_file.parent / ca_path).resolve()
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(ca_full))
+        except (OSError, ssl.SSLError) as exc:
+            issues.append(ConfigIssue(str(settings_file), line(("browser", "ca_files", i)), None, f"browser.ca_files.{i}",
+                                      f"{ca_full}: keine lesbare PEM-Datei mit CA-Zertifikaten ({exc}); "
+                                      "Pfad relativ zu settings.yaml prüfen"))
+        trusted.append(ca_full)
+    return trusted, issues

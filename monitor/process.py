@@ -23,7 +23,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from checks.browser import PoolHolder, ca_bundle
+from checks.browser import PoolHolder
+from checks.browser_host import ca_bundle
 from checks.kind import CheckContext
 from monitor.config import Config
 from monitor.metrics import BrowserPoolCollector

@@ -379,7 +379,8 @@ def test_a_memory_bomb_is_killed_at_the_cap_and_the_pools_next_page_scans(server
     what a page can allocate in one look (the deploy files are sized on that), the next page scans."""
     from checks import accessibility as a11y
     from checks.accessibility import AccessibilitySettings
-    from checks.browser import BrowserPool, BrowserSettings, tree_rss
+    from checks.browser import BrowserPool, BrowserSettings
+    from checks.browser_host import tree_rss
 
     limit = 600 * 1024**2
     pool = BrowserPool(BrowserSettings(memory_limit=limit), 1)
@@ -399,7 +400,7 @@ def test_a_memory_bomb_is_killed_at_the_cap_and_the_pools_next_page_scans(server
         assert bomb.error_reason == "browser_crashed", bomb
         assert bomb.error == "Seite beendet: Browser über der Speichergrenze von 600 MiB"
         assert took < 30, f"killed only after {took:.0f} s"  # at the cap, not at the 60 s deadline
-        assert 0 < peak[0] < limit + 256 * 1024**2, f"peak {peak[0] // 1024**2} MiB"
+        assert 0 < peak[0] < limit + 384 * 1024**2, f"peak {peak[0] // 1024**2} MiB"  # the sizing's margin
         assert pool.stats.killed >= 1
         ok = a11y.scan_page(pool, server + "/ok", AccessibilitySettings(timeout=30))
         assert ok.error is None and ok.title == "Serviceportal"

@@ -10,7 +10,8 @@ import pytest
 from checks import accessibility as a11y
 from checks.accessibility import AccessibilitySettings
 from checks.availability import AvailabilitySettings, run
-from checks.browser import BrowserPool, BrowserSettings, ca_bundle
+from checks.browser import BrowserPool, BrowserSettings
+from checks.browser_host import ca_bundle
 from checks.kind import CheckContext
 from checks.result import Reason, State, Target
 from tests.certs import TestCA
