@@ -159,7 +159,7 @@ class BrowserSettings(BaseModel):
     memory_limit: ByteSize = Field(
         1024**3, ge=256 * 1024**2,
         description="Memory (proportional set size) one local browser session may use, chromedriver and every "
-                    "Chromium process together (e.g. 1GiB); a page past it is killed (browser_crashed) so that one "
+                    "Chromium process together (e.g. 1GiB); a page past it is killed (memory_limit) so that one "
                     "hostile page never takes the monitor with it. Size the unit's limit as pools.browser x (this + "
                     "0.375 GiB) + 0.75 GiB (docs/operations.md).")
     js_heap_mb: int = Field(512, ge=64, description="V8 heap limit of a page in MiB (--max-old-space-size): a script "
@@ -429,12 +429,13 @@ def page_failure(exc: BaseException, budget: float, done: str = "geprüft") -> t
     """(German error text, reason) for one of PAGE_ERRORS raised while working on a page.
 
     Reasons: browser_unavailable, timeout, browser_crashed (worth one retry on a new
-    session), load_failed (a net::ERR_ from Chromium), webdriver."""
+    session), memory_limit (killed at browser.memory_limit: never retried), load_failed (a
+    net::ERR_ from Chromium), webdriver."""
     if isinstance(exc, BrowserUnavailable):
         return str(exc), "browser_unavailable"
     if isinstance(exc, SessionBroken):
-        if exc.memory:
-            return str(exc), "browser_crashed"
+        if exc.memory:  # not "browser_crashed": that one is worth a retry, a memory bomb bombs again
+            return str(exc), "memory_limit"
         return f"Seite nicht innerhalb von {budget:g}s {done} (Zeitgrenze)", "timeout"
     text = _short(exc)
     if not isinstance(exc, WebDriverException):
@@ -575,7 +576,7 @@ class BrowserPool:
     def _watch_memory(self, session: BrowserSession, done: threading.Event, fired: threading.Event,
                       over_memory: threading.Event, what: str) -> None:
         """Kill the session when its process tree's memory passes the limit (a memory bomb,
-        a million DOM nodes): the page fails as browser_crashed, the monitor lives on."""
+        a million DOM nodes): the page fails as memory_limit, the monitor lives on."""
         assert session._process is not None
         limit = self.settings.memory_limit
         while not done.wait(MEMORY_POLL):

@@ -164,6 +164,7 @@ _NET_ERRORS = ((re.compile(r"ERR_NAME_NOT_RESOLVED|ERR_NAME_RESOLUTION_FAILED"),
                (re.compile(r"ERR_TOO_MANY_REDIRECTS"), Reason.TOO_MANY_REDIRECTS))
 _REASONS = {"timeout": Reason.READ_TIMEOUT, "http_status": Reason.HTTP_STATUS, "not_a_page": Reason.NOT_A_PAGE,
             "browser_unavailable": Reason.INTERNAL_ERROR, "browser_crashed": Reason.INTERNAL_ERROR,
+            "memory_limit": Reason.INTERNAL_ERROR,
             "webdriver": Reason.INTERNAL_ERROR, "axe_failed": Reason.INTERNAL_ERROR}
 
 
