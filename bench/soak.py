@@ -86,37 +86,39 @@ def estate_routes() -> tuple[dict, list[str], list[Page]]:
     return routes, paths, flapping
 
 
+def _http(sid: str, name: str, url: str, fast: float, hourly: float, security: bool) -> list[str]:
+    """A service with an availability check (and the security check where `security`)."""
+    out = [f"  - id: {sid}", f"    name: {name}", "    category: efa", "    operator: Land Saarland",
+           "    contact: ops@example.invalid", f'    urls: ["{url}"]', "    checks:",
+           f"      availability: {{interval: {fast:.3f}s, timeout: 1s, retries: 0}}"]
+    return out + ([f"      security: {{interval: {hourly:.1f}s, timeout: 5s}}"] if security else [])
+
+
+def _browser(sid: str, name: str, url: str, hourly: float) -> list[str]:
+    """A service with the accessibility and DSGVO checks every two simulated hours."""
+    return [f"  - id: {sid}", f"    name: {name}", "    category: kommune", "    operator: Gemeinde",
+            "    contact: ops@example.invalid", f'    urls: ["{url}"]', "    checks:",
+            f"      accessibility: {{interval: {2 * hourly:.1f}s, timeout: 15s, sitemap: {{enabled: false}}}}",
+            f"      gdpr: {{interval: {2 * hourly:.1f}s, timeout: 15s}}"]
+
+
 def write_config(directory: Path, base: str, paths: list[str], factor: float, port: int, raw: str = "",
                  quiet: int = 0, generation: int = 0) -> Path:
     fast, hourly = 60 / factor, 3600 / factor
     lines = ["services:"]
     for i, path in enumerate(HOSTILE_HTTP):
-        lines += [f"  - id: h{i:02d}", f"    name: Feindlich {i}", "    category: efa", "    operator: Land Saarland",
-                  "    contact: ops@example.invalid", f'    urls: ["{raw}{path}"]', "    checks:",
-                  f"      availability: {{interval: {fast:.3f}s, timeout: 1s, retries: 0}}"]
-        if i % 3 == 0:
-            lines.append(f"      security: {{interval: {hourly:.1f}s, timeout: 5s}}")
+        lines += _http(f"h{i:02d}", f"Feindlich {i}", raw + path, fast, hourly, i % 3 == 0)
     for i, path in enumerate(HOSTILE_BROWSER):
-        lines += [f"  - id: hb{i}", f"    name: Feindliche Seite {i}", "    category: kommune", "    operator: Gemeinde",
-                  "    contact: ops@example.invalid", f'    urls: ["{raw}{path}"]', "    checks:",
-                  f"      accessibility: {{interval: {2 * hourly:.1f}s, timeout: 15s, sitemap: {{enabled: false}}}}",
-                  f"      gdpr: {{interval: {2 * hourly:.1f}s, timeout: 15s}}"]
+        lines += _browser(f"hb{i}", f"Feindliche Seite {i}", raw + path, hourly)
     for i in range(quiet):  # the large catalog reloaded every simulated hour; these run once a day
         lines += [f"  - id: q{i:05d}", f"    name: Ruhiger Dienst {i} (Stand {generation})", "    category: efa",
                   "    operator: Land Saarland", "    contact: ops@example.invalid",
                   f'    urls: ["{base}/healthy/{i % 170}?q={i}"]', "    checks:",
                   "      availability: {interval: 24h, timeout: 1s, retries: 0}"]
     for i, path in enumerate(paths):
-        lines += [f"  - id: s{i:03d}", f"    name: Dienst {i}", "    category: efa", "    operator: Land Saarland",
-                  "    contact: ops@example.invalid", f'    urls: ["{base}{path}"]', "    checks:",
-                  f"      availability: {{interval: {fast:.3f}s, timeout: 1s, retries: 0}}"]
-        if i % SECURITY_EVERY == 0:
-            lines.append(f"      security: {{interval: {hourly:.1f}s, timeout: 5s}}")
+        lines += _http(f"s{i:03d}", f"Dienst {i}", base + path, fast, hourly, i % SECURITY_EVERY == 0)
     for i, path in enumerate(BROWSER_PAGES):
-        lines += [f"  - id: b{i}", f"    name: Portal {i}", "    category: kommune", "    operator: Gemeinde",
-                  "    contact: ops@example.invalid", f'    urls: ["{base}{path}"]', "    checks:",
-                  f"      accessibility: {{interval: {2 * hourly:.1f}s, timeout: 15s, sitemap: {{enabled: false}}}}",
-                  f"      gdpr: {{interval: {2 * hourly:.1f}s, timeout: 15s}}"]
+        lines += _browser(f"b{i}", f"Portal {i}", base + path, hourly)
     (directory / "catalog.yaml").write_text("\n".join(lines) + "\n")
     settings = directory / "settings.yaml"
     settings.write_text(f'catalog: [catalog.yaml]\nlisten: "127.0.0.1:{port}"\n'

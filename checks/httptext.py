@@ -58,10 +58,9 @@ def redirect_target(current: str, location: str) -> str:
             ascii_host = parts.hostname.encode("idna").decode("ascii")
         except UnicodeError as exc:
             raise InvalidRedirect(f"Weiterleitung auf einen ungültigen Hostnamen: {parts.hostname[:200]!r}") from exc
-        userinfo, _, hostport = netloc.rpartition("@")
+        userinfo = netloc.rpartition("@")[0]
         port = f":{parts.port}" if parts.port else ""
         netloc = (userinfo + "@" if userinfo else "") + ascii_host + port
-        del hostport
 
     def enc(part: str) -> str:
         return quote(part.encode("utf-8", errors="surrogateescape"), safe=_URL_SAFE)

@@ -136,28 +136,24 @@ def _gdpr_part(session: browser_pool.BrowserSession, settings: JourneySettings, 
     login = _login_steps(journey, set(settings.secrets))
     rec = Recorder()
     login_cookies: set[str] = set()
-    for o in outcomes:
-        if o.name not in login:
-            continue
-        probe = Recorder()
-        probe.feed(o.log)
-        for _rid, url, line, _refused in probe.header_cookies:
-            name = line.split("=", 1)[0].strip()
-            if name and _first_party(url or o.url, start_url, settings.first_party):
-                login_cookies.add(name)
-    gsettings = GdprSettings(markers=list(GDPR_MARKERS), first_party=settings.first_party, legal_pages=False,
-                             extra_necessary_names=[*settings.necessary_names,
-                                                    *(glob_escape(n) for n in sorted(login_cookies))])
     first_step: dict[str, str] = {}
     first_page: dict[str, str] = {}  # the page that made the request: the one shown while the step ran
     shown = start_url
-    for o in outcomes:
-        before = len(rec.hops)
+    for o in outcomes:  # one pass over the log: requests by step, and the cookies the login response set
+        before, cookies_before = len(rec.hops), len(rec.header_cookies)
         rec.feed(o.log)
         for hop in rec.hops[before:]:
             first_step.setdefault(hop.host, o.name)
             first_page.setdefault(hop.host, o.url or shown)
+        if o.name in login:
+            for _rid, url, line, _refused in rec.header_cookies[cookies_before:]:
+                name = line.split("=", 1)[0].strip()
+                if name and _first_party(url or o.url, start_url, settings.first_party):
+                    login_cookies.add(name)
         shown = o.url or shown
+    gsettings = GdprSettings(markers=list(GDPR_MARKERS), first_party=settings.first_party, legal_pages=False,
+                             extra_necessary_names=[*settings.necessary_names,
+                                                    *(glob_escape(n) for n in sorted(login_cookies))])
     last = next((o.url for o in reversed(outcomes) if o.url), start_url)
     page = read_visit(session, PageCapture(url=start_url, final_url=last), rec, recorder)
     summary = summarize([page], gsettings)
