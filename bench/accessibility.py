@@ -24,9 +24,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from checks.kind import CheckContext
 from checks import accessibility as a11y
 from checks.browser import BrowserPool, BrowserSettings
+from checks.kind import CheckContext
 from checks.result import Target
 from tests.sites import Page, site
 

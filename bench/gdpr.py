@@ -17,10 +17,10 @@ import concurrent.futures
 import time
 
 from bench.accessibility import FRAME, INNER, SVG, TAGS, page
-from checks.kind import CheckContext
 from checks import accessibility as a11y
 from checks import gdpr
 from checks.browser import BrowserPool, BrowserSettings
+from checks.kind import CheckContext
 from checks.result import Target
 from tests.sites import Page, site
 

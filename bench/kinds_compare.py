@@ -19,6 +19,10 @@ import statistics
 import time
 from pathlib import Path
 
+from monitor.kinds import builtin
+
+KINDS = builtin()
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "290851c"  # the last commit before the kinds redesign
 
@@ -43,8 +47,8 @@ def worker(services: int, scrapes: int, directory: str) -> None:
     (d / "catalog.yaml").write_text("\n".join(lines) + "\n")
     (d / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{d / "s.db"}"}}\n'
                                      "browser: {remote_url: 'http://127.0.0.1:9'}\n")
-    config = load_config(d / "settings.yaml")
-    store = Store.open(config.store_url, tz=config.settings.tz)
+    config = load_config(d / "settings.yaml", KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
     t0 = datetime.now(UTC) - timedelta(hours=1)
     results = []
     for i in range(services):

@@ -28,11 +28,14 @@ from pathlib import Path
 from bench.synthetic_year import TZ, generate, write_config
 from monitor.config import load_config
 from monitor.store import Store
+from monitor.kinds import builtin
+
+KINDS = builtin()
 d, n = Path(sys.argv[1]), int(sys.argv[2])
 settings = write_config(d, n)
 (d / "store.db").unlink(missing_ok=True)
-config = load_config(settings)
-store = Store.open(config.store_url, tz=TZ)
+config = load_config(settings, KINDS)
+store = Store.open(config.store_url, config.kinds, tz=TZ)
 until = datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1)
 counts = generate(store, config, 2026, until)
 store.close()

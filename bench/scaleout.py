@@ -29,13 +29,15 @@ import sqlalchemy as sa
 
 from bench.availability import theirs
 from bench.peers import nginx, process_cpu_seconds
-from checks.result import CheckKind
 from monitor import distributed as dist
 from monitor.config import load_config
+from monitor.kinds import builtin
 from monitor.store import Store
 from tests.postgres import postgres_server
 from tests.redis import redis_server
 from tests.servers import free_port
+
+KINDS = builtin()
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES, URLS_PER_SERVICE = 100, 5
@@ -62,13 +64,13 @@ def write_config(directory: Path, port: int, pg: str, redis: str, threads: int) 
 
 
 def enqueue_jobs(settings: Path, jobs: int, round_no: int) -> None:
-    config = load_config(settings)
+    config = load_config(settings, KINDS)
     broker = dist.make_broker(config.settings.queue)
     targets = [(svc, url) for svc in config.services.values() for url in svc.urls]
     for i in range(jobs):
         svc, url = targets[i % len(targets)]
         key = f"r{round_no}:{i}"
-        dist.enqueue(broker, svc, CheckKind.AVAILABILITY, url, key, time.time())
+        dist.enqueue(broker, KINDS, svc, "availability", url, key, time.time())
     broker.close()
 
 
@@ -142,7 +144,7 @@ def main() -> None:
     with nginx() as port, postgres_server() as pg, redis_server() as redis, \
             tempfile.TemporaryDirectory(prefix="egov-scaleout-") as tmp:
         settings = write_config(Path(tmp), port, pg, redis, args.threads)
-        Store.open(pg).close()  # the schema, as the scheduler creates it
+        Store.open(pg, KINDS).close()  # the schema, as the scheduler creates it
         engine = sa.create_engine(pg)
         subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)], cwd=ROOT,
                        check=True, capture_output=True)

@@ -69,9 +69,12 @@ from bench.synthetic_year import _availability_result
 from monitor.config import load_config
 from monitor.incidents import CAUSES, Incident, IncidentBook, Update
 from monitor.store import Store
+from monitor.kinds import builtin
+
+KINDS = builtin()
 settings = Path(sys.argv[1])
-config = load_config(settings)
-store = Store.open(config.store_url, tz=config.settings.tz)
+config = load_config(settings, KINDS)
+store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
 rng = np.random.default_rng(20)
 now = time.time()
 t0 = time.perf_counter()
@@ -119,10 +122,10 @@ def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS"):
             return int(line.split()[1]) / 1024
-config = load_config(Path(sys.argv[1]))
-store = Store.open(config.store_url, tz=config.settings.tz)
+config = load_config(Path(sys.argv[1]), KINDS)
+store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
 from monitor.statuspage import read_current
-rows = read_current(store)
+rows = read_current(config, store)
 before = rss()
 times = []
 for _ in range(5):

@@ -10,7 +10,7 @@ presentation (metrics, CLI view, rollup digest, report section), is `monitor.kin
 from __future__ import annotations
 
 from checks.kind import CheckContext, CheckImplementation
-from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 
 __all__ = ["CheckContext", "CheckImplementation", "CheckKind", "CheckResult", "CheckSettings", "Reason", "State",

@@ -10,11 +10,12 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import math
 import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict, cast
 
@@ -23,9 +24,9 @@ from pydantic import BeforeValidator, Field, FilePath, field_validator, model_va
 from checks.curlprobe import fetch, submit
 from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome
 from checks.httptext import body_text
-from checks.kind import CheckContext, CheckImplementation
+from checks.kind import CheckContext, CheckImplementation, Records
 from checks.proxy import Proxy, ProxySettings
-from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.result import CheckResult, Reason, State, Target
 from checks.settings import ByteSize, CheckSettings, Duration, PositiveDuration, SettingsFileError
 
 
@@ -348,7 +349,7 @@ def _conclude(target: Target, settings: AvailabilitySettings, ctx: CheckContext 
     return CheckResult(
         service_id=target.service_id,
         url=target.url,
-        kind=CheckKind.AVAILABILITY,
+        kind="availability",
         state=state,
         reason=reason,
         started_at=started,
@@ -358,4 +359,72 @@ def _conclude(target: Target, settings: AvailabilitySettings, ctx: CheckContext 
     )
 
 
-CHECK = CheckImplementation(CheckKind.AVAILABILITY, AvailabilitySettings, run, pool="http", start=start)
+_ATTEMPT_KEYS = ("at", "state", "reason", "detail", "status_code", "duration_seconds")  # an attempt's evidence
+
+
+def _derived_attempt(plain: dict[str, Any]) -> dict[str, Any]:
+    """The attempt a result of one attempt implies: its state, reason, detail and figures."""
+    m = plain["measurements"]
+    status = m.get("status_code")
+    return {"state": plain["state"], "reason": plain["reason"], "detail": plain["evidence"].get("detail", ""),
+            "status_code": int(status) if isinstance(status, int | float) else None,
+            "duration_seconds": m.get("duration_seconds")}
+
+
+def _attempt_at(started: datetime, offset_us: int) -> str:
+    return (started + timedelta(microseconds=offset_us)).isoformat()
+
+
+class AvailabilityRecords(Records):
+    """One result a minute per URL: the rollups keep the latency histogram, not measurements;
+    a row of one attempt does not repeat what its columns hold."""
+
+    keep_measurements = False
+    raw_retention_days = 2
+    hour_rollups = True
+    status_light = True  # the status page's light is the availability of a service
+
+    def latency(self, result: CheckResult) -> float:
+        if result.state not in (State.UP, State.DEGRADED):
+            return math.nan
+        value = measurements_of(result).get("duration_seconds", result.duration_seconds)
+        return float(value) if isinstance(value, int | float) else math.nan
+
+    def compact_evidence(self, plain: dict[str, Any]) -> dict[str, Any]:
+        """A result of one attempt (nearly every `up`) keeps only what its attempt does not share
+        with the row: its start as microseconds after the result's and any field that differs.
+        Retried results keep their attempts as they are."""
+        evidence = plain["evidence"]
+        attempts = evidence.get("attempts")
+        if not (isinstance(attempts, list) and len(attempts) == 1 and isinstance(attempts[0], dict)
+                and tuple(attempts[0]) == _ATTEMPT_KEYS and isinstance(attempts[0]["at"], str)):
+            return evidence
+        attempt, derived = attempts[0], _derived_attempt(plain)
+        own: dict[str, Any] = {}
+        started = datetime.fromisoformat(plain["started_at"])
+        try:
+            offset = (datetime.fromisoformat(attempt["at"]) - started) // timedelta(microseconds=1)
+        except ValueError:
+            offset = None
+        if offset is not None and _attempt_at(started, offset) == attempt["at"]:
+            if offset:
+                own["at_us"] = offset
+        else:
+            own["at"] = attempt["at"]
+        for key in _ATTEMPT_KEYS[1:]:
+            if attempt[key] != derived[key] or type(attempt[key]) is not type(derived[key]):
+                own[key] = attempt[key]
+        return {**evidence, "attempts": own}  # an object, never a list: the compact form
+
+    def expand_evidence(self, plain: dict[str, Any]) -> None:
+        evidence = plain["evidence"]
+        own = evidence.get("attempts")
+        if not isinstance(own, dict):
+            return
+        derived = _derived_attempt(plain)
+        at = own["at"] if "at" in own else _attempt_at(datetime.fromisoformat(plain["started_at"]), own.get("at_us", 0))
+        evidence["attempts"] = [{"at": at, **{key: own.get(key, derived[key]) for key in _ATTEMPT_KEYS[1:]}}]
+
+
+CHECK = CheckImplementation("availability", AvailabilitySettings, run, pool="http", start=start,
+                            records=AvailabilityRecords())

@@ -15,18 +15,6 @@ from types import MappingProxyType
 from typing import Any
 
 
-class CheckKind(enum.StrEnum):
-    """The names of the built-in check kinds. The registry (`monitor.kinds.REGISTRY`) is what
-    counts: a result's kind is any registered name, these are only the shipped ones."""
-
-    AVAILABILITY = "availability"
-    SECURITY = "security"
-    ACCESSIBILITY = "accessibility"
-    GDPR = "gdpr"
-    JOURNEY = "journey"
-    AI_ACT = "ai_act"
-
-
 class State(enum.StrEnum):
     """Outcome of one check run.
 
@@ -74,12 +62,6 @@ class Reason(enum.StrEnum):
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
     MONITOR_STOPPED = "monitor_stopped"  # the monitor was stopped while the run was under way
     NOT_A_PAGE = "not_a_page"  # the address answers with a file download (or other non-page), not a web page
-
-
-def kind_name(name: str) -> str:
-    """A built-in kind as its CheckKind member, any other registered kind as its plain name."""
-    value = str(name)
-    return CheckKind(value) if value in CheckKind._value2member_map_ else value
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -138,7 +120,7 @@ class CheckResult:
 
     service_id: str
     url: str
-    kind: str  # a registered kind name; the built-in ones as CheckKind members
+    kind: str  # a registered kind name (checks.kind.Registry)
     state: State
     reason: Reason
     started_at: datetime
@@ -149,7 +131,7 @@ class CheckResult:
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:
             raise ValueError("started_at must be timezone-aware")
-        object.__setattr__(self, "kind", kind_name(self.kind))
+        object.__setattr__(self, "kind", str(self.kind))
         object.__setattr__(self, "state", State(self.state))
         object.__setattr__(self, "reason", Reason(self.reason))
         object.__setattr__(self, "measurements", _freeze(self.measurements))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
@@ -90,3 +92,28 @@ class CheckSettings(BaseModel):
     def worst_case_seconds(self) -> float:
         """How long one scheduled run can take at most (used to size misfire grace)."""
         return self.timeout
+
+    # ------------------------------------------------ hooks the configuration calls on every kind
+
+    def bind_paths(self, base: Path) -> Self:
+        """The files the settings name made absolute (relative to config/) and checked now;
+        raises SettingsFileError naming the field."""
+        return self
+
+    def resolve_across(self, others: Sequence[CheckSettings], start_url: str) -> tuple[Self | None, tuple[str, str] | None]:
+        """These settings completed from the service's other checks (a DSGVO check's login
+        from the journey check it names): (settings, None), or (None, (field, German error))."""
+        return self, None
+
+    def journey_prefix(self, name: str, base_url: str) -> Any | None:
+        """The journey `name` of these settings as another check's login (a `checks.steps.Prefix`)."""
+        return None
+
+    def journey_names(self) -> list[str]:
+        return []
+
+    @classmethod
+    def where(cls, raw: Any, loc: tuple[Any, ...]) -> str:
+        """A German prefix that names where in `raw` (the catalog's settings) an error at `loc`
+        is, where the path's indexes alone would not tell an operator (a journey's step)."""
+        return ""

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from checks.result import CheckResult, State
-from monitor.kinds import REGISTRY
+from monitor.kinds import Kinds, builtin
 from monitor.report.period import Period, PeriodError
 
 DEFAULT_CONFIG = os.environ.get("EGOV_MONITOR_CONFIG", "config/settings.yaml")
@@ -52,7 +52,7 @@ def _load(args: argparse.Namespace):
     from monitor.config import ConfigError, load_config
 
     try:
-        return load_config(args.config)
+        return load_config(args.config, args.kinds)
     except ConfigError as exc:
         _print_config_error(exc)
         return None
@@ -62,7 +62,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_DOWN
-    targets = sum(len(REGISTRY[k].check.urls(s.urls, v)) for s in config.services.values() for k, v in s.checks.items())
+    targets = sum(len(config.kinds[k].check.urls(s.urls, v)) for s in config.services.values() for k, v in s.checks.items())
     note = " (Beispielkatalog)" if config.example else ""
     print(f"Konfiguration gültig{note}: {len(config.services)} Dienste, {targets} Prüfziele.")
     return EXIT_OK
@@ -101,20 +101,20 @@ def _serve(args: argparse.Namespace, make) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor.daemon import Daemon
 
-    return _serve(args, lambda: Daemon(args.config))
+    return _serve(args, lambda: Daemon(args.config, args.kinds))
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from monitor.scheduler import Scheduler
 
-    return _serve(args, lambda: Scheduler(args.config))
+    return _serve(args, lambda: Scheduler(args.config, args.kinds))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from monitor.worker import Worker
 
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
-    return _serve(args, lambda: Worker(args.config, queues, args.listen))
+    return _serve(args, lambda: Worker(args.config, args.kinds, queues, args.listen))
 
 
 def _unknown_services(names: list[str], config) -> bool:
@@ -138,7 +138,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from checks.kind import CheckContext
     from monitor.process import trust_of
 
-    kinds = [REGISTRY[args.kind]] if args.kind else list(REGISTRY)
+    kinds = [config.kinds[args.kind]] if args.kind else list(config.kinds)
     jobs = [(config.services[s], k.name, url, config.services[s].checks[k.name])
             for s in wanted for k in kinds if k.name in config.services[s].checks
             for url in k.check.urls(config.services[s].urls, config.services[s].checks[k.name])]
@@ -148,9 +148,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     store = None
     if args.store:
         from monitor.store import Store
-        store = Store.open(config.store_url)
+        store = Store.open(config.store_url, config.kinds)
     browsers = PoolHolder(config.browser_settings, config.settings.pools.browser)
-    runner = CheckRunner(store, CanaryGuard(config.settings.canaries, config.proxy), config.settings.tz,
+    runner = CheckRunner(config.kinds, store, CanaryGuard(config.settings.canaries, config.proxy), config.settings.tz,
                          context=CheckContext(browser=browsers, proxy=config.proxy, **trust_of(config)))
     results: list[CheckResult] = []
     try:
@@ -172,7 +172,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from monitor.store import Store
 
-    store = Store.open(config.store_url)
+    store = Store.open(config.store_url, config.kinds)
     try:
         latest = store.latest(args.kind)
     finally:
@@ -187,11 +187,11 @@ def cmd_results(args: argparse.Namespace) -> int:
     return _show(results, config, as_json=args.json, attachments=args.anhaenge)
 
 
-def _write_attachments(results: list[CheckResult], folder: Path) -> None:
+def _write_attachments(results: list[CheckResult], config, folder: Path) -> None:
     """The files results carry (a failed journey step's screenshot), one file each."""
     folder.mkdir(parents=True, exist_ok=True)
     for r in results:
-        kind = REGISTRY.get(r.kind)
+        kind = config.kinds.get(r.kind)
         for name, data in kind.attachments(r) if kind else []:
             path = folder / re.sub(r"[^A-Za-z0-9._-]", "_", name)
             path.write_bytes(data)
@@ -200,14 +200,14 @@ def _write_attachments(results: list[CheckResult], folder: Path) -> None:
 
 def _show(results: list[CheckResult], config, *, as_json: bool, attachments: Path | None = None) -> int:
     if attachments is not None:
-        _write_attachments(results, attachments)
+        _write_attachments(results, config, attachments)
     if as_json:
         json.dump([r.to_dict() for r in results], sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
         _print_table(results, config)
         console = _console()
-        for kind in REGISTRY:
+        for kind in config.kinds:
             kind.show([r for r in results if r.kind == kind.name], console)
     states = {r.state for r in results}
     if State.DOWN in states:
@@ -286,10 +286,10 @@ def cmd_reload(args: argparse.Namespace) -> int:
         return EXIT_DOWN
 
 
-def cmd_schema(_args: argparse.Namespace) -> int:
-    from monitor.config import json_schema
+def cmd_schema(args: argparse.Namespace) -> int:
+    from monitor.config.schema import json_schema
 
-    json.dump(json_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    json.dump(json_schema(args.kinds), sys.stdout, indent=2, ensure_ascii=False)
     print()
     return EXIT_OK
 
@@ -329,7 +329,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except PeriodError as exc:
         print(f"Fehler: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    store = Store.open(config.store_url, tz=config.settings.tz)
+    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
     steps = list(report.STEPS if not args.no_pdf else report.STEPS[:-1])
     with Progress(TextColumn("[bold]Bericht {task.fields[step]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), disable=args.quiet, transient=False) as progress:
@@ -364,7 +364,7 @@ def cmd_import_satisfaction(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_DOWN
-    store = Store.open(config.store_url, tz=config.settings.tz)
+    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
     try:
         n = store.import_satisfaction(figures)
     finally:
@@ -373,14 +373,14 @@ def cmd_import_satisfaction(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_reference(_args: argparse.Namespace) -> int:
-    from monitor.config import reference_markdown
+def cmd_reference(args: argparse.Namespace) -> int:
+    from monitor.config.schema import reference_markdown
 
-    print(reference_markdown())
+    print(reference_markdown(args.kinds))
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(kinds: Kinds) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="egov-monitor", description="Qualitäts- und Compliance-Monitoring für E-Government-Dienste")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
     p = with_config(sub.add_parser("check", help="Dienste jetzt prüfen und Ergebnis anzeigen"))
     p.add_argument("services", nargs="*", metavar="SERVICE", help="Dienst-IDs (Standard: alle)")
-    p.add_argument("--kind", choices=REGISTRY.names(), help="nur diese Prüfart")
+    p.add_argument("--kind", choices=kinds.names(), help="nur diese Prüfart")
     p.add_argument("--json", action="store_true", help="Ergebnis als JSON ausgeben")
     p.add_argument("--store", action="store_true", help="Ergebnis zusätzlich im Speicher ablegen")
     p.add_argument("--anhaenge", type=Path, metavar="VERZEICHNIS",
@@ -413,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
     p = with_config(sub.add_parser("results", help="letzte gespeicherte Ergebnisse mit Befunden anzeigen"))
     p.add_argument("services", nargs="*", metavar="SERVICE", help="Dienst-IDs (Standard: alle)")
-    p.add_argument("--kind", choices=REGISTRY.names(), help="nur diese Prüfart")
+    p.add_argument("--kind", choices=kinds.names(), help="nur diese Prüfart")
     p.add_argument("--json", action="store_true", help="Ergebnis als JSON ausgeben")
     p.add_argument("--anhaenge", type=Path, metavar="VERZEICHNIS",
                    help="Anhänge der Ergebnisse (Bildschirmfotos gescheiterter Schritte) dort speichern")
@@ -444,8 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, kinds: Kinds | None = None) -> int:
+    """The command line. `kinds`: the registry of this process (default: the built-in kinds),
+    built here once and handed to every command."""
+    kinds = kinds if kinds is not None else builtin()
+    args = build_parser(kinds).parse_args(argv)
+    args.kinds = kinds
     return args.func(args)
 
 

@@ -155,37 +155,3 @@ def german(err: Any) -> str:
     if kind in ("value_error", "assertion_error"):
         return msg.split(", ", 1)[1] if msg.startswith(("Value error, ", "Assertion failed, ")) else msg
     return msg
-
-
-
-def _where_in_journey(raw: Any, loc: tuple[Any, ...]) -> str:
-    """'Strecke 'x', Schritt 'y': ' for an error inside a journey (the path has only indexes)."""
-    if len(loc) < 2 or loc[0] != "journeys" or not isinstance(loc[1], int) or not isinstance(raw, dict):
-        return ""
-    try:
-        journey = raw["journeys"][loc[1]]
-        out = f"Strecke '{journey.get('name', loc[1] + 1)}'"
-        if len(loc) >= 4 and loc[2] == "steps" and isinstance(loc[3], int):
-            step = journey["steps"][loc[3]]
-            out += f", Schritt '{step.get('name', loc[3] + 1) if isinstance(step, dict) else loc[3] + 1}'"
-        return out + ": "
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return ""
-
-
-def trusted_ca_files(files: list[Path], settings_file: Path, line: Any) -> tuple[list[Path], list[ConfigIssue]]:
-    """`browser.ca_files` made absolute (relative to settings.yaml), each checked to hold PEM CA
-    certificates; the problems with file and line (`line(path)` of the settings' index)."""
-    import ssl
-
-    trusted, issues = [], []
-    for i, ca_path in enumerate(files):
-        ca_full = ca_path if ca_path.is_absolute() else (settings_file.parent / ca_path).resolve()
-        try:
-            ssl.create_default_context().load_verify_locations(cafile=str(ca_full))
-        except (OSError, ssl.SSLError) as exc:
-            issues.append(ConfigIssue(str(settings_file), line(("browser", "ca_files", i)), None, f"browser.ca_files.{i}",
-                                      f"{ca_full}: keine lesbare PEM-Datei mit CA-Zertifikaten ({exc}); "
-                                      "Pfad relativ zu settings.yaml prüfen"))
-        trusted.append(ca_full)
-    return trusted, issues

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -37,11 +38,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from checks.kind import Registry
 from checks.settings import CheckSettings
 from monitor import __version__
 from monitor.config import Config, ConfigError, ConfigIssue, ResolvedService, load_config
 from monitor.incidents import IncidentBook, IncidentError
-from monitor.kinds import REGISTRY
 from monitor.metrics import DaemonMetrics, LatestCache, ResultText, StoreSnapshot
 from monitor.process import (
     Process,
@@ -113,7 +114,7 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
     specs = {}
     for service in config.services.values():
         for kind, settings in service.checks.items():
-            for url in REGISTRY[kind].check.urls(service.urls, settings):
+            for url in config.kinds[kind].check.urls(service.urls, settings):
                 job_id = f"{service.id}|{kind}|{url}"
                 specs[job_id] = JobSpec(job_id, service, kind, url, settings)
     return specs
@@ -124,12 +125,12 @@ class Scheduling(Process):
 
     distributed = False  # DaemonMetrics with the scheduler's queue metrics
 
-    def __init__(self, settings_path: str | Path) -> None:
+    def __init__(self, settings_path: str | Path, kinds: Registry[Any]) -> None:
         self.settings_path = Path(settings_path)
-        config = load_config(self.settings_path)  # raises ConfigError: nothing started yet
+        config = load_config(self.settings_path, kinds)  # raises ConfigError: nothing started yet
         self.check_config(config)
         super().__init__(config, browser=not self.distributed)
-        self.metrics = DaemonMetrics(self.registry, scheduler=self.distributed)
+        self.metrics = DaemonMetrics(self.registry, config.kinds.names(), scheduler=self.distributed)
         self.leader = not self.distributed  # the embedded daemon is alone by definition
         self.latest = self.latest_source()
         self.results_text = ResultText(self.latest, lambda: self.config)
@@ -141,7 +142,7 @@ class Scheduling(Process):
         self.writer = ResultWriter(self.store, capacity=self.config.settings.store.write_buffer, registry=self.registry,
                                    on_commit=self.committed)
         self.canaries = CanaryGuard(self.config.settings.canaries, self.config.proxy)
-        self.runner = CheckRunner(self.writer, self.canaries, self.config.settings.tz,
+        self.runner = CheckRunner(self.config.kinds, self.writer, self.canaries, self.config.settings.tz,
                                   on_result=self.metrics.observe, on_error=self.metrics.error, context=self.context)
         self.runner.max_in_flight = self.config.settings.pools.http  # as many probes at once as pool threads did
         self.metrics.in_flight.set_function(self.runner.open_runs)
@@ -235,14 +236,14 @@ class Scheduling(Process):
             if old is not None and old.fingerprint == spec.fingerprint:
                 continue
             self.schedule(spec, now, last_run)
-        for name in REGISTRY.names():
+        for name in self.config.kinds.names():
             self.metrics.targets.labels(name).set(sum(1 for s in new.values() if s.kind == name))
 
     def reload(self) -> list[str]:
         """Re-read the configuration. Returns the problems; on problems nothing changes."""
         with self._reload_lock:
             try:
-                config = load_config(self.settings_path)
+                config = load_config(self.settings_path, self.config.kinds)
                 self.check_config(config)
             except ConfigError as exc:
                 self.metrics.reload_ok.set(0)
@@ -304,8 +305,9 @@ class Scheduling(Process):
 
     def _retention(self) -> None:
         store_settings = self.config.settings.store
-        for name in REGISTRY.names():
-            cutoff = datetime.now(UTC) - timedelta(days=store_settings.retention_days(name))
+        for name in self.config.kinds.names():
+            days = store_settings.retention_days(name, self.config.kinds.records(name))
+            cutoff = datetime.now(UTC) - timedelta(days=days)
             removed = self.store.purge_raw(cutoff, kind=name)
             if removed:
                 log.info("retention: %d raw %s results older than %s removed", removed, name, cutoff.date())
@@ -420,7 +422,7 @@ class Daemon(Scheduling):
         trigger = GridIntervalTrigger(seconds=settings.interval, jitter=settings.effective_jitter or None,
                                   start_date=first, timezone=self.config.settings.tz)
         self.scheduler.add_job(self._run_check, trigger, args=[spec.job_id], id=spec.job_id, name=spec.job_id,
-                               replace_existing=True, executor=REGISTRY[spec.kind].check.pool,
+                               replace_existing=True, executor=self.config.kinds[spec.kind].check.pool,
                                misfire_grace_time=max(1, int(settings.interval)))
 
     def _run_check(self, job_id: str) -> None:

@@ -3,7 +3,7 @@
 Chosen by settings: `queue.url` set switches `egov-monitor` from the embedded daemon to
 `egov-monitor scheduler` plus any number of `egov-monitor worker` processes, all writing
 to one PostgreSQL store. The checks are the same functions the embedded daemon runs
-(`monitor.kinds.REGISTRY` through `monitor.runner.CheckRunner`); only the transport differs.
+(the process's registry through `monitor.runner.CheckRunner`); only the transport differs.
 
 - Two queues: `http` (availability, security) and `browser` (accessibility, DSGVO), so a
   slow browser fleet never delays an availability probe. A worker process runs a pool of
@@ -39,6 +39,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit, Retries, TimeLimit
 
+from checks.kind import Registry
 from monitor.config import Config, ConfigIssue, QueueSettings, ResolvedService, Service
 from monitor.store import LOCK_SCHEDULER
 
@@ -129,28 +130,23 @@ def job_payload(service: ResolvedService, kind: str, url: str, key: str, schedul
     }
 
 
-def job_from_payload(payload: dict[str, Any]) -> tuple[ResolvedService, str, str]:
+def job_from_payload(kinds: Registry[Any], payload: dict[str, Any]) -> tuple[ResolvedService, str, str]:
     """The service (with just this check), kind and URL; ValueError if the payload is not ours."""
     if payload.get("v") != PAYLOAD_VERSION:
         raise ValueError(f"payload version {payload.get('v')!r}, expected {PAYLOAD_VERSION}")
-    from checks.result import kind_name
-    from monitor.kinds import REGISTRY
-
-    impl = REGISTRY.get(payload["kind"])
+    impl = kinds.get(payload["kind"])
     if impl is None:
         raise ValueError(f"unknown check kind {payload['kind']!r}")
-    kind = kind_name(impl.name)
+    kind = impl.name
     settings = impl.check.settings_model.model_validate(payload["settings"])
     service = Service.model_validate(payload["service"])
     return ResolvedService(service, {kind: settings}, str(payload.get("source", "queue"))), kind, str(payload["url"])
 
 
-def enqueue(broker: RedisBroker, service: ResolvedService, kind: str, url: str, key: str,
+def enqueue(broker: RedisBroker, kinds: Registry[Any], service: ResolvedService, kind: str, url: str, key: str,
             scheduled_at: float) -> None:
     settings = service.checks[kind]
-    from monitor.kinds import REGISTRY
-
-    queue = REGISTRY[kind].check.pool
+    queue = kinds[kind].check.pool
     message: dramatiq.Message = dramatiq.Message(
         queue_name=queue, actor_name=actor_name(queue), args=(job_payload(service, kind, url, key, scheduled_at),),
         kwargs={}, options={

@@ -27,7 +27,7 @@ def _with_book(args: argparse.Namespace, load: Callable[[argparse.Namespace], An
     config = load(args)
     if config is None:
         return EXIT_FAILED
-    store = Store.open(config.store_url, tz=config.settings.tz)
+    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
     try:
         return action(config, IncidentBook(store))
     except IncidentError as exc:
@@ -137,7 +137,7 @@ def cmd_statuspage(args: argparse.Namespace, load: Callable[[argparse.Namespace]
     config = load(args)
     if config is None:
         return EXIT_FAILED
-    store = Store.open(config.store_url, tz=config.settings.tz)
+    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
     try:
         written = export(config, store, args.out)
     finally:

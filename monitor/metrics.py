@@ -29,7 +29,6 @@ from checks.browser import PoolHolder, PoolStats
 from checks.result import CheckResult, State
 from monitor import __version__
 from monitor.config import Config, ResolvedService
-from monitor.kinds import REGISTRY
 from monitor.kinds.base import TARGET_LABELS, Kind
 from monitor.store import LatestState
 
@@ -121,11 +120,12 @@ def _service_families(config: Config, services: Iterable[ResolvedService] | None
 
 def _target_families(kinds: Iterable[Kind]) -> dict[str, GaugeMetricFamily]:
     """Empty families of the common series and of `kinds`, in the order they are exported:
-    blackbox_exporter's names first, as blackbox orders them; then the common and the kinds' own."""
+    the families of kinds that ask to lead (blackbox_exporter's names, as blackbox orders them),
+    then the common ones, then the other kinds' own."""
     common = {name: GaugeMetricFamily(name, doc, labels=TARGET_LABELS + extra) for name, doc, extra in COMMON}
     own = [GaugeMetricFamily(f.name, f.doc, labels=TARGET_LABELS + list(f.labels)) for k in kinds for f in k.families]
-    return ({f.name: f for f in own if f.name.startswith("probe_")} | common
-            | {f.name: f for f in own if not f.name.startswith("probe_")})
+    first = {f.name for k in kinds if k.families_first for f in k.families}
+    return ({f.name: f for f in own if f.name in first} | common | {f.name: f for f in own if f.name not in first})
 
 
 def _export_target(out: dict[str, GaugeMetricFamily], target: ResolvedService, kind: Kind, item: LatestState) -> None:
@@ -159,7 +159,7 @@ class ResultCollector(Collector):
             targets = {}
             for svc in config.services.values():
                 for name, settings in svc.checks.items():
-                    kind = REGISTRY.get(name)
+                    kind = config.kinds.get(name)
                     if kind is None:
                         continue
                     for url in kind.check.urls(svc.urls, settings):
@@ -188,7 +188,7 @@ class ResultCollector(Collector):
         for item in self._latest():
             result: CheckResult = item.result
             target = services.get(result.service_id)
-            kind = REGISTRY.get(result.kind)
+            kind = config.kinds.get(result.kind)
             if target is None or kind is None or result.kind not in target.checks:
                 continue
             key = (target.id, kind.name)
@@ -200,7 +200,7 @@ class ResultCollector(Collector):
     @staticmethod
     def _used(config: Config) -> list[Kind]:
         used = {k for svc in config.services.values() for k in svc.checks}  # a kind no service uses exports nothing
-        return [kind for kind in REGISTRY if kind.name in used]
+        return [kind for kind in config.kinds if kind.name in used]
 
     def collect(self) -> Iterable[Metric]:
         config = self._config()
@@ -248,7 +248,7 @@ class ResultText(ResultCollector):
         with self._lock:
             for item in items:
                 result = item.result
-                target, kind = config.services.get(result.service_id), REGISTRY.get(result.kind)
+                target, kind = config.services.get(result.service_id), config.kinds.get(result.kind)
                 if target is None or kind is None or result.kind not in target.checks or \
                         result.url not in kind.check.urls(target.urls, target.checks[kind.name]):
                     continue
@@ -359,14 +359,15 @@ class BrowserPoolCollector(Collector):
 class CheckRunMetrics:
     """What every process that runs checks exports: runs by state, internal errors."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, kinds: Sequence[str]) -> None:
         self.registry = registry
+        self.kinds = list(kinds)  # the process's kind names: their series exist from the start
         self.runs = Counter("egov_check_runs", "Check runs finished, by kind and resulting state",
                             ["kind", "state"], registry=registry)
         self.errors = Counter("egov_check_errors", "Internal errors while running, storing or scheduling a check",
                               ["kind", "stage"], registry=registry)
         Info("egov_build", "Version of egov-monitor", registry=registry).info({"version": __version__})
-        for kind in REGISTRY.names():
+        for kind in self.kinds:
             self.runs.labels(kind, "up")  # export zeros from the start so rate() works at once
             self.errors.labels(kind, "check")
             self.errors.labels(kind, "store")
@@ -404,8 +405,8 @@ class _OptionalGauge(Collector):
 class DaemonMetrics(CheckRunMetrics):
     """The daemon's (or scheduler's) own health, in its own registry (never the global one)."""
 
-    def __init__(self, registry: CollectorRegistry, *, scheduler: bool = False) -> None:
-        super().__init__(registry)
+    def __init__(self, registry: CollectorRegistry, kinds: Sequence[str], *, scheduler: bool = False) -> None:
+        super().__init__(registry, kinds)
         self.missed = Counter("egov_scheduler_missed_runs", "Scheduled runs skipped because the previous one "
                               "was still running or the run was too late", ["kind"], registry=registry)
         self.lag = Histogram("egov_scheduler_lag_seconds", "Delay between a run's scheduled time and its start",
@@ -424,7 +425,7 @@ class DaemonMetrics(CheckRunMetrics):
         self.canary = Gauge("egov_canary_up", "Whether a canary answered in the last round", ["url"], registry=registry)
         self.canary_ts = Gauge("egov_canary_last_round_timestamp_seconds", "When the last canary round started",
                                registry=registry)
-        for kind in REGISTRY.names():
+        for kind in self.kinds:
             self.missed.labels(kind)
         if scheduler:
             self.leader = Gauge("egov_scheduler_leader", "Whether this scheduler holds the scheduling lease (1) "
@@ -433,7 +434,7 @@ class DaemonMetrics(CheckRunMetrics):
                                     registry=registry)
             self.queue_messages = Gauge("egov_queue_messages", "Messages waiting in the task queue (incl. retries)",
                                         ["queue"], registry=registry)
-            for kind in REGISTRY.names():
+            for kind in self.kinds:
                 self.enqueued.labels(kind)
                 self.errors.labels(kind, "enqueue")
 
@@ -450,8 +451,8 @@ class DaemonMetrics(CheckRunMetrics):
 class WorkerMetrics(CheckRunMetrics):
     """A worker's own health: what it ran, how long jobs waited, what it skipped."""
 
-    def __init__(self, registry: CollectorRegistry, queues: Iterable[str]) -> None:
-        super().__init__(registry)
+    def __init__(self, registry: CollectorRegistry, kinds: Sequence[str], queues: Iterable[str]) -> None:
+        super().__init__(registry, kinds)
         self.in_progress = Gauge("egov_worker_jobs_in_progress", "Check jobs running now", ["queue"], registry=registry)
         self.wait = Histogram("egov_queue_wait_seconds", "Delay between a job's scheduled time and its start on a worker",
                               ["kind"], registry=registry, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900))

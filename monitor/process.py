@@ -173,7 +173,7 @@ class Process:
         limit_malloc_arenas()
         self.config = config
         settings = config.settings
-        self.store = Store.open(config.store_url, tz=settings.tz)
+        self.store = Store.open(config.store_url, config.kinds, tz=settings.tz)
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from checks.kind import Registry
 from checks.result import CheckResult
 
 STATES = ("up", "degraded", "down", "unknown")
@@ -172,7 +173,7 @@ def local_day(hour_start: int, tz: ZoneInfo) -> int:
 
 def fold(started: np.ndarray, states: np.ndarray, latency: np.ndarray, maintenance: np.ndarray, tz: ZoneInfo,
          measurements: Sequence[dict[str, Any] | None] | None = None,
-         digests: Sequence[dict[str, Any] | None] | None = None,
+         digests: Sequence[Mapping[str, Any] | None] | None = None,
          tallies: Sequence[dict[str, int] | None] | None = None) -> tuple[dict[int, Bucket], dict[int, Bucket]]:
     """Hour buckets (key: UTC epoch of the hour) and day buckets (key: yyyymmdd) of one series.
 
@@ -215,7 +216,7 @@ def fold(started: np.ndarray, states: np.ndarray, latency: np.ndarray, maintenan
         j = int(last[i])
         hours[hour] = Bucket(counts_l[i], maint_l[i], lat_n_l[i], lat_sum_l[i], hist_rows[i], 1, started_l[j],
                              STATES[states_l[j]], measurements[j] if measurements is not None else None,
-                             digests[j] if digests is not None else None)
+                             dict(d) if digests is not None and (d := digests[j]) is not None else None)
     if tallies is not None:
         hour_list = unique_hours.tolist()
         for at, counters in zip(inverse.tolist(), tallies, strict=True):
@@ -236,12 +237,12 @@ def fold(started: np.ndarray, states: np.ndarray, latency: np.ndarray, maintenan
     return hours, days
 
 
-def fold_results(results: Sequence[CheckResult], tz: ZoneInfo) -> tuple[dict[int, Bucket], dict[int, Bucket]]:
+def fold_results(registry: Registry[Any], results: Sequence[CheckResult],
+                 tz: ZoneInfo) -> tuple[dict[int, Bucket], dict[int, Bucket]]:
     """`fold` for CheckResults of one series (the daemon's path). Each result's kind says what
-    it adds: its response time to the latency histogram, its measurements and digest to the report."""
-    from monitor.kinds import REGISTRY
-
-    kinds = [REGISTRY.get(r.kind) for r in results]
+    it adds (its `checks.kind.Records`): its response time to the latency histogram, its
+    measurements and digest to the report."""
+    kinds = [registry.records(r.kind) for r in results]
     started = np.array([r.started_at.timestamp() for r in results])
     states = np.array([STATE_CODE[r.state.value] for r in results])
     latency = np.array([math.nan if k is None else k.latency(r) for r, k in zip(results, kinds, strict=True)],

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from checks.kind import Records, Registry
 from checks.result import CheckResult
-
-if TYPE_CHECKING:
-    from monitor.kinds.base import Kind
 
 ROLLUP_JSON = ("hist", "last_measurements", "last_digest")
 
@@ -51,18 +49,12 @@ def dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _kind(name: str) -> Kind | None:
-    from monitor.kinds import REGISTRY  # (the kinds' report code imports the store)
-
-    return REGISTRY.get(name)
-
-
-def result_row(result: CheckResult, run_key: str | None = None) -> dict[str, Any]:
+def result_row(kinds: Registry[Any], result: CheckResult, run_key: str | None = None) -> dict[str, Any]:
     """The raw row of a result: its evidence as its kind compacts it (losslessly)."""
     plain = result.to_dict()
     started = ts(result.started_at)
     plain["started_at"] = dt(started).isoformat()  # as the row will give it back
-    kind = _kind(plain["kind"])
+    kind: Records | None = kinds.records(plain["kind"])
     return {"run_key": run_key, "service_id": result.service_id, "kind": plain["kind"], "url": result.url,
             "state": plain["state"], "reason": plain["reason"], "started_at": started,
             "duration_seconds": result.duration_seconds, "measurements": plain["measurements"],
@@ -75,20 +67,20 @@ def _plain(r: Any) -> dict[str, Any]:
             "measurements": json_value(r.measurements), "evidence": json_value(r.evidence)}
 
 
-def row_result(r: Any) -> CheckResult:
+def row_result(kinds: Registry[Any], r: Any) -> CheckResult:
     """The result a raw row holds (`r`: a row of `results`, with attribute access)."""
     plain = _plain(r)
-    kind = _kind(r.kind)
+    kind = kinds.records(r.kind)
     if kind is not None:
         kind.expand_evidence(plain)
     return CheckResult.from_dict(plain)
 
 
-def recompacted(r: Any) -> dict[str, Any]:
+def recompacted(kinds: Registry[Any], r: Any) -> dict[str, Any]:
     """Measurements and evidence of a stored row as `result_row` writes them today (the
     migration's step; a row already compact comes back unchanged)."""
     plain = _plain(r)
-    kind = _kind(r.kind)
+    kind = kinds.records(r.kind)
     if kind is not None:
         kind.expand_evidence(plain)
         plain["evidence"] = kind.compact_evidence(plain)

@@ -15,10 +15,11 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from checks.availability import AvailabilitySettings
 from checks.availability import run as probe_availability
-from checks.kind import CheckContext
+from checks.kind import CheckContext, Registry
 from checks.proxy import Proxy
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
@@ -116,8 +117,9 @@ class CheckRunner:
     target whose check hangs in a way nothing else catches still gets a current state.
     """
 
-    def __init__(self, store, canaries: CanaryGuard, tz, on_result: Callable[[CheckResult], None] | None = None,
+    def __init__(self, kinds: Registry[Any], store, canaries: CanaryGuard, tz, on_result: Callable[[CheckResult], None] | None = None,
                  on_error: Callable[[str, str], None] | None = None, context: CheckContext | None = None) -> None:
+        self.kinds = kinds
         self.store = store
         self.context = context or CheckContext()
         self.canaries = canaries
@@ -226,9 +228,7 @@ class CheckRunner:
 
     def execute(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings) -> CheckResult:
         """Run one check against one URL and apply canary and maintenance policy (no store)."""
-        from monitor.kinds import REGISTRY
-
-        impl = REGISTRY[kind].check
+        impl = self.kinds[kind].check
         started = datetime.now(UTC)
         try:
             result = impl.run(impl.target(service.id, url, service.urls), settings, self.context)
@@ -243,9 +243,7 @@ class CheckRunner:
         and reported as `run` does, then `done(result)`, on the prober's thread: so only with a
         store whose `record` returns at once (the daemon's writer). A `down` result whose canary
         verdict may have to be probed takes a thread of the runner's own for that."""
-        from monitor.kinds import REGISTRY
-
-        impl = REGISTRY[kind].check
+        impl = self.kinds[kind].check
         if impl.start is None:
             return False
         with self._idle:

@@ -10,10 +10,12 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.triggers.interval import IntervalTrigger
 
+from checks.kind import Registry
 from monitor import __version__
 from monitor.config import Config, ConfigError
 from monitor.daemon import JobSpec, Scheduling
@@ -26,11 +28,11 @@ class Scheduler(Scheduling):
 
     distributed = True
 
-    def __init__(self, settings_path: str | Path) -> None:
+    def __init__(self, settings_path: str | Path, kinds: Registry[Any]) -> None:
         from monitor import distributed as dist  # dramatiq is an optional extra
 
         self.dist = dist
-        super().__init__(settings_path)
+        super().__init__(settings_path, kinds)
         assert self.config.settings.queue is not None  # check_config made sure
         self.broker = dist.make_broker(self.config.settings.queue)
         self.lease = dist.SchedulerLease(self.store.engine, self.config.settings.queue.namespace)
@@ -79,7 +81,7 @@ class Scheduler(Scheduling):
         slot, scheduled_at = dist.slot_of(job_id, spec.settings.interval, time.time())
         key = dist.run_key(job_id, slot)
         try:
-            dist.enqueue(self.broker, spec.service, spec.kind, spec.url, key, scheduled_at)
+            dist.enqueue(self.broker, self.config.kinds, spec.service, spec.kind, spec.url, key, scheduled_at)
         except Exception as exc:
             log.error("Prüfauftrag %s konnte nicht eingereiht werden: %s", job_id, exc)
             self.metrics.error(str(spec.kind), "enqueue")

@@ -31,118 +31,25 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from checks.kind import Registry
 from checks.result import CheckResult
 from monitor import rollup
 from monitor.rows import compact_json, json_value, load_json, result_row, rollup_mapping, row_result
 from monitor.rows import dt as _dt
 from monitor.rows import ts as _ts
+from monitor.tables import (  # noqa: F401 - the tables are part of the store's API
+    heartbeats,
+    latest,
+    metadata,
+    results,
+    rollups,
+    satisfaction,
+    series,
+    state_changes,
+)
 
 log = logging.getLogger(__name__)
 
-metadata = sa.MetaData()
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
-
-results = sa.Table(
-    "results", metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("run_key", sa.String(200), nullable=True, unique=True),
-    sa.Column("service_id", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("url", sa.Text(), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("reason", sa.String(40), nullable=False),
-    sa.Column("started_at", sa.Float(), nullable=False),
-    sa.Column("duration_seconds", sa.Float(), nullable=False),
-    sa.Column("measurements", sa.JSON(), nullable=False),
-    sa.Column("evidence", sa.JSON(), nullable=False),
-    sa.Index("ix_results_service_kind_started", "service_id", "kind", "started_at"),
-    sa.Index("ix_results_started", "started_at"),
-)
-
-state_changes = sa.Table(
-    "state_changes", metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("service_id", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("url", sa.Text(), nullable=False),
-    sa.Column("at", sa.Float(), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("reason", sa.String(40), nullable=False),
-    sa.Column("result_id", sa.BigInteger(), nullable=False),
-    sa.Index("ix_state_changes_key_at", "service_id", "kind", "url", "at"),
-    sa.Index("ix_state_changes_result", "result_id"),
-)
-
-latest = sa.Table(
-    "latest", metadata,
-    sa.Column("service_id", sa.String(64), primary_key=True),
-    sa.Column("kind", sa.String(32), primary_key=True),
-    sa.Column("url", sa.String(2048), primary_key=True),
-    sa.Column("result_id", sa.BigInteger(), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("since", sa.Float(), nullable=False),
-    sa.Column("started_at", sa.Float(), nullable=False),
-    sa.Column("result", sa.JSON(), nullable=False),
-)
-
-heartbeats = sa.Table(
-    "heartbeats", metadata,
-    sa.Column("run_id", sa.String(36), primary_key=True),
-    sa.Column("hostname", sa.String(255), nullable=False),
-    sa.Column("pid", sa.Integer(), nullable=False),
-    sa.Column("version", sa.String(40), nullable=False),
-    sa.Column("started_at", sa.Float(), nullable=False),
-    sa.Column("last_beat_at", sa.Float(), nullable=False),
-    sa.Column("stopped_at", sa.Float(), nullable=True),
-)
-
-
-series = sa.Table(
-    "series", metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("service_id", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("url", sa.Text(), nullable=False),
-    sa.UniqueConstraint("service_id", "kind", "url", name="uq_series_key"),
-)
-
-rollups = sa.Table(
-    "rollups", metadata,
-    sa.Column("series_id", sa.BigInteger(), nullable=False),
-    sa.Column("resolution", sa.String(1), nullable=False),  # "h": UTC hour epoch, "d": local day yyyymmdd
-    sa.Column("bucket", sa.BigInteger(), nullable=False),
-    sa.Column("n_up", sa.Integer(), nullable=False),
-    sa.Column("n_degraded", sa.Integer(), nullable=False),
-    sa.Column("n_down", sa.Integer(), nullable=False),
-    sa.Column("n_unknown", sa.Integer(), nullable=False),
-    sa.Column("n_maintenance", sa.Integer(), nullable=False),
-    sa.Column("latency_n", sa.Integer(), nullable=False),
-    sa.Column("latency_sum", sa.Float(), nullable=False),
-    sa.Column("hist", sa.JSON(), nullable=False),
-    sa.Column("hours", sa.Integer(), nullable=False),
-    sa.Column("last_at", sa.Float(), nullable=False),
-    sa.Column("last_state", sa.String(16), nullable=False),
-    sa.Column("last_measurements", sa.JSON(), nullable=True),
-    sa.Column("last_digest", sa.JSON(), nullable=True),
-    sa.PrimaryKeyConstraint("series_id", "resolution", "bucket", name="pk_rollups"),
-    sqlite_with_rowid=False,
-)
-
-satisfaction = sa.Table(
-    "satisfaction", metadata,
-    sa.Column("service_id", sa.String(64), nullable=False),
-    sa.Column("period", sa.String(16), nullable=False),
-    sa.Column("respondents", sa.Integer(), nullable=False),
-    sa.Column("mean_rating", sa.Float(), nullable=False),
-    sa.Column("staff_rating", sa.Float(), nullable=True),
-    sa.Column("source", sa.String(300), nullable=False),
-    sa.Column("imported_at", sa.Float(), nullable=False),
-    sa.PrimaryKeyConstraint("service_id", "period", name="pk_satisfaction"),
-)
-
-
-# PostgreSQL advisory lock namespaces (the two-int key space): per-series writes, migrations.
-# monitor.distributed uses LOCK_SCHEDULER for the scheduling lease.
 _LOCK_SERIES, _LOCK_MIGRATE, LOCK_SCHEDULER = 0x45470001, 0x45470002, 0x45470003
 
 KEEP_EVIDENCE_OF = ("down", "unknown")  # raw results that began such a state are kept past retention
@@ -224,8 +131,9 @@ def create_engine(url: str) -> Engine:
                             json_deserializer=load_json)
 
 
-def upgrade_schema(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def upgrade_schema(engine: Engine, kinds: Registry[Any]) -> None:
+    """Bring the schema to the newest Alembic revision (a data migration may ask the kinds
+    how their rows are written)."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -235,14 +143,16 @@ def upgrade_schema(engine: Engine) -> None:
         if engine.dialect.name == "postgresql":  # scheduler and workers start together: one migrates
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": _LOCK_MIGRATE})
         cfg.attributes["connection"] = conn
+        cfg.attributes["kinds"] = kinds
         command.upgrade(cfg, "head")
 
 
 class Store:
     """All reads and writes of results. Thread-safe."""
 
-    def __init__(self, engine: Engine, tz: ZoneInfo | None = None) -> None:
+    def __init__(self, engine: Engine, kinds: Registry[Any], tz: ZoneInfo | None = None) -> None:
         self.engine = engine
+        self.kinds = kinds  # the process's kinds: how each writes its rows and folds its rollups
         self.tz = tz or ZoneInfo("Europe/Berlin")  # day rollups are local calendar days
         self._series: dict[tuple[str, str, str], int] = {}
         self._sqlite = engine.dialect.name == "sqlite"
@@ -250,11 +160,11 @@ class Store:
         self._write_lock = threading.Lock() if self._sqlite else None
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, tz: ZoneInfo | None = None) -> Store:
+    def open(cls, url: str, kinds: Registry[Any], *, migrate: bool = True, tz: ZoneInfo | None = None) -> Store:
         engine = create_engine(url)
         if migrate:
-            upgrade_schema(engine)
-        return cls(engine, tz)
+            upgrade_schema(engine, kinds)
+        return cls(engine, kinds, tz)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -299,10 +209,10 @@ class Store:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
                                  {"ns": _LOCK_SERIES, "key": lock_key})
             inserted = conn.execute(results.insert().returning(results.c.id, sort_by_parameter_order=True),
-                                    [result_row(result, key) for result, key in items])
+                                    [result_row(self.kinds, result, key) for result, key in items])
             ids: list[int | None] = [int(row.id) for row in inserted]
             current = _latest_of(conn, list(groups))
-            self._merge_rollups(conn, [(sids[key], *rollup.fold_results([items[i][0] for i in idx], self.tz), key[1])
+            self._merge_rollups(conn, [(sids[key], *rollup.fold_results(self.kinds, [items[i][0] for i in idx], self.tz), key[1])
                                        for key, idx in groups.items()])
             changes, inserts, updates = [], [], []
             for key, idx in groups.items():
@@ -377,7 +287,8 @@ class Store:
         for sid, hours, days, kind in batches:
             for bucket in hours.values():
                 bucket.last_measurements = bucket.last_digest = None
-            parts = (("h", hours if kind == "availability" else {}), ("d", days))
+            records = self.kinds.records(kind)
+            parts = (("h", hours if records is not None and records.hour_rollups else {}), ("d", days))
             plan.append((sid, parts))
             wanted += [(sid, resolution, key) for resolution, buckets in parts for key in buckets]
         existing: dict[tuple[int, str, int], rollup.Bucket] = {}
@@ -442,7 +353,7 @@ class Store:
                 state = rollup.STATES[int(states[i])]
                 result_id = 0  # 0: the raw result is past retention and was no failure worth keeping
                 if state in KEEP_EVIDENCE_OF or i >= first_raw:
-                    result_id = ids[i] = _new_id(conn.execute(results.insert().values(**result_row(make_result(i)))))
+                    result_id = ids[i] = _new_id(conn.execute(results.insert().values(**result_row(self.kinds, make_result(i)))))
                 change_rows.append({**key, "at": float(started[i]), "state": state, "reason": reasons[i],
                                     "result_id": result_id})
             if change_rows:
@@ -450,7 +361,7 @@ class Store:
             written, batch = len(ids), []
             for i in range(first_raw, len(started)):
                 if i not in ids:
-                    batch.append(result_row(make_result(i)))
+                    batch.append(result_row(self.kinds, make_result(i)))
                 if len(batch) >= 5000 or (batch and i == len(started) - 1):
                     conn.execute(results.insert(), batch)
                     written, batch = written + len(batch), []
@@ -569,6 +480,33 @@ class Store:
             rows = conn.execute(query).all()
         return [LatestState(CheckResult.from_dict(json_value(r.result)), r.result_id, _dt(r.since)) for r in rows]
 
+    def current(self, kind: str) -> list[tuple[str, str, str, float, float]]:
+        """(service, url, state, started_at, since) of every series of `kind`: its newest state
+        without the stored result (the status page reads only this)."""
+        query = (sa.select(latest.c.service_id, latest.c.url, latest.c.state, latest.c.started_at, latest.c.since)
+                 .where(latest.c.kind == kind))
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
+
+    def day_counts(self, kind: str, service_ids: list[str], first: int, last: int) -> dict[tuple[str, int], list[int]]:
+        """(service, yyyymmdd) -> [up or degraded, down, in maintenance], summed over the
+        service's series of `kind`, for the days first..last (yyyymmdd)."""
+        out: dict[tuple[str, int], list[int]] = {}
+        query = (sa.select(series.c.service_id, rollups.c.bucket, rollups.c.n_up, rollups.c.n_degraded,
+                           rollups.c.n_down, rollups.c.n_maintenance)
+                 .join(series, series.c.id == rollups.c.series_id)
+                 .where(series.c.kind == kind, rollups.c.resolution == "d", rollups.c.bucket >= first,
+                        rollups.c.bucket <= last))
+        with self.engine.connect() as conn:
+            for i in range(0, len(service_ids), 500):
+                chunk = query.where(series.c.service_id.in_(service_ids[i:i + 500]))
+                for sid, bucket, up, degraded, down, maint in conn.execute(chunk):
+                    acc = out.setdefault((sid, bucket), [0, 0, 0])
+                    acc[0] += up + degraded
+                    acc[1] += down
+                    acc[2] += maint
+        return out
+
     def last_run_times(self) -> dict[tuple[str, str, str], float]:
         """When the newest result of each (service, kind, URL) started; no result bodies read."""
         with self.engine.connect() as conn:
@@ -588,7 +526,7 @@ class Store:
             query = query.where(results.c.started_at < _ts(until))
         with self.engine.connect() as conn:
             for r in conn.execute(query):
-                yield r.id, row_result(r)
+                yield r.id, row_result(self.kinds, r)
 
     def newest_result(self, service_id: str, kind: str, since: datetime, until: datetime) -> CheckResult | None:
         """The newest stored result of a service's kind that started in [since, until)."""
@@ -599,7 +537,7 @@ class Store:
             r = conn.execute(query).first()
         if r is None:
             return None
-        return row_result(r)
+        return row_result(self.kinds, r)
 
     def count_results(self) -> int:
         with self.engine.connect() as conn:

@@ -20,10 +20,10 @@ from typing import Any
 
 import dramatiq
 
+from checks.kind import Registry
 from monitor import __version__
 from monitor import distributed as dist
 from monitor.config import ConfigError, load_config
-from monitor.kinds import REGISTRY
 from monitor.metrics import WorkerMetrics
 from monitor.process import Process
 from monitor.runner import CanaryGuard, CheckRunner
@@ -35,8 +35,9 @@ log = logging.getLogger("egov_monitor.worker")
 class Worker(Process):
     """Runs the jobs of its queues and stores their results; serves its own /metrics."""
 
-    def __init__(self, settings_path: str | Path, queues: list[str], listen: str | None = None) -> None:
-        config = load_config(settings_path)  # raises ConfigError: nothing started yet
+    def __init__(self, settings_path: str | Path, kinds: Registry[Any], queues: list[str],
+                 listen: str | None = None) -> None:
+        config = load_config(settings_path, kinds)  # raises ConfigError: nothing started yet
         issues = dist.distributed_issues(config)
         if issues:
             raise ConfigError(issues)
@@ -50,9 +51,9 @@ class Worker(Process):
         assert settings.queue is not None  # distributed_issues made sure
         self.listen = listen
         self.identity = dist.worker_identity()
-        self.metrics = WorkerMetrics(self.registry, self.queues)
+        self.metrics = WorkerMetrics(self.registry, config.kinds.names(), self.queues)
         self.canaries = CanaryGuard(settings.canaries, config.proxy)
-        self.runner = CheckRunner(self.store, self.canaries, settings.tz, on_error=self.metrics.error,
+        self.runner = CheckRunner(config.kinds, self.store, self.canaries, settings.tz, on_error=self.metrics.error,
                                   context=self.context)
         self.commits = GroupCommit(self.store)  # the worker threads' results share transactions
         self.broker = dist.make_broker(settings.queue, self.handle)
@@ -62,13 +63,13 @@ class Worker(Process):
     def handle(self, payload: dict[str, Any]) -> None:
         """Run one job; raising makes Dramatiq retry it later (store errors only)."""
         try:
-            service, kind, url = dist.job_from_payload(payload)
+            service, kind, url = dist.job_from_payload(self.config.kinds, payload)
         except (ValueError, KeyError, TypeError) as exc:  # not retried: it would fail again
             log.error("ungültiger Prüfauftrag verworfen: %s", exc)
             self.metrics.skipped.labels("invalid").inc()
             return
         key = str(payload["run_key"])
-        queue = REGISTRY[kind].check.pool
+        queue = self.config.kinds[kind].check.pool
         self.metrics.wait.labels(kind).observe(max(0.0, time.time() - float(payload["scheduled_at"])))
         # A browser job takes seconds: look first whether it was stored already. An HTTP job
         # costs less than the look-up; the store's unique run key keeps its one result.

@@ -25,9 +25,12 @@ from checks import browser  # noqa: E402
 from checks.result import State  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.incidents import Incident, IncidentBook, Update  # noqa: E402
+from monitor.kinds import builtin
 from monitor.statuspage import export  # noqa: E402
 from monitor.store import Store  # noqa: E402
 from tests.helpers import result  # noqa: E402
+
+KINDS = builtin()
 
 SERVICES = [("servicekonto", "Servicekonto Saarland", "basisdienst", ()),
             ("epayment", "ePayment", "basisdienst", (12,)),
@@ -54,8 +57,8 @@ def main() -> None:
                 checks: {{availability: {{interval: 60s}}}}
                 public: true
             """) for sid, name, cat, _bad in SERVICES))
-        config = load_config(d / "settings.yaml")
-        store = Store.open(config.store_url, tz=config.settings.tz)
+        config = load_config(d / "settings.yaml", KINDS)
+        store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
         now = datetime.now(UTC)
         items = []
         for sid, _name, _cat, bad in SERVICES:

@@ -15,15 +15,16 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from checks.kind import CheckContext
 from checks import accessibility as a11y
 from checks.accessibility import AccessibilitySettings, Link, PageScan, judge_markers
 from checks.browser import BrowserPool, BrowserSettings
-from checks.result import CheckKind, Reason, State, Target
+from checks.kind import CheckContext
+from checks.result import Reason, State, Target
 from monitor.config import load_config
 from monitor.metrics import ResultCollector
 from monitor.store import Store
 from tests.a11y_site import FOREIGN, KNOWN, good_routes, hostile_routes, html
+from tests.helpers import KINDS
 from tests.servers import free_port
 from tests.sites import Page, site
 
@@ -513,12 +514,12 @@ def _settings(tmp_path: Path, base: str) -> Path:
 def test_one_job_per_service_and_metrics_pass_promtool(tmp_path, pool, good):
     from monitor.daemon import job_specs
 
-    config = load_config(_settings(tmp_path, good))
-    specs = [s for s in job_specs(config).values() if s.kind is CheckKind.ACCESSIBILITY]
+    config = load_config(_settings(tmp_path, good), KINDS)
+    specs = [s for s in job_specs(config).values() if s.kind is "accessibility"]
     assert [s.url for s in specs] == [good + "/"]  # one run covers both URLs
-    settings = config.services["portal"].checks[CheckKind.ACCESSIBILITY]
+    settings = config.services["portal"].checks["accessibility"]
     result = a11y.run(Target("portal", good + "/", tuple(config.services["portal"].urls)), settings, CheckContext(browser=pool))
-    store = Store.open(config.store_url)
+    store = Store.open(config.store_url, config.kinds)
     store.record(result)
     registry = CollectorRegistry()
     registry.register(ResultCollector(store, lambda: config))
@@ -621,8 +622,8 @@ def test_daemon_scans_exports_and_a_hanging_page_never_delays_availability(tmp_p
         out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
         assert out.returncode == 0, out.stdout + out.stderr
         from monitor.store import Store
-        store = Store.open(f"sqlite:///{settings.parent / 'store.db'}")
-        runs = [r for _, r in store.results("portal") if r.kind is CheckKind.AVAILABILITY and r.url.endswith("/clean")]
+        store = Store.open(f"sqlite:///{settings.parent / 'store.db'}", KINDS)
+        runs = [r for _, r in store.results("portal") if r.kind is "availability" and r.url.endswith("/clean")]
         gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(runs, runs[1:], strict=False)]
         assert len(runs) >= 3 and max(gaps) < 1.6, gaps  # probes kept their rhythm during the hung scan
     assert daemon.proc.returncode == 0
@@ -654,10 +655,9 @@ def test_missing_chromedriver_is_a_config_error_only_when_a_browser_check_needs_
 
 
 def test_every_violating_element_is_stored_and_in_the_report_annex(tmp_path, pool):
-    from monitor.kinds import REGISTRY
 
     def barrier_rows(store, services, start, end):
-        return REGISTRY["accessibility"].details(store, services, start, end)[0].rows
+        return KINDS["accessibility"].details(store, services, start, end)[0].rows
 
     images = "".join(f'<img src="/b{i}.png" class="bild-{i}">' for i in range(40))
     body = f"<!doctype html><html lang=de><title>Galerie</title><main><h1>Galerie</h1>{images}</main></html>".encode()
@@ -675,7 +675,7 @@ def test_every_violating_element_is_stored_and_in_the_report_annex(tmp_path, poo
     assert "targets_cut" not in violation
     assert result.evidence["targets"]["cut"] == 0 and result.evidence["targets"]["kept"] >= 40
     # stored, then read back by `results --json` and the report's annex
-    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}", KINDS)
     store.record(result)
     stored = store.latest()[0].result
     assert len(next(v for v in stored.evidence["pages"][0]["violations"] if v["rule"] == "image-alt")["targets"]) == 40

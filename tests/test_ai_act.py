@@ -10,6 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from checks import ai_act, gdpr
 from checks.ai_act import AiActSettings
@@ -17,13 +18,12 @@ from checks.ai_signatures import api_for, shipped, widget_for
 from checks.browser import BrowserPool, BrowserSettings
 from checks.kind import CheckContext
 from checks.result import Reason, State, Target
-from prometheus_client import CollectorRegistry, generate_latest
-
 from monitor import report
-from monitor.metrics import ResultCollector
 from monitor.config import load_config
+from monitor.metrics import ResultCollector
 from monitor.store import Store
 from tests.a11y_site import html
+from tests.helpers import KINDS
 from tests.sites import Page, site
 
 WIDGET_HOST = "widget.ki-anbieter.example"
@@ -151,8 +151,8 @@ def test_the_report_has_a_ki_verordnung_column_with_not_affected_shown_as_such(e
         """), encoding="utf-8")
     (tmp_path / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{tmp_path / "s.db"}"}}\n',
                                             encoding="utf-8")
-    config = load_config(tmp_path / "settings.yaml")
-    store = Store.open(config.store_url, tz=TZ)
+    config = load_config(tmp_path / "settings.yaml", KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=TZ)
     at = datetime(2026, 6, 1, 10, tzinfo=TZ)
     store.record(check(estate, "/ohne").replace(service_id="ohne", started_at=at))
     store.record(check(estate, "/verdeckt", open_widget=True).replace(service_id="verdeckt", started_at=at))

@@ -1,4 +1,6 @@
-"""The shape the kinds redesign promised, kept by tests (docs/architecture.md)."""
+"""The shape the kinds redesign promised, kept by tests (docs/architecture.md): the import
+layers (read from the AST, function-level imports included), no import cycle, no kind named
+outside its own folders."""
 
 from __future__ import annotations
 
@@ -6,11 +8,16 @@ import ast
 import re
 from pathlib import Path
 
-from monitor.kinds import REGISTRY
+from monitor.kinds import builtin
+from tests import import_graph
 
 ROOT = Path(__file__).resolve().parent.parent
+# modules that serve every kind: none may name one (the registry and the kinds' own folders do)
 CONSUMERS = ("monitor/metrics.py", "monitor/cli.py", "monitor/rollup.py", "monitor/report/figures.py",
-             "monitor/report/render.py")
+             "monitor/report/render.py", "monitor/store.py", "monitor/rows.py", "monitor/daemon.py",
+             "monitor/runner.py", "monitor/worker.py", "monitor/scheduler.py", "monitor/distributed.py",
+             "monitor/statuspage/__init__.py", "monitor/config/models.py", "monitor/config/load.py",
+             "monitor/config/schema.py", "monitor/config_issues.py", "monitor/report/model.py")
 KIND_PACKAGES = {"availability", "security", "accessibility", "gdpr", "journey", "ai_act"}
 # A composite kind may use the engines of the kinds it composes (never the other way round):
 # the journey kind runs axe on every step and records the whole journey as the DSGVO check does.
@@ -50,8 +57,38 @@ def test_checks_stay_free_of_prometheus_rich_and_jinja_and_kinds_import_no_other
             assert not {m for m in imported if m in {f"checks.{k}" for k in COMPOSES[own]}}, path
 
 
+def test_every_module_keeps_to_its_layer_and_no_import_closes_a_cycle():
+    edges = import_graph.graph()
+    assert len(edges) > 90 and all(m.startswith(("checks", "monitor")) for m in edges)
+    assert import_graph.violations(edges) == []
+    assert import_graph.cycles(edges) == []
+    # the core imports nothing of ours but the core
+    assert {b for a in import_graph.CORE for b in edges[a]} <= import_graph.CORE
+
+
+def test_a_back_edge_is_caught_even_inside_a_function():
+    """The store's row codec reaching up to a kind's presentation, hidden in a function (as the
+    old code dodged its cycle): the layer test names the edge and the cycle it closes."""
+    edges = import_graph.graph()
+    rows = (ROOT / "monitor" / "rows.py").read_text()
+    rows += "\n\ndef _kind(name):\n    from monitor.kinds import availability\n\n    return availability.KIND\n"
+    edges["monitor.rows"] = {b for base, names in import_graph.imports_of(rows, "monitor.rows", False)
+                             for b in [f"{base}.{n}" for n in names] if b in edges}
+    assert "monitor.kinds.availability" in edges["monitor.rows"]
+    assert "monitor.rows -> monitor.kinds.availability (data -> presentation)" in import_graph.violations(edges)
+    assert any("monitor.rows" in c and "monitor.kinds.availability" in c for c in import_graph.cycles(edges))
+    # under `if TYPE_CHECKING:` an import is an annotation's, not an edge
+    typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from monitor.kinds import availability\n"
+    assert import_graph.imports_of(typed, "monitor.rows", False) == []
+
+
+def test_the_layer_picture_in_the_docs_is_the_import_graphs():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    assert import_graph.picture(import_graph.graph()) in text, "docs/architecture.md: run `python -m tests.import_graph`"
+
+
 def test_every_registered_kind_has_a_presentation_and_a_unique_report_place():
-    kinds = list(REGISTRY)
+    kinds = list(builtin())
     assert [k.name for k in kinds] == ["availability", "security", "accessibility", "gdpr", "journey", "ai_act"]
     for kind in kinds:
         assert kind.check.kind == kind.name and kind.title and kind.section_id and kind.report_template

@@ -13,8 +13,8 @@ import pytest
 
 from checks.availability import AvailabilitySettings, run, start
 from checks.result import CheckResult, Reason, State, Target
+from tests.helpers import KINDS
 from tests.servers import free_port, unaccepting_port
-
 
 WAY = {"name": "run"}
 
@@ -276,15 +276,13 @@ def h2_server(ca, tmp_path_factory):
 def test_http2_where_the_server_offers_it_and_its_version_exported(h2_server, ca):
     from prometheus_client.core import GaugeMetricFamily
 
-    from monitor.kinds import REGISTRY
-
     two, _ = probe(f"{h2_server}/", ca_file=ca.ca_file, body_must_contain=["Serviceportal"])
     one, _ = probe(f"{h2_server}/", ca_file=ca.ca_file, enable_http2=False)
     assert two.state is State.UP and two.measurements["http_version"] == 2.0
     assert one.state is State.UP and one.measurements["http_version"] == 1.1
     assert two.measurements["phase_tls_seconds"] > 0 and two.evidence["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
     assert two.evidence["tls"]["cipher"] and two.evidence["tls"]["subject"].endswith("CN=127.0.0.1")
-    kind = REGISTRY["availability"]
+    kind = KINDS["availability"]
     families = {f.name: GaugeMetricFamily(f.name, f.doc, labels=["service", "category", "url", *f.labels])
                 for f in kind.families}
     kind.export(families, ["s", "efa", h2_server], two)

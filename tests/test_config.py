@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from checks.result import CheckKind
 from monitor.config import ConfigError, MaintenanceWindow, load_config
+from tests.helpers import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -47,15 +47,15 @@ services:
 
 
 def test_shipped_example_is_valid_and_marked():
-    config = load_config(ROOT / "config" / "settings.yaml")
+    config = load_config(ROOT / "config" / "settings.yaml", KINDS)
     assert config.example is True
     assert len(config.services) >= 3
     assert {s.service.category for s in config.services.values()} >= {"efa", "basisdienst", "kommune"}
 
 
 def test_profile_and_inline_settings_merge(tmp_path):
-    config = load_config(write_config(tmp_path, GOOD))
-    settings = config.services["portal"].checks[CheckKind.AVAILABILITY]
+    config = load_config(write_config(tmp_path, GOOD), KINDS)
+    settings = config.services["portal"].checks["availability"]
     assert settings.interval == 30 and settings.timeout == 5
     assert settings.body_must_contain == ["Login"]
     assert settings.retries == 2  # the kind's default where neither says otherwise
@@ -64,7 +64,7 @@ def test_profile_and_inline_settings_merge(tmp_path):
 
 def _issues(tmp_path, catalog, settings=""):
     with pytest.raises(ConfigError) as info:
-        load_config(write_config(tmp_path, catalog, settings))
+        load_config(write_config(tmp_path, catalog, settings), KINDS)
     return info.value.issues
 
 
@@ -143,7 +143,7 @@ def test_missing_catalog_file(tmp_path):
     path = tmp_path / "settings.yaml"
     path.write_text("catalog: [nowhere.yaml]\n")
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_config(path, KINDS)
     assert "nowhere.yaml" in str(info.value)
 
 
@@ -226,14 +226,14 @@ services:
 @pytest.mark.parametrize(("size", "expected"), [("10MB", 10_000_000), ("10MiB", 10 * 1024 * 1024),
                                                 ("512KiB", 512 * 1024), ("2048", 2048), ("1.5 MB", 1_500_000)])
 def test_a_blackbox_module_ports_as_written_sizes_with_units_and_empty_status_list_is_2xx(tmp_path, size, expected):
-    settings = load_config(write_config(tmp_path, PORTED.format(size=size))).services["portal"].checks["availability"]
+    settings = load_config(write_config(tmp_path, PORTED.format(size=size)), KINDS).services["portal"].checks["availability"]
     assert settings.max_body_bytes == expected
     assert settings.valid_status_codes == [(200, 299)]  # blackbox: an empty list means 2xx
 
 
 def test_a_size_without_a_known_unit_names_the_field_and_the_fix(tmp_path):
     with pytest.raises(ConfigError) as err:
-        load_config(write_config(tmp_path, PORTED.format(size="10 parsecs")))
+        load_config(write_config(tmp_path, PORTED.format(size="10 parsecs")), KINDS)
     text = str(err.value)
     assert "max_body_bytes" in text and "10MB, 10MiB" in text
 
@@ -258,7 +258,7 @@ def test_an_error_in_a_profile_is_reported_once_at_the_profile_line(tmp_path):
       availability: blackbox_http_2xx
 """
     with pytest.raises(ConfigError) as err:
-        load_config(write_config(tmp_path, catalog))
+        load_config(write_config(tmp_path, catalog), KINDS)
     sizes = [i for i in err.value.issues if "max_body_bytes" in i.field]
     assert len(sizes) == 1, [str(i) for i in err.value.issues]
     (issue,) = sizes

@@ -19,6 +19,7 @@ import pytest
 
 from monitor.store import Store
 from tests.daemon import ROOT, DaemonProcess, running, service_yaml, write_daemon_config
+from tests.helpers import KINDS
 from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +35,7 @@ def sample(metrics_text: str, name: str, **labels) -> float | None:
 
 
 def store_of(settings) -> Store:
-    return Store.open(f"sqlite:///{settings.parent / 'store.db'}")
+    return Store.open(f"sqlite:///{settings.parent / 'store.db'}", KINDS)
 
 
 def test_daemon_probes_stores_and_exports(tmp_path, http_server):
@@ -276,7 +277,7 @@ def test_the_catalog_stays_out_of_the_cycle_collectors_way(tmp_path, http_server
     from monitor.daemon import Daemon
 
     settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"], interval="60s"))
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, KINDS)
 
     def walked(job_id: str) -> bool:
         job = daemon.scheduler.get_job(job_id)
@@ -332,7 +333,7 @@ def test_the_first_scrape_after_a_start_or_reload_finds_every_target_rendered(tm
         assert renderings[before:] == [], "the scrape rendered"
         return text
 
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, KINDS)
     try:
         daemon.start()
         end = time.monotonic() + 60
@@ -342,7 +343,7 @@ def test_the_first_scrape_after_a_start_or_reload_finds_every_target_rendered(tm
     finally:
         daemon.stop()
     renderings.clear()
-    daemon = Daemon(settings)  # a restart: the latest results come from the store
+    daemon = Daemon(settings, KINDS)  # a restart: the latest results come from the store
     try:
         daemon.start()
         background_rendering_done()
@@ -370,7 +371,7 @@ def test_a_reload_says_that_changed_pools_wait_for_a_restart(tmp_path, http_serv
     from monitor.daemon import Daemon
 
     settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"], interval="60s"))
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, KINDS)
     try:
         daemon.start()
         settings.write_text(settings.read_text().replace("pools: {http: 16}", "pools: {http: 48}"))

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from checks.settings import parse_duration
+from tests.helpers import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -344,6 +345,6 @@ def test_distributed_settings_are_ready_for_scheduler_and_workers(tmp_path):
 
     shutil.copy(DEPLOY / "config" / "settings.distributed.yaml", tmp_path / "settings.yaml")
     shutil.copy(ROOT / "config" / "catalog.yaml", tmp_path / "catalog.yaml")
-    config = load_config(tmp_path / "settings.yaml")
+    config = load_config(tmp_path / "settings.yaml", KINDS)
     assert distributed_issues(config) == []
     assert config.settings.browser.remote_url is not None  # browser workers use the Grid

@@ -25,17 +25,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from checks.kind import CheckContext
 from checks import accessibility as a11y
 from checks.accessibility import AccessibilitySettings
 from checks.browser import BrowserPool, BrowserSettings
-from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.kind import CheckContext
+from checks.result import CheckResult, Reason, State, Target
 from monitor import distributed as dist
 from monitor import rollup
 from monitor.config import load_config
 from monitor.store import Store
 from tests.a11y_site import good_routes
 from tests.daemon import ROOT, DaemonProcess
+from tests.helpers import KINDS
 from tests.postgres import postgres_server
 from tests.redis import redis_server
 from tests.servers import free_port, serve
@@ -53,12 +54,12 @@ def pg():
 
 def test_job_payload_round_trips_every_check_of_the_example_catalog():
     """A job carries the service and the check's settings; the worker rebuilds exactly them."""
-    config = load_config(ROOT / "config" / "settings.yaml")
+    config = load_config(ROOT / "config" / "settings.yaml", KINDS)
     seen_kinds, windows = set(), 0
     for service in config.services.values():
         for kind, settings in service.checks.items():
             payload = json.loads(json.dumps(dist.job_payload(service, kind, service.urls[0], "k:1", 1.0)))
-            rebuilt, rkind, url = dist.job_from_payload(payload)
+            rebuilt, rkind, url = dist.job_from_payload(KINDS, payload)
             assert (rkind, url) == (kind, service.urls[0])
             assert rebuilt.checks[kind] == settings
             assert rebuilt.service == service.service
@@ -69,12 +70,12 @@ def test_job_payload_round_trips_every_check_of_the_example_catalog():
             for hour in range(0, 24 * 8, 3):  # a week of moments: the window is active at the same ones
                 moment = datetime(2026, 11, 16, tzinfo=UTC) + timedelta(hours=hour, minutes=7)
                 assert rebuilt_window.active_at(moment, config.settings.tz) == window.active_at(moment, config.settings.tz)
-    assert seen_kinds == set(CheckKind) and windows >= 1  # the example catalog shows every kind
+    assert seen_kinds == set(KINDS.names()) and windows >= 1  # the example catalog shows every kind
 
 
 def test_job_from_a_newer_or_foreign_payload_is_refused():
     with pytest.raises(ValueError, match="version"):
-        dist.job_from_payload({"v": 99, "kind": "availability"})
+        dist.job_from_payload(KINDS, {"v": 99, "kind": "availability"})
 
 
 def test_slots_and_run_keys_are_deterministic_spread_and_short():
@@ -140,13 +141,13 @@ def test_concurrent_writers_keep_latest_timeline_and_rollups_consistent(pg):
     """Two stores (two workers) with four threads each write interleaved results of the same
     series; every job is delivered twice. Nothing is lost, nothing doubles, and the rollups,
     the timeline and the latest state agree with the stored results."""
-    stores = [Store.open(pg), Store.open(pg)]
+    stores = [Store.open(pg, KINDS), Store.open(pg, KINDS)]
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     jobs = []
     for i in range(120):
         state = State.DOWN if 40 <= i < 50 else State.UP
         reason = Reason.OK if state is State.UP else Reason.HTTP_STATUS
-        jobs.append((f"conc:{i}", CheckResult("conc", f"https://conc.example/{i % 3}", CheckKind.AVAILABILITY, state,
+        jobs.append((f"conc:{i}", CheckResult("conc", f"https://conc.example/{i % 3}", "availability", state,
                                               reason, base + timedelta(seconds=10 * i), 0.05)))
     errors: list[BaseException] = []
 
@@ -185,7 +186,7 @@ def test_concurrent_writers_keep_latest_timeline_and_rollups_consistent(pg):
 
 
 def test_one_scheduler_holds_the_lease_and_a_standby_takes_over_when_it_dies(pg):
-    first, second = Store.open(pg), Store.open(pg)
+    first, second = Store.open(pg, KINDS), Store.open(pg, KINDS)
     a = dist.SchedulerLease(first.engine, "fleet-a")
     b = dist.SchedulerLease(second.engine, "fleet-a")
     other_fleet = dist.SchedulerLease(second.engine, "fleet-b")
@@ -380,7 +381,7 @@ def test_scheduler_and_two_workers_lose_nothing_when_a_worker_is_killed(tmp_path
         assert survivor.stop() == 0
 
         # The accessibility scan through the remote WebDriver end equals the local pool's.
-        store = Store.open(pg)
+        store = Store.open(pg, KINDS)
         (remote,) = [x.result for x in store.latest("accessibility")]
         store.close()
         pool = BrowserPool(BrowserSettings(), 1)

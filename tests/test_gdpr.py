@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from checks.kind import CheckContext
 from checks import gdpr
 from checks.browser import BrowserPool
 from checks.gdpr import GdprSettings, legal_link
-from checks.result import CheckKind, Reason, State, Target
+from checks.kind import CheckContext
+from checks.result import Reason, State, Target
 from monitor.config import ConfigError, load_config
 from monitor.metrics import ResultCollector
 from monitor.store import Store
 from tests.a11y_site import hostile_routes, html
 from tests.gdpr_site import PORTAL, browser_settings, estate
+from tests.helpers import KINDS
 from tests.servers import free_port
 from tests.sites import Page, site
 
@@ -377,14 +378,14 @@ def _config(tmp_path: Path, shop, urls: list[str], trackers: str = "eigene-track
 def test_operator_tracker_list_and_metrics_pass_promtool(tmp_path, pool, shop):
     from monitor.daemon import job_specs
 
-    config = load_config(_config(tmp_path, shop, [shop.portal + "/alles", shop.portal + "/"]))
-    specs = [s for s in job_specs(config).values() if s.kind is CheckKind.GDPR]
+    config = load_config(_config(tmp_path, shop, [shop.portal + "/alles", shop.portal + "/"]), KINDS)
+    specs = [s for s in job_specs(config).values() if s.kind is "gdpr"]
     assert len(specs) == 1  # one run covers the service's pages
-    settings = config.services["portal"].checks[CheckKind.GDPR]
+    settings = config.services["portal"].checks["gdpr"]
     result = gdpr.run(Target("portal", shop.portal + "/alles", tuple(config.services["portal"].urls)), settings, CheckContext(browser=pool))
     trackers = {t["host"]: t["category"] for t in result.evidence["markers"]["no_trackers"]["evidence"]}
     assert trackers == {"www.google-analytics.com": "analytics", "widget.unbekannt.example": "social"}
-    store = Store.open(config.store_url)
+    store = Store.open(config.store_url, config.kinds)
     store.record(result)
     registry = CollectorRegistry()
     registry.register(ResultCollector(store, lambda: config))
@@ -425,7 +426,7 @@ def test_bad_tracker_file_and_processor_name_the_file_line_and_field(tmp_path, s
     (tmp_path / "kaputt.yaml").write_text("trackers:\n  - {domain: ok.example, category: analytics}\n"
                                           "  - {domain: 'https://x.example/pfad', category: analytics}\n")
     with pytest.raises(ConfigError) as err:
-        load_config(settings)
+        load_config(settings, KINDS)
     text = str(err.value)
     assert "kaputt.yaml:3" in text and "trackers.1.domain" in text and "ohne Pfad" in text
     assert "checks.gdpr.tracker_files" in text and "Dienst 'portal'" in text

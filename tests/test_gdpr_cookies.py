@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from checks.kind import CheckContext
 from checks import gdpr
 from checks.browser import BrowserPool
 from checks.gdpr import GdprSettings
+from checks.kind import CheckContext
 from checks.result import Target
 from tests.a11y_site import html
 from tests.gdpr_site import browser_settings

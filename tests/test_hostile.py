@@ -12,10 +12,11 @@ import pytest
 
 from checks.availability import AvailabilitySettings, run, start
 from checks.httpprobe import FetchOptions
-from checks.httptext import body_text, charset_of, redirect_target
 from checks.httpprobe import fetch as python_fetch
+from checks.httptext import body_text, charset_of, redirect_target
 from checks.result import CheckResult, Reason, State, Target
 from tests import hostile
+from tests.helpers import KINDS
 
 TIMEOUT = 3.0
 MARGIN = 2.0  # what a check may take beyond its timeout (two shared cores, browsers beside)
@@ -183,13 +184,12 @@ def test_the_runner_watchdog_ends_a_run_that_never_returns(tmp_path):
         def record(self, result, run_key=None):
             recorded.append(result)
 
-    runner = CheckRunner(Store(), CanaryGuard(CanarySettings(urls=[])), UTC, context=CheckContext())
+    runner = CheckRunner(KINDS, Store(), CanaryGuard(CanarySettings(urls=[])), UTC, context=CheckContext())
     service = catalog_for(tmp_path, "http://127.0.0.1:9/")
     settings = AvailabilitySettings(timeout=1, retries=0, interval=60)
     held: list = []
-    from monitor.kinds import REGISTRY
 
-    impl = REGISTRY["availability"].check
+    impl = KINDS["availability"].check
     original = impl.start
     object.__setattr__(impl, "start", lambda target, s, ctx, done: held.append(done))  # swallows the run
     try:
@@ -421,8 +421,8 @@ def test_a_target_without_any_result_exports_when_it_was_scheduled_until_its_fir
     from tests.test_config import GOOD, write_config
     from tests.test_metrics import URL, availability
 
-    config = load_config(write_config(tmp_path, GOOD))
-    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    config = load_config(write_config(tmp_path, GOOD), KINDS)
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}", KINDS)
     cache = LatestCache(store)
     text = ResultText(cache, lambda: config)
     registry = CollectorRegistry()

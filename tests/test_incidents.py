@@ -16,6 +16,7 @@ from monitor import report
 from monitor.config import ConfigError, load_config
 from monitor.incidents import Incident, IncidentBook, Update, cause_of
 from monitor.store import Store
+from tests.helpers import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = '<script>alert("x")</script> & <b>fett</b>'
@@ -34,7 +35,7 @@ def incident_cli(settings: Path, sub: str, *args: str) -> subprocess.CompletedPr
 @pytest.fixture
 def small(tmp_path):
     settings = write_config(tmp_path, 3)
-    return settings, load_config(settings)
+    return settings, load_config(settings, KINDS)
 
 
 def test_cli_records_an_incident_with_updates_and_closes_it(small):
@@ -67,7 +68,7 @@ def test_cli_records_an_incident_with_updates_and_closes_it(small):
     maint = incident_cli(settings, "maintenance", "-s", ids[0], "--title", "Umzug", "--text", "Neue Server.",
                          "--from", "2026-12-05T22:00", "--to", "2026-12-06T02:00")
     assert maint.returncode == 0, maint.stderr
-    records = IncidentBook(Store.open(config.store_url)).all()
+    records = IncidentBook(Store.open(config.store_url, config.kinds)).all()
     assert [(r.key, r.kind, r.is_open(datetime(2026, 12, 1, tzinfo=TZ).timestamp())) for r in records] == [
         ("2026-03-04-1", "incident", False), ("2026-03-04-2", "incident", True), ("2026-12-05-1", "maintenance", True)]
 
@@ -81,7 +82,7 @@ def test_cli_refuses_bad_input_and_stores_nothing(small, args, message):
     args = [a.replace("{sid}", next(iter(config.services))) for a in args]
     done = incident_cli(settings, "open", *args)
     assert done.returncode == 2 and message in done.stderr, done.stderr
-    assert IncidentBook(Store.open(config.store_url)).all() == []
+    assert IncidentBook(Store.open(config.store_url, config.kinds)).all() == []
 
 
 def test_unknown_cause_is_refused_by_the_command_line(small):
@@ -113,9 +114,9 @@ def test_records_from_yaml_files_are_loaded_and_replace_earlier_file_records(sma
               - {{at: 2026-03-04T09:20:00+01:00, status: investigating, text: Wir prüfen.}}
               - {{at: 2026-03-04T10:40:00+01:00, status: resolved, text: Behoben.}}
         """)
-    loaded = load_config(settings)
+    loaded = load_config(settings, KINDS)
     assert [r.key for r in loaded.incidents] == ["2026-03-servicekonto"]
-    store = Store.open(loaded.store_url)
+    store = Store.open(loaded.store_url, loaded.kinds)
     book = IncidentBook(store)
     book.add(Incident("cli-1", "incident", "per CLI", "external", None, (sid,), 1.0e9, None))
     assert book.sync_files(loaded.incidents) == 1
@@ -139,7 +140,7 @@ def test_an_invalid_records_file_names_file_line_field_and_fix(small, entry, fie
     path = _records_file(settings.parent, "incidents:\n  - id: a\n    title: T\n    start: 2026-03-04T09:00:00+01:00\n"
                          f"    {entry.format(sid=sid)}\n")
     with pytest.raises(ConfigError) as err:
-        load_config(settings)
+        load_config(settings, KINDS)
     issue = err.value.issues[0]
     assert issue.file == str(path) and issue.line is not None and issue.field == field and fix in issue.message
     validated = cli(settings, "validate")
@@ -160,8 +161,8 @@ def test_cause_of_an_outage_is_the_record_overlapping_it_most():
 
 def test_the_report_shows_cause_and_text_and_breaks_downtime_down_by_cause(tmp_path):
     settings = write_config(tmp_path, 4)
-    config = load_config(settings)
-    store = Store.open(config.store_url, tz=TZ)
+    config = load_config(settings, KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=TZ)
     generate(store, config, 2026, datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1))
     now = datetime(2027, 1, 5, tzinfo=TZ)
     before = report.build(store, config, 2026, tmp_path / "vorher", pdf=False, now=now)

@@ -206,7 +206,7 @@ def _login_prefix(files, app, password_file="passwort.txt"):
     journey = {"name": "login", "steps": LOGIN}
     s = JourneySettings.model_validate({"journeys": [journey], "data_file": "testdaten.yaml",
                                         "secrets": {"passwort": {"file": password_file}}}).bind_paths(files)
-    return s.prefix("login", app.url + "/")
+    return s.journey_prefix("login", app.url + "/")
 
 
 def test_after_journey_scans_the_pages_behind_a_login(pool, app, files):

@@ -13,6 +13,7 @@ import pytest
 
 from tests import journey_app
 from tests.daemon import ROOT, running
+from tests.helpers import KINDS
 from tests.journey_app import PASSWORD, TRACKER
 from tests.servers import free_port
 
@@ -183,13 +184,13 @@ def test_a_journey_and_a_login_travel_to_a_distributed_worker_without_their_valu
 
     extra = textwrap.indent("accessibility: {interval: 1h, markers: [], after_journey: wohngeld}\n", "      ")
     settings = write(tmp_path, app, journey_yaml("wohngeld", journey_app.steps("login")), extra_checks=extra)
-    config = load_config(settings)
+    config = load_config(settings, KINDS)
     service = config.services["wohngeld"]
     for kind in ("journey", "accessibility"):
         url = service.checks[kind].keys(service.urls)[0] if kind == "journey" else service.urls[0]
         payload = job_payload(service, kind, url, "k", 0.0)
         text = json.dumps(payload)
         assert FIRST_NAME not in text and PASSWORD not in text  # names of values travel, never values
-        back, back_kind, back_url = job_from_payload(json.loads(text))
+        back, back_kind, back_url = job_from_payload(KINDS, json.loads(text))
         assert back.checks[back_kind] == service.checks[kind] and back_url == url
     assert service.checks["accessibility"].login.journey.name == "wohngeld"

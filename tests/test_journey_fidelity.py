@@ -15,6 +15,7 @@ from checks.journey import JourneySettings
 from checks.kind import CheckContext
 from checks.result import Reason, State, Target
 from tests import form_app
+from tests.helpers import KINDS
 
 pytestmark = pytest.mark.slow
 NAME = "Erika Mustermann"
@@ -141,7 +142,7 @@ def test_paths_of_a_catalog_are_absolute_whatever_the_working_directory(tmp_path
               - {name: ende, stop: "Formular erreicht, nichts absenden"}
 """)
     monkeypatch.chdir(tmp_path)
-    config = load_config(Path("config/settings.yaml"))
+    config = load_config(Path("config/settings.yaml"), KINDS)
     journey = config.services["park"].checks["journey"]
     assert journey.data_file == conf.resolve() / "daten.yaml"
     upload = next(s for s in journey.journeys[0].steps if s.upload)

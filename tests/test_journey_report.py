@@ -4,8 +4,8 @@ and p95, where journeys broke most, barriers per step; absent when no service ha
 from __future__ import annotations
 
 import csv
-import re
 import json
+import re
 import textwrap
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,6 +16,7 @@ from checks.result import CheckResult, Reason, State
 from monitor import report
 from monitor.config import load_config
 from monitor.store import Store
+from tests.helpers import KINDS
 
 TZ = ZoneInfo("Europe/Berlin")
 STEPS = ["start", "starten", "weiter-person", "weiter-adresse", "ende"]
@@ -82,9 +83,9 @@ def built(tmp_path_factory):
         """), encoding="utf-8")
     (d / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{d / "store.db"}"}}\n'
                                      "timezone: Europe/Berlin\n", encoding="utf-8")
-    config = load_config(d / "settings.yaml")
+    config = load_config(d / "settings.yaml", KINDS)
     key = config.services["wohngeld"].checks["journey"].keys(config.services["wohngeld"].urls)[0]
-    store = Store.open(config.store_url, tz=TZ)
+    store = Store.open(config.store_url, config.kinds, tz=TZ)
     seconds: list[float] = []
     at = datetime(2026, 1, 10, 9, tzinfo=TZ)
     for i in range(30):  # January: 27 passed, 3 failed at weiter-adresse

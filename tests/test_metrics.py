@@ -6,19 +6,20 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
-from checks.result import CheckKind, CheckResult, Reason, State
+from checks.result import CheckResult, Reason, State
+from monitor.config import load_config
 from monitor.metrics import DaemonMetrics, ResultCollector
 from monitor.store import Store
+from tests.helpers import KINDS
 from tests.test_config import GOOD, write_config
-from monitor.config import load_config
 
 URL = "https://portal.example.invalid/"
 LOGIN = "https://portal.example.invalid/login"
 
 
 def make(tmp_path):
-    config = load_config(write_config(tmp_path, GOOD))
-    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    config = load_config(write_config(tmp_path, GOOD), KINDS)
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}", KINDS)
     registry = CollectorRegistry()
     registry.register(ResultCollector(store, lambda: config))
     return store, registry
@@ -29,7 +30,7 @@ def availability(url, state, reason, **evidence) -> CheckResult:
          "phase_connect_seconds": 0.02, "phase_tls_seconds": 0.03, "phase_processing_seconds": 0.15,
          "phase_transfer_seconds": 0.04, "redirects": 1.0, "ssl": 1.0, "content_length_bytes": 1234.0,
          "http_version": 1.1, "ip_protocol": 4.0, "ssl_earliest_cert_expiry": 1900000000.0}
-    return CheckResult("portal", url, CheckKind.AVAILABILITY, state, reason, datetime.now(UTC), 0.3, m,
+    return CheckResult("portal", url, "availability", state, reason, datetime.now(UTC), 0.3, m,
                        {"tls": {"version": "TLSv1.3"}, **evidence})
 
 
@@ -77,7 +78,7 @@ def test_page_content_never_becomes_a_label(tmp_path):
 
 def test_daemon_counters_start_at_zero_and_count_runs():
     registry = CollectorRegistry()
-    metrics = DaemonMetrics(registry)
+    metrics = DaemonMetrics(registry, KINDS.names())
     assert registry.get_sample_value("egov_check_runs_total", {"kind": "availability", "state": "up"}) == 0
     metrics.observe(availability(URL, State.DOWN, Reason.HTTP_STATUS))
     assert registry.get_sample_value("egov_check_runs_total", {"kind": "availability", "state": "down"}) == 1
@@ -100,8 +101,8 @@ def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
 
     from monitor.metrics import LatestCache, ResultText
 
-    config = load_config(write_config(tmp_path, GOOD))
-    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    config = load_config(write_config(tmp_path, GOOD), KINDS)
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}", KINDS)
     current = {"config": config}
     cache = LatestCache(store)
     text = ResultText(cache, lambda: current["config"])
@@ -134,7 +135,7 @@ def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
               f"end: \"{(local + timedelta(hours=1)):%Y-%m-%dT%H:%M}\"}}]\n")
     current["config"] = load_config(write_config(tmp_path, GOOD.replace("category: basisdienst", "category: efa")
                                                  .replace(", https://portal.example.invalid/login", "")
-                                                 .replace("    checks:\n", window + "    checks:\n", 1)))
+                                                 .replace("    checks:\n", window + "    checks:\n", 1))), KINDS
     after = same()
     assert all(dict(labels).get("category") != "basisdienst" for _name, labels in after["samples"])
     assert not any(dict(labels).get("url") == LOGIN for _name, labels in after["samples"])
@@ -160,13 +161,12 @@ def test_every_family_exported_per_target_earns_its_place():
     import re
     from pathlib import Path
 
-    from monitor.kinds import REGISTRY
     from monitor.metrics import COMMON
 
     deploy = Path(__file__).resolve().parent.parent / "deploy"
     readers = "".join(p.read_text() for p in [*sorted((deploy / "grafana" / "dashboards").glob("*.json")),
                                                 *sorted((deploy / "prometheus" / "rules").glob("*.yml"))])
-    families = {f.name for kind in REGISTRY for f in kind.families} | {name for name, *_ in COMMON}
+    families = {f.name for kind in KINDS for f in kind.families} | {name for name, *_ in COMMON}
     assert len(families) > 40
     ours_as_blackbox = {name for name in families if name.startswith("probe_")}
     assert ours_as_blackbox <= BLACKBOX_NAMES  # no probe_ name of our own invention

@@ -12,7 +12,7 @@ from checks import availability, security
 from checks.availability import AvailabilitySettings
 from checks.kind import CheckContext
 from checks.result import CheckResult, Reason, State, Target
-from monitor.kinds import REGISTRY
+from tests.helpers import KINDS
 from tests.sites import Page, site
 
 
@@ -34,7 +34,7 @@ def test_a_finding_shows_its_evidence_as_text_and_a_security_txt_fix_once():
                               "title": "Server-Software", "message": "Server-Software mit Versionsnummer in Headern.",
                               "fix": "Versionsnummer entfernen.", "evidence": [{"server": "BaseHTTP/0.6 Python/3.11.7"}]}]})
     out = io.StringIO()
-    REGISTRY["security"].show([result], Console(file=out, width=200, color_system=None))
+    KINDS["security"].show([result], Console(file=out, width=200, color_system=None))
     text = out.getvalue()
     assert "server: BaseHTTP/0.6 Python/3.11.7" in text and "[{'" not in text
 

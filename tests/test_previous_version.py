@@ -46,30 +46,41 @@ PAGE = html(f"""<main><h1>Serviceportal</h1><p>Anträge online stellen.</p>
 <img src="/logo.png"><form action="/suche" method="post"><label>Suche <input name="q"></label>
 <button>Suchen</button></form></main>{LEGAL_FOOTER}""")
 
+# Either version's API: this tree builds its registry and passes it; PREVIOUS had one global registry.
+COMPAT = """
+try:
+    from monitor.kinds import builtin as _builtin
+    _K = (_builtin(),)
+except ImportError:
+    _K = ()
+from monitor.config import load_config as _load_config
+from monitor.store import Store as _Store
+def load_config(path):
+    return _load_config(path, *_K)
+def open_store(url, **kw):
+    return _Store.open(url, *_K, **kw)
+"""
+
 # Prints the /metrics text of a store under the given settings, with whichever code is on sys.path.
-METRICS = """
+METRICS = COMPAT + """
 import sys
 from prometheus_client import CollectorRegistry, generate_latest
-from monitor.config import load_config
 from monitor.metrics import ResultCollector
-from monitor.store import Store
 config = load_config(sys.argv[1])
 registry = CollectorRegistry()
-registry.register(ResultCollector(Store.open(config.store_url), lambda: config))
+registry.register(ResultCollector(open_store(config.store_url), lambda: config))
 sys.stdout.write(generate_latest(registry).decode())
 """
 
 # Writes the report (no PDF) of a store as of a fixed time, with whichever code is on sys.path.
-REPORT = """
+REPORT = COMPAT + """
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from monitor import report
-from monitor.config import load_config
-from monitor.store import Store
 config = load_config(sys.argv[1])
 now = datetime.fromisoformat(sys.argv[3])
-report.build(Store.open(config.store_url, tz=config.settings.tz), config, now.year, Path(sys.argv[2]), pdf=False, now=now)
+report.build(open_store(config.store_url, tz=config.settings.tz), config, now.year, Path(sys.argv[2]), pdf=False, now=now)
 """
 
 # Keys whose values are times or durations of one run: they differ between any two runs.
@@ -244,12 +255,10 @@ def _comparable(html: str) -> str:
 
 
 # Prints every stored result (its full JSON) and every day rollup of a store, with whichever code is on sys.path.
-DUMP = """
+DUMP = COMPAT + """
 import json, sys
-from monitor.config import load_config
-from monitor.store import Store
 config = load_config(sys.argv[1])
-store = Store.open(config.store_url, tz=config.settings.tz, migrate=sys.argv[2] == "migrate")
+store = open_store(config.store_url, tz=config.settings.tz, migrate=sys.argv[2] == "migrate")
 for _id, r in store.results():
     print(json.dumps(r.to_dict()))
 for d in store.day_rollups(0, 99999999):
@@ -292,17 +301,15 @@ def test_a_store_of_the_previous_version_loses_nothing_when_compacted(estate, be
 
 
 # Writes a synthetic year (bench/synthetic_year.py of this tree) with whichever monitor code is on sys.path.
-GENERATE = """
+GENERATE = COMPAT + """
 import sys
 sys.path.append(sys.argv[3])  # bench/ of this tree: the archive of PREVIOUS holds checks, monitor and config only
 from datetime import datetime, timedelta
 from pathlib import Path
 from bench.synthetic_year import TZ, generate, write_config
-from monitor.config import load_config
-from monitor.store import Store
 settings = write_config(Path(sys.argv[1]), int(sys.argv[2]))
 config = load_config(settings)
-store = Store.open(config.store_url, tz=TZ)
+store = open_store(config.store_url, tz=TZ)
 generate(store, config, 2026, datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1))
 print(settings)
 """

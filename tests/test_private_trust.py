@@ -15,6 +15,7 @@ from checks.browser_host import ca_bundle
 from checks.kind import CheckContext
 from checks.result import Reason, State, Target
 from tests.certs import TestCA
+from tests.helpers import KINDS
 from tests.servers import serve
 
 NAME = "antrag.abnahme.saarland.internal"  # an internal name only the mapping knows
@@ -85,6 +86,6 @@ def test_settings_refuse_a_host_mapping_that_is_no_address_and_a_missing_ca_file
     (tmp_path / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{tmp_path}/s.db"}}\n'
                                             "browser:\n  ca_files: [pki/land-ca.pem]\n")
     with pytest.raises(ConfigError) as caught:
-        load_config(tmp_path / "settings.yaml")
+        load_config(tmp_path / "settings.yaml", KINDS)
     text = str(caught.value.issues[0])
     assert "settings.yaml:4" in text and "browser.ca_files.0" in text and "pki/land-ca.pem" in text

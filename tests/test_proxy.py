@@ -14,6 +14,7 @@ from checks.kind import CheckContext
 from checks.proxy import Proxy, ProxySettings, bypassed
 from checks.result import Reason, State, Target
 from monitor.config import ConfigError, load_config
+from tests.helpers import KINDS
 from tests.proxy_server import proxy
 from tests.servers import free_port, unaccepting_port
 
@@ -124,7 +125,7 @@ def write(tmp_path, settings: str) -> object:
 def test_settings_proxy_and_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://user:p%40ss@gateway.land.example:3128")
     monkeypatch.setenv("NO_PROXY", ".intranet.saarland, 10.0.0.0/8")
-    config = load_config(write(tmp_path, ""))
+    config = load_config(write(tmp_path, ""), KINDS)
     assert config.proxy is not None and config.proxy.address == "gateway.land.example:3128"
     assert config.proxy.no_proxy == (".intranet.saarland", "10.0.0.0/8")
     assert config.proxy.authorization == "Basic dXNlcjpwQHNz"  # user:p@ss
@@ -134,10 +135,10 @@ def test_settings_proxy_and_the_environment(tmp_path, monkeypatch):
     (tmp_path / "zugang").write_text("monitor:x\n")
     config = load_config(write(tmp_path, """\
         proxy: {url: "http://proxy.land.example:8080", credentials_file: zugang, no_proxy: [.saarland.de]}
-        """))
+        """), KINDS)
     assert config.proxy is not None and config.proxy.address == "proxy.land.example:8080"  # settings beat the env
     monkeypatch.delenv("HTTPS_PROXY")
-    assert load_config(write(tmp_path, "")).proxy is None
+    assert load_config(write(tmp_path, ""), KINDS).proxy is None
 
 
 @pytest.mark.parametrize(("setting", "field", "message"), [
@@ -148,7 +149,7 @@ def test_settings_proxy_and_the_environment(tmp_path, monkeypatch):
 def test_a_bad_proxy_setting_is_a_german_config_error_at_its_line(tmp_path, monkeypatch, setting, field, message):
     monkeypatch.delenv("HTTPS_PROXY", raising=False)
     with pytest.raises(ConfigError) as err:
-        load_config(write(tmp_path, "listen: \"127.0.0.1:9469\"\n" + setting + "\n"))
+        load_config(write(tmp_path, "listen: \"127.0.0.1:9469\"\n" + setting + "\n"), KINDS)
     issue = err.value.issues[0]
     assert issue.field == field and message in issue.message and issue.line == 3, issue
 
@@ -165,7 +166,7 @@ def test_browser_checks_go_through_the_same_proxy(tmp_path, monkeypatch):
 
     monkeypatch.delenv("HTTPS_PROXY", raising=False)
     with site(good_routes()) as web, proxy() as (port, seen):
-        config = load_config(write(tmp_path, f'proxy: {{url: "http://127.0.0.1:{port}"}}\n'))
+        config = load_config(write(tmp_path, f'proxy: {{url: "http://127.0.0.1:{port}"}}\n'), KINDS)
         pool = BrowserPool(config.browser_settings, 1)
         try:
             base = f"http://127.0.0.1:{web}"

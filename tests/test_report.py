@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from bench.synthetic_year import TZ, generate, write_config
-from checks.result import CheckKind, CheckResult, Reason, State
+from checks.result import CheckResult, Reason, State
 from monitor import report
 from monitor.config import load_config
 from monitor.rollup import fold_results
 from monitor.store import Store
+from tests.helpers import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE_TITLE = '<script>alert("x")</script> Antrag & Co'
@@ -31,16 +32,16 @@ def year(tmp_path_factory):
     """A small synthetic year (4 services) plus one catalog service that never ran."""
     d = tmp_path_factory.mktemp("year")
     settings = write_config(d, 4)
-    config = load_config(settings)
-    store = Store.open(config.store_url, tz=TZ)
+    config = load_config(settings, KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=TZ)
     until = datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1)
     generate(store, config, 2026, until)
     with (d / "catalog.yaml").open("a") as fh:
         fh.write("  - {id: neu, name: Neuer Dienst ohne Ergebnisse, category: kommune, operator: X, "
                  "contact: x@example.invalid, urls: ['https://neu.example/'], checks: {availability: {interval: 60s}}}\n")
-    config = load_config(settings)
+    config = load_config(settings, KINDS)
     # a scanned page whose title and URL try to inject markup
-    hostile = CheckResult("dienst-001", "https://dienst-001.example/", CheckKind.ACCESSIBILITY, State.DOWN,
+    hostile = CheckResult("dienst-001", "https://dienst-001.example/", "accessibility", State.DOWN,
                           Reason.NONCOMPLIANT, datetime(2026, 12, 31, 20, tzinfo=UTC), 3.0,
                           {"pages_scanned": 1.0, "rules_violated": 1.0, "rules_critical": 1.0, "violations_critical": 9.0},
                           {"pages": [{"url": HOSTILE_URL, "title": HOSTILE_TITLE, "violations": [
@@ -231,10 +232,10 @@ def test_daemon_path_and_bulk_path_write_the_same_rollups(tmp_path):
     make = lambda i: _availability_result("s", "https://s.example/", float(times[i]),
                                           "down" if states[i] else "up", "http_status" if states[i] else "ok",
                                           0.0 if np.isnan(latency[i]) else float(latency[i]), bool(maint[i]))
-    one = Store.open(f"sqlite:///{tmp_path / 'one.db'}", tz=TZ)
+    one = Store.open(f"sqlite:///{tmp_path / 'one.db'}", KINDS, tz=TZ)
     for i in range(len(times)):
         one.record(make(i))
-    bulk = Store.open(f"sqlite:///{tmp_path / 'bulk.db'}", tz=TZ)
+    bulk = Store.open(f"sqlite:///{tmp_path / 'bulk.db'}", KINDS, tz=TZ)
     reasons = ["http_status" if s else "ok" for s in states.tolist()]
     bulk.ingest_series("s", "availability", "https://s.example/", times, states, reasons, latency, maint, make,
                        raw_since=0)
@@ -243,7 +244,7 @@ def test_daemon_path_and_bulk_path_write_the_same_rollups(tmp_path):
     assert rows(one) == rows(bulk) and len(rows(one)) == 2  # two local days
     assert [(c.at, c.state) for c in one.timeline()] == [(c.at, c.state) for c in bulk.timeline()]
     assert one.count_results() == bulk.count_results() == len(times)
-    hours = fold_results([make(i) for i in range(len(times))], TZ)[0]
+    hours = fold_results(KINDS, [make(i) for i in range(len(times))], TZ)[0]
     assert sum(b.total for b in hours.values()) == len(times) and len(hours) == 6
     day_hours = sum(r.bucket.hours for r in one.day_rollups(0, 99999999))
     assert day_hours == 6  # hours with results, not results
@@ -278,8 +279,8 @@ def test_data_quality_counts_only_the_period(tmp_path):
     """A store with results after the period end (a report as of 1 July over a full year of
     data) counts the period only; more results than planned show above 100 % and are marked."""
     settings = write_config(tmp_path, 2)
-    config = load_config(settings)
-    store = Store.open(config.store_url, tz=TZ)
+    config = load_config(settings, KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=TZ)
     generate(store, config, 2026, datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1))
     mid = datetime(2026, 7, 1, tzinfo=TZ)
     half = report.build(store, config, 2026, tmp_path / "halb", pdf=False, now=mid)
@@ -301,7 +302,7 @@ def test_data_quality_counts_only_the_period(tmp_path):
     # the catalog's interval doubled after the fact: twice the planned results, shown and marked
     text = (tmp_path / "catalog.yaml").read_text().replace("availability: {interval: 60s", "availability: {interval: 120s")
     (tmp_path / "catalog.yaml").write_text(text)
-    doubled = report.build(store, load_config(settings), 2026, tmp_path / "doppelt", pdf=False, now=mid)
+    doubled = report.build(store, load_config(settings, KINDS), 2026, tmp_path / "doppelt", pdf=False, now=mid)
     d = quality(doubled)
     sid = with_data[0]
     assert d[(sid, "availability", "abdeckung_prozent")] > 190
@@ -317,8 +318,8 @@ def test_an_independent_pdf_ua_checker_finds_nothing_in_a_20_service_year(tmp_pa
     from pypdf import PdfReader
 
     settings = write_config(tmp_path, 20)
-    config = load_config(settings)
-    store = Store.open(config.store_url, tz=TZ)
+    config = load_config(settings, KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=TZ)
     generate(store, config, 2026, datetime(2027, 1, 1, tzinfo=TZ) - timedelta(seconds=1))
     files = report.build(store, config, 2026, tmp_path / "out", now=NOW)
     found = validate(str(files.pdf))

@@ -18,7 +18,7 @@ from monitor.config import load_config
 from monitor.report.period import Period, PeriodError
 from monitor.report.timeline import service_availability
 from monitor.store import Store, heartbeats
-from tests.helpers import result
+from tests.helpers import KINDS, result
 from tests.test_report_timeline import BERLIN, DAY, at, down, up
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,8 +104,8 @@ def estate(tmp_path):
             urls: ["{URL}"]
             checks: {{availability: {{interval: 60s}}}}
         """))
-    config = load_config(tmp_path / "settings.yaml")
-    store = Store.open(config.store_url, tz=config.settings.tz)
+    config = load_config(tmp_path / "settings.yaml", KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
     with store.engine.begin() as conn:
         conn.execute(heartbeats.insert().values(run_id="r", hostname="h", pid=1, version="t", started_at=at(2025, 12, 1),
                                                 last_beat_at=at(2027, 1, 1), stopped_at=at(2027, 1, 1)))

@@ -7,10 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from checks.result import CheckKind, Reason, State
+from checks.result import Reason, State
 from monitor.config import CanarySettings, load_config
 from monitor.runner import CanaryGuard, CheckRunner
 from monitor.store import Store
+from tests.helpers import KINDS
 from tests.servers import free_port
 from tests.test_config import write_config
 
@@ -29,7 +30,7 @@ services:
     checks:
       availability: {{retries: 0, timeout: 1s}}
 {extra}
-""")).services["portal"]
+"""), KINDS).services["portal"]
 
 
 @pytest.fixture(params=["run", "start"])
@@ -40,13 +41,13 @@ def mode(request) -> str:
 
 
 def run_once(tmp_path, service, canaries: CanaryGuard, mode: str = "run"):
-    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
-    runner = CheckRunner(store, canaries, BERLIN)
-    settings = service.checks[CheckKind.AVAILABILITY]
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}", KINDS)
+    runner = CheckRunner(KINDS, store, canaries, BERLIN)
+    settings = service.checks["availability"]
     if mode == "run":
-        return runner.run(service, CheckKind.AVAILABILITY, service.urls[0], settings), store
+        return runner.run(service, "availability", service.urls[0], settings), store
     got, ended = [], threading.Event()
-    assert runner.start(service, CheckKind.AVAILABILITY, service.urls[0], settings,
+    assert runner.start(service, "availability", service.urls[0], settings,
                         lambda result: (got.append(result), ended.set()))
     assert ended.wait(60) and runner.wait_idle(10)
     assert store.count_results() == 1  # stored before `done` was called
@@ -105,7 +106,6 @@ def test_in_maintenance_is_marked(tmp_path, http_server, mode):
 @pytest.mark.parametrize("where", ["start", "done"])
 def test_a_crashing_check_gives_unknown_not_a_lost_run(tmp_path, http_server, monkeypatch, mode, where):
     from checks import CheckImplementation
-    from monitor.kinds import REGISTRY
 
     def boom(target, settings, ctx):
         raise RuntimeError("bug")
@@ -115,8 +115,8 @@ def test_a_crashing_check_gives_unknown_not_a_lost_run(tmp_path, http_server, mo
             raise RuntimeError("bug")
         done(RuntimeError("bug"))  # judging the probe failed on the prober's thread
 
-    impl = REGISTRY[CheckKind.AVAILABILITY].check
-    monkeypatch.setattr(REGISTRY[CheckKind.AVAILABILITY], "check",
+    impl = KINDS["availability"].check
+    monkeypatch.setattr(KINDS["availability"], "check",
                         CheckImplementation(impl.kind, impl.settings_model, boom, impl.pool, start=boom_start))
     service = catalog_for(tmp_path, f"{http_server}/ok")
     result, store = run_once(tmp_path, service, CanaryGuard(CanarySettings()), mode)
@@ -128,15 +128,15 @@ def test_started_runs_are_bounded_and_waited_for(tmp_path, http_server):
     """No more than `max_in_flight` runs are under way through `start` (the daemon then runs
     the check in its pool thread, as before); stopping waits for those under way."""
     service = catalog_for(tmp_path, f"{http_server}/delay/300")
-    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
-    runner = CheckRunner(store, CanaryGuard(CanarySettings()), BERLIN)
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}", KINDS)
+    runner = CheckRunner(KINDS, store, CanaryGuard(CanarySettings()), BERLIN)
     runner.max_in_flight = 3
-    settings = service.checks[CheckKind.AVAILABILITY]
+    settings = service.checks["availability"]
     threads = threading.active_count()
-    started = [runner.start(service, CheckKind.AVAILABILITY, service.urls[0], settings) for _ in range(5)]
+    started = [runner.start(service, "availability", service.urls[0], settings) for _ in range(5)]
     assert started == [True, True, True, False, False]
     assert threading.active_count() <= threads + 1  # no thread waits per probe (at most the prober's loop)
     assert runner.wait_idle(30)
     assert store.count_results() == 3 and all(r.state is State.UP for _, r in store.results())
-    assert runner.start(service, CheckKind.AVAILABILITY, service.urls[0], settings)  # room again
+    assert runner.start(service, "availability", service.urls[0], settings)  # room again
     assert runner.wait_idle(30) and store.count_results() == 4

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from checks.security import security_txt
-from checks.result import CheckKind, Reason, State, Target
-from checks.security import SecuritySettings, run
+from checks.result import Reason, State, Target
+from checks.security import SecuritySettings, run, security_txt
 from monitor.config import load_config
 from monitor.metrics import ResultCollector
 from monitor.store import Store
+from tests.helpers import KINDS
 from tests.sites import Page, site
 
 STRICT = [("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
@@ -306,9 +306,9 @@ def test_metrics_pass_promtool_and_carry_no_header_values(tmp_path, ca, certs):
     hostile = [*STRICT[1:], ("Content-Security-Policy", "default-src 'self' https://evil.example/\"}{<script>"),
                ("Server", "Apache/2.4.1 (<script>)")]
     with site(routes(hostile), tls=(certs["good"].cert, certs["good"].key)) as port:
-        config = load_config(_config(tmp_path, port, ca))
-        result = run(Target("portal", f"https://127.0.0.1:{port}/"), config.services["portal"].checks[CheckKind.SECURITY])
-    store = Store.open(config.store_url)
+        config = load_config(_config(tmp_path, port, ca), KINDS)
+        result = run(Target("portal", f"https://127.0.0.1:{port}/"), config.services["portal"].checks["security"])
+    store = Store.open(config.store_url, config.kinds)
     store.record(result)
     registry = CollectorRegistry()
     registry.register(ResultCollector(store, lambda: config))

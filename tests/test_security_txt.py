@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import sectxt
 
-from checks.security import security_txt
 from checks.httpprobe import FetchOptions
+from checks.security import security_txt
 from tests.sites import Page, site
 
 URL = "https://example.org/.well-known/security.txt"

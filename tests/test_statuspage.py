@@ -16,7 +16,7 @@ from monitor.config import load_config
 from monitor.incidents import Incident, IncidentBook, Update
 from monitor.statuspage import StatusSite, collect, export, read_current, render_feed
 from monitor.store import Store
-from tests.helpers import result
+from tests.helpers import KINDS, result
 
 HOSTILE_NAME = '<script>alert("name")</script> Bürgerservice & Co'
 HOSTILE_TEXT = '<img src=x onerror=alert(1)> Wir prüfen "das" & mehr'
@@ -62,8 +62,8 @@ def write_site(d: Path, *, cache: str = "3600s", base_url: str | None = None) ->
 @pytest.fixture
 def estate(tmp_path):
     """Three services (two public) with 90 days of results; one bad day for the portal."""
-    config = load_config(write_site(tmp_path))
-    store = Store.open(config.store_url, tz=config.settings.tz)
+    config = load_config(write_site(tmp_path), KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
     now = datetime.now(UTC).replace(microsecond=0)
     tz = config.settings.tz
     items = []
@@ -120,7 +120,7 @@ def test_only_public_services_and_what_operators_wrote_reach_the_page(estate, tm
 
 def test_groups_state_and_ninety_days_of_availability(estate, tmp_path):
     config, store = estate
-    data = collect(config, store, read_current(store))
+    data = collect(config, store, read_current(config, store))
     assert [(label, [s.id for s in members]) for label, members in data.groups] == [
         ("Anlage 2: IT-Basisdienste", ["basis"]), ("Anlage 1: EfA-Leistungen", ["portal"])]
     portal = data.groups[1][1][0]
@@ -137,12 +137,12 @@ def test_groups_state_and_ninety_days_of_availability(estate, tmp_path):
 
 def test_a_stale_result_is_no_current_data_and_an_outage_is_shown_with_its_start(estate):
     config, store = estate
-    rows = read_current(store)
+    rows = read_current(config, store)
     later = time.time() + 3 * 3600  # three hours without a new result
     stale = collect(config, store, rows, now=later)
     assert {s.id: s.state for s in stale.services} == {"basis": "unknown", "portal": "unknown"}
     store.record(result(State.DOWN, at=datetime.now(UTC), service="basis", url=config.services["basis"].urls[0]))
-    down = collect(config, store, read_current(store))
+    down = collect(config, store, read_current(config, store))
     basis = next(s for s in down.services if s.id == "basis")
     assert basis.state == "down" and basis.state_label == "gestört" and basis.since is not None
 
@@ -152,14 +152,14 @@ def test_a_url_no_longer_in_the_catalog_does_not_count(estate):
     port); until it would be stale, it must not make its service look down."""
     config, store = estate
     store.record(result(State.DOWN, at=datetime.now(UTC), service="portal", url="https://portal.example.invalid/alt"))
-    data = collect(config, store, read_current(store))
+    data = collect(config, store, read_current(config, store))
     assert {s.id: s.state for s in data.services} == {"basis": "up", "portal": "up"}
 
 
 def test_the_atom_feed_parses_and_carries_each_public_record(estate):
     config, store = estate
-    config = load_config(write_site(config.settings_file.parent, base_url="https://status.saarland.example/"))
-    feed = feedparser.parse(render_feed(config, collect(config, store, read_current(store))))
+    config = load_config(write_site(config.settings_file.parent, base_url="https://status.saarland.example/"), KINDS)
+    feed = feedparser.parse(render_feed(config, collect(config, store, read_current(config, store))))
     assert not feed.bozo, feed.get("bozo_exception")
     assert feed.feed.title == "Status der Online-Dienste im Saarland" and feed.feed.language == "de"
     titles = [e.title for e in feed.entries]
@@ -193,7 +193,7 @@ def test_served_with_caching_headers_and_re_rendered_when_a_state_changes(estate
                                      None))
     assert "1 von 2 Diensten ist gestört" in second.body.decode()
     # so does a record an operator wrote (through another process, e.g. the CLI)
-    IncidentBook(Store.open(config.store_url)).add(Incident("neu-1", "incident", "Neue Meldung", "external", None,
+    IncidentBook(Store.open(config.store_url, config.kinds)).add(Incident("neu-1", "incident", "Neue Meldung", "external", None,
                                                             ("portal",), time.time(), None))
     eventually(lambda: "Neue Meldung" in site.respond("/status/").body.decode())
 

@@ -18,7 +18,7 @@ from monitor.config import load_config
 from monitor.process import close_http, metrics_handler, serve_http
 from monitor.statuspage import StatusSite
 from monitor.statuspage.serve import StatusProcess
-from tests.helpers import result
+from tests.helpers import KINDS, result
 from tests.test_statuspage import estate, eventually  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def reloaded(config, old: str, new: str):
     text = config.settings_file.read_text()
     assert old in text
     config.settings_file.write_text(text.replace(old, new))
-    return load_config(config.settings_file)
+    return load_config(config.settings_file, KINDS)
 
 
 def gone(pid: int) -> bool:

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 
 from checks.result import State
 from monitor.store import Store, metadata
-from tests.helpers import T0, result
-
+from tests.helpers import KINDS, T0, result
 
 _databases = itertools.count()
 
@@ -53,7 +52,7 @@ def open_store(store_url):
     stores = []
 
     def opener() -> Store:
-        stores.append(Store.open(store_url))
+        stores.append(Store.open(store_url, KINDS))
         return stores[-1]
 
     yield opener
@@ -142,7 +141,7 @@ def test_migrations_match_the_model(open_store):
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
-    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}", KINDS)
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("pragma journal_mode")).scalar_one() == "wal"
 
@@ -177,7 +176,7 @@ def test_a_batch_stores_what_the_same_results_stored_one_by_one_store(store_url,
     results = [result(state, offset=1800 * i + 7 * j, url=url)
                for i, state in enumerate(pattern) for j, url in enumerate(urls)]
     results.insert(9, result(State.DOWN, offset=30, url=urls[0]))  # late: older than what the series has
-    one_by_one, batched = Store.open(store_url), Store.open(other_store_url)
+    one_by_one, batched = Store.open(store_url, KINDS), Store.open(other_store_url, KINDS)
     try:
         for r in results:
             one_by_one.record(r)
@@ -198,7 +197,7 @@ def test_group_commit_gives_each_worker_thread_its_own_result_in_shared_batches(
 
     from monitor.writer import GroupCommit
 
-    store = Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    store = Store.open(f"sqlite:///{tmp_path / 'g.db'}", KINDS)
     batches = []
     write = store.record_batch
     store.record_batch = lambda items: batches.append(len(items)) or write(items)  # type: ignore[method-assign]

@@ -21,6 +21,7 @@ import pytest
 
 from monitor.store import Store
 from tests.daemon import DaemonProcess, service_yaml, write_daemon_config
+from tests.helpers import KINDS
 from tests.postgres import postgres
 from tests.servers import hits
 
@@ -75,7 +76,7 @@ def test_postgres_stopped_for_two_minutes_loses_no_result(tmp_path, http_server)
         try:
             daemon.wait_ready(timeout=60)
             wait_written(daemon, 2 * TARGETS)  # every series exists before the outage
-            before = Store.open(pg.url, migrate=False)
+            before = Store.open(pg.url, KINDS, migrate=False)
             acknowledged = {rid for rid, _r in before.results()}
             before.close()
             pg.stop()
@@ -93,7 +94,7 @@ def test_postgres_stopped_for_two_minutes_loses_no_result(tmp_path, http_server)
         finally:
             assert daemon.stop() == 0, daemon.log()
         assert "älteste Ergebnisse verworfen" not in daemon.log()
-        store = Store.open(pg.url, migrate=False)
+        store = Store.open(pg.url, KINDS, migrate=False)
         try:
             assert store.count_results() == hits(key)  # nothing lost, nothing twice
             assert acknowledged <= {rid for rid, _r in store.results()}
@@ -168,7 +169,7 @@ def test_sqlite_on_a_full_disk(tmp_path, http_server, buffer):
         for name in ("store.db", "store.db-wal"):
             if (outside / name).exists():
                 shutil.copyfile(outside / name, tmp_path / name)
-        store = Store.open(f"sqlite:///{tmp_path}/store.db", migrate=False)
+        store = Store.open(f"sqlite:///{tmp_path}/store.db", KINDS, migrate=False)
         try:
             stored = store.count_results()
             assert stored + dropped == hits(key)  # every check run is stored or counted as dropped

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from checks.availability import AvailabilitySettings
+from checks.availability import AvailabilitySettings, start
 from checks.availability import run as availability
-from checks.availability import start
 from checks.httpprobe import BROWSER_CIPHERS, CLIENT_PROFILE
 from checks.result import Reason, State, Target
 from checks.security import SecuritySettings, tls

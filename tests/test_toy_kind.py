@@ -1,10 +1,12 @@
-"""A check kind added through the documented steps (tests/toy_kind.py) is scheduled, stored,
-exported, shown by `check` and present in the report, with no change to the consumers."""
+"""A check kind added through the documented steps (tests/toy/: its check, its presentation)
+with one registry line is scheduled, stored, exported, shown by `check` and present in the
+report, with no change to any other file."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -22,8 +24,10 @@ from tests.sites import Page, site
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-# The real command line with the toy kind registered first (what a plugin import would do).
-WITH_TOY = "import sys, tests.toy_kind; from monitor.cli import main; sys.exit(main(sys.argv[1:]))"
+# The real command line; the one registry line adds the toy kind to the built-in ones.
+WITH_TOY = ("import sys; from monitor.cli import main; from monitor.kinds import Kinds, builtin; "
+            "from tests.toy.presentation import KIND; "
+            "sys.exit(main(sys.argv[1:], Kinds([*builtin(), KIND])))")
 BODY = b"<!doctype html><html lang=de><title>Spiel</title><p>" + b"x" * 100 + b"</p></html>"
 
 
@@ -117,3 +121,20 @@ def test_a_toy_kind_is_scheduled_stored_exported_shown_and_reported(tmp_path):
     assert figures[("spielzeug", "bytes")] == 163
     assert figures[("zusammenfassung", "ampel_toy")] == "green"
     assert figures[("datenqualitaet", "pruefungen_gelaufen")] >= 2
+
+
+def test_nothing_outside_the_toy_kind_and_its_test_names_it():
+    """Adding the kind touched its two folders and one registry line (in this test): no code,
+    template, configuration or deployment file of the product names it (docs/architecture.md
+    walks through it as the worked example)."""
+    found = []
+    for top in ("checks", "monitor", "config", "deploy", "scripts", "bench"):
+        for path in (ROOT / top).rglob("*"):
+            if path.is_file() and path.suffix in (".py", ".j2", ".yaml", ".yml", ".css", ".toml", ".sh"):
+                text = path.read_text(encoding="utf-8", errors="replace")
+                if re.search(r"\btoy\b|tests\.toy|Spielzeug", text):
+                    found.append(str(path.relative_to(ROOT)))
+    for name in ("pyproject.toml", "Makefile"):
+        if re.search(r"\btoy\b|tests\.toy|Spielzeug", (ROOT / name).read_text(encoding="utf-8")):
+            found.append(name)
+    assert found == []

@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import axe_rules  # noqa: E402
 
+from tests.helpers import KINDS
+
 sys.path.remove(str(ROOT / "scripts"))
 TZ = ZoneInfo("Europe/Berlin")
 
@@ -75,8 +77,8 @@ def scanned(tmp_path_factory):
         """), encoding="utf-8")
     (d / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{d / "s.db"}"}}\n',
                                      encoding="utf-8")
-    config = load_config(d / "settings.yaml")
-    store = Store.open(config.store_url, tz=TZ)
+    config = load_config(d / "settings.yaml", KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=TZ)
     store.record(result)
     files = report.build(store, config, 2026, d / "out", now=datetime(2027, 1, 5, tzinfo=TZ))
     store.close()

@@ -51,10 +51,10 @@ from checks.accessibility.settings import (
     SitemapSettings,
 )
 from checks.accessibility.statement import read as read_statement
-from checks.kind import CheckContext, CheckImplementation
+from checks.kind import CheckContext, CheckImplementation, Records, cut
 from checks.page import Link, Marker, failure_reason, fetch_text, marker_key
 from checks.proxy import Proxy
-from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.result import CheckResult, Reason, State, Target
 from checks.steps import after_login
 
 BrowserPool = browser_pool.BrowserPool
@@ -238,7 +238,7 @@ def _result(target: Target, settings: AccessibilitySettings, started: datetime, 
                               f"{len(failed)} Seiten nicht prüfbar")
     else:
         state, reason = State.UP, Reason.OK
-    return CheckResult(target.service_id, target.url, CheckKind.ACCESSIBILITY, state, reason, started, seconds,
+    return CheckResult(target.service_id, target.url, "accessibility", state, reason, started, seconds,
                        measurements=cast(dict[str, float], measurements), evidence=cast(dict[str, Any], evidence))
 
 
@@ -279,7 +279,44 @@ def dedupe(result: CheckResult) -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: (order.get(r["impact"], 9), -r["pages"], -r["nodes"], r["rule"]))
 
 
-CHECK = CheckImplementation(CheckKind.ACCESSIBILITY, AccessibilitySettings, run, pool="browser", scope="service")
+class RuleDigest(TypedDict):
+    impact: str | None
+    nodes: int
+    help: str
+    pages: int
+
+
+class AccessibilityDigest(TypedDict):
+    """What an accessibility rollup keeps of its last scan: rules, the worst pages, the markers."""
+
+    rules: dict[str, RuleDigest]
+    pages: list[dict[str, Any]]  # url, title, serious_nodes
+    markers: dict[str, str | None]
+
+
+class AccessibilityRecords(Records):
+    def digest(self, result: CheckResult) -> AccessibilityDigest:
+        ev = result.to_dict()["evidence"]
+        rules: dict[str, RuleDigest] = {}
+        worst: list[dict[str, Any]] = []
+        for page in ev.get("pages") or []:
+            serious = 0
+            for v in page.get("violations") or []:
+                entry = rules.setdefault(cut(v.get("rule"), 80), {"impact": v.get("impact"), "nodes": 0,
+                                                                 "help": cut(v.get("help"), 200), "pages": 0})
+                entry["nodes"] += int(v.get("nodes") or 0)
+                entry["pages"] += 1
+                serious += int(v.get("nodes") or 0) if v.get("impact") in ("critical", "serious") else 0
+            if serious:
+                worst.append({"url": cut(page.get("url"), 500), "title": cut(page.get("title"), 200),
+                              "serious_nodes": serious})
+        worst.sort(key=lambda p: -p["serious_nodes"])
+        return {"rules": dict(sorted(rules.items())[:60]), "pages": worst[:3],
+                "markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()}}
+
+
+CHECK = CheckImplementation("accessibility", AccessibilitySettings, run, pool="browser", scope="service",
+                            records=AccessibilityRecords())
 
 __all__ = ["CHECK", "IMPACTS", "IMPACT_WEIGHTS", "MARKERS", "MARKER_NAMES_DE", "MAX_TARGETS_PER_RULE", "MAX_TARGET_CHARS",
            "WCAG21_AA", "AccessibilitySettings", "Link", "Marker", "PageScan", "RuleExclusion", "SitemapSettings",

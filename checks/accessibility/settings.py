@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from checks.settings import ByteSize, CheckSettings, PositiveDuration
-from checks.steps.model import Prefix
+from checks.steps.model import Prefix, login_from
 
 IMPACTS = ("critical", "serious", "moderate", "minor")
 # Weights for the trend score, as Lighthouse weighs audits: a critical barrier counts ten
@@ -84,6 +85,9 @@ class AccessibilitySettings(CheckSettings):
         description="A journey of this service's journey check run first (a login); the pages are then read in "
                     "that browser session, one after another.")
     login: SkipJsonSchema[Prefix | None] = Field(None, description="Set by egov-monitor from after_journey.")
+
+    def resolve_across(self, others: Sequence[CheckSettings], start_url: str) -> tuple[Any, tuple[str, str] | None]:
+        return login_from(self, others, start_url)
 
     @field_validator("tags")
     @classmethod

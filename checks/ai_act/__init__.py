@@ -32,9 +32,9 @@ from checks.gdpr.markers import legal_link
 from checks.gdpr.recording import PageCapture, capture_page
 from checks.gdpr.settings import GdprSettings
 from checks.hosts import registrable_domain
-from checks.kind import CheckContext, CheckImplementation
+from checks.kind import CheckContext, CheckImplementation, Records, cut
 from checks.page import MAX_EVIDENCE, Marker, failure_reason, fetch_text, fold, marker_key
-from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings, PositiveDuration, SettingsFileError
 
 MARKERS = ("ai_disclosed", "ai_provider_named", "no_ai_api")
@@ -366,11 +366,30 @@ def _result(target: Target, started: datetime, seconds: float, pages: list[PageC
         evidence["detail"] = ("KI-Widgets geben sich als KI zu erkennen" if widgets
                               else "nicht betroffen: kein KI-Widget und kein KI-Dienst gefunden"
                               + (" (ein von Menschen betreuter Chat)" if human else ""))
-    return CheckResult(target.service_id, target.url, CheckKind.AI_ACT, state, reason, started, seconds,
+    return CheckResult(target.service_id, target.url, "ai_act", state, reason, started, seconds,
                        measurements=per_key, evidence=cast(dict[str, Any], evidence))
 
 
-CHECK = CheckImplementation(CheckKind.AI_ACT, AiActSettings, run, pool="browser", scope="service")
+class AiDigest(TypedDict):
+    """What an AI-Act rollup keeps of its last run: affected, widgets, AI services, markers."""
+
+    affected: bool
+    widgets: list[dict[str, Any]]  # vendor, where
+    apis: list[str]
+    markers: dict[str, str | None]
+
+
+class AiRecords(Records):
+    def digest(self, result: CheckResult) -> AiDigest:
+        ev = evidence_of(result)
+        return {"affected": bool(ev.get("affected")),
+                "widgets": [{"vendor": cut(w.get("vendor"), 100), "where": w.get("where")}
+                            for w in (ev.get("widgets") or [])[:10]],
+                "apis": [cut(a.get("host"), 200) for a in (ev.get("apis") or [])[:10]],
+                "markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()}}
+
+
+CHECK = CheckImplementation("ai_act", AiActSettings, run, pool="browser", scope="service", records=AiRecords())
 
 __all__ = ["CHECK", "DISCLOSURE", "MARKERS", "MARKER_NAMES_DE", "AiActSettings", "AiEvidence", "AiMeasurements",
            "evidence_of", "measurements_of", "run"]

@@ -44,9 +44,9 @@ from checks.gdpr.settings import (
     TrackerFileError,
     load_tracker_file,
 )
-from checks.kind import CheckContext, CheckImplementation
+from checks.kind import CheckContext, CheckImplementation, Records, cut
 from checks.page import MAX_EVIDENCE, Marker, failure_reason, fetch_text, marker_key
-from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.result import CheckResult, Reason, State, Target
 from checks.steps import after_login
 
 # --------------------------------------------------------------------------- the check
@@ -224,14 +224,34 @@ def _result(target: Target, settings: GdprSettings, started: datetime, seconds: 
                               + (", ".join(unknown) or "-"))
     else:
         state, reason = State.UP, Reason.OK
-    return CheckResult(target.service_id, target.url, CheckKind.GDPR, state, reason, started, seconds,
+    return CheckResult(target.service_id, target.url, "gdpr", state, reason, started, seconds,
                        measurements=per_key, evidence=cast(dict[str, Any], evidence))
 
 
 __all__ = ["MARKERS", "GdprSettings", "PageCapture", "capture_page", "judge", "legal_link", "run", "summarize"]
 
 
-CHECK = CheckImplementation(CheckKind.GDPR, GdprSettings, run, pool="browser", scope="service")
+class GdprDigest(TypedDict):
+    """What a DSGVO rollup keeps of its last recording: markers, findings, trackers."""
+
+    markers: dict[str, str | None]
+    findings: list[dict[str, Any]]  # marker, severity, message, detail
+    trackers: list[dict[str, str]]  # host, category
+
+
+class GdprRecords(Records):
+    def digest(self, result: CheckResult) -> GdprDigest:
+        ev = result.to_dict()["evidence"]
+        trackers = [h for h in (ev.get("summary") or {}).get("hosts") or [] if h.get("category")]
+        return {"markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()},
+                "findings": [{"marker": f.get("marker"), "severity": f.get("severity"),
+                              "message": cut(f.get("message")), "detail": cut(f.get("detail"))}
+                             for f in (ev.get("findings") or [])[:12]],
+                "trackers": [{"host": cut(t.get("host"), 200), "category": cut(t.get("category"), 60)}
+                             for t in trackers[:10]]}
+
+
+CHECK = CheckImplementation("gdpr", GdprSettings, run, pool="browser", scope="service", records=GdprRecords())
 
 __all__ = ["CATEGORIES", "CHECK", "DEFAULT_TRACKERS", "MARKERS", "MARKER_NAMES_DE", "SEVERITY", "ConsentCookie",
            "GdprSettings", "Marker", "PageCapture", "Recorder", "Request", "Summary", "TrackerEntry", "TrackerFileError",

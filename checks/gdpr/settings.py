@@ -5,8 +5,9 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -15,7 +16,7 @@ from pydantic.json_schema import SkipJsonSchema
 from checks.ai_signatures import AiList
 from checks.ai_signatures import shipped as shipped_ai_list
 from checks.settings import CheckSettings, PositiveDuration, SettingsFileError
-from checks.steps.model import Prefix
+from checks.steps.model import Prefix, login_from
 
 DEFAULT_TRACKERS = Path(__file__).resolve().parents[2] / "config" / "trackers.yaml"
 CATEGORIES = ("analytics", "advertising", "social", "session_replay", "tag_manager", "video", "fonts", "consent", "other")
@@ -132,6 +133,9 @@ class GdprSettings(CheckSettings):
         description="A journey of this service's journey check run first (a login); the pages are then read in "
                     "that browser session, one after another.")
     login: SkipJsonSchema[Prefix | None] = Field(None, description="Set by egov-monitor from after_journey.")
+
+    def resolve_across(self, others: Sequence[CheckSettings], start_url: str) -> tuple[Any, tuple[str, str] | None]:
+        return login_from(self, others, start_url)
 
     @field_validator("first_party", "processors")
     @classmethod

@@ -17,6 +17,7 @@ recorder and classification (their engines, never their runs or results).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -33,9 +34,9 @@ from checks.gdpr.recording import install as install_recorder
 from checks.gdpr.settings import GdprSettings, glob_escape
 from checks.hosts import registrable_domain
 from checks.journey.settings import GDPR_MARKERS, KEY_SEPARATOR, JourneySettings
-from checks.kind import CheckContext, CheckImplementation
+from checks.kind import CheckContext, CheckImplementation, Records, cut
 from checks.page import MAX_EVIDENCE, marker_key
-from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.result import CheckResult, Reason, State, Target
 from checks.steps import DataError, Journey, JourneyRun, Scrubber, Step, StepOutcome
 from checks.steps.guard import GuardUnavailable
 from checks.steps.model import load_values
@@ -218,7 +219,7 @@ def run(target: Target, settings: JourneySettings, ctx: CheckContext) -> CheckRe
 
 
 def _unknown(target: Target, started: datetime, t0: float, detail: str) -> CheckResult:
-    return CheckResult(target.service_id, target.url, CheckKind.JOURNEY, State.UNKNOWN, Reason.INTERNAL_ERROR, started,
+    return CheckResult(target.service_id, target.url, "journey", State.UNKNOWN, Reason.INTERNAL_ERROR, started,
                        time.monotonic() - t0, evidence={"journey": journey_name(target.url), "detail": detail})
 
 
@@ -273,7 +274,7 @@ def _result(target: Target, settings: JourneySettings, journey: Journey, started
     else:
         state, reason = State.UP, Reason.OK
         evidence["detail"] = f"alle {len(passed) - 1} Schritte bis zum Haltepunkt in {journey_seconds:.1f} s"
-    return CheckResult(target.service_id, target.url, CheckKind.JOURNEY, state, reason, started, seconds,
+    return CheckResult(target.service_id, target.url, "journey", state, reason, started, seconds,
                        measurements=per_key, evidence=_scrubbed(cast(dict[str, Any], evidence), scrub))
 
 
@@ -307,7 +308,48 @@ def _scrubbed(value: Any, scrub: Scrubber) -> Any:
     return value
 
 
-CHECK = CheckImplementation(CheckKind.JOURNEY, JourneySettings, run, pool="browser", scope="keyed")
+FAIL_PREFIX = "fail:"  # tally key of a failed step: fail:<step>
+
+
+class StepDigest(TypedDict):
+    name: str
+    state: str
+    seconds: float | None
+
+
+class JourneyDigest(TypedDict):
+    """What a journey rollup keeps of its last run: its steps, where it broke, barriers, trackers."""
+
+    title: str
+    failed_step: str | None
+    steps: list[StepDigest]
+    barriers: dict[str, dict[str, int]]  # step -> impact -> count
+    trackers: list[dict[str, str]]  # host, step
+
+
+class JourneyRecords(Records):
+    def latency(self, result: CheckResult) -> float:
+        """A passed journey's time (the report's median and p95); a failed one ended early."""
+        m = measurements_of(result)
+        return float(m.get("journey_seconds", math.nan)) if m.get("success") == 1.0 else math.nan
+
+    def digest(self, result: CheckResult) -> JourneyDigest:
+        ev = evidence_of(result)
+        steps = ev.get("steps") or []
+        return {"title": cut(ev.get("title"), 200), "failed_step": ev.get("failed_step"),
+                "steps": [{"name": s["name"], "state": s["state"], "seconds": s.get("seconds")} for s in steps[:60]],
+                "barriers": {s["name"]: dict(s["accessibility"]["barriers"]) for s in steps
+                             if (s.get("accessibility") or {}).get("barriers")},
+                "trackers": [{"host": cut(t.get("host"), 200), "step": cut(t.get("step"), 80)}
+                             for t in ((ev.get("gdpr") or {}).get("trackers") or [])[:10]]}
+
+    def tally(self, result: CheckResult) -> dict[str, int] | None:
+        """Failures per step, summed in the hour and day rollups (`fail:<step>`)."""
+        failed = evidence_of(result).get("failed_step")
+        return {FAIL_PREFIX + str(failed): 1} if failed else None
+
+
+CHECK = CheckImplementation("journey", JourneySettings, run, pool="browser", scope="keyed", records=JourneyRecords())
 
 __all__ = ["CHECK", "JourneyEvidence", "JourneyMeasurements", "JourneySettings", "barriers_key", "evidence_of",
            "journey_name", "measurements_of", "run"]

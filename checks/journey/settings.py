@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from checks.accessibility.settings import WCAG21_AA
 from checks.settings import ByteSize, CheckSettings, PositiveDuration
-from checks.steps.model import Journey, Prefix, SecretRef, bind_files
+from checks.steps.model import Journey, Prefix, SecretRef, bind_files, where_in_journeys
 
 # The DSGVO markers that mean something for a journey: what the browser did before any
 # consent, across all steps (the link markers belong to the DSGVO kind's pages).
@@ -70,7 +70,14 @@ class JourneySettings(CheckSettings):
         base = service_urls[0] if service_urls else ""
         return [j.start_url(base) + KEY_SEPARATOR + j.name for j in self.journeys]
 
-    def prefix(self, name: str, base_url: str) -> Prefix | None:
+    def journey_names(self) -> list[str]:
+        return [j.name for j in self.journeys]
+
+    @classmethod
+    def where(cls, raw: Any, loc: tuple[Any, ...]) -> str:
+        return where_in_journeys(raw, loc)
+
+    def journey_prefix(self, name: str, base_url: str) -> Prefix | None:
         """The journey `name` as the login before another check's pages (`after_journey`)."""
         journey = self.journey(name)
         if journey is None:

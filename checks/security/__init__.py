@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, FilePath
 
 from checks.httpprobe import FetchOptions
-from checks.kind import CheckContext, CheckImplementation
+from checks.kind import CheckContext, CheckImplementation, Records, cut
 from checks.proxy import Proxy
-from checks.result import CheckKind, CheckResult, Reason, State, Target
+from checks.result import CheckResult, Reason, State, Target
 from checks.security import headers as sh
 from checks.security import security_txt, tls
 from checks.security.headers.fixes import FIXES, SECURITY_TXT_FIX, TEST_TITLES
@@ -206,7 +206,7 @@ def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = N
 
     def result(state: State, reason: Reason, measurements: SecurityMeasurements) -> CheckResult:
         measurements["duration_seconds"] = time.monotonic() - t0
-        return CheckResult(target.service_id, target.url, CheckKind.SECURITY, state, reason, started,
+        return CheckResult(target.service_id, target.url, "security", state, reason, started,
                            measurements["duration_seconds"], cast(dict[str, float], measurements),
                            cast(dict[str, Any], evidence))
 
@@ -274,4 +274,35 @@ def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = N
     return result(State.UP, Reason.OK, measurements)
 
 
-CHECK = CheckImplementation(CheckKind.SECURITY, SecuritySettings, run, pool="http")
+class SecurityFinding(TypedDict):
+    id: str
+    severity: str
+    message: str
+
+
+class SecurityDigest(TypedDict):
+    """What a security rollup keeps of its last result (the report's grade and findings)."""
+
+    grade: str | None
+    score: int | None
+    tls: bool | None
+    security_txt: bool | None
+    findings: list[SecurityFinding]
+    detail: str
+
+
+class SecurityRecords(Records):
+    def digest(self, result: CheckResult) -> SecurityDigest:
+        ev = result.to_dict()["evidence"]
+        m = measurements_of(result)
+        obs = ev.get("observatory") or {}
+        findings = [f for f in ev.get("findings") or [] if f.get("severity") in ("critical", "warning")]
+        return {"grade": obs.get("grade"), "score": obs.get("score"),
+                "tls": None if "tls_compliant" not in m else bool(m["tls_compliant"]),
+                "security_txt": None if "security_txt_valid" not in m else bool(m["security_txt_valid"]),
+                "findings": [{"id": cut(f.get("id"), 80), "severity": f.get("severity"),
+                              "message": cut(f.get("message"))} for f in findings[:10]],
+                "detail": cut(ev.get("detail"))}
+
+
+CHECK = CheckImplementation("security", SecuritySettings, run, pool="http", records=SecurityRecords())

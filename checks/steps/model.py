@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from checks.settings import Duration, PositiveDuration, SettingsFileError
+from checks.settings import CheckSettings, Duration, PositiveDuration, SettingsFileError
 
 ACTIONS = ("open", "click", "fill", "choose", "tick", "upload", "expect", "wait_for", "stop")
 ACTIONS_DE = {"open": "öffnen", "click": "klicken", "fill": "ausfüllen", "choose": "auswählen", "tick": "ankreuzen",
@@ -292,3 +293,34 @@ class Prefix(_Model):
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     step_timeout: PositiveDuration = 20.0
     base_url: str = ""
+
+
+def login_from(settings: Any, others: Sequence[CheckSettings], start_url: str) -> tuple[Any, tuple[str, str] | None]:
+    """`CheckSettings.resolve_across` of a kind with `after_journey` (DSGVO, accessibility): its
+    `login` from the journey of that name among the service's other checks."""
+    wanted = settings.after_journey
+    if not wanted:
+        return settings, None
+    for other in others:
+        prefix = other.journey_prefix(wanted, start_url)
+        if prefix is not None:
+            return settings.model_copy(update={"login": prefix}), None
+    known = ", ".join(n for o in others for n in o.journey_names()) or "keine"
+    error = (f"keine Strecke {wanted!r} in der journey-Prüfung dieses Dienstes (bekannt: {known}); "
+             "dort anlegen oder den Namen korrigieren")
+    return None, ("after_journey", error)
+
+
+def where_in_journeys(raw: Any, loc: tuple[Any, ...]) -> str:
+    """'Strecke 'x', Schritt 'y': ' for an error inside a journey (the path has only indexes)."""
+    if len(loc) < 2 or loc[0] != "journeys" or not isinstance(loc[1], int) or not isinstance(raw, dict):
+        return ""
+    try:
+        journey = raw["journeys"][loc[1]]
+        out = f"Strecke '{journey.get('name', loc[1] + 1)}'"
+        if len(loc) >= 4 and loc[2] == "steps" and isinstance(loc[3], int):
+            step = journey["steps"][loc[3]]
+            out += f", Schritt '{step.get('name', loc[3] + 1) if isinstance(step, dict) else loc[3] + 1}'"
+        return out + ": "
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""

@@ -1,21 +1,28 @@
-"""The registry of check kinds: each kind's check paired with its presentation.
+"""The built-in kinds: each kind's check paired with its presentation.
 
-Adding a kind: its package under `checks/` (exporting `CHECK`), its presentation module
-here (a `Kind` subclass, exported as `KIND`), and one line below. See docs/architecture.md.
+A process calls `builtin()` once at its start and hands the registry to configuration,
+store, metrics, report, CLI and status page; nothing reads a registry from a module global.
+Adding a kind: its package under `checks/` (exporting `CHECK`), its package here (a `Kind`
+subclass exported as `KIND`, its report template beside it), and one line below. See
+docs/architecture.md.
 """
 
 from __future__ import annotations
 
 from monitor.kinds import accessibility, ai_act, availability, gdpr, journey, security
-from monitor.kinds.base import Family, Kind, Registry, ServiceInputs
+from monitor.kinds.base import Family, Kind, Kinds
 
-REGISTRY = Registry([
-    availability.KIND,
-    security.KIND,
-    accessibility.KIND,
-    gdpr.KIND,
-    journey.KIND,
-    ai_act.KIND,
-])
 
-__all__ = ["REGISTRY", "Family", "Kind", "Registry", "ServiceInputs"]
+def builtin() -> Kinds:
+    """A new registry of the shipped kinds, in the order of metrics and CLI views."""
+    return Kinds([
+        availability.KIND,
+        security.KIND,
+        accessibility.KIND,
+        gdpr.KIND,
+        journey.KIND,
+        ai_act.KIND,
+    ])
+
+
+__all__ = ["Family", "Kind", "Kinds", "builtin"]

@@ -1,8 +1,8 @@
-"""What several kinds' presentations share: German labels, cutting evidence for digests, quarters."""
+"""What several kinds' presentations share: German labels, quarters, scanned days."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from monitor.rollup import Bucket
@@ -10,11 +10,6 @@ if TYPE_CHECKING:
 SEVERITY_DE = {"critical": ("KRITISCH", "bold red"), "warning": ("Warnung", "yellow"), "notice": ("Hinweis", "cyan")}
 MARKER_STATE_DE = {"pass": "[green]erfüllt[/]", "fail": "[bold red]nicht erfüllt[/]",
                    "unknown": "[magenta]nicht feststellbar[/]"}
-
-
-def cut(text: Any, n: int = 300) -> str:
-    """Evidence text for a rollup digest: at most `n` characters."""
-    return str(text or "")[:n]
 
 
 def last_per_quarter(days: list[tuple[int, Bucket]]) -> list[Bucket | None]:

@@ -6,19 +6,15 @@ each figure is also an annex row, so the annex holds every number the report sho
 
 from __future__ import annotations
 
-import dataclasses
 import gc
-import math
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, cast
 
 from monitor.config import Config, ResolvedService
 from monitor.incidents import IncidentBook
-from monitor.kinds import REGISTRY, ServiceInputs
-from monitor.kinds.base import Detail, Kind
+from monitor.kinds.base import Kinds
 from monitor.report.format import (  # noqa: F401 - the report's formats, also used from here by render
     LIGHT_TEXT,
     MONTHS_DE,
@@ -31,91 +27,21 @@ from monitor.report.format import (  # noqa: F401 - the report's formats, also u
     fmt_seconds,
     fmt_time,
 )
+from monitor.report.model import GROUPS, Annex, ReportData, ServiceInputs, ServiceReport  # noqa: F401 - also the API here
 from monitor.report.period import Period
 from monitor.report.timeline import Change, merge_spans
 from monitor.rollup import Bucket
 from monitor.store import SatisfactionFigure, Store
 
-GROUPS = (("basisdienst", "Anlage 2: IT-Basisdienste"), ("efa", "Anlage 1: EfA-Leistungen"),
-          ("kommune", "Kommunale Dienste"))
 SATISFACTION = ("satisfaction", "Zufriedenheit")  # imported survey figures: a criterion, not a check kind
 SATISFACTION_RULE = "Zufriedenheit: grün ab 4,0, gelb ab 3,0."
 SATISFACTION_SCALE = 5.0
 
 
-def criteria(shown: Collection[str] | None = None) -> list[tuple[str, str]]:
+def criteria(kinds: Kinds, shown: Collection[str] | None = None) -> list[tuple[str, str]]:
     """The summary's columns: every kind the catalog uses (`shown`; default: every registered
     one), in report order, then satisfaction."""
-    return [(k.name, k.title) for k in REGISTRY.in_report_order() if shown is None or k.name in shown] + [SATISFACTION]
-
-
-@dataclasses.dataclass(slots=True)
-class ServiceReport:
-    id: str
-    name: str
-    category: str
-    operator: str
-    target: float
-    kinds: dict[str, Any]  # kind name -> its summary for the period (None: no data); see monitor/kinds
-    satisfaction: list[SatisfactionFigure]
-    quality: dict[str, dict[str, Any]]
-    lights: dict[str, Light] = dataclasses.field(default_factory=dict)
-
-    @property
-    def has_data(self) -> bool:
-        return any(REGISTRY[k].has_data(v) for k, v in self.kinds.items() if k in REGISTRY)
-
-    @property
-    def quality_short(self) -> bool:
-        """Whether some configured kind ran under 99 % of its planned checks (or never)."""
-        return any(q.get("coverage") is None or q["coverage"] < 99.0 for q in self.quality.values())
-
-
-@dataclasses.dataclass(slots=True)
-class ReportData:
-    period: Period
-    tz: ZoneInfo
-    generated_at: datetime
-    period_start: float
-    period_end: float
-    services: list[ServiceReport]
-    monitor_gaps: list[tuple[float, float]]
-    top_findings: list[str]
-    annex: list[dict[str, Any]]
-    policy: dict[str, Any]  # the traffic-light rules' German text, per criterion
-    # annex-only tables of the kinds (e.g. every violating element of the newest accessibility scans)
-    details: list[Detail] = dataclasses.field(default_factory=list)
-    # the kinds the report covers: those configured for at least one of its services, in
-    # registration order (a kind nobody uses gets no section, column or rule)
-    shown: list[str] = dataclasses.field(default_factory=lambda: REGISTRY.names())
-
-    @property
-    def year(self) -> int:
-        return self.period.year
-
-    def kinds_shown(self) -> list[Kind]:
-        return [k for k in REGISTRY if k.name in self.shown]
-
-    @property
-    def has_data(self) -> bool:
-        return any(s.has_data for s in self.services)
-
-    def groups(self) -> list[tuple[str, list[ServiceReport]]]:
-        out = []
-        for key, label in GROUPS:
-            members = [s for s in self.services if s.category == key]
-            if members:
-                out.append((label, members))
-        return out
-
-    @property
-    def over_planned(self) -> bool:
-        """Whether some service has more results than planned (marked in the data-quality table)."""
-        return any((q.get("coverage") or 0) > 100 for s in self.services for q in s.quality.values())
-
-    @property
-    def monitor_downtime(self) -> float:
-        return sum(e - s for s, e in self.monitor_gaps)
+    return [(k.name, k.title) for k in kinds.in_report_order() if shown is None or k.name in shown] + [SATISFACTION]
 
 
 def collect(store: Store, config: Config, period: int | Period, *, services: list[str] | None = None,
@@ -143,7 +69,8 @@ def _collect(store: Store, config: Config, period: int | Period, services: list[
     end = min(end, now.timestamp())
     chosen = [s for sid, s in config.services.items() if services is None or sid in services]
     wanted = {s.id for s in chosen}
-    kinds = REGISTRY.ranked()
+    registry = cast(Kinds, config.kinds)  # the presentation registry the process built
+    kinds = registry.ranked()
     configured = {k for svc in chosen for k in svc.checks}  # a kind no service uses is not reported
 
     progress("Zeitleisten")
@@ -179,13 +106,7 @@ def _collect(store: Store, config: Config, period: int | Period, services: list[
 
     progress("Kennzahlen")
     reports: list[ServiceReport] = []
-    annex: list[dict[str, Any]] = []
-
-    def fig(service: str, section: str, period: str, name: str, value: Any, unit: str = "") -> None:
-        if isinstance(value, float) and math.isfinite(value):
-            value = round(value, 6)
-        annex.append({"service_id": service, "section": section, "period": period, "figure": name,
-                      "value": value, "unit": unit})
+    fig = Annex(period)
 
     for svc in chosen:
         rolled, by_url = day_values(svc.id)
@@ -193,25 +114,26 @@ def _collect(store: Store, config: Config, period: int | Period, services: list[
         for kind in kinds:
             days = sorted(rolled.get((svc.id, kind.name), []), key=lambda x: x[0])
             summaries[kind.name] = kind.summarise(ServiceInputs(svc, days, changes.get((svc.id, kind.name), []), gaps,
-                                                                year, start, end, tz,
+                                                                period, start, end, tz,
                                                                 dict(by_url.get((svc.id, kind.name), {})),
-                                                                [r for r in records if svc.id in r.services],
-                                                                tuple(period.months), period.annual))
+                                                                [r for r in records if svc.id in r.services]))
         report = ServiceReport(svc.id, svc.service.name, svc.service.category, svc.service.operator,
                                svc.service.availability_target, summaries,
                                [f for (sid, when), f in sorted(figures.items())
                                 if sid == svc.id and when.startswith(str(year))],
-                               _quality(svc, summaries, rolled, gaps, start, end))
+                               _quality(registry, svc, summaries, rolled, gaps, start, end),
+                               has_data=any(k.has_data(summaries.get(k.name)) for k in kinds))
         report.lights = {kind.name: kind.light(report) for kind in kinds if kind.name in configured}
         report.lights[SATISFACTION[0]] = _satisfaction_light(report.satisfaction)
         reports.append(report)
-        _annex_service(report, fig)
+        _annex_service(registry, report, fig)
 
-    shown = [k.name for k in REGISTRY if k.name in configured]
+    shown = [k.name for k in registry if k.name in configured]
     policy = {"rules": [k.light_rule for k in kinds if k.light_rule and k.name in configured] + [SATISFACTION_RULE]}
     details = [d for kind in kinds if kind.name in configured
                for d in kind.details(store, [s.id for s in chosen], start, end)]
-    data = ReportData(period, tz, now, start, end, reports, merge_spans(gaps), [], annex, policy, details, shown)
+    data = ReportData(period, tz, now, start, end, reports, merge_spans(gaps), [], fig.rows, policy, details, shown,
+                      registry)
     data.top_findings = top_findings(data)
     for s, e in data.monitor_gaps:
         fig("", "datenqualitaet", f"{datetime.fromtimestamp(s, tz).isoformat()}/{datetime.fromtimestamp(e, tz).isoformat()}",
@@ -219,12 +141,12 @@ def _collect(store: Store, config: Config, period: int | Period, services: list[
     return data
 
 
-def _quality(svc: ResolvedService, summaries: dict[str, Any], rolled: dict[tuple[str, str], list[tuple[int, Bucket]]],
+def _quality(kinds: Kinds, svc: ResolvedService, summaries: dict[str, Any], rolled: dict[tuple[str, str], list[tuple[int, Bucket]]],
              gaps: list[tuple[float, float]], start: float, end: float) -> dict[str, dict]:
     """Per configured kind: runs stored against runs planned since the kind's first result."""
     out: dict[str, dict] = {}
     for name, settings in svc.checks.items():
-        kind = REGISTRY[name]
+        kind = kinds[name]
         days = rolled.get((svc.id, kind.name), [])
         ran = sum(b.total for _d, b in days)
         since = kind.monitored_since(summaries.get(kind.name), days)
@@ -266,7 +188,7 @@ def top_findings(data: ReportData) -> list[str]:
     for kind in sorted(data.kinds_shown(), key=lambda k: k.finding_rank):
         found.extend((weight, kind.finding_rank, text) for weight, text in kind.findings(data))
     svcs = data.services
-    unknown = sum(REGISTRY[k].unknown_seconds(v) for s in svcs for k, v in s.kinds.items() if k in REGISTRY)
+    unknown = sum(data.kinds[k].unknown_seconds(v) for s in svcs for k, v in s.kinds.items() if k in data.kinds)
     if data.monitor_downtime > 3600:
         found.append((1, 1000, (f"Die Überwachung selbst fiel insgesamt {fmt_duration(data.monitor_downtime)} aus; "
                                 f"diese Zeit ist als unbekannt ausgewiesen.")))
@@ -282,8 +204,8 @@ def top_findings(data: ReportData) -> list[str]:
     return [text for _w, _r, text in found[:3]]
 
 
-def _annex_service(r: ServiceReport, fig: Callable[..., None]) -> None:
-    for kind in REGISTRY.ranked():
+def _annex_service(kinds: Kinds, r: ServiceReport, fig: Annex) -> None:
+    for kind in kinds.ranked():
         if r.kinds.get(kind.name) is not None:
             kind.annex(r, fig)
     for f in r.satisfaction:
@@ -296,4 +218,4 @@ def _annex_service(r: ServiceReport, fig: Callable[..., None]) -> None:
         fig(r.id, "datenqualitaet", name, "pruefungen_geplant", q["expected"])
         fig(r.id, "datenqualitaet", name, "abdeckung_prozent", q["coverage"], "%")
     for crit, light in r.lights.items():
-        fig(r.id, "zusammenfassung", "Jahr", f"ampel_{crit}", light.color)
+        fig.total(r.id, "zusammenfassung", f"ampel_{crit}", light.color)

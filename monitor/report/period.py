@@ -34,6 +34,11 @@ class Period:
         return (self.first, self.last) == (date(self.year, 1, 1), date(self.year, 12, 31))
 
     @property
+    def total_label(self) -> str:
+        """What the period's totals are called in tables and the annex."""
+        return "Jahr" if self.annual else "Zeitraum"
+
+    @property
     def months(self) -> list[int]:
         """The month indexes (0 = January) the period touches."""
         return list(range(self.first.month - 1, self.last.month))

@@ -10,30 +10,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
-import itertools
 import json
-import math
-import re
 from html import escape as html_escape
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from monitor.kinds import REGISTRY
+from monitor.kinds.base import Kinds
 from monitor.report import figures as F
+from monitor.report.charts import Chart
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Chart:
-    id: str
-    caption: str
-    svg: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,46 +32,8 @@ class ReportFiles:
     json: Path
 
 
-def svg(fig, chart_id: str, caption_id: str) -> str:
-    """The figure as inline SVG: ids made unique per chart, named by its caption."""
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buf.getvalue()
-    text = text[text.index("<svg"):]
-    text = re.sub(r'id="([^"]+)"', lambda m: f'id="{chart_id}-{m.group(1)}"', text)
-    text = re.sub(r'url\(#([^)]+)\)', lambda m: f"url(#{chart_id}-{m.group(1)})", text)
-    text = re.sub(r'xlink:href="#([^"]+)"', lambda m: f'xlink:href="#{chart_id}-{m.group(1)}"', text)
-    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
-    return text.replace("<svg ", f'<svg role="img" aria-labelledby="{caption_id}" focusable="false" ', 1)
-
-
-def figure(width: float = 7.5, height: float = 2.6):
-    """A new matplotlib figure in the report's style."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 8,
-                         "svg.hashsalt": "egov-monitor", "axes.spines.top": False, "axes.spines.right": False})
-    return plt.subplots(figsize=(width, height))
-
-
-COLORS = ("#0b5394", "#b45f06", "#38761d", "#741b47")  # dark enough for 3:1 against white (WCAG 1.4.11)
-
-
-def german_axis(ax: Any, unit: str = " %") -> None:
-    """The y axis in plain German numbers (99,995 %): no offset or scientific notation, as
-    many decimals as the tick spacing needs."""
-    low, high = ax.get_ylim()
-    ticks = [t for t in ax.get_yticks() if low - 1e-9 <= t <= high + 1e-9]
-    steps = [b - a for a, b in itertools.pairwise(ticks) if b > a]
-    digits = max(0, min(6, math.ceil(-math.log10(min(steps)) - 1e-9))) if steps else 0
-    ax.set_yticks(ticks, [F.fmt_num(t, digits) + unit for t in ticks])
-    ax.set_ylim(low, high)
+def _kinds(data: F.ReportData) -> Kinds:
+    return cast(Kinds, data.kinds)  # the presentation registry the report was collected with
 
 
 def charts(data: F.ReportData) -> list[Chart]:
@@ -91,7 +41,7 @@ def charts(data: F.ReportData) -> list[Chart]:
     makes that the PDF figure's /Alt (PDF/UA-1: a figure without it is invisible to a screen
     reader); the HTML names the chart by its caption (aria-labelledby) as before."""
     out = []
-    for kind in REGISTRY.in_report_order():
+    for kind in _kinds(data).in_report_order():
         if kind.name in data.shown:
             for chart in kind.charts(data):
                 title = f"<title>{html_escape(chart.caption)} (Zahlen in der Tabelle darunter)</title>"
@@ -100,8 +50,9 @@ def charts(data: F.ReportData) -> list[Chart]:
     return out
 
 
-def environment() -> Environment:
-    extra = [str(k.template_dir) for k in REGISTRY if k.template_dir is not None]
+def environment(kinds: Any = ()) -> Environment:
+    """The report's templates, and each kind's from its own folder."""
+    extra = [str(k.template_dir) for k in kinds if k.template_dir is not None]
     env = Environment(loader=FileSystemLoader([str(TEMPLATES), *extra]), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.do"])
     env.filters.update(pct=F.fmt_pct, num=F.fmt_num, dur=F.fmt_duration, ms=F.fmt_ms, secs=F.fmt_seconds)
@@ -117,12 +68,12 @@ def render_html(data: F.ReportData, chart_list: list[Chart], *, board: bool = Fa
     outage table the longest BOARD_OUTAGES, each with a note on how many the HTML and the annex
     list; summary, charts, findings, rules and figures per group are the same."""
     tz = data.tz
-    env = environment()
+    env = environment(data.kinds)
     env.filters.update(time=lambda ts: F.fmt_time(ts, tz), date=lambda ts: F.fmt_date(ts, tz))
     template = env.get_template("report.html.j2")
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     longest_gaps = sorted(data.monitor_gaps, key=lambda g: g[0] - g[1])[:20]
-    kinds = [k for k in REGISTRY.in_report_order() if k.name in data.shown]
+    kinds = [k for k in _kinds(data).in_report_order() if k.name in data.shown]
     context: dict[str, Any] = {}
     for kind in kinds:
         context.update(kind.section_context(data))
@@ -140,7 +91,7 @@ def render_html(data: F.ReportData, chart_list: list[Chart], *, board: bool = Fa
         return [s for s in members if any(light.color != "green" for k, light in s.lights.items()
                                           if k == key or (key is None and k not in silent))]
 
-    return template.render(d=data, charts=chart_list, css=css, longest_gaps=longest_gaps, criteria=F.criteria(data.shown),
+    return template.render(d=data, charts=chart_list, css=css, longest_gaps=longest_gaps, criteria=F.criteria(_kinds(data), data.shown),
                            months=F.MONTHS_DE, kinds=kinds, all_kinds=data.kinds_shown(), board=board, detail=detail,
                            board_outages=BOARD_OUTAGES, **context)
 

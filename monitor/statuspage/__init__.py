@@ -35,10 +35,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from monitor import __version__
 from monitor.config import Config, ResolvedService
 from monitor.incidents import Incident, IncidentBook
-from monitor.kinds.availability import YELLOW_MARGIN
-from monitor.report.figures import GROUPS
 from monitor.report.format import fmt_pct
-from monitor.store import Store, latest, rollups, series
+from monitor.report.model import GROUPS
+from monitor.store import Store
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -51,7 +50,6 @@ STATES = {  # state -> (German label, CSS class); unknown also when the newest r
     "none": ("nicht überwacht", "grey"),
 }
 _RANK = {"down": 5, "degraded": 4, "maintenance": 3, "up": 2, "unknown": 1}
-KIND = "availability"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,23 +155,28 @@ class Current:
     since: float
 
 
-def read_current(store: Store) -> list[Current]:
-    query = (sa.select(latest.c.service_id, latest.c.url, latest.c.state, latest.c.started_at, latest.c.since)
-             .where(latest.c.kind == KIND))
-    with store.engine.connect() as conn:
-        return [Current(*row) for row in conn.execute(query)]
+def status_kind(config: Config) -> Any:
+    """The kind whose results are a service's state on the page (the registry's status kind)."""
+    name = config.kinds.status_kind()
+    return config.kinds[name] if name is not None else None
+
+
+def read_current(config: Config, store: Store) -> list[Current]:
+    kind = status_kind(config)
+    return [Current(*row) for row in store.current(kind.name)] if kind is not None else []
 
 
 def current_states(config: Config, rows: list[Current], now: float) -> dict[str, tuple[str, float | None]]:
     """Per public service: its state (worst over its URLs in the catalog; unknown when stale)
     and since when. A URL no longer in the catalog does not count."""
     public = {s.id: (s, set(s.urls)) for s in public_services(config)}
+    kind = config.kinds.status_kind()
     out: dict[str, tuple[str, float | None]] = {}
     for row in rows:
         svc, urls = public.get(row.service_id, (None, set()))
-        if svc is None or row.url not in urls or KIND not in svc.checks:
+        if svc is None or row.url not in urls or kind not in svc.checks:
             continue
-        interval = svc.checks[KIND].interval
+        interval = svc.checks[kind].interval
         stale = now - row.started_at > 3 * interval + 60
         state = "unknown" if stale else row.state
         since = None if stale else row.since
@@ -182,7 +185,7 @@ def current_states(config: Config, rows: list[Current], now: float) -> dict[str,
             out[row.service_id] = (state, since)
     moment = datetime.fromtimestamp(now, UTC)
     for sid, (svc, _urls) in public.items():
-        if KIND not in svc.checks:
+        if kind not in svc.checks:
             out[sid] = ("none", None)
         elif any(w.active_at(moment, config.settings.tz) for w in svc.service.maintenance):
             out[sid] = ("maintenance", out.get(sid, ("", None))[1])
@@ -191,28 +194,10 @@ def current_states(config: Config, rows: list[Current], now: float) -> dict[str,
     return out
 
 
-def _day_counts(store: Store, ids: list[str], first: int, last: int) -> dict[tuple[str, int], list[int]]:
-    """(service, yyyymmdd) -> [good, down, maintenance] over the service's availability series."""
-    out: dict[tuple[str, int], list[int]] = {}
-    query = (sa.select(series.c.service_id, rollups.c.bucket, rollups.c.n_up, rollups.c.n_degraded, rollups.c.n_down,
-                       rollups.c.n_maintenance)
-             .join(series, series.c.id == rollups.c.series_id)
-             .where(series.c.kind == KIND, rollups.c.resolution == "d", rollups.c.bucket >= first,
-                    rollups.c.bucket <= last))
-    with store.engine.connect() as conn:
-        for i in range(0, len(ids), 500):
-            for sid, bucket, up, degraded, down, maint in conn.execute(query.where(series.c.service_id.in_(ids[i:i + 500]))):
-                acc = out.setdefault((sid, bucket), [0, 0, 0])
-                acc[0] += up + degraded
-                acc[1] += down
-                acc[2] += maint
-    return out
-
-
-def _light(value: float | None, target: float, maintenance: bool) -> str:
-    if value is None:
-        return "blue" if maintenance else "grey"
-    return "green" if value >= target else "yellow" if value >= target - YELLOW_MARGIN else "red"
+def _day_counts(config: Config, store: Store, ids: list[str], first: int, last: int) -> dict[tuple[str, int], list[int]]:
+    """(service, yyyymmdd) -> [good, down, maintenance] over the service's series of the status kind."""
+    kind = config.kinds.status_kind()
+    return store.day_counts(kind, ids, first, last) if kind is not None else {}
 
 
 class History:
@@ -229,7 +214,8 @@ class History:
         public = public_services(config)
         key = (id(config), days[0], days[-1])
         if key != self._key or now >= self._until:
-            self._past = _days(public, _day_counts(store, [s.id for s in public], _ymd(days[0]), _ymd(days[-1])), days)
+            counts = _day_counts(config, store, [s.id for s in public], _ymd(days[0]), _ymd(days[-1]))
+            self._past = _days(config, public, counts, days)
             self._key, self._until = key, now + self.keep
         return self._past
 
@@ -238,8 +224,9 @@ def _ymd(d: date) -> int:
     return d.year * 10000 + d.month * 100 + d.day
 
 
-def _days(public: list[ResolvedService], counts: dict[tuple[str, int], list[int]],
+def _days(config: Config, public: list[ResolvedService], counts: dict[tuple[str, int], list[int]],
           days: list[date]) -> dict[str, tuple[list[Day], int, int]]:
+    kind = status_kind(config)
     out = {}
     for svc in public:
         target = svc.service.availability_target
@@ -247,7 +234,8 @@ def _days(public: list[ResolvedService], counts: dict[tuple[str, int], list[int]
         for d in days:
             c = counts.get((svc.id, _ymd(d)))
             value = None if c is None or c[0] + c[1] == 0 else 100.0 * c[0] / (c[0] + c[1])
-            shown.append(Day(d, value, _light(value, target, bool(c and c[2]))))
+            color = ("blue" if c and c[2] else "grey") if value is None or kind is None else kind.status_color(value, target)
+            shown.append(Day(d, value, color))
             if c is not None:
                 good, bad = good + c[0], bad + c[1]
         out[svc.id] = (shown, good, bad)
@@ -265,7 +253,7 @@ def collect(config: Config, store: Store, rows: list[Current], now: float | None
     today = datetime.fromtimestamp(now, tz).date()
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
     past = (history or History(keep=0.0)).past(config, store, days[:-1], now)
-    current = _days(public, _day_counts(store, list(names), _ymd(today), _ymd(today)), [today])
+    current = _days(config, public, _day_counts(config, store, list(names), _ymd(today), _ymd(today)), [today])
     records = [r for r in IncidentBook(store).all(since=now - 86400 * max(DAYS, RECENT_DAYS))
                if any(s in names for s in r.services)]
     by_service: dict[str, list[Incident]] = {}
@@ -386,7 +374,7 @@ def render_feed(config: Config, data: StatusData) -> str:
 
 def export(config: Config, store: Store, out: Path, now: float | None = None) -> list[Path]:
     """Write the status page as static files into `out`: index.html, status.css, feed.xml, dienst/<id>.html."""
-    data = collect(config, store, read_current(store), now)
+    data = collect(config, store, read_current(config, store), now)
     env = environment(config)
     (out / "dienst").mkdir(parents=True, exist_ok=True)
     written = [out / "index.html", out / "feed.xml", out / "status.css"]
@@ -460,7 +448,7 @@ class StatusSite:
         """The current states, read at most every `reread` seconds."""
         with self._lock:
             if self._rows_cache is None or now - self._rows_cache[0] >= self._reread:
-                self._rows_cache = (now, read_current(self._store))
+                self._rows_cache = (now, read_current(self._config(), self._store))
             return self._rows_cache[1]
 
     def _snapshot(self) -> tuple[Config, StatusData]:

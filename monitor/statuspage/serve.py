@@ -389,7 +389,7 @@ def _main(fd: int, listen_fd: int, level: int) -> None:
     kind, config = conn.recv()
     assert kind == "config"
     current = [config]
-    store = Store.open(config.store_url, tz=config.settings.tz)
+    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
     site = StatusSite(lambda: current[0], store)
     send_lock = threading.Lock()
     daemon_pid = os.getppid()

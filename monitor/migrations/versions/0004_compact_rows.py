@@ -40,14 +40,22 @@ _series = sa.table("series", sa.column("id", sa.BigInteger()))
 BATCH = 5000
 
 
+def _kinds():
+    """The registry of the process that migrates (Store.open hands it to Alembic)."""
+    return op.get_context().config.attributes["kinds"]
+
+
 def upgrade() -> None:
-    _rewrite(recompacted, rollup.pack_hist, "verdichtet")
+    kinds = _kinds()
+    _rewrite(lambda r: recompacted(kinds, r), rollup.pack_hist, "verdichtet")
 
 
 def downgrade() -> None:
     """Rows as revision 0003's code reads them: evidence in full, histograms as objects."""
+    kinds = _kinds()
+
     def expanded(r):
-        return {"measurements": json_value(r.measurements), "evidence": row_result(r).to_dict()["evidence"]}
+        return {"measurements": json_value(r.measurements), "evidence": row_result(kinds, r).to_dict()["evidence"]}
 
     _rewrite(expanded, lambda hist: {str(k): v for k, v in sorted(hist.items())}, "in die alte Form gebracht")
 

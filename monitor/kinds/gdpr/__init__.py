@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checks import gdpr
 from checks.gdpr import MARKER_NAMES_DE, MARKERS, SEVERITY, after_key, marker_key, measurements_of
 from checks.result import CheckResult
-from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
-from monitor.kinds.common import MARKER_STATE_DE, cut, scanned_days
+from monitor.kinds.base import Families, Family, Kind
+from monitor.kinds.common import MARKER_STATE_DE, scanned_days
 from monitor.report.format import Light
+from monitor.report.model import Annex, ReportData, ServiceInputs, ServiceReport
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from monitor.report.figures import ReportData, ServiceReport
 
 COUNTS = ("requests", "third_party_hosts", "trackers", "third_party_cookies", "nonessential_cookies", "storage_keys")
 REPORT_COUNTS = ("trackers", "third_party_hosts", "third_party_cookies", "nonessential_cookies", "storage_keys")
@@ -77,7 +78,8 @@ class Gdpr(Kind):
     finding_rank = 1
     section_id = "datenschutz"
     section_title = "Datenschutz"
-    report_template = "kinds/gdpr.html.j2"
+    report_template = "gdpr.html.j2"
+    template_dir = Path(__file__).parent
     light_rule = ("Datenschutz: rot bei einem schwerwiegenden Merkmal (z. B. Tracker vor Einwilligung), gelb bei "
                   "anderen.")
     families = (
@@ -112,16 +114,6 @@ class Gdpr(Kind):
         for marker in MARKERS:
             if marker_key(marker) in by_key:
                 out["egov_gdpr_marker_passed"].add_metric(base + [marker], by_key[marker_key(marker)])
-
-    def digest(self, result: CheckResult) -> dict[str, Any] | None:
-        ev = result.to_dict()["evidence"]
-        trackers = [h for h in (ev.get("summary") or {}).get("hosts") or [] if h.get("category")]
-        return {"markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()},
-                "findings": [{"marker": f.get("marker"), "severity": f.get("severity"),
-                              "message": cut(f.get("message")), "detail": cut(f.get("detail"))}
-                             for f in (ev.get("findings") or [])[:12]],
-                "trackers": [{"host": cut(t.get("host"), 200), "category": cut(t.get("category"), 60)}
-                             for t in trackers[:10]]}
 
     # ----------------------------------------------------------- CLI
 
@@ -200,12 +192,12 @@ class Gdpr(Kind):
             return Light("yellow", f"{len(g.failed)} Merkmale nicht erfüllt")
         return Light("green", "alle geprüften Merkmale erfüllt")
 
-    def annex(self, report: ServiceReport, fig: Figure) -> None:
+    def annex(self, report: ServiceReport, fig: Annex) -> None:
         g: GdprSummary = report.kinds[self.name]
         for k, v in g.counts.items():
-            fig(report.id, "datenschutz", "zuletzt", k, v)
+            fig.latest(report.id, "datenschutz", k, v)
         for k, state in g.markers.items():
-            fig(report.id, "datenschutz", "zuletzt", f"merkmal_{k}", state)
+            fig.latest(report.id, "datenschutz", f"merkmal_{k}", state)
 
     def findings(self, data: ReportData) -> list[tuple[int, str]]:
         trackers = [s for s in data.services if s.kinds[self.name] and s.kinds[self.name].counts["trackers"] > 0]

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checks import ai_act
 from checks.ai_act import MARKER_NAMES_DE, MARKERS, evidence_of, measurements_of
 from checks.page import marker_key
 from checks.result import CheckResult
-from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
-from monitor.kinds.common import MARKER_STATE_DE, cut
+from monitor.kinds.base import Families, Family, Kind
+from monitor.kinds.common import MARKER_STATE_DE
 from monitor.report.format import Light
+from monitor.report.model import Annex, ReportData, ServiceInputs, ServiceReport
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from monitor.report.figures import ReportData, ServiceReport
 
 WHERE_DE = {"launcher": "im Startknopf", "message": "in der ersten Nachricht"}
 
@@ -43,7 +44,8 @@ class AiAct(Kind):
     finding_rank = 5
     section_id = "ki-verordnung"
     section_title = "KI-Verordnung"
-    report_template = "kinds/ai_act.html.j2"
+    report_template = "ai_act.html.j2"
+    template_dir = Path(__file__).parent
     light_rule = ("KI-Verordnung: „nicht betroffen“ ohne KI-Widget und KI-Dienst; rot, wenn ein Widget sich nicht als KI "
                   "zu erkennen gibt oder ein KI-Dienst vor der Einwilligung kontaktiert wird; gelb, wenn die "
                   "Datenschutzerklärung den Anbieter nicht nennt oder der Hinweis nicht feststellbar war.")
@@ -63,14 +65,6 @@ class AiAct(Kind):
         for marker in MARKERS:
             if marker_key(marker) in result.measurements:
                 out["egov_ai_marker_passed"].add_metric(base + [marker], result.measurements[marker_key(marker)])
-
-    def digest(self, result: CheckResult) -> dict[str, Any] | None:
-        ev = evidence_of(result)
-        return {"affected": bool(ev.get("affected")),
-                "widgets": [{"vendor": cut(w.get("vendor"), 100), "where": w.get("where")}
-                            for w in (ev.get("widgets") or [])[:10]],
-                "apis": [cut(a.get("host"), 200) for a in (ev.get("apis") or [])[:10]],
-                "markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()}}
 
     def show(self, results: Sequence[CheckResult], console: Console) -> None:
         from rich.markup import escape
@@ -124,12 +118,12 @@ class AiAct(Kind):
                                              for k, v in s.markers.items() if v in ("fail", "unknown"))[:200])
         return Light("green", "KI-Widgets geben sich als KI zu erkennen")
 
-    def annex(self, report: ServiceReport, fig: Figure) -> None:
+    def annex(self, report: ServiceReport, fig: Annex) -> None:
         s: AiSummary = report.kinds[self.name]
-        fig(report.id, "ki_verordnung", "zuletzt", "betroffen", "ja" if s.affected else "nein")
-        fig(report.id, "ki_verordnung", "zuletzt", "widgets", len(s.widgets))
+        fig.latest(report.id, "ki_verordnung", "betroffen", "ja" if s.affected else "nein")
+        fig.latest(report.id, "ki_verordnung", "widgets", len(s.widgets))
         for k, state in s.markers.items():
-            fig(report.id, "ki_verordnung", "zuletzt", f"merkmal_{k}", state)
+            fig.latest(report.id, "ki_verordnung", f"merkmal_{k}", state)
 
     def findings(self, data: ReportData) -> list[tuple[int, str]]:
         hidden = [s for s in data.services if s.kinds.get(self.name) and

@@ -6,6 +6,7 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checks import security
@@ -13,15 +14,15 @@ from checks.result import CheckResult
 from checks.security import evidence_of, measurements_of, tls_accepts_key
 from checks.security import headers as sh
 from checks.security.tls import VERSION_NAMES, VERSIONS
-from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
-from monitor.kinds.common import SEVERITY_DE, cut, last_per_quarter
+from monitor.kinds.base import Families, Family, Kind
+from monitor.kinds.common import SEVERITY_DE, last_per_quarter
+from monitor.report.charts import COLORS, Chart, figure, svg
+from monitor.report.format import Light
+from monitor.report.model import Annex, ReportData, ServiceInputs, ServiceReport
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from monitor.report.figures import ReportData, ServiceReport
-    from monitor.report.format import Light
-    from monitor.report.render import Chart
 
 
 
@@ -56,7 +57,8 @@ class Security(Kind):
     section_id = "sicherheit"
     section_title = "IT-Sicherheit"
     short_title = "Sicherheit"
-    report_template = "kinds/security.html.j2"
+    report_template = "security.html.j2"
+    template_dir = Path(__file__).parent
     light_rule = ("IT-Sicherheit: rot unter der Mindestnote oder bei nicht konformem TLS, gelb ohne gültige "
                   "security.txt.")
     families = (
@@ -102,18 +104,6 @@ class Security(Kind):
             out["egov_tls_compliant"].add_metric(base, m["tls_compliant"])
         if "tls_cert_expiry_timestamp" in m:
             out["egov_tls_certificate_expiry_timestamp_seconds"].add_metric(base, m["tls_cert_expiry_timestamp"])
-
-    def digest(self, result: CheckResult) -> dict[str, Any] | None:
-        ev = result.to_dict()["evidence"]
-        m = measurements_of(result)
-        obs = ev.get("observatory") or {}
-        findings = [f for f in ev.get("findings") or [] if f.get("severity") in ("critical", "warning")]
-        return {"grade": obs.get("grade"), "score": obs.get("score"),
-                "tls": None if "tls_compliant" not in m else bool(m["tls_compliant"]),
-                "security_txt": None if "security_txt_valid" not in m else bool(m["security_txt_valid"]),
-                "findings": [{"id": cut(f.get("id"), 80), "severity": f.get("severity"),
-                              "message": cut(f.get("message"))} for f in findings[:10]],
-                "detail": cut(ev.get("detail"))}
 
     # ----------------------------------------------------------- CLI
 
@@ -181,7 +171,6 @@ class Security(Kind):
                                last.get("findings") or [])
 
     def light(self, report: ServiceReport) -> Light:
-        from monitor.report.format import Light
 
         s: SecuritySummary | None = report.kinds[self.name]
         if s is None:
@@ -195,15 +184,15 @@ class Security(Kind):
             return Light("yellow", f"Note {s.grade}; security.txt fehlt oder ungültig")
         return Light("green", f"Note {s.grade}")
 
-    def annex(self, report: ServiceReport, fig: Figure) -> None:
+    def annex(self, report: ServiceReport, fig: Annex) -> None:
         s: SecuritySummary = report.kinds[self.name]
-        fig(report.id, "sicherheit", "zuletzt", "note", s.grade)
-        fig(report.id, "sicherheit", "zuletzt", "punkte", s.score)
-        fig(report.id, "sicherheit", "zuletzt", "tls_konform", s.tls)
-        fig(report.id, "sicherheit", "zuletzt", "security_txt_gueltig", s.security_txt)
+        fig.latest(report.id, "sicherheit", "note", s.grade)
+        fig.latest(report.id, "sicherheit", "punkte", s.score)
+        fig.latest(report.id, "sicherheit", "tls_konform", s.tls)
+        fig.latest(report.id, "sicherheit", "security_txt_gueltig", s.security_txt)
         for q, g in enumerate(s.quarters):
             if g is not None:
-                fig(report.id, "sicherheit", f"Q{q + 1}", "note", g)
+                fig.quarter(report.id, "sicherheit", q, "note", g)
 
     def findings(self, data: ReportData) -> list[tuple[int, str]]:
         sec = [s for s in data.services if s.lights[self.name].color == "red"]
@@ -213,8 +202,6 @@ class Security(Kind):
                                 f"ihr TLS ist nicht konform."))]
 
     def charts(self, data: ReportData) -> list[Chart]:
-        from monitor.report.render import COLORS, Chart, figure, svg
-
         graded = [s.kinds[self.name].grade for s in data.services if s.kinds[self.name]]
         if not graded:
             return []

@@ -4,9 +4,9 @@ availability arithmetic (monthly and yearly availability, outages, MTTR, MTBF, p
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checks import availability
@@ -14,14 +14,14 @@ from checks.httpprobe import PHASES
 from checks.result import CheckResult, State
 from checks.security.tls import VERSION_NAMES
 from monitor.incidents import CAUSES, NO_CAUSE, Incident, IncidentBook, cause_of
-from monitor.kinds.base import Detail, Families, Family, Figure, Kind, ServiceInputs
+from monitor.kinds.base import Families, Family, Kind
+from monitor.report.charts import COLORS, Chart, figure, german_axis, svg
 from monitor.report.format import MONTHS_DE, Light, fmt_num, fmt_pct
+from monitor.report.model import Annex, Detail, ReportData, ServiceInputs, ServiceReport
 from monitor.report.timeline import ServiceAvailability, service_availability
 from monitor.rollup import Bucket, percentile
 
 if TYPE_CHECKING:
-    from monitor.report.figures import ReportData, ServiceReport
-    from monitor.report.render import Chart
     from monitor.store import Store
 
 YELLOW_MARGIN = 0.5  # percentage points below target that are still yellow
@@ -36,8 +36,6 @@ class AvailabilitySummary:
     latency_months: list[Latency]
     latency_year: Latency
     causes: tuple[Incident | None, ...] = ()  # per outage: the operators' record that overlaps it most
-    shown_months: tuple[int, ...] = tuple(range(12))  # the months of the period (0 = January)
-    total: str = "Jahr"  # what the period's totals are called in the annex: "Jahr", or "Zeitraum" for another period
 
     @property
     def months(self) -> Any:
@@ -71,33 +69,18 @@ def _merge(buckets: list[Bucket]) -> Bucket:
     return out
 
 
-_ATTEMPT_KEYS = ("at", "state", "reason", "detail", "status_code", "duration_seconds")  # checks.availability
-
-
-def _derived_attempt(plain: dict[str, Any]) -> dict[str, Any]:
-    """The attempt a result of one attempt implies: its state, reason, detail and figures."""
-    m = plain["measurements"]
-    status = m.get("status_code")
-    return {"state": plain["state"], "reason": plain["reason"], "detail": plain["evidence"].get("detail", ""),
-            "status_code": int(status) if isinstance(status, int | float) else None,
-            "duration_seconds": m.get("duration_seconds")}
-
-
-def _attempt_at(started: datetime, offset_us: int) -> str:
-    return (started + timedelta(microseconds=offset_us)).isoformat()
-
-
 class Availability(Kind):
     check = availability.CHECK
     title = "Verfügbarkeit"
-    keep_measurements = False  # one result a minute per URL: the histogram is what is kept
     uses_timeline = True
+    families_first = True  # blackbox_exporter's probe_* series lead, as blackbox orders them
     counts_hours = True
     report_rank = 0
     finding_rank = 0
     section_id = "verfuegbarkeit"
     section_title = "Verfügbarkeit und Zuverlässigkeit"
-    report_template = "kinds/availability.html.j2"
+    report_template = "availability.html.j2"
+    template_dir = Path(__file__).parent
     light_rule = (f"Verfügbarkeit: grün ab Ziel, gelb bis {fmt_num(YELLOW_MARGIN, 1)} Prozentpunkte darunter, "
                   "sonst rot.")
     families = (
@@ -139,49 +122,6 @@ class Availability(Kind):
         if tls and tls.get("version") in VERSION_NAMES:  # spelt as blackbox_exporter does, for its dashboards
             out["probe_tls_version_info"].add_metric(base + [VERSION_NAMES[tls["version"]]], 1.0)
 
-    def latency(self, result: CheckResult) -> float:
-        if result.state not in (State.UP, State.DEGRADED):
-            return math.nan
-        value = availability.measurements_of(result).get("duration_seconds", result.duration_seconds)
-        return float(value) if isinstance(value, int | float) else math.nan
-
-    # ----------------------------------------------------------- store
-
-    def compact_evidence(self, plain: dict[str, Any]) -> dict[str, Any]:
-        """A result of one attempt (nearly every `up`) keeps only what its attempt does not share
-        with the row: its start as microseconds after the result's and any field that differs.
-        Retried results keep their attempts as they are."""
-        evidence = plain["evidence"]
-        attempts = evidence.get("attempts")
-        if not (isinstance(attempts, list) and len(attempts) == 1 and isinstance(attempts[0], dict)
-                and tuple(attempts[0]) == _ATTEMPT_KEYS and isinstance(attempts[0]["at"], str)):
-            return evidence
-        attempt, derived = attempts[0], _derived_attempt(plain)
-        own: dict[str, Any] = {}
-        started = datetime.fromisoformat(plain["started_at"])
-        try:
-            offset = (datetime.fromisoformat(attempt["at"]) - started) // timedelta(microseconds=1)
-        except ValueError:
-            offset = None
-        if offset is not None and _attempt_at(started, offset) == attempt["at"]:
-            if offset:
-                own["at_us"] = offset
-        else:
-            own["at"] = attempt["at"]
-        for key in _ATTEMPT_KEYS[1:]:
-            if attempt[key] != derived[key] or type(attempt[key]) is not type(derived[key]):
-                own[key] = attempt[key]
-        return {**evidence, "attempts": own}  # an object, never a list: the compact form
-
-    def expand_evidence(self, plain: dict[str, Any]) -> None:
-        evidence = plain["evidence"]
-        own = evidence.get("attempts")
-        if not isinstance(own, dict):
-            return
-        derived = _derived_attempt(plain)
-        at = own["at"] if "at" in own else _attempt_at(datetime.fromisoformat(plain["started_at"]), own.get("at_us", 0))
-        evidence["attempts"] = [{"at": at, **{key: own.get(key, derived[key]) for key in _ATTEMPT_KEYS[1:]}}]
-
     # ----------------------------------------------------------- report
 
     def summarise(self, inputs: ServiceInputs) -> AvailabilitySummary:
@@ -189,7 +129,8 @@ class Availability(Kind):
         maint = [(s.timestamp(), e.timestamp()) for w in svc.service.maintenance
                  for s, e in w.intervals(datetime.fromtimestamp(start, UTC),
                                          datetime.fromtimestamp(max(end, start), UTC), tz)]
-        timeline = service_availability(inputs.changes, inputs.gaps, maint, inputs.year, tz, until=end, since=start)
+        timeline = service_availability(inputs.changes, inputs.gaps, maint, inputs.period.year, tz, until=end,
+                                        since=start)
         by_month: list[list[Bucket]] = [[] for _ in range(12)]
         for day, bucket in inputs.days:
             by_month[day // 100 % 100 - 1].append(bucket)
@@ -197,8 +138,7 @@ class Availability(Kind):
         year_bucket = _merge(month_buckets)
         causes = tuple(cause_of(inputs.records, svc.id, o.start, o.end) for o in timeline.outages)
         return AvailabilitySummary(timeline, [(percentile(b.hist, 0.5), percentile(b.hist, 0.95)) for b in month_buckets],
-                                   (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)), causes,
-                                   inputs.months, "Jahr" if inputs.annual else "Zeitraum")
+                                   (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)), causes)
 
     def has_data(self, summary: Any | None) -> bool:
         return summary is not None and summary.monitored_since is not None
@@ -208,6 +148,9 @@ class Availability(Kind):
 
     def unknown_seconds(self, summary: Any | None) -> float:
         return 0.0 if summary is None else summary.year.unknown
+
+    def status_color(self, share: float, target: float) -> str:
+        return "green" if share >= target else "yellow" if share >= target - YELLOW_MARGIN else "red"
 
     def light(self, report: ServiceReport) -> Light:
         a = report.kinds[self.name].year.availability
@@ -220,26 +163,24 @@ class Availability(Kind):
             return Light("yellow", f"{fmt_pct(a)} knapp unter dem Ziel {fmt_pct(target, 1)}")
         return Light("red", f"{fmt_pct(a)} unter dem Ziel {fmt_pct(target, 1)}")
 
-    def annex(self, report: ServiceReport, fig: Figure) -> None:
+    def annex(self, report: ServiceReport, fig: Annex) -> None:
         r, a = report, report.kinds[self.name]
-        y, total = a.year, a.total
-        fig(r.id, "verfuegbarkeit", total, "verfuegbarkeit_prozent", y.availability, "%")
-        fig(r.id, "verfuegbarkeit", total, "ziel_prozent", r.target, "%")
+        y, section = a.year, "verfuegbarkeit"
+        fig.total(r.id, section, "verfuegbarkeit_prozent", y.availability, "%")
+        fig.total(r.id, section, "ziel_prozent", r.target, "%")
         for name in ("up", "down", "unknown", "maintenance"):
-            fig(r.id, "verfuegbarkeit", total, f"{name}_sekunden", getattr(y, name), "s")
-        fig(r.id, "verfuegbarkeit", total, "ausfaelle", len(a.outages))
-        fig(r.id, "verfuegbarkeit", total, "mttr_sekunden", a.mttr, "s")
-        fig(r.id, "verfuegbarkeit", total, "mtbf_sekunden", a.mtbf, "s")
-        fig(r.id, "verfuegbarkeit", total, "antwortzeit_p50_sekunden", a.latency_year[0], "s")
-        fig(r.id, "verfuegbarkeit", total, "antwortzeit_p95_sekunden", a.latency_year[1], "s")
-        for i in a.shown_months:
-            m = a.months[i]
-            period = f"{i + 1:02d}"
-            fig(r.id, "verfuegbarkeit", period, "verfuegbarkeit_prozent", m.availability, "%")
+            fig.total(r.id, section, f"{name}_sekunden", getattr(y, name), "s")
+        fig.total(r.id, section, "ausfaelle", len(a.outages))
+        fig.total(r.id, section, "mttr_sekunden", a.mttr, "s")
+        fig.total(r.id, section, "mtbf_sekunden", a.mtbf, "s")
+        fig.total(r.id, section, "antwortzeit_p50_sekunden", a.latency_year[0], "s")
+        fig.total(r.id, section, "antwortzeit_p95_sekunden", a.latency_year[1], "s")
+        for i, m in enumerate(a.months):
+            fig.month(r.id, section, i, "verfuegbarkeit_prozent", m.availability, "%")
             for name in ("up", "down", "unknown", "maintenance"):
-                fig(r.id, "verfuegbarkeit", period, f"{name}_sekunden", getattr(m, name), "s")
-            fig(r.id, "verfuegbarkeit", period, "antwortzeit_p50_sekunden", a.latency_months[i][0], "s")
-            fig(r.id, "verfuegbarkeit", period, "antwortzeit_p95_sekunden", a.latency_months[i][1], "s")
+                fig.month(r.id, section, i, f"{name}_sekunden", getattr(m, name), "s")
+            fig.month(r.id, section, i, "antwortzeit_p50_sekunden", a.latency_months[i][0], "s")
+            fig.month(r.id, section, i, "antwortzeit_p95_sekunden", a.latency_months[i][1], "s")
         for o, record in zip(a.outages, a.causes or [None] * len(a.outages), strict=True):
             fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "ausfall_sekunden", o.down_seconds, "s")
             if record is not None:
@@ -256,8 +197,6 @@ class Availability(Kind):
                                   f"(Ziel {fmt_pct(worst.target, 1)})."))]
 
     def charts(self, data: ReportData) -> list[Chart]:
-        from monitor.report.render import COLORS, Chart, figure, german_axis, svg
-
         out: list[Chart] = []
         groups = data.groups()
         if groups and data.has_data:  # availability per month and group: the median service

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checks import accessibility
@@ -22,15 +23,15 @@ from checks.accessibility import (
 )
 from checks.accessibility.settings import WCAG21_AA
 from checks.result import CheckResult
-from monitor.kinds.base import Detail, Families, Family, Figure, Kind, ServiceInputs
-from monitor.kinds.common import MARKER_STATE_DE, cut, last_per_quarter, scanned_days
+from monitor.kinds.base import Families, Family, Kind
+from monitor.kinds.common import MARKER_STATE_DE, last_per_quarter, scanned_days
+from monitor.report.charts import COLORS, Chart, figure, svg
 from monitor.report.format import Light
+from monitor.report.model import Annex, Detail, ReportData, ServiceInputs, ServiceReport
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from monitor.report.figures import ReportData, ServiceReport
-    from monitor.report.render import Chart
     from monitor.store import Store
 
 IMPACT_DE = {"critical": ("kritisch", "bold red"), "serious": ("schwer", "red"), "moderate": ("mittel", "yellow"),
@@ -85,7 +86,8 @@ class Accessibility(Kind):
     finding_rank = 2
     section_id = "barrierefreiheit"
     section_title = "Barrierefreiheit"
-    report_template = "kinds/accessibility.html.j2"
+    report_template = "accessibility.html.j2"
+    template_dir = Path(__file__).parent
     light_rule = ("Barrierefreiheit: rot bei kritischen oder schweren Verstößen, gelb bei leichteren oder nicht "
                   "erfüllten BITV-Merkmalen.")
     families = (
@@ -126,25 +128,6 @@ class Accessibility(Kind):
         version = str(evidence_of(result).get("axe_version", ""))
         if version.replace(".", "").isdigit():
             out["egov_accessibility_axe_info"].add_metric(base + [version], 1.0)
-
-    def digest(self, result: CheckResult) -> dict[str, Any] | None:
-        ev = result.to_dict()["evidence"]
-        rules: dict[str, dict[str, Any]] = {}
-        worst: list[dict[str, Any]] = []
-        for page in ev.get("pages") or []:
-            serious = 0
-            for v in page.get("violations") or []:
-                entry = rules.setdefault(cut(v.get("rule"), 80), {"impact": v.get("impact"), "nodes": 0,
-                                                                 "help": cut(v.get("help"), 200), "pages": 0})
-                entry["nodes"] += int(v.get("nodes") or 0)
-                entry["pages"] += 1
-                serious += int(v.get("nodes") or 0) if v.get("impact") in ("critical", "serious") else 0
-            if serious:
-                worst.append({"url": cut(page.get("url"), 500), "title": cut(page.get("title"), 200),
-                              "serious_nodes": serious})
-        worst.sort(key=lambda p: -p["serious_nodes"])
-        return {"rules": dict(sorted(rules.items())[:60]), "pages": worst[:3],
-                "markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()}}
 
     # ----------------------------------------------------------- CLI
 
@@ -217,16 +200,16 @@ class Accessibility(Kind):
             return Light("yellow", ", ".join(parts))
         return Light("green", "keine Verstöße gefunden")
 
-    def annex(self, report: ServiceReport, fig: Figure) -> None:
+    def annex(self, report: ServiceReport, fig: Annex) -> None:
         acc: AccessibilitySummary = report.kinds[self.name]
         for impact, n in acc.rules.items():
-            fig(report.id, "barrierefreiheit", "zuletzt", f"regeln_{impact}", n)
-            fig(report.id, "barrierefreiheit", "zuletzt", f"knoten_{impact}", acc.nodes[impact])
+            fig.latest(report.id, "barrierefreiheit", f"regeln_{impact}", n)
+            fig.latest(report.id, "barrierefreiheit", f"knoten_{impact}", acc.nodes[impact])
         for q, v in enumerate(acc.quarters):
             if v is not None:
-                fig(report.id, "barrierefreiheit", f"Q{q + 1}", "regeln_kritisch_schwer", v["serious"])
+                fig.quarter(report.id, "barrierefreiheit", q, "regeln_kritisch_schwer", v["serious"])
         for k, state in acc.markers.items():
-            fig(report.id, "barrierefreiheit", "zuletzt", f"bitv_{k}", state)
+            fig.latest(report.id, "barrierefreiheit", f"bitv_{k}", state)
 
     def findings(self, data: ReportData) -> list[tuple[int, str]]:
         red = [s for s in data.services if s.lights[self.name].color == "red"]
@@ -235,8 +218,6 @@ class Accessibility(Kind):
         return [(len(red) * 2, f"{len(red)} Dienste haben kritische oder schwere Barrieren nach WCAG 2.1 AA.")]
 
     def charts(self, data: ReportData) -> list[Chart]:
-        from monitor.report.render import COLORS, Chart, figure, svg
-
         scanned = [s.kinds[self.name] for s in data.services if s.kinds[self.name]]
         if not scanned:
             return []

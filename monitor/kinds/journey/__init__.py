@@ -5,25 +5,23 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checks import journey
 from checks.accessibility.settings import IMPACTS
-from checks.journey import barriers_key, evidence_of, journey_name, measurements_of
+from checks.journey import FAIL_PREFIX, barriers_key, evidence_of, journey_name, measurements_of
 from checks.result import CheckResult
 from monitor import rollup
-from monitor.kinds.base import Families, Family, Figure, Kind, ServiceInputs
-from monitor.kinds.common import cut
+from monitor.kinds.base import Families, Family, Kind
 from monitor.report.format import MONTHS_DE, Light
+from monitor.report.model import Annex, ReportData, ServiceInputs, ServiceReport
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from monitor.report.figures import ReportData, ServiceReport
 
-FAIL_PREFIX = "fail:"  # tally key of a failed step: fail:<step>
 REASONS_DE = {
     "element_not_found": "Element nicht gefunden", "expectation_failed": "Erwartung nicht erfüllt",
     "step_timeout": "Zeitgrenze überschritten", "blocked_request": "gesperrte Anfrage versucht",
@@ -80,7 +78,8 @@ class Journey(Kind):
     finding_rank = 2
     section_id = "antragsstrecken"
     section_title = "Antragsstrecken"
-    report_template = "kinds/journey.html.j2"
+    report_template = "journey.html.j2"
+    template_dir = Path(__file__).parent
     light_rule = ("Antragsstrecken: rot, wenn eine Strecke in weniger als 95 % der Läufe bis zum Haltepunkt kam "
                   "oder der letzte Lauf scheiterte; gelb unter dem Verfügbarkeitsziel des Dienstes oder bei Barrieren "
                   "und Trackern auf der Strecke.")
@@ -121,25 +120,6 @@ class Journey(Kind):
                 out["egov_journey_barriers"].add_metric(base + [name, impact], result.measurements[barriers_key(impact)])
         if "trackers" in result.measurements:
             out["egov_journey_trackers"].add_metric(base + [name], result.measurements["trackers"])
-
-    def latency(self, result: CheckResult) -> float:
-        """A passed journey's time (the report's median and p95); a failed one ended early."""
-        m = measurements_of(result)
-        return float(m.get("journey_seconds", math.nan)) if m.get("success") == 1.0 else math.nan
-
-    def digest(self, result: CheckResult) -> dict[str, Any] | None:
-        ev = evidence_of(result)
-        steps = ev.get("steps") or []
-        return {"title": cut(ev.get("title"), 200), "failed_step": ev.get("failed_step"),
-                "steps": [{"name": s["name"], "state": s["state"], "seconds": s.get("seconds")} for s in steps[:60]],
-                "barriers": {s["name"]: dict(s["accessibility"]["barriers"]) for s in steps
-                             if (s.get("accessibility") or {}).get("barriers")},
-                "trackers": [{"host": cut(t.get("host"), 200), "step": cut(t.get("step"), 80)}
-                             for t in ((ev.get("gdpr") or {}).get("trackers") or [])[:10]]}
-
-    def tally(self, result: CheckResult) -> dict[str, int] | None:
-        failed = evidence_of(result).get("failed_step")
-        return {FAIL_PREFIX + str(failed): 1} if failed else None
 
     # ----------------------------------------------------------- CLI
 
@@ -240,20 +220,20 @@ class Journey(Kind):
             return Light("yellow", f"{barriers} Barrieren, {trackers} Tracker auf den Strecken")
         return Light("green", f"{len(s.journeys)} Strecken durchgängig bedienbar")
 
-    def annex(self, report: ServiceReport, fig: Figure) -> None:
+    def annex(self, report: ServiceReport, fig: Annex) -> None:
         s: JourneySummary = report.kinds[self.name]
         for j in s.journeys:
             section = f"antragsstrecke_{j.name}"
-            fig(report.id, section, "jahr", "laeufe", j.runs)
-            fig(report.id, section, "jahr", "erfolgsquote", j.rate, "%")
-            fig(report.id, section, "jahr", "dauer_median", j.median, "s")
-            fig(report.id, section, "jahr", "dauer_p95", j.p95, "s")
-            for month, rate in zip(MONTHS_DE, j.monthly, strict=False):
-                fig(report.id, section, month, "erfolgsquote", rate, "%")
+            fig.total(report.id, section, "laeufe", j.runs)
+            fig.total(report.id, section, "erfolgsquote", j.rate, "%")
+            fig.total(report.id, section, "dauer_median", j.median, "s")
+            fig.total(report.id, section, "dauer_p95", j.p95, "s")
+            for month, rate in enumerate(j.monthly):
+                fig.month(report.id, section, month, "erfolgsquote", rate, "%")
             for step, n in j.failed_steps:
-                fig(report.id, section, "jahr", f"abbrueche_{step}", n)
+                fig.total(report.id, section, f"abbrueche_{step}", n)
             for step, counts in j.barriers.items():
-                fig(report.id, section, "zuletzt", f"barrieren_{step}", sum(counts.values()))
+                fig.latest(report.id, section, f"barrieren_{step}", sum(counts.values()))
 
     def findings(self, data: ReportData) -> list[tuple[int, str]]:
         weak = [(s, j) for s in data.services if s.kinds.get(self.name) for j in s.kinds[self.name].journeys
