@@ -115,6 +115,8 @@ RENDER = """
 import json, resource, sys, time, tempfile
 from pathlib import Path
 from monitor.config import load_config
+from monitor.kinds import builtin
+KINDS = builtin()
 from monitor.statuspage import StatusSite, export
 from monitor.store import Store
 

@@ -364,7 +364,7 @@ class BrowserSession:
         self._init_scripts[key] = ok
         return ok
 
-    def cdp(self, cmd: str, **params) -> dict:
+    def cdp(self, cmd: str, **params: Any) -> dict:
         """One DevTools command on the current page (chromedriver's `goog/cdp/execute`)."""
         executor = self.driver.command_executor
         assert not isinstance(executor, str)  # always a RemoteConnection once the driver started
@@ -407,7 +407,7 @@ class BrowserSession:
         self.kill()
 
 
-def _quiet(fn) -> None:
+def _quiet(fn: Callable[[], Any]) -> None:
     with contextlib.suppress(Exception):
         fn()
 

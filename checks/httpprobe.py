@@ -24,7 +24,7 @@ import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from checks.httptext import MAX_HEADER_BYTES, HeadersTooLarge, InvalidRedirect, german_error, redirect_target
@@ -205,7 +205,7 @@ class _DeadlineReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: Any) -> int:  # type: ignore[override]
         if self._prefix:
             n = min(len(buffer), len(self._prefix))
             buffer[:n] = self._prefix[:n]
@@ -224,7 +224,7 @@ class _SocketShim:
     def __init__(self, raw: _DeadlineReader) -> None:
         self._raw = raw
 
-    def makefile(self, *_args, **_kwargs):
+    def makefile(self, *_args: Any, **_kwargs: Any) -> io.BufferedReader:
         return io.BufferedReader(self._raw, buffer_size=65536)
 
 
@@ -274,7 +274,7 @@ def _resolve(host: str, port: int, options: FetchOptions, deadline: _Deadline) -
         family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
         return family, (str(ip), port)
 
-    def lookup():
+    def lookup() -> list[Any]:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
 
     future = _RESOLVER.submit(lookup)
@@ -446,7 +446,7 @@ def _handshake_completing_chain(connect: Callable[[], socket.socket], host: str,
     return tls, dataclasses.replace(info, aia_issuer_url=url)
 
 
-def _request_bytes(method: str, url_parts, options: FetchOptions, proxy: Proxy | None = None) -> bytes:
+def _request_bytes(method: str, url_parts: Any, options: FetchOptions, proxy: Proxy | None = None) -> bytes:
     """The request; through a proxy (plain HTTP) in absolute form with its credentials."""
     path = url_parts.path or "/"
     if url_parts.query:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import http.client
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 MAX_HEADER_BYTES = 256 * 1024  # the sum of all header lines we accept before giving up (Chromium's limit)
@@ -15,7 +16,7 @@ class HeadersTooLarge(http.client.HTTPException):
     """The header block of a response is larger than Chromium accepts (MAX_HEADER_BYTES)."""
 
 
-def _read_headers_capped(fp) -> list[bytes]:
+def _read_headers_capped(fp: Any) -> list[bytes]:
     """http.client's header reader with Chromium's limit on the whole block, not per line and count."""
     headers, total = [], 0
     while True:

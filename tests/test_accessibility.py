@@ -515,7 +515,7 @@ def test_one_job_per_service_and_metrics_pass_promtool(tmp_path, pool, good):
     from monitor.daemon import job_specs
 
     config = load_config(_settings(tmp_path, good), KINDS)
-    specs = [s for s in job_specs(config).values() if s.kind is "accessibility"]
+    specs = [s for s in job_specs(config).values() if s.kind == "accessibility"]
     assert [s.url for s in specs] == [good + "/"]  # one run covers both URLs
     settings = config.services["portal"].checks["accessibility"]
     result = a11y.run(Target("portal", good + "/", tuple(config.services["portal"].urls)), settings, CheckContext(browser=pool))
@@ -623,7 +623,7 @@ def test_daemon_scans_exports_and_a_hanging_page_never_delays_availability(tmp_p
         assert out.returncode == 0, out.stdout + out.stderr
         from monitor.store import Store
         store = Store.open(f"sqlite:///{settings.parent / 'store.db'}", KINDS)
-        runs = [r for _, r in store.results("portal") if r.kind is "availability" and r.url.endswith("/clean")]
+        runs = [r for _, r in store.results("portal") if r.kind == "availability" and r.url.endswith("/clean")]
         gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(runs, runs[1:], strict=False)]
         assert len(runs) >= 3 and max(gaps) < 1.6, gaps  # probes kept their rhythm during the hung scan
     assert daemon.proc.returncode == 0

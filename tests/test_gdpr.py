@@ -379,7 +379,7 @@ def test_operator_tracker_list_and_metrics_pass_promtool(tmp_path, pool, shop):
     from monitor.daemon import job_specs
 
     config = load_config(_config(tmp_path, shop, [shop.portal + "/alles", shop.portal + "/"]), KINDS)
-    specs = [s for s in job_specs(config).values() if s.kind is "gdpr"]
+    specs = [s for s in job_specs(config).values() if s.kind == "gdpr"]
     assert len(specs) == 1  # one run covers the service's pages
     settings = config.services["portal"].checks["gdpr"]
     result = gdpr.run(Target("portal", shop.portal + "/alles", tuple(config.services["portal"].urls)), settings, CheckContext(browser=pool))

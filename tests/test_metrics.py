@@ -135,7 +135,7 @@ def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
               f"end: \"{(local + timedelta(hours=1)):%Y-%m-%dT%H:%M}\"}}]\n")
     current["config"] = load_config(write_config(tmp_path, GOOD.replace("category: basisdienst", "category: efa")
                                                  .replace(", https://portal.example.invalid/login", "")
-                                                 .replace("    checks:\n", window + "    checks:\n", 1))), KINDS
+                                                 .replace("    checks:\n", window + "    checks:\n", 1)), KINDS)
     after = same()
     assert all(dict(labels).get("category") != "basisdienst" for _name, labels in after["samples"])
     assert not any(dict(labels).get("url") == LOGIN for _name, labels in after["samples"])

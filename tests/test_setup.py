@@ -219,7 +219,7 @@ def test_make_run_default_shows_every_catalog_target_within_a_minute(tmp_path):
     settings = config_dir / "settings.yaml"
     port = free_port()
     settings.write_text(offline(settings.read_text()).replace("127.0.0.1:9469", f"127.0.0.1:{port}"))
-    expected = {(s.service.id, s.kind.value, s.url) for s in job_specs(load_config(settings, KINDS)).values()}
+    expected = {(s.service.id, s.kind, s.url) for s in job_specs(load_config(settings, KINDS)).values()}
     assert len(expected) >= 5 and all(url.startswith("http://127.0.0.1:") for _, _, url in expected)
 
     def targets(text: str) -> dict[tuple[str, str, str], str]:

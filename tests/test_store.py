@@ -272,6 +272,7 @@ def test_raw_rows_are_compact_and_read_back_exactly_in_both_schema_forms(open_st
     for target, form in (("0003", '"attempts": ['), ("head", '"attempts": {')):
         with store.engine.begin() as conn:
             cfg.attributes["connection"] = conn
+            cfg.attributes["kinds"] = KINDS  # what Store.open hands a data migration
             (command.downgrade if target == "0003" else command.upgrade)(cfg, target)
         assert all(form in stored()[i] for i in (0, 1, 2, 4, 5)), target
         assert read() == expected, target

@@ -218,7 +218,7 @@ def _handshake(host: str, port: int, server_name: str, ctx: ssl.SSLContext, dead
         raise
 
 
-def _ders(certs) -> list[bytes]:
+def _ders(certs: Any) -> list[bytes]:
     return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in certs or []]
 
 
@@ -494,8 +494,9 @@ def _suite_findings(suites: dict[str, tuple[str, ...]]) -> list[Finding]:
     return f
 
 
-def _judge(accepted, forward_secrecy, non_fs, cert, verify_error, verify_reason, negotiated, warn_days,
-           suites=None, aia_url=None) -> list[Finding]:
+def _judge(accepted: dict[str, Any], forward_secrecy: Any, non_fs: Any, cert: Any, verify_error: Any,
+           verify_reason: Any, negotiated: Any, warn_days: int, suites: Any = None,
+           aia_url: str | None = None) -> list[Finding]:
     f: list[Finding] = []
     old = [v for v in ("TLSv1", "TLSv1.1") if accepted.get(v)]
     if old:

@@ -22,7 +22,7 @@ class Chart:
     rows: tuple[tuple[str, ...], ...]
 
 
-def svg(fig, chart_id: str, caption_id: str) -> str:
+def svg(fig: Any, chart_id: str, caption_id: str) -> str:
     """The figure as inline SVG: ids made unique per chart, named by its caption."""
     import matplotlib.pyplot as plt
 
@@ -38,7 +38,7 @@ def svg(fig, chart_id: str, caption_id: str) -> str:
     return text.replace("<svg ", f'<svg role="img" aria-labelledby="{caption_id}" focusable="false" ', 1)
 
 
-def figure(width: float = 7.5, height: float = 2.6):
+def figure(width: float = 7.5, height: float = 2.6) -> Any:
     """A new matplotlib figure in the report's style."""
     import matplotlib
 

@@ -42,7 +42,9 @@ BATCH = 5000
 
 def _kinds():
     """The registry of the process that migrates (Store.open hands it to Alembic)."""
-    return op.get_context().config.attributes["kinds"]
+    config = op.get_context().config
+    assert config is not None, "run through monitor.store.upgrade_schema, which hands over the kinds"
+    return config.attributes["kinds"]
 
 
 def upgrade() -> None:
