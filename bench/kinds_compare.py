@@ -1,6 +1,7 @@
 """Benchmark: the consumers the kinds redesign rewrote, this tree against the commit before it.
 
-The redesign routes every result through the kinds registry: storing a result (the rollup
+The redesign (and its second step, issue 37: the registry passed explicitly, the store's
+hooks beside each check) routes every result through the kinds registry: storing a result (the rollup
 fold asks the kind for its digest and latency) and every /metrics scrape (each kind exports
 its own families). Both sides store the same synthetic results of all four kinds for
 `--services` services in a fresh SQLite store and then scrape /metrics `--scrapes` times,
@@ -8,7 +9,7 @@ each side in its own process with its own code (`git worktree` of `--base`), alt
 for `--rounds` rounds. Printed: results stored per second and milliseconds per scrape of
 each side (median over the rounds) and the ratios (this tree / base; above 1 is faster).
 
-    python -m bench.kinds_compare [--base 290851c] [--rounds 3] [--services 200] [--scrapes 20]
+    python -m bench.kinds_compare [--base e6414d2] [--rounds 3] [--services 200] [--scrapes 20]
 """
 
 from __future__ import annotations
@@ -19,12 +20,8 @@ import statistics
 import time
 from pathlib import Path
 
-from monitor.kinds import builtin
-
-KINDS = builtin()
-
 ROOT = Path(__file__).resolve().parents[1]
-BASE = "290851c"  # the last commit before the kinds redesign
+BASE = "e6414d2"  # the last commit before the architecture step (issue 37); 290851c: before the kinds redesign
 
 
 def worker(services: int, scrapes: int, directory: str) -> None:
@@ -47,8 +44,13 @@ def worker(services: int, scrapes: int, directory: str) -> None:
     (d / "catalog.yaml").write_text("\n".join(lines) + "\n")
     (d / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{d / "s.db"}"}}\n'
                                      "browser: {remote_url: 'http://127.0.0.1:9'}\n")
-    config = load_config(d / "settings.yaml", KINDS)
-    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
+    try:  # this tree: the process builds its registry and passes it on
+        from monitor.kinds import builtin
+        kinds: tuple = (builtin(),)
+    except ImportError:  # before issue 37: one global registry
+        kinds = ()
+    config = load_config(d / "settings.yaml", *kinds)
+    store = Store.open(config.store_url, *kinds, tz=config.settings.tz)
     t0 = datetime.now(UTC) - timedelta(hours=1)
     results = []
     for i in range(services):

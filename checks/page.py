@@ -63,7 +63,8 @@ class Link:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LoadedPage:
-    """A page as the browser loaded it: its facts, or why there is nothing to read."""
+    """A page as the browser loaded it: its facts, or why there is nothing to read. The one
+    page record of the browser kinds: the accessibility scan extends it (`PageScan`)."""
 
     url: str
     final_url: str = ""
@@ -77,6 +78,11 @@ class LoadedPage:
     error_reason: str | None = None  # load_failed, http_status, timeout, browser_crashed, not_a_page, ...
     dialogs: tuple[dict[str, str], ...] = ()  # alert/confirm/prompt the page opened (dismissed), in order
     dialogs_dropped: int = 0  # more than were kept
+
+    @property
+    def scanned(self) -> bool:
+        """Whether the page could be read (and, for a scan, axe ran on it)."""
+        return self.error is None
 
 
 def open_page(session: browser_pool.BrowserSession, url: str, settings: CheckSettings) -> LoadedPage:

@@ -111,47 +111,47 @@ def _issues_from(exc: ValidationError, file: str, index: _LineIndex, prefix: tup
 
 def german(err: Any) -> str:
     """A pydantic error as an operator reads it: German, with what would be accepted."""
-    kind, ctx, msg = err["type"], err.get("ctx") or {}, str(err["msg"])
-    if kind == "extra_forbidden":
+    error_type, ctx, msg = err["type"], err.get("ctx") or {}, str(err["msg"])
+    if error_type == "extra_forbidden":
         return "unbekanntes Feld (Tippfehler?); erlaubte Felder stehen in config/REFERENCE.md"
-    if kind == "missing":
+    if error_type == "missing":
         return "Pflichtfeld fehlt"
-    if kind.startswith("url_"):
+    if error_type.startswith("url_"):
         why = {"relative URL without a base": "Schema fehlt", "empty host": "kein Host",
                "invalid port number": "ungültiger Port", "invalid international domain name": "ungültiger Name"}
         error = str(ctx.get("error", msg))
         return (f"keine gültige Adresse ({why.get(error, error)}); vollständig mit Schema angeben, "
                 "z. B. https://dienst.example/")
-    if kind in ("literal_error", "enum"):
+    if error_type in ("literal_error", "enum"):
         # pydantic lists the choices as "'a', 'b' or 'c'"
         return "nicht erlaubt; erlaubt: " + re.sub(r" or ('[^']*')$", r" oder \1", str(ctx.get("expected", "")))
-    if kind in ("int_parsing", "int_type", "int_from_float"):
+    if error_type in ("int_parsing", "int_type", "int_from_float"):
         return "erwartet eine ganze Zahl"
-    if kind in ("float_parsing", "float_type"):
+    if error_type in ("float_parsing", "float_type"):
         return "erwartet eine Zahl"
-    if kind in ("bool_parsing", "bool_type"):
+    if error_type in ("bool_parsing", "bool_type"):
         return "erwartet true oder false"
-    if kind in ("string_type", "str_type"):
+    if error_type in ("string_type", "str_type"):
         return "erwartet Text"
-    if kind == "list_type":
+    if error_type == "list_type":
         return "erwartet eine Liste, z. B. [a, b]"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
+    if error_type in ("dict_type", "model_type", "model_attributes_type"):
         return "erwartet eine Zuordnung (name: wert)"
     bounds = {"greater_than": ("größer als", "gt"), "greater_than_equal": ("mindestens", "ge"),
               "less_than": ("kleiner als", "lt"), "less_than_equal": ("höchstens", "le")}
-    if kind in bounds:
-        words, key = bounds[kind]
+    if error_type in bounds:
+        words, key = bounds[error_type]
         return f"muss {words} {ctx.get(key)} sein"
-    if kind == "string_too_short":
+    if error_type == "string_too_short":
         return f"zu kurz: mindestens {ctx.get('min_length')} Zeichen"
-    if kind == "string_too_long":
+    if error_type == "string_too_long":
         return f"zu lang: höchstens {ctx.get('max_length')} Zeichen"
-    if kind == "too_short":
+    if error_type == "too_short":
         return f"zu wenige Einträge: mindestens {ctx.get('min_length')}"
-    if kind == "too_long":
+    if error_type == "too_long":
         return f"zu viele Einträge: höchstens {ctx.get('max_length')}"
-    if kind == "string_pattern_mismatch":
+    if error_type == "string_pattern_mismatch":
         return f"passt nicht auf das Muster {ctx.get('pattern')}"
-    if kind in ("value_error", "assertion_error"):
+    if error_type in ("value_error", "assertion_error"):
         return msg.split(", ", 1)[1] if msg.startswith(("Value error, ", "Assertion failed, ")) else msg
     return msg

@@ -49,10 +49,10 @@ def _show(record: Incident, tz: Any) -> None:
     def when(ts: float | None) -> str:
         return "–" if ts is None else datetime.fromtimestamp(ts, tz).strftime("%d.%m.%Y %H:%M")
 
-    print(f"{record.key}  {record.kind_label}: {record.title}")
+    print(f"{record.key}  {record.type_label}: {record.title}")
     print(f"  Stand: {record.status_label}; Dienste: {', '.join(record.services)}")
     print(f"  Beginn: {when(record.starts_at)}  Ende: {when(record.ends_at)}"
-          + (f"  Ursache: {record.cause_label}" if record.kind == "incident" else "")
+          + (f"  Ursache: {record.cause_label}" if record.record_type == "incident" else "")
           + (f"  Ticket: {record.ticket}" if record.ticket else ""))
     for u in record.updates:
         print(f"    {when(u.at)} {u.status_label}: {u.text}")
@@ -91,10 +91,10 @@ def cmd_update(args: argparse.Namespace, load: Callable[[argparse.Namespace], An
         at = parse_time(args.at, tz) if args.at else time.time()
         record = book.get(args.key)
         status = args.status or record.status
-        if record.kind == "maintenance" and status == "resolved":
+        if record.record_type == "maintenance" and status == "resolved":
             status = "completed"
         closing = status in ("resolved", "completed")
-        if closing and record.kind == "incident" and record.ends_at is not None:
+        if closing and record.record_type == "incident" and record.ends_at is not None:
             raise IncidentError(f"{args.key} ist schon behoben")
         if at < record.starts_at:
             raise IncidentError("die Meldung liegt vor dem Beginn; --zeit prüfen")

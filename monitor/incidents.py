@@ -38,7 +38,7 @@ CAUSES: dict[str, str] = {
     "external": "extern",
 }
 NO_CAUSE = "ohne Angabe"
-KINDS: dict[str, str] = {"incident": "Störung", "maintenance": "Wartung"}
+RECORD_TYPES: dict[str, str] = {"incident": "Störung", "maintenance": "Wartung"}
 STATUSES: dict[str, str] = {
     "investigating": "wird untersucht", "identified": "Ursache erkannt", "monitoring": "wird beobachtet",
     "resolved": "behoben", "scheduled": "geplant", "in_progress": "läuft", "completed": "abgeschlossen",
@@ -86,10 +86,11 @@ class Update:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Incident:
-    """An incident (kind `incident`) or an announced maintenance (kind `maintenance`)."""
+    """An incident (`record_type` incident) or an announced maintenance (`maintenance`); the
+    files and the store call the field `kind`."""
 
     key: str
-    kind: str
+    record_type: str
     title: str
     cause: str | None
     ticket: str | None
@@ -100,8 +101,8 @@ class Incident:
     updates: tuple[Update, ...] = ()
 
     @property
-    def kind_label(self) -> str:
-        return KINDS.get(self.kind, self.kind)
+    def type_label(self) -> str:
+        return RECORD_TYPES.get(self.record_type, self.record_type)
 
     @property
     def cause_label(self) -> str:
@@ -111,7 +112,7 @@ class Incident:
     def status(self) -> str:
         if self.updates:
             return self.updates[-1].status
-        return "scheduled" if self.kind == "maintenance" else "investigating"
+        return "scheduled" if self.record_type == "maintenance" else "investigating"
 
     @property
     def status_label(self) -> str:
@@ -128,7 +129,7 @@ class Incident:
         return self.updates[0].text if self.updates else ""
 
     def is_open(self, now: float) -> bool:
-        if self.kind == "maintenance":
+        if self.record_type == "maintenance":
             return self.ends_at is None or self.ends_at > now
         return self.ends_at is None
 
@@ -142,7 +143,7 @@ def cause_of(records: Sequence[Incident], service_id: str, start: float, end: fl
     """The incident record of `service_id` that overlaps [start, end] most (ties: the earlier)."""
     best, best_overlap = None, 0.0
     for r in records:
-        if r.kind != "incident" or service_id not in r.services:
+        if r.record_type != "incident" or service_id not in r.services:
             continue
         shared = r.overlap(start, end) if end > start else (1.0 if r.overlap(start - 1, start + 1) else 0.0)
         if shared > best_overlap:
@@ -241,7 +242,7 @@ class IncidentBook:
 
     @staticmethod
     def _insert(conn: sa.Connection, r: Incident) -> None:
-        conn.execute(incidents.insert().values(key=r.key, kind=r.kind, title=r.title, cause=r.cause, ticket=r.ticket,
+        conn.execute(incidents.insert().values(key=r.key, kind=r.record_type, title=r.title, cause=r.cause, ticket=r.ticket,
                                                services=list(r.services), starts_at=r.starts_at, ends_at=r.ends_at,
                                                source=r.source, created_at=time.time()))
         for u in r.updates:
@@ -343,7 +344,7 @@ def as_dict(record: Incident, tz: ZoneInfo) -> dict[str, Any]:
     def iso(ts: float | None) -> str | None:
         return None if ts is None else datetime.fromtimestamp(ts, tz).isoformat()
 
-    return {"key": record.key, "kind": record.kind, "title": record.title, "cause": record.cause,
+    return {"key": record.key, "kind": record.record_type, "title": record.title, "cause": record.cause,
             "ticket": record.ticket, "services": list(record.services), "start": iso(record.starts_at),
             "end": iso(record.ends_at), "source": record.source,
             "updates": [{"at": iso(u.at), "status": u.status, "text": u.text} for u in record.updates]}

@@ -7,6 +7,12 @@ an upload, a summary. Variants by path prefix /f/<variant>/:
   validation blocks the submission.
 - `kurz`: the name field cuts its input at 3 characters (maxlength): a wrong value.
 - `spaet`: the municipality list is filled only after 4 s.
+- `server`: the service refuses the submission: its answer is the form again, the date of
+  birth marked `aria-invalid` with an error summary ("Es gibt ein Problem").
+- `skript`: the form checks itself in a script (`novalidate`): the submission is stopped in
+  place, the date field marked invalid and an alert names the problem.
+- `hinweis`: the summary page has a live region with a friendly note (`role=alert`, no error):
+  nothing is refused.
 """
 
 from __future__ import annotations
@@ -16,19 +22,33 @@ from collections.abc import Iterator
 
 from tests.sites import Page, site
 
-VARIANTS = ("gut", "pflicht", "kurz", "spaet")
+VARIANTS = ("gut", "pflicht", "kurz", "spaet", "server", "skript", "hinweis")
 
 
-def _form(variant: str) -> bytes:
+def _form(variant: str, refused: bool = False) -> bytes:
     delay = 4000 if variant == "spaet" else 1500
+    novalidate = " novalidate" if variant == "skript" else ""
+    invalid = (' aria-invalid="true" aria-describedby="geb-fehler"' if refused else "")
+    problem = ('<div class="fehlerliste" tabindex="-1"><h2>Es gibt ein Problem</h2><ul><li><a href="#geb">'
+               'Das Geburtsdatum darf nicht vor 1990 liegen</a></li></ul></div>') if refused else ""
+    geb_error = '<span id="geb-fehler">Geburtsdatum vor 1990</span>' if refused else ""
+    check = ("""
+document.querySelector('form').addEventListener('submit', e => {
+  e.preventDefault();
+  const geb = document.getElementById('geb');
+  geb.setAttribute('aria-invalid', 'true');
+  const box = document.createElement('div'); box.setAttribute('role', 'alert');
+  box.textContent = 'Bitte korrigieren Sie das Geburtsdatum: Antragsteller müssen nach 1990 geboren sein.';
+  document.querySelector('main').prepend(box);
+});""" if variant == "skript" else "")
     maxlength = ' maxlength="3"' if variant == "kurz" else ""
     extra = ('<p><label for="steuerid">Steuer-ID</label> <input id="steuerid" name="steuerid" required '
              'pattern="[0-9]{11}"></p>') if variant == "pflicht" else ""
     return f"""<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Antrag auf Bewohnerparkausweis</title></head>
-<body><main><h1>Bewohnerparkausweis beantragen</h1>
-<form action="/f/{variant}/zusammenfassung" method="get">
+<body><main><h1>Bewohnerparkausweis beantragen</h1>{problem}
+<form action="/f/{variant}/zusammenfassung" method="get"{novalidate}>
 <p><label for="name">Name</label> <input id="name" name="name" required{maxlength}></p>
-<p><label for="geb">Geburtsdatum</label> <input id="geb" name="geb" type="date" required></p>
+<p><label for="geb">Geburtsdatum</label> <input id="geb" name="geb" type="date" required{invalid}>{geb_error}</p>
 <p><label for="gemeinde">Gemeinde</label> <select id="gemeinde" name="gemeinde" required>
 <option value="">Bitte wählen</option></select></p>
 {extra}
@@ -44,13 +64,15 @@ setTimeout(() => {{
   }}
 }}, {delay});
 document.getElementById('ok').addEventListener('change', e => {{ document.getElementById('weiter').disabled = !e.target.checked; }});
+{check}
 </script></main></body></html>""".encode()
 
 
 _SUMMARY = """<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Zusammenfassung</title></head>
-<body><main><h1>Zusammenfassung</h1><p>Bitte prüfen Sie Ihre Angaben.</p>
+<body><main><h1>Zusammenfassung</h1>{note}<p>Bitte prüfen Sie Ihre Angaben.</p>
 <form action="/f/absenden" method="post"><button type="submit">Verbindlich absenden</button></form>
-</main></body></html>""".encode()
+</main></body></html>"""
+_NOTE = '<div role="alert">Ihre Angaben wurden zwischengespeichert.</div>'
 
 
 @contextlib.contextmanager
@@ -58,7 +80,9 @@ def serve() -> Iterator[str]:
     routes = {}
     for variant in VARIANTS:
         routes[f"/f/{variant}/"] = Page(body=_form(variant))
-        routes[f"/f/{variant}/zusammenfassung"] = Page(body=_SUMMARY)
+        answer = (_form(variant, refused=True) if variant == "server"
+                  else _SUMMARY.format(note=_NOTE if variant == "hinweis" else "").encode())
+        routes[f"/f/{variant}/zusammenfassung"] = Page(body=answer)
     with site(routes) as port:
         yield f"http://127.0.0.1:{port}"
 

@@ -69,7 +69,7 @@ def test_cli_records_an_incident_with_updates_and_closes_it(small):
                          "--from", "2026-12-05T22:00", "--to", "2026-12-06T02:00")
     assert maint.returncode == 0, maint.stderr
     records = IncidentBook(Store.open(config.store_url, config.kinds)).all()
-    assert [(r.key, r.kind, r.is_open(datetime(2026, 12, 1, tzinfo=TZ).timestamp())) for r in records] == [
+    assert [(r.key, r.record_type, r.is_open(datetime(2026, 12, 1, tzinfo=TZ).timestamp())) for r in records] == [
         ("2026-03-04-1", "incident", False), ("2026-03-04-2", "incident", True), ("2026-12-05-1", "maintenance", True)]
 
 

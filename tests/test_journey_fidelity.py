@@ -95,6 +95,34 @@ def test_a_new_required_field_is_reported_on_the_submitting_step_with_its_label(
     assert steps_of(result)["zusammenfassung"]["state"] == "skipped"
 
 
+def test_a_submission_the_service_refuses_fails_on_the_submitting_step_with_its_words(pool, app, files):
+    """The service answers the submission with the form again, the date marked invalid and an
+    error summary: the click that submitted fails (not the next step's expectation), naming
+    the field, its error text and the page's summary."""
+    result = walk(pool, app, files, form_app.steps("server"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.FORM_INVALID), result.evidence
+    assert result.evidence["failed_step"] == "weiter"
+    step = steps_of(result)["weiter"]
+    assert step["found"] == ("Formular vom Dienst zurückgewiesen: Felder: „Geburtsdatum“: Geburtsdatum vor 1990; "
+                             "Hinweis der Seite: Es gibt ein Problem Das Geburtsdatum darf nicht vor 1990 liegen")
+    assert step["url"].split("?")[0].endswith("/f/server/zusammenfassung")
+    assert steps_of(result)["zusammenfassung"]["state"] == "skipped"
+
+
+def test_a_submission_the_pages_script_stops_fails_in_place_with_the_alert(pool, app, files):
+    result = walk(pool, app, files, form_app.steps("skript"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.FORM_INVALID), result.evidence
+    step = steps_of(result)["weiter"]
+    assert step["found"] == ("Eingaben auf der Seite zurückgewiesen: Felder: „Geburtsdatum“; Hinweis der Seite: "
+                             "Bitte korrigieren Sie das Geburtsdatum: Antragsteller müssen nach 1990 geboren sein.")
+    assert step["seconds"] < 6  # said once the click settled, not after the step's 8 s
+
+
+def test_a_friendly_live_region_on_the_next_page_is_no_refusal(pool, app, files):
+    result = walk(pool, app, files, form_app.steps("hinweis"))
+    assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+
+
 def test_choose_waits_for_options_a_script_adds_later(pool, app, files):
     result = walk(pool, app, files, form_app.steps("spaet"))
     assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence

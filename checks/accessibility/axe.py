@@ -11,7 +11,7 @@ from typing import Any
 
 from checks import browser as browser_pool
 from checks.accessibility.settings import IMPACT_WEIGHTS, MAX_TARGETS_PER_RULE, AccessibilitySettings
-from checks.page import Link, open_page
+from checks.page import LoadedPage, open_page
 from checks.settings import CheckSettings
 
 
@@ -110,31 +110,17 @@ MAX_FRAME_DEPTH = 30
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class PageScan:
-    """What one page gave: axe results, the page's links and language, or why it failed."""
+class PageScan(LoadedPage):
+    """A loaded page (the browser kinds' one page record, `checks.page.LoadedPage`) with what
+    axe found on it, or why it could not run."""
 
-    url: str
-    final_url: str = ""
-    status: int = 0
-    title: str = ""
-    lang: str | None = None
-    load_complete: bool = True
     violations: tuple[Violation, ...] = ()
     incomplete: tuple[str, ...] = ()
     passes: int = 0
     frames: int = 0  # documents axe ran in, the top one included
     frames_failed: int = 0
     frames_cut: int = 0  # frame documents deeper than MAX_FRAME_DEPTH, not scanned (counted, never silent)
-    links: tuple[Link, ...] = ()
-    error: str | None = None  # set when axe could not run on the page
-    error_reason: str | None = None
     seconds: float = 0.0
-    dialogs: tuple[dict[str, str], ...] = ()  # alert/confirm/prompt the page opened (dismissed, recorded)
-    dialogs_dropped: int = 0
-
-    @property
-    def scanned(self) -> bool:
-        return self.error is None
 
     def penalty(self) -> int:
         return sum(IMPACT_WEIGHTS.get(v.impact, 0) for v in self.violations)
@@ -272,10 +258,7 @@ def _open(session: browser_pool.BrowserSession, url: str, settings: CheckSetting
     scan), and whether axe is loaded already in a page without frames."""
     install(session)
     loaded = open_page(session, url, settings)
-    page = PageScan(url=url, final_url=loaded.final_url, status=loaded.status, title=loaded.title, lang=loaded.lang,
-                    load_complete=loaded.load_complete, links=loaded.links, error=loaded.error,
-                    error_reason=loaded.error_reason, dialogs=loaded.dialogs, dialogs_dropped=loaded.dialogs_dropped)
-    return page, loaded.no_frames
+    return PageScan(**{f.name: getattr(loaded, f.name) for f in dataclasses.fields(LoadedPage)}), loaded.no_frames
 
 
 def install(session: browser_pool.BrowserSession) -> None:

@@ -146,6 +146,8 @@ class JourneyRun:
         self.outcomes = [StepOutcome(s.name, s.action, self.scrub(s.describe())) for s in journey.steps]
         self.guard: RequestGuard | None = None
         self._step_log: list[dict[str, Any]] = []  # DevTools events of the running step
+        self._submitting = False  # the running step's click submitted a form
+        self._refusals_before = 0  # invalid fields and error summaries the page showed before that click
         self._main_frame = ""
         self._blocked: list[str] = list(journey.never_request)
 
@@ -206,10 +208,12 @@ class JourneyRun:
         blocked_before = self.guard.count() if self.guard is not None else 0
         before = self._state()
         try:
+            self._submitting, self._refusals_before = False, 0
             likely = self._act(step, deadline)
             if step.action == "click":
                 self._await_navigation(str(before.get("doc")), deadline, limit, blocked_before, likely)
                 self._submitted(str(before.get("doc")))
+                self._refused(str(before.get("doc")))
             self._settle(deadline, limit)
         except StepFailed as exc:
             outcome.state, outcome.reason = "fail", exc.reason.value
@@ -352,9 +356,34 @@ class JourneyRun:
         raise StepFailed(Reason.FORM_INVALID, "Formular abgeschickt",
                          f"Formular nicht abgeschickt: {fields}{more}{summary}")
 
+    def _refused(self, before: str) -> None:
+        """After a click that submitted a form: if the page that followed (the service's answer,
+        or the same page changed by its script) marks fields invalid or shows an error summary
+        it did not show before, the submission was refused: fail this step, the one that
+        submitted, with the fields and the page's own words."""
+        if not self._submitting:
+            return
+        seen = self._quiet(scripts.READ_REJECTED) or {}
+        fields, summaries = seen.get("fields") or [], seen.get("summaries") or []
+        if not fields and not summaries:
+            return
+        same_page = self._state_in_step().get("doc") == before
+        if same_page and len(fields) + len(summaries) <= self._refusals_before:
+            return  # the marks were there before the click: nothing new was refused
+        named = "; ".join(f"„{f.get('name')}“" + (f": {f['message']}" if f.get("message") else "") for f in fields[:8])
+        more = f" (und {len(fields) - 8} weitere)" if len(fields) > 8 else ""
+        said = f"Hinweis der Seite: {summaries[0]}" if summaries else ""
+        where = "Eingaben auf der Seite zurückgewiesen" if same_page else "Formular vom Dienst zurückgewiesen"
+        parts = [p for p in (f"Felder: {named}{more}" if named else "", said) if p]
+        raise StepFailed(Reason.FORM_INVALID, "Formular angenommen", f"{where}: " + "; ".join(parts))
+
     def _click(self, element: WebElement) -> bool:
         """Click it (its label, for a styled checkbox); whether the click will most likely navigate."""
         likely = bool(self.driver.execute_script(scripts.LIKELY_NAVIGATION, element))
+        self._submitting = bool(self.driver.execute_script(scripts.SUBMITS_FORM, element))
+        if self._submitting:
+            seen = self._quiet(scripts.READ_REJECTED) or {}
+            self._refusals_before = len(seen.get("fields") or []) + len(seen.get("summaries") or [])
         self.driver.execute_script(scripts.WATCH_DEFAULT)
         self.driver.execute_script(scripts.WATCH_INVALID)
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)

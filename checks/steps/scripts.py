@@ -257,6 +257,30 @@ document.addEventListener('invalid', e => {
 }, {capture: true});
 """
 
+# -> the signs a page shows that a form was refused by the service itself (its server or its
+#    script): fields marked aria-invalid (with their error text) and error summaries
+#    (an error-summary class, or an alert whose text speaks of an error)
+READ_REJECTED = _HELPERS + r"""
+const text = el => (el.innerText || '').replace(/\s+/g, ' ').trim();
+const describe = el => ((el.getAttribute('aria-errormessage') || '') + ' ' + (el.getAttribute('aria-describedby') || ''))
+  .split(/\s+/).filter(x => x).map(id => document.getElementById(id)).filter(x => x && visible(x)).map(text)
+  .filter(x => x).join(' ').slice(0, 200);
+const fields = Array.from(document.querySelectorAll('[aria-invalid=true]')).filter(visible)
+  .map(el => ({name: nameOf(el).replace(/\s+/g, ' ').trim().slice(0, 120) || el.name || el.id || '?', message: describe(el)}));
+const SUMMARY = '.error-summary, .govuk-error-summary, [class*="error-summary"], [class*="errorSummary"], ' +
+                '[class*="fehlerliste"], [class*="fehler-zusammenfassung"], [id*="error-summary"], [id*="fehlerliste"]';
+const words = /fehler|error|ungültig|nicht korrekt|bitte (korrigieren|prüfen sie die markierten|geben|füllen|wählen)|pflichtfeld|erforderlich/i;
+const summaries = Array.from(document.querySelectorAll(SUMMARY + ', [role=alert]')).filter(visible)
+  .filter(el => el.matches(SUMMARY) || words.test(text(el))).map(text).filter(x => x);
+return {fields: fields.slice(0, 20), summaries: summaries.slice(0, 3).map(x => x.slice(0, 300))};
+"""
+
+# -> whether clicking the element submits its form (a submit or image button of a form)
+SUBMITS_FORM = r"""
+const el = arguments[0];
+return !!(el && el.form && (el.type === 'submit' || el.type === 'image'));
+"""
+
 # -> the invalid fields recorded since WATCH_INVALID, and any error summary the page shows
 READ_INVALID = _HELPERS + r"""
 const alerts = Array.from(document.querySelectorAll('[role=alert], [aria-live=assertive], .error-summary, .govuk-error-summary'))

@@ -142,7 +142,7 @@ def service_availability(changes: Sequence[Change], monitor_gaps: Sequence[tuple
     gaps = merge_spans((max(s, start), min(e, end)) for s, e in monitor_gaps)
     maint = merge_spans((max(s, start), min(e, end)) for s, e in maintenance)
 
-    # Events: (time, order, kind, payload). Overlay spans are already merged, so a flag is enough.
+    # Events: (time, order, event, payload). Overlay spans are already merged, so a flag is enough.
     events: list[tuple[float, int, str, object]] = []
     url_state: dict[str, str] = {}
     url_reason: dict[str, str] = {}
@@ -186,15 +186,15 @@ def service_availability(changes: Sequence[Change], monitor_gaps: Sequence[tuple
         if state == STATE_DOWN:
             outage_down += seconds
 
-    for at, _order, kind, payload in events:
+    for at, _order, event, payload in events:
         if at > t:
             account(at)
             t = at
-        if kind == "month":
+        if event == "month":
             month += 1
-        elif kind == "gap":
+        elif event == "gap":
             in_gap = bool(payload)
-        elif kind == "maint":
+        elif event == "maint":
             in_maint = bool(payload)
         else:
             assert isinstance(payload, Change)

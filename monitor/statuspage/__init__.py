@@ -273,12 +273,12 @@ def collect(config: Config, store: Store, rows: list[Current], now: float | None
                                          by_service.get(svc.id, [])))
         if members:
             groups.append((label, members))
-    incidents = [r for r in records if r.kind == "incident"]
+    incidents = [r for r in records if r.record_type == "incident"]
     open_incidents = sorted((r for r in incidents if r.is_open(now)), key=lambda r: -r.starts_at)
     recent = sorted((r for r in incidents if not r.is_open(now) and r.ends_at is not None
                      and r.ends_at >= now - 86400 * RECENT_DAYS), key=lambda r: -(r.ends_at or 0))
     maintenance = [Announcement(r.title, [names[s] for s in r.services if s in names], r.starts_at, r.ends_at or now,
-                                r.text, r.key) for r in records if r.kind == "maintenance" and r.is_open(now)]
+                                r.text, r.key) for r in records if r.record_type == "maintenance" and r.is_open(now)]
     ahead = datetime.fromtimestamp(now + 86400 * MAINTENANCE_AHEAD_DAYS, UTC)
     for svc in public:
         for w in svc.service.maintenance:
@@ -359,7 +359,7 @@ def render_feed(config: Config, data: StatusData) -> str:
     for r in records:
         entry = el(feed, "entry")
         el(entry, "id", f"tag:egov-monitor,2026:vorfall/{r.key}")
-        el(entry, "title", f"{r.kind_label}: {r.title} ({r.status_label})")
+        el(entry, "title", f"{r.type_label}: {r.title} ({r.status_label})")
         el(entry, "updated", stamp(r.updated_at))
         el(entry, "published", stamp(r.starts_at))
         author = el(entry, "author")

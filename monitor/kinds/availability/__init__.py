@@ -254,7 +254,7 @@ class Availability(Kind):
 
     def details(self, store: Store, service_ids: list[str], start: float, end: float) -> list[Detail]:
         wanted = set(service_ids)
-        rows = [{"key": r.key, "art": r.kind, "titel": r.title, "ursache": r.cause or "", "ticket": r.ticket or "",
+        rows = [{"key": r.key, "art": r.record_type, "titel": r.title, "ursache": r.cause or "", "ticket": r.ticket or "",
                  "dienste": " ".join(s for s in r.services if s in wanted), "beginn": r.starts_at,
                  "ende": "" if r.ends_at is None else r.ends_at,
                  "meldungen": "\n".join(f"{u.at:.0f} {u.status}: {u.text}" for u in r.updates)}
