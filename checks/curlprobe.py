@@ -189,7 +189,7 @@ class _Transfer:
             c.setopt(pycurl.VERBOSE, 1)  # the negotiated version and cipher come as debug text
             c.setopt(pycurl.DEBUGFUNCTION, self.on_debug)
         if options.host_rules:
-            target = httpprobe._mapped(parts.hostname, port, options.host_rules)  # raises for ~NOTFOUND
+            target = httpprobe.mapped(parts.hostname, port, options.host_rules)  # raises for ~NOTFOUND
             if target != (parts.hostname, port):
                 host = f"[{target[0]}]" if ":" in target[0] else target[0]
                 c.setopt(pycurl.CONNECT_TO, [f"{parts.hostname}:{port}:{host}:{target[1]}"])

@@ -245,7 +245,9 @@ def host_rules_from_arguments(arguments: list[str] | tuple[str, ...]) -> tuple[t
     return tuple(rules)
 
 
-def _mapped(host: str, port: int, rules: tuple[tuple[str, str], ...]) -> tuple[str, int]:
+def mapped(host: str, port: int, rules: tuple[tuple[str, str], ...]) -> tuple[str, int]:
+    """The address and port `host:port` is reached at under the host rules (browser.hosts, the
+    browser's --host-resolver-rules); ProbeError(dns) for a name mapped to ~NOTFOUND."""
     for pattern, replacement in rules:
         if fnmatch.fnmatchcase(host.lower(), pattern):
             if not replacement:  # EXCLUDE
@@ -265,7 +267,7 @@ def _mapped(host: str, port: int, rules: tuple[tuple[str, str], ...]) -> tuple[s
 
 def _resolve(host: str, port: int, options: FetchOptions, deadline: _Deadline) -> tuple[int, tuple]:
     if options.host_rules:
-        host, port = _mapped(host, port, options.host_rules)
+        host, port = mapped(host, port, options.host_rules)
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:

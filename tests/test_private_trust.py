@@ -89,3 +89,31 @@ def test_settings_refuse_a_host_mapping_that_is_no_address_and_a_missing_ca_file
         load_config(tmp_path / "settings.yaml", KINDS)
     text = str(caught.value.issues[0])
     assert "settings.yaml:4" in text and "browser.ca_files.0" in text and "pki/land-ca.pem" in text
+
+
+@pytest.mark.parametrize("trust", [True, False])
+def test_the_security_check_reaches_the_mapped_name_and_trusts_the_private_ca_only_with_ca_files(
+        land_ca, acceptance, trust):
+    """The headers are fetched and the TLS scan connects at the address browser.hosts gives
+    (the name stays the SNI); the chain verifies against browser.ca_files, and without them
+    the certificate is untrusted, as in the browser and the availability probe."""
+    from checks.security import SecuritySettings
+    from checks.security import run as security_run
+
+    settings = _settings(land_ca, trust)
+    ctx = CheckContext(host_rules=tuple(settings.hosts.items()), ca_bundle=ca_bundle(settings.ca_files))
+    url = _url(acceptance)
+    result = security_run(Target("abnahme", url), SecuritySettings(timeout=10, security_txt=False), ctx)
+    tls_report = result.evidence["tls"]
+    assert "error" not in tls_report, tls_report  # the TLS scan reached the internal name's server
+    assert tls_report["host"] == "127.0.0.1" and tls_report["accepted"]["TLSv1.3"] is True
+    assert result.evidence["final_url"].startswith(f"https://{NAME}:")  # the headers came from the mapped name
+    assert "Landes-PKI" in tls_report["certificate"]["issuer"]
+    ids = {f["id"] for f in result.evidence["findings"]}
+    distrust = {"tls-certificate-issuer-unknown", "hsts-invalid-cert"}  # the TLS scan's and the Observatory's
+    if trust:
+        assert not tls_report.get("verify_error") and tls_report["certificate"]["verified_path"], tls_report
+        assert not ids & distrust, ids
+    else:
+        assert tls_report["verify_reason"] == "issuer-unknown"
+        assert ids >= distrust, ids

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, FilePath
 
+from checks import httpprobe
 from checks.httpprobe import FetchOptions
 from checks.kind import CheckContext, CheckImplementation, Records, cut
 from checks.proxy import Proxy
@@ -156,15 +157,22 @@ def _header_findings(graded: sh.Grade) -> list[dict[str, Any]]:
 
 
 def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: SecurityEvidence,
-              proxy: Proxy | None = None) -> tuple[list[dict[str, Any]], SecurityMeasurements]:
-    """The TLS scan of the HTTPS variant of `url`: its findings and measurements (evidence["tls"] set)."""
+              proxy: Proxy | None = None,
+              host_rules: tuple[tuple[str, str], ...] = ()) -> tuple[list[dict[str, Any]], SecurityMeasurements]:
+    """The TLS scan of the HTTPS variant of `url`: its findings and measurements (evidence["tls"] set).
+    `host_rules` (browser.hosts): the address the name is reached at; the name stays the SNI."""
     findings: list[dict[str, Any]] = []
     measurements: SecurityMeasurements = {}
     if not settings.tls:
         return findings, measurements
     parts = urlsplit(url)
+    name, port = parts.hostname or "", parts.port or 443
     try:
-        report = tls.scan(parts.hostname or "", parts.port or 443, timeout=settings.timeout, ca_file=ca,
+        try:
+            host, port = httpprobe.mapped(name, port, host_rules)
+        except httpprobe.ProbeError as exc:
+            raise tls.TlsUnreachable(exc.detail) from None
+        report = tls.scan(host, port, server_name=name, timeout=settings.timeout, ca_file=ca,
                           warn_days=settings.certificate_warning_days, proxy=proxy)
     except tls.TlsUnreachable as exc:
         evidence["tls"] = {"error": str(exc)[:300]}
@@ -191,9 +199,13 @@ def _tls_part(url: str, settings: SecuritySettings, ca: str | None, evidence: Se
 def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = None) -> CheckResult:
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    ca = str(settings.ca_file) if settings.ca_file else None
+    # the check's own CA file, else browser.ca_files (with the system's CAs); browser.hosts maps
+    # internal names for the fetches and the TLS scan alike, as for the browser and the probes
+    ca = str(settings.ca_file) if settings.ca_file else (ctx.ca_bundle if ctx is not None else None)
+    host_rules = ctx.host_rules if ctx is not None else ()
     proxy = ctx.proxy if ctx is not None else None  # the process's proxy, as for the availability probes
-    options = FetchOptions(timeout=settings.timeout, max_body_bytes=settings.max_body_bytes, ca_file=ca, proxy=proxy)
+    options = FetchOptions(timeout=settings.timeout, max_body_bytes=settings.max_body_bytes, ca_file=ca, proxy=proxy,
+                           host_rules=host_rules)
     preloaded = frozenset(h.lower() for h in settings.hsts_preloaded) or None
     retrieval, http_s, https_s = sh.retrieve(target.url, options, http_port=settings.http_port,
                                              https_port=settings.https_port, preloaded=preloaded)
@@ -217,7 +229,7 @@ def run(target: Target, settings: SecuritySettings, ctx: CheckContext | None = N
     # TLS is judged even when no page could be fetched (a server a browser refuses still has a
     # certificate and suites to report); its findings follow the header findings.
     try:
-        tls_findings, tls_measurements = _tls_part(https_s.url, settings, ca, evidence, proxy)
+        tls_findings, tls_measurements = _tls_part(https_s.url, settings, ca, evidence, proxy, host_rules)
     except tls.TlsProxyError as exc:
         evidence["detail"] = str(exc)[:300]
         return result(State.UNKNOWN, Reason.PROXY_ERROR, {})
