@@ -283,6 +283,23 @@ def test_the_session_cookie_of_the_journeys_own_login_is_necessary_and_others_ca
     assert declared.evidence["gdpr"]["markers"]["no_nonessential_cookies"]["state"] == "pass"
 
 
+def test_the_dsgvo_check_behind_a_login_counts_the_logins_session_cookie_as_necessary(pool, app, files):
+    """`after_journey` in the DSGVO kind: the first-party cookie the login's response set is the
+    session the citizen asked for; the check names it and does not flag it (issue 35)."""
+    from checks import gdpr
+    from checks.gdpr import GdprSettings
+
+    konto = app.url + "/v/login/konto"
+    recorded = gdpr.run(Target("konto", konto, (konto,)),
+                        GdprSettings(markers=["no_nonessential_cookies"], login=_login_prefix(files, app)),
+                        CheckContext(browser=pool))
+    assert recorded.evidence["pages"][0]["final_url"] == konto
+    assert list(recorded.evidence["login_cookies"]) == ["sitzung"]
+    marker = recorded.evidence["markers"]["no_nonessential_cookies"]
+    assert "sitzung" not in {c["name"] for c in marker.get("evidence") or ()}, marker
+    assert marker["state"] == "pass", marker
+
+
 def _nonessential(result) -> set[str]:
     marker = result.evidence["gdpr"]["markers"]["no_nonessential_cookies"]
     return {c["name"] for c in marker.get("evidence") or ()}

@@ -21,6 +21,7 @@ both passes are stored side by side.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from checks.gdpr.settings import (
     GdprSettings,
     TrackerEntry,
     TrackerFileError,
+    glob_escape,
     load_tracker_file,
 )
 from checks.kind import CheckContext, CheckImplementation, Records, cut
@@ -120,9 +122,11 @@ def _pass(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSetting
         return list(ex.map(lambda u: capture_page(pool, u, settings, wait=wait, consent=consent), urls))
 
 
-def _logged_in(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSettings) -> list[PageCapture]:
+def _logged_in(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSettings,
+               login_cookies: list[str]) -> list[PageCapture]:
     """The login journey (`after_journey`) in one fresh recording browser, then every page in
-    that session (what the login itself stored counts to the first page's cookies)."""
+    that session (what the login itself stored counts to the first page's cookies). The
+    first-party cookies the login's responses set are added to `login_cookies`."""
     assert settings.login is not None
     current: dict[str, tuple[PageCapture, Recorder]] = {}  # the page being recorded, by URL
 
@@ -144,8 +148,11 @@ def _logged_in(pool: browser_pool.BrowserPool, urls: list[str], settings: GdprSe
             return recording.finish(page, rec)
         return PageCapture(url=url, error=error, error_reason=reason)
 
-    return after_login(pool, settings.login, urls, page_timeout=settings.timeout, wait=settings.worst_case_seconds(),
-                       start=start, failed=failed, done="aufgezeichnet")
+    log: list[dict[str, Any]] = []
+    pages = after_login(pool, settings.login, urls, page_timeout=settings.timeout, wait=settings.worst_case_seconds(),
+                        start=start, failed=failed, done="aufgezeichnet", login_log=log)
+    login_cookies.extend(recording.login_cookie_names(log, urls[0], settings))
+    return pages
 
 
 def run(target: Target, settings: GdprSettings, ctx: CheckContext) -> CheckResult:
@@ -158,8 +165,12 @@ def run(target: Target, settings: GdprSettings, ctx: CheckContext) -> CheckResul
         rules = httpprobe.host_rules_from_arguments(pool.settings.arguments)
         redirect = (side.submit(check_https_redirect, urls, settings, rules, ctx.proxy)
                     if "https_redirect" in settings.markers else None)
-        before = (_logged_in(pool, urls, settings) if settings.login is not None
+        login_cookies: list[str] = []
+        before = (_logged_in(pool, urls, settings, login_cookies) if settings.login is not None
                   else _pass(pool, urls, settings, consent=False))
+        if login_cookies:  # the session the citizen asked for by logging in is strictly necessary
+            settings = settings.model_copy(update={"extra_necessary_names": [
+                *settings.extra_necessary_names, *(glob_escape(n) for n in login_cookies)]})
         after = _pass(pool, urls, settings, consent=True) if settings.consent_cookies else None
         legal: dict[str, tuple[str | None, str | None]] = {}
         if settings.legal_pages and "current_legal_refs" in settings.markers:
@@ -181,7 +192,10 @@ def run(target: Target, settings: GdprSettings, ctx: CheckContext) -> CheckResul
         after_summary = summarize(after, settings)
         consent_part = {"pages": [_page_dict(p, settings) for p in after], "summary": after_summary.to_dict(),
                         "cookies_set": [c.name for c in settings.consent_cookies]}
-    return _result(target, settings, started, time.monotonic() - t0, before, summary, markers, legal, consent_part)
+    out = _result(target, settings, started, time.monotonic() - t0, before, summary, markers, legal, consent_part)
+    if settings.login is not None:  # which cookies counted as the login's (said, never silent)
+        out = dataclasses.replace(out, evidence={**out.evidence, "login_cookies": login_cookies[:MAX_EVIDENCE]})
+    return out
 
 
 def _result(target: Target, settings: GdprSettings, started: datetime, seconds: float, pages: list[PageCapture],

@@ -221,6 +221,22 @@ def _set_consent_cookies(session: browser_pool.BrowserSession, url: str, cookies
         session.cdp("Network.setCookie", **params)
 
 
+def login_cookie_names(log: list[dict[str, Any]], start_url: str, settings: GdprSettings) -> list[str]:
+    """The first-party cookies the responses of a login set (`Set-Cookie` headers in the login
+    steps' DevTools events, `log`): the session the citizen asked for by logging in (TDDDG § 25
+    (2) Nr. 2). Cookies a script set are not among them."""
+    rec = Recorder()
+    rec.feed(log)
+    home = (urlsplit(start_url).hostname or "").lower()
+    site = registrable_domain(home) or home
+    names = set()
+    for _rid, url, line, _refused in rec.header_cookies:
+        name = line.split("=", 1)[0].strip()
+        if name and party(urlsplit(url).hostname or home, site, settings) == "first":
+            names.add(name)
+    return sorted(names)
+
+
 def _cookies(session: browser_pool.BrowserSession) -> tuple[list[dict], bool]:
     """Every cookie in the profile (third-party ones included), or the page's own when DevTools is not offered."""
     try:

@@ -559,17 +559,19 @@ def _found(got: dict[str, Any]) -> str:
 
 def after_login[T](pool: browser_pool.BrowserPool, prefix: Prefix, urls: list[str], *, page_timeout: float,
                 wait: float, start: Callable[[browser_pool.BrowserSession], Callable[[str], T]],
-                failed: Callable[[str, str, str], T], done: str = "geprüft") -> list[T]:
+                failed: Callable[[str, str, str], T], done: str = "geprüft",
+                login_log: list[dict[str, Any]] | None = None) -> list[T]:
     """Another check's pages behind a login (`after_journey`): the login journey in one fresh
     browser, then each page in that session. `start(session)` prepares the session and gives the
     visit of one URL; `failed(url, error, reason)` stands for a page not read (login failed,
-    data missing, the session's time limit or a crash); one result per URL, in order."""
+    data missing, the session's time limit or a crash); one result per URL, in order.
+    `login_log`, when given, receives the login steps' DevTools events (what their responses set)."""
     budget = page_timeout * (len(urls) + 1) + prefix.step_timeout * len(prefix.journey.steps)
     pages: list[T] = []
     try:
         with pool.session(deadline=budget, wait=wait, what=urls[0], fresh=True) as session:
             visit = start(session)
-            refused = log_in(session, prefix)
+            refused = log_in(session, prefix, login_log)
             if refused is not None:
                 return [failed(u, *refused) for u in urls]
             for url in urls:
@@ -582,7 +584,8 @@ def after_login[T](pool: browser_pool.BrowserPool, prefix: Prefix, urls: list[st
     return pages
 
 
-def log_in(session: browser_pool.BrowserSession, prefix: Prefix) -> tuple[str, str] | None:
+def log_in(session: browser_pool.BrowserSession, prefix: Prefix,
+           log: list[dict[str, Any]] | None = None) -> tuple[str, str] | None:
     """Run a login journey in `session` before another check reads its pages. None when it
     reached its stop point; otherwise a German sentence naming the step and what went wrong,
     and the step's reason (raises DataError when its test data is not available, and the
@@ -594,6 +597,9 @@ def log_in(session: browser_pool.BrowserSession, prefix: Prefix) -> tuple[str, s
         outcomes = run.run()
     except GuardUnavailable as exc:
         return f"Anmeldung (Strecke {prefix.journey.name}) nicht gestartet: {exc}"[:300], Reason.INTERNAL_ERROR.value
+    if log is not None:
+        for o in outcomes:
+            log.extend(o.log)
     failed = next((o for o in outcomes if o.state == "fail"), None)
     if failed is not None:
         return (f"Anmeldung (Strecke {prefix.journey.name}) gescheitert an Schritt {failed.name}: "
