@@ -70,6 +70,8 @@ def test_good_journey_passes_every_step_and_submits_nothing(pool, app, files):
     assert result.reason == Reason.OK
     assert all(s["state"] == "pass" for s in steps_run.values())
     assert steps_run["zusammenfassung"]["url"].endswith("/v/gut/zusammenfassung")
+    assert result.url == app.url + "/#wohngeld"  # the service's URL and the journey's name: its series
+    assert steps_run["start"]["url"].endswith("/v/gut/")  # the journey's own start page, relative to it
     assert result.measurements["success"] == 1.0 and result.measurements["steps_passed"] == len(steps_run)
     assert all(s["seconds"] > 0 for n, s in steps_run.items() if n != "ende")
     assert ("POST", "/v/gut/nachweis") in app.requests  # the upload step's form was sent, the last one not

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from checks.journey import JourneySettings
 from checks.result import CheckResult, Reason, State
 from monitor import report
 from monitor.config import load_config
@@ -152,3 +153,34 @@ def test_the_report_with_its_journey_section_passes_our_own_accessibility_check(
     finally:
         pool.close()
     assert page.scanned and page.violations == (), [(v.rule, v.targets[:3]) for v in page.violations]
+
+
+def test_a_journeys_series_is_keyed_by_the_service_and_older_start_page_keys_merge_into_it():
+    """A journey's result URL is the service's URL and the journey's name; a store written when
+    the key was the journey's start page has that series for the older days: the report shows
+    one journey with the runs of both (issue 35)."""
+    from monitor.config import ResolvedService, Service
+    from monitor.kinds import builtin
+    from monitor.report.model import ServiceInputs
+    from monitor.report.period import Period
+    from monitor.rollup import fold_results
+
+    kinds = builtin()
+    settings = JourneySettings.model_validate({"journeys": [{"name": "wohngeld", "steps": [
+        {"name": "start", "open": "/antrag"}, {"name": "ende", "stop": True}]}]})
+    assert settings.keys(["https://wohngeld.example/"]) == ["https://wohngeld.example/#wohngeld"]
+    old_key, new_key = "https://wohngeld.example/antrag#wohngeld", "https://wohngeld.example/#wohngeld"
+    older = [result(old_key, datetime(2026, 1, 10, 9, tzinfo=TZ) + timedelta(hours=i), None, 4.0) for i in range(6)]
+    newer = [result(new_key, datetime(2026, 3, 10, 9, tzinfo=TZ) + timedelta(hours=i), "start" if i == 0 else None, 5.0)
+             for i in range(4)]
+    by_url = {key: sorted(fold_results(kinds, rs, TZ)[1].items()) for key, rs in ((old_key, older), (new_key, newer))}
+    service = ResolvedService(Service.model_validate({
+        "id": "wohngeld", "name": "Wohngeld", "category": "efa", "operator": "Land", "contact": "x@example.invalid",
+        "urls": ["https://wohngeld.example/"], "checks": {"journey": {}}}), {"journey": settings}, "test")
+    period = Period.of_year(2026)
+    start, end = period.bounds(TZ)
+    summary = kinds["journey"].summarise(ServiceInputs(service, [d for days in by_url.values() for d in days], [], [],
+                                                       period, start, end, TZ, by_url))
+    (figures,) = summary.journeys
+    assert (figures.name, figures.url, figures.runs, figures.successes) == ("wohngeld", new_key, 10, 9)
+    assert figures.monthly[0] == 100.0 and figures.monthly[2] == 75.0

@@ -182,9 +182,9 @@ def run(target: Target, settings: JourneySettings, ctx: CheckContext) -> CheckRe
     t0 = time.monotonic()
     name = journey_name(target.url)
     journey = settings.journey(name)
-    start_url = target.url.rsplit(KEY_SEPARATOR, 1)[0]
     if journey is None:
         return _unknown(target, started, t0, f"Strecke {name!r} ist nicht (mehr) konfiguriert")
+    start_url = journey.start_url(target.url.rsplit(KEY_SEPARATOR, 1)[0])  # the service's URL, then the first open
     try:
         values = load_values(settings.data_file, dict(settings.secrets))
     except DataError as exc:

@@ -17,7 +17,7 @@ from checks.steps.model import Journey, Prefix, SecretRef, bind_files, where_in_
 # consent, across all steps (the link markers belong to the DSGVO kind's pages).
 GDPR_MARKERS = ("no_trackers", "no_third_party_cookies", "no_nonessential_cookies", "no_storage", "no_google_fonts",
                 "youtube_nocookie", "no_ai_api")
-KEY_SEPARATOR = "#"  # a journey's series: its start URL, '#', its name
+KEY_SEPARATOR = "#"  # a journey's series: the service's URL, '#', the journey's name
 
 
 class JourneySettings(CheckSettings):
@@ -66,9 +66,10 @@ class JourneySettings(CheckSettings):
         return next((j for j in self.journeys if j.name == name), None)
 
     def keys(self, service_urls: Sequence[str]) -> list[str]:
-        """One series per journey: its start URL and its name."""
+        """One series per journey: the service's URL and the journey's name (the journey's own
+        start page, its first `open` relative to that URL, is in each result's steps)."""
         base = service_urls[0] if service_urls else ""
-        return [j.start_url(base) + KEY_SEPARATOR + j.name for j in self.journeys]
+        return [base + KEY_SEPARATOR + j.name for j in self.journeys]
 
     def journey_names(self) -> list[str]:
         return [j.name for j in self.journeys]

@@ -179,9 +179,20 @@ class Journey(Kind):
     # ----------------------------------------------------------- report
 
     def summarise(self, inputs: ServiceInputs) -> JourneySummary | None:
+        # one journey, one row: a journey's series are keyed by its name (a store written before
+        # the key named the service's URL has the start page's URL for the older days)
+        by_name: dict[str, list[tuple[int, rollup.Bucket]]] = {}
+        newest: dict[str, tuple[float, str]] = {}
+        for series_url, series_days in inputs.by_url.items():
+            name = journey_name(series_url)
+            by_name.setdefault(name, []).extend(series_days)
+            last_at = max((b.last_at for _d, b in series_days), default=0.0)
+            if name not in newest or last_at > newest[name][0]:
+                newest[name] = (last_at, series_url)
         figures = []
-        for url, days in sorted(inputs.by_url.items()):
-            days = sorted(days, key=lambda x: x[0])
+        for name, days in sorted(by_name.items()):
+            url = newest[name][1]
+            days = sorted(days, key=lambda x: (x[0], x[1].last_at))
             if not days:
                 continue
             total = _merge(days)
