@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from checks import browser as browser_pool
 from checks.browser import DIALOGS_READ
+from checks.browser_host import ca_bundle
 from checks.result import Reason
 from checks.settings import CheckSettings
 
@@ -122,9 +123,12 @@ def _not_a_page(session: browser_pool.BrowserSession, url: str, settings: CheckS
     a short side request, and say so (reason not_a_page; load_failed when it answers nothing)."""
     from checks import httpprobe
 
+    browser = session.settings  # the side request trusts and maps names as the session's browser does
     options = httpprobe.FetchOptions(timeout=max(1.0, min(5.0, settings.timeout * 0.2)), max_body_bytes=1024,
-                                     truncate_body=True, verify_tls=not session.settings.accept_insecure_certs,
-                                     host_rules=httpprobe.host_rules_from_arguments(session.settings.arguments))
+                                     truncate_body=True, verify_tls=not browser.accept_insecure_certs,
+                                     ca_file=ca_bundle(browser.ca_files),
+                                     host_rules=tuple(browser.hosts.items())
+                                     + httpprobe.host_rules_from_arguments(browser.arguments))
     out = httpprobe.fetch(url, options)
     headers = {name.lower(): value for name, value in out.headers}
     ctype = headers.get("content-type", "").split(";")[0].strip() or "ohne Inhaltstyp"

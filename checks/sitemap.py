@@ -75,11 +75,12 @@ def _robots_sitemaps(site: str, options: FetchOptions) -> list[str]:
 
 
 def discover(site: str, sitemap_url: str | None = None, *, max_files: int = 20, timeout: float = 15.0,
-             max_bytes: int = 10 * 1024 * 1024, ca_file: str | None = None, proxy: Proxy | None = None) -> SitemapPages:
+             max_bytes: int = 10 * 1024 * 1024, ca_file: str | None = None, proxy: Proxy | None = None,
+             host_rules: tuple[tuple[str, str], ...] = ()) -> SitemapPages:
     """Page URLs on `site`'s host from its sitemap(s): the given URL, robots.txt, or /sitemap.xml
-    (fetched through `proxy` unless the host is in its no_proxy)."""
+    (fetched through `proxy` unless the host is in its no_proxy; `host_rules`: browser.hosts)."""
     options = FetchOptions(timeout=timeout, max_body_bytes=max_bytes, max_redirects=5, proxy=proxy,
-                           ca_file=str(ca_file) if ca_file else None,
+                           ca_file=str(ca_file) if ca_file else None, host_rules=host_rules,
                            headers=(("Accept", "application/xml, text/xml;q=0.9, */*;q=0.1"),))
     host = _host(site)
     queue = [sitemap_url] if sitemap_url else (_robots_sitemaps(site, options) or [urljoin(site, "/sitemap.xml")])

@@ -117,3 +117,26 @@ def test_the_security_check_reaches_the_mapped_name_and_trusts_the_private_ca_on
     else:
         assert tls_report["verify_reason"] == "issuer-unknown"
         assert ids >= distrust, ids
+
+
+@pytest.mark.parametrize("trust", [True, False])
+def test_the_sitemap_beside_the_accessibility_scan_takes_the_same_trust_and_names(land_ca, trust):
+    """The sitemap an accessibility check samples is fetched on the HTTP side: with the same
+    private CA and host mapping as the browser, or not at all (said, not silently empty)."""
+    from checks.accessibility import pages_for
+    from tests.sites import Page, site
+
+    pair = land_ca.issue("sitemap", [NAME])
+    sitemap = Page(content_type="application/xml")
+    with site({"/sitemap.xml": sitemap}, tls=(pair.cert, pair.key), plain=False) as port:
+        start, page = f"https://{NAME}:{port}/", f"https://{NAME}:{port}/seite"
+        sitemap.body = (f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                        f"<url><loc>{page}</loc></url></urlset>").encode()
+        settings = _settings(land_ca, trust)
+        ctx = CheckContext(host_rules=tuple(settings.hosts.items()), ca_bundle=ca_bundle(settings.ca_files))
+        urls, info = pages_for(Target("abnahme", start, (start,)),
+                               AccessibilitySettings(sitemap={"enabled": True}), None, ctx)
+    if trust:
+        assert urls == [start, page] and info["errors"] == [], info
+    else:
+        assert urls == [start] and info["errors"], info

@@ -68,15 +68,17 @@ def _stable_sample(urls: list[str], n: int, salt: str) -> list[str]:
     return sorted(ranked[:n])
 
 
-def pages_for(target: Target, settings: AccessibilitySettings,
-              proxy: Proxy | None = None) -> tuple[list[str], dict[str, Any]]:
-    """Configured URLs first, then a sitemap sample, at most `max_pages`."""
+def pages_for(target: Target, settings: AccessibilitySettings, proxy: Proxy | None = None,
+              ctx: CheckContext | None = None) -> tuple[list[str], dict[str, Any]]:
+    """Configured URLs first, then a sitemap sample, at most `max_pages` (the sitemap fetched
+    with the process's trust: browser.ca_files and browser.hosts, unless the check names a CA file)."""
     pages = list(dict.fromkeys(target.urls or (target.url,)))
     info: dict[str, Any] = {}
     if settings.sitemap.enabled and len(pages) < settings.max_pages:
         found = sitemap.discover(target.url, settings.sitemap.url, max_files=settings.sitemap.max_files,
                                  timeout=min(settings.timeout, 30.0), max_bytes=settings.max_body_bytes,
-                                 ca_file=str(settings.ca_file) if settings.ca_file else None, proxy=proxy)
+                                 ca_file=str(settings.ca_file) if settings.ca_file else (ctx.ca_bundle if ctx else None),
+                                 proxy=proxy, host_rules=ctx.host_rules if ctx else ())
         room = min(settings.sitemap.max_pages, settings.max_pages - len(pages))
         candidates = [u for u in found.urls if u not in pages]
         sample = _stable_sample(candidates, room, target.service_id)
@@ -91,7 +93,7 @@ def run(target: Target, settings: AccessibilitySettings, ctx: CheckContext) -> C
     started = datetime.now(UTC)
     t0 = time.monotonic()
     pool = ctx.pool()
-    urls, sitemap_info = pages_for(target, settings, ctx.proxy)
+    urls, sitemap_info = pages_for(target, settings, ctx.proxy, ctx)
     width = settings.parallel_pages or pool.size
     wait = settings.worst_case_seconds()
     if settings.login is not None:

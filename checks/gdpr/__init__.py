@@ -162,8 +162,8 @@ def run(target: Target, settings: GdprSettings, ctx: CheckContext) -> CheckResul
     pool = ctx.pool()
     urls = list(dict.fromkeys(target.urls or (target.url,)))[:settings.max_pages]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gdpr-redirect") as side:
-        rules = httpprobe.host_rules_from_arguments(pool.settings.arguments)
-        redirect = (side.submit(check_https_redirect, urls, settings, rules, ctx.proxy)
+        rules = ctx.host_rules + httpprobe.host_rules_from_arguments(pool.settings.arguments)
+        redirect = (side.submit(check_https_redirect, urls, settings, rules, ctx.proxy, ctx.ca_bundle)
                     if "https_redirect" in settings.markers else None)
         login_cookies: list[str] = []
         before = (_logged_in(pool, urls, settings, login_cookies) if settings.login is not None

@@ -157,12 +157,13 @@ def _http_variant(url: str) -> str:
     return urlunsplit(("http", netloc, parts.path or "/", parts.query, ""))
 
 
-def check_https_redirect(urls: list[str], settings: GdprSettings,
-                         host_rules: tuple[tuple[str, str], ...] = (), proxy: Proxy | None = None) -> Marker:
+def check_https_redirect(urls: list[str], settings: GdprSettings, host_rules: tuple[tuple[str, str], ...] = (),
+                         proxy: Proxy | None = None, ca_bundle: str | None = None) -> Marker:
     """Does plain HTTP redirect to HTTPS? One probe per origin; refusing HTTP altogether passes.
 
-    `host_rules`: the browser's --host-resolver-rules, so the probe reaches the servers the
-    browser reached (an estate mapped by the operator is judged, not "unknown")."""
+    `host_rules`: browser.hosts and the browser's --host-resolver-rules, so the probe reaches the
+    servers the browser reached (an estate mapped by the operator is judged, not "unknown");
+    `ca_bundle`: browser.ca_files with the system's CAs, unless the check names its own CA file."""
     evidence, states = [], []
     seen: set[tuple[str, int | None]] = set()
     for url in urls:
@@ -177,7 +178,7 @@ def check_https_redirect(urls: list[str], settings: GdprSettings,
         seen.add(key)
         outcome = httpprobe.fetch(http_url, httpprobe.FetchOptions(
             timeout=settings.https_redirect_timeout, max_redirects=10, max_body_bytes=1024 * 1024, truncate_body=True,
-            ca_file=str(settings.ca_file) if settings.ca_file else None, host_rules=host_rules, proxy=proxy))
+            ca_file=str(settings.ca_file) if settings.ca_file else ca_bundle, host_rules=host_rules, proxy=proxy))
         first = outcome.hops[0] if outcome.hops else None
         location = {k.lower(): v for k, v in first.headers}.get("location", "") if first else ""
         row = {"http_url": http_url, "status": first.status if first else 0, "location": location[:2048]}
