@@ -26,7 +26,7 @@ from pathlib import Path
 
 from checks import accessibility as a11y
 from checks.browser import BrowserPool, BrowserSettings
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.result import Target
 from tests.sites import Page, site
 

@@ -20,7 +20,7 @@ from bench.accessibility import FRAME, INNER, SVG, TAGS, page
 from checks import accessibility as a11y
 from checks import gdpr
 from checks.browser import BrowserPool, BrowserSettings
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.result import Target
 from tests.sites import Page, site
 

@@ -32,8 +32,8 @@ from checks import journey as journey_check
 from checks.accessibility.axe import axe_source
 from checks.accessibility.settings import WCAG21_AA
 from checks.browser import CHROMIUM_FLAGS, BrowserPool, BrowserSettings
+from checks.context import CheckContext
 from checks.journey import JourneySettings
-from checks.kind import CheckContext
 from checks.result import Target
 from tests import journey_app
 

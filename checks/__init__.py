@@ -9,7 +9,8 @@ presentation (metrics, CLI view, rollup digest, report section), is `monitor.kin
 
 from __future__ import annotations
 
-from checks.kind import CheckContext, CheckImplementation
+from checks.context import CheckContext
+from checks.kind import CheckImplementation
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 

@@ -21,10 +21,11 @@ from typing import Annotated, Any, Literal, TypedDict, cast
 
 from pydantic import BeforeValidator, Field, FilePath, field_validator, model_validator
 
+from checks.context import CheckContext
 from checks.curlprobe import fetch, submit
 from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome
 from checks.httptext import body_text
-from checks.kind import CheckContext, CheckImplementation, Records
+from checks.kind import CheckImplementation, Records
 from checks.proxy import Proxy, ProxySettings
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import ByteSize, CheckSettings, Duration, PositiveDuration, SettingsFileError

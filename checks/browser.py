@@ -45,7 +45,6 @@ from selenium.webdriver.common.timeouts import Timeouts
 from selenium.webdriver.remote.client_config import ClientConfig
 
 from checks.browser_host import TrustError, tree_rss, trust_in_nssdb
-from checks.kind import BrowserUnavailable  # (the core defines it, for CheckContext)
 from checks.settings import ByteSize, PositiveDuration
 
 log = logging.getLogger(__name__)
@@ -206,6 +205,10 @@ def sandbox_possible() -> tuple[bool, str]:
     return True, "unprivilegiert, User-Namespaces erlaubt"
 
 
+
+
+class BrowserUnavailable(Exception):
+    """No browser session could be started (driver missing, grid down, start timeout)."""
 
 
 class SessionBroken(Exception):
@@ -622,8 +625,6 @@ class PoolHolder:
     `configure` after a reload with changed settings retires the old pool; checks reach the
     pool through their `CheckContext`, never through a module global.
     """
-
-    holds_pool = True  # CheckContext.pool asks the holder for the current pool
 
     def __init__(self, settings: BrowserSettings | None = None, size: int = 2) -> None:
         self._settings, self._size = settings or BrowserSettings(), size

@@ -5,8 +5,8 @@ and its `Records` (what the store and the rollups need of its results: the evide
 the digest, the tally, the latency). `monitor/kinds/<kind>/` pairs it with the kind's
 presentation (a `KindSpec`); the process builds one `Registry` at start and hands it to
 configuration, store, rollups, metrics, report, CLI and status page. A run gets everything
-it needs from the process (browser pool, today's date) in a `CheckContext`, never from a
-module global.
+it needs from the process (browser pool, today's date) in a `checks.context.CheckContext`,
+never from a module global.
 
 This module and `checks.result` / `checks.settings` import nothing else of ours
 (tests/test_architecture.py).
@@ -17,20 +17,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from checks.result import CheckResult, Target
 from checks.settings import CheckSettings
-
-if TYPE_CHECKING:
-    from checks.browser import BrowserPool, PoolHolder
-    from checks.proxy import Proxy
-
-
-class BrowserUnavailable(Exception):
-    """No browser session could be started (driver missing, grid down, start timeout)."""
-
 
 Digest = Mapping[str, Any]  # a kind's digest: its own TypedDict, JSON-friendly
 
@@ -76,41 +66,18 @@ class Records:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class CheckContext:
-    """What a run may use from the process: the browser pool (browser kinds) and the clock."""
-
-    browser: BrowserPool | PoolHolder | None = None
-    today: date | None = None  # fixed in tests; None: the current date
-    proxy: Proxy | None = None  # settings.yaml `proxy:` (or the environment's): HTTP checks go through it
-    # settings.yaml `browser.hosts` as host rules and `browser.ca_files` as one CA bundle (the system's
-    # CAs plus these): the HTTP-side probes reach and trust what the browser reaches and trusts
-    host_rules: tuple[tuple[str, str], ...] = ()
-    ca_bundle: str | None = None
-
-    def pool(self) -> BrowserPool:
-        """The browser pool of this process; a process without one cannot run browser kinds."""
-        if self.browser is None:
-            raise BrowserUnavailable("dieser Prozess hat keinen Browser-Pool")
-        holder = getattr(self.browser, "holds_pool", False)  # a PoolHolder hands out the current pool
-        return self.browser.get() if holder else self.browser  # type: ignore[union-attr,return-value]
-
-    def date(self) -> date:
-        return self.today or datetime.now(UTC).date()
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class CheckImplementation:
     """One check kind as the scheduler, runner and config see it."""
 
     kind: str
     settings_model: type[CheckSettings]
-    run: Callable[[Target, Any, CheckContext], CheckResult]
+    run: Callable[[Target, Any, Any], CheckResult]  # (target, its settings, a checks.context.CheckContext)
     pool: str  # which executor runs it: "http" (cheap, many) or "browser" (few, heavy)
     scope: str = "url"  # "url": one run per URL; "service": one run covers all of a service's URLs
     # "keyed": the settings name the runs (`settings.keys(service_urls)`, e.g. one per journey)
     # `run` without a waiting thread, where the kind can: start(target, settings, ctx, done)
     # calls done(result), or done(exception), when the run ends (checks.availability.start)
-    start: Callable[[Target, Any, CheckContext, Callable[[CheckResult | Exception], None]], None] | None = None
+    start: Callable[[Target, Any, Any, Callable[[CheckResult | Exception], None]], None] | None = None
     records: Records = dataclasses.field(default_factory=Records)  # the store's and the rollups' hooks
 
     def urls(self, service_urls: Sequence[str], settings: Any = None) -> list[str]:

@@ -135,7 +135,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if _unknown_services(wanted, config):
         return EXIT_USAGE
     from checks.browser import PoolHolder
-    from checks.kind import CheckContext
+    from checks.context import CheckContext
     from monitor.process import trust_of
 
     kinds = [config.kinds[args.kind]] if args.kind else list(config.kinds)

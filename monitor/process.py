@@ -25,7 +25,7 @@ from prometheus_client import (
 
 from checks.browser import PoolHolder
 from checks.browser_host import ca_bundle
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from monitor.config import Config
 from monitor.metrics import BrowserPoolCollector
 from monitor.statuspage import Response, StatusSite

@@ -19,7 +19,8 @@ from typing import Any
 
 from checks.availability import AvailabilitySettings
 from checks.availability import run as probe_availability
-from checks.kind import CheckContext, Registry
+from checks.context import CheckContext
+from checks.kind import Registry
 from checks.proxy import Proxy
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from checks import accessibility as a11y
 from checks.accessibility import AccessibilitySettings, Link, PageScan, judge_markers
 from checks.browser import BrowserPool, BrowserSettings
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.result import Reason, State, Target
 from monitor.config import load_config
 from monitor.metrics import ResultCollector

@@ -16,7 +16,7 @@ from checks import ai_act, gdpr
 from checks.ai_act import AiActSettings
 from checks.ai_signatures import api_for, shipped, widget_for
 from checks.browser import BrowserPool, BrowserSettings
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.result import Reason, State, Target
 from monitor import report
 from monitor.config import load_config

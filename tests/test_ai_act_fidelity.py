@@ -11,7 +11,7 @@ import pytest
 from checks import ai_act
 from checks.ai_act import AiActSettings
 from checks.browser import BrowserPool, BrowserSettings
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.result import Reason, State, Target
 from tests.a11y_site import html
 from tests.sites import Page, site

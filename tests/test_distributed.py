@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from checks import accessibility as a11y
 from checks.accessibility import AccessibilitySettings
 from checks.browser import BrowserPool, BrowserSettings
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.result import CheckResult, Reason, State, Target
 from monitor import distributed as dist
 from monitor import rollup

@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from checks import gdpr
 from checks.browser import BrowserPool
+from checks.context import CheckContext
 from checks.gdpr import GdprSettings, legal_link
-from checks.kind import CheckContext
 from checks.result import Reason, State, Target
 from monitor.config import ConfigError, load_config
 from monitor.metrics import ResultCollector

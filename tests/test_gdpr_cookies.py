@@ -11,8 +11,8 @@ import pytest
 
 from checks import gdpr
 from checks.browser import BrowserPool
+from checks.context import CheckContext
 from checks.gdpr import GdprSettings
-from checks.kind import CheckContext
 from checks.result import Target
 from tests.a11y_site import html
 from tests.gdpr_site import browser_settings

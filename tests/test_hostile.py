@@ -173,7 +173,7 @@ def test_the_prober_never_loses_a_transfer_whatever_fails_in_a_hop(server, monke
 def test_the_runner_watchdog_ends_a_run_that_never_returns(tmp_path):
     """A kind whose `start` never calls back: the watchdog records unknown/internal_error after
     the run's worst case plus its margin, frees the slot, and drops a result that comes later."""
-    from checks.kind import CheckContext
+    from checks.context import CheckContext
     from monitor.config import CanarySettings
     from monitor.runner import CanaryGuard, CheckRunner
     from tests.test_runner import catalog_for
@@ -338,7 +338,7 @@ def test_a_download_start_page_is_not_a_page_and_leaves_no_file_anywhere(browser
 
 
 def _ctx(pool):
-    from checks.kind import CheckContext
+    from checks.context import CheckContext
 
     return CheckContext(browser=pool)
 

@@ -12,8 +12,8 @@ from PIL import Image
 
 from checks import journey as journey_check
 from checks.browser import BrowserPool, BrowserSettings
+from checks.context import CheckContext
 from checks.journey import JourneySettings
-from checks.kind import CheckContext
 from checks.result import Reason, State, Target
 from tests import journey_app
 from tests.journey_app import PASSWORD, TRACKER, steps

@@ -11,8 +11,8 @@ import pytest
 
 from checks import journey as journey_check
 from checks.browser import BrowserPool, BrowserSettings
+from checks.context import CheckContext
 from checks.journey import JourneySettings
-from checks.kind import CheckContext
 from checks.result import Reason, State, Target
 from tests import form_app
 from tests.helpers import KINDS

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from checks import availability, security
 from checks.availability import AvailabilitySettings
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.result import CheckResult, Reason, State, Target
 from tests.helpers import KINDS
 from tests.sites import Page, site

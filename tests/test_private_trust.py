@@ -12,7 +12,7 @@ from checks.accessibility import AccessibilitySettings
 from checks.availability import AvailabilitySettings, run
 from checks.browser import BrowserPool, BrowserSettings
 from checks.browser_host import ca_bundle
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.result import Reason, State, Target
 from tests.certs import TestCA
 from tests.helpers import KINDS

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from checks.availability import AvailabilitySettings, run
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.proxy import Proxy, ProxySettings, bypassed
 from checks.result import Reason, State, Target
 from monitor.config import ConfigError, load_config

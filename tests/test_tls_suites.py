@@ -260,7 +260,7 @@ def test_browser_profile_matches_the_installed_chromium(tmp_path):
 def test_the_missing_intermediate_is_fetched_through_the_proxy(tmp_path: Path, ca):
     """Where only the proxy leads out, the CA's AIA server is as far away as the service: the
     availability probe and the TLS scan fetch the intermediate through the proxy too."""
-    from checks.kind import CheckContext
+    from checks.context import CheckContext
     from checks.proxy import Proxy
     from tests.proxy_server import proxy
 

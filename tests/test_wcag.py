@@ -19,7 +19,7 @@ from checks import accessibility as a11y
 from checks.accessibility import AccessibilitySettings, wcag
 from checks.accessibility.settings import WCAG21_AA
 from checks.browser import BrowserPool, BrowserSettings
-from checks.kind import CheckContext
+from checks.context import CheckContext
 from checks.result import Target
 from monitor import report
 from monitor.config import load_config

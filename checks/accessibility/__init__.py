@@ -51,7 +51,8 @@ from checks.accessibility.settings import (
     SitemapSettings,
 )
 from checks.accessibility.statement import read as read_statement
-from checks.kind import CheckContext, CheckImplementation, Records, cut
+from checks.context import CheckContext
+from checks.kind import CheckImplementation, Records, cut
 from checks.page import Link, Marker, failure_reason, fetch_text, marker_key
 from checks.proxy import Proxy
 from checks.result import CheckResult, Reason, State, Target

@@ -28,11 +28,12 @@ from checks import browser as browser_pool
 from checks.ai_act import detect
 from checks.ai_act.detect import HUMAN
 from checks.ai_signatures import AiList, AiListError, Api, Widget, api_for, load_ai_list, shipped, widget_for
+from checks.context import CheckContext
 from checks.gdpr.markers import legal_link
 from checks.gdpr.recording import PageCapture, capture_page
 from checks.gdpr.settings import GdprSettings
 from checks.hosts import registrable_domain
-from checks.kind import CheckContext, CheckImplementation, Records, cut
+from checks.kind import CheckImplementation, Records, cut
 from checks.page import MAX_EVIDENCE, Marker, failure_reason, fetch_text, fold, marker_key
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings, PositiveDuration, SettingsFileError

@@ -29,9 +29,11 @@ from typing import Any, TypedDict, cast
 
 from checks import browser as browser_pool
 from checks import httpprobe
+from checks.context import CheckContext
 from checks.gdpr import recording
-from checks.gdpr.classification import Summary, party, summarize, tracker_for
+from checks.gdpr.classification import Summary, summarize, tracker_for
 from checks.gdpr.markers import check_https_redirect, judge, legal_link, outdated_references
+from checks.gdpr.party import party
 from checks.gdpr.recording import PageCapture, Recorder, Request, capture_page
 from checks.gdpr.settings import (
     CATEGORIES,
@@ -46,7 +48,7 @@ from checks.gdpr.settings import (
     glob_escape,
     load_tracker_file,
 )
-from checks.kind import CheckContext, CheckImplementation, Records, cut
+from checks.kind import CheckImplementation, Records, cut
 from checks.page import MAX_EVIDENCE, Marker, failure_reason, fetch_text, marker_key
 from checks.result import CheckResult, Reason, State, Target
 from checks.steps import after_login

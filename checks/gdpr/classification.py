@@ -7,26 +7,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from checks.gdpr import cookies as cookie_attempts
+from checks.gdpr.party import party
 from checks.gdpr.settings import GdprSettings, TrackerEntry
-from checks.hosts import registrable_domain
 
 if TYPE_CHECKING:
     from checks.gdpr.recording import PageCapture
 
 # --------------------------------------------------------------------------- classification
-
-
-def _matches(host: str, domains: list[str] | tuple[str, ...]) -> bool:
-    return any(host == d or host.endswith("." + d) for d in domains)
-
-
-def party(host: str, site: str, settings: GdprSettings | None) -> str:
-    """'first' when `host` shares the page's registrable domain (or is an operator's own), else 'third'."""
-    host = host.lower().strip(".")
-    reg = registrable_domain(host) or host
-    if reg == site or host == site or (settings is not None and _matches(host, settings.first_party)):
-        return "first"
-    return "third"
 
 
 def tracker_for(host: str, trackers: dict[str, TrackerEntry]) -> TrackerEntry | None:

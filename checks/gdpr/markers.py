@@ -9,7 +9,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from checks import httpprobe
 from checks.ai_signatures import api_for
-from checks.gdpr.classification import Summary, _matches
+from checks.gdpr.classification import Summary
+from checks.gdpr.party import in_domains
 from checks.gdpr.recording import PageCapture
 from checks.gdpr.settings import GOOGLE_FONTS_HOSTS, GdprSettings
 from checks.page import Marker, fold
@@ -89,7 +90,7 @@ def judge(pages: list[PageCapture], summary: Summary, settings: GdprSettings,
     fonts = [h for h in summary.hosts.values() if h["host"] in GOOGLE_FONTS_HOSTS]
     out["no_google_fonts"] = fail_if(_items(fonts, "host", "requests", "example", "page"),
                                      "Google-Fonts-Hosts kontaktiert (IP-Adresse geht an Google)")
-    youtube = [h for h in summary.hosts.values() if _matches(h["host"], ("youtube.com", "youtu.be"))]
+    youtube = [h for h in summary.hosts.values() if in_domains(h["host"], ("youtube.com", "youtu.be"))]
     out["youtube_nocookie"] = fail_if(_items(youtube, "host", "requests", "example", "page"),
                                       "YouTube-Hosts statt youtube-nocookie.com kontaktiert")
     ai = [{**h, "vendor": api.vendor} for h in summary.hosts.values()
@@ -105,7 +106,7 @@ def judge(pages: list[PageCapture], summary: Summary, settings: GdprSettings,
                            "konfiguriert: processors)", _items(third, "host", "requests", "category", "example", "page"))
             if third else Marker.listed("pass", "nur eigene Hosts kontaktiert"))
     else:
-        outside = [h for h in summary.third_party_hosts() if not _matches(h["host"], settings.processors)]
+        outside = [h for h in summary.third_party_hosts() if not in_domains(h["host"], settings.processors)]
         out["processors_only"] = fail_if(_items(outside, "host", "requests", "category", "example", "page"),
                                          "Drittanbieter-Hosts außerhalb der Auftragsverarbeiter-Liste")
     for name, kind in (("impressum_link", "impressum"), ("privacy_link", "privacy")):

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from checks import browser as browser_pool
 from checks.gdpr import cookies as cookie_attempts
-from checks.gdpr.classification import party
+from checks.gdpr.party import party
 from checks.gdpr.settings import MAX_FRAMES, MAX_LINKS, MAX_REQUESTS, MAX_TEXT, ConsentCookie, GdprSettings
 from checks.hosts import registrable_domain
 from checks.page import ERROR_CODE

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from checks import browser as browser_pool
 from checks.accessibility.axe import PageScan, install, scan_current
 from checks.accessibility.settings import IMPACTS, AccessibilitySettings
+from checks.context import CheckContext
 from checks.gdpr.classification import summarize, tracker_for
 from checks.gdpr.markers import judge
 from checks.gdpr.recording import PageCapture, Recorder, read_visit
@@ -34,7 +35,7 @@ from checks.gdpr.recording import install as install_recorder
 from checks.gdpr.settings import GdprSettings, glob_escape
 from checks.hosts import registrable_domain
 from checks.journey.settings import GDPR_MARKERS, KEY_SEPARATOR, JourneySettings
-from checks.kind import CheckContext, CheckImplementation, Records, cut
+from checks.kind import CheckImplementation, Records, cut
 from checks.page import MAX_EVIDENCE, marker_key
 from checks.result import CheckResult, Reason, State, Target
 from checks.steps import DataError, Journey, JourneyRun, Scrubber, Step, StepOutcome

@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, FilePath
 
 from checks import httpprobe
+from checks.context import CheckContext
 from checks.httpprobe import FetchOptions
-from checks.kind import CheckContext, CheckImplementation, Records, cut
+from checks.kind import CheckImplementation, Records, cut
 from checks.proxy import Proxy
 from checks.result import CheckResult, Reason, State, Target
 from checks.security import headers as sh

@@ -10,7 +10,8 @@ from typing import TypedDict
 
 from pydantic import Field
 
-from checks.kind import CheckContext, CheckImplementation, Records
+from checks.context import CheckContext
+from checks.kind import CheckImplementation, Records
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import CheckSettings
 
