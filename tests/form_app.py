@@ -13,6 +13,9 @@ an upload, a summary. Variants by path prefix /f/<variant>/:
   place, the date field marked invalid and an alert names the problem.
 - `hinweis`: the summary page has a live region with a friendly note (`role=alert`, no error):
   nothing is refused.
+- `konto`: a login in front (user name and password; the answer to the login sets the
+  session cookie `anmeldung`, the form page sends anyone without it to the login), and the
+  summary page loads a tracker (TRACKER, to be mapped to this server).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from collections.abc import Iterator
 
 from tests.sites import Page, site
 
-VARIANTS = ("gut", "pflicht", "kurz", "spaet", "server", "skript", "hinweis")
+VARIANTS = ("gut", "pflicht", "kurz", "spaet", "server", "skript", "hinweis", "konto")
+TRACKER = "www.google-analytics.com"  # a listed tracker host; the tests map it to this server
 
 
 def _form(variant: str, refused: bool = False) -> bytes:
@@ -32,6 +36,8 @@ def _form(variant: str, refused: bool = False) -> bytes:
     problem = ('<div class="fehlerliste" tabindex="-1"><h2>Es gibt ein Problem</h2><ul><li><a href="#geb">'
                'Das Geburtsdatum darf nicht vor 1990 liegen</a></li></ul></div>') if refused else ""
     geb_error = '<span id="geb-fehler">Geburtsdatum vor 1990</span>' if refused else ""
+    wall = ("if (!document.cookie.split('; ').includes('anmeldung=ja')) location.replace('/f/konto/anmelden');"
+            if variant == "konto" else "")
     check = ("""
 document.querySelector('form').addEventListener('submit', e => {
   e.preventDefault();
@@ -57,6 +63,7 @@ document.querySelector('form').addEventListener('submit', e => {
 <p><button type="submit" id="weiter" disabled>Weiter</button></p>
 </form>
 <script>
+{wall}
 setTimeout(() => {{
   const sel = document.getElementById('gemeinde');
   for (const name of ['Saarbrücken', 'Homburg', 'Merzig']) {{
@@ -73,6 +80,14 @@ _SUMMARY = """<!doctype html><html lang="de"><head><meta charset="utf-8"><title>
 <form action="/f/absenden" method="post"><button type="submit">Verbindlich absenden</button></form>
 </main></body></html>"""
 _NOTE = '<div role="alert">Ihre Angaben wurden zwischengespeichert.</div>'
+_TRACKING = f'<script src="http://{TRACKER}:{{port}}/analytics.js"></script>'
+_LOGIN = """<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Anmelden</title></head>
+<body><main><h1>Anmelden</h1><form action="/f/konto/angemeldet" method="get">
+<p><label for="benutzer">Benutzername</label> <input id="benutzer" name="benutzer" required></p>
+<p><label for="passwort">Passwort</label> <input id="passwort" name="passwort" type="password" required></p>
+<p><button type="submit">Anmelden</button></p></form></main></body></html>""".encode()
+_LOGGED_IN = """<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Angemeldet</title></head>
+<body><main><h1>Sie sind angemeldet</h1><p><a href="/f/konto/">Zum Antrag</a></p></main></body></html>""".encode()
 
 
 @contextlib.contextmanager
@@ -80,15 +95,24 @@ def serve() -> Iterator[str]:
     routes = {}
     for variant in VARIANTS:
         routes[f"/f/{variant}/"] = Page(body=_form(variant))
-        answer = (_form(variant, refused=True) if variant == "server"
-                  else _SUMMARY.format(note=_NOTE if variant == "hinweis" else "").encode())
+        note = _NOTE if variant == "hinweis" else _TRACKING if variant == "konto" else ""
+        answer = _form(variant, refused=True) if variant == "server" else _SUMMARY.format(note=note).encode()
         routes[f"/f/{variant}/zusammenfassung"] = Page(body=answer)
+    routes["/f/konto/anmelden"] = Page(body=_LOGIN)
+    routes["/f/konto/angemeldet"] = Page(body=_LOGGED_IN, headers=[("Set-Cookie", "anmeldung=ja; Path=/")])
+    routes[(TRACKER, "/analytics.js")] = Page(body=b"/* analytics */", content_type="application/javascript")
     with site(routes) as port:
         yield f"http://127.0.0.1:{port}"
 
 
 def steps(variant: str, *, date: str = "1980-05-17") -> list[dict]:
-    return [
+    login = [{"name": "konto", "open": "/f/konto/"},
+             {"name": "anmeldeseite", "expect": {"text": "Anmelden"}},
+             {"name": "benutzer", "fill": "Benutzername", "value": "benutzer"},
+             {"name": "passwort", "fill": "Passwort", "value": "passwort"},
+             {"name": "anmelden", "click": "Anmelden"},
+             {"name": "zum-antrag", "click": "Zum Antrag"}] if variant == "konto" else []
+    return login + [
         {"name": "start", "open": f"/f/{variant}/"},
         {"name": "name", "fill": "Name", "value": "name"},
         {"name": "geburtsdatum", "fill": "Geburtsdatum", "value": "geburtsdatum" if date == "1980-05-17" else "datum_de"},

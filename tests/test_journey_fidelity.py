@@ -19,6 +19,7 @@ from tests.helpers import KINDS
 
 pytestmark = pytest.mark.slow
 NAME = "Erika Mustermann"
+PASSWORD = "Park-Ausweis-2026!"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def app():
 
 @pytest.fixture(scope="module")
 def pool():
-    pool = BrowserPool(BrowserSettings(), 1)
+    pool = BrowserPool(BrowserSettings(hosts={form_app.TRACKER: "127.0.0.1"}), 1)  # the tracker: this app
     yield pool
     pool.close()
 
@@ -37,8 +38,9 @@ def pool():
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("form-config")
-    (base / "daten.yaml").write_text(f"name: {NAME}\ngeburtsdatum: '1980-05-17'\ndatum_de: 17.05.1980\n",
-                                     encoding="utf-8")
+    (base / "daten.yaml").write_text(f"name: {NAME}\ngeburtsdatum: '1980-05-17'\ndatum_de: 17.05.1980\n"
+                                     "benutzer: erika\n", encoding="utf-8")
+    (base / "passwort.txt").write_text(PASSWORD + "\n", encoding="utf-8")
     (base / "nachweis.pdf").write_bytes(b"%PDF-1.4\n% Nachweis\n")
     return base
 
@@ -121,6 +123,26 @@ def test_a_submission_the_pages_script_stops_fails_in_place_with_the_alert(pool,
 def test_a_friendly_live_region_on_the_next_page_is_no_refusal(pool, app, files):
     result = walk(pool, app, files, form_app.steps("hinweis"))
     assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence
+
+
+def test_behind_the_login_the_session_cookie_is_necessary_and_the_late_tracker_names_its_step(pool, app, files):
+    """The new form with a login in front and a tracker on the summary page, recorded for
+    DSGVO: the session cookie the login's answer set is necessary (and named), the tracker is
+    attributed to the step whose page loaded it, the password is nowhere in the result."""
+    result = walk(pool, app, files, form_app.steps("konto"), gdpr=True,
+                  secrets={"passwort": {"file": "passwort.txt"}})
+    assert (result.state, result.reason) == (State.DEGRADED, Reason.FINDINGS), result.evidence
+    assert all(s["state"] == "pass" for s in result.evidence["steps"]), result.evidence["steps"]
+    gdpr = result.evidence["gdpr"]
+    assert list(gdpr["login_cookies"]) == ["anmeldung"]
+    nonessential = gdpr["markers"]["no_nonessential_cookies"]
+    assert nonessential["state"] == "pass", nonessential
+    (tracker,) = gdpr["trackers"]
+    assert (tracker["host"], tracker["step"]) == (form_app.TRACKER, "weiter")
+    assert tracker["page"].split("?")[0].endswith("/f/konto/zusammenfassung")  # the page that loaded it
+    assert gdpr["markers"]["no_trackers"]["state"] == "fail"
+    text = json.dumps(result.to_dict())
+    assert PASSWORD not in text and "Park-Ausweis" not in text and NAME not in text
 
 
 def test_choose_waits_for_options_a_script_adds_later(pool, app, files):
