@@ -275,15 +275,23 @@ class BrowserSession:
         options.add_argument(f"--js-flags=--max-old-space-size={settings.js_heap_mb}")
         if self._profile:
             options.add_argument(f"--user-data-dir={self._profile}")
-        rules = []
+        rules, bypass = [], []
         for flag in settings.arguments:
             if flag.startswith("--host-resolver-rules="):
                 rules.append(flag.split("=", 1)[1])  # Chromium takes only one: the operator's come first
+            elif flag.startswith("--proxy-bypass-list="):
+                bypass += [e for e in flag.split("=", 1)[1].split(";") if e]
             else:
                 options.add_argument(flag)
         rules = [f"MAP {name} {address}" for name, address in settings.hosts.items()] + rules
         rules += [f"MAP {host} ~NOTFOUND" for host in BACKGROUND_HOSTS]
         options.add_argument("--host-resolver-rules=" + ", ".join(rules))
+        if any(a.startswith("--proxy-server=") for a in settings.arguments):
+            # through a proxy the proxy resolves names and the rules above do not apply: Chromium's
+            # own background hosts go direct instead, where they resolve to nothing
+            bypass += BACKGROUND_HOSTS
+        if bypass:
+            options.add_argument("--proxy-bypass-list=" + ";".join(bypass))
         if settings.chromium and not settings.remote_url:
             options.binary_location = str(settings.chromium)
         options.accept_insecure_certs = settings.accept_insecure_certs

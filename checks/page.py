@@ -16,6 +16,7 @@ from typing import Any, Literal
 from checks import browser as browser_pool
 from checks.browser import DIALOGS_READ
 from checks.browser_host import ca_bundle
+from checks.proxy import from_browser_arguments
 from checks.result import Reason
 from checks.settings import CheckSettings
 
@@ -126,7 +127,7 @@ def _not_a_page(session: browser_pool.BrowserSession, url: str, settings: CheckS
     browser = session.settings  # the side request trusts and maps names as the session's browser does
     options = httpprobe.FetchOptions(timeout=max(1.0, min(5.0, settings.timeout * 0.2)), max_body_bytes=1024,
                                      truncate_body=True, verify_tls=not browser.accept_insecure_certs,
-                                     ca_file=ca_bundle(browser.ca_files),
+                                     ca_file=ca_bundle(browser.ca_files), proxy=from_browser_arguments(browser.arguments),
                                      host_rules=tuple(browser.hosts.items())
                                      + httpprobe.host_rules_from_arguments(browser.arguments))
     out = httpprobe.fetch(url, options)

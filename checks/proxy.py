@@ -99,6 +99,23 @@ class Proxy:
         return cls(parts.hostname, parts.port or 8080, auth, tuple(p.strip() for p in raw.split(",") if p.strip()))
 
 
+def from_browser_arguments(arguments: list[str] | tuple[str, ...]) -> Proxy | None:
+    """The proxy Chromium is told to use (`--proxy-server=http://host:port` and its
+    `--proxy-bypass-list`), for a request made beside the browser that must take the same way
+    out; None when the browser goes direct. Chromium's own bypass directives (`<-loopback>`,
+    `<local>`) are not hosts and are left out; a proxy needing credentials is not reachable
+    from flags (the process's `proxy:` with its credentials file is what the HTTP checks use)."""
+    server = next((a.split("=", 1)[1] for a in arguments if a.startswith("--proxy-server=")), "")
+    if not server:
+        return None
+    parts = urlsplit(server if "://" in server else "http://" + server)
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    raw = next((a.split("=", 1)[1] for a in arguments if a.startswith("--proxy-bypass-list=")), "")
+    bypass = tuple(e.strip() for e in raw.replace(",", ";").split(";") if e.strip() and not e.strip().startswith("<"))
+    return Proxy(parts.hostname, parts.port or 8080, None, bypass)
+
+
 def bypassed(host: str, no_proxy: tuple[str, ...] | list[str]) -> bool:
     host = host.strip("[]").lower().rstrip(".")
     try:

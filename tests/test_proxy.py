@@ -221,3 +221,35 @@ def test_canaries_and_the_dsgvo_redirect_probe_take_the_same_way_out(http_server
     assert ("GET", f"{http_server}/ok") in seen.requests[1:] and marker.evidence
     down = CanaryGuard(CanarySettings(urls=[f"{http_server}/ok"]), Proxy("127.0.0.1", free_port())).probe()
     assert not down.network_ok and down.results[0].reason is Reason.PROXY_ERROR
+
+
+def test_the_look_at_a_download_beside_the_browser_takes_the_browsers_proxy(tmp_path, monkeypatch):
+    """A start page that is a file download: the side request that asks the server what it is
+    goes through the proxy Chromium uses (its flags), not around it (issue 34)."""
+    from checks.accessibility import AccessibilitySettings
+    from checks.browser import BrowserPool
+    from checks.page import open_page
+    from checks.proxy import from_browser_arguments
+    from tests.sites import Page, site
+
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    download = Page(body=b"%PDF-1.4\n" + b"0" * 2048, content_type="application/pdf",
+                    headers=[("Content-Disposition", 'attachment; filename="antrag.pdf"')])
+    with site({"/download": download}) as web, proxy() as (port, seen):
+        config = load_config(write(tmp_path, f'proxy: {{url: "http://127.0.0.1:{port}", no_proxy: [intern.example]}}\n'),
+                             KINDS)
+        side = from_browser_arguments(config.browser_settings.arguments)
+        assert side is not None and (side.address, side.no_proxy) == (f"127.0.0.1:{port}", ("intern.example",))
+        pool = BrowserPool(config.browser_settings, 1)
+        try:
+            with pool.session(deadline=30) as session:
+                page = open_page(session, f"http://127.0.0.1:{web}/download", AccessibilitySettings(timeout=20))
+        finally:
+            pool.close()
+    assert page.error_reason == "not_a_page" and "application/pdf, Datei 'antrag.pdf'" in page.error, page
+    # Chromium's own request and the side request both came through the proxy
+    assert seen.targets().count(f"http://127.0.0.1:{web}/download") >= 2, seen.targets()
+    # and nothing of Chromium's own background traffic (it goes direct, where it resolves to nothing)
+    from checks.browser import BACKGROUND_HOSTS
+
+    assert [t for t in seen.targets() if any(h in t for h in BACKGROUND_HOSTS)] == [], seen.targets()
