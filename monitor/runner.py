@@ -137,6 +137,17 @@ class CheckRunner:
 
     # ------------------------------------------------------------------ the watchdog
 
+    def open(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings,
+             conclude: Callable[[CheckResult], None]) -> _OpenRun:
+        """Register a run the caller executes and stores itself (a distributed worker: its result
+        goes in under the job's run key); `conclude(result)` is how the watchdog's unknown result
+        is stored if the run is still open at its deadline. `close(entry)` when it ended."""
+        return self._register(service, kind, url, settings, datetime.now(UTC), conclude)
+
+    def close(self, entry: _OpenRun) -> bool:
+        """The run ended; False when the watchdog or the shutdown ended it first (drop its result)."""
+        return self._close(entry)
+
     def _register(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings, started: datetime,
                   conclude: Callable[[CheckResult], None] | None) -> _OpenRun:
         budget = settings.worst_case_seconds() + self.context_wait(settings) + WATCHDOG_MARGIN

@@ -21,6 +21,7 @@ from typing import Any
 import dramatiq
 
 from checks.kind import Registry
+from checks.result import CheckResult
 from monitor import __version__
 from monitor import distributed as dist
 from monitor.config import ConfigError, load_config
@@ -78,24 +79,35 @@ class Worker(Process):
             self.metrics.skipped.labels("already_stored").inc()
             return
         self.metrics.in_progress.labels(queue).inc()
+        # the watchdog (as in the daemon): a run still open after its worst case plus a margin is
+        # stored as unknown under this job's run key, before Dramatiq's time limit interrupts it
+        entry = self.runner.open(service, kind, url, service.checks[kind], lambda r: self._store(r, key, kind))
         try:
             log.debug("running %s: %s %s %s", key, service.id, kind, url)
             result = self.runner.execute(service, kind, url, service.checks[kind])
-            result = result.replace(evidence={**result.evidence, "worker": self.identity})
-            try:
-                stored = self.commits.record(result, run_key=key)
-            except Exception as exc:
-                log.error("Ergebnis von %s konnte nicht gespeichert werden (wird wiederholt): %s", key, exc)
-                self.metrics.error(kind, "store")
-                raise
-            self.metrics.observe(result)
-            if stored is None:
-                self.metrics.skipped.labels("already_stored").inc()
-                log.info("run %s was stored meanwhile by another delivery; kept the first result", key)
-            else:
-                log.debug("stored %s as result %s (%s)", key, stored, result.state.value)
+            if not self.runner.close(entry):
+                log.warning("late result of %s dropped: the watchdog had ended the run", key)
+                return
+            self._store(result, key, kind)
         finally:
+            self.runner.close(entry)  # an exception (a store error, the time limit): nothing left open
             self.metrics.in_progress.labels(queue).dec()
+
+    def _store(self, result: CheckResult, key: str, kind: str) -> None:
+        """Store a job's result under its run key (raises on a store error: Dramatiq retries the job)."""
+        result = result.replace(evidence={**result.evidence, "worker": self.identity})
+        try:
+            stored = self.commits.record(result, run_key=key)
+        except Exception as exc:
+            log.error("Ergebnis von %s konnte nicht gespeichert werden (wird wiederholt): %s", key, exc)
+            self.metrics.error(kind, "store")
+            raise
+        self.metrics.observe(result)
+        if stored is None:
+            self.metrics.skipped.labels("already_stored").inc()
+            log.info("run %s was stored meanwhile by another delivery; kept the first result", key)
+        else:
+            log.debug("stored %s as result %s (%s)", key, stored, result.state.value)
 
     def healthy(self) -> tuple[bool, str]:
         try:
@@ -114,6 +126,7 @@ class Worker(Process):
             self.serve((host or "0.0.0.0", int(port)))
         for worker in self.workers:
             worker.start()
+        self.runner.watch()
         where = f", /metrics auf http://{self.listen}/metrics" if self.listen else ""
         log.info("egov-monitor %s Worker %s läuft: Warteschlangen %s%s", __version__, self.identity,
                  ", ".join(self.queues), where)
@@ -123,5 +136,6 @@ class Worker(Process):
         log.info("Worker wird beendet; laufende Prüfungen werden abgeschlossen")
         for worker in self.workers:
             worker.stop(timeout=120_000)
+        self.runner.unwatch()
         self.broker.close()
         super().stop()

@@ -134,6 +134,68 @@ def test_worker_refuses_an_unknown_queue(tmp_path, pg):
     assert out.returncode == 2 and "pdf" in out.stderr and "http, browser" in out.stderr
 
 
+def test_a_worker_stores_a_hung_run_as_unknown_under_its_run_key_and_drops_the_late_result(tmp_path, pg,
+                                                                                            monkeypatch):
+    """The worker's watchdog, as the daemon's: a run that hangs past its worst case and the margin
+    is stored as unknown/internal_error under the job's run key (the target keeps a current
+    state); the run's late result is dropped, so the key holds one result (issue 34)."""
+    from checks.kind import CheckImplementation
+    from checks.settings import CheckSettings
+    from monitor import runner as runner_module
+    from monitor.kinds import Kinds, builtin
+    from monitor.kinds.base import Kind
+    from monitor.worker import Worker
+
+    release, started = threading.Event(), threading.Event()
+
+    def hang(target, settings, ctx):
+        started.set()
+        release.wait(60)
+        return CheckResult(target.service_id, target.url, "haengt", State.UP, Reason.OK, datetime.now(UTC), 0.1)
+
+    class Hang(Kind):
+        check = CheckImplementation("haengt", CheckSettings, hang, pool="http")
+        title = "Hängt"
+
+    monkeypatch.setattr(runner_module, "WATCHDOG_MARGIN", 0.5)
+    (tmp_path / "catalog.yaml").write_text(textwrap.dedent("""\
+        services:
+          - id: wachhund
+            name: Wachhund
+            category: efa
+            operator: Saarland
+            contact: ops@example.invalid
+            urls: ["http://127.0.0.1:9/"]
+            checks: {haengt: {interval: 60s, timeout: 1s}}
+    """))
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f'catalog: [catalog.yaml]\nstore: {{url: "{pg}"}}\nqueue: {{url: "redis://127.0.0.1:9/0"}}\n')
+    worker = Worker(settings, Kinds([*builtin(), Hang()]), ["http"])
+    worker.runner.watch(period=0.1)
+    service = worker.config.services["wachhund"]
+    key = "wachhund-hang-1"
+    job = threading.Thread(target=worker.handle, args=(dist.job_payload(service, "haengt", service.urls[0], key,
+                                                                         time.time()),))
+    job.start()
+    try:
+        assert started.wait(30)
+        deadline = time.monotonic() + 60
+        stored = []
+        while not stored and time.monotonic() < deadline:
+            stored = [r for _id, r in worker.store.results("wachhund")]
+            time.sleep(0.1)
+        (result,) = stored
+        assert (result.state, result.reason) == (State.UNKNOWN, Reason.INTERNAL_ERROR)
+        assert result.evidence["watchdog"] is True and result.evidence["worker"] == worker.identity
+        assert worker.store.has_run_key(key)
+    finally:
+        release.set()
+        job.join(30)
+        worker.runner.unwatch()
+    assert [r.state for _id, r in worker.store.results("wachhund")] == [State.UNKNOWN]  # the late "up" dropped
+    worker.store.close()
+
+
 # --------------------------------------------------------------------------- store and lease on PostgreSQL
 
 
