@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from checks import browser as browser_pool
 from checks.gdpr import cookies as cookie_attempts
-from checks.gdpr.party import party
+from checks.gdpr.party import first_party_cookie_names, party
 from checks.gdpr.settings import MAX_FRAMES, MAX_LINKS, MAX_REQUESTS, MAX_TEXT, ConsentCookie, GdprSettings
 from checks.hosts import registrable_domain
 from checks.page import ERROR_CODE
@@ -227,14 +227,8 @@ def login_cookie_names(log: list[dict[str, Any]], start_url: str, settings: Gdpr
     (2) Nr. 2). Cookies a script set are not among them."""
     rec = Recorder()
     rec.feed(log)
-    home = (urlsplit(start_url).hostname or "").lower()
-    site = registrable_domain(home) or home
-    names = set()
-    for _rid, url, line, _refused in rec.header_cookies:
-        name = line.split("=", 1)[0].strip()
-        if name and party(urlsplit(url).hostname or home, site, settings) == "first":
-            names.add(name)
-    return sorted(names)
+    return sorted(first_party_cookie_names(((url, line) for _rid, url, line, _r in rec.header_cookies), start_url,
+                                           settings.first_party))
 
 
 def _cookies(session: browser_pool.BrowserSession) -> tuple[list[dict], bool]:

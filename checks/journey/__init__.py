@@ -22,7 +22,6 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
-from urllib.parse import urlsplit
 
 from checks import browser as browser_pool
 from checks.accessibility.axe import PageScan, install, scan_current
@@ -30,10 +29,10 @@ from checks.accessibility.settings import IMPACTS, AccessibilitySettings
 from checks.context import CheckContext
 from checks.gdpr.classification import summarize, tracker_for
 from checks.gdpr.markers import judge
+from checks.gdpr.party import first_party_cookie_names
 from checks.gdpr.recording import PageCapture, Recorder, read_visit
 from checks.gdpr.recording import install as install_recorder
 from checks.gdpr.settings import GdprSettings, glob_escape
-from checks.hosts import registrable_domain
 from checks.journey.settings import GDPR_MARKERS, KEY_SEPARATOR, JourneySettings
 from checks.kind import CheckImplementation, Records, cut
 from checks.page import MAX_EVIDENCE, marker_key
@@ -122,14 +121,6 @@ def _login_steps(journey: Journey, secrets: set[str]) -> set[str]:
     return out
 
 
-def _first_party(url: str, start_url: str, extra: list[str]) -> bool:
-    host, home = urlsplit(url).hostname or "", urlsplit(start_url).hostname or ""
-    if host == home:
-        return True
-    domain = registrable_domain(host)
-    return domain is not None and (domain == registrable_domain(home) or domain in extra)
-
-
 def _gdpr_part(session: browser_pool.BrowserSession, settings: JourneySettings, journey: Journey,
                outcomes: list[StepOutcome], start_url: str, recorder: str) -> tuple[dict[str, Any], dict[str, float]]:
     """The whole journey recorded as one visit before consent; each tracker with the step that loaded it.
@@ -148,10 +139,9 @@ def _gdpr_part(session: browser_pool.BrowserSession, settings: JourneySettings, 
             first_step.setdefault(hop.host, o.name)
             first_page.setdefault(hop.host, o.url or shown)
         if o.name in login:
-            for _rid, url, line, _refused in rec.header_cookies[cookies_before:]:
-                name = line.split("=", 1)[0].strip()
-                if name and _first_party(url or o.url, start_url, settings.first_party):
-                    login_cookies.add(name)
+            login_cookies |= first_party_cookie_names(
+                ((url or o.url, line) for _rid, url, line, _r in rec.header_cookies[cookies_before:]), start_url,
+                settings.first_party)
         shown = o.url or shown
     gsettings = GdprSettings(markers=list(GDPR_MARKERS), first_party=settings.first_party, legal_pages=False,
                              extra_necessary_names=[*settings.necessary_names,
