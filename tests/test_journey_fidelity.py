@@ -235,6 +235,7 @@ def test_sigterm_during_a_long_journey_ends_within_5_s_recorded_as_cut_short(app
         checks:
           journey:
             interval: 5m
+            jitter: 0s  # at once: the default (10 % of 5 min) could delay the first run past the wait below
             step_timeout: 60s
             timeout: 170s
             data_file: daten.yaml

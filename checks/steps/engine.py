@@ -212,8 +212,7 @@ class JourneyRun:
             likely = self._act(step, deadline)
             if step.action == "click":
                 self._await_navigation(str(before.get("doc")), deadline, limit, blocked_before, likely)
-                self._submitted(str(before.get("doc")))
-                self._refused(str(before.get("doc")))
+                self._after_click(str(before.get("doc")))
             self._settle(deadline, limit)
         except StepFailed as exc:
             outcome.state, outcome.reason = "fail", exc.reason.value
@@ -341,33 +340,27 @@ class JourneyRun:
         raise StepFailed(Reason.VALUE_MISMATCH, f"„{step.fill}“ = „{expected}“",
                          f"Feld enthält „{found}“" + hint if found else "Feld ist leer" + hint)
 
-    def _submitted(self, before: str) -> None:
-        """After a click: if it tried to submit a form and the browser's constraint validation
-        blocked it (the page did not change document), fail with the fields that block it."""
-        if self._state_in_step().get("doc") != before:
+    def _after_click(self, before: str) -> None:
+        """After a click, in one look at the page: if it tried to submit a form and the
+        browser's constraint validation blocked it (the page did not change document), fail
+        with the fields that block it; if it submitted a form and the page that followed (the
+        service's answer, or the same page changed by its script) marks fields invalid or shows
+        an error summary it did not show before, the submission was refused: fail this step,
+        the one that submitted, with the fields and the page's own words."""
+        same_page = self._state_in_step().get("doc") == before
+        if not same_page and not self._submitting:
             return
-        seen = self._quiet(scripts.READ_INVALID) or {}
+        seen = self._quiet(scripts.AFTER_CLICK, self._submitting) or {}
         invalid = seen.get("invalid") or []
-        if not invalid:
-            return
-        fields = "; ".join(f"„{f.get('name')}“: {f.get('message') or 'ungültig'}" for f in invalid[:8])
-        more = f" (und {len(invalid) - 8} weitere)" if len(invalid) > 8 else ""
-        summary = f"; Hinweis der Seite: {seen['alerts'][0]}" if seen.get("alerts") else ""
-        raise StepFailed(Reason.FORM_INVALID, "Formular abgeschickt",
-                         f"Formular nicht abgeschickt: {fields}{more}{summary}")
-
-    def _refused(self, before: str) -> None:
-        """After a click that submitted a form: if the page that followed (the service's answer,
-        or the same page changed by its script) marks fields invalid or shows an error summary
-        it did not show before, the submission was refused: fail this step, the one that
-        submitted, with the fields and the page's own words."""
-        if not self._submitting:
-            return
-        seen = self._quiet(scripts.READ_REJECTED) or {}
+        if same_page and invalid:
+            blocking = "; ".join(f"„{f.get('name')}“: {f.get('message') or 'ungültig'}" for f in invalid[:8])
+            more = f" (und {len(invalid) - 8} weitere)" if len(invalid) > 8 else ""
+            summary = f"; Hinweis der Seite: {seen['alerts'][0]}" if seen.get("alerts") else ""
+            raise StepFailed(Reason.FORM_INVALID, "Formular abgeschickt",
+                             f"Formular nicht abgeschickt: {blocking}{more}{summary}")
         fields, summaries = seen.get("fields") or [], seen.get("summaries") or []
         if not fields and not summaries:
             return
-        same_page = self._state_in_step().get("doc") == before
         if same_page and len(fields) + len(summaries) <= self._refusals_before:
             return  # the marks were there before the click: nothing new was refused
         named = "; ".join(f"„{f.get('name')}“" + (f": {f['message']}" if f.get("message") else "") for f in fields[:8])
@@ -379,13 +372,9 @@ class JourneyRun:
 
     def _click(self, element: WebElement) -> bool:
         """Click it (its label, for a styled checkbox); whether the click will most likely navigate."""
-        likely = bool(self.driver.execute_script(scripts.LIKELY_NAVIGATION, element))
-        self._submitting = bool(self.driver.execute_script(scripts.SUBMITS_FORM, element))
-        if self._submitting:
-            seen = self._quiet(scripts.READ_REJECTED) or {}
-            self._refusals_before = len(seen.get("fields") or []) + len(seen.get("summaries") or [])
-        self.driver.execute_script(scripts.WATCH_DEFAULT)
-        self.driver.execute_script(scripts.WATCH_INVALID)
+        ahead = self.driver.execute_script(scripts.BEFORE_CLICK, element) or {}
+        likely = bool(ahead.get("likely"))
+        self._submitting, self._refusals_before = bool(ahead.get("submits")), int(ahead.get("refusals") or 0)
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
         try:
             element.click()

@@ -180,32 +180,8 @@ return masked;
 
 VIEWPORT = "return [window.innerWidth, window.innerHeight];"
 
-# argument: the element to click -> whether clicking it will most likely navigate the top
-# document (a link to another address, a form's submit control): worth waiting for.
-LIKELY_NAVIGATION = r"""
-const el = arguments[0];
-const link = el.closest('a[href], area[href]');
-if (link) {
-  const href = link.getAttribute('href') || '';
-  if (href.startsWith('#') || href.toLowerCase().startsWith('javascript:') || link.hasAttribute('download')) return false;
-  if ((link.getAttribute('target') || '_self') !== '_self') return false;
-  try { const u = new URL(link.href); return u.href.split('#')[0] !== location.href.split('#')[0]; } catch (e) { return false; }
-}
-const control = el.closest('button, input[type=submit], input[type=image]');
-if (!control || !control.form) return false;
-const type = (control.getAttribute('type') || 'submit').toLowerCase();
-return type === 'submit' || type === 'image';
-"""
-
-# Before a click: note whether the page lets the click (a link) or the form submission it
-# starts go ahead, or prevents it (a single-page application handles it in place). Our
-# listeners sit on the window, in the bubbling phase: they run after the page's own.
-WATCH_DEFAULT = r"""
-window.__egovNav = null;
-window.addEventListener('click', e => { if (!window.__egovNav) window.__egovNav = {go: !e.defaultPrevented}; },
-                        {once: true});
-window.addEventListener('submit', e => { window.__egovNav = {go: !e.defaultPrevented, submit: true}; }, {once: true});
-"""
+# -> what BEFORE_CLICK's listeners saw: whether the page let the click or the submission go
+# ahead ({go: true}) or prevented it (handled in place); null when neither happened yet.
 READ_DEFAULT = "return window.__egovNav || null;"
 
 
@@ -244,46 +220,74 @@ el.blur();
 return String(el.value);
 """
 
-# Before a click: record the fields the browser's constraint validation finds invalid when
-# the click tries to submit a form (the `invalid` events of an interactive validation), so a
-# blocked submission is reported with the fields that block it, not as a later step's failure.
-WATCH_INVALID = _HELPERS + r"""
-window.__egovInvalid = [];
-document.addEventListener('invalid', e => {
-  const el = e.target;
-  if (window.__egovInvalid.length < 20)
-    window.__egovInvalid.push({name: nameOf(el).replace(/\s+/g, ' ').trim().slice(0, 120) || el.name || el.id || '?',
-                               message: String(el.validationMessage || '').slice(0, 200)});
-}, {capture: true});
+# The signs a page shows that a form was refused by the service itself (its server or its
+# script): fields marked aria-invalid (with their error text) and error summaries (an
+# error-summary class, or an alert whose text speaks of an error).
+_REJECTED = r"""
+const rejected = () => {
+  const text = el => (el.innerText || '').replace(/\s+/g, ' ').trim();
+  const describe = el => ((el.getAttribute('aria-errormessage') || '') + ' ' + (el.getAttribute('aria-describedby') || ''))
+    .split(/\s+/).filter(x => x).map(id => document.getElementById(id)).filter(x => x && visible(x)).map(text)
+    .filter(x => x).join(' ').slice(0, 200);
+  const fields = Array.from(document.querySelectorAll('[aria-invalid=true]')).filter(visible)
+    .map(el => ({name: nameOf(el).replace(/\s+/g, ' ').trim().slice(0, 120) || el.name || el.id || '?', message: describe(el)}));
+  const SUMMARY = '.error-summary, .govuk-error-summary, [class*="error-summary"], [class*="errorSummary"], ' +
+                  '[class*="fehlerliste"], [class*="fehler-zusammenfassung"], [id*="error-summary"], [id*="fehlerliste"]';
+  const words = /fehler|error|ungültig|nicht korrekt|bitte (korrigieren|prüfen sie die markierten|geben|füllen|wählen)|pflichtfeld|erforderlich/i;
+  const summaries = Array.from(document.querySelectorAll(SUMMARY + ', [role=alert]')).filter(visible)
+    .filter(el => el.matches(SUMMARY) || words.test(text(el))).map(text).filter(x => x);
+  return {fields: fields.slice(0, 20), summaries: summaries.slice(0, 3).map(x => x.slice(0, 300))};
+};
 """
 
-# -> the signs a page shows that a form was refused by the service itself (its server or its
-#    script): fields marked aria-invalid (with their error text) and error summaries
-#    (an error-summary class, or an alert whose text speaks of an error)
-READ_REJECTED = _HELPERS + r"""
-const text = el => (el.innerText || '').replace(/\s+/g, ' ').trim();
-const describe = el => ((el.getAttribute('aria-errormessage') || '') + ' ' + (el.getAttribute('aria-describedby') || ''))
-  .split(/\s+/).filter(x => x).map(id => document.getElementById(id)).filter(x => x && visible(x)).map(text)
-  .filter(x => x).join(' ').slice(0, 200);
-const fields = Array.from(document.querySelectorAll('[aria-invalid=true]')).filter(visible)
-  .map(el => ({name: nameOf(el).replace(/\s+/g, ' ').trim().slice(0, 120) || el.name || el.id || '?', message: describe(el)}));
-const SUMMARY = '.error-summary, .govuk-error-summary, [class*="error-summary"], [class*="errorSummary"], ' +
-                '[class*="fehlerliste"], [class*="fehler-zusammenfassung"], [id*="error-summary"], [id*="fehlerliste"]';
-const words = /fehler|error|ungültig|nicht korrekt|bitte (korrigieren|prüfen sie die markierten|geben|füllen|wählen)|pflichtfeld|erforderlich/i;
-const summaries = Array.from(document.querySelectorAll(SUMMARY + ', [role=alert]')).filter(visible)
-  .filter(el => el.matches(SUMMARY) || words.test(text(el))).map(text).filter(x => x);
-return {fields: fields.slice(0, 20), summaries: summaries.slice(0, 3).map(x => x.slice(0, 300))};
-"""
-
-# -> whether clicking the element submits its form (a submit or image button of a form)
-SUBMITS_FORM = r"""
+# arguments: the element about to be clicked -> {likely, submits, refusals}, in one round trip:
+# - likely: whether the click will most likely navigate the top document (a link to another
+#   document in this tab, or a form submission button);
+# - submits: whether it submits its form (a submit or image button of a form), and then
+#   refusals: the invalid fields and error summaries the page shows already (not new after it);
+# - and the watches: whether the page lets the click or the submission it starts go ahead or
+#   prevents it (a single-page application handles it in place; our own listeners run after
+#   the page's, on window), and which fields the browser's constraint validation refuses.
+BEFORE_CLICK = _HELPERS + _REJECTED + r"""
 const el = arguments[0];
-return !!(el && el.form && (el.type === 'submit' || el.type === 'image'));
+window.__egovNav = null;
+window.addEventListener('click', e => { if (!window.__egovNav) window.__egovNav = {go: !e.defaultPrevented}; },
+                        {once: true});
+window.addEventListener('submit', e => { window.__egovNav = {go: !e.defaultPrevented, submit: true}; }, {once: true});
+window.__egovInvalid = [];
+if (!window.__egovInvalidWatch) {
+  window.__egovInvalidWatch = true;
+  document.addEventListener('invalid', e => {
+    const f = e.target;
+    if (window.__egovInvalid.length < 20)
+      window.__egovInvalid.push({name: nameOf(f).replace(/\s+/g, ' ').trim().slice(0, 120) || f.name || f.id || '?',
+                                 message: String(f.validationMessage || '').slice(0, 200)});
+  }, {capture: true});
+}
+const likely = (() => {
+  const link = el.closest('a[href], area[href]');
+  if (link) {
+    const href = link.getAttribute('href') || '';
+    if (href.startsWith('#') || href.toLowerCase().startsWith('javascript:') || link.hasAttribute('download')) return false;
+    if ((link.getAttribute('target') || '_self') !== '_self') return false;
+    try { const u = new URL(link.href); return u.href.split('#')[0] !== location.href.split('#')[0]; } catch (e) { return false; }
+  }
+  const control = el.closest('button, input[type=submit], input[type=image]');
+  if (!control || !control.form) return false;
+  const type = (control.getAttribute('type') || 'submit').toLowerCase();
+  return type === 'submit' || type === 'image';
+})();
+const submits = !!(el.form && (el.type === 'submit' || el.type === 'image'));
+const seen = submits ? rejected() : {fields: [], summaries: []};
+return {likely: likely, submits: submits, refusals: seen.fields.length + seen.summaries.length};
 """
 
-# -> the invalid fields recorded since WATCH_INVALID, and any error summary the page shows
-READ_INVALID = _HELPERS + r"""
+# arguments: whether the click submitted a form -> after it, in one round trip: the fields the
+# browser's validation refused since BEFORE_CLICK (`invalid`), the error summaries and alerts
+# the page shows (`alerts`), and for a submission the signs of a refusal (`fields`, `summaries`)
+AFTER_CLICK = _HELPERS + _REJECTED + r"""
 const alerts = Array.from(document.querySelectorAll('[role=alert], [aria-live=assertive], .error-summary, .govuk-error-summary'))
   .filter(visible).map(el => (el.innerText || '').replace(/\s+/g, ' ').trim()).filter(x => x);
-return {invalid: window.__egovInvalid || [], alerts: alerts.slice(0, 3).map(a => a.slice(0, 200))};
+const out = {invalid: window.__egovInvalid || [], alerts: alerts.slice(0, 3).map(a => a.slice(0, 200))};
+return arguments[0] ? Object.assign(out, rejected()) : out;
 """
