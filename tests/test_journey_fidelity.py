@@ -249,7 +249,7 @@ def test_sigterm_during_a_long_journey_ends_within_5_s_recorded_as_cut_short(app
     """)
     daemon = DaemonProcess(write_daemon_config(tmp_path, service))
     daemon.wait_ready()
-    daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "egov_checks_in_flight") == 1, timeout=30,
+    daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "egov_checks_in_flight") == 1, timeout=120,
                     what="the journey under way")
     time.sleep(2)  # inside the step that waits for the option
     t0 = time.monotonic()
