@@ -215,6 +215,7 @@ def test_an_upload_file_gone_since_validation_is_unknown_naming_the_path(pool, a
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(300)
 def test_sigterm_during_a_long_journey_ends_within_5_s_recorded_as_cut_short(app, tmp_path):
     """A journey waiting for an option that never comes (60 s step limit): SIGTERM ends the
     daemon within 5 s, the run is stored as unknown/monitor_stopped, no traceback is logged."""
