@@ -25,7 +25,7 @@ from checks.context import CheckContext
 from checks.curlprobe import fetch, submit
 from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome
 from checks.httptext import body_text
-from checks.kind import CheckImplementation, Records
+from checks.kind import CheckImplementation, Implicated, Records
 from checks.proxy import Proxy, ProxySettings
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import ByteSize, CheckSettings, Duration, PositiveDuration, SettingsFileError
@@ -390,6 +390,11 @@ class AvailabilityRecords(Records):
             return math.nan
         value = measurements_of(result).get("duration_seconds", result.duration_seconds)
         return float(value) if isinstance(value, int | float) else math.nan
+
+    def implicated(self, result: CheckResult) -> Implicated:
+        """The URL probed and, after redirects, the one that answered last (a login host)."""
+        final = evidence_of(result).get("final_url")
+        return Implicated(urls=tuple(dict.fromkeys(u for u in (final, result.url) if u)))
 
     def compact_evidence(self, plain: dict[str, Any]) -> dict[str, Any]:
         """A result of one attempt (nearly every `up`) keeps only what its attempt does not share

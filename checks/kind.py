@@ -30,6 +30,19 @@ def cut(text: Any, n: int = 300) -> str:
     return str(text or "")[:n]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Implicated:
+    """What a failed result touched: the URLs whose requests failed (or the page it failed on)
+    and the base services its settings say the failed part exercises. `complete`: the kind
+    knows what its failure touched (a journey's failed step), so a failure that touched no base
+    service has its own cause even while one is down; otherwise (one page's answer, which may
+    come from a base service behind it) overlap in time decides."""
+
+    urls: tuple[str, ...] = ()
+    bases: tuple[str, ...] = ()
+    complete: bool = False
+
+
 class Records:
     """What the store and the rollups need of a kind's results: the layer below presentation.
 
@@ -49,6 +62,11 @@ class Records:
     def digest(self, result: CheckResult) -> Digest | None:
         """The few evidence facts a rollup keeps for the report (small enough for a year)."""
         return None
+
+    def implicated(self, result: CheckResult) -> Implicated:
+        """What this failed result touched (for the attribution to base services): by default
+        the URL it checked."""
+        return Implicated(urls=(result.url,))
 
     def tally(self, result: CheckResult) -> dict[str, int] | None:
         """Counters this result adds to its hour and day rollups (summed, unlike the digest,

@@ -112,6 +112,11 @@ class CheckSettings(BaseModel):
     def journey_names(self) -> list[str]:
         return []
 
+    def service_refs(self) -> list[tuple[tuple[Any, ...], str]]:
+        """Catalog service ids these settings name (a journey step's `base_service`), each with
+        its location in the settings: the configuration checks that each exists."""
+        return []
+
     @classmethod
     def where(cls, raw: Any, loc: tuple[Any, ...]) -> str:
         """A German prefix that names where in `raw` (the catalog's settings) an error at `loc`

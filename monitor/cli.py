@@ -150,8 +150,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         from monitor.store import Store
         store = Store.open(config.store_url, config.kinds)
     browsers = PoolHolder(config.browser_settings, config.settings.pools.browser)
+    from monitor.dependencies import Attributor, store_rows
+    attribution = Attributor(lambda: config, store_rows(config.kinds.status_kind(), store)) if store else None
     runner = CheckRunner(config.kinds, store, CanaryGuard(config.settings.canaries, config.proxy), config.settings.tz,
-                         context=CheckContext(browser=browsers, proxy=config.proxy, **trust_of(config)))
+                         context=CheckContext(browser=browsers, proxy=config.proxy, **trust_of(config)),
+                         attribution=attribution)
     results: list[CheckResult] = []
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(config.settings.pools.http, len(jobs))) as pool:

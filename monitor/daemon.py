@@ -42,6 +42,7 @@ from checks.kind import Registry
 from checks.settings import CheckSettings
 from monitor import __version__
 from monitor.config import Config, ConfigError, ConfigIssue, ResolvedService, load_config
+from monitor.dependencies import Attributor, latest_rows
 from monitor.incidents import IncidentBook, IncidentError
 from monitor.metrics import DaemonMetrics, LatestCache, ResultText, StoreSnapshot
 from monitor.process import (
@@ -142,8 +143,10 @@ class Scheduling(Process):
         self.writer = ResultWriter(self.store, capacity=self.config.settings.store.write_buffer, registry=self.registry,
                                    on_commit=self.committed)
         self.canaries = CanaryGuard(self.config.settings.canaries, self.config.proxy)
+        attribution = Attributor(lambda: self.config, latest_rows(self.config.kinds.status_kind(), self.latest))
         self.runner = CheckRunner(self.config.kinds, self.writer, self.canaries, self.config.settings.tz,
-                                  on_result=self.metrics.observe, on_error=self.metrics.error, context=self.context)
+                                  on_result=self.metrics.observe, on_error=self.metrics.error, context=self.context,
+                                  attribution=attribution)
         self.runner.max_in_flight = self.config.settings.pools.http  # as many probes at once as pool threads did
         self.metrics.in_flight.set_function(self.runner.open_runs)
         self._async_jobs: set[str] = set()  # jobs whose run (started without a waiting thread) is under way

@@ -119,8 +119,10 @@ class CheckRunner:
     """
 
     def __init__(self, kinds: Registry[Any], store, canaries: CanaryGuard, tz, on_result: Callable[[CheckResult], None] | None = None,
-                 on_error: Callable[[str, str], None] | None = None, context: CheckContext | None = None) -> None:
+                 on_error: Callable[[str, str], None] | None = None, context: CheckContext | None = None,
+                 attribution: Callable[[CheckResult], dict[str, Any] | None] | None = None) -> None:
         self.kinds = kinds
+        self.attribution = attribution  # a failed result's cause among the base services (monitor.dependencies)
         self.store = store
         self.context = context or CheckContext()
         self.canaries = canaries
@@ -331,6 +333,15 @@ class CheckRunner:
                 if not verdict.network_ok:
                     evidence["service_reason"] = result.reason.value
                     result = result.replace(state=State.UNKNOWN, reason=Reason.MONITOR_NETWORK)
+        if self.attribution is not None and result.state in (State.DOWN, State.DEGRADED):
+            try:
+                caused = self.attribution(result)
+            except Exception as exc:  # the attribution adds a fact; it never costs the result
+                log.error("attribution failed for %s %s: %s", result.kind, result.service_id,
+                          traceback.format_exception_only(exc)[-1].strip())
+                caused = None
+            if caused is not None:
+                evidence["caused_by"] = caused
         return result.replace(evidence=evidence)
 
     def run(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings,

@@ -25,6 +25,7 @@ from checks.result import CheckResult
 from monitor import __version__
 from monitor import distributed as dist
 from monitor.config import ConfigError, load_config
+from monitor.dependencies import Attributor, store_rows
 from monitor.metrics import WorkerMetrics
 from monitor.process import Process
 from monitor.runner import CanaryGuard, CheckRunner
@@ -54,8 +55,9 @@ class Worker(Process):
         self.identity = dist.worker_identity()
         self.metrics = WorkerMetrics(self.registry, config.kinds.names(), self.queues)
         self.canaries = CanaryGuard(settings.canaries, config.proxy)
+        attribution = Attributor(lambda: self.config, store_rows(config.kinds.status_kind(), self.store))
         self.runner = CheckRunner(config.kinds, self.store, self.canaries, settings.tz, on_error=self.metrics.error,
-                                  context=self.context)
+                                  context=self.context, attribution=attribution)
         self.commits = GroupCommit(self.store)  # the worker threads' results share transactions
         self.broker = dist.make_broker(settings.queue, self.handle)
         threads = {"http": settings.pools.http, "browser": settings.pools.browser}

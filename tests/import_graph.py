@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CORE = {"checks.result", "checks.settings", "checks.kind"}
 DATA = ("monitor.config", "monitor.config_issues", "monitor.store", "monitor.tables", "monitor.rows", "monitor.rollup",
-        "monitor.migrations", "monitor.incidents")
+        "monitor.migrations", "monitor.incidents", "monitor.dependencies")
 MODEL = ("monitor.report.model", "monitor.report.format", "monitor.report.period", "monitor.report.charts",
          "monitor.report.timeline")
 PRESENTATION_BASE = ("monitor.kinds.base", "monitor.kinds.common")

@@ -34,7 +34,7 @@ from checks.gdpr.recording import PageCapture, Recorder, read_visit
 from checks.gdpr.recording import install as install_recorder
 from checks.gdpr.settings import GdprSettings, glob_escape
 from checks.journey.settings import GDPR_MARKERS, KEY_SEPARATOR, JourneySettings
-from checks.kind import CheckImplementation, Records, cut
+from checks.kind import CheckImplementation, Implicated, Records, cut
 from checks.page import MAX_EVIDENCE, marker_key
 from checks.result import CheckResult, Reason, State, Target
 from checks.steps import DataError, Journey, JourneyRun, Scrubber, Step, StepOutcome
@@ -333,6 +333,18 @@ class JourneyRecords(Records):
                              if (s.get("accessibility") or {}).get("barriers")},
                 "trackers": [{"host": cut(t.get("host"), 200), "step": cut(t.get("step"), 80)}
                              for t in ((ev.get("gdpr") or {}).get("trackers") or [])[:10]]}
+
+    def implicated(self, result: CheckResult) -> Implicated:
+        """The failed step: the requests of it that failed, the page it failed on, and the base
+        service its settings name. It is known what the failure touched (`complete`)."""
+        ev = evidence_of(result)
+        failed = ev.get("failed_step")
+        step = next((s for s in ev.get("steps") or [] if s.get("name") == failed), None)
+        if step is None:
+            return Implicated(urls=(), complete=False)  # the run ended before a step failed (unknown)
+        urls = [*(step.get("failed_requests") or []), *([step["url"]] if step.get("url") else [])]
+        return Implicated(urls=tuple(str(u) for u in urls),
+                          bases=(str(step["base_service"]),) if step.get("base_service") else (), complete=True)
 
     def tally(self, result: CheckResult) -> dict[str, int] | None:
         """Failures per step, summed in the hour and day rollups (`fail:<step>`)."""

@@ -74,6 +74,10 @@ class JourneySettings(CheckSettings):
     def journey_names(self) -> list[str]:
         return [j.name for j in self.journeys]
 
+    def service_refs(self) -> list[tuple[tuple[Any, ...], str]]:
+        return [(("journeys", i, "steps", k, "base_service"), step.base_service)
+                for i, j in enumerate(self.journeys) for k, step in enumerate(j.steps) if step.base_service is not None]
+
     @classmethod
     def where(cls, raw: Any, loc: tuple[Any, ...]) -> str:
         return where_in_journeys(raw, loc)

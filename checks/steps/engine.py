@@ -47,6 +47,7 @@ POLL = 0.1  # seconds between two looks at the page while a step waits
 CLICK_GRACE = 1.0
 NAVIGATION_GRACE = 8.0
 SCREENSHOT_TRIES = ((55, 0.5), (40, 0.4), (30, 0.3), (25, 0.2))  # JPEG quality and scale, until it fits
+MAX_FAILED_REQUESTS = 10  # of a failed step, in its evidence (with the total)
 MASK_MIN = 3  # values shorter than this are not scrubbed from text (they would blank out everything)
 
 
@@ -88,6 +89,8 @@ class StepOutcome:
     blocked: list[str] = dataclasses.field(default_factory=list)
     screenshot: dict[str, Any] | None = None
     log: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # DevTools events of the step (not stored)
+    base_service: str | None = None  # the catalog's base service the step exercises (its settings)
+    failed_requests: list[str] = dataclasses.field(default_factory=list)  # a failed step's requests that failed
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "action": self.action, "description": self.description,
@@ -103,7 +106,40 @@ class StepOutcome:
             out["blocked_total"] = len(self.blocked)
         if self.screenshot is not None:
             out["screenshot"] = self.screenshot
+        if self.base_service is not None:
+            out["base_service"] = self.base_service
+        if self.failed_requests:
+            out["failed_requests"] = self.failed_requests[:MAX_FAILED_REQUESTS]
+            out["failed_requests_total"] = len(self.failed_requests)
         return out
+
+
+def failed_requests(log: list[dict[str, Any]]) -> list[str]:
+    """The URLs of a step's requests that got no answer or a server error (5xx), in order:
+    where a failed step's trouble came from (a login host, a payment host)."""
+    urls: dict[str, str] = {}
+    out: list[str] = []
+    for entry in log:
+        raw = entry.get("message") or ""
+        if '"Network.' not in raw:
+            continue
+        try:
+            msg = json.loads(raw)["message"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        method, params = msg.get("method"), msg.get("params") or {}
+        rid = str(params.get("requestId"))
+        if method == "Network.requestWillBeSent":
+            url = str((params.get("request") or {}).get("url") or "")
+            if url.startswith(("http:", "https:")):
+                urls[rid] = url
+        elif method == "Network.responseReceived":
+            if int((params.get("response") or {}).get("status") or 0) >= 500 and rid in urls:
+                out.append(urls[rid])
+        elif (method == "Network.loadingFailed" and rid in urls and not params.get("canceled")
+              and not params.get("blockedReason")):  # what the journey's guard blocked is not the service's
+            out.append(urls[rid])
+    return list(dict.fromkeys(out))
 
 
 class Scrubber:
@@ -143,7 +179,8 @@ class JourneyRun:
         self.base_url = base_url
         self.max_screenshot = max_screenshot_bytes
         self.screenshots = screenshots
-        self.outcomes = [StepOutcome(s.name, s.action, self.scrub(s.describe())) for s in journey.steps]
+        self.outcomes = [StepOutcome(s.name, s.action, self.scrub(s.describe()), base_service=s.base_service)
+                         for s in journey.steps]
         self.guard: RequestGuard | None = None
         self._step_log: list[dict[str, Any]] = []  # DevTools events of the running step
         self._submitting = False  # the running step's click submitted a form
@@ -239,6 +276,8 @@ class JourneyRun:
             outcome.found = "vom Browser gesperrt: " + ", ".join(outcome.blocked[:3])
         elif outcome.state != "fail":
             self._judge_page(step, outcome, after)
+        if outcome.state == "fail":
+            outcome.failed_requests = [self.scrub(u.split("#")[0])[:300] for u in failed_requests(outcome.log)]
         if outcome.state == "fail" and self.screenshots:
             outcome.screenshot = self._screenshot()
 

@@ -104,6 +104,9 @@ class Step(_Model):
     option: str | None = Field(None, min_length=1, max_length=300, description="choose: visible text of the option.")
     file: Path | None = Field(None, description="upload: a test file, relative to config/.")
     timeout: Duration | None = Field(None, gt=0, description="This step's time limit; default: step_timeout.")
+    base_service: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description=(
+        "Id of the catalog's base service this step exercises (login: servicekonto): its failure is attributed "
+        "to that base service."))
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:

@@ -21,6 +21,7 @@ from checks.settings import CheckSettings, SettingsFileError
 from monitor.config.environment import chromedriver_issue, trusted_ca_files
 from monitor.config.models import CatalogFile, Config, Profile, ResolvedService, Service, Settings
 from monitor.config_issues import ConfigError, ConfigIssue, _issues_from, _read_yaml, german
+from monitor.dependencies import find_cycle
 from monitor.incidents import load_incident_files
 
 
@@ -113,6 +114,59 @@ def _profile_name(raw: Any) -> str | None:
     return None
 
 
+def _dependency_issues(services: dict[str, ResolvedService], places: dict[str, tuple[int, Any]], settings: Settings,
+                       settings_file: Path, index: Any) -> list[ConfigIssue]:
+    """Every base service named (depends_on, a journey step's base_service, settings'
+    base_services) is a service of the catalog, no service depends on itself, and the
+    dependencies have no cycle."""
+    issues: list[ConfigIssue] = []
+
+    def line_of(svc: ResolvedService, path: tuple[Any, ...]) -> int | None:
+        return places[svc.id][1].line(path)
+
+    def position(svc: ResolvedService) -> int:
+        return int(places[svc.id][0])
+
+    known = ", ".join(sorted(services)[:12]) + (" ..." if len(services) > 12 else "")
+    for svc in services.values():
+        if not svc.service.depends_on and not any(s.service_refs() for s in svc.checks.values()):
+            continue
+        at = position(svc)
+        for j, base in enumerate(svc.service.depends_on):
+            path = ("services", at, "depends_on", j)
+            field = f"services.{at}.depends_on.{j}"
+            if base == svc.id:
+                issues.append(ConfigIssue(svc.source, line_of(svc, path), svc.id, field,
+                                          "ein Dienst kann nicht von sich selbst abhängen"))
+            elif base not in services:
+                issues.append(ConfigIssue(svc.source, line_of(svc, path), svc.id, field,
+                                          f"unbekannter Basisdienst {base!r}: depends_on nennt IDs von Diensten des "
+                                          f"Katalogs (bekannt: {known})"))
+        for kind, check in svc.checks.items():
+            for loc, ref in check.service_refs():
+                if ref not in services:
+                    path = ("services", at, "checks", kind, *loc)
+                    issues.append(ConfigIssue(svc.source, line_of(svc, path), svc.id, ".".join(str(p) for p in path),
+                                              f"unbekannter Basisdienst {ref!r}: base_service nennt die ID eines "
+                                              f"Dienstes des Katalogs (bekannt: {known})"))
+    for base in settings.base_services:
+        if base not in services:
+            issues.append(ConfigIssue(str(settings_file), index.line(("base_services", base)), None,
+                                      f"base_services.{base}", f"unbekannter Basisdienst {base!r}: Schlüssel von "
+                                      f"base_services sind IDs von Diensten des Katalogs (bekannt: {known})"))
+    graph = {sid: [b for b in s.service.depends_on if b in services and b != sid] for sid, s in services.items()}
+    cycle = find_cycle(graph)
+    if cycle is not None:
+        svc = services[cycle[0]]
+        at = position(svc)
+        j = svc.service.depends_on.index(cycle[1])
+        issues.append(ConfigIssue(svc.source, line_of(svc, ("services", at, "depends_on", j)), svc.id,
+                                  f"services.{at}.depends_on.{j}",
+                                  "Abhängigkeiten im Kreis: " + " -> ".join(cycle) + "; ein Basisdienst kann nicht "
+                                  "(über andere) von seinen eigenen abhängigen Diensten abhängen"))
+    return issues
+
+
 def load_config(settings_path: str | Path, kinds: Registry[Any]) -> Config:
     """Read and validate settings and catalog against the process's kinds. Raises ConfigError
     listing every problem."""
@@ -147,6 +201,7 @@ def _load_config(settings_file: Path, kinds: Registry[Any]) -> Config:
         files.extend(Path(m) for m in matches)
 
     services: dict[str, ResolvedService] = {}
+    places: dict[str, tuple[int, Any]] = {}  # service id -> its index in its file, the file's line index
     claimed: dict[str, str] = {}  # ids of services that did not validate: still taken
     example = False
     for file in files:
@@ -231,6 +286,7 @@ def _load_config(settings_file: Path, kinds: Registry[Any]) -> Config:
                 elif completed is not None:
                     resolved[kind] = completed
             services[service.id] = ResolvedService(service, resolved, f"{file}")
+            places[service.id] = (i, cindex)
     if settings.browser.ca_files:  # relative to settings.yaml, each a readable PEM file of CA certificates
         trusted, ca_issues = trusted_ca_files(settings.browser.ca_files, settings_file, index.line)
         issues.extend(ca_issues)
@@ -245,6 +301,7 @@ def _load_config(settings_file: Path, kinds: Registry[Any]) -> Config:
         except ValueError as exc:
             issues.append(ConfigIssue(str(settings_file), index.line(("proxy", "credentials_file")), None,
                                       "proxy.credentials_file", str(exc)))
+    issues.extend(_dependency_issues(services, places, settings, settings_file, index))
     records, record_issues = load_incident_files(settings.incidents, settings_file.parent, set(services) | set(claimed))
     issues.extend(record_issues)
     if issues:

@@ -35,6 +35,9 @@ from checks.proxy import Proxy, ProxySettings
 from checks.settings import CheckSettings, Duration, PositiveDuration  # noqa: F401 - Duration: part of the API
 
 ServiceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+HostName = Annotated[str, Field(
+    pattern=r"^((\*\.)?[a-z0-9]([a-z0-9-]{0,62}\.)*[a-z0-9-]{1,63}|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$",
+    description="A host name in lower case, optionally with :port (*.example.de: every host below it)")]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -148,6 +151,12 @@ class Settings(_Model):
     incidents: list[str] = Field(default_factory=lambda: ["incidents/*.yaml"], description=(
         "Incident and maintenance records kept in git (files or globs, relative to this file); "
         "loaded at start and reload, beside those written with `egov-monitor incident`."))
+    base_services: dict[ServiceId, list[HostName]] = Field(default_factory=dict, description=(
+        "Base service id -> the hosts it answers on (besides its own URLs' hosts), e.g. {servicekonto: "
+        "[id.servicekonto.de]}: a failing request of a check to such a host is attributed to that base service."))
+    attribution_tolerance: PositiveDuration = Field(120.0, description=(
+        "How far a dependent's failure may lie before or after a base service's outage and still count as caused "
+        "by it (checks of the two run at different moments of their intervals)."))
     reload_token_file: Path | None = Field(
         None, description="File with a secret (first line), relative to this file: POST /-/reload from anywhere else "
                           "then needs 'Authorization: Bearer <secret>'; egov-monitor reload sends it.")
@@ -295,6 +304,17 @@ class Service(_Model):
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     labels: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], str] = Field(default_factory=dict)
     public: bool = Field(False, description="Shown on the public status page (name, state, availability, incidents).")
+    depends_on: list[ServiceId] = Field(default_factory=list, description=(
+        "Ids of the catalog's base services (Anlage 2) this service runs on, e.g. [servicekonto, epaybl]: its failures "
+        "during their outages are attributed to them (docs/report.md, Zuordnung zu Basisdiensten)."))
+
+    @field_validator("depends_on")
+    @classmethod
+    def _unique_bases(cls, ids: list[str]) -> list[str]:
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"Basisdienst mehrfach angegeben: {', '.join(twice)}")
+        return ids
 
     @field_validator("urls")
     @classmethod
