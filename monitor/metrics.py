@@ -29,6 +29,7 @@ from checks.browser import PoolHolder, PoolStats
 from checks.result import CheckResult, State
 from monitor import __version__
 from monitor.config import Config, ResolvedService
+from monitor.dependencies import Dependencies, live_impairments
 from monitor.kinds.base import TARGET_LABELS, Kind
 from monitor.store import LatestState
 
@@ -118,6 +119,35 @@ def _service_families(config: Config, services: Iterable[ResolvedService] | None
     return [maintenance] if maintenance_only else [info, target, maintenance]
 
 
+def _dependency_families(config: Config, deps: Dependencies, items: Iterable[LatestState],
+                         now: float) -> list[GaugeMetricFamily]:
+    """Per declared dependency (service, base service): whether the base service is impaired now
+    (down, or in a maintenance window), and whether the dependent's service alerts are to be
+    inhibited (the base is impaired and the dependent was not failing before it: Alertmanager's
+    inhibit rule reads it). Nothing when the catalog declares no dependency."""
+    if not deps.bases:
+        return []
+    kind = config.kinds.status_kind()
+    rows = [(i.result.service_id, i.result.url, i.result.state.value, i.since.timestamp()) for i in items
+            if i.result.kind == kind]
+    impaired = {(d, imp.base): inhibit for d, imp, inhibit in live_impairments(config, deps, rows, now)}
+    labels = ["service", "category", "base"]
+    gauge = GaugeMetricFamily("egov_dependency_impaired", "Whether a base service this service depends on is impaired "
+                              "now (down, or in a maintenance window)", labels=labels)
+    inhibit = GaugeMetricFamily("egov_dependency_inhibit", "Whether the service's outage alerts are inhibited because "
+                                "of the impaired base service (it was not failing before the base service)",
+                                labels=labels)
+    for dependent, bases in deps.bases.items():
+        svc = config.services.get(dependent)
+        if svc is None:
+            continue
+        for base in bases:
+            key = (dependent, base)
+            gauge.add_metric([dependent, svc.service.category, base], 1.0 if key in impaired else 0.0)
+            inhibit.add_metric([dependent, svc.service.category, base], 1.0 if impaired.get(key) else 0.0)
+    return [gauge, inhibit]
+
+
 def _target_families(kinds: Iterable[Kind]) -> dict[str, GaugeMetricFamily]:
     """Empty families of the common series and of `kinds`, in the order they are exported:
     the families of kinds that ask to lead (blackbox_exporter's names, as blackbox orders them),
@@ -151,6 +181,7 @@ class ResultCollector(Collector):
         self._targets_for: Config | None = None
         self._targets: dict[tuple[str, str, str], tuple[ResolvedService, str, float]] = {}
         self._scheduled_at: dict[tuple[str, str, str], float] = {}
+        self._deps: tuple[Config, Dependencies] | None = None
 
     def _configured(self, config: Config) -> dict[tuple[str, str, str], tuple[ResolvedService, str, float]]:
         """Every target the catalog schedules, and when each was first seen in a catalog (start, reload)."""
@@ -217,6 +248,12 @@ class ResultCollector(Collector):
         if scheduled.samples:
             yield scheduled
         yield from _service_families(config)
+        yield from _dependency_families(config, self._dependencies(config), self._latest(), time.time())
+
+    def _dependencies(self, config: Config) -> Dependencies:
+        if self._deps is None or self._deps[0] is not config:
+            self._deps = (config, Dependencies.of(config))
+        return self._deps[1]
 
 
 class ResultText(ResultCollector):
@@ -275,6 +312,9 @@ class ResultText(ResultCollector):
         if scheduled:
             out.append(_header(GaugeMetricFamily(*SCHEDULED)) + scheduled)
         out.append(self._catalog_text(config))
+        deps = self._dependencies(config)
+        if deps.bases:
+            out.extend(_header(f) + _samples(f) for f in _dependency_families(config, deps, self._latest(), time.time()))
         return "".join(out).encode()
 
     def _catalog_text(self, config: Config) -> str:

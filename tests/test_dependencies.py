@@ -189,3 +189,42 @@ def test_an_outage_is_split_to_the_second_at_the_edges_of_the_base_impairment():
     both = {"konto": spans((2000, 3000)), "zahlung": spans((1500, 3000), base="zahlung", maintenance=True)}
     got = attribute_outage([(2100, 2500)], ["konto", "zahlung"], both, 0)
     assert (got.base, got.maintenance, got.seconds) == ("zahlung", True, 400)
+
+
+def test_dependency_metrics_are_the_same_both_ways_pass_promtool_and_mark_whom_to_inhibit(tmp_path):
+    import subprocess
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from monitor.metrics import LatestCache, ResultCollector, ResultText
+    from monitor.store import Store
+
+    config = load_config(write(tmp_path, ESTATE), KINDS)
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}", KINDS)
+    cache = LatestCache(store)
+    text = ResultText(cache, lambda: config)
+    registry = CollectorRegistry()
+    registry.register(ResultCollector(store, lambda: config))
+    now = datetime.now(UTC)
+
+    def record(sid: str, url: str, state: State, ago: float) -> None:
+        result = CheckResult(sid, url, "availability", state, Reason.OK if state is State.UP else Reason.HTTP_STATUS,
+                             datetime.fromtimestamp(now.timestamp() - ago, UTC), 0.1)
+        text.update(cache.committed([(result, None)], store.record_batch([(result, None)])))
+
+    record("hund", "https://hund.example/", State.DOWN, 3600)  # down long before the base
+    record("konto", "https://id.konto.example/", State.DOWN, 300)
+    record("wohngeld", "https://wohngeld.example/", State.DOWN, 290)
+    record("zahlung", "https://pay.example/start", State.UP, 10)
+    served, collected = text.text().decode(), generate_latest(registry).decode()
+    assert served == collected
+    check = subprocess.run(["promtool", "check", "metrics"], input=served, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    lines = set(served.splitlines())
+    assert 'egov_dependency_impaired{base="konto",category="efa",service="wohngeld"} 1.0' in lines
+    assert 'egov_dependency_impaired{base="zahlung",category="efa",service="wohngeld"} 0.0' in lines
+    assert 'egov_dependency_inhibit{base="konto",category="efa",service="wohngeld"} 1.0' in lines
+    assert 'egov_dependency_impaired{base="konto",category="efa",service="hund"} 1.0' in lines
+    assert 'egov_dependency_inhibit{base="konto",category="efa",service="hund"} 0.0' in lines
+    record("konto", "https://id.konto.example/", State.UP, 0)
+    assert 'egov_dependency_impaired{base="konto",category="efa",service="wohngeld"} 0.0' in text.text().decode()
