@@ -11,8 +11,10 @@ from collections import defaultdict
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from monitor.config import Config, ResolvedService
+from monitor.dependencies import BaseSpan, Dependencies
 from monitor.incidents import IncidentBook
 from monitor.kinds.base import Kinds
 from monitor.report.format import (  # noqa: F401 - the report's formats, also used from here by render
@@ -29,7 +31,7 @@ from monitor.report.format import (  # noqa: F401 - the report's formats, also u
 )
 from monitor.report.model import GROUPS, Annex, ReportData, ServiceInputs, ServiceReport  # noqa: F401 - also the API here
 from monitor.report.period import Period
-from monitor.report.timeline import Change, merge_spans
+from monitor.report.timeline import Change, merge_spans, service_availability
 from monitor.rollup import Bucket
 from monitor.store import SatisfactionFigure, Store
 
@@ -74,14 +76,19 @@ def _collect(store: Store, config: Config, period: int | Period, services: list[
     configured = {k for svc in chosen for k in svc.checks}  # a kind no service uses is not reported
 
     progress("Zeitleisten")
+    deps = Dependencies.of(config)
+    status = registry.status_kind()
+    bases = {b for s in chosen for b in deps.bases.get(s.id, ()) if b in config.services}  # read even when not chosen
     changes: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for kind in kinds:
         if kind.uses_timeline:
             for service_id, url, at, state, reason in store.changes(kind.name, until=end):
-                if service_id in wanted:
+                if service_id in wanted or (kind.name == status and service_id in bases):
                     changes[(service_id, kind.name)].append(Change(url, at, state, reason))
     gaps = [(g.start.timestamp(), g.end.timestamp()) for g in
             store.monitor_gaps(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))] if end > start else []
+    impairments = {b: base_spans(config.services[b], changes.get((b, status or ""), []), gaps, period, start, end, tz)
+                   for b in sorted(bases)}
 
     progress("Tageswerte")
     # the days of the period only: a store that holds newer results (a report for a period
@@ -116,7 +123,10 @@ def _collect(store: Store, config: Config, period: int | Period, services: list[
             summaries[kind.name] = kind.summarise(ServiceInputs(svc, days, changes.get((svc.id, kind.name), []), gaps,
                                                                 period, start, end, tz,
                                                                 dict(by_url.get((svc.id, kind.name), {})),
-                                                                [r for r in records if svc.id in r.services]))
+                                                                [r for r in records if svc.id in r.services],
+                                                                {b: impairments[b] for b in deps.bases.get(svc.id, ())
+                                                                 if b in impairments}, deps.tolerance,
+                                                                {b: deps.names.get(b, b) for b in deps.bases.get(svc.id, ())}))
         report = ServiceReport(svc.id, svc.service.name, svc.service.category, svc.service.operator,
                                svc.service.availability_target, summaries,
                                [f for (sid, when), f in sorted(figures.items())
@@ -139,6 +149,18 @@ def _collect(store: Store, config: Config, period: int | Period, services: list[
         fig("", "datenqualitaet", f"{datetime.fromtimestamp(s, tz).isoformat()}/{datetime.fromtimestamp(e, tz).isoformat()}",
             "monitor_ausfall_sekunden", e - s, "s")
     return data
+
+
+def base_spans(base: ResolvedService, changes: list[Change], gaps: list[tuple[float, float]], period: Period,
+               start: float, end: float, tz: ZoneInfo) -> list[BaseSpan]:
+    """When a base service was impaired in the period: the seconds its own timeline counted
+    down (its outages' spans), and its declared maintenance windows."""
+    maint = [(s.timestamp(), e.timestamp()) for w in base.service.maintenance
+             for s, e in w.intervals(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(max(end, start), UTC), tz)]
+    timeline = service_availability(changes, gaps, maint, period.year, tz, until=end, since=start)
+    down = [BaseSpan(base.id, s, e, False) for o in timeline.outages for s, e in o.spans]
+    return sorted(down + [BaseSpan(base.id, max(s, start), min(e, end), True) for s, e in maint if min(e, end) > max(s, start)],
+                  key=lambda b: b.start)
 
 
 def _quality(kinds: Kinds, svc: ResolvedService, summaries: dict[str, Any], rolled: dict[tuple[str, str], list[tuple[int, Bucket]]],

@@ -45,6 +45,11 @@ class ServiceInputs:
     by_url: dict[str, list[tuple[int, Bucket]]] = dataclasses.field(default_factory=dict)
     # operators' incident records of this service touching the period (monitor.incidents.Incident)
     records: list[Any] = dataclasses.field(default_factory=list)
+    # the impairments of the base services it depends on (monitor.dependencies: base -> BaseSpan
+    # list, the period's), and how far apart a failure and an impairment may lie (seconds)
+    bases: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    tolerance: float = 0.0
+    base_names: dict[str, str] = dataclasses.field(default_factory=dict)  # base service id -> its name
 
     @property
     def year(self) -> int:

@@ -46,6 +46,7 @@ class Outage:
     reason: str
     ongoing: bool  # still down at the end of the period
     began_before: bool  # began before the period
+    spans: tuple[tuple[float, float], ...] = ()  # the seconds counted down, in order (what down_seconds sums)
 
     @property
     def duration(self) -> float:
@@ -167,6 +168,7 @@ def service_availability(changes: Sequence[Change], monitor_gaps: Sequence[tuple
     outage_start: float | None = None
     outage_reason = ""
     outage_down = 0.0
+    outage_spans: list[tuple[float, float]] = []
     began_before = False
     if _combine(url_state) == STATE_DOWN:
         outage_start = start
@@ -185,6 +187,10 @@ def service_availability(changes: Sequence[Change], monitor_gaps: Sequence[tuple
         total.add(state, seconds)
         if state == STATE_DOWN:
             outage_down += seconds
+            if outage_spans and outage_spans[-1][1] == t:
+                outage_spans[-1] = (outage_spans[-1][0], until_t)
+            else:
+                outage_spans.append((t, until_t))
 
     for at, _order, event, payload in events:
         if at > t:
@@ -203,13 +209,16 @@ def service_availability(changes: Sequence[Change], monitor_gaps: Sequence[tuple
             now_down = _combine(url_state) == STATE_DOWN
             if now_down and not was_down:
                 outage_start, outage_reason, outage_down, began_before = at, payload.reason, 0.0, False
+                outage_spans = []
             elif was_down and not now_down and outage_start is not None:
-                outages.append(Outage(outage_start, at, outage_down, outage_reason, False, began_before))
+                outages.append(Outage(outage_start, at, outage_down, outage_reason, False, began_before,
+                                      tuple(outage_spans)))
                 outage_start = None
                 outage_down = 0.0
+                outage_spans = []
     account(end)
     if outage_start is not None:
-        outages.append(Outage(outage_start, end, outage_down, outage_reason, True, began_before))
+        outages.append(Outage(outage_start, end, outage_down, outage_reason, True, began_before, tuple(outage_spans)))
     # An outage entirely inside maintenance or monitor downtime never counted as down: it is no outage.
     outages = [o for o in outages if o.down_seconds > 0]
     return ServiceAvailability(tuple(months), total, tuple(outages), first)

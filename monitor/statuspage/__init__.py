@@ -21,7 +21,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import formatdate
 from pathlib import Path
@@ -34,6 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from monitor import __version__
 from monitor.config import Config, ResolvedService
+from monitor.dependencies import Dependencies, Impairment, live_impairments
 from monitor.incidents import Incident, IncidentBook
 from monitor.report.format import fmt_pct
 from monitor.report.model import GROUPS
@@ -74,6 +75,8 @@ class ServiceStatus:
     days: list[Day]
     availability: float | None  # over the shown days
     incidents: list[Incident] = dataclasses.field(default_factory=list)
+    cause: str = ""  # why it is impaired when a base service is: "Servicekonto gestört"
+    cause_link: str = ""  # where that is told, relative to the overview ("#vorfall-KEY", "dienst/ID.html")
 
     @property
     def state_label(self) -> str:
@@ -250,6 +253,19 @@ def collect(config: Config, store: Store, rows: list[Current], now: float | None
     public = public_services(config)
     names = {s.id: s.service.name for s in public}
     states = current_states(config, rows, now)
+    deps = Dependencies.of(config)
+    # dependents impaired by a base service (not failing before it): "eingeschränkt: Servicekonto gestört"
+    explained: dict[str, Impairment] = {}
+    bases_of_public: dict[str, list[str]] = {}  # base service -> its public dependents
+    for sid in names:
+        for base in deps.bases.get(sid, ()):
+            bases_of_public.setdefault(base, []).append(sid)
+    if bases_of_public:
+        state_rows = [(r.service_id, r.url, r.state, r.since) for r in rows]
+        for dependent, impairment, inhibit in live_impairments(config, deps, state_rows, now):
+            if inhibit and dependent in names:
+                explained.setdefault(dependent, impairment)
+        names |= {b: config.services[b].service.name for b in bases_of_public if b in config.services}
     today = datetime.fromtimestamp(now, tz).date()
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
     past = (history or History(keep=0.0)).past(config, store, days[:-1], now)
@@ -258,7 +274,7 @@ def collect(config: Config, store: Store, rows: list[Current], now: float | None
                if any(s in names for s in r.services)]
     by_service: dict[str, list[Incident]] = {}
     for r in records:
-        for sid in r.services:
+        for sid in dict.fromkeys([*r.services, *(d for b in r.services for d in bases_of_public.get(b, ()))]):
             by_service.setdefault(sid, []).append(r)
     groups: list[tuple[str, list[ServiceStatus]]] = []
     for category, label in GROUPS:
@@ -268,22 +284,37 @@ def collect(config: Config, store: Store, rows: list[Current], now: float | None
             now_days, now_good, now_bad = current[svc.id]
             good, bad = good + now_good, bad + now_bad
             state, since = states.get(svc.id, ("unknown", None))
+            cause = link = ""
+            imp = explained.get(svc.id)
+            if imp is not None and state not in ("maintenance", "none"):
+                base_name = names.get(imp.base, imp.base)
+                state, since = "degraded", imp.since or since
+                cause = f"Wartung von {base_name}" if imp.state == "maintenance" else f"{base_name} gestört"
+                told = next((r for r in records if imp.base in r.services and r.is_open(now)), None)
+                link = (f"#vorfall-{told.key}" if told is not None
+                        else f"dienst/{imp.base}.html" if config.services[imp.base].service.public else "")
             members.append(ServiceStatus(svc.id, svc.service.name, svc.service.availability_target, state, since,
                                          shown + now_days, 100.0 * good / (good + bad) if good + bad else None,
-                                         by_service.get(svc.id, [])))
+                                         by_service.get(svc.id, []), cause, link))
         if members:
             groups.append((label, members))
     incidents = [r for r in records if r.record_type == "incident"]
     open_incidents = sorted((r for r in incidents if r.is_open(now)), key=lambda r: -r.starts_at)
     recent = sorted((r for r in incidents if not r.is_open(now) and r.ends_at is not None
                      and r.ends_at >= now - 86400 * RECENT_DAYS), key=lambda r: -(r.ends_at or 0))
-    maintenance = [Announcement(r.title, [names[s] for s in r.services if s in names], r.starts_at, r.ends_at or now,
-                                r.text, r.key) for r in records if r.record_type == "maintenance" and r.is_open(now)]
+    def affected(ids: Iterable[str]) -> list[str]:
+        """Names of the services `ids` and of the public services that depend on them."""
+        out = dict.fromkeys([*ids, *(d for b in ids for d in bases_of_public.get(b, ()))])
+        return [names[s] for s in out if s in names]
+
+    maintenance = [Announcement(r.title, affected(r.services), r.starts_at, r.ends_at or now, r.text, r.key)
+                   for r in records if r.record_type == "maintenance" and r.is_open(now)]
     ahead = datetime.fromtimestamp(now + 86400 * MAINTENANCE_AHEAD_DAYS, UTC)
-    for svc in public:
+    announced = {s.id: s for s in public} | {b: config.services[b] for b in bases_of_public if b in config.services}
+    for svc in announced.values():  # a base service's windows are its dependents' too
         for w in svc.service.maintenance:
             for s, e in w.intervals(datetime.fromtimestamp(now, UTC), ahead, tz)[:1]:  # the next occurrence
-                maintenance.append(Announcement(w.reason or "Wartungsfenster", [svc.service.name], s.timestamp(),
+                maintenance.append(Announcement(w.reason or "Wartungsfenster", affected([svc.id]), s.timestamp(),
                                                 e.timestamp(), ""))
     maintenance.sort(key=lambda a: (a.start, a.title))
     newest = max((r.started_at for r in rows if r.service_id in names), default=None)

@@ -13,12 +13,13 @@ from checks import availability
 from checks.httpprobe import PHASES
 from checks.result import CheckResult, State
 from checks.security.tls import VERSION_NAMES
+from monitor.dependencies import Attribution, attribute_outage, seconds_in
 from monitor.incidents import CAUSES, NO_CAUSE, Incident, IncidentBook, cause_of
 from monitor.kinds.base import Families, Family, Kind
 from monitor.report.charts import COLORS, Chart, figure, german_axis, svg
 from monitor.report.format import MONTHS_DE, Light, fmt_num, fmt_pct
 from monitor.report.model import Annex, Detail, ReportData, ServiceInputs, ServiceReport
-from monitor.report.timeline import ServiceAvailability, service_availability
+from monitor.report.timeline import AvailabilityWindow, ServiceAvailability, month_bounds, service_availability
 from monitor.rollup import Bucket, percentile
 
 if TYPE_CHECKING:
@@ -36,6 +37,24 @@ class AvailabilitySummary:
     latency_months: list[Latency]
     latency_year: Latency
     causes: tuple[Incident | None, ...] = ()  # per outage: the operators' record that overlaps it most
+    attributions: tuple[Attribution, ...] = ()  # per outage: what of it a base service caused (depends_on)
+    base_months: tuple[float, ...] = (0.0,) * 12  # down seconds caused by base services, per month
+    depends_on: tuple[str, ...] = ()
+    base_names: dict[str, str] = dataclasses.field(default_factory=dict)
+    tolerance: float = 0.0
+
+    @property
+    def base_seconds(self) -> float:
+        return sum(self.base_months)
+
+    @property
+    def own_year(self) -> float | None:
+        """Availability without the down time base services caused (neither up nor down then)."""
+        return own_availability(self.timeline.year, self.base_seconds)
+
+    @property
+    def own_months(self) -> list[float | None]:
+        return [own_availability(m, b) for m, b in zip(self.timeline.months, self.base_months, strict=True)]
 
     @property
     def months(self) -> Any:
@@ -60,6 +79,12 @@ class AvailabilitySummary:
     @property
     def mtbf(self) -> float | None:
         return self.timeline.mtbf
+
+
+def own_availability(window: AvailabilityWindow, base_seconds: float) -> float | None:
+    """up / (up + down - what base services caused), in percent."""
+    known = window.up + window.down - base_seconds
+    return None if known <= 0 else 100.0 * window.up / known
 
 
 def _merge(buckets: list[Bucket]) -> Bucket:
@@ -137,8 +162,15 @@ class Availability(Kind):
         month_buckets = [_merge(b) for b in by_month]
         year_bucket = _merge(month_buckets)
         causes = tuple(cause_of(inputs.records, svc.id, o.start, o.end) for o in timeline.outages)
+        depends_on = tuple(svc.service.depends_on)
+        attributions = tuple(attribute_outage(o.spans, depends_on, inputs.bases, inputs.tolerance)
+                             for o in timeline.outages)
+        bounds = month_bounds(inputs.period.year, tz)
+        base_months = tuple(sum(seconds_in(a.spans, bounds[m], bounds[m + 1]) for a in attributions if a.base)
+                            for m in range(12))
         return AvailabilitySummary(timeline, [(percentile(b.hist, 0.5), percentile(b.hist, 0.95)) for b in month_buckets],
-                                   (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)), causes)
+                                   (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)), causes,
+                                   attributions, base_months, depends_on, dict(inputs.base_names), inputs.tolerance)
 
     def has_data(self, summary: Any | None) -> bool:
         return summary is not None and summary.monitored_since is not None
@@ -181,11 +213,21 @@ class Availability(Kind):
                 fig.month(r.id, section, i, f"{name}_sekunden", getattr(m, name), "s")
             fig.month(r.id, section, i, "antwortzeit_p50_sekunden", a.latency_months[i][0], "s")
             fig.month(r.id, section, i, "antwortzeit_p95_sekunden", a.latency_months[i][1], "s")
-        for o, record in zip(a.outages, a.causes or [None] * len(a.outages), strict=True):
+        if a.depends_on:  # availability with and without what base services caused (depends_on)
+            fig.total(r.id, section, "verfuegbarkeit_ohne_basisdienste_prozent", a.own_year, "%")
+            fig.total(r.id, section, "basisdienst_ausfall_sekunden", a.base_seconds, "s")
+            for i in range(12):
+                fig.month(r.id, section, i, "verfuegbarkeit_ohne_basisdienste_prozent", a.own_months[i], "%")
+                fig.month(r.id, section, i, "basisdienst_ausfall_sekunden", a.base_months[i], "s")
+        attributions = a.attributions or [None] * len(a.outages)
+        for o, record, by in zip(a.outages, a.causes or [None] * len(a.outages), attributions, strict=True):
             fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "ausfall_sekunden", o.down_seconds, "s")
             if record is not None:
                 fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "ursache", record.cause)
                 fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "vorfall", record.key)
+            if a.depends_on and by is not None:
+                fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "zuordnung", by.base or "eigene")
+                fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "basisdienst_sekunden", by.seconds, "s")
 
     def findings(self, data: ReportData) -> list[tuple[int, str]]:
         below = [s for s in data.services if s.lights[self.name].color == "red"]
@@ -240,17 +282,61 @@ class Availability(Kind):
         return out
 
     def section_context(self, data: ReportData) -> dict[str, Any]:
-        outages = sorted(((s, o, c) for s in data.services
-                          for o, c in zip(s.kinds[self.name].outages,
-                                          s.kinds[self.name].causes or [None] * len(s.kinds[self.name].outages),
-                                          strict=True)),
-                         key=lambda x: x[1].start)
+        def rows(s: ServiceReport) -> list[tuple[Any, Incident | None, Attribution | None]]:
+            a = s.kinds[self.name]
+            n = len(a.outages)
+            return list(zip(a.outages, a.causes or [None] * n, a.attributions or [None] * n, strict=True))
+
+        outages = sorted(((s, o, c, by) for s in data.services for o, c, by in rows(s)), key=lambda x: x[1].start)
         by_cause: dict[str, list[float]] = {}
-        for _s, o, c in outages:
+        for _s, o, c, _by in outages:
             by_cause.setdefault(c.cause_label if c is not None else NO_CAUSE, []).append(o.down_seconds)
         order = [*CAUSES.values(), NO_CAUSE]
         causes = [(label, len(v), sum(v), sum(v) / len(v)) for label in order if (v := by_cause.get(label))]
-        return {"outages": outages, "outage_causes": causes}
+        dependent = [s for s in data.services if s.kinds[self.name].depends_on]
+        base_names = {b: n for s in dependent for b, n in s.kinds[self.name].base_names.items()}
+        tolerance = max((s.kinds[self.name].tolerance for s in dependent), default=0.0)
+        return {"outages": outages, "outage_causes": causes, "dependencies": bool(dependent),
+                "base_names": base_names, "tolerance": tolerance,
+                "attributed": self._attributed(data, outages), "base_services": self._base_table(data, dependent)}
+
+    def _attributed(self, data: ReportData, outages: list[Any]) -> list[tuple[str, int, float]]:
+        """Down time by its attribution: own, each base service (its maintenance apart), and
+        the time the monitor could not see (unknown, monitor-side)."""
+        names = {b: n for s in data.services for b, n in s.kinds[self.name].base_names.items()}
+        own_n, own_s = 0, 0.0
+        by_base: dict[tuple[str, bool], list[float]] = {}
+        for _s, o, _c, by in outages:
+            if by is not None and by.base is not None:
+                by_base.setdefault((by.base, by.maintenance), []).append(by.seconds)
+                own_s += o.down_seconds - by.seconds
+            else:
+                own_n, own_s = own_n + 1, own_s + o.down_seconds
+        out = [("eigene Ursache des Dienstes", own_n, own_s)]
+        for (base, maint), seconds in sorted(by_base.items(), key=lambda x: -sum(x[1])):
+            label = f"Basisdienst {names.get(base, base)}" + (" (Wartung)" if maint else "")
+            out.append((label, len(seconds), sum(seconds)))
+        unknown = sum(s.kinds[self.name].year.unknown for s in data.services if s.kinds.get(self.name))
+        out.append(("Überwachung (unbekannte Zeit, nicht als Ausfall gezählt)", 0, unknown))
+        return out
+
+    def _base_table(self, data: ReportData, dependent: list[ServiceReport]) -> list[dict[str, Any]]:
+        """Per base service: its own down time (when it is in the report) and what it caused across its dependents."""
+        reports = {s.id: s for s in data.services}
+        bases = sorted({b for s in dependent for b in s.kinds[self.name].depends_on})
+        table = []
+        for base in bases:
+            caused = [(s, by) for s in dependent for by in s.kinds[self.name].attributions if by.base == base]
+            own = reports.get(base)
+            name = next((s.kinds[self.name].base_names[base] for s in dependent
+                         if base in s.kinds[self.name].base_names), base)
+            table.append({"id": base, "name": name,
+                          "own_down": own.kinds[self.name].year.down if own is not None and own.kinds.get(self.name)
+                          else None,
+                          "dependents": len([s for s in dependent if base in s.kinds[self.name].depends_on]),
+                          "affected": len({s.id for s, _by in caused}), "outages": len(caused),
+                          "seconds": sum(by.seconds for _s, by in caused)})
+        return table
 
     def details(self, store: Store, service_ids: list[str], start: float, end: float) -> list[Detail]:
         wanted = set(service_ids)
