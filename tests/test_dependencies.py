@@ -228,3 +228,101 @@ def test_dependency_metrics_are_the_same_both_ways_pass_promtool_and_mark_whom_t
     assert 'egov_dependency_inhibit{base="konto",category="efa",service="hund"} 0.0' in lines
     record("konto", "https://id.konto.example/", State.UP, 0)
     assert 'egov_dependency_impaired{base="konto",category="efa",service="wohngeld"} 0.0' in text.text().decode()
+
+
+# --------------------------------------------------------------------------- the report, by hand
+
+def test_report_attributes_a_week_of_minute_results_to_the_second_as_computed_by_hand(tmp_path):
+    """A week of minute results in March 2026 (Europe/Berlin): a login base service `konto`
+    (which itself depends on `idp`) down 2 hours and in a maintenance window for one, and
+    two dependents. Every figure below is computed by hand from the timeline written here."""
+    import json
+
+    from monitor import report
+    from monitor.report.period import Period
+    from monitor.store import Store, heartbeats
+    from tests.test_report_timeline import at
+
+    (tmp_path / "catalog.yaml").write_text("services:\n" + "".join([
+        service("idp", "https://idp.example/", category="basisdienst"),
+        service("konto", "https://id.konto.example/", "depends_on: [idp]\nmaintenance: [{reason: Update, start: "
+                '"2026-03-05T22:00", end: "2026-03-05T23:00"}]\n', category="basisdienst"),
+        service("wohngeld", "https://wohngeld.example/", "depends_on: [konto]\n"),
+        service("hund", "https://hund.example/", "depends_on: [konto]\n")]), encoding="utf-8")
+    (tmp_path / "settings.yaml").write_text('catalog: [catalog.yaml]\nstore: {url: "sqlite:///r.db"}\n', encoding="utf-8")
+    config = load_config(tmp_path / "settings.yaml", KINDS)
+    store = Store.open(config.store_url, config.kinds, tz=config.settings.tz)
+    with store.engine.begin() as conn:
+        conn.execute(heartbeats.insert().values(run_id="r", hostname="h", pid=1, version="t", started_at=at(2026, 3, 1),
+                                                last_beat_at=at(2026, 4, 2), stopped_at=at(2026, 4, 2)))
+    down = {  # service -> its down spans (local times on the given March day), [start, end)
+        "idp": [(at(2026, 3, 3, 9, 59), at(2026, 3, 3, 12))],
+        "konto": [(at(2026, 3, 3, 10), at(2026, 3, 3, 12))],
+        "wohngeld": [(at(2026, 3, 3, 10, 1), at(2026, 3, 3, 12, 30)),   # A: with konto, outlives it
+                     (at(2026, 3, 4, 9), at(2026, 3, 4, 9, 30)),        # B: its own
+                     (at(2026, 3, 5, 22, 10), at(2026, 3, 5, 22, 40))],  # C: in konto's maintenance window
+        "hund": [(at(2026, 3, 3, 9, 50), at(2026, 3, 3, 10, 30))],      # began before konto: its own
+    }
+    first, week = at(2026, 3, 2), 7 * 1440
+    for sid, spans in down.items():
+        url = config.services[sid].urls[0]
+        batch = []
+        for minute in range(week):
+            t = first + 60 * minute
+            state = State.DOWN if any(s <= t < e for s, e in spans) else State.UP
+            batch.append((CheckResult(sid, url, "availability", state, Reason.OK if state is State.UP
+                                      else Reason.HTTP_STATUS, datetime.fromtimestamp(t, UTC), 0.1), None))
+        store.record_batch(batch)
+
+    files = report.build(store, config, Period.of_month("2026-03"), tmp_path / "out", pdf=False,
+                         now=datetime(2026, 4, 5, tzinfo=UTC))
+    doc = json.loads(files.json.read_text(encoding="utf-8"))
+    fig = {(f["service_id"], f["period"], f["figure"]): f["value"] for f in doc["figures"]}
+    monitored = at(2026, 4, 1) - first  # from the first result to the month's end (the DST hour is not there)
+    assert monitored == 30 * 86400 - 3600
+    tol = 120  # attribution_tolerance's default
+
+    # wohngeld: A is konto's from 10:01 to 12:02 (konto's 12:00 plus the tolerance), its own after;
+    # B is its own; C lies in konto's maintenance window (22:00-23:00): konto's, all 30 minutes
+    a_base = (at(2026, 3, 3, 12) + tol) - at(2026, 3, 3, 10, 1)
+    assert a_base == 7260
+    w_down = (at(2026, 3, 3, 12, 30) - at(2026, 3, 3, 10, 1)) + 1800 + 1800
+    w_base = a_base + 1800
+    assert fig[("wohngeld", "Zeitraum", "down_sekunden")] == w_down
+    assert fig[("wohngeld", "Zeitraum", "basisdienst_ausfall_sekunden")] == w_base
+    assert fig[("wohngeld", "03", "basisdienst_ausfall_sekunden")] == w_base
+    up = monitored - w_down
+    assert fig[("wohngeld", "Zeitraum", "verfuegbarkeit_prozent")] == round(100 * up / (up + w_down), 6)
+    assert fig[("wohngeld", "Zeitraum", "verfuegbarkeit_ohne_basisdienste_prozent")] == round(
+        100 * up / (up + w_down - w_base), 6)
+    outages = {(f["period"], f["figure"]): f["value"] for f in doc["figures"]
+               if f["service_id"] == "wohngeld" and f["section"] == "ausfall"}
+    key = lambda s, e: f"{s:.0f}/{e:.0f}"  # noqa: E731
+    assert outages[(key(at(2026, 3, 3, 10, 1), at(2026, 3, 3, 12, 30)), "zuordnung")] == "konto"
+    assert outages[(key(at(2026, 3, 3, 10, 1), at(2026, 3, 3, 12, 30)), "basisdienst_sekunden")] == 7260
+    assert outages[(key(at(2026, 3, 4, 9), at(2026, 3, 4, 9, 30)), "zuordnung")] == "eigene"
+    assert outages[(key(at(2026, 3, 5, 22, 10), at(2026, 3, 5, 22, 40)), "basisdienst_sekunden")] == 1800
+    # hund: down from 09:50, ten minutes before konto (more than the tolerance): its own, all of it
+    assert fig[("hund", "Zeitraum", "basisdienst_ausfall_sekunden")] == 0
+    assert fig[("hund", "Zeitraum", "verfuegbarkeit_ohne_basisdienste_prozent")] == fig[
+        ("hund", "Zeitraum", "verfuegbarkeit_prozent")]
+    # one hop at a time: konto's outage is idp's (idp failed a minute before), wohngeld's is konto's
+    assert fig[("konto", "Zeitraum", "basisdienst_ausfall_sekunden")] == 7200
+    assert fig[("konto", "Zeitraum", "down_sekunden")] == 7200
+    assert fig[("konto", "Zeitraum", "verfuegbarkeit_ohne_basisdienste_prozent")] == 100.0
+    assert ("idp", "Zeitraum", "basisdienst_ausfall_sekunden") not in fig  # idp depends on nothing
+
+    html = files.html.read_text(encoding="utf-8")
+    assert "Ausfälle nach Zuordnung zu Basisdiensten" in html and ">Zuordnung</th>" in html
+    assert "Wartung von Basisdienst Dienst konto" in html  # outage C
+    assert "Basisdienst Dienst konto (2 h 1 min 0 s von 2 h 29 min 0 s)" in html  # A, split
+    # by attribution: own = idp's 2 h 1 min + hund's 40 min + B's 30 min + A's last 28 min
+    assert '<tr><th scope="row">eigene Ursache des Dienstes</th><td>3</td><td>3 h 39 min 0 s</td></tr>' in html
+    assert '<tr><th scope="row">Basisdienst Dienst konto</th><td>1</td><td>2 h 1 min 0 s</td></tr>' in html
+    assert '<tr><th scope="row">Basisdienst Dienst konto (Wartung)</th><td>1</td><td>30 min 0 s</td></tr>' in html
+    assert '<tr><th scope="row">Basisdienst Dienst idp</th><td>1</td><td>2 h 0 min 0 s</td></tr>' in html
+    # per base service: its own down time, dependents, affected, outages caused, time caused
+    assert ('<tr><th scope="row">Dienst konto</th><td>2 h 0 min 0 s</td><td>2</td><td>1</td><td>2</td>'
+            '<td>2 h 31 min 0 s</td></tr>') in html
+    assert ('<tr><th scope="row">Dienst idp</th><td>2 h 1 min 0 s</td><td>1</td><td>1</td><td>1</td>'
+            '<td>2 h 0 min 0 s</td></tr>') in html
