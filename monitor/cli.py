@@ -247,6 +247,9 @@ def _print_table(results: list[CheckResult], config) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from monitor.dependencies import caused_by_text
+
+    names = {sid: svc.service.name for sid, svc in config.services.items()} if config is not None else {}
     table = Table(title="egov-monitor: Prüfergebnis", title_justify="left")
     for col in ("Dienst", "Prüfung", "URL", "Zustand", "Grund", "HTTP", "Dauer", "Details"):
         table.add_column(col, overflow="fold")
@@ -259,6 +262,8 @@ def _print_table(results: list[CheckResult], config) -> None:
         attempts = r.evidence.get("attempts") or []
         if len(attempts) > 1:
             detail += f" ({len(attempts)} Versuche)"
+        if r.evidence.get("caused_by"):
+            detail += f" [{caused_by_text(r.evidence['caused_by'], names)}]"
         status = int(r.measurements.get("status_code", 0)) or "-"
         table.add_row(escape(r.service_id), str(r.kind), escape(r.url),
                       f"[{_STATE_STYLE[r.state]}]{_STATE_DE[r.state]}[/]", r.reason.value, str(status),

@@ -175,6 +175,14 @@ def overview() -> dict:
     b.add(panel("state-timeline", "Erreichbarkeit im Zeitverlauf", [target(
         f"min by (service) (probe_success{{{J}}})", "{{service}}")], mappings=UP_DOWN,
         options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8}), 24, 8)
+    b.add(panel("state-timeline", "Basisdienste: abhängige Dienste beeinträchtigt", [target(
+        f"max by (service, base) (egov_dependency_impaired{{{J}}})", "{{service}} ← {{base}}")],
+        mappings=[{"type": "value", "options": {"0": {"text": "Basisdienst in Ordnung", "color": "green", "index": 0},
+                                                "1": {"text": "Basisdienst gestört", "color": "orange", "index": 1}}}],
+        description="Je Abhängigkeit aus depends_on im Katalog: ob der Basisdienst (Servicekonto, ePayBL, ...) gestört "
+                    "oder in Wartung ist. Ausfälle des abhängigen Dienstes in dieser Zeit werden dem Basisdienst "
+                    "zugeordnet, seine Alarme unterdrückt (docs/report.md).",
+        options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8}), 24, 6)
     b.add(panel("bargauge", "Verfügbarkeit 30 Tage gegen Ziel (Fehlerbudget verbraucht)", [target(
         f"(1 - service:egov_availability:ratio_30d) / on (service, category) "
         f"(1 - egov_service_availability_target_ratio{{{J}}})", "{{service}}", instant=True)],

@@ -105,8 +105,8 @@ class _SiteServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, routes, ctx: ssl.SSLContext | None, plain: bool) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, routes, ctx: ssl.SSLContext | None, plain: bool, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.routes = routes
         self.ctx = ctx
         self.plain = plain
@@ -140,10 +140,12 @@ class _SiteServer(http.server.ThreadingHTTPServer):
 
 @contextlib.contextmanager
 def site(routes: dict, *, tls: tuple[Path, Path] | None = None, plain: bool = True,
-         versions: tuple[str, str] = ("TLSv1_2", "TLSv1_3"), ciphers: str | None = None) -> Iterator[int]:
+         versions: tuple[str, str] = ("TLSv1_2", "TLSv1_3"), ciphers: str | None = None,
+         port: int = 0) -> Iterator[int]:
     """Serve `routes` ({path, (scheme, path) or (host, path): Page}) on 127.0.0.1; yields the port.
 
-    With `tls`, HTTPS is served; `plain` keeps HTTP on the same port too.
+    With `tls`, HTTPS is served; `plain` keeps HTTP on the same port too. `port`: a given one
+    (a server stopped and started again), else a free one.
     """
     ctx = None
     if tls is not None:
@@ -155,7 +157,7 @@ def site(routes: dict, *, tls: tuple[Path, Path] | None = None, plain: bool = Tr
             ctx.maximum_version = getattr(ssl.TLSVersion, versions[1])
             if versions[0] in ("TLSv1", "TLSv1_1") or ciphers:
                 ctx.set_ciphers(ciphers or "ALL:@SECLEVEL=0")
-    server = _SiteServer(routes, ctx, plain or tls is None)
+    server = _SiteServer(routes, ctx, plain or tls is None, port)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -326,3 +326,56 @@ def test_report_attributes_a_week_of_minute_results_to_the_second_as_computed_by
             '<td>2 h 31 min 0 s</td></tr>') in html
     assert ('<tr><th scope="row">Dienst idp</th><td>2 h 1 min 0 s</td><td>1</td><td>1</td><td>1</td>'
             '<td>2 h 0 min 0 s</td></tr>') in html
+
+
+# --------------------------------------------------------------------------- the status page
+
+def test_status_page_names_the_base_service_links_its_incident_and_announces_its_maintenance_on_dependents(tmp_path):
+    from datetime import timedelta
+
+    from monitor.incidents import Incident, IncidentBook, Update
+    from monitor.statuspage import collect, environment, export, read_current, render_index
+    from monitor.store import Store
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    local = now.astimezone(load_config(write(tmp_path, ESTATE), KINDS).settings.tz)
+    window = (f'maintenance: [{{reason: "Update des Servicekontos", start: "{(local + timedelta(days=2)):%Y-%m-%dT%H:%M}",'
+              f' end: "{(local + timedelta(days=2, hours=1)):%Y-%m-%dT%H:%M}"}}]\n')
+    services = [service("konto", "https://id.konto.example/", window, category="basisdienst"),  # not public
+                service("zahlung", "https://pay.example/start", "public: true\n", category="basisdienst"),
+                service("wohngeld", "https://wohngeld.example/", "depends_on: [konto]\npublic: true\n"),
+                service("hund", "https://hund.example/", "depends_on: [zahlung]\npublic: true\n"),
+                service("kita", "https://kita.example/", "depends_on: [konto]\npublic: true\n")]
+    config = load_config(write(tmp_path, services), KINDS)
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}", KINDS)
+
+    def record(sid: str, state: State, ago: float) -> None:
+        store.record_batch([(CheckResult(sid, config.services[sid].urls[0], "availability", state,
+                                         Reason.OK if state is State.UP else Reason.CONNECT_REFUSED,
+                                         now - timedelta(seconds=ago), 0.1), None)])
+
+    record("kita", State.DOWN, 3600)  # down on its own an hour before the base service
+    record("kita", State.DOWN, 5)  # and still
+    record("konto", State.DOWN, 300)
+    record("wohngeld", State.DOWN, 290)
+    record("zahlung", State.DOWN, 200)
+    record("hund", State.UP, 10)  # still up: it shows that its base service is down
+    IncidentBook(store).add(Incident("konto-1", "incident", "Anmeldung nicht möglich", "base_service", None, ("konto",),
+                                     now.timestamp() - 280, None, "cli",
+                                     (Update(now.timestamp() - 280, "investigating", "Wir arbeiten daran."),)))
+    data = collect(config, store, read_current(config, store), now.timestamp())
+    shown = {s.id: s for s in data.services}
+    assert (shown["wohngeld"].state, shown["wohngeld"].cause, shown["wohngeld"].cause_link) == (
+        "degraded", "Dienst konto gestört", "#vorfall-konto-1")  # the base's open record, on the overview
+    assert (shown["hund"].state, shown["hund"].cause, shown["hund"].cause_link) == (
+        "degraded", "Dienst zahlung gestört", "dienst/zahlung.html")  # a public base without a record: its page
+    assert (shown["kita"].state, shown["kita"].cause) == ("down", "")  # failing before: its own, unexplained
+    assert [r.key for r in shown["wohngeld"].incidents] == ["konto-1"]  # the base's record, on the dependent
+    (announced,) = [m for m in data.maintenance if m.title == "Update des Servicekontos"]
+    assert announced.services == ["Dienst konto", "Dienst wohngeld", "Dienst kita"]
+    html = render_index(environment(config), data)
+    assert 'eingeschränkt: <a href="#vorfall-konto-1">Dienst konto gestört</a>' in html
+    assert 'id="vorfall-konto-1"' in html  # the record it links to is on the page
+    pages = export(config, store, tmp_path / "site")
+    wohngeld = next(p for p in pages if p.name == "wohngeld.html").read_text(encoding="utf-8")
+    assert 'eingeschränkt: <a href="../index.html#vorfall-konto-1">Dienst konto gestört</a>' in wohngeld
