@@ -499,12 +499,16 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
             now = datetime.now(UTC)
             today = now.astimezone(config.settings.tz).date().isoformat()
             data = collect(store, config, Period.of_days(today, today), now=now)
-            changes = {(sid, state): at for sid, _url, at, state, _r in store.changes("availability",
-                                                                                            until=now.timestamp())}
-            k0, k1 = changes[("konto", "down")], changes[("konto", "up")]
-            d0, d1 = changes[("gewerbe", "down")], changes[("gewerbe", "up")]
+            timeline: dict[str, list[tuple[float, str, str]]] = {}
+            for sid, _url, at, state, why in store.changes("availability", until=now.timestamp()):
+                timeline.setdefault(sid, []).append((at, state, why))
+            konto, gewerbe_changes = sorted(timeline["konto"]), sorted(timeline["gewerbe"])
+            (d0, d1) = [at for at, state, _why in gewerbe_changes if state != "up"][:1] + \
+                [at for at, state, _why in gewerbe_changes if state == "up"][-1:]
+            k0 = max(at for at, state, _why in konto if state == "down" and at <= d0)
+            k1 = min(at for at, state, _why in konto if state == "up" and at > k0)
             gewerbe_summary = next(s for s in data.services if s.id == "gewerbe").kinds["availability"]
-            assert d0 >= k0, (d0, k0)  # it fell after the base service
+            assert d0 >= k0 and [s for _a, s, _w in gewerbe_changes] == ["up", "down", "up"], (konto, gewerbe_changes)
             assert all(e <= d0 or s >= d1 for s, e in data.monitor_gaps), data.monitor_gaps
             assert gewerbe_summary.year.down == pytest.approx(d1 - d0, abs=1e-6)
             assert gewerbe_summary.base_seconds == pytest.approx(min(d1, k1 + 2) - d0, abs=1e-6)
