@@ -92,6 +92,10 @@ class Dependencies:
     hosts: tuple[tuple[str, int | None, str], ...]  # (host or *.suffix, port or any, base service)
     tolerance: float
     names: Mapping[str, str]  # service id -> name
+    # the host:port of each service's own URLs: a base service's own URL host that a dependent
+    # shares (one web server for both) says nothing about which of them failed
+    own: Mapping[str, frozenset[tuple[str, int | None]]] = dataclasses.field(default_factory=dict)
+    implicit: frozenset[tuple[str, int | None, str]] = frozenset()  # hosts taken from base services' URLs
 
     @classmethod
     def of(cls, config: Config) -> Dependencies:
@@ -108,12 +112,15 @@ class Dependencies:
                 if not (name and digits.isdigit()):
                     name, digits = entry, ""
                 hosts.append((name.strip("[]"), int(digits) if digits else None, base))
+        implicit = []
         for base in sorted(named):
             owner = services.get(base)
             for url in owner.urls if owner is not None else []:
-                hosts.append((*_host_port(url), base))
-        return cls(bases, tuple(hosts), config.settings.attribution_tolerance,
-                   {sid: s.service.name for sid, s in services.items()})
+                implicit.append((*_host_port(url), base))
+        involved = set(bases) | named
+        own = {sid: frozenset(_host_port(u) for u in services[sid].urls) for sid in involved if sid in services}
+        return cls(bases, tuple(hosts + implicit), config.settings.attribution_tolerance,
+                   {sid: s.service.name for sid, s in services.items()}, own, frozenset(implicit))
 
     def __bool__(self) -> bool:
         return bool(self.bases or self.hosts)
@@ -122,11 +129,17 @@ class Dependencies:
     def base_ids(self) -> set[str]:
         return {b for deps in self.bases.values() for b in deps} | {h[2] for h in self.hosts}
 
-    def base_of_url(self, url: str) -> str | None:
-        """The base service a URL's host belongs to, or None."""
+    def base_of_url(self, url: str, service: str | None = None) -> str | None:
+        """The base service a URL's host belongs to, or None. For a request of `service`, a
+        host of a base service's own URLs that is also one of the service's own says nothing
+        (both on one web server); a host named in `base_services` always does."""
         host, port = _host_port(url)
-        for pattern, want_port, base in self.hosts:
+        shared = service is not None and (host, port) in self.own.get(service, frozenset())
+        for entry in self.hosts:
+            pattern, want_port, base = entry
             if want_port is not None and port != want_port:
+                continue
+            if shared and entry in self.implicit:
                 continue
             if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
                 return base
@@ -215,7 +228,7 @@ def attribute(deps: Dependencies, result: CheckResult, implicated: Implicated, i
         if base != own:
             return {"base": base, "basis": "step"}
     for url in implicated.urls:
-        found = deps.base_of_url(url)
+        found = deps.base_of_url(url, own)
         if found is not None and found != own:
             return {"base": found, "basis": "request", "url": url[:300]}
     bases = [b for b in deps.bases.get(own, ()) if b in impaired]

@@ -379,3 +379,15 @@ def test_status_page_names_the_base_service_links_its_incident_and_announces_its
     pages = export(config, store, tmp_path / "site")
     wohngeld = next(p for p in pages if p.name == "wohngeld.html").read_text(encoding="utf-8")
     assert 'eingeschränkt: <a href="../index.html#vorfall-konto-1">Dienst konto gestört</a>' in wohngeld
+
+
+def test_a_web_server_shared_by_a_base_service_and_its_dependent_says_nothing_unless_named(tmp_path):
+    shared = [service("konto", "https://portal.example/konto/", category="basisdienst"),
+              service("wohngeld", "https://portal.example/wohngeld/", "depends_on: [konto]\n")]
+    deps = Dependencies.of(load_config(write(tmp_path, shared), KINDS))
+    page = Implicated(urls=("https://portal.example/wohngeld/antrag",), complete=True)
+    assert attribute(deps, failed(), page, {}, None) is None  # its own server failed: nothing says it was konto's
+    assert deps.base_of_url("https://portal.example/x") == "konto"  # for any other service it is konto's host
+    named = Dependencies.of(load_config(write(tmp_path, shared, "base_services: {konto: [portal.example]}\n"), KINDS))
+    assert attribute(named, failed(), page, {}, None) == {
+        "base": "konto", "basis": "request", "url": "https://portal.example/wohngeld/antrag"}
