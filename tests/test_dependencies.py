@@ -314,6 +314,7 @@ def test_report_attributes_a_week_of_minute_results_to_the_second_as_computed_by
 
     html = files.html.read_text(encoding="utf-8")
     assert "Ausfälle nach Zuordnung zu Basisdiensten" in html and ">Zuordnung</th>" in html
+    assert "<dt>Basisdienste</dt>" in html  # the method says how they count
     assert "Wartung von Basisdienst Dienst konto" in html  # outage C
     assert "Basisdienst Dienst konto (2 h 1 min 0 s von 2 h 29 min 0 s)" in html  # A, split
     # by attribution: own = idp's 2 h 1 min + hund's 40 min + B's 30 min + A's last 28 min

@@ -143,7 +143,7 @@ def _collect(store: Store, config: Config, period: int | Period, services: list[
     details = [d for kind in kinds if kind.name in configured
                for d in kind.details(store, [s.id for s in chosen], start, end)]
     data = ReportData(period, tz, now, start, end, reports, merge_spans(gaps), [], fig.rows, policy, details, shown,
-                      registry)
+                      registry, dependencies=any(deps.bases.get(s.id) for s in chosen))
     data.top_findings = top_findings(data)
     for s, e in data.monitor_gaps:
         fig("", "datenqualitaet", f"{datetime.fromtimestamp(s, tz).isoformat()}/{datetime.fromtimestamp(e, tz).isoformat()}",

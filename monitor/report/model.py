@@ -147,6 +147,7 @@ class ReportData:
     # registration order (a kind nobody uses gets no section, column or rule)
     shown: list[str] = dataclasses.field(default_factory=list)
     kinds: Registry[Any] = dataclasses.field(default_factory=Registry)  # the process's kinds
+    dependencies: bool = False  # some reported service depends_on base services (the method says how they count)
 
     @property
     def year(self) -> int:
