@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import ipaddress
+import json
 import logging
 import os
 import queue
@@ -29,7 +30,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -223,6 +224,20 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def network_events(entries: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(method, params) of each `Network.*` event of a DevTools performance log
+    (`BrowserSession.performance_log`); other and unreadable entries are skipped."""
+    for entry in entries:
+        raw = entry.get("message") or ""
+        if '"Network.' not in raw:
+            continue
+        try:
+            msg = json.loads(raw)["message"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        yield str(msg.get("method")), msg.get("params") or {}
 
 
 class BrowserSession:

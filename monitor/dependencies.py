@@ -20,7 +20,7 @@ The rules (docs/report.md, "Zuordnung zu Basisdiensten"), the same live and in t
   dependents are attributed to X, X's outage to Y.
 - In the report a dependent's outage that began inside an impairment of X has the seconds it
   shares with that impairment (widened by the tolerance) attributed to X, to the second; the
-  rest of it is its own (a partial overlap is split). Alerts: `egov_dependency_impaired` marks
+  rest of it is its own (a partial overlap is split): `monitor.report.timeline.attribute_outage`. Alerts: `egov_dependency_impaired` marks
   dependents whose alerts Alertmanager inhibits while X is impaired; a dependent already
   failing before X keeps its alerts (and its resolution notice).
 """
@@ -254,79 +254,6 @@ def caused_by_text(caused: Mapping[str, Any] | None, names: Mapping[str, str]) -
             "request": f"verursacht durch Basisdienst {name} (Anfrage an {caused.get('url', '')} gescheitert)",
             "maintenance": f"verursacht durch Wartung des Basisdienstes {name}",
             }.get(str(caused.get("basis")), f"verursacht durch Basisdienst {name} (gleichzeitig gestört)")
-
-
-# --------------------------------------------------------------------------- the report's arithmetic
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BaseSpan:
-    """A span in which a base service was impaired (clipped to the report's period)."""
-
-    base: str
-    start: float
-    end: float
-    maintenance: bool
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Attribution:
-    """What of one outage of a dependent a base service caused: `seconds` of its down time
-    (within `spans`), or nothing (base None: its own)."""
-
-    base: str | None
-    seconds: float
-    maintenance: bool = False
-    spans: tuple[tuple[float, float], ...] = ()
-
-
-def _intersect(spans: Sequence[tuple[float, float]], windows: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    out = []
-    for s, e in spans:
-        for ws, we in windows:
-            lo, hi = max(s, ws), min(e, we)
-            if hi > lo:
-                out.append((lo, hi))
-    return sorted(out)
-
-
-def attribute_outage(down_spans: Sequence[tuple[float, float]], bases: Sequence[str],
-                     impairments: Mapping[str, Sequence[BaseSpan]], tolerance: float) -> Attribution:
-    """One outage (its counted down spans, in order) against the impairments of the service's
-    base services: attributed to the base whose impairment (widened by `tolerance`) holds the
-    outage's first down second, earliest impairment first, then catalog order; the seconds
-    shared with that base's widened impairments are its, the rest the service's own."""
-    if not down_spans:
-        return Attribution(None, 0.0)
-    first = down_spans[0][0]
-    best: tuple[float, int, str, bool] | None = None
-    for rank, base in enumerate(bases):
-        for span in impairments.get(base, ()):
-            if span.start - tolerance <= first < span.end + tolerance:
-                key = (span.start, rank, base, span.maintenance)
-                if best is None or key[:2] < best[:2]:
-                    best = key
-    if best is None:
-        return Attribution(None, 0.0)
-    base = best[2]
-    windows = _merge((s.start - tolerance, s.end + tolerance) for s in impairments[base])
-    shared = _intersect(down_spans, windows)
-    return Attribution(base, sum(e - s for s, e in shared), best[3], tuple(shared))
-
-
-def _merge(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[list[float]] = []
-    for s, e in sorted(spans):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        elif e > s:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
-def seconds_in(spans: Iterable[tuple[float, float]], start: float, end: float) -> float:
-    """How many seconds of `spans` lie in [start, end)."""
-    return sum(max(0.0, min(e, end) - max(s, start)) for s, e in spans)
 
 
 Row = tuple[str, str, str, float]  # the status kind's current state of a URL: service id, URL, state, since

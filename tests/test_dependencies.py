@@ -12,15 +12,8 @@ import pytest
 from checks.kind import Implicated
 from checks.result import CheckResult, Reason, State
 from monitor.config import ConfigError, load_config
-from monitor.dependencies import (
-    BaseSpan,
-    Dependencies,
-    Impairment,
-    attribute,
-    attribute_outage,
-    find_cycle,
-    live_impairments,
-)
+from monitor.dependencies import Dependencies, Impairment, attribute, find_cycle, live_impairments
+from monitor.report.timeline import BaseSpan, attribute_outage
 from tests.helpers import KINDS
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,15 +43,7 @@ class Recorder:
     def feed(self, entries: list[dict]) -> int:
         """Take new log entries; returns how many requests they started."""
         started = 0
-        for entry in entries:
-            raw = entry.get("message") or ""
-            if '"Network.' not in raw:
-                continue
-            try:
-                msg = json.loads(raw)["message"]
-            except (ValueError, KeyError, TypeError):
-                continue
-            method, params = msg.get("method"), msg.get("params") or {}
+        for method, params in browser_pool.network_events(entries):
             if method == "Network.requestWillBeSent":
                 url = str((params.get("request") or {}).get("url") or "")
                 if not url.startswith(("http:", "https:")):

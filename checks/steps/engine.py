@@ -119,15 +119,7 @@ def failed_requests(log: list[dict[str, Any]]) -> list[str]:
     where a failed step's trouble came from (a login host, a payment host)."""
     urls: dict[str, str] = {}
     out: list[str] = []
-    for entry in log:
-        raw = entry.get("message") or ""
-        if '"Network.' not in raw:
-            continue
-        try:
-            msg = json.loads(raw)["message"]
-        except (ValueError, KeyError, TypeError):
-            continue
-        method, params = msg.get("method"), msg.get("params") or {}
+    for method, params in browser_pool.network_events(log):
         rid = str(params.get("requestId"))
         if method == "Network.requestWillBeSent":
             url = str((params.get("request") or {}).get("url") or "")

@@ -120,33 +120,24 @@ def _dependency_issues(services: dict[str, ResolvedService], places: dict[str, t
     base_services) is a service of the catalog, no service depends on itself, and the
     dependencies have no cycle."""
     issues: list[ConfigIssue] = []
-
-    def line_of(svc: ResolvedService, path: tuple[Any, ...]) -> int | None:
-        return places[svc.id][1].line(path)
-
-    def position(svc: ResolvedService) -> int:
-        return int(places[svc.id][0])
-
     known = ", ".join(sorted(services)[:12]) + (" ..." if len(services) > 12 else "")
     for svc in services.values():
-        if not svc.service.depends_on and not any(s.service_refs() for s in svc.checks.values()):
-            continue
-        at = position(svc)
+        at, cindex = places[svc.id]
         for j, base in enumerate(svc.service.depends_on):
             path = ("services", at, "depends_on", j)
             field = f"services.{at}.depends_on.{j}"
             if base == svc.id:
-                issues.append(ConfigIssue(svc.source, line_of(svc, path), svc.id, field,
+                issues.append(ConfigIssue(svc.source, cindex.line(path), svc.id, field,
                                           "ein Dienst kann nicht von sich selbst abhängen"))
             elif base not in services:
-                issues.append(ConfigIssue(svc.source, line_of(svc, path), svc.id, field,
+                issues.append(ConfigIssue(svc.source, cindex.line(path), svc.id, field,
                                           f"unbekannter Basisdienst {base!r}: depends_on nennt IDs von Diensten des "
                                           f"Katalogs (bekannt: {known})"))
         for kind, check in svc.checks.items():
             for loc, ref in check.service_refs():
                 if ref not in services:
                     path = ("services", at, "checks", kind, *loc)
-                    issues.append(ConfigIssue(svc.source, line_of(svc, path), svc.id, ".".join(str(p) for p in path),
+                    issues.append(ConfigIssue(svc.source, cindex.line(path), svc.id, ".".join(str(p) for p in path),
                                               f"unbekannter Basisdienst {ref!r}: base_service nennt die ID eines "
                                               f"Dienstes des Katalogs (bekannt: {known})"))
     for base in settings.base_services:
@@ -158,9 +149,9 @@ def _dependency_issues(services: dict[str, ResolvedService], places: dict[str, t
     cycle = find_cycle(graph)
     if cycle is not None:
         svc = services[cycle[0]]
-        at = position(svc)
+        at, cindex = places[svc.id]
         j = svc.service.depends_on.index(cycle[1])
-        issues.append(ConfigIssue(svc.source, line_of(svc, ("services", at, "depends_on", j)), svc.id,
+        issues.append(ConfigIssue(svc.source, cindex.line(("services", at, "depends_on", j)), svc.id,
                                   f"services.{at}.depends_on.{j}",
                                   "Abhängigkeiten im Kreis: " + " -> ".join(cycle) + "; ein Basisdienst kann nicht "
                                   "(über andere) von seinen eigenen abhängigen Diensten abhängen"))

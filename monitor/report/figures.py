@@ -14,7 +14,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from monitor.config import Config, ResolvedService
-from monitor.dependencies import BaseSpan, Dependencies
+from monitor.dependencies import Dependencies
 from monitor.incidents import IncidentBook
 from monitor.kinds.base import Kinds
 from monitor.report.format import (  # noqa: F401 - the report's formats, also used from here by render
@@ -31,7 +31,7 @@ from monitor.report.format import (  # noqa: F401 - the report's formats, also u
 )
 from monitor.report.model import GROUPS, Annex, ReportData, ServiceInputs, ServiceReport  # noqa: F401 - also the API here
 from monitor.report.period import Period
-from monitor.report.timeline import Change, merge_spans, service_availability
+from monitor.report.timeline import BaseSpan, Change, merge_spans, service_availability
 from monitor.rollup import Bucket
 from monitor.store import SatisfactionFigure, Store
 

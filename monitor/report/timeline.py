@@ -18,7 +18,7 @@ default), so March has 743 hours and October 745.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -222,3 +222,66 @@ def service_availability(changes: Sequence[Change], monitor_gaps: Sequence[tuple
     # An outage entirely inside maintenance or monitor downtime never counted as down: it is no outage.
     outages = [o for o in outages if o.down_seconds > 0]
     return ServiceAvailability(tuple(months), total, tuple(outages), first)
+
+
+# --------------------------------------------------------------------------- base services (monitor.dependencies)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BaseSpan:
+    """A span in which a base service was impaired (clipped to the report's period)."""
+
+    base: str
+    start: float
+    end: float
+    maintenance: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Attribution:
+    """What of one outage of a dependent a base service caused: `seconds` of its down time
+    (within `spans`), or nothing (base None: its own)."""
+
+    base: str | None
+    seconds: float
+    maintenance: bool = False
+    spans: tuple[tuple[float, float], ...] = ()
+
+
+def _intersect(spans: Sequence[tuple[float, float]], windows: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    out = []
+    for s, e in spans:
+        for ws, we in windows:
+            lo, hi = max(s, ws), min(e, we)
+            if hi > lo:
+                out.append((lo, hi))
+    return sorted(out)
+
+
+def attribute_outage(down_spans: Sequence[tuple[float, float]], bases: Sequence[str],
+                     impairments: Mapping[str, Sequence[BaseSpan]], tolerance: float) -> Attribution:
+    """One outage (its counted down spans, in order) against the impairments of the service's
+    base services: attributed to the base whose impairment (widened by `tolerance`) holds the
+    outage's first down second, earliest impairment first, then catalog order; the seconds
+    shared with that base's widened impairments are its, the rest the service's own."""
+    if not down_spans:
+        return Attribution(None, 0.0)
+    first = down_spans[0][0]
+    best: tuple[float, int, str, bool] | None = None
+    for rank, base in enumerate(bases):
+        for span in impairments.get(base, ()):
+            if span.start - tolerance <= first < span.end + tolerance:
+                key = (span.start, rank, base, span.maintenance)
+                if best is None or key[:2] < best[:2]:
+                    best = key
+    if best is None:
+        return Attribution(None, 0.0)
+    base = best[2]
+    windows = merge_spans((s.start - tolerance, s.end + tolerance) for s in impairments[base])
+    shared = _intersect(down_spans, windows)
+    return Attribution(base, sum(e - s for s, e in shared), best[3], tuple(shared))
+
+
+def seconds_in(spans: Iterable[tuple[float, float]], start: float, end: float) -> float:
+    """How many seconds of `spans` lie in [start, end)."""
+    return sum(max(0.0, min(e, end) - max(s, start)) for s, e in spans)

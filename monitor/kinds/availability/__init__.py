@@ -13,13 +13,20 @@ from checks import availability
 from checks.httpprobe import PHASES
 from checks.result import CheckResult, State
 from checks.security.tls import VERSION_NAMES
-from monitor.dependencies import Attribution, attribute_outage, seconds_in
 from monitor.incidents import CAUSES, NO_CAUSE, Incident, IncidentBook, cause_of
 from monitor.kinds.base import Families, Family, Kind
 from monitor.report.charts import COLORS, Chart, figure, german_axis, svg
 from monitor.report.format import MONTHS_DE, Light, fmt_num, fmt_pct
 from monitor.report.model import Annex, Detail, ReportData, ServiceInputs, ServiceReport
-from monitor.report.timeline import AvailabilityWindow, ServiceAvailability, month_bounds, service_availability
+from monitor.report.timeline import (
+    Attribution,
+    AvailabilityWindow,
+    ServiceAvailability,
+    attribute_outage,
+    month_bounds,
+    seconds_in,
+    service_availability,
+)
 from monitor.rollup import Bucket, percentile
 
 if TYPE_CHECKING:
