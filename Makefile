@@ -1,9 +1,14 @@
 # egov-monitor: the two set-up commands are `make run` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+VENV313 ?= .venv-3.13
+# Three workers on two cores: most tests wait for servers, browsers and timers, not for the CPU.
+# Each file stays on one worker (its servers and browser pool start once); the longest files
+# start first (tests/conftest.py).
+PARALLEL ?= -n 3 --dist loadfile --no-loadscope-reorder
 CONFIG ?= config/settings.yaml
 
-.PHONY: run test lint test-fast bench validate schema dashboards clean
+.PHONY: run test test-py313 lint test-fast bench validate schema dashboards clean
 
 run:  ## install what is needed, then run the daemon on the embedded default
 	scripts/setup.sh run
@@ -12,14 +17,22 @@ run:  ## install what is needed, then run the daemon on the embedded default
 test:  ## install what is needed, then lint, type-check and run every test (browser, TLS, end-to-end included)
 	scripts/setup.sh test
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
+	$(MAKE) --no-print-directory test-py313
+
+test-py313:  ## the fast tests again on Python 3.13 (scripts/setup.sh test made .venv-3.13; nothing to do when .venv is 3.13)
+	@if $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
+		echo "Python 3.13: der Hauptlauf lief bereits auf Python 3.13"; \
+	else \
+		$(VENV313)/bin/python -m pytest $(PARALLEL) -m "not slow and not e2e" -p no:cacheprovider; \
+	fi
 
 lint:  ## ruff and mypy over checks/ and monitor/ (settings in pyproject.toml); fails on any finding
 	$(VENV)/bin/ruff check checks monitor
 	$(VENV)/bin/mypy
 
 test-fast:
-	$(PY) -m pytest -m "not slow and not e2e"
+	$(PY) -m pytest $(PARALLEL) -m "not slow and not e2e"
 
 bench:  ## benchmarks side by side with the peers; prints ratios
 	scripts/setup.sh test

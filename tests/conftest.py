@@ -9,6 +9,8 @@ from tests.servers import serve
 
 os.environ.setdefault("SE_OFFLINE", "true")
 os.environ.setdefault("SE_AVOID_STATS", "true")
+# which processes a test started (tests.helpers.own_processes): under pytest-xdist each worker sets its own
+os.environ["EGOV_TEST_OWNER"] = str(os.getpid())
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +50,20 @@ def https_self_signed(tmp_path_factory) -> str:
     pair = self_signed(tmp_path_factory.mktemp("selfsigned"), "self", "127.0.0.1")
     with serve((pair.cert, pair.key)) as url:
         yield url
+
+
+# Under pytest-xdist (make test: `-n 3 --dist loadfile --no-loadscope-reorder`) each file runs on
+# one worker, in this order: the files that take longest start first, so none of them begins
+# when the others are done and the run's wall time is not one long file's tail. Measured
+# durations (pytest --durations=0 on two cores), longest first; the rest keep their order.
+LONGEST_FIRST = (
+    "test_previous_version.py", "test_store_faults.py", "test_accessibility.py", "test_ops_e2e.py",
+    "test_setup.py", "test_journey.py", "test_gdpr.py", "test_observatory_reference.py", "test_deploy.py",
+    "test_hostile.py", "test_report.py", "test_daemon.py", "test_journey_cli.py", "test_distributed.py",
+    "test_toy_kind.py", "test_ai_act.py", "test_journey_fidelity.py", "test_statuspage_e2e.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order stays

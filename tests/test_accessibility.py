@@ -373,8 +373,9 @@ def _wait_until(condition, seconds: float) -> bool:
 
 
 def _chromedrivers() -> set[int]:
-    out = subprocess.run(["pgrep", "-f", "chromedriver --port"], capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
+    from tests.helpers import own_processes
+
+    return own_processes("chromedriver --port")
 
 
 TIMEOUT = 6.0

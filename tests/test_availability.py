@@ -76,16 +76,16 @@ def test_https_with_private_ca_reports_tls(https_server, ca):
 
 
 def test_refused_port():
-    result, took = probe(f"http://127.0.0.1:{free_port()}/")
+    result, took = probe(f"http://127.0.0.1:{free_port()}/", timeout=10)
     assert (result.state, result.reason) == (State.DOWN, Reason.CONNECT_REFUSED)
-    assert took < 1
+    assert took < 5  # answered at once, not at the timeout (wide margin: CI shares two cores)
 
 
 def test_connect_timeout():
     with unaccepting_port() as port:
-        result, took = probe(f"http://127.0.0.1:{port}/", timeout=1)
+        result, took = probe(f"http://127.0.0.1:{port}/", timeout=2)
     assert (result.state, result.reason) == (State.DOWN, Reason.CONNECT_TIMEOUT)
-    assert 0.9 <= took < 1.6
+    assert 1.9 <= took < 5  # at its timeout, with a wide margin for a loaded machine
 
 
 def test_dns_failure():
@@ -94,16 +94,16 @@ def test_dns_failure():
 
 
 def test_hanging_server_costs_its_timeout(http_server):
-    result, took = probe(f"{http_server}/hang", timeout=1)
+    result, took = probe(f"{http_server}/hang", timeout=2)
     assert (result.state, result.reason) == (State.DOWN, Reason.READ_TIMEOUT)
-    assert 0.9 <= took < 1.6
+    assert 1.9 <= took < 5
 
 
 def test_slow_drip_is_bounded_by_the_total_timeout(http_server):
     # A byte every 0.2 s never trips a per-read timeout; the overall deadline must.
-    result, took = probe(f"{http_server}/drip", timeout=1.5)
+    result, took = probe(f"{http_server}/drip", timeout=2.5)
     assert (result.state, result.reason) == (State.DOWN, Reason.READ_TIMEOUT)
-    assert 1.4 <= took < 2.2
+    assert 2.4 <= took < 6  # the drip goes on for 60 s
 
 
 def test_5xx_is_http_status(http_server):
@@ -127,7 +127,9 @@ def test_redirects_followed_and_counted(http_server):
 def test_redirect_loop_hits_the_cap(http_server):
     result, took = probe(f"{http_server}/loop", max_redirects=5)
     assert (result.state, result.reason) == (State.DOWN, Reason.TOO_MANY_REDIRECTS)
-    assert took < 1
+    # stopped at the cap, not at the 2 s timeout: the sixth hop is the last one requested
+    assert result.measurements["redirects"] == 6 and len(result.evidence["redirect_chain"]) == 7
+    assert "mehr als 5 Weiterleitungen" in result.evidence["detail"]
 
 
 def test_redirect_not_followed_when_disabled(http_server):
@@ -137,9 +139,9 @@ def test_redirect_not_followed_when_disabled(http_server):
 
 @pytest.mark.parametrize("path", ["/big", "/big-chunked"])
 def test_oversize_body(http_server, path):
-    result, took = probe(f"{http_server}{path}", max_body_bytes=1024 * 1024)
+    result, took = probe(f"{http_server}{path}", max_body_bytes=1024 * 1024, timeout=10)
     assert (result.state, result.reason) == (State.DOWN, Reason.TOO_LARGE)
-    assert took < 1.5
+    assert took < 5  # stopped at the cap, long before the timeout
 
 
 def test_keyword_missing(http_server):
@@ -202,14 +204,15 @@ def test_blip_recovered_on_retry_is_not_down(http_server):
 def test_hanging_target_does_not_delay_a_healthy_one(http_server):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         t0 = time.monotonic()
-        slow = pool.submit(probe, f"{http_server}/hang", timeout=2)
+        slow = pool.submit(probe, f"{http_server}/hang", timeout=10)
         time.sleep(0.05)
         healthy = pool.submit(probe, f"{http_server}/ok")
         healthy_result, _ = healthy.result()
         healthy_done = time.monotonic() - t0
+        assert not slow.done()  # the healthy one did not wait for the hanging one
         slow_result, _ = slow.result()
     assert healthy_result.state is State.UP
-    assert healthy_done < 0.5
+    assert healthy_done < 5  # far below the hanging one's 10 s
     assert slow_result.reason is Reason.READ_TIMEOUT
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -301,7 +302,7 @@ services:
     depends_on: [konto]
     public: true
     checks:
-      availability: {{interval: 1s, timeout: 0.5s, retries: 0, jitter: 0s, ca_file: "{ca_file}"}}
+      availability: {{interval: 1s, timeout: 0.9s, retries: 0, jitter: 0s, ca_file: "{ca_file}"}}
 """ + extra)
     settings = directory / "settings.yaml"
     settings.write_text(f"""\
@@ -440,7 +441,9 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
             alert = next(a for a in fired["alerts"] if a["labels"]["alertname"] == "EgovServiceDown")
             assert alert["labels"]["severity"] == "critical" and alert["labels"]["team"] == "betrieb"
             assert alert["annotations"]["summary"] == "Dienst Online-Antrag (antrag) ist nicht erreichbar"
-            assert "Grund: http_status" in alert["annotations"]["description"]
+            # the reason of the result the alert fired on: the 503, or (a loaded machine) a timeout
+            assert re.search(r"Grund: (http_status|read_timeout|connect_timeout)\.$",
+                             alert["annotations"]["description"]), alert["annotations"]["description"]
             assert fired["receiver"] == "betrieb-pager"
             webhook.wait(alert_for("konto", "firing"), timeout=240)
             # Gewerbe's own EgovServiceDown was created by Prometheus, and Alertmanager holds it back

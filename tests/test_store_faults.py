@@ -40,7 +40,8 @@ def metric(daemon: DaemonProcess, name: str) -> float:
 
 
 def catalog(http_server: str, key: str) -> str:
-    return "".join(service_yaml(f"{key}{i}", [f"{http_server}/count/{key}-{i}"]) for i in range(TARGETS))
+    # 0.9 s: a probe times out only when the machine is far too loaded to answer a local request
+    return "".join(service_yaml(f"{key}{i}", [f"{http_server}/count/{key}-{i}"], timeout="0.9s") for i in range(TARGETS))
 
 
 def wait_written(daemon: DaemonProcess, at_least: float) -> None:
@@ -96,11 +97,17 @@ def test_postgres_stopped_for_two_minutes_loses_no_result(tmp_path, http_server)
         assert "älteste Ergebnisse verworfen" not in daemon.log()
         store = Store.open(pg.url, KINDS, migrate=False)
         try:
-            assert store.count_results() == hits(key)  # nothing lost, nothing twice
+            # nothing lost, nothing twice: one result per request the server saw, plus (a loaded
+            # machine) the probes that timed out before the server read their request
+            timed_out = sum(1 for _id, r in store.results() if r.reason.value in ("read_timeout", "connect_timeout"))
+            assert hits(key) <= store.count_results() <= hits(key) + timed_out, (store.count_results(), hits(key))
             assert acknowledged <= {rid for rid, _r in store.results()}
             assert stored_in_window(store, key, down_at + 5, up_at - 5) >= TARGETS * 60
-            states = {c.state for c in store.timeline() if c.url.split("/count/")[1].split("-", 1)[0] == key}
-            assert states == {"up"}  # a store outage is no outage of the services
+            changes = [c for c in store.timeline() if c.url.split("/count/")[1].split("-", 1)[0] == key]
+            # a store outage is no outage of the services (a probe that timed out is what it is)
+            assert {(c.state, c.reason) for c in changes} <= {("up", "ok"), ("down", "read_timeout"),
+                                                            ("down", "connect_timeout")}, changes
+            assert timed_out <= hits(key) // 100, timed_out  # the machine was not too loaded for the test
         finally:
             store.close()
 
@@ -132,13 +139,13 @@ def small_filesystem(size: str = "8m") -> Iterator[tuple[int, Path, Path]]:
 def fill(directory: Path) -> None:
     """Write a file until the file system is full."""
     chunk = b"\0" * 65536
-    with open(directory / "filler", "wb") as out:
-        try:
+    try:  # the store's own writes may have filled it already: then creating the file fails
+        with open(directory / "filler", "wb") as out:
             while True:
                 out.write(chunk)
                 out.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
 
 
 @pytest.mark.timeout(360)
@@ -159,7 +166,7 @@ def test_sqlite_on_a_full_disk(tmp_path, http_server, buffer):
             produced_at_fail = hits(key)
             daemon.wait_for(lambda: hits(key) - produced_at_fail > 15 * TARGETS, timeout=120, what="checks while full")
             assert daemon.proc.poll() is None
-            (outside / "filler").unlink()
+            (outside / "filler").unlink(missing_ok=True)
             freed_at = time.time()
             wait_recovered(daemon)
             dropped = metric(daemon, "egov_store_dropped_results_total")
