@@ -20,11 +20,11 @@ test:  ## install what is needed, then lint, type-check and run every test (brow
 	$(PY) -m pytest $(PARALLEL)
 	$(MAKE) --no-print-directory test-py313
 
-test-py313:  ## the fast tests again on Python 3.13 (scripts/setup.sh test made .venv-3.13; nothing to do when .venv is 3.13)
+test-py313:  ## the fast non-browser tests again on Python 3.13 (scripts/setup.sh test made .venv-3.13; nothing to do when .venv is 3.13)
 	@if $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
 		echo "Python 3.13: der Hauptlauf lief bereits auf Python 3.13"; \
 	else \
-		$(VENV313)/bin/python -m pytest $(PARALLEL) -m "not slow and not e2e" -p no:cacheprovider; \
+		$(VENV313)/bin/python -m pytest $(PARALLEL) -m "not slow and not e2e and not browser" -p no:cacheprovider; \
 	fi
 
 lint:  ## ruff and mypy over checks/ and monitor/ (settings in pyproject.toml); fails on any finding

@@ -58,12 +58,26 @@ def https_self_signed(tmp_path_factory) -> str:
 # durations (pytest --durations=0 on two cores), longest first; the rest keep their order.
 LONGEST_FIRST = (
     "test_previous_version.py", "test_store_faults.py", "test_accessibility.py", "test_ops_e2e.py",
-    "test_setup.py", "test_journey.py", "test_gdpr.py", "test_observatory_reference.py", "test_deploy.py",
+    "test_setup.py", "test_journey.py", "test_gdpr.py", "test_bench_probes.py", "test_bench_compare.py",
+    "test_observatory_reference.py", "test_deploy.py", "test_bench_pages.py",
     "test_hostile.py", "test_report.py", "test_daemon.py", "test_journey_cli.py", "test_distributed.py",
     "test_toy_kind.py", "test_ai_act.py", "test_journey_fidelity.py", "test_statuspage_e2e.py",
 )
 
 
+# Files whose tests start Chromium: marked `browser`, so the Python 3.13 leg of make test
+# (make test-py313: -m "not slow and not e2e and not browser") runs the rest.
+BROWSER_FILES = frozenset({
+    "test_accessibility.py", "test_ai_act.py", "test_ai_act_fidelity.py", "test_distributed.py", "test_gdpr.py",
+    "test_gdpr_cookies.py", "test_hostile.py", "test_journey.py", "test_journey_cli.py", "test_journey_fidelity.py",
+    "test_journey_report.py", "test_private_trust.py", "test_proxy.py", "test_report.py", "test_sandbox.py",
+    "test_statuspage_e2e.py", "test_wcag.py",
+})
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order stays
+    for item in items:
+        if item.path.name in BROWSER_FILES:
+            item.add_marker(pytest.mark.browser)
