@@ -4,7 +4,8 @@ PY := $(VENV)/bin/python
 VENV313 ?= .venv-3.13
 # Three workers on two cores: most tests wait for servers, browsers and timers, not for the CPU.
 # Each file stays on one worker (its servers and browser pool start once); the longest files
-# start first (tests/conftest.py).
+# start first (tests/conftest.py). Tests marked `alone` (a bound in seconds or bytes that the others'
+# load would break) run afterwards, one at a time.
 PARALLEL ?= -n 3 --dist loadfile --no-loadscope-reorder
 CONFIG ?= config/settings.yaml
 
@@ -17,7 +18,8 @@ run:  ## install what is needed, then run the daemon on the embedded default
 test:  ## install what is needed, then lint, type-check and run every test (browser, TLS, end-to-end included)
 	scripts/setup.sh test
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest $(PARALLEL)
+	$(PY) -m pytest $(PARALLEL) -m "not alone"
+	$(PY) -m pytest -m alone
 	$(MAKE) --no-print-directory test-py313
 
 test-py313:  ## the fast non-browser tests again on Python 3.13 (scripts/setup.sh test made .venv-3.13; nothing to do when .venv is 3.13)

@@ -411,6 +411,7 @@ def test_hostile_page_costs_at_most_its_timeout_and_leaves_the_pool_healthy(pool
     assert _chromedrivers() - before <= set(pool.live_processes())
 
 
+@pytest.mark.alone
 def test_hostile_page_does_not_stall_other_pages(pool, hostile):
     # Two hanging pages and eight clean ones share a pool of two: the clean ones still finish.
     urls = [hostile + "/schleife", hostile + "/schleife"] + [hostile + "/clean"] * 8
@@ -599,6 +600,7 @@ def test_error_status_page_is_reported_not_scanned(pool):
     assert page.error_reason == "http_status" and page.status == 503 and page.violations == ()
 
 
+@pytest.mark.alone
 @pytest.mark.e2e
 def test_daemon_scans_exports_and_a_hanging_page_never_delays_availability(tmp_path, hostile):
     from tests.daemon import running, service_yaml, write_daemon_config

@@ -38,13 +38,16 @@ def store_of(settings) -> Store:
     return Store.open(f"sqlite:///{settings.parent / 'store.db'}", KINDS)
 
 
+@pytest.mark.alone
 def test_daemon_probes_stores_and_exports(tmp_path, http_server):
     settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok", f"{http_server}/status/503"])
                                    + service_yaml("hanging", [f"{http_server}/hang"], timeout="0.8s"))
     with running(settings) as daemon:
-        daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "probe_success", url=f"{http_server}/status/503")
-                        is not None, what="first results")
-        time.sleep(3)
+        def enough() -> bool:
+            runs = [r.url for _, r in store_of(settings).results()]
+            return sum(u.endswith("/ok") for u in runs) >= 3 and sum(u.endswith("/hang") for u in runs) >= 2 and \
+                sample(daemon.get("/metrics")[1], "probe_success", url=f"{http_server}/status/503") is not None
+        daemon.wait_for(enough, timeout=60, what="three runs of /ok, two of /hang")
         text = daemon.get("/metrics")[1]
         assert sample(text, "probe_success", service="portal", url=f"{http_server}/ok", category="efa") == 1
         assert sample(text, "probe_success", url=f"{http_server}/status/503") == 0
@@ -101,10 +104,9 @@ def test_reload_keeps_the_running_config_when_the_new_one_is_invalid(tmp_path, h
                              capture_output=True, text=True, cwd=ROOT, timeout=30)
         assert cli.returncode == 1 and "services.0.category" in cli.stderr
         daemon.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
         before = store_of(settings).count_results()
-        time.sleep(2.5)
-        assert store_of(settings).count_results() > before, "the old schedule must keep running"
+        daemon.wait_for(lambda: store_of(settings).count_results() > before + 2, timeout=30,
+                        what="the old schedule running on")
         assert sample(daemon.get("/metrics")[1], "egov_config_last_reload_successful") == 0
         # A valid catalog with a second service is taken over, without a restart.
         catalog.write_text(valid_catalog + "  " + service_yaml("second", [f"{http_server}/redirect/2"]).replace("\n", "\n  "))
@@ -120,7 +122,7 @@ def test_sigterm_stops_cleanly(tmp_path, http_server):
     settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"]))
     daemon = DaemonProcess(settings)
     daemon.wait_ready()
-    time.sleep(1.5)
+    daemon.wait_for(lambda: store_of(settings).count_results() > 0, timeout=30, what="a first result")
     assert daemon.stop(signal.SIGTERM) == 0
     runs = store_of(settings).runs()
     assert len(runs) == 1 and runs[0]["stopped_at"] is not None

@@ -332,6 +332,7 @@ def test_hostile_page_costs_at_most_its_timeout(pool, hostile, path, scanned):
     assert clean.scanned and len(pool.live_processes()) <= pool.size
 
 
+@pytest.mark.alone
 def test_hanging_pages_do_not_stall_the_others(pool, hostile):
     urls = [hostile + "/schleife?1", hostile + "/schleife?2"] + [f"{hostile}/clean?{i}" for i in range(6)]
     started = time.monotonic()

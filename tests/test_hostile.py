@@ -249,6 +249,7 @@ def test_the_daemon_keeps_every_target_current_beside_hostile_ones(tmp_path, ser
     assert "Traceback" not in daemon.log()
 
 
+@pytest.mark.alone
 @pytest.mark.e2e
 def test_sigterm_ends_within_5_s_with_hanging_transfers_recorded_as_cut_short(tmp_path, http_server):
     from tests.daemon import DaemonProcess, service_yaml, write_daemon_config
@@ -377,6 +378,7 @@ def test_frames_are_scanned_to_the_documented_depth_and_the_cut_is_counted(brows
     assert image_alt.nodes == MAX_FRAME_DEPTH + 1  # one image in each document scanned
 
 
+@pytest.mark.alone
 @pytest.mark.slow
 def test_a_memory_bomb_is_killed_at_the_cap_and_the_pools_next_page_scans(server):
     """One page can never take the monitor with it: the session is killed when its process tree

@@ -214,6 +214,7 @@ def test_an_upload_file_gone_since_validation_is_unknown_naming_the_path(pool, a
     assert step["seconds"] < 2  # said at once, not after a timeout
 
 
+@pytest.mark.alone
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_sigterm_during_a_long_journey_ends_within_5_s_recorded_as_cut_short(app, tmp_path):

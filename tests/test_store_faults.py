@@ -148,6 +148,7 @@ def fill(directory: Path) -> None:
         assert exc.errno == errno.ENOSPC, exc
 
 
+@pytest.mark.alone
 @pytest.mark.timeout(360)
 @pytest.mark.parametrize("buffer", [100_000, 10], ids=["buffer-holds-all", "buffer-overflows"])
 def test_sqlite_on_a_full_disk(tmp_path, http_server, buffer):
