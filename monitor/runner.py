@@ -90,6 +90,10 @@ class CanaryGuard:
             return self.probe()
 
 
+class RunnerStopped(Exception):
+    """The runner's process stops (`cut_short` ran): no run starts any more."""
+
+
 @dataclasses.dataclass(slots=True, eq=False)
 class _OpenRun:
     """A run under way, for the watchdog: it ends with `unknown` if no result comes in time."""
@@ -135,6 +139,7 @@ class CheckRunner:
         self._slow = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="runner-canary")
         self._open: set[_OpenRun] = set()
         self._open_lock = threading.Lock()
+        self._stopped = False  # set by cut_short: the process stops, no run starts any more
         self._watching: threading.Event | None = None
 
     # ------------------------------------------------------------------ the watchdog
@@ -155,6 +160,8 @@ class CheckRunner:
         budget = settings.worst_case_seconds() + self.context_wait(settings) + WATCHDOG_MARGIN
         entry = _OpenRun(service, kind, url, started, budget, time.monotonic() + budget, conclude)
         with self._open_lock:
+            if self._stopped:  # a job the scheduler handed over just before it stopped
+                raise RunnerStopped
             self._open.add(entry)
         return entry
 
@@ -204,6 +211,7 @@ class CheckRunner:
     def cut_short(self) -> int:
         """End every open run as unknown/monitor_stopped (the process stops); returns how many."""
         with self._open_lock:
+            self._stopped = True  # a run starting after this would end after the writer closed: none starts
             entries = list(self._open)
         n = 0
         for entry in entries:
@@ -277,7 +285,13 @@ class CheckRunner:
                     self._in_flight -= 1
                     self._idle.notify_all()
 
-        entry = self._register(service, kind, url, settings, started, conclude)
+        try:
+            entry = self._register(service, kind, url, settings, started, conclude)
+        except RunnerStopped:  # not started: nothing was asked of the target, nothing is lost
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+            return True
 
         def ended(outcome: CheckResult | Exception) -> None:
             if not self._close(entry):
@@ -348,7 +362,12 @@ class CheckRunner:
             run_key: str | None = None) -> CheckResult:
         """`execute`, then store the result and hand it to the metrics (unless the watchdog has
         ended the run meanwhile: then its result stands and this one is dropped)."""
-        entry = self._register(service, kind, url, settings, datetime.now(UTC), None)
+        started = datetime.now(UTC)
+        try:
+            entry = self._register(service, kind, url, settings, started, None)
+        except RunnerStopped:  # not started (the process stops): nothing to store
+            return CheckResult(service.id, url, kind, State.UNKNOWN, Reason.MONITOR_STOPPED, started, 0.0,
+                               evidence={"detail": "der Monitor wird beendet; die Prüfung wurde nicht mehr gestartet"})
         result = self.execute(service, kind, url, settings)
         if not self._close(entry):
             log.warning("late result of %s for %s dropped: the run had been ended (watchdog or shutdown)", kind,

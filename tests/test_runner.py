@@ -140,3 +140,27 @@ def test_started_runs_are_bounded_and_waited_for(tmp_path, http_server):
     assert store.count_results() == 3 and all(r.state is State.UP for _, r in store.results())
     assert runner.start(service, "availability", service.urls[0], settings)  # room again
     assert runner.wait_idle(30) and store.count_results() == 4
+
+
+def test_after_the_shutdown_cut_no_run_starts_and_nothing_is_lost(tmp_path, http_server, mode):
+    """SIGTERM: `cut_short` ends the open runs; a job the scheduler handed over just before it
+    stopped must not start a probe whose result would arrive after the writer closed (a request
+    the target saw, with no result stored: found by the full-disk test on a loaded machine)."""
+    from tests.servers import hits
+
+    key = f"cut{mode}"
+    service = catalog_for(tmp_path, f"{http_server}/count/{key}")
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}", KINDS)
+    runner = CheckRunner(KINDS, store, CanaryGuard(CanarySettings()), BERLIN)
+    settings = service.checks["availability"]
+    runner.run(service, "availability", service.urls[0], settings)  # one run before: stored, seen by the server
+    assert (store.count_results(), hits(key)) == (1, 1)
+    assert runner.cut_short() == 0
+    if mode == "run":
+        result = runner.run(service, "availability", service.urls[0], settings)
+        assert (result.state, result.reason) == (State.UNKNOWN, Reason.MONITOR_STOPPED)
+    else:
+        assert runner.start(service, "availability", service.urls[0], settings, lambda _r: None)
+        assert runner.wait_idle(10)
+    assert runner.open_runs() == 0
+    assert (store.count_results(), hits(key)) == (1, 1)  # not asked, not stored
