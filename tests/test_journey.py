@@ -48,7 +48,7 @@ def files(tmp_path_factory) -> Path:
 def settings(files: Path, journey_steps: list[dict], **extra) -> JourneySettings:
     journey = {"name": "wohngeld", "title": "Wohngeld beantragen", "steps": journey_steps}
     journey.update(extra.pop("journey", {}))
-    # 20 s a step: a loaded machine (three test workers on two cores) never fails a healthy step
+    # 20 s a step: a loaded machine (test workers and browsers on two cores) never fails a healthy step
     raw = {"journeys": [journey], "data_file": "testdaten.yaml", "step_timeout": "20s", "timeout": "170s",
            "secrets": {"passwort": {"file": "passwort.txt"}}, **extra}
     return JourneySettings.model_validate(raw).bind_paths(files)
