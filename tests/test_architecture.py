@@ -18,10 +18,11 @@ CONSUMERS = ("monitor/metrics.py", "monitor/cli.py", "monitor/rollup.py", "monit
              "monitor/runner.py", "monitor/worker.py", "monitor/scheduler.py", "monitor/distributed.py",
              "monitor/statuspage/__init__.py", "monitor/config/models.py", "monitor/config/load.py",
              "monitor/config/schema.py", "monitor/config_issues.py", "monitor/report/model.py")
-KIND_PACKAGES = {"availability", "security", "accessibility", "gdpr", "journey", "ai_act"}
+KIND_PACKAGES = {"availability", "security", "accessibility", "gdpr", "journey", "ai_act", "experience"}
 # A composite kind may use the engines of the kinds it composes (never the other way round):
-# the journey kind runs axe on every step and records the whole journey as the DSGVO check does.
-COMPOSES = {"journey": {"accessibility", "gdpr"}, "ai_act": {"gdpr"}}
+# the journey kind runs axe on every step, records the whole journey as the DSGVO check does and
+# measures each step's page with the experience kind's collector.
+COMPOSES = {"journey": {"accessibility", "gdpr", "experience"}, "ai_act": {"gdpr"}}
 
 
 def modules(*tops: str) -> list[Path]:
@@ -36,7 +37,7 @@ def test_no_module_is_longer_than_700_lines():
 
 def test_the_consumers_never_ask_which_kind_they_hold():
     # a built-in kind named anywhere (a literal or a CheckKind member) is a per-kind branch in waiting
-    pattern = re.compile(r"CheckKind|[\"'](availability|security|accessibility|gdpr|journey|ai_act)[\"']")
+    pattern = re.compile(r"CheckKind|[\"'](availability|security|accessibility|gdpr|journey|ai_act|experience)[\"']")
     found = [f"{path}:{i}: {line.strip()}" for path in CONSUMERS
              for i, line in enumerate((ROOT / path).read_text().splitlines(), 1) if pattern.search(line)]
     assert found == []
@@ -89,7 +90,8 @@ def test_the_layer_picture_in_the_docs_is_the_import_graphs():
 
 def test_every_registered_kind_has_a_presentation_and_a_unique_report_place():
     kinds = list(builtin())
-    assert [k.name for k in kinds] == ["availability", "security", "accessibility", "gdpr", "journey", "ai_act"]
+    assert [k.name for k in kinds] == ["availability", "security", "accessibility", "gdpr", "journey", "ai_act",
+                                       "experience"]
     for kind in kinds:
         assert kind.check.kind == kind.name and kind.title and kind.section_id and kind.report_template
         names = [f.name for f in kind.families]

@@ -27,6 +27,11 @@ from checks import browser as browser_pool
 from checks.accessibility.axe import PageScan, install, scan_current
 from checks.accessibility.settings import IMPACTS, AccessibilitySettings
 from checks.context import CheckContext
+from checks.experience.measure import figures as experience_figures
+from checks.experience.measure import install as install_collector
+from checks.experience.measure import read as read_collector
+from checks.experience.measure import verdicts as experience_verdicts
+from checks.experience.settings import THRESHOLDS
 from checks.gdpr.classification import summarize, tracker_for
 from checks.gdpr.markers import judge
 from checks.gdpr.party import first_party_cookie_names
@@ -51,6 +56,8 @@ class JourneyMeasurements(TypedDict, total=False):
     steps: float
     steps_passed: float
     blocked_requests: float
+    # experience on: experience_<metric>_seconds (lcp, tbt, fcp, ttfb, inp) and experience_cls, the
+    # worst step's lab value; experience_poor_steps
     # accessibility on: barriers_<impact> (elements) over all steps; gdpr on: trackers,
     # third_party_hosts, third_party_cookies, nonessential_cookies, storage_keys and marker_<name>
 
@@ -63,6 +70,7 @@ class JourneyEvidence(TypedDict, total=False):
     detail: str
     gdpr: dict[str, Any]
     test_system: bool
+    experience: dict[str, Any]  # verdict, the worst step's values, the step of each
 
 
 def barriers_key(impact: str) -> str:
@@ -81,17 +89,59 @@ def journey_name(url: str) -> str:
     return url.rsplit(KEY_SEPARATOR, 1)[-1] if KEY_SEPARATOR in url else ""
 
 
+def experience_key(metric: str) -> str:
+    """The journey's measurement of a metric's worst step value (seconds; CLS as it is)."""
+    return f"experience_{metric}" if THRESHOLDS[metric].unit == "" else f"experience_{metric}_seconds"
+
+
 class _StepScans:
-    """What runs after each passed step: axe on a new page, the step's share of the network."""
+    """What runs after each passed step: axe on a new page, the step's share of the network,
+    the lab figures of the step's page and its interactions."""
 
     def __init__(self, session: browser_pool.BrowserSession, settings: JourneySettings) -> None:
         self.session = session
         self.settings = settings
         self.options = AccessibilitySettings(tags=settings.tags).run_options() if settings.accessibility else None
         self.scans: dict[str, dict[str, Any]] = {}
+        self.experience: dict[str, dict[str, Any]] = {}
+        self._doc = ""  # the collector's id of the document read last
+        self._seen: set[Any] = set()  # its interactions already attributed to a step
         self.seconds = 0.0
 
     def __call__(self, step: Step, outcome: StepOutcome) -> None:
+        if self.settings.experience:
+            self._measure(step, outcome)
+        self._scan(step, outcome)
+
+    def _measure(self, step: Step, outcome: StepOutcome) -> None:
+        """A new page: its load figures and the step's interactions on it; the same page: the
+        step's interactions only (INP). An interaction that navigated away is not readable."""
+        t0 = time.monotonic()
+        try:
+            state = read_collector(self.session)
+        except browser_pool.WebDriverException:
+            state = None
+        if state is not None:
+            new_page = state.get("doc") != self._doc
+            if new_page:
+                self._doc, self._seen = str(state.get("doc")), set()
+            got = experience_figures(state, self._seen)
+            self._seen |= {e["id"] for e in state.get("events") or []}
+            values = got["values"] if new_page else {"inp": got["values"]["inp"]}
+            if any(v is not None for v in values.values()):
+                each, verdict = experience_verdicts(values)
+                row: dict[str, Any] = {"page": outcome.url, "new_page": new_page, "values": values,
+                                       "verdicts": each, "verdict": verdict}
+                if new_page and got.get("lcp_element"):
+                    row["lcp_element"] = got["lcp_element"]
+                if got.get("inp_interaction") and values.get("inp") is not None:
+                    row["inp_interaction"] = got["inp_interaction"]
+                if new_page and got.get("long_tasks"):
+                    row["long_tasks"] = got["long_tasks"][:3]
+                self.experience[step.name] = row
+        self.seconds += time.monotonic() - t0
+
+    def _scan(self, step: Step, outcome: StepOutcome) -> None:
         if self.options is None or not (step.action == "open" or outcome.navigated or step.action == "click"):
             return
         t0 = time.monotonic()
@@ -191,6 +241,8 @@ def run(target: Target, settings: JourneySettings, ctx: CheckContext) -> CheckRe
                                 fresh=True) as session:
             if settings.accessibility:
                 install(session)
+            if settings.experience:
+                install_collector(session)
             recorder = install_recorder(session) if settings.gdpr else ""
             runner = JourneyRun(session, journey, values, step_timeout=settings.step_timeout, base_url=start_url,
                                 max_screenshot_bytes=settings.max_screenshot_bytes, screenshots=settings.screenshots)
@@ -230,6 +282,8 @@ def _result(target: Target, settings: JourneySettings, journey: Journey, started
         row = o.to_dict()
         if o.name in placed:
             row["accessibility"] = placed[o.name]
+        if o.name in scans.experience:
+            row["experience"] = scans.experience[o.name]
         steps.append(row)
     journey_seconds = sum(o.seconds for o in outcomes)
     measurements: JourneyMeasurements = {
@@ -241,11 +295,18 @@ def _result(target: Target, settings: JourneySettings, journey: Journey, started
         for impact in IMPACTS:
             per_key[barriers_key(impact)] = float(sum(s.get("barriers", {}).get(impact, 0) for s in scans.scans.values()))
     per_key.update(gdpr_counts)
+    experience = _experience(scans.experience)
+    for metric, value in experience.get("values", {}).items():
+        per_key[experience_key(metric)] = value
+    if experience:
+        per_key["experience_poor_steps"] = float(experience["poor_steps"])
     evidence: JourneyEvidence = {"journey": journey.name, "title": journey.title_de, "steps": steps,
                                  "failed_step": failed.name if failed is not None else None,
                                  "test_system": journey.test_system}
     if gdpr_part is not None:
         evidence["gdpr"] = gdpr_part
+    if experience:
+        evidence["experience"] = experience
     fail_rank = IMPACTS.index(settings.fail_impact)
     barriers = sum(int(per_key.get(barriers_key(i), 0)) for i in IMPACTS[:fail_rank + 1])
     gdpr_failed = [k for k, m in (gdpr_part or {}).get("markers", {}).items() if m.get("state") == "fail"]
@@ -267,6 +328,22 @@ def _result(target: Target, settings: JourneySettings, journey: Journey, started
         evidence["detail"] = f"alle {len(passed) - 1} Schritte bis zum Haltepunkt in {journey_seconds:.1f} s"
     return CheckResult(target.service_id, target.url, "journey", state, reason, started, seconds,
                        measurements=per_key, evidence=_scrubbed(cast(dict[str, Any], evidence), scrub))
+
+
+def _experience(steps: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The journey's experience from its steps: each metric's worst step (value and step name),
+    the verdict from those values, the steps judged poor."""
+    worst: dict[str, tuple[float, str]] = {}
+    for name, row in steps.items():
+        for metric, value in row["values"].items():
+            if value is not None and (metric not in worst or value > worst[metric][0]):
+                worst[metric] = (value, name)
+    if not worst:
+        return {}
+    values = {m: v for m, (v, _n) in worst.items()}
+    each, verdict = experience_verdicts(values)
+    return {"values": values, "steps_of": {m: n for m, (_v, n) in worst.items()}, "verdicts": each,
+            "verdict": verdict, "poor_steps": sum(1 for r in steps.values() if r.get("verdict") == "poor")}
 
 
 def _place_scans(outcomes: list[StepOutcome], scans: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -302,10 +379,12 @@ def _scrubbed(value: Any, scrub: Scrubber) -> Any:
 FAIL_PREFIX = "fail:"  # tally key of a failed step: fail:<step>
 
 
-class StepDigest(TypedDict):
+class StepDigest(TypedDict, total=False):
     name: str
     state: str
     seconds: float | None
+    experience: dict[str, float | None]  # the step's lab values (journeys measured since issue 41)
+    verdict: str | None
 
 
 class JourneyDigest(TypedDict):
@@ -318,6 +397,14 @@ class JourneyDigest(TypedDict):
     trackers: list[dict[str, str]]  # host, step
 
 
+def _step_digest(step: Mapping[str, Any]) -> StepDigest:
+    out: StepDigest = {"name": step["name"], "state": step["state"], "seconds": step.get("seconds")}
+    if step.get("experience"):
+        out["experience"] = {m: v for m, v in (step["experience"].get("values") or {}).items() if v is not None}
+        out["verdict"] = step["experience"].get("verdict")
+    return out
+
+
 class JourneyRecords(Records):
     def latency(self, result: CheckResult) -> float:
         """A passed journey's time (the report's median and p95); a failed one ended early."""
@@ -328,7 +415,7 @@ class JourneyRecords(Records):
         ev = evidence_of(result)
         steps = ev.get("steps") or []
         return {"title": cut(ev.get("title"), 200), "failed_step": ev.get("failed_step"),
-                "steps": [{"name": s["name"], "state": s["state"], "seconds": s.get("seconds")} for s in steps[:60]],
+                "steps": [_step_digest(s) for s in steps[:60]],
                 "barriers": {s["name"]: dict(s["accessibility"]["barriers"]) for s in steps
                              if (s.get("accessibility") or {}).get("barriers")},
                 "trackers": [{"host": cut(t.get("host"), 200), "step": cut(t.get("step"), 80)}

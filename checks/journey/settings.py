@@ -36,6 +36,9 @@ class JourneySettings(CheckSettings):
     fail_impact: Literal["critical", "serious", "moderate", "minor"] = Field(
         "serious", description="Barriers of this impact or worse on a step are findings (the journey is degraded).")
     gdpr: bool = Field(False, description="Record the whole journey before consent (trackers, cookies, storage).")
+    experience: bool = Field(True, description=(
+        "Measure each step's page in the lab (LCP, CLS, TBT, FCP, TTFB) and the interactions of each step "
+        "(INP), with the experience kind's collector; unthrottled, in the journey's own browser."))
     first_party: list[str] = Field(default_factory=list, description="gdpr: further domains that count as first party.")
     necessary_names: list[str] = Field(default_factory=list, description=(
         "gdpr: further strictly necessary cookie and storage names (shell patterns), as the DSGVO kind's "

@@ -9,7 +9,7 @@ docs/architecture.md.
 
 from __future__ import annotations
 
-from monitor.kinds import accessibility, ai_act, availability, gdpr, journey, security
+from monitor.kinds import accessibility, ai_act, availability, experience, gdpr, journey, security
 from monitor.kinds.base import Family, Kind, Kinds
 
 
@@ -22,6 +22,7 @@ def builtin() -> Kinds:
         gdpr.KIND,
         journey.KIND,
         ai_act.KIND,
+        experience.KIND,
     ])
 
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from checks import journey
 from checks.accessibility.settings import IMPACTS
-from checks.journey import FAIL_PREFIX, barriers_key, evidence_of, journey_name, measurements_of
+from checks.experience.settings import THRESHOLDS, VERDICT_DE
+from checks.journey import FAIL_PREFIX, barriers_key, evidence_of, experience_key, journey_name, measurements_of
 from checks.result import CheckResult
 from monitor import rollup
 from monitor.kinds.base import Families, Family, Kind
@@ -32,6 +33,7 @@ REASONS_DE = {
     "too_many_redirects": "zu viele Weiterleitungen", "internal_error": "interner Fehler des Monitors",
     "value_mismatch": "Feld enthält einen anderen Wert", "form_invalid": "Formular nicht abgeschickt",
 }
+XP_METRICS = ("lcp", "cls", "tbt", "inp")  # a step's lab values shown beside its time
 _STATE_MARK = {"pass": "[green]✓[/]", "fail": "[bold red]✗[/]", "skipped": "[dim]–[/]"}
 
 
@@ -52,6 +54,7 @@ class JourneyFigures:
     trackers: list[dict[str, str]]  # newest run: tracker hosts and the step that loaded them
     last_state: str
     last_failed_step: str | None
+    steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # newest run: name, seconds, experience
 
     @property
     def rate(self) -> float | None:
@@ -97,6 +100,11 @@ class Journey(Kind):
                ("journey", "impact")),
         Family("egov_journey_trackers", "Tracker hosts contacted before consent along the journey's last run",
                ("journey",)),
+        *(Family(f"egov_journey_{experience_key(m)}", f"{THRESHOLDS[m].title_de}: the worst step's lab value in the "
+                 "journey's last run" + (" in seconds" if THRESHOLDS[m].unit == "s" else ""), ("journey",))
+          for m in XP_METRICS),
+        Family("egov_journey_experience_poor_steps", "Steps of the journey's last run whose page or interaction "
+               "was judged poor (lab values)", ("journey",)),
     )
 
     # ----------------------------------------------------------- metrics and rollups
@@ -120,6 +128,13 @@ class Journey(Kind):
                 out["egov_journey_barriers"].add_metric(base + [name, impact], result.measurements[barriers_key(impact)])
         if "trackers" in result.measurements:
             out["egov_journey_trackers"].add_metric(base + [name], result.measurements["trackers"])
+        for metric in XP_METRICS:
+            if experience_key(metric) in result.measurements:
+                out[f"egov_journey_{experience_key(metric)}"].add_metric(
+                    base + [name], result.measurements[experience_key(metric)])
+        if "experience_poor_steps" in result.measurements:
+            out["egov_journey_experience_poor_steps"].add_metric(base + [name],
+                                                                 result.measurements["experience_poor_steps"])
 
     # ----------------------------------------------------------- CLI
 
@@ -155,6 +170,11 @@ class Journey(Kind):
                                       f"{shot.get('bytes', 0) // 1024} KiB (mit --anhaenge VERZEICHNIS speichern)")
                     elif shot.get("omitted"):
                         console.print(f"      Bildschirmfoto: {escape(shot['omitted'])}")
+                xp = step.get("experience") or {}
+                if xp:
+                    shown = ", ".join(f"{m.upper()} {_xp(m, v)}" for m in XP_METRICS
+                                      if (v := (xp.get("values") or {}).get(m)) is not None)
+                    console.print(f"      Laborwerte: {shown} ({VERDICT_DE.get(xp.get('verdict'), '–')})")
                 a11y = step.get("accessibility") or {}
                 if a11y.get("error"):
                     console.print(f"      axe nicht gelaufen: {escape(a11y['error'])}")
@@ -210,7 +230,8 @@ class Journey(Kind):
                 journey_name(url), str(dg.get("title") or journey_name(url)), url, up + degraded + down, up + degraded,
                 monthly, rollup.percentile(total.hist, 0.5), rollup.percentile(total.hist, 0.95), fails,
                 {k: {i: int(n) for i, n in v.items()} for k, v in (dg.get("barriers") or {}).items()},
-                list(dg.get("trackers") or []), last.last_state, dg.get("failed_step")))
+                list(dg.get("trackers") or []), last.last_state, dg.get("failed_step"),
+                [s for s in dg.get("steps") or [] if s.get("state") in ("pass", "fail")]))
         return JourneySummary(figures) if figures else None
 
     def light(self, report: ServiceReport) -> Light:
@@ -257,7 +278,17 @@ class Journey(Kind):
                                 f"z. B. {s.name}: {j.title} ({j.rate:.1f} %{where}).".replace(".0 %", " %"))]
 
     def section_context(self, data: ReportData) -> dict[str, Any]:
-        return {"journey_months": MONTHS_DE, "journey_impacts": IMPACTS}
+        return {"journey_months": MONTHS_DE, "journey_impacts": IMPACTS, "journey_xp": XP_METRICS,
+                "journey_xp_format": _xp, "journey_xp_verdict": VERDICT_DE}
+
+
+def _xp(metric: str, value: float | None) -> str:
+    """A lab value in German: '2,4 s', '120 ms', '0,08'."""
+    if value is None:
+        return "–"
+    if THRESHOLDS[metric].unit == "":
+        return f"{value:.2f}".replace(".", ",")
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s".replace(".", ",")
 
 
 KIND = Journey()
