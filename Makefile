@@ -41,6 +41,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	scripts/setup.sh test
 	$(PY) -m bench.availability
 	$(PY) -m bench.daemon_e2e
+	$(PY) -m bench.daemon_e2e --locations 2
 	$(PY) -m bench.security
 	$(PY) -m bench.accessibility
 	$(PY) -m bench.a11y_compare
@@ -48,6 +49,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	$(PY) -m bench.gdpr
 	$(PY) -m bench.gdpr_compare
 	$(PY) -m bench.journey
+	$(PY) -m bench.experience  # about 25 minutes: Lighthouse takes ~20 s a load
 	$(PY) -m bench.kinds_compare
 	$(PY) -m bench.report
 	$(PY) -m bench.statuspage

@@ -15,6 +15,9 @@ the results in its TSDB): the peer's CPU seconds per check (blackbox plus Promet
 its scheduling delay as Prometheus measures it (prometheus_target_interval_length_seconds,
 the actual interval minus the configured one).
 
+With `--locations 2` every target is probed from two locations (both this machine's network,
+settings.yaml `locations:`) and the votes combined (issue 39): what the locations cost the daemon.
+
 Run: make bench   (or: PYTHONPATH=. .venv/bin/python -m bench.daemon_e2e --targets 10000 --measure 180)
 """
 
@@ -37,22 +40,27 @@ from tests.daemon import DaemonProcess
 from tests.servers import free_port
 
 
-def catalog(directory: Path, base: str, n: int, interval: int, port: int) -> Path:
+def catalog(directory: Path, base: str, n: int, interval: int, port: int, locations: int = 1) -> Path:
+    names = [f"standort{k}" for k in range(locations)] if locations > 1 else []
+    where = f", locations: [{', '.join(names)}]" if names else ""
     lines = ["services:"]
     for i in range(n):
         lines += [f"  - id: s{i:05d}", f"    name: Dienst {i}", "    category: efa", "    operator: Land Saarland",
                   "    contact: ops@example.invalid", f'    urls: ["{base}/s{i}"]', "    checks:",
-                  f"      availability: {{interval: {interval}s, timeout: 5s, retries: 0}}"]
+                  f"      availability: {{interval: {interval}s, timeout: 5s, retries: 0{where}}}"]
     (directory / "catalog.yaml").write_text("\n".join(lines) + "\n")
     settings = directory / "settings.yaml"
-    settings.write_text(f'catalog: [catalog.yaml]\nlisten: "127.0.0.1:{port}"\n'
-                        f'store: {{url: "sqlite:///{directory / "store.db"}"}}\n')
+    text = (f'catalog: [catalog.yaml]\nlisten: "127.0.0.1:{port}"\n'
+            f'store: {{url: "sqlite:///{directory / "store.db"}"}}\n')
+    if names:  # each a location of its own, all in this machine's network: the daemon's cost of the votes
+        text += "locations:\n" + "".join(f"  - {{name: {name}, local: true}}\n" for name in names)
+    settings.write_text(text)
     return settings
 
 
-def ours(base: str, n: int, interval: int, measure: float) -> dict:
+def ours(base: str, n: int, interval: int, measure: float, locations: int = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix="egov-e2e-") as tmp:
-        settings = catalog(Path(tmp), base, n, interval, free_port())
+        settings = catalog(Path(tmp), base, n, interval, free_port(), locations)
         daemon = DaemonProcess(settings, log_level="WARNING")
         try:
             daemon.wait_ready(timeout=120)
@@ -155,11 +163,15 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=10_000)
     parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--measure", type=float, default=180.0)
+    parser.add_argument("--locations", type=int, default=1,
+                        help="probe each target from this many locations (settings.yaml `locations:`, all local), "
+                             "the votes combined by quorum; the peer has no such notion and probes once")
     args = parser.parse_args()
     with nginx() as port:
         base = f"http://127.0.0.1:{port}"
-        a = ours(base, args.targets, args.interval, args.measure)
-        print(f"egov-monitor run, {args.targets} targets every {args.interval} s (SQLite, one process):")
+        a = ours(base, args.targets, args.interval, args.measure, args.locations)
+        where = f", each from {args.locations} locations" if args.locations > 1 else ""
+        print(f"egov-monitor run, {args.targets} targets every {args.interval} s{where} (SQLite, one process):")
         print(f"  checks stored/s {a['checks_per_second']:.1f} (due: {args.targets / args.interval:.1f}), "
               f"CPU per check {a['cpu_per_check_ms']:.2f} ms, RSS {a['rss_mb']:.0f} MB, missed runs {a['missed']:.0f}")
         print(f"  scheduling lag p50 {a['lag_p50'] * 1000:.1f} ms, p99 {a['lag_p99'] * 1000:.1f} ms (goal p99 < 1 s) "

@@ -8,8 +8,9 @@ the local application of the tests (tests/journey_app.py): open the start page, 
 "Antrag starten", fill "Vorname", click "Weiter", expect the address step; and run axe-core
 4.10.2 with the WCAG 2.1 AA tags on each page a step opened or clicked to (three pages).
 The plain script is what a careful engineer writes: explicit waits, no guard, no evidence.
-The rounds alternate; printed are the medians, the ratio (goal: at most 1.2), and the time
-of each of our steps.
+The rounds alternate; printed are the medians, the ratio (goal: at most 1.2), the time
+of each of our steps, and what the lab measurement of each step (`experience`, on by default)
+costs: our journey again with `experience: false` in each round (goal: at most 5 %).
 
     python -m bench.journey [--rounds 10]
 """
@@ -109,12 +110,14 @@ def main() -> None:
         pool = BrowserPool(BrowserSettings(), 1)
         try:
             ours(pool, settings, base), plain(base)  # warm the disk cache for both
-            mine, theirs, steps = [], [], []
+            unmeasured = settings.model_copy(update={"experience": False})
+            mine, theirs, steps, without = [], [], [], []
             for _ in range(args.rounds):
                 seconds, per_step = ours(pool, settings, base)
                 mine.append(seconds)
                 steps.append(per_step)
                 theirs.append(plain(base))
+                without.append(ours(pool, unmeasured, base)[0])
         finally:
             pool.close()
     a, b = statistics.median(mine), statistics.median(theirs)
@@ -123,6 +126,8 @@ Antragsstrecke, 5 Schritte, axe-core auf 3 Seiten, frischer Chromium je Lauf, {a
   egov-monitor journey      Median {a:6.2f} s   (min {min(mine):.2f}, max {max(mine):.2f})
   Selenium-Skript (gleich)  Median {b:6.2f} s   (min {min(theirs):.2f}, max {max(theirs):.2f})
   Verhältnis egov-monitor / Skript: {a / b:.2f}x (Ziel: höchstens 1,2x)
+  ohne Laborwerte (experience: false) Median {statistics.median(without):6.2f} s: die Messung kostet
+    {100 * (a / statistics.median(without) - 1):+.1f} % (Ziel: höchstens 5 %)
   Zeit je Schritt (Median, ohne axe):""")
     for name in steps[0]:
         print(f"    {name:<10} {statistics.median(s[name] for s in steps):6.3f} s")

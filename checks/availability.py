@@ -14,7 +14,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict, cast
@@ -26,6 +26,7 @@ from checks.curlprobe import fetch, submit
 from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome
 from checks.httptext import body_text
 from checks.kind import CheckImplementation, Implicated, Records
+from checks.locations import Location, combine_votes
 from checks.proxy import Proxy, ProxySettings
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import ByteSize, CheckSettings, Duration, PositiveDuration, SettingsFileError
@@ -87,6 +88,33 @@ class AvailabilitySettings(CheckSettings):
     proxy: ProxySettings | Literal["direct"] | None = Field(None, description=(
         "Instead of settings.yaml `proxy:` for this profile: `direct` (no proxy) or a proxy of its own "
         "({url, credentials_file, no_proxy}; credentials_file relative to the settings directory). Empty: the global one."))
+    locations: list[str] = Field(default_factory=list, description=(
+        "Names of settings.yaml `locations:` to probe from, each interval from every one (e.g. [landesnetz, "
+        "internet]). Empty: the monitor's own network only."))
+    quorum: int | None = Field(None, ge=1, description=(
+        "How many locations must see the service down for `down`; default: all but one, at least 1. Down from fewer "
+        "is `degraded` with reason partial_outage; a location that cannot probe (its proxy fails) does not vote."))
+
+    @field_validator("locations")
+    @classmethod
+    def _distinct_locations(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("ein Standort ist mehrfach genannt; jeden Namen nur einmal")
+        return value
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> AvailabilitySettings:
+        if self.quorum is not None and self.quorum > max(1, len(self.locations)):
+            raise ValueError(f"quorum {self.quorum} ist größer als die Zahl der Standorte ({len(self.locations)}); "
+                             "quorum senken oder Standorte unter locations ergänzen")
+        return self
+
+    def location_refs(self) -> list[tuple[tuple[Any, ...], str]]:
+        return [(("locations", i), name) for i, name in enumerate(self.locations)]
+
+    @property
+    def effective_quorum(self) -> int:
+        return self.quorum or max(1, len(self.locations) - 1)
 
     @field_validator("body_must_match", "body_must_not_match")
     @classmethod
@@ -120,9 +148,12 @@ class AvailabilitySettings(CheckSettings):
         bound = self.proxy.model_copy(update={"credentials_file": base / self.proxy.credentials_file})
         return self.model_copy(update={"proxy": bound})
 
-    def options_for(self, ctx: CheckContext | None) -> FetchOptions:
-        """The fetch options with the proxy this run goes through (the profile's, else the process's)."""
-        if self.proxy is None:
+    def options_for(self, ctx: CheckContext | None, location: Location | None = None) -> FetchOptions:
+        """The fetch options with the proxy this run goes through: a location's own proxy, else
+        the profile's, else the process's."""
+        if location is not None and location.proxy is not None:
+            proxy: Proxy | None = location.proxy
+        elif self.proxy is None:
             proxy = ctx.proxy if ctx is not None else None
         elif self.proxy == "direct":
             proxy = None
@@ -221,6 +252,8 @@ class AvailabilityEvidence(TypedDict, total=False):
     redirect_chain: list[str]
     ip: str
     proxy: str  # host:port of the HTTP proxy the request went through
+    locations: list[dict[str, Any]]  # with `locations`: each one's vote (name, state, reason, detail, duration)
+    partial: dict[str, Any]  # a partial outage: the locations it was down from (and their German descriptions)
     tls: dict[str, Any]  # client_profile, aia_issuer_url, version, cipher, subject, issuer
 
 
@@ -265,9 +298,24 @@ def _attempt_evidence(outcome: FetchOutcome, state: State, reason: Reason, detai
 
 
 def run(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None = None) -> CheckResult:
-    """Probe `target.url`; a failure is retried `settings.retries` times before it counts."""
+    """Probe `target.url`; a failure is retried `settings.retries` times before it counts.
+    With `locations`, from each of them, and the votes decide (`start`)."""
+    if settings.locations:
+        got: list[CheckResult | Exception] = []
+        ended = threading.Event()
+
+        def done(outcome: CheckResult | Exception) -> None:
+            got.append(outcome)
+            ended.set()
+
+        start(target, settings, ctx, done)
+        ended.wait()
+        if isinstance(got[0], Exception):
+            raise got[0]
+        return got[0]
     started, t0 = datetime.now(UTC), time.monotonic()
-    return _conclude(target, settings, ctx, started, t0, fetch(target.url, settings.options_for(ctx)))
+    options = settings.options_for(ctx)
+    return _conclude(target, settings, options, started, t0, fetch(target.url, options))
 
 
 def start(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None,
@@ -275,12 +323,49 @@ def start(target: Target, settings: AvailabilitySettings, ctx: CheckContext | No
     """`run` without a thread waiting for the probe: `done(result)` is called on the prober's
     loop thread when it ends (or `done(exception)` if judging it failed). A failure that is to
     be retried continues on a thread of the retry pool, which waits `retry_delay` between
-    attempts as `run` does; only failing probes take that way."""
+    attempts as `run` does; only failing probes take that way. With `locations`, one probe
+    from each at once, and `done` once the last has ended (`combine`)."""
+    if settings.locations:
+        _start_located(target, settings, ctx, done)
+        return
+    _start_one(target, settings, settings.options_for(ctx), done)
+
+
+def _start_located(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None,
+                   done: Callable[[CheckResult | Exception], None]) -> None:
+    started, t0 = datetime.now(UTC), time.monotonic()
+    names = list(settings.locations)
+    known = ctx.locations if ctx is not None else {}
+    results: dict[str, CheckResult | Exception] = {}
+    lock = threading.Lock()
+
+    def one_done(name: str, outcome: CheckResult | Exception) -> None:
+        with lock:
+            results[name] = outcome
+            complete = len(results) == len(names)
+        if complete:
+            try:
+                combined: CheckResult | Exception = combine(target, settings, names, results, known, started, t0)
+            except Exception as exc:
+                combined = exc
+            done(combined)
+
+    for name in names:
+        location = known.get(name)
+        if location is None:  # validated against settings.yaml; only a context built without them gets here
+            one_done(name, RuntimeError(f"Standort {name!r} ist in diesem Prozess nicht konfiguriert"))
+            continue
+        _start_one(target, settings, settings.options_for(ctx, location),
+                   functools.partial(one_done, name))
+
+
+def _start_one(target: Target, settings: AvailabilitySettings, options: FetchOptions,
+               done: Callable[[CheckResult | Exception], None]) -> None:
     started, t0 = datetime.now(UTC), time.monotonic()
 
     def conclude(outcome: FetchOutcome, verdict: tuple[State, Reason, str]) -> None:
         try:
-            result: CheckResult | Exception = _conclude(target, settings, ctx, started, t0, outcome, verdict)
+            result: CheckResult | Exception = _conclude(target, settings, options, started, t0, outcome, verdict)
         except Exception as exc:
             result = exc
         done(result)
@@ -296,7 +381,7 @@ def start(target: Target, settings: AvailabilitySettings, ctx: CheckContext | No
         else:
             conclude(outcome, verdict)
 
-    submit(target.url, settings.options_for(ctx), first)
+    submit(target.url, options, first)
 
 
 _RETRIES: concurrent.futures.ThreadPoolExecutor | None = None
@@ -311,7 +396,7 @@ def _retry_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _RETRIES
 
 
-def _conclude(target: Target, settings: AvailabilitySettings, ctx: CheckContext | None, started: datetime, t0: float,
+def _conclude(target: Target, settings: AvailabilitySettings, options: FetchOptions, started: datetime, t0: float,
               outcome: FetchOutcome, verdict: tuple[State, Reason, str] | None = None) -> CheckResult:
     """The result of a probe whose first attempt ended in `outcome` (judged: `verdict`): the
     retries it is due (they wait), then the result with every attempt as evidence."""
@@ -323,7 +408,7 @@ def _conclude(target: Target, settings: AvailabilitySettings, ctx: CheckContext 
         if state is not State.DOWN or len(attempts) > settings.retries:
             break
         time.sleep(settings.retry_delay)
-        outcome = fetch(target.url, settings.options_for(ctx))
+        outcome = fetch(target.url, options)
     if state is State.UP and len(attempts) > 1:
         state, reason = State.DEGRADED, Reason.RECOVERED_ON_RETRY
         detail = f"zuerst gescheitert ({attempts[0]['reason']}), beim {len(attempts)}. Versuch erreicht"
@@ -360,6 +445,63 @@ def _conclude(target: Target, settings: AvailabilitySettings, ctx: CheckContext 
     )
 
 
+def combine(target: Target, settings: AvailabilitySettings, names: list[str],
+            results: Mapping[str, CheckResult | Exception], locations: Mapping[str, Location],
+            started: datetime, t0: float) -> CheckResult:
+    """One result of the probes from each location: the verdict by quorum (`combine_votes`), the
+    measurements and evidence of the location that decided it (the first in the profile's order
+    that was down for `down`, else the first that reached the service), every location's vote in
+    `evidence.locations`."""
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        r = results[name]
+        if isinstance(r, Exception):
+            rows.append({"name": name, "state": State.UNKNOWN.value, "reason": Reason.INTERNAL_ERROR.value,
+                         "detail": str(r)[:200]})
+            continue
+        row = {"name": name, "state": r.state.value, "reason": r.reason.value,
+               "detail": str(r.evidence.get("detail", ""))[:200],
+               "duration_seconds": r.measurements.get("duration_seconds")}
+        if r.evidence.get("proxy"):
+            row["proxy"] = r.evidence["proxy"]
+        rows.append(row)
+    verdict = combine_votes([(row["name"], row["state"]) for row in rows], settings.effective_quorum)
+    described = {n: (locations[n].description if n in locations else n) for n in names}
+
+    def first(wanted: tuple[str, ...]) -> CheckResult | None:
+        return next((r for n in names if n in wanted and isinstance(r := results[n], CheckResult)), None)
+
+    if verdict.outcome == "unknown":
+        base = first(verdict.unknown)
+        state, reason = State.UNKNOWN, base.reason if base is not None else Reason.INTERNAL_ERROR
+        detail = "kein Standort konnte prüfen: " + "; ".join(f"{row['name']}: {row['detail']}" for row in rows)
+    elif verdict.outcome == "down":
+        base = first(verdict.down)
+        assert base is not None
+        state, reason = State.DOWN, base.reason
+        detail = (f"nicht erreichbar von {len(verdict.down)} von {len(verdict.known)} Standorten "
+                  f"({', '.join(verdict.down)}): {base.evidence.get('detail', '')}")
+    else:
+        reached = tuple(n for n in verdict.known if n not in verdict.down)
+        base = first(reached)
+        assert base is not None
+        if verdict.outcome == "partial":
+            state, reason = State.DEGRADED, Reason.PARTIAL_OUTAGE
+            why = "; ".join(f"{row['name']}: {row['reason']}" for row in rows if row["name"] in verdict.down)
+            detail = (f"eingeschränkt ({' und '.join(described[n] for n in verdict.down)} nicht erreichbar: {why}); "
+                      f"erreichbar von {', '.join(reached)}")
+        else:
+            worst = max((r for n in reached if isinstance(r := results[n], CheckResult)),
+                        key=lambda r: r.state is State.DEGRADED)
+            state, reason, detail = worst.state, worst.reason, str(worst.evidence.get("detail", ""))
+    evidence = {**(base.to_dict()["evidence"] if base is not None else {}), "detail": detail[:500], "locations": rows}
+    if verdict.outcome == "partial":
+        evidence["partial"] = {"locations": list(verdict.down), "described": [described[n] for n in verdict.down]}
+    return CheckResult(target.service_id, target.url, "availability", state, reason, started,
+                       round(time.monotonic() - t0, 6),
+                       measurements=dict(base.measurements) if base is not None else {}, evidence=evidence)
+
+
 _ATTEMPT_KEYS = ("at", "state", "reason", "detail", "status_code", "duration_seconds")  # an attempt's evidence
 
 
@@ -390,6 +532,29 @@ class AvailabilityRecords(Records):
             return math.nan
         value = measurements_of(result).get("duration_seconds", result.duration_seconds)
         return float(value) if isinstance(value, int | float) else math.nan
+
+    def tally(self, result: CheckResult) -> dict[str, int] | None:
+        """With locations: each location's vote (`loc:<name>:up|down|unknown`, degraded counts as
+        up: it answered), the quorum's verdict (`quorum:up|down`) and the two definitions beside it:
+        `any:up|down` (at least one
+        location reached it, of runs where one could tell) and `all:up|down` (every location
+        reached it, of runs where all could tell)."""
+        rows = evidence_of(result).get("locations")
+        if not rows:
+            return None
+        out: dict[str, int] = {}
+        votes = []
+        for row in rows:
+            vote = {"degraded": "up"}.get(row["state"], row["state"])
+            votes.append(vote)
+            out[f"loc:{row['name']}:{vote}"] = 1
+        if any(v != "unknown" for v in votes):
+            out["any:up" if "up" in votes else "any:down"] = 1
+        if "unknown" not in votes:
+            out["all:up" if all(v == "up" for v in votes) else "all:down"] = 1
+        if result.state is not State.UNKNOWN:
+            out["quorum:down" if result.state is State.DOWN else "quorum:up"] = 1
+        return out
 
     def implicated(self, result: CheckResult) -> Implicated:
         """The URL probed and, after redirects, the one that answered last (a login host)."""

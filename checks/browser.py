@@ -256,7 +256,7 @@ class BrowserSession:
         self.cookie_recorder = ""  # name of the DSGVO check's cookie recorder, once installed
         self.closers: list[Callable[[], None]] = []  # what ends with the session (a journey's DevTools guard)
         self._init_scripts: dict[str, bool] = {}
-        self._init_ids: dict[str, str] = {}  # DevTools identifiers of the scripts added, to remove them
+        self._init_ids: dict[str, str] = {}  # their DevTools identifiers, to remove them
         self._timeouts: tuple[float, float] | None = None
         url = str(settings.remote_url).rstrip("/") if settings.remote_url else None
         if url is None:
@@ -384,21 +384,21 @@ class BrowserSession:
         if key in self._init_scripts:
             return self._init_scripts[key]
         try:
-            added = self.cdp("Page.addScriptToEvaluateOnNewDocument", source=source)
-            self._init_ids[key] = str(added.get("identifier") or "")
-            ok = True
+            self._init_ids[key] = str(self.cdp("Page.addScriptToEvaluateOnNewDocument", source=source).get("identifier"))
         except WebDriverException:
-            ok = False
-        self._init_scripts[key] = ok
-        return ok
+            self._init_scripts[key] = False
+            return False
+        self._init_scripts[key] = True
+        return True
+
+    def has_init_script(self, key: str) -> bool:
+        return self._init_scripts.get(key, False)
 
     def keep_init_scripts(self, *keys: str) -> None:
-        """Remove every script added by `add_init_script` but `keys` (a measurement that must not
-        pay for another check's scripts in each document); their owners add them again on next use.
-        Raises WebDriverException when one cannot be removed (the session is then retired)."""
+        """Remove every `add_init_script` script but `keys` (their owners add them again on next
+        use); raises WebDriverException when one cannot be removed (the session is retired)."""
         for key in [k for k in self._init_scripts if k not in keys]:
-            ident = self._init_ids.pop(key, "")
-            if ident:
+            if ident := self._init_ids.pop(key, ""):
                 self.cdp("Page.removeScriptToEvaluateOnNewDocument", identifier=ident)
             del self._init_scripts[key]
 

@@ -5,12 +5,14 @@ check never reaches for a module global."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from checks.browser import BrowserPool, BrowserUnavailable, PoolHolder
 
 if TYPE_CHECKING:
+    from checks.locations import Location
     from checks.proxy import Proxy
 
 
@@ -25,6 +27,8 @@ class CheckContext:
     # CAs plus these): the HTTP-side probes reach and trust what the browser reaches and trusts
     host_rules: tuple[tuple[str, str], ...] = ()
     ca_bundle: str | None = None
+    # settings.yaml `locations:` by name: where a profile's `locations` probe from
+    locations: Mapping[str, Location] = dataclasses.field(default_factory=dict)
 
     def pool(self) -> BrowserPool:
         """The browser pool of this process; a process without one cannot run browser kinds."""

@@ -61,6 +61,7 @@ class Reason(enum.StrEnum):
     PROXY_ERROR = "proxy_error"  # the monitor's HTTP proxy failed or refused: the monitor's own network
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
     MONITOR_STOPPED = "monitor_stopped"  # the monitor was stopped while the run was under way
+    PARTIAL_OUTAGE = "partial_outage"  # down from some locations, fewer than the profile's quorum
     NOT_A_PAGE = "not_a_page"  # the address answers with a file download (or other non-page), not a web page
 
 

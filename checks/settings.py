@@ -65,6 +65,11 @@ ByteSize = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 
 
+def named_twice(names: Sequence[str]) -> list[str]:
+    """The names that occur more than once (sorted): for a German "mehrfach" error."""
+    return sorted({n for n in names if names.count(n) > 1})
+
+
 class SettingsFileError(ValueError):
     """A file a check's settings name (a list, test data, a secret) is missing or broken; `loc`
     is the setting's path within the check, for the configuration's file:line report."""
@@ -115,6 +120,11 @@ class CheckSettings(BaseModel):
     def service_refs(self) -> list[tuple[tuple[Any, ...], str]]:
         """Catalog service ids these settings name (a journey step's `base_service`), each with
         its location in the settings: the configuration checks that each exists."""
+        return []
+
+    def location_refs(self) -> list[tuple[tuple[Any, ...], str]]:
+        """Names of settings.yaml `locations:` these settings probe from, each with its place in
+        the settings: the configuration checks that each exists."""
         return []
 
     @classmethod

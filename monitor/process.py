@@ -144,10 +144,11 @@ def run_until_signalled(start: Callable[[], None], stop: Callable[[], None], sto
 
 
 def trust_of(config: Config) -> dict[str, Any]:
-    """`browser.hosts` and `browser.ca_files` for the HTTP-side probes (CheckContext fields)."""
+    """`browser.hosts` and `browser.ca_files` for the HTTP-side probes, and the locations they
+    probe from (CheckContext fields)."""
     browser = config.settings.browser
     return {"host_rules": tuple((name, address) for name, address in browser.hosts.items()),
-            "ca_bundle": ca_bundle(browser.ca_files)}
+            "ca_bundle": ca_bundle(browser.ca_files), "locations": dict(config.locations)}
 
 
 def settle_heap() -> None:

@@ -488,6 +488,18 @@ class Store:
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
 
+    def latest_results(self, kind: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], CheckResult]:
+        """The newest stored result of each (service, url) series of `kind` in `keys` (few: the
+        status page reads those whose state it must explain)."""
+        out: dict[tuple[str, str], CheckResult] = {}
+        with self.engine.connect() as conn:
+            for sid, url in keys:
+                row = conn.execute(sa.select(latest.c.result).where(
+                    latest.c.kind == kind, latest.c.service_id == sid, latest.c.url == url)).first()
+                if row is not None:
+                    out[(sid, url)] = CheckResult.from_dict(json_value(row.result))
+        return out
+
     def day_counts(self, kind: str, service_ids: list[str], first: int, last: int) -> dict[tuple[str, int], list[int]]:
         """(service, yyyymmdd) -> [up or degraded, down, in maintenance], summed over the
         service's series of `kind`, for the days first..last (yyyymmdd)."""

@@ -203,6 +203,23 @@ def overview() -> dict:
     b.add(panel("timeseries", "Langsamste Dienste (Gesamtdauer)", [target(
         f"topk(5, max by (service) (probe_duration_seconds{{{J}}}))", "{{service}}")], unit="s"), 12, 8)
 
+    b.row("Standorte")
+    b.add(merged_table("Erreichbarkeit je Standort (Profile mit locations)", [
+        ("Gesamt (Quorum)", (f"max by (service, category, url) (probe_success{{{J}}}) "
+                             f"and on (service, url) count by (service, url) (egov_location_probe_success{{{J}}})")),
+        ("Standorte erreicht", f"sum by (service, category, url) (egov_location_probe_success{{{J}}})"),
+        ("Standorte mit Urteil", f"count by (service, category, url) (egov_location_probe_success{{{J}}})"),
+    ], description="Je Dienst: das Urteil nach Quorum und wie viele Standorte ihn erreichen. Ein Standort, der "
+                   "selbst nicht prüfen konnte (Proxy gestört), hat kein Urteil. Von weniger Standorten als dem "
+                   "Quorum aus nicht erreichbar: eingeschränkt (partial_outage).",
+        overrides=[override("Gesamt (Quorum)", mappings=PASS_FAIL, cell=cell_colour())]), 12, 8)
+    b.add(panel("timeseries", "Nicht erreichbare Ziele je Standort", [target(
+        f"count by (location) (egov_location_probe_success{{{J}}} == 0) or "
+        f"(count by (location) (egov_location_probe_success{{{J}}}) * 0)", "{{location}}")], decimals=0,
+        custom={"lineInterpolation": "stepAfter"},
+        description="Steigt die Zahl nur an einem Standort, liegt es meist am Standort (Proxy, Anbindung)."),
+        12, 8)
+
     b.row("Monitor")
     b.add(panel("timeseries", "Prüfungen je Minute nach Ergebnis", [target(
         f"sum by (kind, state) (rate(egov_check_runs_total{{{J}}}[$__rate_interval])) * 60", "{{kind}} {{state}}")]),
@@ -347,6 +364,45 @@ def compliance() -> dict:
     b.add(panel("timeseries", "Dauer der Antragsstrecken", [target(
         f"egov_journey_duration_seconds{{{J}}}", "{{service}}: {{journey}}")], unit="s",
         custom={"lineInterpolation": "stepAfter"}), 10, 8)
+
+    b.row("Nutzerfreundlichkeit (Laborwerte)")
+    b.add(merged_table("Nutzerfreundlichkeit je Dienst (langsamste Seite, Laborwerte)", [
+        ("LCP", f"max by (service, category) (egov_experience_lcp_seconds{{{J}}})"),
+        ("CLS", f"max by (service, category) (egov_experience_cls{{{J}}})"),
+        ("TBT", f"max by (service, category) (egov_experience_tbt_seconds{{{J}}})"),
+        ("FCP", f"max by (service, category) (egov_experience_fcp_seconds{{{J}}})"),
+        ("Seiten schlecht", f'sum by (service, category) (egov_experience_pages{{{J}, verdict="poor"}})'),
+        ("Seiten verbesserungswürdig",
+         f'sum by (service, category) (egov_experience_pages{{{J}, verdict="needs_improvement"}})'),
+        ("Übertragen", f"max by (service, category) (egov_experience_transfer_bytes{{{J}}})"),
+    ], description="Laborwerte unter festen Bedingungen (Profil der Prüfung, leerer Cache, Median mehrerer "
+                   "Messungen), keine Felddaten. Schwellen der Core Web Vitals: LCP gut bis 2,5 s, schlecht über 4 s; "
+                   "CLS 0,1 / 0,25; TBT 200 ms / 600 ms.",
+        overrides=[override("LCP", unit="s", cell=cell_colour(),
+                            thresholds=steps([(None, "green"), (2.5, "orange"), (4.0, "red")])),
+                   override("CLS", decimals=3, cell=cell_colour(),
+                            thresholds=steps([(None, "green"), (0.1, "orange"), (0.25, "red")])),
+                   override("TBT", unit="s", cell=cell_colour(),
+                            thresholds=steps([(None, "green"), (0.2, "orange"), (0.6, "red")])),
+                   override("FCP", unit="s"), override("Übertragen", unit="bytes"),
+                   override("Seiten schlecht", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "red")]))]),
+        14, 8)
+    b.add(panel("timeseries", "Largest Contentful Paint (langsamste Seite)", [target(
+        f"egov_experience_lcp_seconds{{{J}}}", "{{service}}")], unit="s",
+        custom={"lineInterpolation": "stepAfter"}), 10, 8)
+    b.add(merged_table("Antragsstrecken: Laborwerte (schlechtester Schritt)", [
+        ("LCP", f"max by (service, category, journey) (egov_journey_experience_lcp_seconds{{{J}}})"),
+        ("CLS", f"max by (service, category, journey) (egov_journey_experience_cls{{{J}}})"),
+        ("TBT", f"max by (service, category, journey) (egov_journey_experience_tbt_seconds{{{J}}})"),
+        ("INP", f"max by (service, category, journey) (egov_journey_experience_inp_seconds{{{J}}})"),
+        ("Schritte schlecht", f"sum by (service, category, journey) (egov_journey_experience_poor_steps{{{J}}})"),
+    ], description="Jeder Schritt einer Strecke, ungedrosselt im Browser der Strecke gemessen: LCP, CLS und TBT "
+                   "der Seite, die er öffnet; INP der Eingaben des Schritts (gut bis 200 ms, schlecht über 500 ms).",
+        overrides=[override("LCP", unit="s"), override("TBT", unit="s"), override("CLS", decimals=3),
+                   override("INP", unit="s", cell=cell_colour(),
+                            thresholds=steps([(None, "green"), (0.2, "orange"), (0.5, "red")])),
+                   override("Schritte schlecht", cell=cell_colour(),
+                            thresholds=steps([(None, "green"), (1, "red")]))]), 24, 7)
 
     b.row("Sicherheit (HTTP Observatory, BSI TR-02102-2)")
     b.add(merged_table("Sicherheit je URL", [

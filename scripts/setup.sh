@@ -316,7 +316,7 @@ if [ "$action" = dry-run ]; then
         fi
     fi
     if [ "$mode" = test ] && command -v npm >/dev/null 2>&1; then
-        for ref in bench/observatory bench/axe-cli; do
+        for ref in bench/observatory bench/axe-cli bench/lighthouse; do
             if ! out=$(cd "$ref" && npm ci --dry-run --ignore-scripts --no-audit --no-fund 2>&1); then
                 printf '%s\n' "$out" >&2
                 say "FEHLER: die npm-Pakete in $ref lassen sich mit Node.js $(node --version) nicht auflösen."
@@ -380,8 +380,9 @@ fi
 if [ "$mode" = test ]; then
     # The HTTP Observatory itself (npm), the reference our security grades are compared with.
     # @axe-core/cli (npm), the peer of the accessibility benchmark; --ignore-scripts keeps
-    # its chromedriver package from downloading a driver: the Debian one is used.
-    for ref in bench/observatory bench/axe-cli; do
+    # its chromedriver package from downloading a driver: the Debian one is used. Lighthouse
+    # (npm), the peer of the page-experience benchmark, drives the Debian chromium too.
+    for ref in bench/observatory bench/axe-cli bench/lighthouse; do
         ref_stamp="$ref/node_modules/.installed-$(sha1sum <"$ref/package-lock.json" | cut -c1-12)"
         if [ ! -f "$ref_stamp" ]; then
             say "installiere npm-Pakete in $ref"

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 class ProxyLog:
     requests: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (method, target)
     refused: int = 0  # 407 answers
+    unreachable: set[str] = dataclasses.field(default_factory=set)  # "host:port" it answers 502 for (a broken path)
 
     def targets(self) -> list[str]:
         return [t for _m, t in self.requests]
@@ -52,6 +53,9 @@ class _Handler(socketserver.StreamRequestHandler):
                 return
         if method == "CONNECT":
             host, _, port = target.rpartition(":")
+            if target in self.server.log.unreachable:
+                self._answer(502, "Bad Gateway")
+                return
             try:
                 upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
             except OSError:
@@ -63,6 +67,9 @@ class _Handler(socketserver.StreamRequestHandler):
         parts = urlsplit(target)
         if parts.scheme != "http" or not parts.hostname:
             self._answer(400, "Bad Request")
+            return
+        if f"{parts.hostname}:{parts.port or 80}" in self.server.log.unreachable:
+            self._answer(502, "Bad Gateway")
             return
         try:
             upstream = socket.create_connection((parts.hostname, parts.port or 80), timeout=5)

@@ -5,7 +5,9 @@ throttling or removed scripts left behind in a pooled browser, metrics, CLI and 
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import textwrap
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -178,6 +180,14 @@ def test_metrics_cli_and_report_show_the_lab_values(estate, tmp_path):
     slow = measure(estate, "/spaetes-bild", "/verschiebung")
     store.record(slow.replace(service_id="langsam", started_at=at))
     files = report.build(store, config, 2026, tmp_path / "out", now=datetime(2027, 1, 5, tzinfo=TZ))
+    store.close()
+    shown = subprocess.run([sys.executable, "-m", "monitor.cli", "results", "langsam", "--config",
+                            str(tmp_path / "settings.yaml"), "--kind", "experience"], check=False, capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert "Nutzerfreundlichkeit (Laborwerte, Profil desktop, 1350x940" in shown.stdout, shown.stdout + shown.stderr
+    assert "verbesserungswürdig" in shown.stdout and "LCP-Element: html > body > main > img" in shown.stdout
+    assert "Verschiebung 0.166" in shown.stdout and "div#kasten" in shown.stdout
+    store = Store.open(config.store_url, config.kinds, tz=TZ)
     registry = CollectorRegistry()
     registry.register(ResultCollector(store, lambda: config))
     metrics = generate_latest(registry).decode()

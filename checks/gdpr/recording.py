@@ -359,7 +359,7 @@ def visit(session: browser_pool.BrowserSession, page: PageCapture, rec: Recorder
 def install(session: browser_pool.BrowserSession) -> str:
     """Record `document.cookie` assignments in every new document of the session (once per
     session); returns the recorder's name for `visit` and `read_visit`."""
-    if not session.cookie_recorder:
+    if not session.cookie_recorder or not session.has_init_script("cookie-recorder"):  # removed by a measurement
         source, session.cookie_recorder = cookie_attempts.recorder_script()
         session.add_init_script("cookie-recorder", source)
     return session.cookie_recorder

@@ -109,8 +109,8 @@ class _StepScans:
         self.seconds = 0.0
 
     def __call__(self, step: Step, outcome: StepOutcome) -> None:
-        if self.settings.experience:
-            self._measure(step, outcome)
+        if self.settings.experience and (outcome.navigated or step.action not in ("expect", "wait_for")):
+            self._measure(step, outcome)  # a step that only looked, on the same page, has nothing new
         self._scan(step, outcome)
 
     def _measure(self, step: Step, outcome: StepOutcome) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from checks.accessibility.settings import WCAG21_AA
-from checks.settings import ByteSize, CheckSettings, PositiveDuration
+from checks.settings import ByteSize, CheckSettings, PositiveDuration, named_twice
 from checks.steps.model import Journey, Prefix, SecretRef, bind_files, where_in_journeys
 
 # The DSGVO markers that mean something for a journey: what the browser did before any
@@ -51,8 +51,7 @@ class JourneySettings(CheckSettings):
     @field_validator("journeys")
     @classmethod
     def _unique(cls, journeys: list[Journey]) -> list[Journey]:
-        names = [j.name for j in journeys]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = named_twice([j.name for j in journeys])
         if twice:
             raise ValueError(f"Streckenname mehrfach vergeben: {', '.join(twice)}; Namen müssen eindeutig sein")
         return journeys

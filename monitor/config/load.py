@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from checks.kind import Registry
+from checks.locations import Location
 from checks.proxy import Proxy
 from checks.settings import CheckSettings, SettingsFileError
 from monitor.config.environment import chromedriver_issue, trusted_ca_files
@@ -112,6 +113,23 @@ def _profile_name(raw: Any) -> str | None:
     if isinstance(raw, dict) and raw.get("profile") is not None:
         return str(raw["profile"])
     return None
+
+
+def _location_issues(services: dict[str, ResolvedService], places: dict[str, tuple[int, Any]],
+                     settings: Settings) -> list[ConfigIssue]:
+    """Every location a check names is one of settings.yaml `locations:`."""
+    issues: list[ConfigIssue] = []
+    known = ", ".join(loc.name for loc in settings.locations) or "keine: settings.yaml hat kein `locations:`"
+    for svc in services.values():
+        at, cindex = places[svc.id]
+        for kind, check in svc.checks.items():
+            for loc, ref in check.location_refs():
+                if ref not in {entry.name for entry in settings.locations}:
+                    path = ("services", at, "checks", kind, *loc)
+                    issues.append(ConfigIssue(svc.source, cindex.line(path), svc.id, ".".join(str(p) for p in path),
+                                              f"unbekannter Standort {ref!r}: locations nennt Namen aus settings.yaml "
+                                              f"`locations:` (bekannt: {known})"))
+    return issues
 
 
 def _dependency_issues(services: dict[str, ResolvedService], places: dict[str, tuple[int, Any]], settings: Settings,
@@ -292,12 +310,20 @@ def _load_config(settings_file: Path, kinds: Registry[Any]) -> Config:
         except ValueError as exc:
             issues.append(ConfigIssue(str(settings_file), index.line(("proxy", "credentials_file")), None,
                                       "proxy.credentials_file", str(exc)))
+    locations: dict[str, Location] = {}
+    for i, entry in enumerate(settings.locations):
+        try:
+            locations[entry.name] = entry.resolve(settings_file.parent)
+        except ValueError as exc:
+            issues.append(ConfigIssue(str(settings_file), index.line(("locations", i, "proxy", "credentials_file")),
+                                      None, f"locations.{i}.proxy.credentials_file", str(exc)))
+    issues.extend(_location_issues(services, places, settings))
     issues.extend(_dependency_issues(services, places, settings, settings_file, index))
     records, record_issues = load_incident_files(settings.incidents, settings_file.parent, set(services) | set(claimed))
     issues.extend(record_issues)
     if issues:
         raise ConfigError(issues)
     return Config(settings=settings, settings_file=settings_file.resolve(), services=services, example=example,
-                  proxy=proxy, incidents=tuple(records), kinds=kinds)
+                  proxy=proxy, locations=locations, incidents=tuple(records), kinds=kinds)
 
 

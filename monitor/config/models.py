@@ -31,8 +31,9 @@ from pydantic import (
 
 from checks.browser import BrowserSettings
 from checks.kind import Records, Registry
+from checks.locations import Location, LocationSettings
 from checks.proxy import Proxy, ProxySettings
-from checks.settings import CheckSettings, Duration, PositiveDuration  # noqa: F401 - Duration: part of the API
+from checks.settings import CheckSettings, Duration, PositiveDuration, named_twice  # noqa: F401 - Duration: part of the API
 
 ServiceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 HostName = Annotated[str, Field(
@@ -142,6 +143,10 @@ class Settings(_Model):
         "HTTP proxy for every check (HTTPS through CONNECT), e.g. {url: http://proxy.land.example:3128, "
         "credentials_file: proxy-zugang, no_proxy: [.intranet.saarland]}. Empty: HTTPS_PROXY / HTTP_PROXY / NO_PROXY "
         "of the environment. A failing proxy makes results unknown (reason proxy_error), never down."))
+    locations: list[LocationSettings] = Field(default_factory=list, description=(
+        "Where availability probes run from besides the monitor's own network, e.g. [{name: landesnetz, local: true}, "
+        "{name: internet, description: aus dem Internet, proxy: {url: http://egress.example:3128}}]; a profile's "
+        "`locations` lists the ones it uses and its `quorum` how many must see a service down."))
     queue: QueueSettings | None = Field(None, description="Unset: one process does everything (embedded default).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     reload_from: list[IPvAnyNetwork] = Field(
@@ -187,6 +192,14 @@ class Settings(_Model):
             return (path.read_text(encoding="utf-8").splitlines() or [""])[0].strip() or None
         except OSError:
             return None
+
+    @field_validator("locations")
+    @classmethod
+    def _unique_locations(cls, value: list[LocationSettings]) -> list[LocationSettings]:
+        twice = named_twice([loc.name for loc in value])
+        if twice:
+            raise ValueError(f"Standort mehrfach genannt: {', '.join(twice)}; jeder Name nur einmal")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -358,6 +371,7 @@ class Config:
     services: dict[str, ResolvedService]
     example: bool
     proxy: Proxy | None = None  # settings.yaml `proxy:`, else HTTPS_PROXY/NO_PROXY; credentials read
+    locations: dict[str, Location] = dataclasses.field(default_factory=dict)  # settings.yaml `locations:`, resolved
     incidents: tuple[Any, ...] = ()  # monitor.incidents.Incident records from the files of `incidents:`
     # the process's kinds (built once at its start): every consumer of this configuration uses them
     kinds: Registry[Any] = dataclasses.field(default_factory=Registry, compare=False, repr=False)

@@ -77,6 +77,7 @@ class ServiceStatus:
     incidents: list[Incident] = dataclasses.field(default_factory=list)
     cause: str = ""  # why it is impaired when a base service is: "Servicekonto gestört"
     cause_link: str = ""  # where that is told, relative to the overview ("#vorfall-KEY", "dienst/ID.html")
+    note: str = ""  # a partial outage: "aus dem Internet nicht erreichbar" (settings.yaml's location descriptions)
 
     @property
     def state_label(self) -> str:
@@ -197,6 +198,24 @@ def current_states(config: Config, rows: list[Current], now: float) -> dict[str,
     return out
 
 
+def _partial_outages(config: Config, store: Store, rows: list[Current],
+                     states: dict[str, tuple[str, float | None]]) -> dict[str, str]:
+    """Per degraded public service whose newest result is a partial outage: which locations it
+    is not reachable from, in the words of settings.yaml's `locations:` (never the result's)."""
+    kind = config.kinds.status_kind()
+    keys = [(r.service_id, r.url) for r in rows if r.state == "degraded" and states.get(r.service_id, ("",))[0]
+            == "degraded"]
+    if kind is None or not keys or not config.locations:
+        return {}
+    out: dict[str, str] = {}
+    for (sid, _url), result in store.latest_results(kind, keys).items():
+        names = (result.evidence.get("partial") or {}).get("locations") or ()
+        described = [config.locations[n].description for n in names if n in config.locations]
+        if described and sid not in out:
+            out[sid] = f"{' und '.join(described)} nicht erreichbar"
+    return out
+
+
 def _day_counts(config: Config, store: Store, ids: list[str], first: int, last: int) -> dict[tuple[str, int], list[int]]:
     """(service, yyyymmdd) -> [good, down, maintenance] over the service's series of the status kind."""
     kind = config.kinds.status_kind()
@@ -266,6 +285,7 @@ def collect(config: Config, store: Store, rows: list[Current], now: float | None
             if inhibit and dependent in names:
                 explained.setdefault(dependent, impairment)
         names |= {b: config.services[b].service.name for b in bases_of_public if b in config.services}
+    partial = _partial_outages(config, store, rows, states)
     today = datetime.fromtimestamp(now, tz).date()
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
     past = (history or History(keep=0.0)).past(config, store, days[:-1], now)
@@ -295,7 +315,8 @@ def collect(config: Config, store: Store, rows: list[Current], now: float | None
                         else f"dienst/{imp.base}.html" if config.services[imp.base].service.public else "")
             members.append(ServiceStatus(svc.id, svc.service.name, svc.service.availability_target, state, since,
                                          shown + now_days, 100.0 * good / (good + bad) if good + bad else None,
-                                         by_service.get(svc.id, []), cause, link))
+                                         by_service.get(svc.id, []), cause, link,
+                                         partial.get(svc.id, "") if state == "degraded" and not cause else ""))
         if members:
             groups.append((label, members))
     incidents = [r for r in records if r.record_type == "incident"]

@@ -49,6 +49,7 @@ class AvailabilitySummary:
     depends_on: tuple[str, ...] = ()
     base_names: dict[str, str] = dataclasses.field(default_factory=dict)
     tolerance: float = 0.0
+    locations: LocationShares | None = None  # probed from several locations in the period
 
     @property
     def base_seconds(self) -> float:
@@ -86,6 +87,33 @@ class AvailabilitySummary:
     @property
     def mtbf(self) -> float | None:
         return self.timeline.mtbf
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LocationShares:
+    """Availability by location as shares of the runs in the period (percent; None: no run that
+    could tell): by the quorum's verdict, at least one location, every location, and each one."""
+
+    quorum: float | None
+    any: float | None
+    all: float | None
+    each: dict[str, float | None]
+    runs: int  # runs with locations
+
+
+def _share(tally: dict[str, int], key: str) -> float | None:
+    up, down = tally.get(f"{key}:up", 0), tally.get(f"{key}:down", 0)
+    return 100.0 * up / (up + down) if up + down else None
+
+
+def location_shares(tally: dict[str, int]) -> LocationShares | None:
+    """The three definitions and each location's share, from the period's summed tally."""
+    names = sorted({k.split(":")[1] for k in tally if k.startswith("loc:")})
+    if not names:
+        return None
+    runs = sum(n for k, n in tally.items() if k.startswith("loc:") and k.split(":")[1] == names[0])
+    return LocationShares(_share(tally, "quorum"), _share(tally, "any"), _share(tally, "all"),
+                          {n: _share(tally, f"loc:{n}") for n in names}, runs)
 
 
 def own_availability(window: AvailabilityWindow, base_seconds: float) -> float | None:
@@ -129,6 +157,10 @@ class Availability(Kind):
         Family("probe_ip_protocol", "IP protocol used by the probe (4 or 6)"),
         Family("probe_ssl_earliest_cert_expiry", "Earliest expiry of the certificates in the chain, in unix seconds"),
         Family("probe_tls_version_info", "TLS version used by the final request", ("version",)),
+        Family("egov_location_probe_success", "Whether the probe from this location succeeded (profiles with "
+               "locations); absent when the location could not probe", ("location",)),
+        Family("egov_location_probe_duration_seconds", "How long the probe from this location took in seconds",
+               ("location",)),
     )
 
     # ----------------------------------------------------------- metrics and rollups
@@ -153,6 +185,12 @@ class Availability(Kind):
         tls = availability.evidence_of(result).get("tls")
         if tls and tls.get("version") in VERSION_NAMES:  # spelt as blackbox_exporter does, for its dashboards
             out["probe_tls_version_info"].add_metric(base + [VERSION_NAMES[tls["version"]]], 1.0)
+        for row in availability.evidence_of(result).get("locations") or ():  # names from settings.yaml
+            if row["state"] != "unknown":
+                out["egov_location_probe_success"].add_metric(base + [row["name"]],
+                                                              0.0 if row["state"] == "down" else 1.0)
+            if row.get("duration_seconds") is not None:
+                out["egov_location_probe_duration_seconds"].add_metric(base + [row["name"]], row["duration_seconds"])
 
     # ----------------------------------------------------------- report
 
@@ -177,7 +215,8 @@ class Availability(Kind):
                             for m in range(12))
         return AvailabilitySummary(timeline, [(percentile(b.hist, 0.5), percentile(b.hist, 0.95)) for b in month_buckets],
                                    (percentile(year_bucket.hist, 0.5), percentile(year_bucket.hist, 0.95)), causes,
-                                   attributions, base_months, depends_on, dict(inputs.base_names), inputs.tolerance)
+                                   attributions, base_months, depends_on, dict(inputs.base_names), inputs.tolerance,
+                                   location_shares(year_bucket.tally))
 
     def has_data(self, summary: Any | None) -> bool:
         return summary is not None and summary.monitored_since is not None
@@ -226,6 +265,13 @@ class Availability(Kind):
             for i in range(12):
                 fig.month(r.id, section, i, "verfuegbarkeit_ohne_basisdienste_prozent", a.own_months[i], "%")
                 fig.month(r.id, section, i, "basisdienst_ausfall_sekunden", a.base_months[i], "s")
+        if a.locations is not None:  # the three definitions and each location (shares of runs)
+            fig.total(r.id, section, "standorte_pruefungen", a.locations.runs)
+            fig.total(r.id, section, "standorte_quorum_prozent", a.locations.quorum, "%")
+            fig.total(r.id, section, "standorte_mindestens_einer_prozent", a.locations.any, "%")
+            fig.total(r.id, section, "standorte_alle_prozent", a.locations.all, "%")
+            for name, share in a.locations.each.items():
+                fig.total(r.id, section, f"standort_{name}_prozent", share, "%")
         attributions = a.attributions or [None] * len(a.outages)
         for o, record, by in zip(a.outages, a.causes or [None] * len(a.outages), attributions, strict=True):
             fig(r.id, "ausfall", f"{o.start:.0f}/{o.end:.0f}", "ausfall_sekunden", o.down_seconds, "s")
