@@ -148,6 +148,11 @@ def _dependency_families(config: Config, deps: Dependencies, items: Iterable[Lat
     return [gauge, inhibit]
 
 
+def _sparse(kinds: Iterable[Kind]) -> set[str]:
+    """The families exported only when they have samples (`Family.sparse`)."""
+    return {f.name for k in kinds for f in k.families if f.sparse}
+
+
 def _target_families(kinds: Iterable[Kind]) -> dict[str, GaugeMetricFamily]:
     """Empty families of the common series and of `kinds`, in the order they are exported:
     the families of kinds that ask to lead (blackbox_exporter's names, as blackbox orders them),
@@ -235,7 +240,8 @@ class ResultCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         config = self._config()
-        families = _target_families(self._used(config))
+        used = self._used(config)
+        families, sparse = _target_families(used), _sparse(used)
         seen = []
         for target, kind, item in self._current(config):
             _export_target(families, target, kind, item)
@@ -244,7 +250,7 @@ class ResultCollector(Collector):
         for _key, labels, at, every in self._missing(config, seen):
             scheduled.add_metric(labels, at)
             families["egov_check_interval_seconds"].add_metric(labels, every)
-        yield from families.values()
+        yield from (f for name, f in families.items() if f.samples or name not in sparse)
         if scheduled.samples:
             yield scheduled
         yield from _service_families(config)
@@ -294,7 +300,8 @@ class ResultText(ResultCollector):
     def text(self) -> bytes:
         config = self._config()
         with self._lock:  # one scrape renders at a time; the others wait and find it cached
-            order = _target_families(self._used(config))
+            used = self._used(config)
+            order, sparse = _target_families(used), _sparse(used)
             chunks: dict[str, list[str]] = {name: [] for name in order}
             fresh: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
             for target, kind, item in self._current(config):
@@ -308,7 +315,8 @@ class ResultText(ResultCollector):
             self._cache = fresh
             scheduled, intervals = self._never_ran(config, fresh)
             chunks["egov_check_interval_seconds"].append(intervals)
-        out = [_header(family) + "".join(chunks[name]) for name, family in order.items()]
+        out = [_header(family) + "".join(chunks[name]) for name, family in order.items()
+               if name not in sparse or any(chunks[name])]
         if scheduled:
             out.append(_header(GaugeMetricFamily(*SCHEDULED)) + scheduled)
         out.append(self._catalog_text(config))

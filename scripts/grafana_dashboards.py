@@ -219,6 +219,10 @@ def overview() -> dict:
         custom={"lineInterpolation": "stepAfter"},
         description="Steigt die Zahl nur an einem Standort, liegt es meist am Standort (Proxy, Anbindung)."),
         12, 8)
+    b.add(panel("timeseries", "Antwortzeit je Standort (Mittel der Ziele)", [target(
+        f"avg by (location) (egov_location_probe_duration_seconds{{{J}}})", "{{location}}")], unit="s",
+        description="Wie lange die Prüfung von jedem Standort aus dauert; ein Standort hinter einem Proxy ist "
+                    "meist etwas langsamer."), 24, 7)
 
     b.row("Monitor")
     b.add(panel("timeseries", "Prüfungen je Minute nach Ergebnis", [target(
@@ -374,7 +378,10 @@ def compliance() -> dict:
         ("Seiten schlecht", f'sum by (service, category) (egov_experience_pages{{{J}, verdict="poor"}})'),
         ("Seiten verbesserungswürdig",
          f'sum by (service, category) (egov_experience_pages{{{J}, verdict="needs_improvement"}})'),
+        ("TTFB", f"max by (service, category) (egov_experience_ttfb_seconds{{{J}}})"),
         ("Übertragen", f"max by (service, category) (egov_experience_transfer_bytes{{{J}}})"),
+        ("Anfragen", f"max by (service, category) (egov_experience_requests{{{J}}})"),
+        ("Seiten nicht messbar", f"sum by (service, category) (egov_experience_pages_failed{{{J}}})"),
     ], description="Laborwerte unter festen Bedingungen (Profil der Prüfung, leerer Cache, Median mehrerer "
                    "Messungen), keine Felddaten. Schwellen der Core Web Vitals: LCP gut bis 2,5 s, schlecht über 4 s; "
                    "CLS 0,1 / 0,25; TBT 200 ms / 600 ms.",
@@ -384,7 +391,9 @@ def compliance() -> dict:
                             thresholds=steps([(None, "green"), (0.1, "orange"), (0.25, "red")])),
                    override("TBT", unit="s", cell=cell_colour(),
                             thresholds=steps([(None, "green"), (0.2, "orange"), (0.6, "red")])),
-                   override("FCP", unit="s"), override("Übertragen", unit="bytes"),
+                   override("FCP", unit="s"), override("TTFB", unit="s"), override("Übertragen", unit="bytes"),
+                   override("Seiten nicht messbar", cell=cell_colour(),
+                            thresholds=steps([(None, "green"), (1, "orange")])),
                    override("Seiten schlecht", cell=cell_colour(), thresholds=steps([(None, "green"), (1, "red")]))]),
         14, 8)
     b.add(panel("timeseries", "Largest Contentful Paint (langsamste Seite)", [target(

@@ -54,6 +54,14 @@ def results_for(kind: str, url: str, at: datetime, ok: bool) -> CheckResult:
         state, reason = State.UP, Reason.OK
         m = {"widgets": 0.0, "ai_apis": 0.0}
         ev = {"affected": False, "widgets": [], "apis": [], "markers": {}}
+    elif kind == "experience":
+        state, reason = (State.UP, Reason.OK) if ok else (State.DEGRADED, Reason.FINDINGS)
+        lcp = 1.2 if ok else 4.6
+        m = {"pages_measured": 1.0, "pages_failed": 0.0, "lcp_seconds": lcp, "cls": 0.02, "tbt_seconds": 0.05,
+             "pages_good": 1.0 if ok else 0.0, "pages_poor": 0.0 if ok else 1.0}
+        ev = {"lab": {"preset": "desktop"}, "pages": [
+            {"url": url, "verdict": "good" if ok else "poor", "values": {"lcp": lcp, "cls": 0.02, "tbt": 0.05},
+             "transfer_bytes": 50_000, "requests": 4, "lcp_element": {"element": "main > img"}}]}
     return CheckResult("portal", url, kind, state, reason, at, 1.0, m, ev)
 
 
@@ -74,6 +82,7 @@ def estate(tmp_path_factory):
               accessibility: {{interval: 1d}}
               gdpr: {{interval: 1d}}
               ai_act: {{interval: 1d}}
+              experience: {{interval: 1d}}
               journey:
                 interval: 1d
                 journeys:
@@ -117,12 +126,13 @@ def test_each_kinds_section_and_annex_rows_have_the_periods_shape(estate, period
     for f in doc["figures"]:
         by_section.setdefault(f["section"], set()).add(f["period"])
     sections = {"verfuegbarkeit", "sicherheit", "barrierefreiheit", "datenschutz", "antragsstrecke_antrag",
-                "ki_verordnung"}  # one annex section per kind
+                "ki_verordnung", "nutzerfreundlichkeit"}  # one annex section per kind
     assert sections <= set(by_section), sorted(by_section)
     for section in sections | {"zusammenfassung"}:
         wrong = by_section[section] - months - quarters - {"Zeitraum", "zuletzt"}
         assert wrong == set(), (section, wrong)
     assert months <= by_section["verfuegbarkeit"] and months <= by_section["antragsstrecke_antrag"]
+    assert months <= by_section["nutzerfreundlichkeit"]  # the median LCP of each month
     assert "Zeitraum" in by_section["antragsstrecke_antrag"] and "Zeitraum" in by_section["verfuegbarkeit"]
     html = files.html.read_text(encoding="utf-8")
     headers = set(re.findall(r'<th scope="col">([^<]+)</th>', html))

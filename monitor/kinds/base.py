@@ -40,6 +40,9 @@ class Family:
     name: str
     doc: str
     labels: tuple[str, ...] = ()
+    # exported only when a target has samples of it (a feature few targets use: locations), so a
+    # catalog without it exports exactly what it did before the family existed
+    sparse: bool = False
 
 
 class Kind:

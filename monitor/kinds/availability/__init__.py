@@ -158,9 +158,9 @@ class Availability(Kind):
         Family("probe_ssl_earliest_cert_expiry", "Earliest expiry of the certificates in the chain, in unix seconds"),
         Family("probe_tls_version_info", "TLS version used by the final request", ("version",)),
         Family("egov_location_probe_success", "Whether the probe from this location succeeded (profiles with "
-               "locations); absent when the location could not probe", ("location",)),
+               "locations); absent when the location could not probe", ("location",), sparse=True),
         Family("egov_location_probe_duration_seconds", "How long the probe from this location took in seconds",
-               ("location",)),
+               ("location",), sparse=True),
     )
 
     # ----------------------------------------------------------- metrics and rollups

@@ -101,10 +101,11 @@ class Journey(Kind):
         Family("egov_journey_trackers", "Tracker hosts contacted before consent along the journey's last run",
                ("journey",)),
         *(Family(f"egov_journey_{experience_key(m)}", f"{THRESHOLDS[m].title_de}: the worst step's lab value in the "
-                 "journey's last run" + (" in seconds" if THRESHOLDS[m].unit == "s" else ""), ("journey",))
+                 "journey's last run" + (" in seconds" if THRESHOLDS[m].unit == "s" else ""), ("journey",),
+                 sparse=True)
           for m in XP_METRICS),
         Family("egov_journey_experience_poor_steps", "Steps of the journey's last run whose page or interaction "
-               "was judged poor (lab values)", ("journey",)),
+               "was judged poor (lab values)", ("journey",), sparse=True),
     )
 
     # ----------------------------------------------------------- metrics and rollups
