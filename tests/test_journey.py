@@ -89,7 +89,7 @@ def test_a_broken_step_gives_its_reason_what_was_found_and_a_small_screenshot(po
                                                                                 found):
     result = walk(pool, app, settings(files, steps(variant), **({"step_timeout": "8s"} if variant == "haengt" else {})))
     assert result.state == State.DOWN, result.evidence.get("detail")
-    assert result.reason == reason
+    assert result.reason == reason, result.evidence.get("steps")  # which step failed, what it found
     assert result.evidence["failed_step"] == step
     failed = by_name(result)[step]
     assert failed["state"] == "fail" and failed["reason"] == reason.value
