@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from checks import journey
 from checks.accessibility.settings import IMPACTS
+from checks.experience import format_value
 from checks.experience.settings import THRESHOLDS, VERDICT_DE
 from checks.journey import FAIL_PREFIX, barriers_key, evidence_of, experience_key, journey_name, measurements_of
 from checks.result import CheckResult
@@ -173,7 +174,7 @@ class Journey(Kind):
                         console.print(f"      Bildschirmfoto: {escape(shot['omitted'])}")
                 xp = step.get("experience") or {}
                 if xp:
-                    shown = ", ".join(f"{m.upper()} {_xp(m, v)}" for m in XP_METRICS
+                    shown = ", ".join(f"{m.upper()} {format_value(m, v)}" for m in XP_METRICS
                                       if (v := (xp.get("values") or {}).get(m)) is not None)
                     console.print(f"      Laborwerte: {shown} ({VERDICT_DE.get(xp.get('verdict'), '–')})")
                 a11y = step.get("accessibility") or {}
@@ -280,16 +281,7 @@ class Journey(Kind):
 
     def section_context(self, data: ReportData) -> dict[str, Any]:
         return {"journey_months": MONTHS_DE, "journey_impacts": IMPACTS, "journey_xp": XP_METRICS,
-                "journey_xp_format": _xp, "journey_xp_verdict": VERDICT_DE}
-
-
-def _xp(metric: str, value: float | None) -> str:
-    """A lab value in German: '2,4 s', '120 ms', '0,08'."""
-    if value is None:
-        return "–"
-    if THRESHOLDS[metric].unit == "":
-        return f"{value:.2f}".replace(".", ",")
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s".replace(".", ",")
+                "journey_xp_format": format_value, "journey_xp_verdict": VERDICT_DE}
 
 
 KIND = Journey()
