@@ -63,6 +63,11 @@ RESPONSES: dict[str, bytes | Callable[[], bytes]] = {
     "/heap-bomb": response(body=b"<!doctype html><html lang=de><title>Heap</title><main>Laden</main><script>"
                                 b"const keep = []; setInterval(() => { for (let i = 0; i < 2e5; i++) "
                                 b"keep.push({a: i, b: 'x' + i}); }, 5);</script></html>"),
+    # a page that asks before it is left (beforeunload), with a link away
+    "/leave": response(body=b"<!doctype html><html lang=de><title>Antrag</title><main><h1>Antrag</h1>"
+                            b"<a href=/ok>Weiter</a></main><script>addEventListener('beforeunload', e => "
+                            b"{ e.preventDefault(); e.returnValue = 'Wirklich verlassen?'; });"
+                            b"onbeforeunload = () => 'Daten gehen verloren';</script></html>"),
     "/download": response(headers=[(b"Content-Disposition", b'attachment; filename="antrag.pdf"')],
                           content_type=b"application/pdf", body=b"%PDF-1.4\n" + b"0" * 2048),
 }

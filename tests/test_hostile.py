@@ -363,6 +363,28 @@ def test_any_number_of_dialogs_are_dismissed_recorded_and_the_page_scanned(brows
 
 
 @pytest.mark.slow
+def test_a_page_that_asks_before_it_is_left_never_holds_a_journey(browsers, server):
+    """A beforeunload handler (which asks "leave this page?" once the visitor has clicked on it)
+    never blocks: the journey leaves the page by its link, and the session's next run does too."""
+    from checks import journey as journey_check
+    from checks.context import CheckContext
+    from checks.journey import JourneySettings
+
+    steps = [{"name": "antrag", "open": "/leave"}, {"name": "weiter", "click": "Weiter"},
+             {"name": "portal", "expect": {"text": "Willkommen beim Serviceportal"}},
+             {"name": "ende", "stop": "Portal erreicht"}]
+    settings = JourneySettings.model_validate({"journeys": [{"name": "verlassen", "title": "Verlassen", "steps": steps}],
+                                               "step_timeout": "10s", "timeout": "60s", "experience": False})
+    key = settings.keys([server + "/"])[0]
+    for _ in range(2):  # the second run in the same browser: nothing left open from the first
+        t0 = time.monotonic()
+        result = journey_check.run(Target("svc", key), settings, CheckContext(browser=browsers))
+        assert (result.state, result.reason) == (State.UP, Reason.OK), result.evidence["steps"]
+        assert [s["url"].rsplit("/", 1)[-1] for s in result.evidence["steps"]] == ["leave", "ok", "ok", "ok"]
+        assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.slow
 def test_frames_are_scanned_to_the_documented_depth_and_the_cut_is_counted(browsers, server):
     from checks import accessibility as a11y
     from checks.accessibility import AccessibilitySettings
