@@ -26,7 +26,7 @@ from checks.curlprobe import fetch, submit
 from checks.httpprobe import CLIENT_PROFILE, FetchOptions, FetchOutcome
 from checks.httptext import body_text
 from checks.kind import CheckImplementation, Implicated, Records
-from checks.locations import Location, combine_votes
+from checks.locations import Location, LocationUnavailable, combine_votes
 from checks.proxy import Proxy, ProxySettings
 from checks.result import CheckResult, Reason, State, Target
 from checks.settings import ByteSize, CheckSettings, Duration, PositiveDuration, SettingsFileError
@@ -111,6 +111,9 @@ class AvailabilitySettings(CheckSettings):
 
     def location_refs(self) -> list[tuple[tuple[Any, ...], str]]:
         return [(("locations", i), name) for i, name in enumerate(self.locations)]
+
+    def one_location(self) -> AvailabilitySettings:
+        return self.model_copy(update={"locations": [], "quorum": None})
 
     @property
     def effective_quorum(self) -> int:
@@ -456,8 +459,8 @@ def combine(target: Target, settings: AvailabilitySettings, names: list[str],
     for name in names:
         r = results[name]
         if isinstance(r, Exception):
-            rows.append({"name": name, "state": State.UNKNOWN.value, "reason": Reason.INTERNAL_ERROR.value,
-                         "detail": str(r)[:200]})
+            lost = Reason.LOCATION_UNAVAILABLE if isinstance(r, LocationUnavailable) else Reason.INTERNAL_ERROR
+            rows.append({"name": name, "state": State.UNKNOWN.value, "reason": lost.value, "detail": str(r)[:200]})
             continue
         row = {"name": name, "state": r.state.value, "reason": r.reason.value,
                "detail": str(r.evidence.get("detail", ""))[:200],
@@ -473,7 +476,8 @@ def combine(target: Target, settings: AvailabilitySettings, names: list[str],
 
     if verdict.outcome == "unknown":
         base = first(verdict.unknown)
-        state, reason = State.UNKNOWN, base.reason if base is not None else Reason.INTERNAL_ERROR
+        state = State.UNKNOWN
+        reason = base.reason if base is not None else Reason(rows[0]["reason"]) if rows else Reason.INTERNAL_ERROR
         detail = "kein Standort konnte prüfen: " + "; ".join(f"{row['name']}: {row['detail']}" for row in rows)
     elif verdict.outcome == "down":
         base = first(verdict.down)
@@ -598,4 +602,4 @@ class AvailabilityRecords(Records):
 
 
 CHECK = CheckImplementation("availability", AvailabilitySettings, run, pool="http", start=start,
-                            records=AvailabilityRecords())
+                            records=AvailabilityRecords(), combine=combine)

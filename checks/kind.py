@@ -97,6 +97,11 @@ class CheckImplementation:
     # calls done(result), or done(exception), when the run ends (checks.availability.start)
     start: Callable[[Target, Any, Any, Callable[[CheckResult | Exception], None]], None] | None = None
     records: Records = dataclasses.field(default_factory=Records)  # the store's and the rollups' hooks
+    # Where the settings name locations (`settings.location_refs()`) and the probes of a run are
+    # made apart (distributed mode: one job per location), the run's one result from the
+    # locations' results: combine(target, settings, names, {name: result or exception}, {name:
+    # checks.locations.Location}, started, t0); a location with no result gets an exception.
+    combine: Callable[..., CheckResult] | None = None
 
     def urls(self, service_urls: Sequence[str], settings: Any = None) -> list[str]:
         """The URLs a run is keyed by: each URL, the start page for a service-wide kind, or what

@@ -62,6 +62,7 @@ class Reason(enum.StrEnum):
     INTERNAL_ERROR = "internal_error"  # a bug or resource problem in the monitor
     MONITOR_STOPPED = "monitor_stopped"  # the monitor was stopped while the run was under way
     PARTIAL_OUTAGE = "partial_outage"  # down from some locations, fewer than the profile's quorum
+    LOCATION_UNAVAILABLE = "location_unavailable"  # no worker of the location took the run in time (no vote)
     NOT_A_PAGE = "not_a_page"  # the address answers with a file download (or other non-page), not a web page
 
 

@@ -127,6 +127,11 @@ class CheckSettings(BaseModel):
         the settings: the configuration checks that each exists."""
         return []
 
+    def one_location(self) -> CheckSettings:
+        """The settings of one location's probe (its vote), run where that location is: the
+        same check without `locations` (distributed mode, `CheckImplementation.combine`)."""
+        return self
+
     @classmethod
     def where(cls, raw: Any, loc: tuple[Any, ...]) -> str:
         """A German prefix that names where in `raw` (the catalog's settings) an error at `loc`

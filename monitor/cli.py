@@ -113,8 +113,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from monitor.worker import Worker
 
-    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
-    return _serve(args, lambda: Worker(args.config, args.kinds, queues, args.listen))
+    chosen = args.queues if args.queues is not None else "http" if args.location else "http,browser"
+    queues = [q.strip() for q in chosen.split(",") if q.strip()]
+    return _serve(args, lambda: Worker(args.config, args.kinds, queues, args.listen, args.location))
 
 
 def _unknown_services(names: list[str], config) -> bool:
@@ -404,9 +405,12 @@ def build_parser(kinds: Kinds) -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=cmd_scheduler)
     p = with_config(sub.add_parser("worker", help="verteilter Betrieb: eingereihte Prüfungen ausführen"))
-    p.add_argument("--queues", default="http,browser",
+    p.add_argument("--queues", default=None,
                    help="Warteschlangen, kommagetrennt: http (Verfügbarkeit, Sicherheit), browser "
-                        "(Barrierefreiheit, DSGVO); Standard: %(default)s")
+                        "(Barrierefreiheit, DSGVO); Standard: http,browser (mit --location: http)")
+    p.add_argument("--location", default=os.environ.get("EGOV_WORKER_LOCATION") or None,
+                   help="Standort dieses Workers (ein Eintrag mit `worker: true` unter settings.yaml `locations:`): "
+                        "er übernimmt nur die Prüfungen von diesem Standort aus, aus seinem Netz")
     p.add_argument("--listen", default=os.environ.get("EGOV_WORKER_LISTEN", "127.0.0.1:9470"),
                    help="host:port für /metrics und /healthz dieses Workers (Standard: %(default)s; leer: keiner)")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

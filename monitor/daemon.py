@@ -402,6 +402,15 @@ class Daemon(Scheduling):
                 str(config.settings_file), None, None, "queue.url",
                 "queue.url ist gesetzt (verteilter Betrieb): `egov-monitor scheduler` und `egov-monitor worker` "
                 "starten, oder queue entfernen, um alles in einem Prozess zu prüfen")])
+        used = {ref for service in config.services.values() for settings in service.checks.values()
+                for _where, ref in settings.location_refs()}
+        issues = [ConfigIssue(str(config.settings_file), None, None, f"locations.{i}.worker",
+                              f"Standort {entry.name!r} wird von Workern mit --location {entry.name} geprüft; die gibt es "
+                              "nur im verteilten Betrieb (queue.url): dort betreiben, oder den Standort als `local: true` "
+                              "oder mit `proxy:` beschreiben")
+                  for i, entry in enumerate(config.settings.locations) if entry.worker and entry.name in used]
+        if issues:
+            raise ConfigError(issues)
 
     def latest_source(self) -> Callable[[], list[LatestState]]:
         self._cache = LatestCache(self.store)  # this process writes every result: kept current on commit

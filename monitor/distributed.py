@@ -20,17 +20,31 @@ to one PostgreSQL store. The checks are the same functions the embedded daemon r
 - Only one scheduler schedules: it holds a PostgreSQL advisory lock (session-level, on
   a connection of its own) as its lease. A second scheduler stands by and takes over
   when the lease holder's connection goes away.
+- Locations (issue 39): a check whose settings name locations (and whose kind can combine
+  their results) is enqueued as one job per location, all under the run's key. A `local` or
+  `proxy` location's job goes to the pool's queue (any worker runs it, through the location's
+  proxy); a `worker` location's to `<pool>.<location>`, which only workers started with
+  `--location NAME` consume. Each job stores its location's result in Redis as the run's vote;
+  the job that completes the set combines the votes by the profile's quorum and stores the one
+  result. The run stays pending in Redis (`<ns>:located`, due times in `<ns>:located-due`):
+  at its due time the scheduler combines what arrived, a missing vote counting as
+  `location_unavailable` (no vote, never `down`). Location workers announce themselves every
+  few seconds (`<ns>:location-workers:<name>`), so the scheduler can say when a location has
+  none.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
 import socket
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
@@ -40,6 +54,8 @@ from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit, Retries, TimeLimit
 
 from checks.kind import Registry
+from checks.locations import Location, LocationUnavailable, location_queue
+from checks.result import CheckResult
 from monitor.config import Config, ConfigIssue, QueueSettings, ResolvedService, Service
 from monitor.store import LOCK_SCHEDULER
 
@@ -47,6 +63,9 @@ log = logging.getLogger(__name__)
 
 QUEUES = ("http", "browser")
 PAYLOAD_VERSION = 1
+VOTE_MARGIN = 15.0  # seconds after a located run's worst case before missing votes count as none
+VOTE_TTL = 6 * 3600  # a run's votes and pending entry are dropped from Redis after this at the latest
+ANNOUNCE_EVERY = 5.0  # a location worker's announcement period (seconds)
 
 
 def actor_name(queue: str) -> str:
@@ -78,8 +97,19 @@ class EgovRedisBroker(RedisBroker):
         return int(self.scripts["dispatch"](args=args, keys=[self.namespace]))
 
 
-def make_broker(settings: QueueSettings, handler: Callable[[dict[str, Any]], None] | None = None) -> EgovRedisBroker:
-    """The broker with both queues declared; with `handler`, the actors run it (workers)."""
+def worker_locations(config: Config) -> list[str]:
+    """settings.yaml's locations that only workers started with --location probe from."""
+    return [name for name, loc in config.locations.items() if loc.worker]
+
+
+def location_queues(config: Config) -> list[str]:
+    return [location_queue(pool, name) for name in worker_locations(config) for pool in QUEUES]
+
+
+def make_broker(settings: QueueSettings, handler: Callable[[dict[str, Any]], None] | None = None,
+                extra_queues: Iterable[str] = ()) -> EgovRedisBroker:
+    """The broker with both queues (and the worker locations' queues) declared; with `handler`,
+    the actors run it (workers)."""
     broker = EgovRedisBroker(
         url=settings.url, namespace=settings.namespace, heartbeat_timeout=int(settings.redelivery_after * 1000),
         middleware=[AgeLimit(), TimeLimit(), Retries(max_retries=settings.store_retries, min_backoff=1000,
@@ -87,7 +117,7 @@ def make_broker(settings: QueueSettings, handler: Callable[[dict[str, Any]], Non
         socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
     )
     fn = handler or _not_here
-    for queue in QUEUES:
+    for queue in (*QUEUES, *extra_queues):
         dramatiq.Actor(fn, broker=broker, actor_name=actor_name(queue), queue_name=queue, priority=0, options={})
     return broker
 
@@ -143,12 +173,41 @@ def job_from_payload(kinds: Registry[Any], payload: dict[str, Any]) -> tuple[Res
     return ResolvedService(service, {kind: settings}, str(payload.get("source", "queue"))), kind, str(payload["url"])
 
 
+def located_names(kinds: Registry[Any], kind: str, settings: Any) -> list[str]:
+    """The locations a run is made from, one job each (empty: one job, as ever)."""
+    if kinds[kind].check.combine is None:
+        return []
+    return [name for _where, name in settings.location_refs()]
+
+
 def enqueue(broker: RedisBroker, kinds: Registry[Any], service: ResolvedService, kind: str, url: str, key: str,
-            scheduled_at: float) -> None:
-    settings = service.checks[kind]
+            scheduled_at: float, locations: Mapping[str, Location] | None = None) -> None:
+    """Put a run on its queue; a run from several locations as one job per location, the run
+    pending in Redis until its votes are combined (`record_vote`, `finish_due`)."""
+    payload = job_payload(service, kind, url, key, scheduled_at)
     queue = kinds[kind].check.pool
+    names = located_names(kinds, kind, service.checks[kind])
+    if not names:
+        _put(broker, service.checks[kind], queue, payload)
+        return
+    known = locations or {}
+    due = scheduled_at + service.checks[kind].worst_case_seconds() + VOTE_MARGIN
+    ns = broker.namespace
+    pipe = broker.client.pipeline(transaction=True)
+    pipe.hset(f"{ns}:located", key, json.dumps({**payload, "names": names, "due": due}))
+    pipe.zadd(f"{ns}:located-due", {key: due})
+    pipe.execute()
+    for name in names:
+        loc = known.get(name)
+        _put(broker, service.checks[kind], location_queue(queue, name) if loc is not None and loc.worker else queue,
+             {**payload, "location": name})
+
+
+def _put(broker: RedisBroker, settings: Any, queue: str, payload: dict[str, Any]) -> None:
+    if queue not in broker.queues:  # a worker location added by a reload
+        broker.declare_queue(queue)
     message: dramatiq.Message = dramatiq.Message(
-        queue_name=queue, actor_name=actor_name(queue), args=(job_payload(service, kind, url, key, scheduled_at),),
+        queue_name=queue, actor_name=actor_name(queue), args=(payload,),
         kwargs={}, options={
             # A job older than its interval plus a redelivery is stale: the next slot is due.
             "max_age": int((settings.interval + 2 * broker.heartbeat_timeout / 1000 + 60) * 1000),
@@ -156,6 +215,105 @@ def enqueue(broker: RedisBroker, kinds: Registry[Any], service: ResolvedService,
             "time_limit": int((settings.worst_case_seconds() * 2 + 60) * 1000),
         })
     broker.enqueue(message)
+
+
+# --------------------------------------------------------------------------- votes of located runs
+
+
+def pending_run(broker: RedisBroker, key: str) -> dict[str, Any] | None:
+    """The located run still waiting for votes (None: combined already, or not a located run)."""
+    raw = broker.client.hget(f"{broker.namespace}:located", key)
+    return None if raw is None else json.loads(raw)
+
+
+def record_vote(broker: RedisBroker, key: str, location: str, result: CheckResult) -> dict[str, Any] | None:
+    """Store `location`'s result as its vote on run `key`. Returns the pending run with every
+    vote (`votes`: {name: result}) when this vote completed the set: the caller combines and
+    stores it (`combined`). None otherwise, or when the run was combined already."""
+    ns = broker.namespace
+    votes_key = f"{ns}:votes:{key}"
+    pipe = broker.client.pipeline(transaction=True)
+    pipe.hget(f"{ns}:located", key)
+    pipe.hset(votes_key, location, result.to_json())
+    pipe.expire(votes_key, int(VOTE_TTL))
+    pipe.hgetall(votes_key)
+    pending, _set, _expire, votes = pipe.execute()
+    if pending is None:
+        return None
+    run = json.loads(pending)
+    got = {_text(k): CheckResult.from_dict(json.loads(v)) for k, v in votes.items()}
+    if not set(run["names"]) <= set(got):
+        return None
+    return {**run, "votes": got}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def due_runs(broker: RedisBroker, now: float | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """Located runs past their due time, each with the votes that arrived (`votes`)."""
+    ns = broker.namespace
+    keys: list[Any] = list(broker.client.zrangebyscore(f"{ns}:located-due", "-inf", now or time.time(), start=0,
+                                                       num=limit))
+    out = []
+    for raw_key in keys:
+        key = _text(raw_key)
+        run = pending_run(broker, key)
+        if run is None:
+            broker.client.zrem(f"{ns}:located-due", key)
+            continue
+        votes = broker.client.hgetall(f"{ns}:votes:{key}")
+        out.append({**run, "votes": {_text(k): CheckResult.from_dict(json.loads(v)) for k, v in votes.items()}})
+    return out
+
+
+def combined(kinds: Registry[Any], run: dict[str, Any], locations: Mapping[str, Location]) -> CheckResult:
+    """The one result of a located run from its votes; a location without one has no vote
+    (`location_unavailable`). Starts when the first location's probe started and lasts until
+    the last one's ended."""
+    service, kind, url = job_from_payload(kinds, run)
+    impl = kinds[kind].check
+    assert impl.combine is not None
+    votes: dict[str, CheckResult] = run["votes"]
+    names = list(run["names"])
+    results: dict[str, CheckResult | Exception] = {
+        name: votes[name] if name in votes else LocationUnavailable(
+            f"kein Worker des Standorts {name} hat die Prüfung rechtzeitig übernommen") for name in names}
+    started = min((v.started_at for v in votes.values()), default=datetime.fromtimestamp(run["scheduled_at"], UTC))
+    ended = max((v.started_at.timestamp() + v.duration_seconds for v in votes.values()), default=started.timestamp())
+    result = impl.combine(impl.target(service.id, url, service.urls), service.checks[kind], names, results,
+                          locations, started, time.monotonic())
+    return result.replace(duration_seconds=round(max(0.0, ended - started.timestamp()), 6))
+
+
+def finish(broker: RedisBroker, key: str) -> None:
+    """Drop a located run's pending entry and votes (it is stored)."""
+    ns = broker.namespace
+    pipe = broker.client.pipeline(transaction=True)
+    pipe.hdel(f"{ns}:located", key)
+    pipe.zrem(f"{ns}:located-due", key)
+    pipe.delete(f"{ns}:votes:{key}")
+    pipe.execute()
+
+
+def announce(broker: RedisBroker, location: str, identity: str, gone: bool = False) -> None:
+    """A location worker says it is alive (or, at its stop, that it is gone)."""
+    key = f"{broker.namespace}:location-workers:{location}"
+    if gone:
+        broker.client.hdel(key, identity)
+        return
+    pipe = broker.client.pipeline(transaction=True)
+    pipe.hset(key, identity, str(time.time()))
+    pipe.expire(key, int(VOTE_TTL))
+    pipe.execute()
+
+
+def location_workers(broker: RedisBroker, location: str, within: float, now: float | None = None) -> int:
+    """How many workers of `location` announced themselves in the last `within` seconds."""
+    now = now or time.time()
+    seen = broker.client.hgetall(f"{broker.namespace}:location-workers:{location}")
+    return sum(1 for at in seen.values() if now - float(_text(at)) <= within)
 
 
 # --------------------------------------------------------------------------- lease

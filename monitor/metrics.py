@@ -482,6 +482,13 @@ class DaemonMetrics(CheckRunMetrics):
                                     registry=registry)
             self.queue_messages = Gauge("egov_queue_messages", "Messages waiting in the task queue (incl. retries)",
                                         ["queue"], registry=registry)
+            self.location_workers = Gauge(
+                "egov_location_workers", "Workers of a worker location (started with --location) that announced "
+                "themselves within the redelivery time; 0: its runs get no vote from there", ["location"],
+                registry=registry)
+            self.votes_missing = Counter(
+                "egov_location_votes_missing", "Located runs combined at their due time without this location's "
+                "vote (no worker of it took the job in time)", ["location"], registry=registry)
             for kind in self.kinds:
                 self.enqueued.labels(kind)
                 self.errors.labels(kind, "enqueue")

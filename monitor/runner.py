@@ -248,12 +248,14 @@ class CheckRunner:
             self._watching.set()
             self._watching = None
 
-    def execute(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings) -> CheckResult:
-        """Run one check against one URL and apply canary and maintenance policy (no store)."""
+    def execute(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings,
+                context: CheckContext | None = None) -> CheckResult:
+        """Run one check against one URL and apply canary and maintenance policy (no store);
+        `context`: instead of the runner's (a location's proxy)."""
         impl = self.kinds[kind].check
         started = datetime.now(UTC)
         try:
-            result = impl.run(impl.target(service.id, url, service.urls), settings, self.context)
+            result = impl.run(impl.target(service.id, url, service.urls), settings, context or self.context)
         except Exception as exc:
             result = self._failed(service, kind, url, started, exc)
         return self._policy(service, result)

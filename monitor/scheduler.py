@@ -34,7 +34,7 @@ class Scheduler(Scheduling):
         self.dist = dist
         super().__init__(settings_path, kinds)
         assert self.config.settings.queue is not None  # check_config made sure
-        self.broker = dist.make_broker(self.config.settings.queue)
+        self.broker = dist.make_broker(self.config.settings.queue, extra_queues=dist.location_queues(self.config))
         self.lease = dist.SchedulerLease(self.store.engine, self.config.settings.queue.namespace)
         self.metrics.leader.set(0)
 
@@ -81,7 +81,8 @@ class Scheduler(Scheduling):
         slot, scheduled_at = dist.slot_of(job_id, spec.settings.interval, time.time())
         key = dist.run_key(job_id, slot)
         try:
-            dist.enqueue(self.broker, self.config.kinds, spec.service, spec.kind, spec.url, key, scheduled_at)
+            dist.enqueue(self.broker, self.config.kinds, spec.service, spec.kind, spec.url, key, scheduled_at,
+                         self.config.locations)
         except Exception as exc:
             log.error("Prüfauftrag %s konnte nicht eingereiht werden: %s", job_id, exc)
             self.metrics.error(str(spec.kind), "enqueue")
@@ -90,9 +91,35 @@ class Scheduler(Scheduling):
         log.debug("enqueued run %s for %s", key, job_id)
 
     def _queue_sweep(self) -> None:
-        """Return dead workers' jobs to the queues; export how many wait."""
-        for queue in self.dist.QUEUES:
+        """Return dead workers' jobs to the queues; export how many wait; combine the located
+        runs that are due with the votes they have; count each worker location's workers."""
+        dist, config = self.dist, self.config
+        for queue in (*dist.QUEUES, *dist.location_queues(config)):
             self.metrics.queue_messages.labels(queue).set(self.broker.sweep(queue))
+        assert config.settings.queue is not None
+        within = config.settings.queue.redelivery_after
+        for name in dist.worker_locations(config):
+            self.metrics.location_workers.labels(name).set(dist.location_workers(self.broker, name, within))
+        if self.leader:
+            self._finish_located()
+
+    def _finish_located(self) -> None:
+        """Store the located runs past their due time from the votes that arrived (a missing one
+        is no vote: `location_unavailable`, never `down`)."""
+        dist = self.dist
+        for run in dist.due_runs(self.broker):
+            key = str(run["run_key"])
+            try:
+                result = dist.combined(self.config.kinds, run, self.config.locations)
+                self.store.record(result, run_key=key)  # a worker's complete set stored first: kept
+            except Exception as exc:
+                log.error("Ergebnis des Laufs %s von mehreren Standorten nicht gespeichert: %s", key, exc)
+                self.metrics.error(str(run.get("kind", "")), "store")
+                continue
+            for name in run["names"]:
+                if name not in run["votes"]:
+                    self.metrics.votes_missing.labels(name).inc()
+            dist.finish(self.broker, key)
 
     def _heartbeat(self) -> None:
         if not self.lease.alive():

@@ -13,7 +13,9 @@ pool) and /healthz; the fleet's probe results are exported once, by the schedule
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,11 @@ from typing import Any
 import dramatiq
 
 from checks.kind import Registry
+from checks.locations import location_queue
 from checks.result import CheckResult
 from monitor import __version__
 from monitor import distributed as dist
-from monitor.config import ConfigError, load_config
+from monitor.config import ConfigError, ResolvedService, load_config
 from monitor.dependencies import Attributor, store_rows
 from monitor.metrics import WorkerMetrics
 from monitor.process import Process
@@ -38,7 +41,7 @@ class Worker(Process):
     """Runs the jobs of its queues and stores their results; serves its own /metrics."""
 
     def __init__(self, settings_path: str | Path, kinds: Registry[Any], queues: list[str],
-                 listen: str | None = None) -> None:
+                 listen: str | None = None, location: str | None = None) -> None:
         config = load_config(settings_path, kinds)  # raises ConfigError: nothing started yet
         issues = dist.distributed_issues(config)
         if issues:
@@ -47,8 +50,14 @@ class Worker(Process):
         if unknown or not queues:
             raise ValueError(f"unbekannte Warteschlange {', '.join(unknown) or '(keine)'}; "
                              f"möglich: {', '.join(dist.QUEUES)}")
-        self.queues = list(dict.fromkeys(queues))
-        super().__init__(config, browser="browser" in self.queues)
+        if location is not None and location not in dist.worker_locations(config):
+            offered = ", ".join(dist.worker_locations(config)) or "keiner"
+            raise ValueError(f"--location {location}: kein Standort mit `worker: true` in settings.yaml `locations:` "
+                             f"(vorhanden: {offered}); dort eintragen oder --location weglassen")
+        self.location = location  # a location worker takes only its location's jobs
+        self.pools = list(dict.fromkeys(queues))
+        self.queues = [location_queue(q, location) for q in self.pools] if location else self.pools
+        super().__init__(config, browser="browser" in self.pools)
         settings = self.config.settings
         assert settings.queue is not None  # distributed_issues made sure
         self.listen = listen
@@ -59,9 +68,11 @@ class Worker(Process):
         self.runner = CheckRunner(config.kinds, self.store, self.canaries, settings.tz, on_error=self.metrics.error,
                                   context=self.context, attribution=attribution)
         self.commits = GroupCommit(self.store)  # the worker threads' results share transactions
-        self.broker = dist.make_broker(settings.queue, self.handle)
+        self.broker = dist.make_broker(settings.queue, self.handle, dist.location_queues(config))
         threads = {"http": settings.pools.http, "browser": settings.pools.browser}
-        self.workers = [dramatiq.Worker(self.broker, queues={q}, worker_threads=threads[q]) for q in self.queues]
+        self.workers = [dramatiq.Worker(self.broker, queues={q}, worker_threads=threads[p])
+                        for p, q in zip(self.pools, self.queues, strict=True)]
+        self._announcing = threading.Event()
 
     def handle(self, payload: dict[str, Any]) -> None:
         """Run one job; raising makes Dramatiq retry it later (store errors only)."""
@@ -74,6 +85,9 @@ class Worker(Process):
         key = str(payload["run_key"])
         queue = self.config.kinds[kind].check.pool
         self.metrics.wait.labels(kind).observe(max(0.0, time.time() - float(payload["scheduled_at"])))
+        if "location" in payload:
+            self._vote(service, kind, url, key, str(payload["location"]))
+            return
         # A browser job takes seconds: look first whether it was stored already. An HTTP job
         # costs less than the look-up; the store's unique run key keeps its one result.
         if queue == "browser" and self.store.has_run_key(key):
@@ -94,6 +108,31 @@ class Worker(Process):
         finally:
             self.runner.close(entry)  # an exception (a store error, the time limit): nothing left open
             self.metrics.in_progress.labels(queue).dec()
+
+    def _vote(self, service: ResolvedService, kind: str, url: str, key: str, name: str) -> None:
+        """Probe from one location (this worker's network, or the location's proxy) and record
+        the result as the run's vote; the vote that completes the set combines and stores."""
+        if dist.pending_run(self.broker, key) is None:  # combined already (a late or repeated job)
+            self.metrics.skipped.labels("already_stored").inc()
+            return
+        location = self.config.locations.get(name)
+        context = self.context
+        if location is not None and location.proxy is not None:
+            context = dataclasses.replace(self.context, proxy=location.proxy)
+        queue = self.config.kinds[kind].check.pool
+        log.debug("vote %s from %s: %s %s %s", key, name, service.id, kind, url)
+        self.metrics.in_progress.labels(queue).inc()
+        try:
+            vote = self.runner.execute(service, kind, url, service.checks[kind].one_location(), context)
+        finally:
+            self.metrics.in_progress.labels(queue).dec()
+        vote = vote.replace(evidence={**vote.evidence, "worker": self.identity})
+        run = dist.record_vote(self.broker, key, name, vote)
+        if run is None:
+            return
+        result = dist.combined(self.config.kinds, run, self.config.locations)
+        self._store(result, key, kind)  # raises on a store error: the job is retried, the vote set again
+        dist.finish(self.broker, key)
 
     def _store(self, result: CheckResult, key: str, kind: str) -> None:
         """Store a job's result under its run key (raises on a store error: Dramatiq retries the job)."""
@@ -129,13 +168,31 @@ class Worker(Process):
         for worker in self.workers:
             worker.start()
         self.runner.watch()
+        if self.location:
+            threading.Thread(target=self._announce, name="announce", daemon=True).start()
         where = f", /metrics auf http://{self.listen}/metrics" if self.listen else ""
         log.info("egov-monitor %s Worker %s läuft: Warteschlangen %s%s", __version__, self.identity,
                  ", ".join(self.queues), where)
 
+    def _announce(self) -> None:
+        """Tell the scheduler every few seconds that this location has a worker."""
+        assert self.location is not None
+        while not self._announcing.is_set():
+            try:
+                dist.announce(self.broker, self.location, self.identity)
+            except Exception as exc:
+                log.warning("Standort %s: Anmeldung bei der Warteschlange fehlgeschlagen: %s", self.location, exc)
+            self._announcing.wait(dist.ANNOUNCE_EVERY)
+
     def stop(self) -> None:
         """Let running jobs finish; jobs fetched but not started go back to the queue."""
         log.info("Worker wird beendet; laufende Prüfungen werden abgeschlossen")
+        self._announcing.set()
+        if self.location:
+            try:
+                dist.announce(self.broker, self.location, self.identity, gone=True)
+            except Exception as exc:
+                log.warning("Standort %s: Abmeldung fehlgeschlagen: %s", self.location, exc)
         for worker in self.workers:
             worker.stop(timeout=120_000)
         self.runner.unwatch()

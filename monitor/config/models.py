@@ -145,7 +145,8 @@ class Settings(_Model):
         "of the environment. A failing proxy makes results unknown (reason proxy_error), never down."))
     locations: list[LocationSettings] = Field(default_factory=list, description=(
         "Where availability probes run from besides the monitor's own network, e.g. [{name: landesnetz, local: true}, "
-        "{name: internet, description: aus dem Internet, proxy: {url: http://egress.example:3128}}]; a profile's "
+        "{name: internet, description: aus dem Internet, proxy: {url: http://egress.example:3128}}], or in distributed "
+        "mode {name: internet, worker: true} (workers started with --location internet); a profile's "
         "`locations` lists the ones it uses and its `quorum` how many must see a service down."))
     queue: QueueSettings | None = Field(None, description="Unset: one process does everything (embedded default).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
