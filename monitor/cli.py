@@ -279,12 +279,14 @@ def cmd_reload(args: argparse.Namespace) -> int:
         return EXIT_DOWN
     host, port = config.settings.listen_host_port
     host = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    req = urllib.request.Request(f"http://{host}:{port}/-/reload", method="POST", data=b"")
+    web = config.web
+    tls = web is not None and web.context is not None
+    req = urllib.request.Request(f"{'https' if tls else 'http'}://{host}:{port}/-/reload", method="POST", data=b"")
     token = config.settings.reload_token(config.settings_file.parent)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=web.client_context() if tls else None) as resp:
             print(resp.read().decode().strip())
             return EXIT_OK
     except urllib.error.HTTPError as exc:

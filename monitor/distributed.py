@@ -45,9 +45,11 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dramatiq
+import redis
 import sqlalchemy as sa
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
@@ -107,14 +109,15 @@ def location_queues(config: Config) -> list[str]:
 
 
 def make_broker(settings: QueueSettings, handler: Callable[[dict[str, Any]], None] | None = None,
-                extra_queues: Iterable[str] = ()) -> EgovRedisBroker:
+                extra_queues: Iterable[str] = (), base: Path = Path()) -> EgovRedisBroker:
     """The broker with both queues (and the worker locations' queues) declared; with `handler`,
-    the actors run it (workers)."""
+    the actors run it (workers). `base`: the settings directory (the password and TLS files)."""
+    client = redis.Redis.from_url(settings.url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
+                                  **settings.redis_options(base))
     broker = EgovRedisBroker(
-        url=settings.url, namespace=settings.namespace, heartbeat_timeout=int(settings.redelivery_after * 1000),
+        client=client, namespace=settings.namespace, heartbeat_timeout=int(settings.redelivery_after * 1000),
         middleware=[AgeLimit(), TimeLimit(), Retries(max_retries=settings.store_retries, min_backoff=1000,
                                                       max_backoff=60_000)],
-        socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
     )
     fn = handler or _not_here
     for queue in (*QUEUES, *extra_queues):

@@ -10,6 +10,7 @@ import gc
 import http.server
 import logging
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from checks.browser import PoolHolder
 from checks.browser_host import ca_bundle
 from checks.context import CheckContext
 from monitor.config import Config
+from monitor.config.webconfig import WebConfig
 from monitor.metrics import BrowserPoolCollector
 from monitor.statuspage import Response, StatusSite
 from monitor.statuspage.serve import BaseHandler, PoolServer, StatusProcess, status_path
@@ -69,18 +71,28 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
                     may_reload: Callable[[str, str | None], str | None] | None = None,
                     extra: Callable[[], bytes] | None = None,
                     status: Callable[[str, str | None, str | None], Response] | None = None,
+                    web: WebConfig | None = None,
                     ) -> type[http.server.BaseHTTPRequestHandler]:
     """GET /metrics (the registry, then `extra()`: exposition text rendered elsewhere) and
     /healthz, GET /status/... when `status` is given (the public status page), and POST
     /-/reload when `reload` is given; `may_reload(client, authorization)` says why a reload
-    request is refused (None: allowed)."""
+    request is refused (None: allowed). `web`: settings.yaml `web_config:` (basic
+    authentication for all but the public paths, extra response headers)."""
 
     class Handler(BaseHandler):
         respond = staticmethod(status) if status is not None else None
 
+        def end_headers(self) -> None:
+            for name, value in (web.headers.items() if web is not None else ()):
+                self.send_header(name, value)
+            super().end_headers()
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            if web is not None and not web.public(path) and not web.authorized(self.headers.get("Authorization")):
+                self._send(401, b"Unauthorized\n", headers={"Content-Type": "text/plain; charset=utf-8",
+                                                            "WWW-Authenticate": 'Basic realm="egov-monitor"'})
+            elif path == "/metrics":
                 try:
                     self._send(200, generate_latest(registry) + (extra() if extra else b""), CONTENT_TYPE_LATEST)
                 except Exception as exc:
@@ -116,9 +128,11 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
 
 
 def serve_http(listen: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler],
-               status: StatusProcess | None = None) -> PoolServer:
-    """Serve `handler` on `listen`; with `status`, sharing the socket with the status process."""
+               status: StatusProcess | None = None, tls: ssl.SSLContext | None = None) -> PoolServer:
+    """Serve `handler` on `listen`; with `status`, sharing the socket with the status process;
+    with `tls`, HTTPS only."""
     server = PoolServer(listen, handler)
+    server.tls = tls
     if status is not None:
         status.attach(server)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
@@ -211,13 +225,15 @@ class Process:
         def may_reload(client: str, authorization: str | None) -> str | None:
             return self.config.settings.reload_refusal(client, authorization, self.config.settings_file.parent)
 
-        if self.status_site is not None:
+        web = self.config.web
+        # the status process routes a connection by its first plain bytes: under TLS this process answers all
+        if self.status_site is not None and (web is None or web.context is None):
             self.status_process = StatusProcess()
             self.status_process.configure(self.config)
         self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload, may_reload,
                                                        self.metrics_text,
-                                                       self.status_site.respond if self.status_site else None),
-                               self.status_process)
+                                                       self.status_site.respond if self.status_site else None, web),
+                               self.status_process, web.context if web is not None else None)
 
     def start(self) -> None:
         raise NotImplementedError

@@ -34,7 +34,8 @@ class Scheduler(Scheduling):
         self.dist = dist
         super().__init__(settings_path, kinds)
         assert self.config.settings.queue is not None  # check_config made sure
-        self.broker = dist.make_broker(self.config.settings.queue, extra_queues=dist.location_queues(self.config))
+        self.broker = dist.make_broker(self.config.settings.queue, extra_queues=dist.location_queues(self.config),
+                                       base=self.config.settings_file.parent)
         self.lease = dist.SchedulerLease(self.store.engine, self.config.settings.queue.namespace)
         self.metrics.leader.set(0)
 

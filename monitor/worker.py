@@ -68,7 +68,8 @@ class Worker(Process):
         self.runner = CheckRunner(config.kinds, self.store, self.canaries, settings.tz, on_error=self.metrics.error,
                                   context=self.context, attribution=attribution)
         self.commits = GroupCommit(self.store)  # the worker threads' results share transactions
-        self.broker = dist.make_broker(settings.queue, self.handle, dist.location_queues(config))
+        self.broker = dist.make_broker(settings.queue, self.handle, dist.location_queues(config),
+                                       config.settings_file.parent)
         threads = {"http": settings.pools.http, "browser": settings.pools.browser}
         self.workers = [dramatiq.Worker(self.broker, queues={q}, worker_threads=threads[p])
                         for p, q in zip(self.pools, self.queues, strict=True)]

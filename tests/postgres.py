@@ -40,8 +40,10 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[PostgresServer]:
-    """A fresh server; PostgreSQL refuses to run as root, so it runs as `postgres`."""
+def postgres(tls: tuple[Path, Path] | None = None, password: str | None = None) -> Iterator[PostgresServer]:
+    """A fresh server; PostgreSQL refuses to run as root, so it runs as `postgres`. `tls`: its
+    certificate and key; then TCP clients must use TLS and `password` (SCRAM), as a server
+    reached across zones would demand (the Unix socket stays trusted, for the set-up)."""
     bindir = pg_bin()
     if bindir is None:
         raise RuntimeError("PostgreSQL fehlt: `scripts/setup.sh test` installiert das Debian-Paket postgresql")
@@ -57,10 +59,22 @@ def postgres() -> Iterator[PostgresServer]:
     subprocess.run(run_as + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "egov", "--no-sync"],
                    check=True, capture_output=True)
     opts = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    if tls is not None:
+        for source, name in ((tls[0], "server.crt"), (tls[1], "server.key")):
+            shutil.copy(source, data / name)
+            os.chmod(data / name, 0o600)
+            if as_root:
+                shutil.chown(data / name, "postgres")
+        (data / "pg_hba.conf").write_text("local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+                                          "host all all 127.0.0.1/32 reject\n")
+        opts += " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
     ctl = run_as + [str(bindir / "pg_ctl"), "-D", str(data)]
     server = PostgresServer(f"postgresql+psycopg://egov@127.0.0.1:{port}/postgres",
                             ctl + ["-o", opts, "-l", str(tmp / "log"), "-w", "start"], ctl + ["-m", "fast", "-w", "stop"])
     server.start()
+    if password is not None:
+        subprocess.run(run_as + [str(bindir / "psql"), "-h", str(sockets), "-p", str(port), "-U", "egov", "-d", "postgres",
+                                 "-c", f"ALTER USER egov PASSWORD '{password}'"], check=True, capture_output=True)
     try:
         yield server
     finally:

@@ -15,14 +15,19 @@ from tests.servers import free_port
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """Yields a redis:// URL of a fresh server without persistence."""
+def redis_server(tls: tuple[Path, Path] | None = None, password: str | None = None) -> Iterator[str]:
+    """Yields a redis:// URL of a fresh server without persistence; with `tls` (certificate, key)
+    a rediss:// URL of a server that speaks TLS only, with `password` one that demands it."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server fehlt: `scripts/setup.sh test` installiert das Debian-Paket redis-server")
     tmp = Path(tempfile.mkdtemp(prefix="egov-redis-"))
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    listen = ["--port", str(port)] if tls is None else [
+        "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(tls[0]), "--tls-key-file", str(tls[1]),
+        "--tls-auth-clients", "no"]
+    secret = ["--requirepass", password] if password else []
+    proc = subprocess.Popen([binary, *listen, *secret, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", str(tmp), "--logfile", str(tmp / "log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -30,6 +35,8 @@ def redis_server() -> Iterator[str]:
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                    if tls is not None or password:
+                        break  # listening (the clients' own handshake and AUTH are what the tests look at)
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
                         break
@@ -37,7 +44,7 @@ def redis_server() -> Iterator[str]:
                 if time.monotonic() > end or proc.poll() is not None:
                     raise RuntimeError(f"redis-server did not start: {(tmp / 'log').read_text()}") from None
                 time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"{'rediss' if tls else 'redis'}://127.0.0.1:{port}/0"
     finally:
         proc.kill()
         proc.wait()

@@ -19,6 +19,7 @@ from checks.kind import Registry
 from checks.locations import Location
 from checks.proxy import Proxy
 from checks.settings import CheckSettings, SettingsFileError
+from monitor.config import webconfig
 from monitor.config.environment import chromedriver_issue, trusted_ca_files
 from monitor.config.models import CatalogFile, Config, Profile, ResolvedService, Service, Settings
 from monitor.config_issues import ConfigError, ConfigIssue, _issues_from, _read_yaml, german
@@ -317,6 +318,19 @@ def _load_config(settings_file: Path, kinds: Registry[Any]) -> Config:
         except ValueError as exc:
             issues.append(ConfigIssue(str(settings_file), index.line(("locations", i, "proxy", "credentials_file")),
                                       None, f"locations.{i}.proxy.credentials_file", str(exc)))
+    if settings.queue is not None:
+        try:
+            settings.queue.redis_options(settings_file.parent)
+        except ValueError as exc:
+            field = str(exc).split(":", 1)[0]
+            issues.append(ConfigIssue(str(settings_file), index.line(("queue", field)), None, f"queue.{field}", str(exc)))
+    web = None
+    if settings.web_config is not None:
+        web_path = settings.web_config if settings.web_config.is_absolute() else settings_file.parent / settings.web_config
+        try:
+            web = webconfig.load(web_path)
+        except webconfig.WebConfigError as exc:
+            issues.extend(ConfigIssue(str(web_path), line, None, field, message) for line, field, message in exc.problems)
     issues.extend(_location_issues(services, places, settings))
     issues.extend(_dependency_issues(services, places, settings, settings_file, index))
     records, record_issues = load_incident_files(settings.incidents, settings_file.parent, set(services) | set(claimed))
@@ -324,6 +338,6 @@ def _load_config(settings_file: Path, kinds: Registry[Any]) -> Config:
     if issues:
         raise ConfigError(issues)
     return Config(settings=settings, settings_file=settings_file.resolve(), services=services, example=example,
-                  proxy=proxy, locations=locations, incidents=tuple(records), kinds=kinds)
+                  proxy=proxy, locations=locations, incidents=tuple(records), kinds=kinds, web=web)
 
 

@@ -115,6 +115,43 @@ class QueueSettings(_Model):
     store_retries: int = Field(5, ge=0, le=50, description="How often a job is retried when its result cannot be stored.")
     lease_retry: PositiveDuration = Field(
         5.0, description="How often a standby scheduler tries to take over the scheduling lease.")
+    username: str | None = Field(None, description="Redis ACL user (with password_file); empty: the default user.")
+    password_file: Path | None = Field(None, description=(
+        "File holding the Redis password (requirepass or the ACL user's), relative to the settings directory; "
+        "never in the URL, so it is in no log."))
+    ca_file: Path | None = Field(None, description=(
+        "With a rediss:// URL: the CA (PEM) the Redis server's certificate must chain to; its name is checked. "
+        "Empty: the system's CAs."))
+    cert_file: Path | None = Field(None, description="With rediss://: this process's client certificate (PEM), "
+                                   "for a Redis with tls-auth-clients yes (its default).")
+    key_file: Path | None = Field(None, description="The client certificate's key (PEM).")
+
+    def redis_options(self, base: Path) -> dict[str, Any]:
+        """Connection options of the Redis client: the password read from its file, TLS files
+        made absolute. Raises ValueError (German, naming the field) when a file cannot be read."""
+        options: dict[str, Any] = {}
+        if self.username:
+            options["username"] = self.username
+        if self.password_file is not None:
+            path = self.password_file if self.password_file.is_absolute() else base / self.password_file
+            try:
+                options["password"] = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"password_file: {path} nicht lesbar ({exc.strerror}); Pfad und Rechte prüfen") from exc
+        tls_files = {"ca_file": "ssl_ca_certs", "cert_file": "ssl_certfile", "key_file": "ssl_keyfile"}
+        for field, option in tls_files.items():
+            value: Path | None = getattr(self, field)
+            if value is None:
+                continue
+            if not self.url.startswith("rediss://"):
+                raise ValueError(f"{field}: nur mit TLS wirksam; die URL mit rediss:// beginnen lassen")
+            path = value if value.is_absolute() else base / value
+            if not path.is_file():
+                raise ValueError(f"{field}: {path} nicht gefunden; Pfad prüfen")
+            options[option] = str(path)
+        if self.url.startswith("rediss://"):
+            options["ssl_cert_reqs"] = "required"
+        return options
 
 
 class StatusPageSettings(_Model):
@@ -149,6 +186,11 @@ class Settings(_Model):
         "mode {name: internet, worker: true} (workers started with --location internet); a profile's "
         "`locations` lists the ones it uses and its `quorum` how many must see a service down."))
     queue: QueueSettings | None = Field(None, description="Unset: one process does everything (embedded default).")
+    web_config: Path | None = Field(None, description=(
+        "TLS and basic authentication for this process's own endpoint (/metrics, /healthz, /-/reload, the status "
+        "page), a web-config file in the Prometheus exporter-toolkit format (tls_server_config, basic_auth_users "
+        "as bcrypt hashes, http_server_config.headers); relative to the settings directory. Read at start; "
+        "the public status page and /healthz stay without a password."))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     reload_from: list[IPvAnyNetwork] = Field(
         default_factory=lambda: list[IPv4Network | IPv6Network]([IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]),
@@ -374,6 +416,7 @@ class Config:
     proxy: Proxy | None = None  # settings.yaml `proxy:`, else HTTPS_PROXY/NO_PROXY; credentials read
     locations: dict[str, Location] = dataclasses.field(default_factory=dict)  # settings.yaml `locations:`, resolved
     incidents: tuple[Any, ...] = ()  # monitor.incidents.Incident records from the files of `incidents:`
+    web: Any = None  # monitor.webconfig.WebConfig of settings.yaml `web_config:` (None: plain HTTP, no password)
     # the process's kinds (built once at its start): every consumer of this configuration uses them
     kinds: Registry[Any] = dataclasses.field(default_factory=Registry, compare=False, repr=False)
     loaded_at: float = dataclasses.field(default_factory=_time.time, compare=False)  # when it was read (unix seconds)

@@ -30,6 +30,7 @@ import os
 import selectors
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -147,6 +148,23 @@ class PoolServer(http.server.ThreadingHTTPServer):
     def shutdown(self) -> None:
         self._stopping.set()
         self._stopped.wait()
+
+    tls: ssl.SSLContext | None = None  # settings.yaml `web_config:` with TLS: each connection's handshake in the pool
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            request.settimeout(HANDLER_TIMEOUT)  # a client that never completes the handshake is dropped
+            secure = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:  # plain HTTP, an unknown client certificate, a silent client
+            log.debug("TLS handshake with %s failed: %s", client_address[0], exc)
+            return
+        try:
+            super().finish_request(secure, client_address)
+        finally:
+            secure.close()  # no close_notify round trip: every answer carries its Content-Length
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if self.status_asked is not None and _first_is_status(request):

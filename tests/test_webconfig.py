@@ -1,0 +1,166 @@
+"""TLS and basic authentication on the process's own endpoint (settings.yaml `web_config:`, the
+Prometheus exporter-toolkit's web-config format; issue 39: a worker or daemon in another zone).
+A real Prometheus scrapes /metrics over TLS with basic auth; without credentials the answer is
+401; plain HTTP gets no answer; the status page and /healthz stay public; `egov-monitor reload`
+reaches the process over TLS; a broken web-config is refused naming its file, line and field."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from tests.certs import TestCA
+from tests.daemon import ROOT, DaemonProcess, service_yaml, write_daemon_config
+from tests.servers import free_port
+
+PASSWORD = "Schluessel-fuer-Prometheus-2026"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("webpki")
+    ca = TestCA(directory)
+    pair = ca.issue("monitor", ["127.0.0.1", "localhost"])
+    return ca, pair
+
+
+def _web_config(directory: Path, pair, **extra: str) -> Path:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10)).decode()
+    path = directory / "web-config.yml"
+    path.write_text(f"tls_server_config:\n  cert_file: {pair.cert}\n  key_file: {pair.key}\n"
+                    f"http_server_config:\n  headers:\n    Strict-Transport-Security: max-age=31536000\n"
+                    f"basic_auth_users:\n  prometheus: '{hashed}'\n" + "".join(extra.values()))
+    return path
+
+
+def _get(url: str, ca: Path | None, auth: str | None = None) -> tuple[int, str, dict[str, str]]:
+    context = ssl.create_default_context(cafile=str(ca)) if ca else None
+    req = urllib.request.Request(url, headers={"Authorization": auth} if auth else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=context) as resp:
+            return resp.status, resp.read().decode(), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), dict(exc.headers)
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.slow
+def test_a_real_prometheus_scrapes_over_tls_with_basic_auth_and_nobody_else_gets_in(tmp_path, pki, http_server):
+    ca, pair = pki
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"]))
+    _web_config(tmp_path, pair)
+    settings.write_text(settings.read_text() + "web_config: web-config.yml\n")
+    daemon = DaemonProcess(settings)
+    base = f"https://127.0.0.1:{daemon.port}"
+    try:
+        def ready():
+            try:
+                return _get(base + "/healthz", ca.ca_file)[0] == 200
+            except OSError:
+                assert daemon.proc.poll() is None, daemon.log()
+                return False
+        daemon.wait_for(ready, 30, "the daemon over TLS")
+        # public without a password: the status page and the orchestrator's probe
+        code, page, headers = _get(base + "/status/", ca.ca_file)
+        assert code == 200 and page.startswith("<!DOCTYPE html>") and "egov-monitor" in page
+        assert headers["Strict-Transport-Security"] == "max-age=31536000"
+        # /metrics: 401 without or with wrong credentials, 200 with them
+        code, body, headers = _get(base + "/metrics", ca.ca_file)
+        assert code == 401 and headers["WWW-Authenticate"] == 'Basic realm="egov-monitor"' and "probe_" not in body
+        assert _get(base + "/metrics", ca.ca_file, _basic("prometheus", "falsch"))[0] == 401
+        assert _get(base + "/metrics", ca.ca_file, _basic("grafana", PASSWORD))[0] == 401
+        t0 = time.monotonic()
+        for _ in range(20):  # bcrypt's cost is paid once, then the match is remembered
+            assert _get(base + "/metrics", ca.ca_file, _basic("prometheus", PASSWORD))[0] == 200
+        assert time.monotonic() - t0 < 20
+        # plain HTTP on the same port: no answer
+        with pytest.raises((OSError, urllib.error.URLError)):
+            urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/metrics", timeout=10).read()
+        # a real Prometheus, configured as an operator would
+        (tmp_path / "secret").write_text(PASSWORD)
+        prom_port = free_port()
+        (tmp_path / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n"
+            "  - job_name: egov-monitor\n    scheme: https\n"
+            f"    tls_config: {{ca_file: {ca.ca_file}}}\n"
+            f"    basic_auth: {{username: prometheus, password_file: {tmp_path / 'secret'}}}\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{daemon.port}']}}]\n"
+            "  - job_name: without-password\n    scheme: https\n"
+            f"    tls_config: {{ca_file: {ca.ca_file}}}\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{daemon.port}']}}]\n"
+            "  - job_name: plain-http\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{daemon.port}']}}]\n")
+        prometheus = shutil.which("prometheus")
+        assert prometheus, "prometheus missing: scripts/setup.sh test installs it"
+        prom = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+                                 f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def targets():
+                try:
+                    data = json.loads(_get(f"http://127.0.0.1:{prom_port}/api/v1/targets", None)[1])["data"]
+                except OSError:
+                    return None
+                got = {t["labels"]["job"]: t for t in data["activeTargets"]}
+                return got if len(got) == 3 and all(t["health"] != "unknown" for t in got.values()) else None
+            seen = daemon.wait_for(targets, 60, "Prometheus to scrape all three jobs")
+
+            def probe_success():
+                q = urllib.parse.quote('probe_success{job="egov-monitor"}')
+                result = json.loads(_get(f"http://127.0.0.1:{prom_port}/api/v1/query?query={q}", None)[1])["data"]["result"]
+                return result or None
+            series = daemon.wait_for(probe_success, 40, "probe_success scraped over TLS")
+        finally:
+            prom.terminate()
+            prom.wait(10)
+        assert seen["egov-monitor"]["health"] == "up", seen["egov-monitor"]
+        assert seen["without-password"]["health"] == "down" and "401" in seen["without-password"]["lastError"]
+        assert seen["plain-http"]["health"] == "down"
+        assert series[0]["metric"]["service"] == "portal" and series[0]["value"][1] == "1"
+        # the operator's reload reaches the process over TLS (the certificate pinned, from loopback)
+        out = subprocess.run([sys.executable, "-m", "monitor.cli", "reload", "--config", str(settings)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0 and "neu geladen" in out.stdout, out.stdout + out.stderr
+        assert PASSWORD not in daemon.log()
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize(("text", "line", "field", "words"), [
+    ("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  min_version: TLS10\n", 4,
+     "tls_server_config.min_version", "TLS12 oder TLS13"),
+    ("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\nbasic_auth_users:\n  prometheus: geheim\n", 5,
+     "basic_auth_users.prometheus", "kein bcrypt-Hash"),
+    ("basic_auth_users:\n  prometheus: '{hash}'\n", 1, "basic_auth_users", "ohne TLS"),
+    ("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n", 4,
+     "tls_server_config.cipher_suites", "nicht unterstützt"),
+    ("tls_server_config:\n  cert_file: {cert}\n  key_file: fehlt.key\n", 2, "tls_server_config.cert_file", "nicht ladbar"),
+    ("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  client_auth_type: RequireAndVerifyClientCert\n", 4,
+     "tls_server_config.client_ca_file", "client_ca_file"),
+    ("tls_config:\n  cert_file: x\n", 1, "tls_config", "unbekannter Schlüssel"),
+])
+def test_a_broken_web_config_is_refused_naming_file_line_field_and_fix(tmp_path, pki, text, line, field, words):
+    _ca, pair = pki
+    settings = write_daemon_config(tmp_path, service_yaml("portal", ["http://127.0.0.1:9/"]))
+    hashed = bcrypt.hashpw(b"x", bcrypt.gensalt(4)).decode()
+    (tmp_path / "web.yml").write_text(text.format(cert=pair.cert, key=pair.key, hash=hashed))
+    settings.write_text(settings.read_text() + "web_config: web.yml\n")
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 1, out.stdout
+    assert f"web.yml:{line}:" in out.stderr and f"Feld '{field}'" in out.stderr and words in out.stderr, out.stderr
