@@ -67,6 +67,8 @@ requirements=(
     "systemd-analyze|test|cmd:systemd-analyze|systemd"
     "gpg|test|cmd:gpg|gpg"
     "gpg-agent|test|cmd:gpg-agent|gpg-agent"
+    "knotd|test|cmd:knotd|knot"
+    "unbound|test|cmd:unbound|unbound"
 )
 
 # ---- facts: probed on this machine, or read from a machine description --------------------

@@ -25,9 +25,10 @@ SETUP = ROOT / "scripts" / "setup.sh"
 RUN_PACKAGES = {"chromium", "chromium-driver", "ca-certificates", "libpango-1.0-0", "libpangoft2-1.0-0",
                 "fonts-dejavu-core", "gpgv", "libnss3-tools"}
 TEST_PACKAGES = RUN_PACKAGES | {"prometheus", "prometheus-alertmanager", "nginx-light",
-                                "prometheus-blackbox-exporter", "wrk", "redis-server", "postgresql", "systemd", "gpg", "gpg-agent"}
+                                "prometheus-blackbox-exporter", "wrk", "redis-server", "postgresql", "systemd", "gpg", "gpg-agent",
+                                "knot", "unbound"}
 ALL_REQUIREMENTS = ("chromium chromedriver ca-certificates pango fonts gpgv certutil prometheus promtool alertmanager amtool "
-                    "nginx blackbox wrk redis postgresql systemd-analyze gpg gpg-agent")
+                    "nginx blackbox wrk redis postgresql systemd-analyze gpg gpg-agent knotd unbound")
 
 
 def setup(*args: str, facts: dict[str, str] | None = None, tmp_path: Path | None = None,
@@ -103,7 +104,7 @@ def test_only_missing_requirements_are_asked_for(tmp_path):
     result = setup("--plan", "test", facts=facts, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert planned(result) == {"chromium-driver", "prometheus-alertmanager", "nginx-light",
-                               "prometheus-blackbox-exporter", "wrk", "redis-server"}
+                               "prometheus-blackbox-exporter", "wrk", "redis-server", "knot", "unbound"}
     # alertmanager present but amtool missing: its package is asked for once
     facts = machine(present=ALL_REQUIREMENTS.replace(" amtool", ""))
     assert planned(setup("--plan", "test", facts=facts, tmp_path=tmp_path)) == {"prometheus-alertmanager"}

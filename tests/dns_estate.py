@@ -1,0 +1,249 @@
+"""A local DNS estate for the domain and mail checks (issue 40): a signed test root and test
+zones, served by Knot DNS (Debian package knot) on 127.0.0.1, and an Unbound resolver (Debian
+package unbound) that trusts only the test root's key and reaches every zone through Knot.
+Nothing leaves the machine: the resolver knows no other root.
+
+The zones are built and signed here with dnspython (ECDSA P-256 keys made per estate), some
+broken on purpose:
+
+- `gut.de`: signed, DS in `de.`; MX with SPF `-all`, DMARC `p=reject` with `rua`, CAA, AAAA for
+  the apex, www, the mail host and the name server.
+- `unsigniert.de`: no DS and no signatures; SPF `+all`, no DMARC, no CAA, IPv4 only.
+- `kaputt.de`: signed, but the signature over the apex's A, MX and TXT records is corrupted.
+- `abgelaufen.de`: signed with signatures that expired ten days ago.
+- `keinepost.de`: sends no mail: Null MX, SPF `-all`, DMARC `p=reject`; signed.
+- `zuviel.de`: SPF with more than ten DNS lookups, DMARC `p=none` without `rua`; signed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.dnssec
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.servers import free_port
+
+ALGORITHM = dns.dnssec.Algorithm.ECDSAP256SHA256
+SIGNED = ("gut.de", "kaputt.de", "abgelaufen.de", "keinepost.de", "zuviel.de")
+DOMAINS = (*SIGNED, "unsigniert.de")
+
+
+@dataclass(frozen=True)
+class Estate:
+    resolver: str  # "127.0.0.1:PORT" of the validating resolver (Unbound)
+    authoritative: str  # "127.0.0.1:PORT" of Knot
+    trust_anchor: Path  # the test root's DS, in zone-file format (as /usr/share/dns/root.ds)
+    directory: Path
+
+
+def _records(domain: str) -> str:
+    """The zone file text of a test domain (before signing)."""
+    common = f"""\
+        @ 300 IN SOA ns1.{domain}. hostmaster.{domain}. 1 3600 600 86400 300
+        @ 300 IN NS ns1.{domain}.
+        ns1 300 IN A 127.0.0.1
+        www 300 IN A 127.0.0.1
+        @ 300 IN A 127.0.0.1
+    """
+    six = """\
+        ns1 300 IN AAAA ::1
+        www 300 IN AAAA ::1
+        @ 300 IN AAAA ::1
+        mail 300 IN AAAA ::1
+    """
+    mail = f"""\
+        @ 300 IN MX 10 mail.{domain}.
+        mail 300 IN A 127.0.0.1
+        @ 300 IN TXT "v=spf1 mx -all"
+        _dmarc 300 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@{domain}"
+        @ 300 IN CAA 0 issue "letsencrypt.org"
+    """
+    six, mail = textwrap.dedent(six), textwrap.dedent(mail)
+    extra = {
+        "gut.de": six + mail,
+        "kaputt.de": six + mail,
+        "abgelaufen.de": six + mail,
+        "unsigniert.de": textwrap.dedent(f"""\
+            @ 300 IN MX 10 mail.{domain}.
+            mail 300 IN A 127.0.0.1
+            @ 300 IN TXT "v=spf1 +all"
+        """),
+        "keinepost.de": six + textwrap.dedent("""\
+            @ 300 IN MX 0 .
+            @ 300 IN TXT "v=spf1 -all"
+            _dmarc 300 IN TXT "v=DMARC1; p=reject;"
+            @ 300 IN CAA 0 issue ";"
+        """),
+        "zuviel.de": six + textwrap.dedent(f"""\
+            @ 300 IN MX 10 mail.{domain}.
+            mail 300 IN A 127.0.0.1
+            @ 300 IN TXT "v=spf1 a mx include:i1.{domain} include:i2.{domain} include:i3.{domain} include:i4.{domain} include:i5.{domain} include:i6.{domain} include:i7.{domain} include:i8.{domain} include:i9.{domain} include:i10.{domain} ~all"
+            _dmarc 300 IN TXT "v=DMARC1; p=none"
+        """) + "".join(f'i{i} 300 IN TXT "v=spf1 ip4:192.0.2.{i} -all"\n' for i in range(1, 11)),
+    }[domain]
+    return textwrap.dedent(common) + extra
+
+
+def _zone(origin: str, text: str) -> dns.zone.Zone:
+    return dns.zone.from_text(text, origin=origin, relativize=False, check_origin=True)
+
+
+def _sign(zone: dns.zone.Zone, key: ec.EllipticCurvePrivateKey, *, expired: bool = False) -> dns.rdtypes.ANY.DNSKEY.DNSKEY:
+    dnskey = dns.dnssec.make_dnskey(key.public_key(), ALGORITHM, flags=257)  # one key, KSK and ZSK at once
+    now = datetime.datetime.now(datetime.UTC)
+    inception, expiration = (now - datetime.timedelta(days=20), now - datetime.timedelta(days=10)) if expired \
+        else (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=30))
+    dns.dnssec.sign_zone(zone, keys=[(key, dnskey)], inception=inception, expiration=expiration, dnskey_ttl=300)
+    return dnskey
+
+
+def _corrupt(zone: dns.zone.Zone, name: str, rdtypes: tuple[dns.rdatatype.RdataType, ...]) -> None:
+    """Flip a byte in the signatures over `rdtypes` at `name`: a broken signature."""
+    node = zone.get_node(name)
+    assert node is not None
+    for rdtype in rdtypes:
+        sigs = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, rdtype)
+        if sigs is None:
+            continue
+        broken = [s.replace(signature=bytes([s.signature[0] ^ 0xFF]) + s.signature[1:]) for s in sigs]
+        sigs.clear()
+        for s in broken:
+            sigs.add(s)
+
+
+def build(directory: Path) -> tuple[dict[str, str], str]:
+    """Write the zone files; returns {zone: file name} and the trust anchor's DS line."""
+    files: dict[str, str] = {}
+    ds_lines: dict[str, str] = {}
+    for domain in DOMAINS:
+        zone = _zone(domain + ".", _records(domain))
+        if domain in SIGNED:
+            key = ec.generate_private_key(ec.SECP256R1())
+            dnskey = _sign(zone, key, expired=domain == "abgelaufen.de")
+            ds_lines[domain] = f"{domain}. 300 IN DS {dns.dnssec.make_ds(domain + '.', dnskey, 'SHA256')}"
+            if domain == "kaputt.de":
+                _corrupt(zone, domain + ".", (dns.rdatatype.A, dns.rdatatype.MX, dns.rdatatype.TXT, dns.rdatatype.SOA))
+        files[domain + "."] = _write(directory, domain, zone)
+    delegations = "".join(f"{d}. 300 IN NS ns1.{d}.\nns1.{d}. 300 IN A 127.0.0.1\nns1.{d}. 300 IN AAAA ::1\n"
+                          for d in DOMAINS)
+    tld = _zone("de.", "de. 300 IN SOA ns1.de. hostmaster.de. 1 3600 600 86400 300\nde. 300 IN NS ns1.de.\n"
+                       "ns1.de. 300 IN A 127.0.0.1\n" + delegations + "".join(line + "\n" for line in ds_lines.values()))
+    tld_key = ec.generate_private_key(ec.SECP256R1())
+    tld_dnskey = _sign(tld, tld_key)
+    files["de."] = _write(directory, "de", tld)
+    root = _zone(".", ". 300 IN SOA a.root-test. hostmaster.root-test. 1 3600 600 86400 300\n. 300 IN NS ns1.de.\n"
+                      "de. 300 IN NS ns1.de.\nns1.de. 300 IN A 127.0.0.1\n"
+                      f"de. 300 IN DS {dns.dnssec.make_ds('de.', tld_dnskey, 'SHA256')}\n")
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_dnskey = _sign(root, root_key)
+    files["."] = _write(directory, "root", root)
+    return files, f". IN DS {dns.dnssec.make_ds('.', root_dnskey, 'SHA256')}"
+
+
+def _write(directory: Path, stem: str, zone: dns.zone.Zone) -> str:
+    name = f"{stem}.zone"
+    (directory / name).write_text(zone.to_text(relativize=False), encoding="utf-8")
+    return name
+
+
+def _wait_for(address: str, port: int, name: str, proc: subprocess.Popen, log: Path) -> None:
+    end = time.monotonic() + 20
+    while True:
+        try:
+            dns.query.udp(dns.message.make_query(name, dns.rdatatype.SOA), address, timeout=0.5, port=port)
+            return
+        except (OSError, dns.exception.Timeout):
+            if proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"DNS server did not start: {log.read_text() if log.exists() else ''}") from None
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def estate() -> Iterator[Estate]:
+    knotd, unbound = shutil.which("knotd") or "/usr/sbin/knotd", shutil.which("unbound") or "/usr/sbin/unbound"
+    if not Path(knotd).exists() or not Path(unbound).exists():
+        raise RuntimeError("knotd oder unbound fehlt: `scripts/setup.sh test` installiert die Debian-Pakete knot "
+                           "und unbound")
+    tmp = Path(tempfile.mkdtemp(prefix="egov-dns-"))
+    files, anchor = build(tmp)
+    (tmp / "root.ds").write_text(anchor + "\n")
+    auth_port, resolver_port = free_port(), free_port()
+    zones = "".join(f"  - domain: \"{z}\"\n    file: \"{tmp / f}\"\n" for z, f in files.items())
+    (tmp / "knot.conf").write_text(textwrap.dedent(f"""\
+        server:
+          listen: 127.0.0.1@{auth_port}
+          rundir: "{tmp}"
+          udp-workers: 1
+          tcp-workers: 1
+          background-workers: 1
+        database:
+          storage: "{tmp}"
+        log:
+          - target: "{tmp / 'knot.log'}"
+            any: info
+        template:
+          - id: default
+            storage: "{tmp}"
+            semantic-checks: off
+            zonefile-sync: -1
+            zonefile-load: whole
+            journal-content: none
+        zone:
+        """) + zones)
+    stubs = "".join(f"stub-zone:\n  name: \"{z}\"\n  stub-addr: 127.0.0.1@{auth_port}\n" for z in files)
+    (tmp / "unbound.conf").write_text(textwrap.dedent(f"""\
+        server:
+          interface: 127.0.0.1
+          port: {resolver_port}
+          do-daemonize: no
+          username: ""
+          chroot: ""
+          directory: "{tmp}"
+          pidfile: "{tmp / 'unbound.pid'}"
+          logfile: "{tmp / 'unbound.log'}"
+          use-syslog: no
+          verbosity: 1
+          num-threads: 1
+          do-ip6: no
+          do-not-query-localhost: no
+          access-control: 127.0.0.0/8 allow
+          trust-anchor-file: "{tmp / 'root.ds'}"
+          module-config: "validator iterator"
+          qname-minimisation: no
+          harden-dnssec-stripped: yes
+          cache-max-ttl: 5
+          cache-max-negative-ttl: 5
+        remote-control:
+          control-enable: no
+        """) + stubs)
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(subprocess.Popen([knotd, "-c", str(tmp / "knot.conf")], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        _wait_for("127.0.0.1", auth_port, "gut.de.", procs[-1], tmp / "knot.log")
+        procs.append(subprocess.Popen([unbound, "-d", "-c", str(tmp / "unbound.conf")], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        _wait_for("127.0.0.1", resolver_port, "gut.de.", procs[-1], tmp / "unbound.log")
+        yield Estate(f"127.0.0.1:{resolver_port}", f"127.0.0.1:{auth_port}", tmp / "root.ds", tmp)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
