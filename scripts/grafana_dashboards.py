@@ -413,6 +413,23 @@ def compliance() -> dict:
                    override("Schritte schlecht", cell=cell_colour(),
                             thresholds=steps([(None, "green"), (1, "red")]))]), 24, 7)
 
+    b.row("Domain und E-Mail (BSI TR-03182, TR-03108)")
+    domain_markers = [("DNSSEC signiert", "dnssec_signed"), ("DNSSEC gültig", "dnssec_valid"), ("CAA", "caa_present"),
+                      ("IPv6 NS", "ipv6_ns"), ("IPv6 Web", "ipv6_web"), ("IPv6 MX", "ipv6_mx"), ("MX", "mx"),
+                      ("SPF", "spf"), ("DMARC", "dmarc")]
+    b.add(merged_table("Domains je Dienst (letzte Prüfung)", [
+        ("Note", f"max by (service, category, url) (egov_domain_grade{{{J}}})"),
+        *((title, f'max by (service, category, url) (egov_domain_marker_passed{{{J}, marker="{m}"}})')
+          for title, m in domain_markers),
+    ], description="Je Domain (URL dns:<Domain>): DNSSEC vom Vertrauensanker bis zu den Einträgen vom Monitor selbst "
+                   "geprüft, CAA, IPv6 (AAAA) der Name-, Web- und Mailserver, MX (oder Null-MX), SPF und DMARC. Leere "
+                   "Zelle: nicht feststellbar. Ungültiges DNSSEC meldet EgovDomainDnssecBroken, fehlendes DMARC "
+                   "EgovDomainMailSpoofable.",
+        overrides=[override("Note", mappings=[{"type": "value", "options": {
+            str(i): {"text": g, "color": c, "index": i} for i, (g, c) in enumerate(
+                (("A", "green"), ("B", "green"), ("C", "yellow"), ("D", "orange"), ("F", "red")))}}], cell=cell_colour()),
+            *(override(title, mappings=PASS_FAIL, cell=cell_colour()) for title, _m in domain_markers)]), 24, 7)
+
     b.row("Sicherheit (HTTP Observatory, BSI TR-02102-2)")
     b.add(merged_table("Sicherheit je URL", [
         ("Note", "url:egov_security_grade:rank"),

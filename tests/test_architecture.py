@@ -91,7 +91,7 @@ def test_the_layer_picture_in_the_docs_is_the_import_graphs():
 def test_every_registered_kind_has_a_presentation_and_a_unique_report_place():
     kinds = list(builtin())
     assert [k.name for k in kinds] == ["availability", "security", "accessibility", "gdpr", "journey", "ai_act",
-                                       "experience"]
+                                       "experience", "domain"]
     for kind in kinds:
         assert kind.check.kind == kind.name and kind.title and kind.section_id and kind.report_template
         names = [f.name for f in kind.families]

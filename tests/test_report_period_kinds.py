@@ -62,6 +62,12 @@ def results_for(kind: str, url: str, at: datetime, ok: bool) -> CheckResult:
         ev = {"lab": {"preset": "desktop"}, "pages": [
             {"url": url, "verdict": "good" if ok else "poor", "values": {"lcp": lcp, "cls": 0.02, "tbt": 0.05},
              "transfer_bytes": 50_000, "requests": 4, "lcp_element": {"element": "main > img"}}]}
+    elif kind == "domain":
+        state, reason = (State.UP, Reason.OK) if ok else (State.DEGRADED, Reason.NONCOMPLIANT)
+        m = {"grade": 0.0 if ok else 3.0, "markers_failed": 0.0 if ok else 3.0, "marker_dmarc": 1.0 if ok else 0.0}
+        ev = {"domain": "example.de", "grade": "A" if ok else "D", "markers": {
+            "dnssec_signed": {"state": "pass"}, "dmarc": {"state": "pass" if ok else "fail"}}}
+        url = "dns:example.de"
     return CheckResult("portal", url, kind, state, reason, at, 1.0, m, ev)
 
 
@@ -83,6 +89,7 @@ def estate(tmp_path_factory):
               gdpr: {{interval: 1d}}
               ai_act: {{interval: 1d}}
               experience: {{interval: 1d}}
+              domain: {{interval: 1d}}
               journey:
                 interval: 1d
                 journeys:

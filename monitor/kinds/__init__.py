@@ -9,7 +9,7 @@ docs/architecture.md.
 
 from __future__ import annotations
 
-from monitor.kinds import accessibility, ai_act, availability, experience, gdpr, journey, security
+from monitor.kinds import accessibility, ai_act, availability, domain, experience, gdpr, journey, security
 from monitor.kinds.base import Family, Kind, Kinds
 
 
@@ -23,6 +23,7 @@ def builtin() -> Kinds:
         journey.KIND,
         ai_act.KIND,
         experience.KIND,
+        domain.KIND,
     ])
 
 

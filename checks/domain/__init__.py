@@ -1,0 +1,276 @@
+"""IT security beyond the web server (E-Government-Pakt § 8): DNS and e-mail hygiene of a
+service's registrable domains, to BSI TR-03182 (e-mail authentication) and TR-03108 (secure
+e-mail transport) and as internet.nl tests public bodies.
+
+One run per domain (`dns:<domain>`): DNSSEC (signed; the chain of trust validated by the monitor
+from the configured anchor down to the domain's keys and the records it reads: a resolver's AD
+bit is never trusted), CAA, IPv6 of the name servers, the web hosts and the mail hosts (AAAA
+present), and for a domain that sends mail MX, SPF (syntax, at most 10 DNS lookups, ending
+`~all` or `-all`) and DMARC (p=quarantine or reject, with `rua`); for one that sends none
+(`sends_mail: false`) Null MX, SPF `v=spf1 -all` and DMARC p=reject. SPF and DMARC are parsed and
+evaluated by checkdmarc with its resolver pointed at the configured one. Each marker is pass,
+fail or unknown with its evidence and a German fix; the grade counts the failing ones.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, TypedDict, cast
+
+import dns.resolver
+
+from checks.context import CheckContext
+from checks.domain.resolve import Chain, DnsError, Resolver, load_anchors, parse_server, verify_records, walk
+from checks.domain.settings import KEY_PREFIX, MARKERS, DomainSettings, domain_of
+from checks.kind import CheckImplementation, Records, cut
+from checks.page import Marker, marker_key
+from checks.result import CheckResult, Reason, State, Target
+
+NAME = "domain"
+MARKER_NAMES_DE = {
+    "dnssec_signed": "Domain mit DNSSEC signiert",
+    "dnssec_valid": "DNSSEC-Vertrauenskette gültig",
+    "caa_present": "CAA-Eintrag legt erlaubte Zertifizierungsstellen fest",
+    "ipv6_ns": "Nameserver über IPv6 erreichbar (AAAA)",
+    "ipv6_web": "Webserver über IPv6 erreichbar (AAAA)",
+    "ipv6_mx": "Mailserver über IPv6 erreichbar (AAAA)",
+    "mx": "MX-Eintrag (oder Null-MX für Domains ohne E-Mail)",
+    "spf": "SPF-Eintrag gültig und abschließend (~all/-all)",
+    "dmarc": "DMARC-Richtlinie quarantine/reject mit Berichtsadresse",
+}
+FIXES_DE = {
+    "dnssec_signed": "Zone beim DNS-Betreiber signieren lassen und den DS-Eintrag beim Registrar hinterlegen.",
+    "dnssec_valid": "Signaturen erneuern (automatische Neusignierung prüfen) bzw. DS-Eintrag und Schlüssel abgleichen.",
+    "caa_present": 'CAA-Eintrag setzen, z. B. 0 issue "letsencrypt.org" für die genutzte Zertifizierungsstelle.',
+    "ipv6_ns": "Nameserver mit IPv6-Adressen (AAAA) betreiben lassen.",
+    "ipv6_web": "Webserver unter IPv6 erreichbar machen und AAAA-Eintrag setzen.",
+    "ipv6_mx": "Mailserver unter IPv6 erreichbar machen und AAAA-Eintrag setzen.",
+    "mx": "MX-Eintrag setzen; sendet und empfängt die Domain keine E-Mail: Null-MX (MX 0 .).",
+    "spf": "SPF-Eintrag veröffentlichen, höchstens 10 DNS-Abfragen, mit ~all oder -all abschließen (ohne E-Mail: "
+           "v=spf1 -all).",
+    "dmarc": "_dmarc-Eintrag mit p=quarantine oder p=reject und rua=mailto:… veröffentlichen (ohne E-Mail: p=reject).",
+}
+GRADES = ("A", "B", "C", "D", "F")
+
+
+class DomainEvidence(TypedDict, total=False):
+    domain: str
+    detail: str
+    dnssec: dict[str, Any]
+    records: dict[str, Any]
+    markers: dict[str, dict[str, Any]]
+    grade: str
+    queries: int
+
+
+def evidence_of(result: CheckResult) -> DomainEvidence:
+    return cast(DomainEvidence, result.evidence)
+
+
+def run(target: Target, settings: DomainSettings, ctx: CheckContext | None = None) -> CheckResult:
+    started, t0 = datetime.now(UTC), time.monotonic()
+    domain = domain_of(target.url)
+    resolver = Resolver(settings.resolver, settings.query_timeout)
+    try:
+        facts = _facts(resolver, domain, settings)
+    except DnsError as exc:
+        return CheckResult(target.service_id, target.url, NAME, State.UNKNOWN, Reason.DNS, started,
+                           round(time.monotonic() - t0, 6), evidence={"domain": domain, "detail": str(exc)[:500],
+                                                                      "queries": resolver.queries})
+    markers = {name: m for name, m in _judge(facts, settings, resolver, domain).items() if name in settings.markers}
+    failing = [k for k, m in markers.items() if m.state == "fail"]
+    grade = _grade(failing)
+    evidence: DomainEvidence = {
+        "domain": domain, "dnssec": facts["dnssec"], "records": facts["records"],
+        "markers": {k: {**m.to_dict(), "fix": FIXES_DE[k]} if m.state == "fail" else m.to_dict()
+                    for k, m in markers.items()},
+        "grade": grade, "queries": resolver.queries}
+    if failing:
+        state, reason = State.DEGRADED, Reason.NONCOMPLIANT
+        evidence["detail"] = cut(f"Note {grade}; nicht erfüllt: " + "; ".join(
+            f"{MARKER_NAMES_DE[k]} ({markers[k].detail})" for k in failing), 500)
+    elif any(m.state == "unknown" for m in markers.values()):
+        state, reason = State.DEGRADED, Reason.FINDINGS
+        evidence["detail"] = "nicht feststellbar: " + ", ".join(k for k, m in markers.items() if m.state == "unknown")
+    else:
+        state, reason = State.UP, Reason.OK
+        evidence["detail"] = f"Note {grade}: alle {len(markers)} Prüfpunkte erfüllt"
+    measurements = {"markers_failed": float(len(failing)), "grade": float(GRADES.index(grade)),
+                    **{marker_key(k): 1.0 if m.state == "pass" else 0.0 for k, m in markers.items() if m.state != "unknown"}}
+    return CheckResult(target.service_id, target.url, NAME, state, reason, started, round(time.monotonic() - t0, 6),
+                       measurements=measurements, evidence=cast(dict[str, Any], evidence))
+
+
+def _texts(resolver: Resolver, name: str, rdtype: str) -> list[str]:
+    answer = resolver.ask(name, rdtype)
+    return [r.to_text() for r in answer.rrset] if answer.rrset is not None else []
+
+
+def _facts(resolver: Resolver, domain: str, settings: DomainSettings) -> dict[str, Any]:
+    """What DNS says of the domain; raises DnsError when the domain cannot be resolved at all."""
+    soa = resolver.ask(domain, "SOA")
+    if soa.rrset is None:
+        raise DnsError(f"{domain}: kein SOA-Eintrag (Domain existiert nicht oder ist keine Zone)")
+    anchors = load_anchors(settings.trust_anchor)
+    chain = walk(resolver, domain, anchors)
+    records: dict[str, Any] = {"ns": sorted(_texts(resolver, domain, "NS")), "mx": sorted(_texts(resolver, domain, "MX")),
+                               "caa": _texts(resolver, domain, "CAA")}
+    hosts = {"ns": [n.rstrip(".") for n in records["ns"]],
+             "web": [domain, f"www.{domain}"],
+             "mx": [mx.split()[-1].rstrip(".") for mx in records["mx"] if mx.split()[-1] != "."]}
+    records["aaaa"] = {kind: {h: bool(_texts(resolver, h, "AAAA")) for h in names} for kind, names in hosts.items()}
+    records["a"] = {h: bool(_texts(resolver, h, "A")) for h in hosts["web"]}
+    bad_record = verify_records(resolver, chain, [(domain, t) for t in ("SOA", "NS", "MX", "TXT", "CAA", "A", "AAAA")]
+                                + [(f"_dmarc.{domain}", "TXT")]) if chain.outcome == "secure" else None
+    dnssec = {"outcome": chain.outcome, "zone": chain.zone, "detail": bad_record or chain.detail,
+              "chain": chain.steps, "records_valid": bad_record is None}
+    if bad_record:
+        dnssec["outcome"] = "bogus"
+    return {"dnssec": dnssec, "records": records, "chain": chain}
+
+
+def _judge(facts: dict[str, Any], settings: DomainSettings, resolver: Resolver, domain: str) -> dict[str, Marker]:
+    dnssec, records = facts["dnssec"], facts["records"]
+    chain: Chain = facts["chain"]
+    out: dict[str, Marker] = {}
+    if dnssec["outcome"] == "unknown":
+        out["dnssec_signed"] = out["dnssec_valid"] = Marker.listed("unknown", dnssec["detail"])
+    else:
+        signed = dnssec["outcome"] != "insecure"
+        out["dnssec_signed"] = Marker.listed("pass" if signed else "fail", "signiert (DS und DNSKEY)" if signed
+                                             else chain.detail, [s["zone"] for s in chain.steps])
+        if dnssec["outcome"] == "secure":
+            out["dnssec_valid"] = Marker.listed("pass", "Kette und Einträge gültig", chain.steps)
+        elif dnssec["outcome"] == "insecure":
+            out["dnssec_valid"] = Marker.listed("fail", "nicht signiert: keine Vertrauenskette", chain.steps)
+        else:
+            out["dnssec_valid"] = Marker.listed("fail", dnssec["detail"], chain.steps)
+    out["caa_present"] = Marker.listed("pass" if records["caa"] else "fail",
+                                       "vorhanden" if records["caa"] else "kein CAA-Eintrag", records["caa"])
+    for kind, marker in (("ns", "ipv6_ns"), ("web", "ipv6_web"), ("mx", "ipv6_mx")):
+        got = records["aaaa"][kind]
+        if kind == "web":  # the web hosts that exist at all; one with IPv6 is not enough if another has none
+            got = {h: v for h, v in got.items() if v or records["a"].get(h)}
+        missing = [h for h, v in got.items() if not v]
+        if not got:
+            out[marker] = Marker.listed("unknown", "keine Hosts" if kind != "mx" else "keine Mailserver")
+        else:
+            out[marker] = Marker.listed("fail" if missing else "pass",
+                                        f"ohne AAAA: {', '.join(missing)}" if missing else "alle mit AAAA",
+                                        sorted(got))
+    if not settings.sends_mail and "ipv6_mx" in out and out["ipv6_mx"].state == "unknown":
+        out["ipv6_mx"] = Marker.listed("pass", "Domain ohne E-Mail: kein Mailserver nötig")
+    out.update(_mail(records, settings, resolver, domain))
+    return out
+
+
+def _mail(records: dict[str, Any], settings: DomainSettings, resolver: Resolver, domain: str) -> dict[str, Marker]:
+    from checkdmarc import dmarc, spf
+
+    dns_resolver = dns.resolver.Resolver(configure=not settings.resolver)
+    if settings.resolver:
+        servers = [parse_server(s) for s in settings.resolver]
+        dns_resolver.nameservers = [a for a, _p in servers]
+        dns_resolver.port = servers[0][1]
+    dns_resolver.lifetime = dns_resolver.timeout = settings.query_timeout
+    out: dict[str, Marker] = {}
+    mx = records["mx"]
+    null_mx = mx == ["0 ."]
+    if settings.sends_mail:
+        out["mx"] = Marker.listed("pass" if mx and not null_mx else "fail",
+                                  "vorhanden" if mx and not null_mx else "Null-MX, obwohl die Domain E-Mail sendet"
+                                  if null_mx else "kein MX-Eintrag", mx)
+    else:
+        out["mx"] = Marker.listed("pass" if null_mx else "fail", "Null-MX (MX 0 .)" if null_mx else
+                                  "kein Null-MX (MX 0 .), obwohl die Domain keine E-Mail sendet", mx)
+    try:
+        got = spf.check_spf(domain, resolver=dns_resolver, timeout=settings.query_timeout)
+    except Exception as exc:  # checkdmarc raises its own and dnspython's errors
+        got = {"record": None, "valid": False, "error": f"{type(exc).__name__}: {exc}", "lookup_failed": True}
+    out["spf"] = _spf(got, settings.sends_mail)
+    try:
+        got = dmarc.check_dmarc(domain, resolver=dns_resolver, timeout=settings.query_timeout)
+    except Exception as exc:
+        got = {"record": None, "valid": False, "error": f"{type(exc).__name__}: {exc}", "lookup_failed": True}
+    out["dmarc"] = _dmarc(got, settings.sends_mail, domain)
+    return out
+
+
+def _lookup_failed(got: dict[str, Any]) -> bool:
+    error = str(got.get("error") or "")
+    return bool(got.get("lookup_failed")) or "nameservers failed" in error or "timed out" in error.lower()
+
+
+def _spf(got: dict[str, Any], sends_mail: bool) -> Marker:
+    record = got.get("record")
+    if _lookup_failed(got):
+        return Marker.listed("unknown", f"SPF nicht abfragbar: {cut(got.get('error'), 200)}")
+    if not record:
+        return Marker.listed("fail", "kein SPF-Eintrag")
+    evidence = [record]
+    if not got.get("valid"):
+        return Marker.listed("fail", f"ungültig: {cut(got.get('error'), 200)}", evidence)
+    parsed = got.get("parsed") or {}
+    ending = parsed.get("all")
+    lookups = int(got.get("dns_lookups") or 0)
+    facts = f"{lookups} DNS-Abfragen, endet mit {_ALL_DE.get(str(ending), 'nichts')}"
+    if not sends_mail:
+        strict = ending == "fail" and not parsed.get("mechanisms") and not parsed.get("redirect")
+        return Marker.listed("pass" if strict else "fail", "v=spf1 -all" if strict else
+                             f"für eine Domain ohne E-Mail muss es v=spf1 -all sein ({facts})", evidence)
+    if ending not in ("fail", "softfail"):
+        return Marker.listed("fail", f"nicht abschließend ({facts}): ~all oder -all nötig", evidence)
+    return Marker.listed("pass", facts, evidence)
+
+
+_ALL_DE = {"fail": "-all", "softfail": "~all", "neutral": "?all", "pass": "+all"}
+
+
+def _dmarc(got: dict[str, Any], sends_mail: bool, domain: str) -> Marker:
+    if _lookup_failed(got):
+        return Marker.listed("unknown", f"DMARC nicht abfragbar: {cut(got.get('error'), 200)}")
+    record = got.get("record")
+    if not record:
+        return Marker.listed("fail", "kein DMARC-Eintrag (_dmarc)")
+    if not got.get("valid"):
+        return Marker.listed("fail", f"ungültig: {cut(got.get('error'), 200)}", [record])
+    tags = got.get("tags") or {}
+    policy = str((tags.get("p") or {}).get("value") or "none")
+    rua = [r.get("address") for r in (tags.get("rua") or {}).get("value") or [] if isinstance(r, dict)]
+    where = f" (geerbt von {got['location']})" if got.get("location") and got["location"] != domain else ""
+    if not sends_mail:
+        return Marker.listed("pass" if policy == "reject" else "fail",
+                             f"p={policy}{where}" + ("" if policy == "reject" else ": p=reject nötig"), [record])
+    problems = ([] if policy in ("quarantine", "reject") else [f"p={policy} (quarantine oder reject nötig)"]) + \
+        ([] if rua else ["keine Berichtsadresse (rua)"])
+    return Marker.listed("fail" if problems else "pass",
+                         "; ".join(problems) if problems else f"p={policy}, rua={', '.join(map(str, rua))}{where}",
+                         [record])
+
+
+def _grade(failing: list[str]) -> str:
+    """A: nothing fails; B: one, C: two, D: three or four, F: five or more, or a broken chain
+    (validating resolvers then cannot reach the domain at all)."""
+    if "dnssec_valid" in failing and "dnssec_signed" not in failing:
+        return "F"
+    n = len(failing)
+    return "A" if n == 0 else "B" if n == 1 else "C" if n == 2 else "D" if n <= 4 else "F"
+
+
+class DomainDigest(TypedDict):
+    domain: str
+    grade: str
+    markers: dict[str, str | None]
+
+
+class DomainRecords(Records):
+    def digest(self, result: CheckResult) -> DomainDigest:
+        ev = result.to_dict()["evidence"]
+        return {"domain": cut(ev.get("domain") or domain_of(result.url), 253), "grade": str(ev.get("grade") or ""),
+                "markers": {k: (m or {}).get("state") for k, m in (ev.get("markers") or {}).items()}}
+
+
+CHECK = CheckImplementation(NAME, DomainSettings, run, pool="http", scope="keyed", records=DomainRecords())
+
+__all__ = ["CHECK", "GRADES", "KEY_PREFIX", "MARKERS", "MARKER_NAMES_DE", "DomainSettings", "evidence_of", "run"]

@@ -1,0 +1,239 @@
+"""DNS as the domain checks see it: queries through the configured resolver with the DO bit and,
+for the monitor's own DNSSEC validation, the CD bit (the resolver hands over what it got, valid
+or not, and the monitor judges; a resolver's AD bit is never trusted), and the chain of trust
+from a configured anchor (the IANA root KSKs shipped) down to a domain's records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import dns.dnssec
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+import dns.rrset
+
+ROOT_ANCHORS = Path(__file__).with_name("root-anchors.ds")  # IANA's root KSK DS records (KSK-2017, KSK-2024)
+DIGESTS = {1: "SHA1", 2: "SHA256", 4: "SHA384"}
+
+
+class DnsError(Exception):
+    """The resolver gave no usable answer (timeout, SERVFAIL, refused): nothing can be judged."""
+
+
+def parse_server(text: str) -> tuple[str, int]:
+    """'192.0.2.1', '192.0.2.1:5353', '[2001:db8::1]:53' or '2001:db8::1' -> (address, port)."""
+    if text.startswith("["):
+        address, _, port = text[1:].partition("]")
+        return address, int(port.lstrip(":") or 53)
+    if text.count(":") == 1:
+        address, _, port = text.partition(":")
+        return address, int(port)
+    return text, 53
+
+
+@dataclasses.dataclass
+class Answer:
+    rcode: int
+    rrset: dns.rrset.RRset | None  # the records asked for (None: no data)
+    sigs: dns.rrset.RRset | None  # their RRSIGs
+    authority: list[dns.rrset.RRset]
+    ad: bool = False  # the resolver's AD bit (only read to compare with its own validation)
+
+
+class Resolver:
+    """Queries with DO (and CD: unvalidated) to the configured servers, in order; TCP when truncated."""
+
+    def __init__(self, servers: Sequence[str], timeout: float) -> None:
+        if servers:
+            self.servers = [parse_server(s) for s in servers]
+        else:
+            system = dns.resolver.Resolver()
+            self.servers = [(str(a), int(system.port)) for a in system.nameservers]
+        self.timeout = timeout
+        self.queries = 0
+
+    def ask(self, name: dns.name.Name | str, rdtype: dns.rdatatype.RdataType | str, *, validate: bool = False) -> Answer:
+        """`validate`: let the resolver validate (no CD): for the comparison with its own verdict."""
+        qname = dns.name.from_text(name) if isinstance(name, str) else name
+        rtype = dns.rdatatype.RdataType.make(rdtype)
+        query = dns.message.make_query(qname, rtype, want_dnssec=True, payload=1232)
+        query.flags |= dns.flags.RD | (0 if validate else dns.flags.CD)
+        last: Exception | None = None
+        for address, port in self.servers:
+            self.queries += 1
+            try:
+                response = dns.query.udp(query, address, timeout=self.timeout, port=port)
+                if response.flags & dns.flags.TC:
+                    response = dns.query.tcp(query, address, timeout=self.timeout, port=port)
+            except (OSError, dns.exception.DNSException) as exc:
+                last = exc
+                continue
+            rcode = response.rcode()
+            if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                if validate:
+                    return Answer(rcode, None, None, [])
+                last = DnsError(f"{dns.rcode.to_text(rcode)} von {address}")
+                continue
+            rrset = _find(response.answer, qname, rtype)
+            sigs = _find(response.answer, qname, dns.rdatatype.RRSIG, rtype)
+            return Answer(rcode, rrset, sigs, list(response.authority), bool(response.flags & dns.flags.AD))
+        raise DnsError(f"keine Antwort auf {qname} {dns.rdatatype.to_text(rtype)}: {last}")
+
+
+def _find(section: list[dns.rrset.RRset], name: dns.name.Name, rdtype: dns.rdatatype.RdataType,
+          covers: dns.rdatatype.RdataType = dns.rdatatype.NONE) -> dns.rrset.RRset | None:
+    for rrset in section:
+        if rrset.name == name and rrset.rdtype == rdtype and rrset.covers == covers:
+            return rrset
+    return None
+
+
+def load_anchors(path: Path | None) -> dns.rrset.RRset:
+    """The trust anchor's DS records for the root (zone-file lines as /usr/share/dns/root.ds:
+    `. IN DS <tag> <algorithm> <digest type> <digest>`, comments after `;`)."""
+    source = path or ROOT_ANCHORS
+    rdatas = []
+    for number, raw in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.split(";", 1)[0].split()
+        if not line:
+            continue
+        if "DS" not in line or line[0] != ".":
+            raise ValueError(f"{source}:{number}: erwartet '. IN DS <Schlüsselnummer> <Algorithmus> <Typ> <Prüfsumme>'")
+        try:
+            rdatas.append(dns.rdata.from_text("IN", "DS", " ".join(line[line.index("DS") + 1:])))
+        except dns.exception.SyntaxError as exc:
+            raise ValueError(f"{source}:{number}: kein gültiger DS-Eintrag ({exc})") from exc
+    if not rdatas:
+        raise ValueError(f"{source}: keine DS-Einträge für die Wurzel")
+    return dns.rrset.from_rdata_list(dns.name.root, 0, rdatas)
+
+
+@dataclasses.dataclass
+class Chain:
+    """What the walk from the anchor to a domain found: `secure` (every step validated),
+    `insecure` (a delegation without DS: not signed from `zone` on), `bogus` (a signature or
+    key that does not validate, `detail` says which) or `unknown` (no answer)."""
+
+    outcome: str
+    zone: str
+    detail: str
+    steps: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    keys: dns.rrset.RRset | None = None  # the domain's validated DNSKEY set (secure only)
+
+
+def _german(exc: Exception) -> str:
+    text = str(exc)
+    if "expired" in text:
+        return "Signatur abgelaufen"
+    if "not yet valid" in text:
+        return "Signatur noch nicht gültig"
+    if "unsupported" in text.lower() or "unknown algorithm" in text.lower():
+        return "Algorithmus nicht unterstützt"
+    return "Signatur ungültig"
+
+
+def _verify(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None, keys: dns.rrset.RRset, now: float) -> str | None:
+    """None when `rrset` validates with `keys`; else why not (German)."""
+    if sigs is None:
+        return f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)} ohne Signatur"
+    try:
+        dns.dnssec.validate(rrset, sigs, {keys.name: keys}, now=now)
+    except dns.dnssec.ValidationFailure as exc:
+        expired = [s for s in sigs if s.expiration < now]
+        if expired and len(expired) == len(sigs):
+            return (f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}: Signatur abgelaufen am "
+                    f"{time.strftime('%d.%m.%Y %H:%M UTC', time.gmtime(max(s.expiration for s in expired)))}")
+        return f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}: {_german(exc)}"
+    return None
+
+
+def _keys_from_ds(dnskeys: dns.rrset.RRset, ds: dns.rrset.RRset) -> dns.rrset.RRset | None:
+    """The DNSKEYs a DS record vouches for (None: none)."""
+    matching = []
+    for key in dnskeys:
+        for d in ds:
+            digest = DIGESTS.get(int(d.digest_type))
+            if digest is None:
+                continue
+            try:
+                if dns.dnssec.make_ds(dnskeys.name, key, digest) == d:
+                    matching.append(key)
+            except (dns.dnssec.UnsupportedAlgorithm, ValueError):
+                continue
+    return dns.rrset.from_rdata_list(dnskeys.name, dnskeys.ttl, matching) if matching else None
+
+
+def walk(resolver: Resolver, domain: str, anchors: dns.rrset.RRset, now: float | None = None) -> Chain:
+    """Validate the chain of trust from the anchor (the root) to `domain`'s apex keys."""
+    now = now or time.time()
+    target = dns.name.from_text(domain)
+    names = [target.split(i)[1] for i in range(1, len(target) + 1)]  # ., de., gut.de.
+    steps: list[dict[str, str]] = []
+    trusted_ds = anchors
+    parent_keys: dns.rrset.RRset | None = None
+    try:
+        for name in names:
+            zone = name.to_text()
+            if parent_keys is not None:  # below the root: the parent's signed DS (or its absence)
+                ds = resolver.ask(name, "DS")
+                if ds.rrset is None:
+                    if resolver.ask(name, "SOA").rrset is None:
+                        continue  # no zone cut here: the parent's keys go on
+                    steps.append({"zone": zone, "outcome": "insecure", "detail": "kein DS-Eintrag in der Elternzone"})
+                    return Chain("insecure", zone, f"{zone} ist nicht signiert: kein DS-Eintrag in der Elternzone",
+                                 steps)
+                why = _verify(ds.rrset, ds.sigs, parent_keys, now)
+                if why:
+                    steps.append({"zone": zone, "outcome": "bogus", "detail": why})
+                    return Chain("bogus", zone, why, steps)
+                trusted_ds = ds.rrset
+            keys = resolver.ask(name, "DNSKEY")
+            if keys.rrset is None:
+                why = f"{zone}: DS vorhanden, aber kein DNSKEY"
+                steps.append({"zone": zone, "outcome": "bogus", "detail": why})
+                return Chain("bogus", zone, why, steps)
+            vouched = _keys_from_ds(keys.rrset, trusted_ds)
+            if vouched is None:
+                why = f"{zone}: kein DNSKEY passt zum DS der Elternzone"
+                steps.append({"zone": zone, "outcome": "bogus", "detail": why})
+                return Chain("bogus", zone, why, steps)
+            why = _verify(keys.rrset, keys.sigs, vouched, now)
+            if why:
+                steps.append({"zone": zone, "outcome": "bogus", "detail": why})
+                return Chain("bogus", zone, why, steps)
+            steps.append({"zone": zone, "outcome": "secure",
+                          "detail": ", ".join(f"Schlüssel {dns.dnssec.key_id(k)} "
+                                              f"({dns.dnssec.algorithm_to_text(k.algorithm)})" for k in vouched)})
+            parent_keys = keys.rrset
+    except DnsError as exc:
+        return Chain("unknown", domain, str(exc), steps)
+    return Chain("secure", domain, "Vertrauenskette vom Anker bis zur Domain gültig", steps, parent_keys)
+
+
+def verify_records(resolver: Resolver, chain: Chain, names: Sequence[tuple[str, str]],
+                   now: float | None = None) -> str | None:
+    """With a secure chain: each of `names` ((owner, type), those that exist) validates with the
+    domain's keys. None, or the first that does not (German)."""
+    if chain.keys is None:
+        return None
+    now = now or time.time()
+    for owner, rdtype in names:
+        answer = resolver.ask(owner, rdtype)
+        if answer.rrset is None:
+            continue
+        why = _verify(answer.rrset, answer.sigs, chain.keys, now)
+        if why:
+            return why
+    return None

@@ -1,0 +1,153 @@
+"""DNS and e-mail hygiene (issue 40) on a local estate (tests/dns_estate.py): Knot serves a signed
+test root and test zones, Unbound resolves them trusting only the test root. Each marker is
+shown passing and failing; the monitor's own DNSSEC verdict equals the resolver's validation on
+every test zone; the kind runs through the CLI, its metrics pass promtool."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from checks.domain import GRADES, DomainSettings, run
+from checks.domain.resolve import Resolver, load_anchors, walk
+from checks.result import Reason, State, Target
+from tests import dns_estate
+from tests.daemon import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def estate():
+    with dns_estate.estate() as e:
+        yield e
+
+
+def check(estate, domain: str, **settings):
+    s = DomainSettings(resolver=[estate.resolver], trust_anchor=estate.trust_anchor, query_timeout=3, **settings)
+    return run(Target("svc", "dns:" + domain), s)
+
+
+def states(result) -> dict[str, str]:
+    return {k: m["state"] for k, m in result.evidence["markers"].items()}
+
+
+def test_a_well_kept_domain_passes_every_marker_with_grade_a(estate):
+    result = check(estate, "gut.de")
+    assert (result.state, result.reason) == (State.UP, Reason.OK)
+    assert set(states(result).values()) == {"pass"} and len(states(result)) == 9
+    assert result.evidence["grade"] == "A" and result.measurements["grade"] == 0.0
+    assert [s["zone"] for s in result.evidence["dnssec"]["chain"]] == [".", "de.", "gut.de."]
+    assert result.evidence["markers"]["spf"]["detail"] == "1 DNS-Abfragen, endet mit -all"
+    assert result.evidence["markers"]["dmarc"]["detail"] == "p=reject, rua=dmarc@gut.de"
+
+
+def test_an_unsigned_careless_domain_fails_what_it_lacks_and_says_how_to_fix_it(estate):
+    result = check(estate, "unsigniert.de")
+    assert (result.state, result.reason) == (State.DEGRADED, Reason.NONCOMPLIANT)
+    assert states(result) == {"dnssec_signed": "fail", "dnssec_valid": "fail", "caa_present": "fail",
+                              "ipv6_ns": "fail", "ipv6_web": "fail", "ipv6_mx": "fail", "mx": "pass", "spf": "fail",
+                              "dmarc": "fail"}
+    markers = result.evidence["markers"]
+    assert markers["dnssec_signed"]["detail"] == "unsigniert.de. ist nicht signiert: kein DS-Eintrag in der Elternzone"
+    assert markers["spf"]["detail"] == "nicht abschließend (0 DNS-Abfragen, endet mit +all): ~all oder -all nötig"
+    assert markers["dmarc"]["detail"] == "kein DMARC-Eintrag (_dmarc)"
+    assert markers["ipv6_web"]["detail"] == "ohne AAAA: unsigniert.de, www.unsigniert.de"
+    assert "DS-Eintrag beim Registrar" in markers["dnssec_signed"]["fix"]
+    assert result.evidence["grade"] == "F" and "Note F" in result.evidence["detail"]
+
+
+@pytest.mark.parametrize(("domain", "why"), [
+    ("kaputt.de", "kaputt.de. SOA: Signatur ungültig"),
+    ("abgelaufen.de", "abgelaufen.de. DNSKEY: Signatur abgelaufen am "),
+])
+def test_a_broken_or_expired_signature_fails_validity_names_the_record_and_grades_f(estate, domain, why):
+    result = check(estate, domain)
+    assert states(result)["dnssec_signed"] == "pass" and states(result)["dnssec_valid"] == "fail"
+    assert result.evidence["markers"]["dnssec_valid"]["detail"].startswith(why)
+    assert result.evidence["grade"] == "F"  # validating resolvers cannot reach it at all
+
+
+def test_a_domain_that_sends_no_mail_is_held_to_the_non_sending_rules(estate):
+    assert set(states(check(estate, "keinepost.de", sends_mail=False)).values()) == {"pass"}
+    sending = check(estate, "keinepost.de")  # the same records for a domain that says it sends mail
+    assert states(sending)["mx"] == "fail" and states(sending)["dmarc"] == "fail"
+    assert sending.evidence["markers"]["mx"]["detail"] == "Null-MX, obwohl die Domain E-Mail sendet"
+    good_for_sending = check(estate, "gut.de", sends_mail=False)  # MX and a DMARC with rua: not a null domain
+    assert states(good_for_sending)["mx"] == "fail" and states(good_for_sending)["spf"] == "fail"
+    assert "v=spf1 -all" in good_for_sending.evidence["markers"]["spf"]["detail"]
+
+
+def test_spf_over_ten_lookups_and_an_unenforced_dmarc_fail(estate):
+    result = check(estate, "zuviel.de")
+    assert states(result)["spf"] == "fail" and "12/10" in result.evidence["markers"]["spf"]["detail"]
+    assert result.evidence["markers"]["dmarc"]["detail"] == "p=none (quarantine oder reject nötig); keine Berichtsadresse (rua)"
+    assert states(result)["caa_present"] == "fail" and result.evidence["grade"] == "D"
+
+
+def test_a_domain_that_does_not_exist_is_unknown_not_a_verdict(estate):
+    result = check(estate, "gibtsnicht.de")
+    assert (result.state, result.reason) == (State.UNKNOWN, Reason.DNS)
+    assert "kein SOA-Eintrag" in result.evidence["detail"]
+
+
+def test_the_monitors_dnssec_verdict_equals_the_resolvers_own_validation_on_every_zone(estate):
+    resolver = Resolver([estate.resolver], 3)
+    anchors = load_anchors(estate.trust_anchor)
+    for domain in dns_estate.DOMAINS:
+        ours = check(estate, domain).evidence["dnssec"]["outcome"]
+        theirs = resolver.ask(domain, "SOA", validate=True)
+        unbound = "bogus" if theirs.rcode == 2 else "secure" if theirs.ad else "insecure"
+        assert ours == unbound, domain
+        assert walk(resolver, domain, anchors).outcome in ("secure", "insecure", "bogus")
+
+
+def test_dnssec_is_validated_from_the_configured_anchor_not_from_the_resolvers_word(estate):
+    """With IANA's real root anchors the test root is a stranger: the chain is bogus at the root,
+    although the resolver (trusting the test root) says the data is authentic."""
+    resolver = Resolver([estate.resolver], 3)
+    assert resolver.ask("gut.de", "SOA", validate=True).ad
+    chain = walk(resolver, "gut.de", load_anchors(None))
+    assert (chain.outcome, chain.detail) == ("bogus", ".: kein DNSKEY passt zum DS der Elternzone")
+
+
+def test_the_kind_runs_from_the_catalog_through_the_cli_and_its_metrics_pass_promtool(tmp_path, estate):
+    (tmp_path / "catalog.yaml").write_text(textwrap.dedent(f"""\
+        services:
+          - id: rathaus
+            name: Rathaus
+            category: kommune
+            operator: Gemeinde
+            contact: it@example.invalid
+            urls: ["https://www.gut.de/", "https://termine.zuviel.de/"]
+            checks:
+              domain: {{resolver: ["{estate.resolver}"], trust_anchor: "{estate.trust_anchor}", query_timeout: 3s}}
+    """))
+    (tmp_path / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{tmp_path / "s.db"}"}}\n')
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config", str(tmp_path / "settings.yaml"),
+                          "--kind", "domain"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert "Domain gut.de: Note A" in out.stdout and "Domain zuviel.de: Note D" in out.stdout, out.stdout + out.stderr
+    assert "Abhilfe: _dmarc-Eintrag mit p=quarantine" in out.stdout
+    from monitor.config import load_config
+    from monitor.metrics import ResultCollector
+    from monitor.store import Store
+    from tests.helpers import KINDS
+
+    config = load_config(tmp_path / "settings.yaml", KINDS)
+    store = Store.open(config.store_url, KINDS)
+    for domain in ("gut.de", "zuviel.de"):
+        store.record(check(estate, domain).replace(service_id="rathaus"))
+    registry = CollectorRegistry()
+    registry.register(ResultCollector(store, lambda: config))
+    text = generate_latest(registry).decode()
+    store.close()
+    assert 'egov_domain_grade{category="kommune",service="rathaus",url="dns:zuviel.de"} 3.0' in text, text
+    assert ('egov_domain_marker_passed{category="kommune",marker="dmarc",service="rathaus",url="dns:zuviel.de"} 0.0'
+            in text)
+    promtool = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    assert promtool.returncode == 0, promtool.stdout + promtool.stderr
+    assert GRADES[3] == "D"
