@@ -92,7 +92,7 @@ GRADE_TEXT = [{"type": "value", "options": {str(rank): {"text": grade, "index": 
 def merged_table(title: str, columns: list[tuple[str, str]], *, description: str = "",
                  overrides: list | None = None, unit: str = "") -> dict:
     """One row per service: each (column title, instant expression) is a column."""
-    refs = "ABCDEFGHIJKL"
+    refs = "ABCDEFGHIJKLMNOP"
     targets = [target(expr, ref=refs[i], instant=True, fmt="table") for i, (_, expr) in enumerate(columns)]
     rename = {f"Value #{refs[i]}": name for i, (name, _) in enumerate(columns)}
     rename.update(service="Dienst", category="Kategorie", url="URL")
@@ -416,7 +416,7 @@ def compliance() -> dict:
     b.row("Domain und E-Mail (BSI TR-03182, TR-03108)")
     domain_markers = [("DNSSEC signiert", "dnssec_signed"), ("DNSSEC gültig", "dnssec_valid"), ("CAA", "caa_present"),
                       ("IPv6 NS", "ipv6_ns"), ("IPv6 Web", "ipv6_web"), ("IPv6 MX", "ipv6_mx"), ("MX", "mx"),
-                      ("SPF", "spf"), ("DMARC", "dmarc")]
+                      ("SPF", "spf"), ("DMARC", "dmarc"), ("DKIM", "dkim"), ("STARTTLS", "starttls"), ("DANE", "dane")]
     b.add(merged_table("Domains je Dienst (letzte Prüfung)", [
         ("Note", f"max by (service, category, url) (egov_domain_grade{{{J}}})"),
         *((title, f'max by (service, category, url) (egov_domain_marker_passed{{{J}, marker="{m}"}})')

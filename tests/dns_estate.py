@@ -12,13 +12,22 @@ broken on purpose:
 - `kaputt.de`: signed, but the signature over the apex's A, MX and TXT records is corrupted.
 - `abgelaufen.de`: signed with signatures that expired ten days ago.
 - `keinepost.de`: sends no mail: Null MX, SPF `-all`, DMARC `p=reject`; signed.
-- `zuviel.de`: SPF with more than ten DNS lookups, DMARC `p=none` without `rua`; signed.
+- `zuviel.de`: SPF with more than ten DNS lookups, DMARC `p=none` without `rua`; signed; a TLSA
+  record for its mail host that matches no certificate.
+
+`gut.de` also has DKIM keys (`sel1`: RSA 2048, `ed`: Ed25519, `schwach`: RSA 1024), a TLSA record
+(DANE-EE, SPKI SHA-256) matching the mail certificate the estate's STARTTLS server presents,
+MTA-STS and TLS-RPT records; `unsigniert.de` a TLSA record that matches but is not signed. Two
+SMTP servers (aiosmtpd) answer for every mail host: one offering STARTTLS with that
+certificate, one without (the checks' `smtp_port` picks one).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
+import ssl
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +36,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dns.dnssec
 import dns.flags
@@ -51,9 +61,27 @@ class Estate:
     authoritative: str  # "127.0.0.1:PORT" of Knot
     trust_anchor: Path  # the test root's DS, in zone-file format (as /usr/share/dns/root.ds)
     directory: Path
+    smtp_starttls: int  # port of the SMTP server offering STARTTLS (the TLSA record's certificate)
+    smtp_plain: int  # port of the SMTP server without STARTTLS
 
 
-def _records(domain: str) -> str:
+def _txt(value: str) -> str:
+    """A TXT value in quoted strings of at most 255 characters each."""
+    return " ".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255))
+
+
+def _dkim(key: Any) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return "v=DKIM1; k=ed25519; p=" + base64.b64encode(raw).decode()
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+def _records(domain: str, tlsa: str = "", extra_mail: str = "") -> str:
     """The zone file text of a test domain (before signing)."""
     common = f"""\
         @ 300 IN SOA ns1.{domain}. hostmaster.{domain}. 1 3600 600 86400 300
@@ -77,14 +105,14 @@ def _records(domain: str) -> str:
     """
     six, mail = textwrap.dedent(six), textwrap.dedent(mail)
     extra = {
-        "gut.de": six + mail,
+        "gut.de": six + mail + tlsa + extra_mail,
         "kaputt.de": six + mail,
         "abgelaufen.de": six + mail,
         "unsigniert.de": textwrap.dedent(f"""\
             @ 300 IN MX 10 mail.{domain}.
             mail 300 IN A 127.0.0.1
             @ 300 IN TXT "v=spf1 +all"
-        """),
+        """) + tlsa,
         "keinepost.de": six + textwrap.dedent("""\
             @ 300 IN MX 0 .
             @ 300 IN TXT "v=spf1 -all"
@@ -96,9 +124,12 @@ def _records(domain: str) -> str:
             mail 300 IN A 127.0.0.1
             @ 300 IN TXT "v=spf1 a mx include:i1.{domain} include:i2.{domain} include:i3.{domain} include:i4.{domain} include:i5.{domain} include:i6.{domain} include:i7.{domain} include:i8.{domain} include:i9.{domain} include:i10.{domain} ~all"
             _dmarc 300 IN TXT "v=DMARC1; p=none"
-        """) + "".join(f'i{i} 300 IN TXT "v=spf1 ip4:192.0.2.{i} -all"\n' for i in range(1, 11)),
+        """) + WRONG_TLSA + "".join(f'i{i} 300 IN TXT "v=spf1 ip4:192.0.2.{i} -all"\n' for i in range(1, 11)),
     }[domain]
     return textwrap.dedent(common) + extra
+
+
+WRONG_TLSA = "_25._tcp.mail 300 IN TLSA 3 1 1 " + "ab" * 32 + "\n"
 
 
 def _zone(origin: str, text: str) -> dns.zone.Zone:
@@ -128,12 +159,26 @@ def _corrupt(zone: dns.zone.Zone, name: str, rdtypes: tuple[dns.rdatatype.RdataT
             sigs.add(s)
 
 
-def build(directory: Path) -> tuple[dict[str, str], str]:
+def build(directory: Path, mail_cert: Path) -> tuple[dict[str, str], str]:
     """Write the zone files; returns {zone: file name} and the trust anchor's DS line."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    cert = x509.load_pem_x509_certificate(mail_cert.read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(spki)
+    tlsa = f"_25._tcp.mail 300 IN TLSA 3 1 1 {digest.finalize().hex()}\n"
+    keys = {"sel1": rsa.generate_private_key(65537, 2048), "schwach": rsa.generate_private_key(65537, 1024),
+            "ed": ed25519.Ed25519PrivateKey.generate()}
+    extra_mail = "".join(f"{sel}._domainkey 300 IN TXT {_txt(_dkim(k))}\n" for sel, k in keys.items())
+    extra_mail += '_mta-sts 300 IN TXT "v=STSv1; id=20261205"\n_smtp._tls 300 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@gut.de"\n'
     files: dict[str, str] = {}
     ds_lines: dict[str, str] = {}
     for domain in DOMAINS:
-        zone = _zone(domain + ".", _records(domain))
+        zone = _zone(domain + ".", _records(domain, tlsa if domain in ("gut.de", "unsigniert.de") else "",
+                                            extra_mail if domain == "gut.de" else ""))
         if domain in SIGNED:
             key = ec.generate_private_key(ec.SECP256R1())
             dnskey = _sign(zone, key, expired=domain == "abgelaufen.de")
@@ -182,7 +227,10 @@ def estate() -> Iterator[Estate]:
         raise RuntimeError("knotd oder unbound fehlt: `scripts/setup.sh test` installiert die Debian-Pakete knot "
                            "und unbound")
     tmp = Path(tempfile.mkdtemp(prefix="egov-dns-"))
-    files, anchor = build(tmp)
+    from tests.certs import TestCA
+
+    mail_pair = TestCA(tmp, name="Mail-CA").issue("mail", ["mail.gut.de"])
+    files, anchor = build(tmp, mail_pair.cert)
     (tmp / "root.ds").write_text(anchor + "\n")
     auth_port, resolver_port = free_port(), free_port()
     zones = "".join(f"  - domain: \"{z}\"\n    file: \"{tmp / f}\"\n" for z, f in files.items())
@@ -234,6 +282,7 @@ def estate() -> Iterator[Estate]:
           control-enable: no
         """) + stubs)
     procs: list[subprocess.Popen] = []
+    smtp = _smtp_servers(mail_pair.cert, mail_pair.key)
     try:
         procs.append(subprocess.Popen([knotd, "-c", str(tmp / "knot.conf")], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
@@ -241,9 +290,29 @@ def estate() -> Iterator[Estate]:
         procs.append(subprocess.Popen([unbound, "-d", "-c", str(tmp / "unbound.conf")], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
         _wait_for("127.0.0.1", resolver_port, "gut.de.", procs[-1], tmp / "unbound.log")
-        yield Estate(f"127.0.0.1:{resolver_port}", f"127.0.0.1:{auth_port}", tmp / "root.ds", tmp)
+        yield Estate(f"127.0.0.1:{resolver_port}", f"127.0.0.1:{auth_port}", tmp / "root.ds", tmp,
+                     smtp[0].port, smtp[1].port)
     finally:
+        for server in smtp:
+            server.stop()
         for proc in procs:
             proc.kill()
             proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _smtp_servers(cert: Path, key: Path) -> list[Any]:
+    """Two aiosmtpd servers on 127.0.0.1: with STARTTLS (the mail certificate) and without."""
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+            return "250 angenommen"
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    servers = [Controller(Sink(), hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=False),
+               Controller(Sink(), hostname="127.0.0.1", port=free_port())]
+    for server in servers:
+        server.start()
+    return servers

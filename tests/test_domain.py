@@ -28,6 +28,7 @@ def estate():
 
 
 def check(estate, domain: str, **settings):
+    settings.setdefault("smtp_port", estate.smtp_starttls)
     s = DomainSettings(resolver=[estate.resolver], trust_anchor=estate.trust_anchor, query_timeout=3, **settings)
     return run(Target("svc", "dns:" + domain), s)
 
@@ -37,13 +38,34 @@ def states(result) -> dict[str, str]:
 
 
 def test_a_well_kept_domain_passes_every_marker_with_grade_a(estate):
-    result = check(estate, "gut.de")
+    result = check(estate, "gut.de", dkim_selectors=["sel1", "ed"])
     assert (result.state, result.reason) == (State.UP, Reason.OK)
-    assert set(states(result).values()) == {"pass"} and len(states(result)) == 9
+    assert set(states(result).values()) == {"pass"} and len(states(result)) == 12
     assert result.evidence["grade"] == "A" and result.measurements["grade"] == 0.0
     assert [s["zone"] for s in result.evidence["dnssec"]["chain"]] == [".", "de.", "gut.de."]
     assert result.evidence["markers"]["spf"]["detail"] == "1 DNS-Abfragen, endet mit -all"
     assert result.evidence["markers"]["dmarc"]["detail"] == "p=reject, rua=dmarc@gut.de"
+    assert result.evidence["markers"]["dkim"]["detail"] == "sel1: rsa 2048 Bit, ed: ed25519 256 Bit"
+    assert result.evidence["markers"]["starttls"]["detail"] == "mail.gut.de: TLSv1.3 TLS_AES_256_GCM_SHA384"
+    assert result.evidence["markers"]["dane"]["detail"] == "mail.gut.de: TLSA 3 1 1 passt zum Zertifikat"
+    assert result.evidence["records"]["mta_sts"] == ('"v=STSv1; id=20261205"',)  # reported
+    assert result.evidence["records"]["tls_rpt"] == ('"v=TLSRPTv1; rua=mailto:tlsrpt@gut.de"',)
+
+
+def test_mail_transport_without_starttls_a_weak_or_missing_dkim_key_and_unsafe_dane_fail(estate):
+    plain = check(estate, "gut.de", smtp_port=estate.smtp_plain, dkim_selectors=["sel1", "schwach", "fehlt"])
+    markers = plain.evidence["markers"]
+    assert markers["starttls"]["state"] == "fail" and markers["starttls"]["detail"] == "mail.gut.de: bietet kein STARTTLS an"
+    assert markers["dane"]["detail"] == "kein Mailserver mit STARTTLS: DANE nicht möglich"
+    assert markers["dkim"]["state"] == "fail"
+    assert markers["dkim"]["detail"] == ("schwach: RSA-Schlüssel mit 1024 Bit (mindestens 2048); fehlt: kein "
+                                         "DKIM-Schlüssel unter fehlt._domainkey.gut.de")
+    assert "TLS 1.2/1.3" in markers["starttls"]["fix"]
+    wrong = check(estate, "zuviel.de").evidence["markers"]["dane"]
+    assert (wrong["state"], wrong["detail"]) == ("fail", "mail.zuviel.de: kein TLSA-Eintrag passt zum vorgelegten Zertifikat")
+    unsigned = check(estate, "unsigniert.de").evidence["markers"]["dane"]
+    assert unsigned["detail"] == "mail.unsigniert.de: TLSA nicht mit DNSSEC abgesichert (ohne Signatur wertlos)"
+    assert check(estate, "gut.de").evidence["markers"]["dkim"]["state"] == "unknown"  # selectors cannot be found
 
 
 def test_an_unsigned_careless_domain_fails_what_it_lacks_and_says_how_to_fix_it(estate):
@@ -51,7 +73,7 @@ def test_an_unsigned_careless_domain_fails_what_it_lacks_and_says_how_to_fix_it(
     assert (result.state, result.reason) == (State.DEGRADED, Reason.NONCOMPLIANT)
     assert states(result) == {"dnssec_signed": "fail", "dnssec_valid": "fail", "caa_present": "fail",
                               "ipv6_ns": "fail", "ipv6_web": "fail", "ipv6_mx": "fail", "mx": "pass", "spf": "fail",
-                              "dmarc": "fail"}
+                              "dmarc": "fail", "dkim": "unknown", "starttls": "pass", "dane": "fail"}
     markers = result.evidence["markers"]
     assert markers["dnssec_signed"]["detail"] == "unsigniert.de. ist nicht signiert: kein DS-Eintrag in der Elternzone"
     assert markers["spf"]["detail"] == "nicht abschließend (0 DNS-Abfragen, endet mit +all): ~all oder -all nötig"
@@ -83,10 +105,11 @@ def test_a_domain_that_sends_no_mail_is_held_to_the_non_sending_rules(estate):
 
 
 def test_spf_over_ten_lookups_and_an_unenforced_dmarc_fail(estate):
-    result = check(estate, "zuviel.de")
+    result = check(estate, "zuviel.de", dkim_selectors=["x"])
     assert states(result)["spf"] == "fail" and "12/10" in result.evidence["markers"]["spf"]["detail"]
     assert result.evidence["markers"]["dmarc"]["detail"] == "p=none (quarantine oder reject nötig); keine Berichtsadresse (rua)"
-    assert states(result)["caa_present"] == "fail" and result.evidence["grade"] == "D"
+    assert states(result)["caa_present"] == "fail" and states(result)["dane"] == "fail"
+    assert result.evidence["grade"] == "F"  # five failing: CAA, SPF, DMARC, DANE, DKIM (no such selector)
 
 
 def test_a_domain_that_does_not_exist_is_unknown_not_a_verdict(estate):
@@ -125,7 +148,8 @@ def test_the_kind_runs_from_the_catalog_through_the_cli_and_its_metrics_pass_pro
             contact: it@example.invalid
             urls: ["https://www.gut.de/", "https://termine.zuviel.de/"]
             checks:
-              domain: {{resolver: ["{estate.resolver}"], trust_anchor: "{estate.trust_anchor}", query_timeout: 3s}}
+              domain: {{resolver: ["{estate.resolver}"], trust_anchor: "{estate.trust_anchor}", query_timeout: 3s,
+                        smtp_port: {estate.smtp_starttls}}}
     """))
     (tmp_path / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{tmp_path / "s.db"}"}}\n')
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config", str(tmp_path / "settings.yaml"),
@@ -146,6 +170,7 @@ def test_the_kind_runs_from_the_catalog_through_the_cli_and_its_metrics_pass_pro
     text = generate_latest(registry).decode()
     store.close()
     assert 'egov_domain_grade{category="kommune",service="rathaus",url="dns:zuviel.de"} 3.0' in text, text
+    assert 'egov_domain_marker_passed{category="kommune",marker="dane",service="rathaus",url="dns:gut.de"} 1.0' in text
     assert ('egov_domain_marker_passed{category="kommune",marker="dmarc",service="rathaus",url="dns:zuviel.de"} 0.0'
             in text)
     promtool = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False)

@@ -21,6 +21,7 @@ from typing import Any, TypedDict, cast
 import dns.resolver
 
 from checks.context import CheckContext
+from checks.domain import transport
 from checks.domain.resolve import Chain, DnsError, Resolver, load_anchors, parse_server, verify_records, walk
 from checks.domain.settings import KEY_PREFIX, MARKERS, DomainSettings, domain_of
 from checks.kind import CheckImplementation, Records, cut
@@ -38,6 +39,9 @@ MARKER_NAMES_DE = {
     "mx": "MX-Eintrag (oder Null-MX für Domains ohne E-Mail)",
     "spf": "SPF-Eintrag gültig und abschließend (~all/-all)",
     "dmarc": "DMARC-Richtlinie quarantine/reject mit Berichtsadresse",
+    "dkim": "DKIM-Schlüssel der Selektoren vorhanden und stark genug",
+    "starttls": "STARTTLS auf jedem Mailserver, TLS nach TR-02102-2",
+    "dane": "DANE: TLSA-Eintrag mit DNSSEC, passend zum Zertifikat",
 }
 FIXES_DE = {
     "dnssec_signed": "Zone beim DNS-Betreiber signieren lassen und den DS-Eintrag beim Registrar hinterlegen.",
@@ -50,6 +54,11 @@ FIXES_DE = {
     "spf": "SPF-Eintrag veröffentlichen, höchstens 10 DNS-Abfragen, mit ~all oder -all abschließen (ohne E-Mail: "
            "v=spf1 -all).",
     "dmarc": "_dmarc-Eintrag mit p=quarantine oder p=reject und rua=mailto:… veröffentlichen (ohne E-Mail: p=reject).",
+    "dkim": "DKIM mit RSA (mindestens 2048 Bit) oder Ed25519 signieren und den Schlüssel unter <selektor>._domainkey "
+            "veröffentlichen.",
+    "starttls": "STARTTLS auf jedem Mailserver anbieten, nur TLS 1.2/1.3 mit Cipher-Suites nach BSI TR-02102-2.",
+    "dane": "TLSA-Eintrag (z. B. 3 1 1 mit dem SHA-256 des öffentlichen Schlüssels) unter _25._tcp.<mailserver> in der "
+            "signierten Zone veröffentlichen und bei jedem Zertifikatswechsel vorab aktualisieren.",
 }
 GRADES = ("A", "B", "C", "D", "F")
 
@@ -115,7 +124,9 @@ def _facts(resolver: Resolver, domain: str, settings: DomainSettings) -> dict[st
     anchors = load_anchors(settings.trust_anchor)
     chain = walk(resolver, domain, anchors)
     records: dict[str, Any] = {"ns": sorted(_texts(resolver, domain, "NS")), "mx": sorted(_texts(resolver, domain, "MX")),
-                               "caa": _texts(resolver, domain, "CAA")}
+                               "caa": _texts(resolver, domain, "CAA"),
+                               "mta_sts": _texts(resolver, f"_mta-sts.{domain}", "TXT"),
+                               "tls_rpt": _texts(resolver, f"_smtp._tls.{domain}", "TXT")}
     hosts = {"ns": [n.rstrip(".") for n in records["ns"]],
              "web": [domain, f"www.{domain}"],
              "mx": [mx.split()[-1].rstrip(".") for mx in records["mx"] if mx.split()[-1] != "."]}
@@ -162,6 +173,60 @@ def _judge(facts: dict[str, Any], settings: DomainSettings, resolver: Resolver, 
     if not settings.sends_mail and "ipv6_mx" in out and out["ipv6_mx"].state == "unknown":
         out["ipv6_mx"] = Marker.listed("pass", "Domain ohne E-Mail: kein Mailserver nötig")
     out.update(_mail(records, settings, resolver, domain))
+    out.update(_transport(records, settings, resolver, domain, chain))
+    return out
+
+
+def _transport(records: dict[str, Any], settings: DomainSettings, resolver: Resolver, domain: str,
+               chain: Chain) -> dict[str, Marker]:
+    """DKIM of the configured selectors; STARTTLS and DANE on each mail host."""
+    out: dict[str, Marker] = {}
+    if not settings.sends_mail:
+        for marker in ("dkim", "starttls", "dane"):
+            out[marker] = Marker.listed("pass", "Domain ohne E-Mail: nicht erforderlich")
+        return out
+    if not settings.dkim_selectors:
+        out["dkim"] = Marker.listed("unknown", "keine Selektoren konfiguriert (im DNS nicht auffindbar; im Profil "
+                                               "dkim_selectors angeben)")
+    else:
+        keys = transport.dkim(resolver, domain, settings.dkim_selectors)
+        errors = [k for k in keys if "error" in k]
+        problems = [f"{k['selector']}: {k['problem']}" for k in keys if "problem" in k]
+        evidence = [{k: v for k, v in key.items() if k != "error"} for key in keys]
+        if problems:
+            out["dkim"] = Marker.listed("fail", "; ".join(problems), evidence)
+        elif errors:
+            out["dkim"] = Marker.listed("unknown", errors[0]["error"], evidence)
+        else:
+            out["dkim"] = Marker.listed("pass", ", ".join(f"{k['selector']}: {k['key_type']} {k['bits']} Bit"
+                                                          for k in keys), evidence)
+    hosts = [mx.split()[-1].rstrip(".") for mx in records["mx"] if mx.split()[-1] != "."][:settings.max_mail_hosts]
+    if not hosts:
+        out["starttls"] = out["dane"] = Marker.listed("unknown", "keine Mailserver (kein MX)")
+        return out
+    probes = [transport.starttls(h, transport.addresses(resolver, h), settings.smtp_port, settings.query_timeout)
+              for h in hosts]
+    seen = [{k: v for k, v in p.items() if k != "certificate"} for p in probes]
+    unreachable = [p for p in probes if "error" in p]
+    problems = [why for p in probes if "error" not in p and (why := transport.judge_tls(p))]
+    if problems:
+        out["starttls"] = Marker.listed("fail", "; ".join(problems), seen)
+    elif unreachable:
+        out["starttls"] = Marker.listed("unknown", transport.judge_tls(unreachable[0]) or "", seen)
+    else:
+        out["starttls"] = Marker.listed("pass", "; ".join(f"{p['host']}: {p['version']} {p['cipher']}"
+                                                          for p in probes), seen)
+    verdicts = [transport.dane(resolver, chain, p["host"], 25, p.get("certificate") or b"")  # RFC 7672: _25._tcp
+                for p in probes if p.get("offered")]
+    if not verdicts:
+        out["dane"] = Marker.listed("fail" if not unreachable else "unknown",
+                                    "kein Mailserver mit STARTTLS: DANE nicht möglich")
+    elif any(state == "fail" for state, _ in verdicts):
+        out["dane"] = Marker.listed("fail", "; ".join(d for s, d in verdicts if s == "fail"), [d for _s, d in verdicts])
+    elif any(state == "unknown" for state, _ in verdicts):
+        out["dane"] = Marker.listed("unknown", "; ".join(d for s, d in verdicts if s == "unknown"))
+    else:
+        out["dane"] = Marker.listed("pass", "; ".join(d for _s, d in verdicts), [d for _s, d in verdicts])
     return out
 
 

@@ -13,7 +13,8 @@ from checks.hosts import registrable_domain
 from checks.settings import CheckSettings, PositiveDuration, SettingsFileError
 
 KEY_PREFIX = "dns:"  # a run's key: dns:<registrable domain>
-MARKERS = ("dnssec_signed", "dnssec_valid", "caa_present", "ipv6_ns", "ipv6_web", "ipv6_mx", "mx", "spf", "dmarc")
+MARKERS = ("dnssec_signed", "dnssec_valid", "caa_present", "ipv6_ns", "ipv6_web", "ipv6_mx", "mx", "spf", "dmarc",
+           "dkim", "starttls", "dane")
 
 
 def domain_of(key: str) -> str:
@@ -37,6 +38,13 @@ class DomainSettings(CheckSettings):
     trust_anchor: Path | None = Field(None, description=(
         "DS records of the root's key-signing keys (zone-file lines, as /usr/share/dns/root.ds); empty: IANA's "
         "root anchors shipped with egov-monitor. Relative to config/."))
+    dkim_selectors: list[str] = Field(default_factory=list, description=(
+        "DKIM selectors to check (e.g. [mail2026, ed]): selectors cannot be discovered in DNS, so the ones the mail "
+        "servers sign with must be named; empty: the DKIM marker is not determinable."))
+    smtp_port: int = Field(25, ge=1, le=65535, description=(
+        "Port the mail hosts' SMTP is reached on for STARTTLS; 25 except in tests (DANE's TLSA records are read at "
+        "_25._tcp.<host> whatever this says, RFC 7672)."))
+    max_mail_hosts: int = Field(5, ge=1, le=20, description="Mail hosts (MX) probed for STARTTLS at most.")
     markers: list[Literal[MARKERS]] = Field(list(MARKERS), description="Markers to judge.")  # type: ignore[valid-type]
 
     @field_validator("domains")

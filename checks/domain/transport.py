@@ -1,0 +1,168 @@
+"""Secure e-mail transport (BSI TR-03108): STARTTLS on every mail host, the TLS it negotiates
+judged by TR-02102-2 like the web server's, DANE (TLSA records, DNSSEC-signed, matching the
+certificate the host presents), and the DKIM keys of configured selectors (TR-03182)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import smtplib
+import ssl
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from checks.domain.resolve import Chain, DnsError, Resolver, verify_records
+from checks.tr02102 import suite_class
+
+EHLO_NAME = "egov-monitor.invalid"
+TLS_OK = ("TLSv1.2", "TLSv1.3")  # TR-02102-2
+DKIM_RSA_MIN = 2048
+
+
+def _context() -> ssl.SSLContext:
+    """Accept whatever the server offers: the monitor judges it, it does not refuse it."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    return context
+
+
+def starttls(host: str, addresses: list[str], port: int, timeout: float) -> dict[str, Any]:
+    """EHLO, STARTTLS and the handshake on the first address that answers: offered (bool), the
+    version, suite, its TR-02102-2 class and the leaf certificate (DER, for DANE); or `error`."""
+    last = "keine Adresse"
+    for address in addresses:
+        try:
+            with smtplib.SMTP(timeout=timeout, local_hostname=EHLO_NAME) as smtp:
+                smtp.connect(address, port)
+                smtp.ehlo()
+                if not smtp.has_extn("starttls"):
+                    return {"host": host, "address": address, "offered": False}
+                setattr(smtp, "_host", host)  # noqa: B010 - SNI: the mail host's name, as a sending MTA gives it
+                smtp.starttls(context=_context())
+                sock = smtp.sock
+                assert isinstance(sock, ssl.SSLSocket)
+                version, cipher = sock.version() or "", (sock.cipher() or ("", "", 0))[0]
+                der = sock.getpeercert(binary_form=True) or b""
+                try:
+                    smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    pass
+            return {"host": host, "address": address, "offered": True, "version": version, "cipher": cipher,
+                    "suite_class": suite_class(cipher), "certificate": der}
+        except (OSError, smtplib.SMTPException, ssl.SSLError, ValueError) as exc:
+            last = f"{address}: {type(exc).__name__}: {exc}"
+    return {"host": host, "error": last[:300]}
+
+
+def judge_tls(probe: dict[str, Any]) -> str | None:
+    """Why a STARTTLS probe does not meet TR-02102-2 (None: it does)."""
+    if "error" in probe:
+        return f"{probe['host']}: nicht erreichbar ({probe['error']})"
+    if not probe["offered"]:
+        return f"{probe['host']}: bietet kein STARTTLS an"
+    if probe["version"] not in TLS_OK:
+        return f"{probe['host']}: {probe['version']} (TLS 1.2 oder 1.3 nötig)"
+    if probe["suite_class"] in ("broken", "no-forward-secrecy", "sha1-mac"):
+        return f"{probe['host']}: Cipher-Suite {probe['cipher']} ({probe['suite_class']})"
+    return None
+
+
+def tlsa_matches(records: list[Any], der: bytes) -> tuple[bool, str]:
+    """Whether a TLSA record (DANE-EE or PKIX-EE: usage 3 or 1) matches the leaf `der`; usages
+    0 and 2 name a CA of the chain, which the leaf alone cannot show."""
+    if not der:
+        return False, "kein Zertifikat"
+    cert = x509.load_der_x509_certificate(der)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    chain_only = True
+    for record in records:
+        if record.usage not in (1, 3):
+            continue
+        chain_only = False
+        data = der if record.selector == 0 else spki
+        digest = {0: data, 1: hashlib.sha256(data).digest(), 2: hashlib.sha512(data).digest()}.get(record.mtype)
+        if digest is not None and digest == record.cert:
+            return True, f"TLSA {record.usage} {record.selector} {record.mtype} passt zum Zertifikat"
+    if chain_only:
+        return False, "nur TLSA für die Zertifizierungsstelle (Nutzung 0/2): mit dem Server-Zertifikat allein nicht prüfbar"
+    return False, "kein TLSA-Eintrag passt zum vorgelegten Zertifikat"
+
+
+def dane(resolver: Resolver, chain: Chain, host: str, port: int, der: bytes) -> tuple[str, str]:
+    """(state, detail) of DANE for one mail host: its TLSA records exist, validate with DNSSEC
+    (the domain's keys: a mail host in another domain is not followed yet) and match."""
+    owner = f"_{port}._tcp.{host}"
+    try:
+        answer = resolver.ask(owner, "TLSA")
+    except DnsError as exc:
+        return "unknown", str(exc)
+    if answer.rrset is None:
+        return "fail", f"{host}: kein TLSA-Eintrag ({owner})"
+    if chain.keys is None or not host.endswith(chain.keys.name.to_text().rstrip(".")):
+        return "fail", f"{host}: TLSA nicht mit DNSSEC abgesichert (ohne Signatur wertlos)"
+    why = verify_records(resolver, chain, [(owner, "TLSA")])
+    if why:
+        return "fail", f"{host}: {why}"
+    ok, detail = tlsa_matches(list(answer.rrset), der)
+    return ("pass" if ok else "fail"), f"{host}: {detail}"
+
+
+def dkim(resolver: Resolver, domain: str, selectors: list[str]) -> list[dict[str, Any]]:
+    """Each configured selector's key: found, type, size, and what is wrong with it (German)."""
+    out = []
+    for selector in selectors:
+        name = f"{selector}._domainkey.{domain}"
+        try:
+            answer = resolver.ask(name, "TXT")
+        except DnsError as exc:
+            out.append({"selector": selector, "error": str(exc)})
+            continue
+        texts = ["".join(s.decode(errors="replace") for s in r.strings) for r in answer.rrset] if answer.rrset else []
+        record = next((t for t in texts if "p=" in t), None)
+        if record is None:
+            out.append({"selector": selector, "problem": f"kein DKIM-Schlüssel unter {name}"})
+            continue
+        tags = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in record.split(";")) if k.strip()}
+        kind = tags.get("k", "rsa")
+        try:
+            raw = base64.b64decode(tags.get("p", "").replace(" ", ""), validate=True)
+        except ValueError:
+            out.append({"selector": selector, "key_type": kind, "problem": "Schlüssel nicht lesbar (p= kein Base64)"})
+            continue
+        if not raw:
+            out.append({"selector": selector, "key_type": kind, "problem": "Schlüssel widerrufen (p= leer)"})
+            continue
+        entry: dict[str, Any] = {"selector": selector, "key_type": kind}
+        try:
+            if kind == "ed25519":
+                ed25519.Ed25519PublicKey.from_public_bytes(raw)
+                entry["bits"] = 256
+            else:
+                key = serialization.load_der_public_key(raw)
+                if not isinstance(key, rsa.RSAPublicKey):
+                    raise ValueError("kein RSA-Schlüssel")
+                entry["bits"] = key.key_size
+                if key.key_size < DKIM_RSA_MIN:
+                    entry["problem"] = f"RSA-Schlüssel mit {key.key_size} Bit (mindestens {DKIM_RSA_MIN})"
+        except (ValueError, TypeError) as exc:
+            entry["problem"] = f"Schlüssel nicht lesbar ({exc})"
+        out.append(entry)
+    return out
+
+
+def addresses(resolver: Resolver, host: str) -> list[str]:
+    found = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            answer = resolver.ask(host, rdtype)
+        except DnsError:
+            continue
+        found += [r.to_text() for r in answer.rrset] if answer.rrset is not None else []
+    return found
+
