@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.servers import free_port
 
 ALGORITHM = dns.dnssec.Algorithm.ECDSAP256SHA256
-SIGNED = ("gut.de", "kaputt.de", "abgelaufen.de", "keinepost.de", "zuviel.de")
+SIGNED = ("gut.de", "kaputt.de", "abgelaufen.de", "keinepost.de", "zuviel.de", "gen.de")
 DOMAINS = (*SIGNED, "unsigniert.de")
 
 
@@ -125,8 +125,38 @@ def _records(domain: str, tlsa: str = "", extra_mail: str = "") -> str:
             @ 300 IN TXT "v=spf1 a mx include:i1.{domain} include:i2.{domain} include:i3.{domain} include:i4.{domain} include:i5.{domain} include:i6.{domain} include:i7.{domain} include:i8.{domain} include:i9.{domain} include:i10.{domain} ~all"
             _dmarc 300 IN TXT "v=DMARC1; p=none"
         """) + WRONG_TLSA + "".join(f'i{i} 300 IN TXT "v=spf1 ip4:192.0.2.{i} -all"\n' for i in range(1, 11)),
+        "gen.de": six + mail + generated(),
     }[domain]
     return textwrap.dedent(common) + extra
+
+
+# Generated SPF and DMARC records (the differential test against checkdmarc): each subdomain
+# s<i>.gen.de gets SPF_VARIANTS[i % n] and DMARC_VARIANTS[i % m] (None: no record).
+SPF_VARIANTS: tuple[str | list[str] | None, ...] = (
+    "v=spf1 -all", "v=spf1 ~all", "v=spf1 ?all", "v=spf1 +all", "v=spf1 mx -all", "v=spf1 a mx ip4:192.0.2.1 -all",
+    "v=spf1 include:inc.gen.de -all", "v=spf1 redirect=inc.gen.de", "v=spf1 ip4:192.0.2.300 -all",
+    "v=spf1 foo -all", "v=spf1 mx", ["v=spf1 -all", "v=spf1 ~all"], "v=spf1 ip6:2001:db8::/32 ~all",
+    "v=spf1 ptr -all", "v=spf1 include:fehlt.gen.de -all", "v=spf1 a:mail.gen.de/24 -all", None,
+    "v=spf1 " + " ".join(f"include:inc.gen.de" for _ in range(11)) + " -all", "v=spf1 exists:%{i}.x.gen.de ~all",
+    "v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 ~all")
+DMARC_VARIANTS: tuple[str | None, ...] = (
+    "v=DMARC1; p=reject; rua=mailto:dmarc@gen.de", "v=DMARC1; p=quarantine; rua=mailto:dmarc@gen.de",
+    "v=DMARC1; p=none; rua=mailto:dmarc@gen.de", "v=DMARC1; p=reject", "v=DMARC1; p=bogus", "v=DMARC1",
+    "v=DMARC1; p=reject; pct=50; rua=mailto:dmarc@gen.de", "v=DMARC1; p=quarantine; sp=none; rua=mailto:d@gen.de",
+    None, "v=DMARC1; p=reject; rua=dmarc@gen.de", "v=DMARC1; p=reject; adkim=s; aspf=s; rua=mailto:dmarc@gen.de")
+GENERATED = 40
+
+
+def generated() -> str:
+    lines = ['inc 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"\n']
+    for i in range(GENERATED):
+        spf, dmarc = SPF_VARIANTS[i % len(SPF_VARIANTS)], DMARC_VARIANTS[i % len(DMARC_VARIANTS)]
+        lines.append(f"s{i} 300 IN MX 10 mail.gen.de.\n")
+        for record in ([spf] if isinstance(spf, str) else spf or []):
+            lines.append(f's{i} 300 IN TXT "{record}"\n')
+        if dmarc:
+            lines.append(f'_dmarc.s{i} 300 IN TXT "{dmarc}"\n')
+    return "".join(lines)
 
 
 WRONG_TLSA = "_25._tcp.mail 300 IN TLSA 3 1 1 " + "ab" * 32 + "\n"

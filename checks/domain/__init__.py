@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
+import dns.rcode
 import dns.resolver
 
 from checks.context import CheckContext
@@ -119,8 +120,8 @@ def _texts(resolver: Resolver, name: str, rdtype: str) -> list[str]:
 def _facts(resolver: Resolver, domain: str, settings: DomainSettings) -> dict[str, Any]:
     """What DNS says of the domain; raises DnsError when the domain cannot be resolved at all."""
     soa = resolver.ask(domain, "SOA")
-    if soa.rrset is None:
-        raise DnsError(f"{domain}: kein SOA-Eintrag (Domain existiert nicht oder ist keine Zone)")
+    if soa.rcode == dns.rcode.NXDOMAIN:
+        raise DnsError(f"{domain}: existiert nicht (NXDOMAIN)")
     anchors = load_anchors(settings.trust_anchor)
     chain = walk(resolver, domain, anchors)
     records: dict[str, Any] = {"ns": sorted(_texts(resolver, domain, "NS")), "mx": sorted(_texts(resolver, domain, "MX")),
@@ -181,6 +182,8 @@ def _transport(records: dict[str, Any], settings: DomainSettings, resolver: Reso
                chain: Chain) -> dict[str, Marker]:
     """DKIM of the configured selectors; STARTTLS and DANE on each mail host."""
     out: dict[str, Marker] = {}
+    if not {"dkim", "starttls", "dane"} & set(settings.markers):
+        return out
     if not settings.sends_mail:
         for marker in ("dkim", "starttls", "dane"):
             out[marker] = Marker.listed("pass", "Domain ohne E-Mail: nicht erforderlich")
