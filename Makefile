@@ -43,6 +43,7 @@ bench:  ## benchmarks side by side with the peers; prints ratios
 	$(PY) -m bench.daemon_e2e
 	$(PY) -m bench.daemon_e2e --locations 2
 	$(PY) -m bench.security
+	$(PY) -m bench.domain
 	$(PY) -m bench.accessibility
 	$(PY) -m bench.a11y_compare
 	$(PY) -m bench.ai_compare

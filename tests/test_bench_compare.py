@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
     ("ai_compare", ["--rounds", "1", "--pages", "2", "--pool", "1"]),
     ("gdpr_compare", ["--rounds", "1", "--pages", "2", "--pool", "1"]),
     ("kinds_compare", ["--rounds", "1", "--services", "5", "--scrapes", "2"]),
+    ("domain", ["--rounds", "1", "--generated", "3"]),
     ("report", ["--services", "3", "--dir", "{tmp}/report"]),
     ("statuspage", ["--services", "10", "--dir", "{tmp}/statuspage", "--load", "3"]),
 ], ids=lambda v: v if isinstance(v, str) else "")

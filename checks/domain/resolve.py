@@ -7,6 +7,7 @@ from a configured anchor (the IANA root KSKs shipped) down to a domain's records
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,11 +64,18 @@ class Resolver:
             self.servers = [(str(a), int(system.port)) for a in system.nameservers]
         self.timeout = timeout
         self.queries = 0
+        self._memo: dict[tuple[dns.name.Name, int, bool], Answer] = {}  # one run asks each question once
 
     def ask(self, name: dns.name.Name | str, rdtype: dns.rdatatype.RdataType | str, *, validate: bool = False) -> Answer:
         """`validate`: let the resolver validate (no CD): for the comparison with its own verdict."""
         qname = dns.name.from_text(name) if isinstance(name, str) else name
         rtype = dns.rdatatype.RdataType.make(rdtype)
+        key = (qname, int(rtype), validate)
+        if key not in self._memo:
+            self._memo[key] = self._ask(qname, rtype, validate)
+        return self._memo[key]
+
+    def _ask(self, qname: dns.name.Name, rtype: dns.rdatatype.RdataType, validate: bool) -> Answer:
         query = dns.message.make_query(qname, rtype, want_dnssec=True, payload=1232)
         query.flags |= dns.flags.RD | (0 if validate else dns.flags.CD)
         last: Exception | None = None
@@ -175,16 +183,48 @@ def _keys_from_ds(dnskeys: dns.rrset.RRset, ds: dns.rrset.RRset) -> dns.rrset.RR
     return dns.rrset.from_rdata_list(dnskeys.name, dnskeys.ttl, matching) if matching else None
 
 
+# Validated keys of the zones above the checked domains (the root, the TLDs), as a validating
+# resolver keeps them: per trust anchor and zone, until the smallest of their TTL, the earliest
+# expiry of the signatures that vouched for them and an hour.
+_KEYS: dict[tuple[str, str], tuple[float, dns.rrset.RRset, list[dict[str, str]]]] = {}
+_KEYS_LOCK = threading.Lock()
+KEYS_MAX_AGE = 3600.0
+
+
+def _cached(anchor_id: str, zone: str, now: float) -> tuple[dns.rrset.RRset, list[dict[str, str]]] | None:
+    with _KEYS_LOCK:
+        got = _KEYS.get((anchor_id, zone))
+    return (got[1], got[2]) if got is not None and got[0] > now else None
+
+
+def _remember(anchor_id: str, zone: str, keys: dns.rrset.RRset, sigs: dns.rrset.RRset | None,
+              steps: list[dict[str, str]], now: float) -> None:
+    until = now + min(float(keys.ttl), KEYS_MAX_AGE)
+    if sigs is not None:
+        until = min(until, float(min(s.expiration for s in sigs)))
+    with _KEYS_LOCK:
+        _KEYS[(anchor_id, zone)] = (until, keys, [dict(s) for s in steps])
+
+
 def walk(resolver: Resolver, domain: str, anchors: dns.rrset.RRset, now: float | None = None) -> Chain:
-    """Validate the chain of trust from the anchor (the root) to `domain`'s apex keys."""
+    """Validate the chain of trust from the anchor (the root) to `domain`'s apex keys; the keys
+    of the zones above it are reused while valid (`_KEYS`)."""
     now = now or time.time()
+    anchor_id = anchors.to_text()
     target = dns.name.from_text(domain)
     names = [target.split(i)[1] for i in range(1, len(target) + 1)]  # ., de., gut.de.
     steps: list[dict[str, str]] = []
     trusted_ds = anchors
     parent_keys: dns.rrset.RRset | None = None
+    start = 0
+    for depth in range(len(names) - 1, 0, -1):  # the deepest zone above the domain whose keys are known
+        cached = _cached(anchor_id, names[depth - 1].to_text(), now)
+        if cached is not None:
+            parent_keys, steps = cached[0], [dict(s) for s in cached[1]]
+            start = depth
+            break
     try:
-        for name in names:
+        for index, name in enumerate(names[start:], start):
             zone = name.to_text()
             if parent_keys is not None:  # below the root: the parent's signed DS (or its absence)
                 ds = resolver.ask(name, "DS")
@@ -217,6 +257,8 @@ def walk(resolver: Resolver, domain: str, anchors: dns.rrset.RRset, now: float |
                           "detail": ", ".join(f"Schlüssel {dns.dnssec.key_id(k)} "
                                               f"({dns.dnssec.algorithm_to_text(k.algorithm)})" for k in vouched)})
             parent_keys = keys.rrset
+            if index < len(names) - 1:  # a zone above the domain: its keys serve the next domains too
+                _remember(anchor_id, zone, keys.rrset, keys.sigs, steps, now)
     except DnsError as exc:
         return Chain("unknown", domain, str(exc), steps)
     return Chain("secure", domain, "Vertrauenskette vom Anker bis zur Domain gültig", steps, parent_keys)
