@@ -242,6 +242,7 @@ def _mail(records: dict[str, Any], settings: DomainSettings, resolver: Resolver,
         dns_resolver.nameservers = [a for a, _p in servers]
         dns_resolver.port = servers[0][1]
     dns_resolver.lifetime = dns_resolver.timeout = settings.query_timeout
+    dns_resolver.cache = _MAIL_CACHE  # SPF includes and mail hosts shared by many domains: asked once per TTL
     out: dict[str, Marker] = {}
     mx = records["mx"]
     null_mx = mx == ["0 ."]
@@ -263,6 +264,9 @@ def _mail(records: dict[str, Any], settings: DomainSettings, resolver: Resolver,
         got = {"record": None, "valid": False, "error": f"{type(exc).__name__}: {exc}", "lookup_failed": True}
     out["dmarc"] = _dmarc(got, settings.sends_mail, domain)
     return out
+
+
+_MAIL_CACHE = dns.resolver.LRUCache(20_000)  # checkdmarc's lookups, honouring each record's TTL
 
 
 def _lookup_failed(got: dict[str, Any]) -> bool:
