@@ -467,8 +467,9 @@ class Daemon(Scheduling):
         if self.config.example:
             log.warning("Der Beispielkatalog ist aktiv (example: true); vor dem Produktivbetrieb ersetzen.")
         assert self.http is not None
-        log.info("egov-monitor %s läuft: %d Dienste, %d Prüfziele, /metrics auf http://%s:%d/metrics",
-                 __version__, len(self.config.services), len(self._specs), host, self.http.server_address[1])
+        log.info("egov-monitor %s läuft: %d Dienste, %d Prüfziele, /metrics auf %s://%s:%d/metrics",
+                 __version__, len(self.config.services), len(self._specs), self.scheme, host,
+                 self.http.server_address[1])
 
 
 

@@ -235,6 +235,12 @@ class Process:
                                                        self.status_site.respond if self.status_site else None, web),
                                self.status_process, web.context if web is not None else None)
 
+    @property
+    def scheme(self) -> str:
+        """How this process's endpoint is reached: https under `web_config` TLS."""
+        web = self.config.web
+        return "https" if web is not None and web.context is not None else "http"
+
     def start(self) -> None:
         raise NotImplementedError
 

@@ -138,8 +138,8 @@ class Scheduler(Scheduling):
         self.serve((host, port), self.reload)
         threading.Thread(target=self._lease_loop, name="lease", daemon=True).start()
         assert self.http is not None
-        log.info("egov-monitor %s Scheduler gestartet, /metrics auf http://%s:%d/metrics; bewirbt sich um das Lease",
-                 __version__, host, self.http.server_address[1])
+        log.info("egov-monitor %s Scheduler gestartet, /metrics auf %s://%s:%d/metrics; bewirbt sich um das Lease",
+                 __version__, self.scheme, host, self.http.server_address[1])
 
     def _lease_loop(self) -> None:
         """Stand by until the lease is ours, then schedule until it is lost."""

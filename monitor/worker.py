@@ -171,7 +171,7 @@ class Worker(Process):
         self.runner.watch()
         if self.location:
             threading.Thread(target=self._announce, name="announce", daemon=True).start()
-        where = f", /metrics auf http://{self.listen}/metrics" if self.listen else ""
+        where = f", /metrics auf {self.scheme}://{self.listen}/metrics" if self.listen else ""
         log.info("egov-monitor %s Worker %s läuft: Warteschlangen %s%s", __version__, self.identity,
                  ", ".join(self.queues), where)
 
