@@ -9,12 +9,14 @@ from pydantic import BaseModel
 
 from checks.browser import BrowserSettings
 from checks.kind import Registry
+from checks.locations import LocationSettings
 from monitor.config.models import (
     KIND_NAME_MARK,
     CanarySettings,
     CatalogFile,
     MaintenanceWindow,
     PoolSettings,
+    QueueSettings,
     Service,
     Settings,
     StoreSettings,
@@ -75,6 +77,9 @@ def reference_markdown(kinds: Registry[Any]) -> str:
     out += table("settings.yaml: pools", PoolSettings)
     out += table("settings.yaml: canaries", CanarySettings)
     out += table("settings.yaml: browser", BrowserSettings)
+    out += table("settings.yaml: locations[]", LocationSettings,
+                 "Genau eines von `local: true`, `proxy:` oder `worker: true` (verteilter Betrieb, Worker mit `--location`).")
+    out += table("settings.yaml: queue", QueueSettings, "Verteilter Betrieb: Scheduler und Worker über Redis.")
     out += table("Katalog: Datei", CatalogFile)
     out += table("Katalog: services[]", Service)
     out += table("Katalog: maintenance[]", MaintenanceWindow,
