@@ -37,6 +37,7 @@ from monitor.config import load_config
 from monitor.report.figures import collect
 from monitor.report.period import Period
 from monitor.store import Store
+from tests import dns_estate
 from tests.a11y_site import html
 from tests.daemon import ROOT, running
 from tests.gdpr_site import LEGAL_FOOTER
@@ -265,7 +266,8 @@ def base_services(base: str, konto: str, zahlung: str, ca_file: Path) -> str:
 """)
 
 
-def write_daemon(directory: Path, base: str, ca_file: Path, port: int, extra: str = "") -> Path:
+def write_daemon(directory: Path, base: str, ca_file: Path, port: int, extra: str = "", domain: str = "") -> Path:
+    """`domain`: the portal's domain check settings (flow mapping), if any."""
     (directory / "catalog.yaml").write_text(f"""\
 services:
   - id: portal
@@ -279,7 +281,7 @@ services:
       availability: {{interval: 2s, timeout: 1s, retries: 0, jitter: 0s, ca_file: "{ca_file}",
                       locations: [landesnetz, zweitnetz]}}
       experience: {{interval: 1h, timeout: 15s, jitter: 0s, runs: 1}}
-      security: {{interval: 1h, timeout: 10s, jitter: 0s, ca_file: "{ca_file}"}}
+{"      domain: " + domain + chr(10) if domain else ""}      security: {{interval: 1h, timeout: 10s, jitter: 0s, ca_file: "{ca_file}"}}
       accessibility: {{interval: 1h, timeout: 15s, jitter: 0s, sitemap: {{enabled: false}}}}
       gdpr: {{interval: 1h, timeout: 15s, jitter: 0s}}
       ai_act: {{interval: 1h, timeout: 15s, jitter: 0s}}
@@ -379,10 +381,14 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
     am_port, prom_port, daemon_port = free_port(), free_port(), free_port()
     tls = (pair.cert, pair.key)
     with contextlib.ExitStack() as konto_site, contextlib.closing(webhook), \
-            site(routes, tls=tls, plain=False) as port, site(zahlung_routes, tls=tls, plain=False, port=zahlung_port):
+            site(routes, tls=tls, plain=False) as port, site(zahlung_routes, tls=tls, plain=False, port=zahlung_port), \
+            dns_estate.estate() as dns:  # the portal's domain: gut.de of the local DNS estate
         konto_site.enter_context(site(konto_routes, tls=tls, plain=False, port=konto_port))
+        domain = (f'{{interval: 1h, jitter: 0s, timeout: 30s, domains: [gut.de], resolver: ["{dns.resolver}"], '
+                  f'trust_anchor: "{dns.trust_anchor}", query_timeout: 3s, smtp_port: {dns.smtp_starttls}, '
+                  'dkim_selectors: [sel1, ed]}')
         settings = write_daemon(tmp_path, f"https://127.0.0.1:{port}", ca.ca_file, daemon_port,
-                                base_services(f"https://127.0.0.1:{port}", konto_base, zahlung_base, ca.ca_file))
+                                base_services(f"https://127.0.0.1:{port}", konto_base, zahlung_base, ca.ca_file), domain)
         (tmp_path / "am").mkdir()
         (tmp_path / "prom").mkdir()
         am_config = write_alertmanager(tmp_path / "am", webhook.url)
@@ -425,7 +431,8 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
             out = cli_run("portal", "--json")
             shown = json.loads(out.stdout)
             assert {r["kind"] for r in shown} == {"availability", "security", "accessibility", "gdpr", "ai_act", "journey",
-                                                   "experience"}
+                                                   "experience", "domain"}
+            assert next(r for r in shown if r["kind"] == "domain")["evidence"]["grade"] == "A"
             assert next(r for r in shown if r["kind"] == "journey")["state"] == "up"
             assert all(r["service_id"] == "portal" for r in shown)
             # the test site sends no security headers: grade below B, so "down", exit code 1 as with `check`
@@ -480,7 +487,9 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
 
             # what each stored result says caused it
             def causes() -> dict[str, object]:
-                rows = json.loads(cli_run("gewerbe", "antrag", *journeys, "--json").stdout)
+                out = cli_run("gewerbe", "antrag", *journeys, "--json")
+                assert out.stdout.strip(), out.stderr[-3000:]
+                rows = json.loads(out.stdout)
                 return {r["service_id"]: (r["state"], r["evidence"].get("caused_by")) for r in rows}
             expected = {"gewerbe": ("down", {"base": "konto", "basis": "overlap"}),
                         "antrag": ("down", {"base": None, "basis": "own"}),
