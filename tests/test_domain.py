@@ -29,7 +29,8 @@ def estate():
 
 def check(estate, domain: str, **settings):
     settings.setdefault("smtp_port", estate.smtp_starttls)
-    s = DomainSettings(resolver=[estate.resolver], trust_anchor=estate.trust_anchor, query_timeout=3, **settings)
+    settings.setdefault("query_timeout", 3)
+    s = DomainSettings(resolver=[estate.resolver], trust_anchor=estate.trust_anchor, **settings)
     return run(Target("svc", "dns:" + domain), s)
 
 
@@ -216,3 +217,40 @@ def test_spf_and_dmarc_verdicts_equal_checkdmarcs_but_for_the_documented_differe
             differences.setdefault(why, []).append(domain)
     assert agree >= 30 + 30  # both markers of at least 30 generated records the same
     assert set(differences) == set(DELIBERATE)  # each documented difference occurs, and nothing else
+
+
+def test_a_mail_host_that_never_speaks_costs_at_most_the_runs_timeout(estate):
+    """A silent SMTP port (accepts, says nothing): STARTTLS is not determinable, the run ends
+    within its timeout and the DNS markers still stand."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        result = check(estate, "gut.de", smtp_port=listener.getsockname()[1], timeout=6, query_timeout=2)
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert took < 6 + 3, f"{took:.1f} s"
+    markers = result.evidence["markers"]
+    assert markers["starttls"]["state"] == "unknown" and "nicht erreichbar" in markers["starttls"]["detail"]
+    assert markers["dane"]["state"] == "unknown"
+    assert markers["dnssec_valid"]["state"] == "pass" and markers["dmarc"]["state"] == "pass"

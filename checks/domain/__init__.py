@@ -81,7 +81,7 @@ def evidence_of(result: CheckResult) -> DomainEvidence:
 def run(target: Target, settings: DomainSettings, ctx: CheckContext | None = None) -> CheckResult:
     started, t0 = datetime.now(UTC), time.monotonic()
     domain = domain_of(target.url)
-    resolver = Resolver(settings.resolver, settings.query_timeout)
+    resolver = Resolver(settings.resolver, settings.query_timeout, t0 + settings.timeout)
     try:
         facts = _facts(resolver, domain, settings)
     except DnsError as exc:
@@ -207,8 +207,12 @@ def _transport(records: dict[str, Any], settings: DomainSettings, resolver: Reso
     if not hosts:
         out["starttls"] = out["dane"] = Marker.listed("unknown", "keine Mailserver (kein MX)")
         return out
-    probes = [transport.starttls(h, transport.addresses(resolver, h), settings.smtp_port, settings.query_timeout)
-              for h in hosts]
+    probes = []
+    for host in hosts:  # each within what is left of the run's timeout
+        left = (resolver.deadline or float("inf")) - time.monotonic()
+        probes.append(transport.starttls(host, transport.addresses(resolver, host), settings.smtp_port,
+                                         min(settings.query_timeout, left)) if left > 0.5 else
+                      {"host": host, "error": "Zeitlimit der Prüfung erreicht"})
     seen = [{k: v for k, v in p.items() if k != "certificate"} for p in probes]
     unreachable = [p for p in probes if "error" in p]
     problems = [why for p in probes if "error" not in p and (why := transport.judge_tls(p))]

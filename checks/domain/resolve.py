@@ -56,7 +56,9 @@ class Answer:
 class Resolver:
     """Queries with DO (and CD: unvalidated) to the configured servers, in order; TCP when truncated."""
 
-    def __init__(self, servers: Sequence[str], timeout: float) -> None:
+    def __init__(self, servers: Sequence[str], timeout: float, deadline: float | None = None) -> None:
+        """`deadline` (time.monotonic()): past it every question fails at once (the run's timeout)."""
+        self.deadline = deadline
         if servers:
             self.servers = [parse_server(s) for s in servers]
         else:
@@ -71,6 +73,8 @@ class Resolver:
         qname = dns.name.from_text(name) if isinstance(name, str) else name
         rtype = dns.rdatatype.RdataType.make(rdtype)
         key = (qname, int(rtype), validate)
+        if key not in self._memo and self.deadline is not None and time.monotonic() > self.deadline:
+            raise DnsError(f"Zeitlimit der Prüfung erreicht vor {qname} {dns.rdatatype.to_text(rtype)}")
         if key not in self._memo:
             self._memo[key] = self._ask(qname, rtype, validate)
         return self._memo[key]
@@ -81,10 +85,12 @@ class Resolver:
         last: Exception | None = None
         for address, port in self.servers:
             self.queries += 1
+            timeout = self.timeout if self.deadline is None else max(0.1, min(self.timeout,
+                                                                                self.deadline - time.monotonic()))
             try:
-                response = dns.query.udp(query, address, timeout=self.timeout, port=port)
+                response = dns.query.udp(query, address, timeout=timeout, port=port)
                 if response.flags & dns.flags.TC:
-                    response = dns.query.tcp(query, address, timeout=self.timeout, port=port)
+                    response = dns.query.tcp(query, address, timeout=timeout, port=port)
             except (OSError, dns.exception.DNSException) as exc:
                 last = exc
                 continue
