@@ -409,7 +409,7 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
                 empty = [f"{where}: {expr}" for where, expr in
                          dashboard_expressions() + rule_expressions("recording") if not query(prom, expr)]
                 return empty
-            deadline = time.monotonic() + 150
+            deadline = time.monotonic() + 240  # two shared cores: browsers, Knot, Unbound, the other worker
             while (empty := complete()) and time.monotonic() < deadline:
                 time.sleep(3)
             assert not empty, "Ausdrücke ohne Daten:\n" + "\n".join(empty) + "\n" + daemon.log()[-3000:]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import dns.dnssec
 import dns.exception
 import dns.flags
 import dns.message
@@ -24,6 +24,10 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 import dns.rrset
+
+with warnings.catch_warnings():  # dnspython imports DSA support, which cryptography deprecates: not ours to say
+    warnings.filterwarnings("ignore", message="DSA is deprecated")
+    import dns.dnssec
 
 ROOT_ANCHORS = Path(__file__).with_name("root-anchors.ds")  # IANA's root KSK DS records (KSK-2017, KSK-2024)
 DIGESTS = {1: "SHA1", 2: "SHA256", 4: "SHA384"}
