@@ -7,6 +7,7 @@ from a configured anchor (the IANA root KSKs shipped) down to a domain's records
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 import warnings
@@ -53,7 +54,6 @@ class Answer:
     rcode: int
     rrset: dns.rrset.RRset | None  # the records asked for (None: no data)
     sigs: dns.rrset.RRset | None  # their RRSIGs
-    authority: list[dns.rrset.RRset]
     ad: bool = False  # the resolver's AD bit (only read to compare with its own validation)
 
 
@@ -101,12 +101,12 @@ class Resolver:
             rcode = response.rcode()
             if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 if validate:
-                    return Answer(rcode, None, None, [])
+                    return Answer(rcode, None, None)
                 last = DnsError(f"{dns.rcode.to_text(rcode)} von {address}")
                 continue
             rrset = _find(response.answer, qname, rtype)
             sigs = _find(response.answer, qname, dns.rdatatype.RRSIG, rtype)
-            return Answer(rcode, rrset, sigs, list(response.authority), bool(response.flags & dns.flags.AD))
+            return Answer(rcode, rrset, sigs, bool(response.flags & dns.flags.AD))
         raise DnsError(f"keine Antwort auf {qname} {dns.rdatatype.to_text(rtype)}: {last}")
 
 
@@ -120,8 +120,14 @@ def _find(section: list[dns.rrset.RRset], name: dns.name.Name, rdtype: dns.rdata
 
 def load_anchors(path: Path | None) -> dns.rrset.RRset:
     """The trust anchor's DS records for the root (zone-file lines as /usr/share/dns/root.ds:
-    `. IN DS <tag> <algorithm> <digest type> <digest>`, comments after `;`)."""
+    `. IN DS <tag> <algorithm> <digest type> <digest>`, comments after `;`); read again only
+    when the file changed."""
     source = path or ROOT_ANCHORS
+    return _anchors(source, source.stat().st_mtime_ns)
+
+
+@functools.cache
+def _anchors(source: Path, _mtime: int) -> dns.rrset.RRset:
     rdatas = []
     for number, raw in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.split(";", 1)[0].split()

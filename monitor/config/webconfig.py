@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import hashlib
 import hmac
 import ssl
@@ -84,7 +85,7 @@ class WebConfig:
             return False
         hashed = self.users.get(user)
         if hashed is None:
-            bcrypt.checkpw(b"x", _DUMMY)  # as long as for a known user: the timing says nothing about names
+            bcrypt.checkpw(b"x", _dummy())  # as long as for a known user: the timing says nothing about names
             return False
         remembered = hashlib.sha256(user.encode() + b"\0" + password.encode() + b"\0" + hashed).digest()
         with self._lock:
@@ -108,7 +109,18 @@ class WebConfig:
         return any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS)
 
 
-_DUMMY = bcrypt.hashpw(b"egov-monitor", bcrypt.gensalt(10))
+@functools.cache
+def _dummy() -> bytes:
+    """A hash to spend a known user's time on for an unknown one; made on first need, not at every start."""
+    return bcrypt.hashpw(b"egov-monitor", bcrypt.gensalt(10))
+
+
+def _path(base: Path, raw: Any) -> Path | None:
+    """A file named in the web-config, relative to the web-config's directory."""
+    if not raw:
+        return None
+    p = Path(str(raw))
+    return p if p.is_absolute() else base / p
 
 
 def _lines(node: yaml.Node, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
@@ -183,9 +195,7 @@ def load(path: Path) -> WebConfig:
             headers[str(name)] = str(value)
     if problems:
         raise WebConfigError(problems)
-    cert = tls.get("cert_file") if tls else None
-    cert_path = None if not cert else Path(str(cert)) if Path(str(cert)).is_absolute() else path.parent / str(cert)
-    return WebConfig(path, context, users, headers, cert_path)
+    return WebConfig(path, context, users, headers, _path(path.parent, tls.get("cert_file")) if tls else None)
 
 
 def _context(base: Path, tls: dict[str, Any], lines: dict[tuple[str, ...], int],
@@ -194,11 +204,7 @@ def _context(base: Path, tls: dict[str, Any], lines: dict[tuple[str, ...], int],
         return lines.get(("tls_server_config", key))
 
     def file(key: str) -> Path | None:
-        raw = tls.get(key)
-        if not raw:
-            return None
-        p = Path(str(raw))
-        return p if p.is_absolute() else base / p
+        return _path(base, tls.get(key))
 
     cert, key = file("cert_file"), file("key_file")
     if cert is None or key is None:
