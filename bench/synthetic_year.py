@@ -116,7 +116,7 @@ def generate(store: Store, config, year: int, until: datetime, seed: int = 2026,
                                                     version="synthetic", started_at=s, last_beat_at=e,
                                                     stopped_at=e if i < len(runs) - 1 else None))
     network_incident = (datetime(year, 6, 5, 9, tzinfo=TZ).timestamp(), datetime(year, 6, 5, 9, 40, tzinfo=TZ).timestamp())
-    counts = {k: 0 for k in SHIPPED} | {"raw": 0}
+    counts = dict.fromkeys(SHIPPED, 0) | {"raw": 0}
     services = list(config.services.values())
     for n, svc in enumerate(services):
         sid, url = svc.id, svc.urls[0]

@@ -93,6 +93,8 @@ def test_a_broken_or_expired_signature_fails_validity_names_the_record_and_grade
     assert states(result)["dnssec_signed"] == "pass" and states(result)["dnssec_valid"] == "fail"
     assert result.evidence["markers"]["dnssec_valid"]["detail"].startswith(why)
     assert result.evidence["grade"] == "F"  # validating resolvers cannot reach it at all
+    # SPF is not judged on the records that failed validation: a receiver's resolver gets SERVFAIL
+    assert states(result)["spf"] == "unknown" and "SERVFAIL" in result.evidence["markers"]["spf"]["detail"]
 
 
 def test_a_domain_that_sends_no_mail_is_held_to_the_non_sending_rules(estate):

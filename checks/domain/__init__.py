@@ -19,11 +19,10 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
 import dns.rcode
-import dns.resolver
 
 from checks.context import CheckContext
 from checks.domain import transport
-from checks.domain.resolve import Chain, DnsError, Resolver, load_anchors, parse_server, verify_records, walk
+from checks.domain.resolve import Bridge, Chain, DnsError, Resolver, load_anchors, verify_records, walk
 from checks.domain.settings import KEY_PREFIX, MARKERS, DomainSettings, domain_of
 from checks.kind import CheckImplementation, Records, cut
 from checks.page import Marker, marker_key
@@ -240,13 +239,7 @@ def _transport(records: dict[str, Any], settings: DomainSettings, resolver: Reso
 def _mail(records: dict[str, Any], settings: DomainSettings, resolver: Resolver, domain: str) -> dict[str, Marker]:
     from checkdmarc import dmarc, spf
 
-    dns_resolver = dns.resolver.Resolver(configure=not settings.resolver)
-    if settings.resolver:
-        servers = [parse_server(s) for s in settings.resolver]
-        dns_resolver.nameservers = [a for a, _p in servers]
-        dns_resolver.port = servers[0][1]
-    dns_resolver.lifetime = dns_resolver.timeout = settings.query_timeout
-    dns_resolver.cache = _MAIL_CACHE  # SPF includes and mail hosts shared by many domains: asked once per TTL
+    dns_resolver = Bridge(resolver)  # checkdmarc asks through the run: its validated answers reused
     out: dict[str, Marker] = {}
     mx = records["mx"]
     null_mx = mx == ["0 ."]
@@ -268,9 +261,6 @@ def _mail(records: dict[str, Any], settings: DomainSettings, resolver: Resolver,
         got = {"record": None, "valid": False, "error": f"{type(exc).__name__}: {exc}", "lookup_failed": True}
     out["dmarc"] = _dmarc(got, settings.sends_mail, domain)
     return out
-
-
-_MAIL_CACHE = dns.resolver.LRUCache(20_000)  # checkdmarc's lookups, honouring each record's TTL
 
 
 def _lookup_failed(got: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import socket
 import threading
 import time
 import warnings
@@ -55,6 +56,33 @@ class Answer:
     rrset: dns.rrset.RRset | None  # the records asked for (None: no data)
     sigs: dns.rrset.RRset | None  # their RRSIGs
     ad: bool = False  # the resolver's AD bit (only read to compare with its own validation)
+    response: dns.message.Message | None = None  # what came (header, question, answer), for checkdmarc's lookups
+
+
+def exchange(query: dns.message.Message, address: str, port: int, timeout: float) -> dns.message.Message:
+    """One question over UDP (over TCP again when the answer is truncated), reading the header, the
+    question and the answer section only: the authority and additional sections (a negative
+    answer's SOA, NSEC records and their signatures, the OPT record) are not parsed, which makes a
+    DNSSEC answer several times cheaper to read. No check here uses them."""
+    wire = query.to_wire()
+    end = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((address, port))  # a connected socket takes datagrams from that server only
+        sock.send(wire)
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise dns.exception.Timeout(timeout=timeout)
+            sock.settimeout(left)
+            got = sock.recv(65535)  # TimeoutError, ConnectionRefusedError: OSError, as dns.query's
+            if len(got) < 12 or got[:2] != wire[:2] or not got[2] & 0x80:
+                continue  # not an answer to this question
+            if got[2] & 0x02:  # TC
+                return dns.query.tcp(query, address, timeout=max(0.1, end - time.monotonic()), port=port)
+            # NSCOUNT and ARCOUNT set to 0: the sections after the answer are left unread
+            response = dns.message.from_wire(got[:8] + b"\0\0\0\0" + got[12:], ignore_trailing=True)
+            if query.is_response(response):
+                return response
 
 
 class Resolver:
@@ -71,6 +99,11 @@ class Resolver:
         self.timeout = timeout
         self.queries = 0
         self._memo: dict[tuple[dns.name.Name, int, bool], Answer] = {}  # one run asks each question once
+        # What the run's own validation vouches for, so checkdmarc's lookups reuse it (`Bridge`):
+        # records verified with the domain's keys, and everything below a zone the chain found insecure
+        # (no resolver validates there: an answer with CD is the answer without).
+        self.validated: set[tuple[dns.name.Name, int]] = set()
+        self.insecure: list[dns.name.Name] = []
 
     def ask(self, name: dns.name.Name | str, rdtype: dns.rdatatype.RdataType | str, *, validate: bool = False) -> Answer:
         """`validate`: let the resolver validate (no CD): for the comparison with its own verdict."""
@@ -92,21 +125,19 @@ class Resolver:
             timeout = self.timeout if self.deadline is None else max(0.1, min(self.timeout,
                                                                                 self.deadline - time.monotonic()))
             try:
-                response = dns.query.udp(query, address, timeout=timeout, port=port)
-                if response.flags & dns.flags.TC:
-                    response = dns.query.tcp(query, address, timeout=timeout, port=port)
+                response = exchange(query, address, port, timeout)
             except (OSError, dns.exception.DNSException) as exc:
                 last = exc
                 continue
             rcode = response.rcode()
             if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 if validate:
-                    return Answer(rcode, None, None)
+                    return Answer(rcode, None, None, response=response)
                 last = DnsError(f"{dns.rcode.to_text(rcode)} von {address}")
                 continue
             rrset = _find(response.answer, qname, rtype)
             sigs = _find(response.answer, qname, dns.rdatatype.RRSIG, rtype)
-            return Answer(rcode, rrset, sigs, bool(response.flags & dns.flags.AD))
+            return Answer(rcode, rrset, sigs, bool(response.flags & dns.flags.AD), response)
         raise DnsError(f"keine Antwort auf {qname} {dns.rdatatype.to_text(rtype)}: {last}")
 
 
@@ -248,6 +279,7 @@ def walk(resolver: Resolver, domain: str, anchors: dns.rrset.RRset, now: float |
                     if resolver.ask(name, "SOA").rrset is None:
                         continue  # no zone cut here: the parent's keys go on
                     steps.append({"zone": zone, "outcome": "insecure", "detail": "kein DS-Eintrag in der Elternzone"})
+                    resolver.insecure.append(name)
                     return Chain("insecure", zone, f"{zone} ist nicht signiert: kein DS-Eintrag in der Elternzone",
                                  steps)
                 why = _verify(ds.rrset, ds.sigs, parent_keys, now)
@@ -294,4 +326,43 @@ def verify_records(resolver: Resolver, chain: Chain, names: Sequence[tuple[str, 
         why = _verify(answer.rrset, answer.sigs, chain.keys, now)
         if why:
             return why
+        resolver.validated.add((answer.rrset.name, answer.rrset.rdtype))
     return None
+
+
+class Bridge(dns.resolver.Resolver):
+    """The dnspython resolver handed to checkdmarc: its lookups go through the run's `Resolver`
+    (one question asked once per run, within the run's deadline). Records the run validated
+    itself, and names below an insecure delegation, are answered from what the run already has;
+    everything else is asked without CD, so the resolver validates it as any mail receiver's
+    resolver would (a bogus answer is SERVFAIL: the lookup fails, nothing is judged on it)."""
+
+    def __init__(self, inner: Resolver) -> None:
+        super().__init__(configure=False)
+        self.inner = inner
+        self.nameservers = [address for address, _port in inner.servers]
+        self.lifetime = self.timeout = inner.timeout
+
+    def resolve(self, qname: dns.name.Name | str, rdtype: dns.rdatatype.RdataType | str = dns.rdatatype.A,
+                rdclass: dns.rdataclass.RdataClass | str = dns.rdataclass.IN, tcp: bool = False,
+                source: str | None = None, raise_on_no_answer: bool = True, source_port: int = 0,
+                lifetime: float | None = None, search: bool | None = None) -> dns.resolver.Answer:
+        name = dns.name.from_text(qname) if isinstance(qname, str) else qname
+        rtype = dns.rdatatype.RdataType.make(rdtype)
+        known = (name, rtype) in self.inner.validated or any(name.is_subdomain(z) for z in self.inner.insecure)
+        try:
+            got = self.inner.ask(name, rtype, validate=not known)
+        except DnsError as exc:
+            raise dns.resolver.NoNameservers(request=dns.message.make_query(name, rtype),
+                                             errors=[(self.nameservers[0], False, 53, str(exc), None)]) from exc
+        response = got.response
+        assert response is not None
+        if got.rcode == dns.rcode.NXDOMAIN:
+            raise dns.resolver.NXDOMAIN(qnames=[name], responses={name: response})
+        if got.rcode != dns.rcode.NOERROR:
+            raise dns.resolver.NoNameservers(request=dns.message.make_query(name, rtype), errors=[
+                (self.nameservers[0], False, 53, dns.rcode.to_text(got.rcode), response)])
+        answer = dns.resolver.Answer(name, rtype, dns.rdataclass.IN, response)
+        if answer.rrset is None and raise_on_no_answer:
+            raise dns.resolver.NoAnswer(response=response)
+        return answer
