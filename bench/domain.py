@@ -47,7 +47,7 @@ def _cold_checkdmarc() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--generated", type=int, default=dns_estate.GENERATED)
+    parser.add_argument("--generated", type=int, default=40)
     args = parser.parse_args()
     import checkdmarc
 

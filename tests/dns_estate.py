@@ -11,7 +11,8 @@ broken on purpose:
 - `unsigniert.de`: no DS and no signatures; SPF `+all`, no DMARC, no CAA, IPv4 only.
 - `kaputt.de`: signed, but the signature over the apex's A, MX and TXT records is corrupted.
 - `abgelaufen.de`: signed with signatures that expired ten days ago.
-- `keinepost.de`: sends no mail: Null MX, SPF `-all`, DMARC `p=reject`; signed.
+- `keinepost.de`: sends no mail: Null MX, SPF `-all`, DMARC `p=reject` with reports to gut.de
+  (which authorises them); signed.
 - `zuviel.de`: SPF with more than ten DNS lookups, DMARC `p=none` without `rua`; signed; a TLSA
   record for its mail host that matches no certificate.
 
@@ -105,7 +106,7 @@ def _records(domain: str, tlsa: str = "", extra_mail: str = "") -> str:
     """
     six, mail = textwrap.dedent(six), textwrap.dedent(mail)
     extra = {
-        "gut.de": six + mail + tlsa + extra_mail,
+        "gut.de": six + mail + tlsa + extra_mail + 'keinepost.de._report._dmarc 300 IN TXT "v=DMARC1"\n',
         "kaputt.de": six + mail,
         "abgelaufen.de": six + mail,
         "unsigniert.de": textwrap.dedent(f"""\
@@ -116,7 +117,7 @@ def _records(domain: str, tlsa: str = "", extra_mail: str = "") -> str:
         "keinepost.de": six + textwrap.dedent("""\
             @ 300 IN MX 0 .
             @ 300 IN TXT "v=spf1 -all"
-            _dmarc 300 IN TXT "v=DMARC1; p=reject;"
+            _dmarc 300 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@gut.de"
             @ 300 IN CAA 0 issue ";"
         """),
         "zuviel.de": six + textwrap.dedent(f"""\
@@ -143,8 +144,11 @@ DMARC_VARIANTS: tuple[str | None, ...] = (
     "v=DMARC1; p=reject; rua=mailto:dmarc@gen.de", "v=DMARC1; p=quarantine; rua=mailto:dmarc@gen.de",
     "v=DMARC1; p=none; rua=mailto:dmarc@gen.de", "v=DMARC1; p=reject", "v=DMARC1; p=bogus", "v=DMARC1",
     "v=DMARC1; p=reject; pct=50; rua=mailto:dmarc@gen.de", "v=DMARC1; p=quarantine; sp=none; rua=mailto:d@gen.de",
-    None, "v=DMARC1; p=reject; rua=dmarc@gen.de", "v=DMARC1; p=reject; adkim=s; aspf=s; rua=mailto:dmarc@gen.de")
-GENERATED = 40
+    None, "v=DMARC1; p=reject; rua=dmarc@gen.de", "v=DMARC1; p=reject; adkim=s; aspf=s; rua=mailto:dmarc@gen.de",
+    "v=DMARC1; p=reject; sp=quarantine; rua=mailto:dmarc@gen.de",
+    "v=DMARC1; p=quarantine; rua=mailto:dmarc@gen.de,mailto:kopie@gen.de",
+    "v=DMARC1; p=reject; rua=mailto:dmarc@gen.de; ruf=mailto:dmarc@gen.de; fo=1")
+GENERATED = 48
 
 
 def generated() -> str:

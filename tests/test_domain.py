@@ -100,11 +100,27 @@ def test_a_broken_or_expired_signature_fails_validity_names_the_record_and_grade
 def test_a_domain_that_sends_no_mail_is_held_to_the_non_sending_rules(estate):
     assert set(states(check(estate, "keinepost.de", sends_mail=False)).values()) == {"pass"}
     sending = check(estate, "keinepost.de")  # the same records for a domain that says it sends mail
-    assert states(sending)["mx"] == "fail" and states(sending)["dmarc"] == "fail"
+    assert states(sending)["mx"] == "fail" and states(sending)["dmarc"] == "pass"  # p=reject with rua suits both
     assert sending.evidence["markers"]["mx"]["detail"] == "Null-MX, obwohl die Domain E-Mail sendet"
     good_for_sending = check(estate, "gut.de", sends_mail=False)  # MX and a DMARC with rua: not a null domain
     assert states(good_for_sending)["mx"] == "fail" and states(good_for_sending)["spf"] == "fail"
     assert "v=spf1 -all" in good_for_sending.evidence["markers"]["spf"]["detail"]
+
+
+def test_dkim_needs_both_algorithms_and_dmarc_covers_subdomains_and_asks_for_reports(estate):
+    """TR-03182-03-M/-04-M: RSA-SHA256 and Ed25519-SHA256 key material; -06-M: quarantine or reject
+    for the subdomains too (sp=), -11-M: a domain that sends no mail asks for reports as well."""
+    rsa_only = check(estate, "gut.de", dkim_selectors=["sel1"], markers=["dkim"]).evidence["markers"]["dkim"]
+    assert rsa_only["state"] == "fail"
+    assert rsa_only["detail"] == "sel1: rsa 2048 Bit; kein Ed25519-SHA256-Schlüssel (TR-03182 verlangt beide Verfahren)"
+    ed_only = check(estate, "gut.de", dkim_selectors=["ed"], markers=["dkim"]).evidence["markers"]["dkim"]
+    assert ed_only["state"] == "fail" and "kein RSA-SHA256-Schlüssel" in ed_only["detail"]
+    open_subdomains = check(estate, "s7.gen.de", markers=["dmarc"]).evidence["markers"]["dmarc"]  # p=quarantine; sp=none
+    assert (open_subdomains["state"], open_subdomains["detail"]) == (
+        "fail", "sp=none: Subdomains ungeschützt (quarantine oder reject nötig)")
+    no_reports = check(estate, "s3.gen.de", sends_mail=False, markers=["dmarc"]).evidence["markers"]["dmarc"]
+    assert (no_reports["state"], no_reports["detail"]) == ("fail", "keine Berichtsadresse (rua)")  # p=reject, no rua
+    assert states(check(estate, "s0.gen.de", sends_mail=False, markers=["dmarc"])) == {"dmarc": "pass"}
 
 
 def test_spf_over_ten_lookups_and_an_unenforced_dmarc_fail(estate):
@@ -187,6 +203,7 @@ DELIBERATE = {
     "spf-not-closed": "SPF gültig, endet aber nicht mit ~all oder -all (TR-03182: ~all oder -all)",
     "dmarc-not-enforced": "DMARC gültig, aber p=none oder ohne p (TR-03182: quarantine oder reject)",
     "dmarc-no-rua": "DMARC gültig, aber ohne rua (TR-03182: Berichtsadresse)",
+    "dmarc-subdomains-open": "DMARC gültig, aber sp=none (TR-03182-06-M: auch für Subdomains)",
 }
 
 
@@ -197,7 +214,7 @@ def test_spf_and_dmarc_verdicts_equal_checkdmarcs_but_for_the_documented_differe
     host, port = estate.resolver.split(":")
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers, resolver.port, resolver.lifetime = [host], int(port), 3
-    agree, differences = 0, {}
+    agree, differences = {"spf": 0, "dmarc": 0}, {}
     for i in range(dns_estate.GENERATED):
         domain = f"s{i}.gen.de"
         ours = states(check(estate, domain, markers=["spf", "dmarc"]))
@@ -206,7 +223,7 @@ def test_spf_and_dmarc_verdicts_equal_checkdmarcs_but_for_the_documented_differe
         for marker, theirs in (("spf", theirs_spf), ("dmarc", theirs_dmarc)):
             valid = bool(theirs.get("valid") and theirs.get("record"))
             if (ours[marker] == "pass") == valid:
-                agree += 1
+                agree[marker] += 1
                 continue
             assert valid and ours[marker] == "fail", (domain, marker, ours, theirs)  # never pass what it calls invalid
             if marker == "spf":
@@ -214,10 +231,11 @@ def test_spf_and_dmarc_verdicts_equal_checkdmarcs_but_for_the_documented_differe
             else:
                 tags = theirs.get("tags") or {}
                 why = ("dmarc-not-enforced" if (tags.get("p") or {}).get("value") not in ("quarantine", "reject")
-                       else "dmarc-no-rua" if not (tags.get("rua") or {}).get("value") else "?")
+                       else "dmarc-no-rua" if not (tags.get("rua") or {}).get("value")
+                       else "dmarc-subdomains-open" if (tags.get("sp") or {}).get("value") == "none" else "?")
             assert why in DELIBERATE, (domain, marker, ours, theirs)
             differences.setdefault(why, []).append(domain)
-    assert agree >= 30 + 30  # both markers of at least 30 generated records the same
+    assert min(agree.values()) >= 30, agree  # each marker the same on at least 30 generated records
     assert set(differences) == set(DELIBERATE)  # each documented difference occurs, and nothing else
 
 

@@ -53,9 +53,10 @@ FIXES_DE = {
     "mx": "MX-Eintrag setzen; sendet und empfängt die Domain keine E-Mail: Null-MX (MX 0 .).",
     "spf": "SPF-Eintrag veröffentlichen, höchstens 10 DNS-Abfragen, mit ~all oder -all abschließen (ohne E-Mail: "
            "v=spf1 -all).",
-    "dmarc": "_dmarc-Eintrag mit p=quarantine oder p=reject und rua=mailto:… veröffentlichen (ohne E-Mail: p=reject).",
-    "dkim": "DKIM mit RSA (mindestens 2048 Bit) oder Ed25519 signieren und den Schlüssel unter <selektor>._domainkey "
-            "veröffentlichen.",
+    "dmarc": "_dmarc-Eintrag mit p=quarantine oder p=reject (auch sp= für Subdomains) und rua=mailto:… "
+             "veröffentlichen (ohne E-Mail: p=reject mit rua).",
+    "dkim": "DKIM mit RSA-SHA256 (mindestens 2048 Bit) und zusätzlich Ed25519-SHA256 signieren und beide Schlüssel unter "
+            "<selektor>._domainkey veröffentlichen.",
     "starttls": "STARTTLS auf jedem Mailserver anbieten, nur TLS 1.2/1.3 mit Cipher-Suites nach BSI TR-02102-2.",
     "dane": "TLSA-Eintrag (z. B. 3 1 1 mit dem SHA-256 des öffentlichen Schlüssels) unter _25._tcp.<mailserver> in der "
             "signierten Zone veröffentlichen und bei jedem Zertifikatswechsel vorab aktualisieren.",
@@ -200,8 +201,13 @@ def _transport(records: dict[str, Any], settings: DomainSettings, resolver: Reso
         elif errors:
             out["dkim"] = Marker.listed("unknown", errors[0]["error"], evidence)
         else:
-            out["dkim"] = Marker.listed("pass", ", ".join(f"{k['selector']}: {k['key_type']} {k['bits']} Bit"
-                                                          for k in keys), evidence)
+            found = ", ".join(f"{k['selector']}: {k['key_type']} {k['bits']} Bit" for k in keys)
+            missing = [name for kind, name in (("rsa", "RSA-SHA256"), ("ed25519", "Ed25519-SHA256"))
+                       if not any(k.get("key_type") == kind for k in keys)]
+            # TR-03182-03-M/-04-M (test cases F-01, F-02): key material of both algorithms
+            out["dkim"] = Marker.listed("fail" if missing else "pass", found + (
+                f"; kein {' und kein '.join(missing)}-Schlüssel (TR-03182 verlangt beide Verfahren)" if missing else ""),
+                evidence)
     hosts = [mx.split()[-1].rstrip(".") for mx in records["mx"] if mx.split()[-1] != "."][:settings.max_mail_hosts]
     if not hosts:
         out["starttls"] = out["dane"] = Marker.listed("unknown", "keine Mailserver (kein MX)")
@@ -305,14 +311,22 @@ def _dmarc(got: dict[str, Any], sends_mail: bool, domain: str) -> Marker:
     policy = str((tags.get("p") or {}).get("value") or "none")
     rua = [r.get("address") for r in (tags.get("rua") or {}).get("value") or [] if isinstance(r, dict)]
     where = f" (geerbt von {got['location']})" if got.get("location") and got["location"] != domain else ""
-    if not sends_mail:
-        return Marker.listed("pass" if policy == "reject" else "fail",
-                             f"p={policy}{where}" + ("" if policy == "reject" else ": p=reject nötig"), [record])
-    problems = ([] if policy in ("quarantine", "reject") else [f"p={policy} (quarantine oder reject nötig)"]) + \
-        ([] if rua else ["keine Berichtsadresse (rua)"])
-    return Marker.listed("fail" if problems else "pass",
-                         "; ".join(problems) if problems else f"p={policy}, rua={', '.join(map(str, rua))}{where}",
-                         [record])
+    sub = tags.get("sp") or {}
+    subdomains = str(sub.get("value") or policy) if sub.get("explicit") else policy
+    # TR-03182-06-M: quarantine or reject and reports for the sending domain and its subdomains;
+    # TR-03182-11-M: a domain that sends no mail rejects everything and asks for reports too
+    wanted = ("reject",) if not sends_mail else ("quarantine", "reject")
+    need = "reject" if not sends_mail else "quarantine oder reject"
+    problems = []
+    if policy not in wanted:
+        problems.append(f"p={policy} ({need} nötig)")
+    elif subdomains not in wanted:
+        problems.append(f"sp={subdomains}: Subdomains ungeschützt ({need} nötig)")
+    if not rua:
+        problems.append("keine Berichtsadresse (rua)")
+    return Marker.listed("fail" if problems else "pass", "; ".join(problems) if problems else
+                         f"p={policy}" + (f", sp={subdomains}" if subdomains != policy else "") +
+                         f", rua={', '.join(map(str, rua))}{where}", [record])
 
 
 def _grade(failing: list[str]) -> str:

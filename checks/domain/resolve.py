@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import dns.exception
 import dns.flags
@@ -361,8 +362,8 @@ class Bridge(dns.resolver.Resolver):
             raise dns.resolver.NXDOMAIN(qnames=[name], responses={name: response})
         if got.rcode != dns.rcode.NOERROR:
             raise dns.resolver.NoNameservers(request=dns.message.make_query(name, rtype), errors=[
-                (self.nameservers[0], False, 53, dns.rcode.to_text(got.rcode), response)])
-        answer = dns.resolver.Answer(name, rtype, dns.rdataclass.IN, response)
+                (self.nameservers[0], False, 53, dns.rcode.to_text(dns.rcode.Rcode.make(got.rcode)), response)])
+        answer = dns.resolver.Answer(name, rtype, dns.rdataclass.IN, cast(dns.message.QueryMessage, response))
         if answer.rrset is None and raise_on_no_answer:
             raise dns.resolver.NoAnswer(response=response)
         return answer

@@ -31,7 +31,7 @@ class DomainSettings(CheckSettings):
         "Domains to check instead of the registrable domains of the service's URLs, e.g. [gemeinde.de]."))
     sends_mail: bool = Field(True, description=(
         "false: the domain sends no e-mail and is checked for the rules of non-sending domains (TR-03182: Null MX, "
-        "SPF `v=spf1 -all`, DMARC p=reject)."))
+        "SPF `v=spf1 -all`, DMARC p=reject with rua)."))
     resolver: list[str] = Field(default_factory=list, description=(
         "DNS servers to ask, e.g. ['192.0.2.53', '[2001:db8::53]:53']; empty: the system's (/etc/resolv.conf). "
         "DNSSEC is validated by the monitor itself from `trust_anchor`; the resolver's own verdict is not trusted."))
