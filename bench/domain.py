@@ -6,8 +6,9 @@ gen.de with generated SPF and DMARC records. Each round (alternating which side 
 this tree's `domain` check on every domain, one after another (each round cold: the kept parent
 keys and the mail lookups' cache emptied; checkdmarc's resolver gets a fresh cache of the same
 kind, so within a round both sides cache by TTL), with the DNS markers (DNSSEC
-validated by the monitor from the anchor, CAA, IPv6, MX, SPF, DMARC: STARTTLS, DANE and DKIM left
-out, as checkdmarc is run without its TLS probe), and `checkdmarc.check_domains` on the same
+validated by the monitor from the anchor, CAA, IPv6 with a connection to every address, MX, SPF,
+DMARC, the MTA-STS policy fetched: STARTTLS, DANE and DKIM left out, as checkdmarc is run without
+its TLS probe), and `checkdmarc.check_domains` on the same
 domains with the same resolver. Printed: domains per minute of each side (median over the rounds),
 the ratio, and how many SPF and DMARC verdicts agree (the others must be the documented
 deliberate differences, docs/checks.md). Goal: at least as fast, the same verdicts.
@@ -54,7 +55,7 @@ def main() -> None:
     with dns_estate.estate() as estate:
         domains = [*dns_estate.DOMAINS, *(f"s{i}.gen.de" for i in range(min(args.generated, dns_estate.GENERATED)))]
         settings = DomainSettings(resolver=[estate.resolver], trust_anchor=estate.trust_anchor, query_timeout=3,
-                                  markers=DNS_MARKERS)
+                                  markers=DNS_MARKERS, **estate.ipv6_ports())  # IPv6 connections, MTA-STS policies
         host, port = estate.resolver.split(":")
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers, resolver.port, resolver.lifetime = [host], int(port), 3

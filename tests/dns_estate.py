@@ -28,9 +28,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
-import ssl
 import shutil
+import ssl
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -64,6 +65,14 @@ class Estate:
     directory: Path
     smtp_starttls: int  # port of the SMTP server offering STARTTLS (the TLSA record's certificate)
     smtp_plain: int  # port of the SMTP server without STARTTLS
+    web_port: int  # HTTPS on 127.0.0.1 and ::1 (the same port): the web hosts, mta-sts.<domain>'s policies
+    web_ca: Path  # the CA of that site's certificate
+
+    def ipv6_ports(self) -> dict[str, int]:
+        """The domain check's ports here (Knot, the HTTPS site and the STARTTLS server all listen
+        on ::1 too: every AAAA record of the estate is ::1) and the CA of the MTA-STS site."""
+        return {"ns_port": int(self.authoritative.rsplit(":", 1)[1]), "web_port": self.web_port,
+                "smtp_port": self.smtp_starttls, "ca_file": self.web_ca}
 
 
 def _txt(value: str) -> str:
@@ -125,6 +134,8 @@ def _records(domain: str, tlsa: str = "", extra_mail: str = "") -> str:
             mail 300 IN A 127.0.0.1
             @ 300 IN TXT "v=spf1 a mx include:i1.{domain} include:i2.{domain} include:i3.{domain} include:i4.{domain} include:i5.{domain} include:i6.{domain} include:i7.{domain} include:i8.{domain} include:i9.{domain} include:i10.{domain} ~all"
             _dmarc 300 IN TXT "v=DMARC1; p=none"
+            _mta-sts 300 IN TXT "v=STSv1; id=1"
+            mta-sts 300 IN A 127.0.0.1
         """) + WRONG_TLSA + "".join(f'i{i} 300 IN TXT "v=spf1 ip4:192.0.2.{i} -all"\n' for i in range(1, 11)),
         "gen.de": six + mail + generated(),
     }[domain]
@@ -138,7 +149,7 @@ SPF_VARIANTS: tuple[str | list[str] | None, ...] = (
     "v=spf1 include:inc.gen.de -all", "v=spf1 redirect=inc.gen.de", "v=spf1 ip4:192.0.2.300 -all",
     "v=spf1 foo -all", "v=spf1 mx", ["v=spf1 -all", "v=spf1 ~all"], "v=spf1 ip6:2001:db8::/32 ~all",
     "v=spf1 ptr -all", "v=spf1 include:fehlt.gen.de -all", "v=spf1 a:mail.gen.de/24 -all", None,
-    "v=spf1 " + " ".join(f"include:inc.gen.de" for _ in range(11)) + " -all", "v=spf1 exists:%{i}.x.gen.de ~all",
+    "v=spf1 " + " ".join("include:inc.gen.de" for _ in range(11)) + " -all", "v=spf1 exists:%{i}.x.gen.de ~all",
     "v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 ~all")
 DMARC_VARIANTS: tuple[str | None, ...] = (
     "v=DMARC1; p=reject; rua=mailto:dmarc@gen.de", "v=DMARC1; p=quarantine; rua=mailto:dmarc@gen.de",
@@ -208,6 +219,7 @@ def build(directory: Path, mail_cert: Path) -> tuple[dict[str, str], str]:
             "ed": ed25519.Ed25519PrivateKey.generate()}
     extra_mail = "".join(f"{sel}._domainkey 300 IN TXT {_txt(_dkim(k))}\n" for sel, k in keys.items())
     extra_mail += '_mta-sts 300 IN TXT "v=STSv1; id=20261205"\n_smtp._tls 300 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@gut.de"\n'
+    extra_mail += "mta-sts 300 IN A 127.0.0.1\nmta-sts 300 IN AAAA ::1\n"
     files: dict[str, str] = {}
     ds_lines: dict[str, str] = {}
     for domain in DOMAINS:
@@ -270,7 +282,7 @@ def estate() -> Iterator[Estate]:
     zones = "".join(f"  - domain: \"{z}\"\n    file: \"{tmp / f}\"\n" for z, f in files.items())
     (tmp / "knot.conf").write_text(textwrap.dedent(f"""\
         server:
-          listen: 127.0.0.1@{auth_port}
+          listen: [ 127.0.0.1@{auth_port}, ::1@{auth_port} ]
           rundir: "{tmp}"
           udp-workers: 1
           tcp-workers: 1
@@ -316,8 +328,16 @@ def estate() -> Iterator[Estate]:
           control-enable: no
         """) + stubs)
     procs: list[subprocess.Popen] = []
-    smtp = _smtp_servers(mail_pair.cert, mail_pair.key)
+    web_ca = TestCA(tmp, name="Web-CA")
+    web_pair = web_ca.issue("web", ["mta-sts.gut.de", "mta-sts.zuviel.de"])
+    # the SMTP servers and the HTTPS site in a process of their own: their work never competes with
+    # the checks (or a benchmark's side) for this process's interpreter lock
+    servers = subprocess.Popen([sys.executable, "-m", "tests.dns_estate", str(mail_pair.cert), str(mail_pair.key),
+                                str(web_pair.cert), str(web_pair.key)], cwd=Path(__file__).resolve().parent.parent,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    procs.append(servers)
     try:
+        ports = _first_line(servers, 30)
         procs.append(subprocess.Popen([knotd, "-c", str(tmp / "knot.conf")], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
         _wait_for("127.0.0.1", auth_port, "gut.de.", procs[-1], tmp / "knot.log")
@@ -325,28 +345,131 @@ def estate() -> Iterator[Estate]:
                                       stderr=subprocess.DEVNULL))
         _wait_for("127.0.0.1", resolver_port, "gut.de.", procs[-1], tmp / "unbound.log")
         yield Estate(f"127.0.0.1:{resolver_port}", f"127.0.0.1:{auth_port}", tmp / "root.ds", tmp,
-                     smtp[0].port, smtp[1].port)
+                     ports["smtp_starttls"], ports["smtp_plain"], ports["web"], web_ca.ca_file)
     finally:
-        for server in smtp:
-            server.stop()
         for proc in procs:
             proc.kill()
             proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# The MTA-STS policies served at https://mta-sts.<domain>/.well-known/mta-sts.txt (by Host):
+# gut.de's is good; zuviel.de's does not cover its mail host, asks for too long a max_age and is
+# served as text/html.
+POLICIES = {
+    "mta-sts.gut.de": ("text/plain", "version: STSv1\r\nmode: enforce\r\nmx: mail.gut.de\r\nmax_age: 604800\r\n"),
+    "mta-sts.zuviel.de": ("text/html", "version: STSv1\nmode: testing\nmx: *.anderswo.de\nmax_age: 99999999\n"),
+}
+
+
+def _first_line(proc: subprocess.Popen, seconds: float) -> dict[str, int]:
+    """The ports the servers' process reports once it listens (JSON on its first line)."""
+    import json
+    import threading
+
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(proc.stdout.readline() if proc.stdout else ""), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if not got or not got[0].strip():
+        raise RuntimeError(f"SMTP- und HTTPS-Server des DNS-Bestands nicht gestartet (Exit-Code {proc.poll()})")
+    return json.loads(got[0])
+
+
+class _PolicySite:
+    """An HTTPS site on 127.0.0.1 and ::1 (the same port) serving POLICIES: the web hosts the
+    domain check connects to over IPv6, and mta-sts.<domain>."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        import http.server
+        import socket
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                host = (self.headers.get("Host") or "").split(":")[0]
+                if self.path != "/.well-known/mta-sts.txt" or host not in POLICIES:
+                    self.send_error(404)
+                    return
+                media, body = POLICIES[host]
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", media)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server6(http.server.ThreadingHTTPServer):
+            address_family = socket.AF_INET6
+            daemon_threads = True
+
+        class Server4(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a connection test that closes at once is not an error
+
+        Server6.handle_error = Server4.handle_error  # type: ignore[method-assign]
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert), str(key))
+        self._servers: list[http.server.ThreadingHTTPServer] = []
+        for _attempt in range(20):  # a port free on both families
+            six = Server6(("::1", 0), Handler)
+            try:
+                four = Server4(("127.0.0.1", six.server_address[1]), Handler)
+            except OSError:
+                six.server_close()
+                continue
+            self._servers = [six, four]
+            break
+        self.port = self._servers[0].server_address[1]
+        for server in self._servers:
+            server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+
+
 def _smtp_servers(cert: Path, key: Path) -> list[Any]:
-    """Two aiosmtpd servers on 127.0.0.1: with STARTTLS (the mail certificate) and without."""
+    """Two aiosmtpd servers on 127.0.0.1 and on ::1 (the same port): with STARTTLS (the mail
+    certificate) and without."""
     from aiosmtpd.controller import Controller
 
     class Sink:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             return "250 angenommen"
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert), str(key))
     servers = [Controller(Sink(), hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=False),
                Controller(Sink(), hostname="127.0.0.1", port=free_port())]
+    servers += [Controller(Sink(), hostname="::1", port=servers[0].port, tls_context=context, require_starttls=False),
+                Controller(Sink(), hostname="::1", port=servers[1].port)]
     for server in servers:
         server.start()
     return servers
+
+
+def _serve(mail_cert: str, mail_key: str, web_cert: str, web_key: str) -> None:
+    """The estate's SMTP servers and HTTPS site, in this process until stdin closes."""
+    import json
+
+    smtp = _smtp_servers(Path(mail_cert), Path(mail_key))
+    web = _PolicySite(Path(web_cert), Path(web_key))
+    print(json.dumps({"smtp_starttls": smtp[0].port, "smtp_plain": smtp[1].port, "web": web.port}), flush=True)
+    try:
+        sys.stdin.read()  # until the estate ends (closes the pipe or kills this process)
+    finally:
+        web.close()
+        for server in smtp:
+            server.stop()
+
+
+if __name__ == "__main__":
+    _serve(*sys.argv[1:5])

@@ -28,7 +28,7 @@ def estate():
 
 
 def check(estate, domain: str, **settings):
-    settings.setdefault("smtp_port", estate.smtp_starttls)
+    settings = {**estate.ipv6_ports(), **settings}
     settings.setdefault("query_timeout", 3)
     s = DomainSettings(resolver=[estate.resolver], trust_anchor=estate.trust_anchor, **settings)
     return run(Target("svc", "dns:" + domain), s)
@@ -51,6 +51,9 @@ def test_a_well_kept_domain_passes_every_marker_with_grade_a(estate):
     assert result.evidence["markers"]["dane"]["detail"] == "mail.gut.de: TLSA 3 1 1 passt zum Zertifikat"
     assert result.evidence["records"]["mta_sts"] == ('"v=STSv1; id=20261205"',)  # reported
     assert result.evidence["records"]["tls_rpt"] == ('"v=TLSRPTv1; rua=mailto:tlsrpt@gut.de"',)
+    assert dict(result.evidence["records"]["mta_sts_policy"]) == {  # fetched over HTTPS, certificate verified
+        "url": "https://mta-sts.gut.de/.well-known/mta-sts.txt", "status": 200, "mode": "enforce", "max_age": 604800,
+        "mx": ("mail.gut.de",)}
 
 
 def test_mail_transport_without_starttls_a_weak_or_missing_dkim_key_and_unsafe_dane_fail(estate):
@@ -105,6 +108,37 @@ def test_a_domain_that_sends_no_mail_is_held_to_the_non_sending_rules(estate):
     good_for_sending = check(estate, "gut.de", sends_mail=False)  # MX and a DMARC with rua: not a null domain
     assert states(good_for_sending)["mx"] == "fail" and states(good_for_sending)["spf"] == "fail"
     assert "v=spf1 -all" in good_for_sending.evidence["markers"]["spf"]["detail"]
+
+
+def test_ipv6_means_an_aaaa_record_and_a_connection_over_ipv6_to_every_address(estate):
+    import socket
+
+    with socket.socket(socket.AF_INET6) as probe:  # a port on ::1 nobody listens on
+        probe.bind(("::1", 0))
+        closed = probe.getsockname()[1]
+    markers = ["ipv6_ns", "ipv6_web", "ipv6_mx"]
+    good = check(estate, "gut.de", markers=markers).evidence["markers"]
+    assert {k: m["detail"] for k, m in good.items()} == dict.fromkeys(markers, "alle mit AAAA und über IPv6 erreichbar")
+    assert [dict(e) for e in good["ipv6_ns"]["evidence"]] == [{
+        "host": "ns1.gut.de", "aaaa": True, "port": estate.ipv6_ports()["ns_port"], "addresses": ("::1",), "reached": True}]
+    refused = check(estate, "gut.de", markers=markers, web_port=closed).evidence["markers"]
+    assert refused["ipv6_ns"]["state"] == "pass" and refused["ipv6_web"]["state"] == "fail"
+    assert refused["ipv6_web"]["detail"] == (f"über IPv6 nicht erreichbar: gut.de ([::1]:{closed} Verbindung abgelehnt), "
+                                             f"www.gut.de ([::1]:{closed} Verbindung abgelehnt)")
+    assert "Abhilfe" not in refused["ipv6_web"]["detail"] and refused["ipv6_web"]["fix"]
+    aaaa_only = check(estate, "gut.de", markers=markers, web_port=closed, ipv6_connect=False).evidence["markers"]
+    assert {m["detail"] for m in aaaa_only.values()} == {"alle mit AAAA"}
+
+
+def test_an_mta_sts_policy_is_fetched_checked_against_the_mx_hosts_and_reported(estate):
+    bad = check(estate, "zuviel.de", markers=["mx"]).evidence["records"]["mta_sts_policy"]
+    assert bad["mode"] == "testing" and list(bad["problems"]) == [
+        "Content-Type text/html statt text/plain", "max_age: 99999999 (Sekunden, höchstens 31557600)",
+        "MX nicht von der Richtlinie erfasst: mail.zuviel.de"]
+    untrusted = check(estate, "gut.de", markers=["mx"], ca_file=None).evidence["records"]["mta_sts_policy"]
+    assert len(untrusted["problems"]) == 1 and untrusted["problems"][0].startswith("nicht abrufbar: ")
+    assert "Zertifikat" in untrusted["problems"][0], untrusted  # a sending MTA would not accept it either
+    assert "mta_sts_policy" not in check(estate, "keinepost.de", markers=["mx"]).evidence["records"]  # no _mta-sts
 
 
 def test_dkim_needs_both_algorithms_and_dmarc_covers_subdomains_and_asks_for_reports(estate):
@@ -168,13 +202,18 @@ def test_the_kind_runs_from_the_catalog_through_the_cli_and_its_metrics_pass_pro
             urls: ["https://www.gut.de/", "https://termine.zuviel.de/"]
             checks:
               domain: {{resolver: ["{estate.resolver}"], trust_anchor: "{estate.trust_anchor}", query_timeout: 3s,
-                        smtp_port: {estate.smtp_starttls}}}
+                        smtp_port: {estate.smtp_starttls}, ns_port: {estate.ipv6_ports()["ns_port"]},
+                        web_port: {estate.web_port}, ca_file: "{estate.web_ca}"}}
     """))
     (tmp_path / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{tmp_path / "s.db"}"}}\n')
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config", str(tmp_path / "settings.yaml"),
                           "--kind", "domain"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert "Domain gut.de: Note A" in out.stdout and "Domain zuviel.de: Note D" in out.stdout, out.stdout + out.stderr
     assert "Abhilfe: _dmarc-Eintrag mit p=quarantine" in out.stdout
+    shown = " ".join(out.stdout.split())  # the console wraps long lines
+    assert ("MTA-STS-Richtlinie (https://mta-sts.gut.de/.well-known/mta-sts.txt): mode=enforce, max_age=604800, "
+            "mx=mail.gut.de") in shown
+    assert "MX nicht von der Richtlinie erfasst: mail.zuviel.de" in shown
     from monitor.config import load_config
     from monitor.metrics import ResultCollector
     from monitor.store import Store

@@ -386,6 +386,7 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
         konto_site.enter_context(site(konto_routes, tls=tls, plain=False, port=konto_port))
         domain = (f'{{interval: 1h, jitter: 0s, timeout: 30s, domains: [gut.de], resolver: ["{dns.resolver}"], '
                   f'trust_anchor: "{dns.trust_anchor}", query_timeout: 3s, smtp_port: {dns.smtp_starttls}, '
+                  f'ns_port: {dns.ipv6_ports()["ns_port"]}, web_port: {dns.web_port}, ca_file: "{dns.web_ca}", '
                   'dkim_selectors: [sel1, ed]}')
         settings = write_daemon(tmp_path, f"https://127.0.0.1:{port}", ca.ca_file, daemon_port,
                                 base_services(f"https://127.0.0.1:{port}", konto_base, zahlung_base, ca.ca_file), domain)

@@ -83,7 +83,9 @@ def run(target: Target, settings: DomainSettings, ctx: CheckContext | None = Non
     domain = domain_of(target.url)
     resolver = Resolver(settings.resolver, settings.query_timeout, t0 + settings.timeout)
     try:
-        facts = _facts(resolver, domain, settings)
+        # the check's own CA file, else browser.ca_files (with the system's), as for the web checks
+        ca_file = str(settings.ca_file) if settings.ca_file else (ctx.ca_bundle if ctx is not None else None)
+        facts = _facts(resolver, domain, settings, ca_file)
     except DnsError as exc:
         return CheckResult(target.service_id, target.url, NAME, State.UNKNOWN, Reason.DNS, started,
                            round(time.monotonic() - t0, 6), evidence={"domain": domain, "detail": str(exc)[:500],
@@ -117,7 +119,7 @@ def _texts(resolver: Resolver, name: str, rdtype: str) -> list[str]:
     return [r.to_text() for r in answer.rrset] if answer.rrset is not None else []
 
 
-def _facts(resolver: Resolver, domain: str, settings: DomainSettings) -> dict[str, Any]:
+def _facts(resolver: Resolver, domain: str, settings: DomainSettings, ca_file: str | None = None) -> dict[str, Any]:
     """What DNS says of the domain; raises DnsError when the domain cannot be resolved at all."""
     soa = resolver.ask(domain, "SOA")
     if soa.rcode == dns.rcode.NXDOMAIN:
@@ -133,6 +135,16 @@ def _facts(resolver: Resolver, domain: str, settings: DomainSettings) -> dict[st
              "mx": [mx.split()[-1].rstrip(".") for mx in records["mx"] if mx.split()[-1] != "."]}
     records["aaaa"] = {kind: {h: bool(_texts(resolver, h, "AAAA")) for h in names} for kind, names in hosts.items()}
     records["a"] = {h: bool(_texts(resolver, h, "A")) for h in hosts["web"]}
+    if settings.ipv6_connect and ({"ipv6_ns", "ipv6_web", "ipv6_mx"} & set(settings.markers)):
+        ports = {"ns": settings.ns_port, "web": settings.web_port, "mx": settings.smtp_port}
+        deadline = resolver.deadline or time.monotonic() + settings.timeout
+        records["ipv6"] = {kind: {h: transport.reach_ipv6(resolver, h, ports[kind], deadline, settings.query_timeout)
+                                  for h in names if records["aaaa"][kind][h]} for kind, names in hosts.items()}
+    if any(t.strip('"').startswith("v=STSv1") for t in records["mta_sts"]):
+        left = (resolver.deadline or time.monotonic() + settings.timeout) - time.monotonic()
+        records["mta_sts_policy"] = transport.mta_sts_policy(
+            resolver, domain, hosts["mx"], port=settings.web_port, timeout=max(0.5, min(2 * settings.query_timeout, left)),
+            ca_file=ca_file) if left > 0.5 else {"problems": ["Zeitlimit der Prüfung erreicht"]}
     bad_record = verify_records(resolver, chain, [(domain, t) for t in ("SOA", "NS", "MX", "TXT", "CAA", "A", "AAAA")]
                                 + [(f"_dmarc.{domain}", "TXT")]) if chain.outcome == "secure" else None
     dnssec = {"outcome": chain.outcome, "zone": chain.zone, "detail": bad_record or chain.detail,
@@ -161,21 +173,37 @@ def _judge(facts: dict[str, Any], settings: DomainSettings, resolver: Resolver, 
     out["caa_present"] = Marker.listed("pass" if records["caa"] else "fail",
                                        "vorhanden" if records["caa"] else "kein CAA-Eintrag", records["caa"])
     for kind, marker in (("ns", "ipv6_ns"), ("web", "ipv6_web"), ("mx", "ipv6_mx")):
-        got = records["aaaa"][kind]
-        if kind == "web":  # the web hosts that exist at all; one with IPv6 is not enough if another has none
-            got = {h: v for h, v in got.items() if v or records["a"].get(h)}
-        missing = [h for h, v in got.items() if not v]
-        if not got:
-            out[marker] = Marker.listed("unknown", "keine Hosts" if kind != "mx" else "keine Mailserver")
-        else:
-            out[marker] = Marker.listed("fail" if missing else "pass",
-                                        f"ohne AAAA: {', '.join(missing)}" if missing else "alle mit AAAA",
-                                        sorted(got))
+        out[marker] = _ipv6(kind, records)
     if not settings.sends_mail and "ipv6_mx" in out and out["ipv6_mx"].state == "unknown":
         out["ipv6_mx"] = Marker.listed("pass", "Domain ohne E-Mail: kein Mailserver nötig")
     out.update(_mail(records, settings, resolver, domain))
     out.update(_transport(records, settings, resolver, domain, chain))
     return out
+
+
+def _ipv6(kind: str, records: dict[str, Any]) -> Marker:
+    """Every host of the kind has an AAAA record and (when connections are tried) takes a TCP
+    connection at each IPv6 address (internet.nl: name servers, web server and mail servers
+    reachable over IPv6)."""
+    got = records["aaaa"][kind]
+    if kind == "web":  # the web hosts that exist at all; one with IPv6 is not enough if another has none
+        got = {h: v for h, v in got.items() if v or records["a"].get(h)}
+    if not got:
+        return Marker.listed("unknown", "keine Hosts" if kind != "mx" else "keine Mailserver")
+    missing = [h for h, v in got.items() if not v]
+    tried = records.get("ipv6", {}).get(kind, {})
+    evidence = [tried.get(h) or {"host": h, "aaaa": v} for h, v in sorted(got.items())] if tried else sorted(got)
+    unreachable = [f"{h} ({'; '.join(p['failures'])})" for h, p in tried.items() if p.get("reached") is False]
+    problems = ([f"ohne AAAA: {', '.join(missing)}"] if missing else []) + \
+        ([f"über IPv6 nicht erreichbar: {', '.join(unreachable)}"] if unreachable else [])
+    if problems:
+        return Marker.listed("fail", "; ".join(problems), evidence)
+    untold = [p for p in tried.values() if "error" in p]
+    if untold:
+        why = ("Monitor ohne IPv6-Verbindung (ipv6_connect: false prüft nur AAAA)"
+               if any(p.get("monitor_without_ipv6") for p in untold) else str(untold[0]["error"]))
+        return Marker.listed("unknown", f"AAAA vorhanden, Erreichbarkeit nicht feststellbar: {why}", evidence)
+    return Marker.listed("pass", "alle mit AAAA und über IPv6 erreichbar" if tried else "alle mit AAAA", evidence)
 
 
 def _transport(records: dict[str, Any], settings: DomainSettings, resolver: Resolver, domain: str,

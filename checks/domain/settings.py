@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, FilePath, field_validator
 
 from checks.hosts import registrable_domain
 from checks.settings import CheckSettings, PositiveDuration, SettingsFileError
@@ -45,6 +45,17 @@ class DomainSettings(CheckSettings):
         "Port the mail hosts' SMTP is reached on for STARTTLS; 25 except in tests (DANE's TLSA records are read at "
         "_25._tcp.<host> whatever this says, RFC 7672)."))
     max_mail_hosts: int = Field(5, ge=1, le=20, description="Mail hosts (MX) probed for STARTTLS at most.")
+    ipv6_connect: bool = Field(True, description=(
+        "Connect to every name server, web host and mail host over IPv6 (TCP to each AAAA address) besides looking "
+        "for the AAAA record; false: AAAA presence only, for a monitor whose own network has no IPv6."))
+    ns_port: int = Field(53, ge=1, le=65535, description="Port the name servers are reached on over IPv6 (TCP); 53 "
+                                                         "except in tests.")
+    web_port: int = Field(443, ge=1, le=65535, description=(
+        "HTTPS port of the web hosts (the IPv6 connection) and of mta-sts.<domain> (the MTA-STS policy); 443 except in "
+        "tests."))
+    ca_file: FilePath | None = Field(None, description=(
+        "CA bundle the MTA-STS policy's certificate is verified with, for a private CA; default: browser.ca_files "
+        "with the system's CAs."))
     markers: list[Literal[MARKERS]] = Field(list(MARKERS), description="Markers to judge.")  # type: ignore[valid-type]
 
     @field_validator("domains")

@@ -5,9 +5,12 @@ certificate the host presents), and the DKIM keys of configured selectors (TR-03
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import smtplib
+import socket
 import ssl
+import time
 from typing import Any
 
 from cryptography import x509
@@ -154,6 +157,106 @@ def dkim(resolver: Resolver, domain: str, selectors: list[str]) -> list[dict[str
             entry["problem"] = f"Schlüssel nicht lesbar ({exc})"
         out.append(entry)
     return out
+
+
+# The monitor's own network has no IPv6 path: not the host's fault, nothing to judge.
+_MONITOR_WITHOUT_IPV6 = {errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}
+IPV6_ADDRESSES_MAX = 4
+
+
+def reach_ipv6(resolver: Resolver, host: str, port: int, deadline: float, timeout: float) -> dict[str, Any]:
+    """Whether `host` takes a TCP connection on `port` at each of its IPv6 addresses (at most
+    IPV6_ADDRESSES_MAX), each attempt within `timeout` and the run's `deadline`: `reached` true or
+    false with the failures, or `monitor_without_ipv6` when the monitor itself has no IPv6 route.
+    A host without AAAA: `aaaa` false."""
+    try:
+        answer = resolver.ask(host, "AAAA")
+    except DnsError as exc:
+        return {"host": host, "error": str(exc)[:200]}
+    found = [r.to_text() for r in answer.rrset] if answer.rrset is not None else []
+    if not found:
+        return {"host": host, "aaaa": False}
+    failures = []
+    for address in found[:IPV6_ADDRESSES_MAX]:
+        left = min(timeout, deadline - time.monotonic())
+        if left <= 0.05:
+            return {"host": host, "aaaa": True, "error": "Zeitlimit der Prüfung erreicht"}
+        try:
+            with socket.create_connection((address, port), timeout=left):
+                pass
+        except TimeoutError:
+            failures.append(f"[{address}]:{port} keine Antwort in {left:.0f} s")
+        except ConnectionRefusedError:
+            failures.append(f"[{address}]:{port} Verbindung abgelehnt")
+        except OSError as exc:
+            if exc.errno in _MONITOR_WITHOUT_IPV6:
+                return {"host": host, "aaaa": True, "monitor_without_ipv6": True, "error": str(exc)[:200]}
+            failures.append(f"[{address}]:{port} {exc.strerror or type(exc).__name__}")
+    return {"host": host, "aaaa": True, "port": port, "addresses": found[:IPV6_ADDRESSES_MAX],
+            "reached": not failures, **({"failures": failures} if failures else {})}
+
+
+MTA_STS_MAX_BYTES = 64 * 1024  # RFC 8461 § 3.3: a policy larger than 64 KiB may be refused
+MTA_STS_MAX_AGE = 31_557_600  # RFC 8461 § 3.2: at most a year
+
+
+def mta_sts_policy(resolver: Resolver, domain: str, mx_hosts: list[str], *, port: int, timeout: float,
+                   ca_file: str | None) -> dict[str, Any]:
+    """The MTA-STS policy of `domain` (RFC 8461): fetched over HTTPS from
+    https://mta-sts.<domain>/.well-known/mta-sts.txt, the host resolved through the run's resolver,
+    its certificate verified (a sending MTA requires a valid one), no redirect followed; parsed, and
+    each MX host matched against its `mx` patterns. Reported with what is wrong, not judged."""
+    from checks.httpprobe import FetchOptions, fetch
+
+    host = f"mta-sts.{domain}"
+    url = f"https://{host}/.well-known/mta-sts.txt"
+    found = addresses(resolver, host)
+    if not found:
+        return {"url": url, "problems": [f"{host} hat keine Adresse"]}
+    target = f"[{found[0]}]:{port}" if ":" in found[0] else f"{found[0]}:{port}"
+    got = fetch(url, FetchOptions(timeout=timeout, follow_redirects=False, max_body_bytes=MTA_STS_MAX_BYTES,
+                                  ca_file=ca_file, host_rules=((host, target),)))
+    if got.error is not None:
+        return {"url": url, "problems": [f"nicht abrufbar: {got.error}"[:300]]}
+    problems = []
+    if got.status != 200:
+        return {"url": url, "status": got.status, "problems": [f"HTTP {got.status} statt 200 (Weiterleitungen sind "
+                                                                  "nicht erlaubt)" if 300 <= got.status < 400 else
+                                                                  f"HTTP {got.status} statt 200"]}
+    media = next((v for k, v in got.headers if k.lower() == "content-type"), "").split(";")[0].strip().lower()
+    if media != "text/plain":
+        problems.append(f"Content-Type {media or 'fehlt'} statt text/plain")
+    fields: dict[str, list[str]] = {}
+    for line in got.body.decode("utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            fields.setdefault(key.strip().lower(), []).append(value.strip())
+    version, mode = (fields.get("version") or [""])[0], (fields.get("mode") or [""])[0]
+    patterns = [p.lower().rstrip(".") for p in fields.get("mx", [])]
+    max_age_text = (fields.get("max_age") or [""])[0]
+    if version != "STSv1":
+        problems.append(f"version: {version or 'fehlt'} statt STSv1")
+    if mode not in ("enforce", "testing", "none"):
+        problems.append(f"mode: {mode or 'fehlt'} (enforce, testing oder none)")
+    max_age = int(max_age_text) if max_age_text.isdigit() else None
+    if max_age is None or max_age > MTA_STS_MAX_AGE:
+        problems.append(f"max_age: {max_age_text or 'fehlt'} (Sekunden, höchstens {MTA_STS_MAX_AGE})")
+    uncovered = [h for h in mx_hosts if not any(_mx_matches(h, p) for p in patterns)] if mode != "none" else []
+    if mode != "none" and not patterns:
+        problems.append("keine mx-Zeile")
+    elif uncovered:
+        problems.append(f"MX nicht von der Richtlinie erfasst: {', '.join(uncovered)}")
+    return {"url": url, "status": got.status, "mode": mode, "max_age": max_age, "mx": patterns,
+            **({"problems": problems} if problems else {})}
+
+
+def _mx_matches(host: str, pattern: str) -> bool:
+    """RFC 8461 § 4.1: a pattern matches the host exactly or, as "*.example.net", in one leftmost label."""
+    host = host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        label, _, rest = host.partition(".")
+        return bool(label) and rest == pattern[2:]
+    return host == pattern
 
 
 def addresses(resolver: Resolver, host: str) -> list[str]:

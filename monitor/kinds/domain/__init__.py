@@ -84,6 +84,16 @@ class Domain(Kind):
                               f"{MARKER_STATE_DE.get(marker['state'], marker['state'])}{extra}")
                 if marker.get("fix"):
                     console.print(f"    Abhilfe: {escape(marker['fix'])}")
+            records = ev.get("records") or {}
+            policy = records.get("mta_sts_policy")
+            if policy is not None:  # reported, not judged (RFC 8461)
+                told = "; ".join(policy.get("problems") or []) or (
+                    f"mode={policy.get('mode')}, max_age={policy.get('max_age')}, mx={', '.join(policy.get('mx') or [])}")
+                console.print(f"  MTA-STS-Richtlinie ({escape(str(policy.get('url', '')))}): {escape(told)}")
+            elif "mta_sts" in records:
+                console.print("  MTA-STS: kein Eintrag (_mta-sts)")
+            if "tls_rpt" in records:
+                console.print(f"  TLS-RPT: {escape(', '.join(records['tls_rpt'])) or 'kein Eintrag (_smtp._tls)'}")
 
     def summarise(self, inputs: ServiceInputs) -> DomainSummary | None:
         domains = []
