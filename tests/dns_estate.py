@@ -163,7 +163,9 @@ GENERATED = 48
 
 
 def generated() -> str:
-    lines = ['inc 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"\n']
+    lines = ['inc 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"\n',
+             # mail hosts in other zones: DANE follows their own chain (signed gut.de, unsigned unsigniert.de)
+             "extern 300 IN MX 10 mail.gut.de.\n", "extern-unsigniert 300 IN MX 10 mail.unsigniert.de.\n"]
     for i in range(GENERATED):
         spf, dmarc = SPF_VARIANTS[i % len(SPF_VARIANTS)], DMARC_VARIANTS[i % len(DMARC_VARIANTS)]
         lines.append(f"s{i} 300 IN MX 10 mail.gen.de.\n")

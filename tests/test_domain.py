@@ -130,6 +130,16 @@ def test_ipv6_means_an_aaaa_record_and_a_connection_over_ipv6_to_every_address(e
     assert {m["detail"] for m in aaaa_only.values()} == {"alle mit AAAA"}
 
 
+def test_dane_for_a_mail_host_in_another_zone_follows_that_zones_own_chain(estate):
+    """A municipality whose mail is run by a provider: the provider's TLSA record counts when the
+    provider's zone is signed (its chain walked from the anchor), not when it is unsigned."""
+    provider = check(estate, "extern.gen.de", markers=["dane"]).evidence["markers"]["dane"]
+    assert (provider["state"], provider["detail"]) == ("pass", "mail.gut.de: TLSA 3 1 1 passt zum Zertifikat")
+    unsigned = check(estate, "extern-unsigniert.gen.de", markers=["dane"]).evidence["markers"]["dane"]
+    assert (unsigned["state"], unsigned["detail"]) == (
+        "fail", "mail.unsigniert.de: TLSA nicht mit DNSSEC abgesichert (ohne Signatur wertlos)")
+
+
 def test_an_mta_sts_policy_is_fetched_checked_against_the_mx_hosts_and_reported(estate):
     bad = check(estate, "zuviel.de", markers=["mx"]).evidence["records"]["mta_sts_policy"]
     assert bad["mode"] == "testing" and list(bad["problems"]) == [

@@ -256,7 +256,8 @@ def _transport(records: dict[str, Any], settings: DomainSettings, resolver: Reso
     else:
         out["starttls"] = Marker.listed("pass", "; ".join(f"{p['host']}: {p['version']} {p['cipher']}"
                                                           for p in probes), seen)
-    verdicts = [transport.dane(resolver, chain, p["host"], 25, p.get("certificate") or b"")  # RFC 7672: _25._tcp
+    anchors = load_anchors(settings.trust_anchor)
+    verdicts = [transport.dane(resolver, chain, p["host"], 25, p.get("certificate") or b"", anchors)  # RFC 7672
                 for p in probes if p.get("offered")]
     if not verdicts:
         out["dane"] = Marker.listed("fail" if not unreachable else "unknown",

@@ -13,11 +13,13 @@ import ssl
 import time
 from typing import Any
 
+import dns.name
+import dns.rrset
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from checks.domain.resolve import Chain, DnsError, Resolver, verify_records
+from checks.domain.resolve import Chain, DnsError, Resolver, verify_records, walk
 from checks.tr02102 import suite_class
 
 EHLO_NAME = "egov-monitor.invalid"
@@ -97,9 +99,11 @@ def tlsa_matches(records: list[Any], der: bytes) -> tuple[bool, str]:
     return False, "kein TLSA-Eintrag passt zum vorgelegten Zertifikat"
 
 
-def dane(resolver: Resolver, chain: Chain, host: str, port: int, der: bytes) -> tuple[str, str]:
-    """(state, detail) of DANE for one mail host: its TLSA records exist, validate with DNSSEC
-    (the domain's keys: a mail host in another domain is not followed yet) and match."""
+def dane(resolver: Resolver, chain: Chain, host: str, port: int, der: bytes,
+         anchors: dns.rrset.RRset) -> tuple[str, str]:
+    """(state, detail) of DANE for one mail host: its TLSA records exist, validate with DNSSEC and
+    match. A host in the domain's own zone is validated with the domain's keys; a host elsewhere
+    (a provider's mail server) by walking its own chain of trust from the anchor."""
     owner = f"_{port}._tcp.{host}"
     try:
         answer = resolver.ask(owner, "TLSA")
@@ -107,7 +111,14 @@ def dane(resolver: Resolver, chain: Chain, host: str, port: int, der: bytes) -> 
         return "unknown", str(exc)
     if answer.rrset is None:
         return "fail", f"{host}: kein TLSA-Eintrag ({owner})"
-    if chain.keys is None or not host.endswith(chain.keys.name.to_text().rstrip(".")):
+    name = dns.name.from_text(host)
+    if chain.keys is None or not name.is_subdomain(chain.keys.name):
+        chain = walk(resolver, host, anchors)
+        if chain.outcome == "unknown":
+            return "unknown", f"{host}: {chain.detail}"
+        if chain.outcome == "bogus":
+            return "fail", f"{host}: DNSSEC ungültig ({chain.detail})"
+    if chain.keys is None:
         return "fail", f"{host}: TLSA nicht mit DNSSEC abgesichert (ohne Signatur wertlos)"
     why = verify_records(resolver, chain, [(owner, "TLSA")])
     if why:
