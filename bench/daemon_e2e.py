@@ -44,10 +44,11 @@ def catalog(directory: Path, base: str, n: int, interval: int, port: int, locati
     names = [f"standort{k}" for k in range(locations)] if locations > 1 else []
     where = f", locations: [{', '.join(names)}]" if names else ""
     lines = ["services:"]
+    timeout = min(5, max(1, interval // 2))  # 5 s; shorter in a tiny run, as a run must fit its interval
     for i in range(n):
         lines += [f"  - id: s{i:05d}", f"    name: Dienst {i}", "    category: efa", "    operator: Land Saarland",
                   "    contact: ops@example.invalid", f'    urls: ["{base}/s{i}"]', "    checks:",
-                  f"      availability: {{interval: {interval}s, timeout: 5s, retries: 0{where}}}"]
+                  f"      availability: {{interval: {interval}s, timeout: {timeout}s, retries: 0{where}}}"]
     (directory / "catalog.yaml").write_text("\n".join(lines) + "\n")
     settings = directory / "settings.yaml"
     text = (f'catalog: [catalog.yaml]\nlisten: "127.0.0.1:{port}"\n'
@@ -64,7 +65,7 @@ def ours(base: str, n: int, interval: int, measure: float, locations: int = 1) -
         daemon = DaemonProcess(settings, log_level="WARNING")
         try:
             daemon.wait_ready(timeout=120)
-            time.sleep(interval + 10)  # warm-up: the first runs are spread over one interval
+            time.sleep(interval + min(10, interval))  # warm-up: the first runs are spread over one interval
             s = time.perf_counter()
             t0, text0 = time.monotonic(), daemon.get("/metrics")[1]  # the first scrape since the start
             scrapes, sizes, reloaded = [time.perf_counter() - s], [], False
@@ -75,7 +76,7 @@ def ours(base: str, n: int, interval: int, measure: float, locations: int = 1) -
                     reloaded = True
                     time.sleep(1)
                 else:
-                    time.sleep(10)
+                    time.sleep(min(10, interval))  # a scrape every 10 s (a tiny run's interval if shorter)
                 s = time.perf_counter()
                 status, text = daemon.get("/metrics")
                 scrapes.append(time.perf_counter() - s)
@@ -104,7 +105,7 @@ def theirs(base: str, n: int, interval: int, measure: float) -> dict:
         (Path(tmp) / "targets.json").write_text(json.dumps([{"targets": targets}]))
         prom_port = free_port()
         (Path(tmp) / "prometheus.yml").write_text(f"""
-global: {{scrape_interval: {interval}s, scrape_timeout: 10s}}
+global: {{scrape_interval: {interval}s, scrape_timeout: {min(10, interval)}s}}
 scrape_configs:
   - job_name: blackbox
     metrics_path: /probe
@@ -132,7 +133,7 @@ scrape_configs:
                     break
                 except OSError:
                     time.sleep(0.5)
-            time.sleep(interval + 10)
+            time.sleep(interval + min(10, interval))
 
             def own(pattern: str) -> float:
                 """A figure of Prometheus' own /metrics (not in its TSDB: it does not scrape itself here)."""
