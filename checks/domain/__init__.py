@@ -15,6 +15,7 @@ fail or unknown with its evidence and a German fix; the grade counts the failing
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
@@ -138,8 +139,14 @@ def _facts(resolver: Resolver, domain: str, settings: DomainSettings, ca_file: s
     if settings.ipv6_connect and ({"ipv6_ns", "ipv6_web", "ipv6_mx"} & set(settings.markers)):
         ports = {"ns": settings.ns_port, "web": settings.web_port, "mx": settings.smtp_port}
         deadline = resolver.deadline or time.monotonic() + settings.timeout
-        records["ipv6"] = {kind: {h: transport.reach_ipv6(resolver, h, ports[kind], deadline, settings.query_timeout)
-                                  for h in names if records["aaaa"][kind][h]} for kind, names in hosts.items()}
+        tried = [(kind, h) for kind, names in hosts.items() for h in names if records["aaaa"][kind][h]]
+        # at once, not one after another: a host whose IPv6 addresses do not answer costs one timeout
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(tried))), thread_name_prefix="ipv6") as pool:
+            reached = list(pool.map(lambda t: transport.reach_ipv6(resolver, t[1], ports[t[0]], deadline,
+                                                                   settings.query_timeout), tried))
+        records["ipv6"] = {kind: {} for kind in hosts}
+        for (kind, host), outcome in zip(tried, reached, strict=True):
+            records["ipv6"][kind][host] = outcome
     if any(t.strip('"').startswith("v=STSv1") for t in records["mta_sts"]):
         left = (resolver.deadline or time.monotonic() + settings.timeout) - time.monotonic()
         records["mta_sts_policy"] = transport.mta_sts_policy(
