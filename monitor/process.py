@@ -10,7 +10,6 @@ import gc
 import http.server
 import logging
 import signal
-import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from checks.browser import PoolHolder
 from checks.browser_host import ca_bundle
 from checks.context import CheckContext
 from monitor.config import Config
-from monitor.config.webconfig import WebConfig
+from monitor.config.webconfig import Live, WebConfig
 from monitor.metrics import BrowserPoolCollector
 from monitor.statuspage import Response, StatusSite
 from monitor.statuspage.serve import BaseHandler, PoolServer, StatusProcess, status_path
@@ -71,7 +70,7 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
                     may_reload: Callable[[str, str | None], str | None] | None = None,
                     extra: Callable[[], bytes] | None = None,
                     status: Callable[[str, str | None, str | None], Response] | None = None,
-                    web: WebConfig | None = None,
+                    web: Live | None = None,
                     ) -> type[http.server.BaseHTTPRequestHandler]:
     """GET /metrics (the registry, then `extra()`: exposition text rendered elsewhere) and
     /healthz, GET /status/... when `status` is given (the public status page), and POST
@@ -83,13 +82,14 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
         respond = staticmethod(status) if status is not None else None
 
         def end_headers(self) -> None:
-            for name, value in (web.headers.items() if web is not None else ()):
+            for name, value in (web.config.headers.items() if web is not None else ()):
                 self.send_header(name, value)
             super().end_headers()
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if web is not None and not web.public(path) and not web.authorized(self.headers.get("Authorization")):
+            if web is not None and not WebConfig.public(path) and \
+                    not web.config.authorized(self.headers.get("Authorization")):
                 self._send(401, b"Unauthorized\n", headers={"Content-Type": "text/plain; charset=utf-8",
                                                             "WWW-Authenticate": 'Basic realm="egov-monitor"'})
             elif path == "/metrics":
@@ -128,7 +128,7 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
 
 
 def serve_http(listen: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler],
-               status: StatusProcess | None = None, tls: ssl.SSLContext | None = None) -> PoolServer:
+               status: StatusProcess | None = None, tls: Live | None = None) -> PoolServer:
     """Serve `handler` on `listen`; with `status`, sharing the socket with the status process;
     with `tls`, HTTPS only."""
     server = PoolServer(listen, handler)
@@ -230,10 +230,11 @@ class Process:
         if self.status_site is not None and (web is None or web.context is None):
             self.status_process = StatusProcess()
             self.status_process.configure(self.config)
+        live = Live(web) if web is not None else None  # read anew when its files change, as the toolkit does
         self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload, may_reload,
                                                        self.metrics_text,
-                                                       self.status_site.respond if self.status_site else None, web),
-                               self.status_process, web.context if web is not None else None)
+                                                       self.status_site.respond if self.status_site else None, live),
+                               self.status_process, live if web is not None and web.context is not None else None)
 
     @property
     def scheme(self) -> str:

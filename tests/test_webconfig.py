@@ -164,3 +164,58 @@ def test_a_broken_web_config_is_refused_naming_file_line_field_and_fix(tmp_path,
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 1, out.stdout
     assert f"web.yml:{line}:" in out.stderr and f"Feld '{field}'" in out.stderr and words in out.stderr, out.stderr
+
+
+def _served_certificate(port: int) -> bytes:
+    import socket
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        return tls.getpeercert(binary_form=True) or b""
+
+
+@pytest.mark.slow
+def test_a_renewed_certificate_and_a_changed_password_apply_without_a_restart(tmp_path, pki):
+    """As with the exporter-toolkit, the web config and its files are read again when they change;
+    an invalid change never replaces the running one."""
+    ca, first = pki
+    cert, key = tmp_path / "monitor.pem", tmp_path / "monitor.key"
+    shutil.copy(first.cert, cert)
+    shutil.copy(first.key, key)
+    settings = write_daemon_config(tmp_path, service_yaml("portal", ["http://127.0.0.1:9/"]))
+    web = _web_config(tmp_path, type(first)(cert, key, first.not_after))
+    settings.write_text(settings.read_text() + "web_config: web-config.yml\n")
+    daemon = DaemonProcess(settings)
+    base = f"https://127.0.0.1:{daemon.port}"
+    try:
+        def answers():
+            try:
+                return _get(base + "/metrics", ca.ca_file, _basic("prometheus", PASSWORD))[0] == 200
+            except OSError:
+                assert daemon.proc.poll() is None, daemon.log()
+                return False
+        daemon.wait_for(answers, 30, "the daemon over TLS")
+        before = _served_certificate(daemon.port)
+        renewed = ca.issue("renewed", ["127.0.0.1"])
+        shutil.copy(renewed.key, key)
+        shutil.copy(renewed.cert, cert)
+        daemon.wait_for(lambda: _served_certificate(daemon.port) != before, 30, "the renewed certificate served")
+        assert _served_certificate(daemon.port) == ssl.PEM_cert_to_DER_cert(renewed.cert.read_text())
+        # a new password: the old one is refused from then on
+        hashed = bcrypt.hashpw(b"neues-Passwort-2027", bcrypt.gensalt(4)).decode()
+        web.write_text(web.read_text().replace(web.read_text().split("prometheus: ")[1].strip(), f"'{hashed}'"))
+        daemon.wait_for(lambda: _get(base + "/metrics", ca.ca_file, _basic("prometheus", "neues-Passwort-2027"))[0]
+                        == 200, 30, "the new password accepted")
+        assert _get(base + "/metrics", ca.ca_file, _basic("prometheus", PASSWORD))[0] == 401
+        # an invalid change: said in the log, the running config stays
+        web.write_text(web.read_text() + "tls_config: {}\n")  # a key the toolkit does not have
+        def refused() -> bool:  # read when a connection comes, as the toolkit does
+            still = _get(base + "/metrics", ca.ca_file, _basic("prometheus", "neues-Passwort-2027"))[0] == 200
+            return still and "ungültig; die laufende bleibt aktiv" in daemon.log()
+        daemon.wait_for(refused, 30, "the refusal logged, the running config still answering")
+        assert "tls_config: unbekannter Schlüssel" in daemon.log()
+        assert "neues-Passwort-2027" not in daemon.log() and PASSWORD not in daemon.log()
+    finally:
+        daemon.stop()

@@ -31,13 +31,18 @@ import dataclasses
 import functools
 import hashlib
 import hmac
+import logging
+import socket
 import ssl
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import bcrypt
 import yaml
+
+log = logging.getLogger("egov.webconfig")
 
 KNOWN = {
     "tls_server_config": {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version",
@@ -70,6 +75,7 @@ class WebConfig:
     users: dict[str, bytes]  # user -> bcrypt hash; empty: no authentication
     headers: dict[str, str]
     cert_file: Path | None = None  # the server's certificate (the CLI's reload pins it)
+    files: tuple[Path, ...] = ()  # what it was read from: the web config, certificate, key, client CA
     _good: set[bytes] = dataclasses.field(default_factory=set)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
@@ -195,7 +201,70 @@ def load(path: Path) -> WebConfig:
             headers[str(name)] = str(value)
     if problems:
         raise WebConfigError(problems)
-    return WebConfig(path, context, users, headers, _path(path.parent, tls.get("cert_file")) if tls else None)
+    files = tuple(f for f in (path, *(_path(path.parent, tls.get(k)) for k in ("cert_file", "key_file",
+                                                                              "client_ca_file") if tls)) if f)
+    return WebConfig(path, context, users, headers, _path(path.parent, tls.get("cert_file")) if tls else None,
+                     files=files)
+
+
+def _stamp(files: tuple[Path, ...]) -> tuple[tuple[int, int] | None, ...]:
+    out: list[tuple[int, int] | None] = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+class Live:
+    """The web config as the exporter-toolkit serves it: read anew when it changes, so a renewed
+    certificate, a changed password or header applies to the next connection without a restart.
+    The files (the web config and the certificate, key and client CA it names) are looked at at
+    most once a second; changed, the file is read and checked again. An invalid one never
+    replaces the running one (the problem is logged, the running config stays); neither does one
+    that would switch TLS on or off, which needs a restart (the status process is set up by it)."""
+
+    RECHECK_SECONDS = 1.0
+
+    def __init__(self, config: WebConfig) -> None:
+        self._config = config
+        self._stamp = _stamp(config.files)
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    @property
+    def config(self) -> WebConfig:
+        if time.monotonic() - self._checked < self.RECHECK_SECONDS:
+            return self._config
+        with self._lock:
+            if time.monotonic() - self._checked < self.RECHECK_SECONDS:
+                return self._config
+            self._checked = time.monotonic()
+            stamp = _stamp(self._config.files)
+            if stamp == self._stamp:
+                return self._config
+            self._stamp = stamp
+            try:
+                new = load(self._config.path)
+            except WebConfigError as exc:
+                log.error("web_config %s geändert, aber ungültig; die laufende bleibt aktiv: %s", self._config.path, exc)
+                return self._config
+            if (new.context is None) != (self._config.context is None):
+                log.error("web_config %s schaltet TLS %s: das braucht einen Neustart; die laufende bleibt aktiv",
+                          self._config.path, "ein" if new.context is not None else "aus")
+                return self._config
+            self._config = new
+            self._stamp = _stamp(new.files)
+            log.info("web_config %s neu gelesen (Zertifikat, Benutzer, Header)", new.path)
+            return new
+
+    def wrap_socket(self, sock: socket.socket, server_side: bool) -> ssl.SSLSocket:
+        """A connection's handshake with the current certificate (the server's `tls`)."""
+        context = self.config.context
+        assert context is not None
+        return context.wrap_socket(sock, server_side=server_side)
 
 
 def _context(base: Path, tls: dict[str, Any], lines: dict[tuple[str, ...], int],

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import reduction
-from typing import Any
+from typing import Any, Protocol
 
 from monitor import __version__
 from monitor.config import Config
@@ -54,6 +54,12 @@ NICE = 10  # the status process's niceness, added to the daemon's
 
 def status_path(path: str) -> bool:
     return path == "/status" or path.startswith("/status/")
+
+
+class TlsServer(Protocol):
+    """What makes a connection's server side of TLS: an ssl.SSLContext, or the live web config."""
+
+    def wrap_socket(self, sock: socket.socket, server_side: bool) -> ssl.SSLSocket: ...
 
 
 class BaseHandler(http.server.BaseHTTPRequestHandler):
@@ -149,7 +155,9 @@ class PoolServer(http.server.ThreadingHTTPServer):
         self._stopping.set()
         self._stopped.wait()
 
-    tls: ssl.SSLContext | None = None  # settings.yaml `web_config:` with TLS: each connection's handshake in the pool
+    # settings.yaml `web_config:` with TLS (an SSLContext, or the live web config, which hands each
+    # connection the current certificate): each connection's handshake in the pool
+    tls: TlsServer | None = None
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.tls is None:
