@@ -14,6 +14,7 @@ import contextlib
 import http.server
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -103,6 +104,12 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that refuses the certificate (the point of several tests) resets the
+        connection; that is not worth a traceback in the test output. Anything else is."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ssl.SSLError)):
+            super().handle_error(request, client_address)
 
 
 @contextlib.contextmanager
