@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -285,15 +286,30 @@ def cmd_reload(args: argparse.Namespace) -> int:
     token = config.settings.reload_token(config.settings_file.parent)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
+    context = web.client_context() if tls else None
+    if bool(args.client_cert) != bool(args.client_key):
+        print("--client-cert und --client-key gehören zusammen: beide angeben", file=sys.stderr)
+        return EXIT_DOWN
+    if context is not None and args.client_cert:
+        try:
+            context.load_cert_chain(str(args.client_cert), str(args.client_key))
+        except (OSError, ssl.SSLError) as exc:
+            print(f"Client-Zertifikat {args.client_cert} oder Schlüssel {args.client_key} nicht ladbar ({exc})",
+                  file=sys.stderr)
+            return EXIT_DOWN
     try:
-        with urllib.request.urlopen(req, timeout=30, context=web.client_context() if tls else None) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=context) as resp:
             print(resp.read().decode().strip())
             return EXIT_OK
     except urllib.error.HTTPError as exc:
         print(exc.read().decode().strip(), file=sys.stderr)
         return EXIT_DOWN
     except OSError as exc:
-        print(f"Daemon unter {host}:{port} nicht erreichbar: {exc}", file=sys.stderr)
+        hint = ""
+        if tls and web.context.verify_mode == ssl.CERT_REQUIRED and not args.client_cert:
+            hint = (" (web_config verlangt ein Client-Zertifikat: --client-cert und --client-key angeben, ein von "
+                    "client_ca_file ausgestelltes Zertifikat)")
+        print(f"Daemon unter {host}:{port} nicht erreichbar: {exc}{hint}", file=sys.stderr)
         return EXIT_DOWN
 
 
@@ -433,7 +449,11 @@ def build_parser(kinds: Kinds) -> argparse.ArgumentParser:
                    help="Anhänge der Ergebnisse (Bildschirmfotos gescheiterter Schritte) dort speichern")
     p.set_defaults(func=cmd_results)
     with_config(sub.add_parser("validate", help="Katalog und Einstellungen prüfen")).set_defaults(func=cmd_validate)
-    with_config(sub.add_parser("reload", help="laufenden Daemon die Konfiguration neu laden lassen")).set_defaults(func=cmd_reload)
+    p = with_config(sub.add_parser("reload", help="laufenden Daemon die Konfiguration neu laden lassen"))
+    p.add_argument("--client-cert", type=Path, metavar="PEM", help=(
+        "Client-Zertifikat, wenn web_config eines verlangt (client_auth_type RequireAndVerifyClientCert)"))
+    p.add_argument("--client-key", type=Path, metavar="PEM", help="Schlüssel zu --client-cert")
+    p.set_defaults(func=cmd_reload)
     p = with_config(sub.add_parser("report", help="Jahresbericht (HTML, PDF, CSV, JSON) schreiben, auch für "
                                                   "ein Quartal, einen Monat oder einen Zeitraum"))
     p.add_argument("--year", type=int, help="Berichtsjahr (Standard: laufendes Jahr)")

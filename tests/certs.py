@@ -77,8 +77,9 @@ class TestCA:
         return self.cert.public_bytes(serialization.Encoding.DER)
 
     def issue(self, stem: str, hosts: list[str], *, days_valid: int = 90, expired: bool = False,
-              rsa_bits: int | None = None, aia: str | None = None) -> CertPair:
-        """A server certificate; `aia` names where this CA's certificate can be fetched (CA Issuers)."""
+              rsa_bits: int | None = None, aia: str | None = None, client: bool = False) -> CertPair:
+        """A server certificate (`client`: a client certificate); `aia` names where this CA's
+        certificate can be fetched (CA Issuers)."""
         key = rsa.generate_private_key(65537, rsa_bits) if rsa_bits else ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         if expired:
@@ -97,7 +98,8 @@ class TestCA:
             .not_valid_before(start).not_valid_after(end)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if client else
+                                                   x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         )
         if aia:
             cert = cert.add_extension(_aia(aia), critical=False)

@@ -219,3 +219,39 @@ def test_a_renewed_certificate_and_a_changed_password_apply_without_a_restart(tm
         assert "neues-Passwort-2027" not in daemon.log() and PASSWORD not in daemon.log()
     finally:
         daemon.stop()
+
+
+@pytest.mark.slow
+def test_reload_presents_a_client_certificate_where_the_web_config_requires_one(tmp_path, pki):
+    ca, pair = pki
+    client = ca.issue("reload-client", ["betrieb"], client=True)
+    settings = write_daemon_config(tmp_path, service_yaml("portal", ["http://127.0.0.1:9/"]))
+    (tmp_path / "web-config.yml").write_text(
+        f"tls_server_config:\n  cert_file: {pair.cert}\n  key_file: {pair.key}\n"
+        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca.ca_file}\n")
+    settings.write_text(settings.read_text() + "web_config: web-config.yml\n")
+    daemon = DaemonProcess(settings)
+    try:
+        def ready():
+            context = ssl.create_default_context(cafile=str(ca.ca_file))
+            context.load_cert_chain(str(client.cert), str(client.key))
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{daemon.port}/healthz", timeout=10,
+                                            context=context) as resp:
+                    return resp.status == 200
+            except OSError:
+                assert daemon.proc.poll() is None, daemon.log()
+                return False
+        daemon.wait_for(ready, 30, "the daemon over mutual TLS")
+
+        def reload(*extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "monitor.cli", "reload", "--config", str(settings), *extra],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        without = reload()
+        assert without.returncode != 0 and "--client-cert und --client-key angeben" in without.stderr, without.stderr
+        half = reload("--client-cert", str(client.cert))
+        assert half.returncode != 0 and "gehören zusammen" in half.stderr
+        out = reload("--client-cert", str(client.cert), "--client-key", str(client.key))
+        assert out.returncode == 0 and "neu geladen" in out.stdout, out.stdout + out.stderr
+    finally:
+        daemon.stop()
