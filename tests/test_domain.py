@@ -323,3 +323,24 @@ def test_a_mail_host_that_never_speaks_costs_at_most_the_runs_timeout(estate):
     assert markers["starttls"]["state"] == "unknown" and "nicht erreichbar" in markers["starttls"]["detail"]
     assert markers["dane"]["state"] == "unknown"
     assert markers["dnssec_valid"]["state"] == "pass" and markers["dmarc"]["state"] == "pass"
+
+
+def test_services_sharing_a_domain_share_one_run_within_share_for(estate):
+    """A Land's portal domain used by many services is asked once per window, not once per service."""
+    import checks.domain
+
+    checks.domain._SHARED.clear()  # what the tests above ran for their service "svc"
+    def shared(service: str, domain: str = "keinepost.de", **settings):
+        settings = {**estate.ipv6_ports(), "query_timeout": 3, "sends_mail": False, **settings}
+        return run(Target(service, "dns:" + domain),
+                   DomainSettings(resolver=[estate.resolver], trust_anchor=estate.trust_anchor, **settings))
+    first = shared("gewerbe")
+    second = shared("wohngeld")
+    assert "shared_from" not in first.evidence and second.evidence["shared_from"] == "gewerbe"
+    assert (second.service_id, second.started_at, second.state) == ("wohngeld", first.started_at, first.state)
+    assert second.evidence["markers"] == first.evidence["markers"]
+    assert "shared_from" not in shared("gewerbe").evidence  # the same service again: a run of its own
+    assert "shared_from" not in shared("hund", dkim_selectors=["ed"]).evidence  # other settings: its own run
+    assert "shared_from" not in shared("kita", share_for=0).evidence
+    gone = shared("gewerbe", "gibtsnicht.de")  # not determinable: the next service asks again
+    assert gone.state == State.UNKNOWN and "shared_from" not in shared("wohngeld", "gibtsnicht.de").evidence

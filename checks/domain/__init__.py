@@ -14,6 +14,7 @@ fail or unknown with its evidence and a German fix; the grade counts the failing
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -67,6 +68,7 @@ GRADES = ("A", "B", "C", "D", "F")
 
 class DomainEvidence(TypedDict, total=False):
     domain: str
+    shared_from: str  # the service whose run this result is (same domain, same settings, within share_for)
     detail: str
     dnssec: dict[str, Any]
     records: dict[str, Any]
@@ -79,7 +81,39 @@ def evidence_of(result: CheckResult) -> DomainEvidence:
     return cast(DomainEvidence, result.evidence)
 
 
+# Many services of a catalog share a registrable domain (a Land's portal domain, a provider's):
+# within `share_for`, a run for the same domain with the same settings hands out the result of the
+# one before (evidence `shared_from` says whose, and its time is the time it was made) instead of
+# asking DNS and the mail servers again. One lock per domain: two services due at once make one run.
+_SHARED: dict[str, tuple[float, CheckResult]] = {}
+_SHARED_LOCKS: dict[str, threading.Lock] = {}
+_SHARED_GUARD = threading.Lock()
+
+
 def run(target: Target, settings: DomainSettings, ctx: CheckContext | None = None) -> CheckResult:
+    if settings.share_for <= 0:
+        return _run(target, settings, ctx)
+    key = domain_of(target.url) + "\0" + settings.model_dump_json(exclude={"interval", "jitter", "share_for"})
+    with _SHARED_GUARD:
+        lock = _SHARED_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        now = time.monotonic()
+        with _SHARED_GUARD:
+            for stale in [k for k, (at, _r) in _SHARED.items() if now - at >= settings.share_for]:
+                del _SHARED[stale]
+            got = _SHARED.get(key)
+        if got is not None and got[1].service_id != target.service_id:
+            first = got[1]
+            return first.replace(service_id=target.service_id, url=target.url,
+                                 evidence={**first.to_dict()["evidence"], "shared_from": first.service_id})
+        result = _run(target, settings, ctx)
+        if result.state != State.UNKNOWN:  # what could not be told is asked again by the next service
+            with _SHARED_GUARD:
+                _SHARED[key] = (now, result)
+        return result
+
+
+def _run(target: Target, settings: DomainSettings, ctx: CheckContext | None = None) -> CheckResult:
     started, t0 = datetime.now(UTC), time.monotonic()
     domain = domain_of(target.url)
     resolver = Resolver(settings.resolver, settings.query_timeout, t0 + settings.timeout)

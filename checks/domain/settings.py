@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, FilePath, field_validator
 
 from checks.hosts import registrable_domain
-from checks.settings import CheckSettings, PositiveDuration, SettingsFileError
+from checks.settings import CheckSettings, Duration, PositiveDuration, SettingsFileError
 
 KEY_PREFIX = "dns:"  # a run's key: dns:<registrable domain>
 MARKERS = ("dnssec_signed", "dnssec_valid", "caa_present", "ipv6_ns", "ipv6_web", "ipv6_mx", "mx", "spf", "dmarc",
@@ -45,6 +45,10 @@ class DomainSettings(CheckSettings):
         "Port the mail hosts' SMTP is reached on for STARTTLS; 25 except in tests (DANE's TLSA records are read at "
         "_25._tcp.<host> whatever this says, RFC 7672)."))
     max_mail_hosts: int = Field(5, ge=1, le=20, description="Mail hosts (MX) probed for STARTTLS at most.")
+    share_for: Duration = Field(900.0, ge=0, description=(
+        "Services sharing a domain (with the same domain settings) share a run made within this time, e.g. 15m: "
+        "the domain's name servers and mail servers are asked once, not once per service; 0: every service runs "
+        "its own."))
     ipv6_connect: bool = Field(True, description=(
         "Connect to every name server, web host and mail host over IPv6 (TCP to each AAAA address) besides looking "
         "for the AAAA record; false: AAAA presence only, for a monitor whose own network has no IPv6."))
