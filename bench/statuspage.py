@@ -201,13 +201,13 @@ def bursts(url: str, seconds: float, headers: dict[str, str]) -> list[float]:
     return sorted(latencies)
 
 
-def under_load(settings: Path, port: int, load: float, other: str) -> dict:
+def under_load(settings: Path, port: int, load: float, other: str, settle: float = 25.0) -> dict:
     """Lag without requests, with the bursts at the daemon's /status/, and with the same
     bursts at `other` (nginx): what the load generator's own CPU use costs the daemon."""
     daemon = DaemonProcess(settings, log_level="WARNING")
     try:
         daemon.wait_ready(timeout=300)
-        time.sleep(25)  # the first runs are spread over 10 s; then steady
+        time.sleep(settle)  # the first runs are spread over 10 s; then steady
         url = f"http://127.0.0.1:{port}/status/"
         # The first request starts the status process (the daemon answers it itself, one cold
         # rendering); the process then renders once more for itself. Neither is in the windows.
@@ -250,6 +250,8 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--dir", type=Path, default=ROOT / "var" / "bench-statuspage")
     parser.add_argument("--load", type=float, default=60.0, help="seconds of each phase under load")
+    parser.add_argument("--settle", type=float, default=25.0, help=(
+        "seconds after the start before the measuring begins (the first runs are spread over 10 s)"))
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -262,7 +264,7 @@ def main() -> None:
             marker.write_text(json.dumps(child(HISTORY, str(settings))))
         history = json.loads(marker.read_text())
         r = child(RENDER, str(settings))
-        load = under_load(settings, port, args.load, f"http://127.0.0.1:{target}/status/")
+        load = under_load(settings, port, args.load, f"http://127.0.0.1:{target}/status/", args.settle)
     def within(w: tuple[float, float, float, float]) -> str:
         return f"({w[2] * 100:.2f} % von {w[3]:,.0f} Läufen in 10 ms)"
 

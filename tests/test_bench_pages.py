@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
     ("accessibility", ["--pages", "2", "--pool", "1"]),
     ("gdpr", ["--pages", "2", "--pool", "1"]),
     ("journey", ["--rounds", "1"]),
-    ("experience", ["--pages", "2", "--runs", "1"]),
+    ("experience", ["--pages", "1", "--runs", "1"]),
     ("a11y_compare", ["--rounds", "1", "--pages", "2", "--pool", "1"]),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_benchmark_runs_in_a_tiny_configuration(module, args, tmp_path):
