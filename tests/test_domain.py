@@ -211,9 +211,18 @@ def test_the_kind_runs_from_the_catalog_through_the_cli_and_its_metrics_pass_pro
             contact: it@example.invalid
             urls: ["https://www.gut.de/", "https://termine.zuviel.de/"]
             checks:
-              domain: {{resolver: ["{estate.resolver}"], trust_anchor: "{estate.trust_anchor}", query_timeout: 3s,
-                        smtp_port: {estate.smtp_starttls}, ns_port: {estate.ipv6_ports()["ns_port"]},
-                        web_port: {estate.web_port}, ca_file: "{estate.web_ca}"}}
+              domain: &domain {{resolver: ["{estate.resolver}"], trust_anchor: "{estate.trust_anchor}",
+                                query_timeout: 3s, smtp_port: {estate.smtp_starttls},
+                                ns_port: {estate.ipv6_ports()["ns_port"]}, web_port: {estate.web_port},
+                                ca_file: "{estate.web_ca}"}}
+          - id: termine
+            name: Terminvergabe
+            category: kommune
+            operator: Gemeinde
+            contact: it@example.invalid
+            urls: ["https://termine.gut.de/"]
+            checks:
+              domain: *domain
     """))
     (tmp_path / "settings.yaml").write_text(f'catalog: [catalog.yaml]\nstore: {{url: "sqlite:///{tmp_path / "s.db"}"}}\n')
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config", str(tmp_path / "settings.yaml"),
@@ -224,6 +233,10 @@ def test_the_kind_runs_from_the_catalog_through_the_cli_and_its_metrics_pass_pro
     assert ("MTA-STS-Richtlinie (https://mta-sts.gut.de/.well-known/mta-sts.txt): mode=enforce, max_age=604800, "
             "mx=mail.gut.de") in shown
     assert "MX nicht von der Richtlinie erfasst: mail.zuviel.de" in shown
+    # two services on gut.de, one run: the other's result says whose it is
+    assert shown.count("Domain gut.de: Note A") == 2
+    assert "Domain gut.de: Note A (Lauf von Dienst rathaus geteilt)" in shown or \
+        "Domain gut.de: Note A (Lauf von Dienst termine geteilt)" in shown, shown
     from monitor.config import load_config
     from monitor.metrics import ResultCollector
     from monitor.store import Store

@@ -76,8 +76,10 @@ class Domain(Kind):
                               f"{escape(ev.get('detail', ''))}")
                 continue
             grade = ev["grade"]
+            shared = ev.get("shared_from")
             console.print(f"[bold]{escape(r.service_id)}[/] Domain {escape(name)}: Note [{GRADE_STYLE[grade]}]{grade}[/] "
-                          f"({ev.get('queries', 0)} DNS-Abfragen)")
+                          + (f"(Lauf von Dienst {escape(str(shared))} geteilt)" if shared else
+                             f"({ev.get('queries', 0)} DNS-Abfragen)"))
             for key, marker in (ev.get("markers") or {}).items():
                 extra = f" ({escape(str(marker.get('detail')))})" if marker.get("detail") else ""
                 console.print(f"  {MARKER_NAMES_DE.get(key, key)}: "
