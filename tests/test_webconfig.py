@@ -55,6 +55,18 @@ def _get(url: str, ca: Path | None, auth: str | None = None) -> tuple[int, str, 
         return exc.code, exc.read().decode(), dict(exc.headers)
 
 
+def _wait_over_tls(daemon: DaemonProcess, attempt, what: str) -> None:
+    """Wait until `attempt()` is true; refused connections while the daemon starts are waited out,
+    a daemon that died is reported with its log."""
+    def ready() -> bool:
+        try:
+            return attempt()
+        except OSError:
+            assert daemon.proc.poll() is None, daemon.log()
+            return False
+    daemon.wait_for(ready, 30, what)
+
+
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
@@ -68,13 +80,7 @@ def test_a_real_prometheus_scrapes_over_tls_with_basic_auth_and_nobody_else_gets
     daemon = DaemonProcess(settings)
     base = f"https://127.0.0.1:{daemon.port}"
     try:
-        def ready():
-            try:
-                return _get(base + "/healthz", ca.ca_file)[0] == 200
-            except OSError:
-                assert daemon.proc.poll() is None, daemon.log()
-                return False
-        daemon.wait_for(ready, 30, "the daemon over TLS")
+        _wait_over_tls(daemon, lambda: _get(base + "/healthz", ca.ca_file)[0] == 200, "the daemon over TLS")
         # public without a password: the status page and the orchestrator's probe
         code, page, headers = _get(base + "/status/", ca.ca_file)
         assert code == 200 and page.startswith("<!DOCTYPE html>") and "egov-monitor" in page
@@ -190,13 +196,8 @@ def test_a_renewed_certificate_and_a_changed_password_apply_without_a_restart(tm
     daemon = DaemonProcess(settings)
     base = f"https://127.0.0.1:{daemon.port}"
     try:
-        def answers():
-            try:
-                return _get(base + "/metrics", ca.ca_file, _basic("prometheus", PASSWORD))[0] == 200
-            except OSError:
-                assert daemon.proc.poll() is None, daemon.log()
-                return False
-        daemon.wait_for(answers, 30, "the daemon over TLS")
+        _wait_over_tls(daemon, lambda: _get(base + "/metrics", ca.ca_file, _basic("prometheus", PASSWORD))[0] == 200,
+                       "the daemon over TLS")
         before = _served_certificate(daemon.port)
         renewed = ca.issue("renewed", ["127.0.0.1"])
         shutil.copy(renewed.key, key)
@@ -232,17 +233,14 @@ def test_reload_presents_a_client_certificate_where_the_web_config_requires_one(
     settings.write_text(settings.read_text() + "web_config: web-config.yml\n")
     daemon = DaemonProcess(settings)
     try:
-        def ready():
-            context = ssl.create_default_context(cafile=str(ca.ca_file))
-            context.load_cert_chain(str(client.cert), str(client.key))
-            try:
-                with urllib.request.urlopen(f"https://127.0.0.1:{daemon.port}/healthz", timeout=10,
-                                            context=context) as resp:
-                    return resp.status == 200
-            except OSError:
-                assert daemon.proc.poll() is None, daemon.log()
-                return False
-        daemon.wait_for(ready, 30, "the daemon over mutual TLS")
+        context = ssl.create_default_context(cafile=str(ca.ca_file))
+        context.load_cert_chain(str(client.cert), str(client.key))
+
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"https://127.0.0.1:{daemon.port}/healthz", timeout=10,
+                                        context=context) as resp:
+                return resp.status == 200
+        _wait_over_tls(daemon, healthy, "the daemon over mutual TLS")
 
         def reload(*extra: str) -> subprocess.CompletedProcess:
             return subprocess.run([sys.executable, "-m", "monitor.cli", "reload", "--config", str(settings), *extra],

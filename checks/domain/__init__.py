@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
 import dns.rcode
+import dns.rrset
 
 from checks.context import CheckContext
 from checks.domain import transport
@@ -170,9 +171,9 @@ def _facts(resolver: Resolver, domain: str, settings: DomainSettings, ca_file: s
              "mx": [mx.split()[-1].rstrip(".") for mx in records["mx"] if mx.split()[-1] != "."]}
     records["aaaa"] = {kind: {h: bool(_texts(resolver, h, "AAAA")) for h in names} for kind, names in hosts.items()}
     records["a"] = {h: bool(_texts(resolver, h, "A")) for h in hosts["web"]}
+    deadline = resolver.deadline or time.monotonic() + settings.timeout
     if settings.ipv6_connect and ({"ipv6_ns", "ipv6_web", "ipv6_mx"} & set(settings.markers)):
         ports = {"ns": settings.ns_port, "web": settings.web_port, "mx": settings.smtp_port}
-        deadline = resolver.deadline or time.monotonic() + settings.timeout
         tried = [(kind, h) for kind, names in hosts.items() for h in names if records["aaaa"][kind][h]]
         # at once, not one after another: a host whose IPv6 addresses do not answer costs one timeout
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(tried))), thread_name_prefix="ipv6") as pool:
@@ -182,7 +183,7 @@ def _facts(resolver: Resolver, domain: str, settings: DomainSettings, ca_file: s
         for (kind, host), outcome in zip(tried, reached, strict=True):
             records["ipv6"][kind][host] = outcome
     if any(t.strip('"').startswith("v=STSv1") for t in records["mta_sts"]):
-        left = (resolver.deadline or time.monotonic() + settings.timeout) - time.monotonic()
+        left = deadline - time.monotonic()
         records["mta_sts_policy"] = transport.mta_sts_policy(
             resolver, domain, hosts["mx"], port=settings.web_port, timeout=max(0.5, min(2 * settings.query_timeout, left)),
             ca_file=ca_file) if left > 0.5 else {"problems": ["Zeitlimit der Prüfung erreicht"]}
@@ -192,7 +193,7 @@ def _facts(resolver: Resolver, domain: str, settings: DomainSettings, ca_file: s
               "chain": chain.steps, "records_valid": bad_record is None}
     if bad_record:
         dnssec["outcome"] = "bogus"
-    return {"dnssec": dnssec, "records": records, "chain": chain}
+    return {"dnssec": dnssec, "records": records, "chain": chain, "anchors": anchors}
 
 
 def _judge(facts: dict[str, Any], settings: DomainSettings, resolver: Resolver, domain: str) -> dict[str, Marker]:
@@ -218,7 +219,7 @@ def _judge(facts: dict[str, Any], settings: DomainSettings, resolver: Resolver, 
     if not settings.sends_mail and "ipv6_mx" in out and out["ipv6_mx"].state == "unknown":
         out["ipv6_mx"] = Marker.listed("pass", "Domain ohne E-Mail: kein Mailserver nötig")
     out.update(_mail(records, settings, resolver, domain))
-    out.update(_transport(records, settings, resolver, domain, chain))
+    out.update(_transport(records, settings, resolver, domain, chain, facts["anchors"]))
     return out
 
 
@@ -248,7 +249,7 @@ def _ipv6(kind: str, records: dict[str, Any]) -> Marker:
 
 
 def _transport(records: dict[str, Any], settings: DomainSettings, resolver: Resolver, domain: str,
-               chain: Chain) -> dict[str, Marker]:
+               chain: Chain, anchors: dns.rrset.RRset) -> dict[str, Marker]:
     """DKIM of the configured selectors; STARTTLS and DANE on each mail host."""
     out: dict[str, Marker] = {}
     if not {"dkim", "starttls", "dane"} & set(settings.markers):
@@ -297,7 +298,6 @@ def _transport(records: dict[str, Any], settings: DomainSettings, resolver: Reso
     else:
         out["starttls"] = Marker.listed("pass", "; ".join(f"{p['host']}: {p['version']} {p['cipher']}"
                                                           for p in probes), seen)
-    anchors = load_anchors(settings.trust_anchor)
     verdicts = [transport.dane(resolver, chain, p["host"], 25, p.get("certificate") or b"", anchors)  # RFC 7672
                 for p in probes if p.get("offered")]
     if not verdicts:

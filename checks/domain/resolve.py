@@ -365,18 +365,19 @@ class Bridge(dns.resolver.Resolver):
         name = dns.name.from_text(qname) if isinstance(qname, str) else qname
         rtype = dns.rdatatype.RdataType.make(rdtype)
         known = (name, rtype) in self.inner.validated or any(name.is_subdomain(z) for z in self.inner.insecure)
+        def failed(why: str, response: dns.message.Message | None = None) -> dns.resolver.NoNameservers:
+            return dns.resolver.NoNameservers(request=dns.message.make_query(name, rtype),
+                                              errors=[(self.nameservers[0], False, 53, why, response)])
         try:
             got = self.inner.ask(name, rtype, validate=not known)
         except DnsError as exc:
-            raise dns.resolver.NoNameservers(request=dns.message.make_query(name, rtype),
-                                             errors=[(self.nameservers[0], False, 53, str(exc), None)]) from exc
+            raise failed(str(exc)) from exc
         response = got.response
         assert response is not None
         if got.rcode == dns.rcode.NXDOMAIN:
             raise dns.resolver.NXDOMAIN(qnames=[name], responses={name: response})
         if got.rcode != dns.rcode.NOERROR:
-            raise dns.resolver.NoNameservers(request=dns.message.make_query(name, rtype), errors=[
-                (self.nameservers[0], False, 53, dns.rcode.to_text(dns.rcode.Rcode.make(got.rcode)), response)])
+            raise failed(dns.rcode.to_text(dns.rcode.Rcode.make(got.rcode)), response)
         answer = dns.resolver.Answer(name, rtype, dns.rdataclass.IN, cast(dns.message.QueryMessage, response))
         if answer.rrset is None and raise_on_no_answer:
             raise dns.resolver.NoAnswer(response=response)
