@@ -15,6 +15,7 @@ password fields and any field or text showing one.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import math
@@ -178,6 +179,7 @@ class JourneyRun:
         self._submitting = False  # the running step's click submitted a form
         self._refusals_before = 0  # invalid fields and error summaries the page showed before that click
         self._main_frame = ""
+        self._in_step = False  # a step's action and waits run: a timed-out read is the step's timeout
         self._blocked: list[str] = list(journey.never_request)
 
     # ----------------------------------------------------------- set-up
@@ -236,6 +238,7 @@ class JourneyRun:
         self._step_log = []
         blocked_before = self.guard.count() if self.guard is not None else 0
         before = self._state()
+        self._in_step = True
         try:
             self._submitting, self._refusals_before = False, 0
             likely = self._act(step, deadline)
@@ -255,6 +258,8 @@ class JourneyRun:
             outcome.state, outcome.reason = "fail", Reason.ELEMENT_NOT_FOUND.value
             outcome.expected = step.describe()
             outcome.found = "Element nicht bedienbar: " + browser_pool._short(exc)[:200]
+        finally:
+            self._in_step = False
         outcome.seconds = time.monotonic() - t0
         outcome.log = self._log()
         outcome.blocked = ([self.scrub(a["url"]) for a in self.guard.since(blocked_before)]
@@ -450,7 +455,7 @@ class JourneyRun:
         frame in the network log), wait for the new document; if nothing starts within the
         grace (NAVIGATION_GRACE for a link or a submit button, else CLICK_GRACE), the click
         changed the page in place."""
-        if likely and self._state().get("doc") == before:
+        if likely and self._state_in_step().get("doc") == before:
             seen = self._quiet(scripts.READ_DEFAULT)  # the page prevented it: handled in place
             likely = not (isinstance(seen, dict) and seen.get("go") is False)
         grace = time.monotonic() + (NAVIGATION_GRACE if likely else CLICK_GRACE)
@@ -519,13 +524,21 @@ class JourneyRun:
             raise
 
     def _quiet(self, script: str, *args: Any) -> Any:
+        """A script whose failure the step can do without (None then). A timeout is not such a
+        failure while the step runs: chromedriver stops the page's load when a command times out,
+        so the cut-off page would look complete and pass the step: it is the step's timeout."""
         try:
             return self.driver.execute_script(script, *args)
+        except browser_pool.TimeoutException:
+            if self._in_step:
+                raise
+            return None
         except browser_pool.WebDriverException:
             return None
 
     def _stop_loading(self) -> None:
-        self._quiet("window.stop();")
+        with contextlib.suppress(browser_pool.WebDriverException):
+            self.driver.execute_script("window.stop();")
 
     def _poll_log(self) -> list[dict[str, Any]]:
         """The running step's DevTools events so far (read on, kept for the step)."""
