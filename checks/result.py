@@ -79,11 +79,12 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _thaw(value: Any) -> Any:
+def thaw(value: Any) -> Any:
+    """A frozen mapping or sequence (a result's measurements, evidence) as plain dicts and lists."""
     if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
+        return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
-        return [_thaw(v) for v in value]
+        return [thaw(v) for v in value]
     return value
 
 
@@ -158,8 +159,8 @@ class CheckResult:
             "reason": self.reason.value,
             "started_at": self.started_at.astimezone(UTC).isoformat(),
             "duration_seconds": self.duration_seconds,
-            "measurements": _thaw(self.measurements),
-            "evidence": _thaw(self.evidence),
+            "measurements": thaw(self.measurements),
+            "evidence": thaw(self.evidence),
         }
 
     @classmethod

@@ -172,3 +172,24 @@ def test_every_family_exported_per_target_earns_its_place():
     assert ours_as_blackbox <= BLACKBOX_NAMES  # no probe_ name of our own invention
     unread = sorted(name for name in families - BLACKBOX_NAMES if not re.search(rf"\b{name}\b", readers))
     assert unread == [], f"exported per target, read by no dashboard or rule: {unread}"
+
+
+def test_a_targets_lines_are_written_as_prometheus_client_writes_them_whatever_the_label_values():
+    """ResultText renders a target's lines without prometheus_client's Sample objects; the text
+    must stay the one prometheus_client writes, also for values to escape and format characters."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    from monitor.metrics import _samples, _TargetLines
+
+    labels = ["service", "category", "url", "kind", "phase"]
+    values = [["portal", "efa", 'https://x.example/?a="1"&b=%s%d{0}', "availability", "connect"],
+              ["p\\2", "line\nbreak", "https://x.example/\\", "availability", "tls"],
+              ["p3", "efa", "https://x.example/", "availability", ""]]
+    numbers = [0.0, 1.5e-7, 12345678901234.0, float("nan"), float("inf"), 3]
+    ours, theirs = _TargetLines("probe_x", "doc", labels), GaugeMetricFamily("probe_x", "doc", labels=labels)
+    for row in values:
+        for number in numbers:
+            ours.add_metric(row, number)
+            theirs.add_metric(row, number)
+    assert ours.lines() == _samples(theirs)
+    assert ours.lines().count("\n") == len(values) * len(numbers)

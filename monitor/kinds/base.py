@@ -11,11 +11,9 @@ never ask which kind they hold.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from prometheus_client.core import GaugeMetricFamily
+from typing import TYPE_CHECKING, Any, Protocol
 
 from checks.kind import CheckImplementation, Registry
 from checks.result import CheckResult
@@ -30,7 +28,16 @@ if TYPE_CHECKING:
     from monitor.store import Store
 
 TARGET_LABELS = ["service", "category", "url"]
-Families = dict[str, GaugeMetricFamily]
+
+
+class Samples(Protocol):
+    """What a kind's `export` adds samples to: a prometheus_client GaugeMetricFamily, or the
+    daemon's per-target renderer (monitor.metrics), which formats the same lines faster."""
+
+    def add_metric(self, labels: Sequence[str], value: float) -> None: ...
+
+
+Families = Mapping[str, Samples]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
