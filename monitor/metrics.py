@@ -168,6 +168,10 @@ def _target_families[F](kinds: Iterable[Kind], make: Callable[..., F]) -> dict[s
 _TEMPLATES: dict[tuple[str, tuple[str, ...]], tuple[list[int], str]] = {}
 
 
+# kind name -> (the kind, its empty families in export order): made once per kind
+_LAYOUTS: dict[str, tuple[Kind, list[tuple[str, _TargetLines]]]] = {}
+
+
 class _TargetLines:
     """One family of one target's exposition, for `ResultText`: takes `add_metric` as
     GaugeMetricFamily does and writes the lines `_samples` writes for it (label names sorted,
@@ -185,6 +189,12 @@ class _TargetLines:
             template = _TEMPLATES[key] = (order, f"{name}{{{text}}} " if labels else f"{name} ")
         self._template = template
         self._rows: list[tuple[Sequence[str], float]] = []
+
+    def empty(self) -> _TargetLines:
+        """A family like this one, without samples (the template shared)."""
+        other = _TargetLines.__new__(_TargetLines)
+        other._template, other._rows = self._template, []
+        return other
 
     def add_metric(self, labels: Sequence[str], value: float) -> None:
         self._rows.append((labels, value))
@@ -381,7 +391,10 @@ def _stamp(target: ResolvedService, kind: Kind, item: LatestState) -> tuple[Any,
 
 def _rendered(target: ResolvedService, kind: Kind, item: LatestState) -> tuple[tuple[Any, ...], dict[str, str]]:
     """One target's exposition lines by family, stamped with what they show."""
-    families = _target_families([kind], _TargetLines)
+    layout = _LAYOUTS.get(kind.name)
+    if layout is None or layout[0] is not kind:
+        layout = _LAYOUTS[kind.name] = (kind, list(_target_families([kind], _TargetLines).items()))
+    families = {name: f.empty() for name, f in layout[1]}
     _export_target(families, target, kind, item)
     return _stamp(target, kind, item), {name: f.lines() for name, f in families.items() if f._rows}
 
