@@ -378,7 +378,6 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
     zahlung_routes = {"/": Page(body=html("<main><h1>ePayBL</h1></main>")),
                       "/bezahlen": Page(body=html("<main><h1>Bezahlung mit ePayBL</h1></main>"))}
     webhook = Webhook()
-    am_port, prom_port, daemon_port = free_port(), free_port(), free_port()
     tls = (pair.cert, pair.key)
     with contextlib.ExitStack() as konto_site, contextlib.closing(webhook), \
             site(routes, tls=tls, plain=False) as port, site(zahlung_routes, tls=tls, plain=False, port=zahlung_port), \
@@ -388,6 +387,9 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
                   f'trust_anchor: "{dns.trust_anchor}", query_timeout: 3s, smtp_port: {dns.smtp_starttls}, '
                   f'ns_port: {dns.ipv6_ports()["ns_port"]}, web_port: {dns.web_port}, ca_file: "{dns.web_ca}", '
                   'dkim_selectors: [sel1, ed]}')
+        # picked just before the processes bind them: a port picked before the estate started (seconds)
+        # was once taken meanwhile by another worker's daemon, and Prometheus scraped that one
+        am_port, prom_port, daemon_port = free_port(), free_port(), free_port()
         settings = write_daemon(tmp_path, f"https://127.0.0.1:{port}", ca.ca_file, daemon_port,
                                 base_services(f"https://127.0.0.1:{port}", konto_base, zahlung_base, ca.ca_file), domain)
         (tmp_path / "am").mkdir()
