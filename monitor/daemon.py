@@ -317,16 +317,16 @@ class Scheduling(Process):
 
     # ------------------------------------------------------------------ HTTP and lifecycle
 
-    def metrics_text(self) -> bytes:
+    def metrics_pieces(self) -> Sequence[str]:
         # Only the leader exports the fleet's results: a standby scheduler never doubles the series.
-        return self.results_text.text() if self.leader else b""
+        return self.results_text.pieces() if self.leader else ()
 
     def _prerender(self) -> None:
         """Render every target's exposition for the catalog just applied, in the background,
         so the first scrape after a start or reload only joins what is rendered, as every
         other does (rendering 10,000 targets takes 2 s; a scrape meanwhile waits for it)."""
         if self.leader:
-            threading.Thread(target=self.results_text.text, name="metrics-prerender", daemon=True).start()
+            threading.Thread(target=self.results_text.pieces, name="metrics-prerender", daemon=True).start()
 
     def healthy(self) -> tuple[bool, str]:
         if not self.scheduler.running:

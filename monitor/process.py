@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -65,10 +65,13 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(mallopt(-8, arenas))  # M_ARENA_MAX
 
 
+WRITE_BATCH = 256 * 1024  # characters of exposition text encoded and written at a time
+
+
 def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]],
                     reload: Callable[[], list[str]] | None = None,
                     may_reload: Callable[[str, str | None], str | None] | None = None,
-                    extra: Callable[[], bytes] | None = None,
+                    extra: Callable[[], Sequence[str]] | None = None,
                     status: Callable[[str, str | None, str | None], Response] | None = None,
                     web: Live | None = None,
                     ) -> type[http.server.BaseHTTPRequestHandler]:
@@ -94,10 +97,12 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
                                                             "WWW-Authenticate": 'Basic realm="egov-monitor"'})
             elif path == "/metrics":
                 try:
-                    self._send(200, generate_latest(registry) + (extra() if extra else b""), CONTENT_TYPE_LATEST)
+                    head, pieces = generate_latest(registry), (extra() if extra else ())
                 except Exception as exc:
                     log.error("metrics collection failed: %s", exc)
                     self._send(500, b"metrics collection failed\n")
+                    return
+                self._send_pieces(head, pieces, CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 ok, why = healthy()
                 self._send(200 if ok else 503, (why + "\n").encode())
@@ -108,6 +113,28 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
                            + (b" POST /-/reload\n" if reload else b"\n"))
             else:
                 self._send(404, b"not found\n")
+
+        def _send_pieces(self, head: bytes, pieces: Sequence[str], ctype: str) -> None:
+            """`head` and then `pieces` (UTF-8), written a batch at a time: the exposition of a
+            large catalog is never joined into one string, nor encoded as a whole."""
+            length = len(head) + sum(len(p) if p.isascii() else len(p.encode()) for p in pieces)
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            self.wfile.write(head)
+            batch: list[str] = []
+            size = 0
+            for piece in pieces:
+                batch.append(piece)
+                size += len(piece)
+                if size >= WRITE_BATCH:
+                    self.wfile.write("".join(batch).encode())
+                    batch, size = [], 0
+            if batch:
+                self.wfile.write("".join(batch).encode())
 
         def do_POST(self) -> None:
             if reload is None or self.path.split("?", 1)[0] != "/-/reload":
@@ -214,9 +241,9 @@ class Process:
     def healthy(self) -> tuple[bool, str]:
         return True, "ok"
 
-    def metrics_text(self) -> bytes:
-        """Exposition text served after the registry's (rendered by the process itself)."""
-        return b""
+    def metrics_pieces(self) -> Sequence[str]:
+        """Exposition text served after the registry's (rendered by the process itself), in pieces."""
+        return ()
 
     def serve(self, listen: tuple[str, int], reload: Callable[[], list[str]] | None = None) -> None:
         """Start /metrics and /healthz (and POST /-/reload, from the addresses and with the token
@@ -232,7 +259,7 @@ class Process:
             self.status_process.configure(self.config)
         live = Live(web) if web is not None else None  # read anew when its files change, as the toolkit does
         self.http = serve_http(listen, metrics_handler(self.registry, self.healthy, reload, may_reload,
-                                                       self.metrics_text,
+                                                       self.metrics_pieces,
                                                        self.status_site.respond if self.status_site else None, live),
                                self.status_process, live if web is not None and web.context is not None else None)
 

@@ -331,7 +331,7 @@ def test_the_first_scrape_after_a_start_or_reload_finds_every_target_rendered(tm
 
     def scraped(daemon) -> str:
         before = len(renderings)
-        text = daemon.metrics_text().decode()
+        text = "".join(daemon.metrics_pieces())
         assert renderings[before:] == [], "the scrape rendered"
         return text
 
@@ -381,5 +381,52 @@ def test_a_reload_says_that_changed_pools_wait_for_a_restart(tmp_path, http_serv
             assert daemon.reload() == []
         assert "pools wurde geändert" in caplog.text and "Neustart" in caplog.text
         assert daemon.config.settings.pools.http == 48  # the rest of the configuration is applied
+    finally:
+        daemon.stop()
+
+
+def test_metrics_are_served_in_batches_exactly_as_rendered(tmp_path, http_server, monkeypatch):
+    """/metrics writes the registry and then the targets' rendered lines a batch at a time
+    (10,000 targets are 27 MB: never joined into one string, never encoded as a whole). What
+    arrives is the exposition byte for byte, Content-Length counts bytes, not characters
+    (a catalog's names and operators have umlauts), and HEAD sends the headers alone."""
+    import http.client
+
+    import monitor.process
+    from monitor.daemon import Daemon
+
+    monkeypatch.setattr(monitor.process, "WRITE_BATCH", 300)  # many batches, a piece split from its neighbours
+    services = "".join(
+        service_yaml(sid, [f"{http_server}/ok?ort={sid}"], interval="60s").replace(f"name: Dienst {sid}", f"name: {name}")
+        .replace("operator: Land Saarland", "operator: Kreisstadt Saarlouis – Bürgerbüro")
+        for sid, name in (("portal", "Bürgerportal Saarbrücken"), ("kfz", "Kfz-Zulassung „Straße“ ⚙"),
+                          ("wohngeld", "Wohngeld")))
+    settings = write_daemon_config(tmp_path, services)
+    daemon = Daemon(settings, KINDS)
+    try:
+        daemon.start()
+        end = time.monotonic() + 60
+        while len(daemon.latest()) < 3:
+            assert time.monotonic() < end, "no results"
+            time.sleep(0.05)
+        host, port = daemon.http.server_address[:2]
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 200
+        assert int(response.getheader("Content-Length")) == len(body)
+        text = body.decode("utf-8")
+        ours = "".join(daemon.metrics_pieces())
+        assert len(ours.encode()) > 10 * 300 and text.endswith(ours), "the targets' families follow the registry's"
+        registry_part = text[:-len(ours)]
+        assert 'name="Kfz-Zulassung „Straße“ ⚙",operator="Kreisstadt Saarlouis – Bürgerbüro"' in text
+        assert len(re.findall(r"^probe_success\{.*\} 1\.0$", text, re.M)) == 3
+        assert "process_cpu_seconds_total" in registry_part
+        conn.request("HEAD", "/metrics")
+        response = conn.getresponse()
+        assert response.status == 200 and response.read() == b""
+        assert int(response.getheader("Content-Length")) >= len(body) - 200  # (a sample may have moved on)
+        conn.close()
     finally:
         daemon.stop()
