@@ -4,6 +4,7 @@ field and a German message with what would be accepted. Used by `monitor.config`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -51,19 +52,14 @@ class _LineIndex:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._root: yaml.Node | None = None
-        self._composed = False
 
-    @property
+    @functools.cached_property
     def root(self) -> yaml.Node | None:
-        if not self._composed:
-            loader = _LOADER(self.text)
-            try:
-                self._root = loader.get_single_node()
-            finally:
-                loader.dispose()
-            self._composed = True
-        return self._root
+        loader = _LOADER(self.text)
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
 
     def line(self, path: tuple[Any, ...]) -> int | None:
         node = self.root
