@@ -240,6 +240,12 @@ def network_events(entries: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dic
         yield str(msg.get("method")), msg.get("params") or {}
 
 
+# A Unix socket's path holds at most 107 bytes; Chromium puts its profile's singleton socket at
+# $TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket (45 bytes after $TMPDIR, some to spare).
+SOCKET_PATH_MAX = 108
+SINGLETON_PATH_EXTRA = 52
+
+
 class BrowserSession:
     """One WebDriver session, with the chromedriver process group behind it when local."""
 
@@ -260,7 +266,11 @@ class BrowserSession:
         self._timeouts: tuple[float, float] | None = None
         url = str(settings.remote_url).rstrip("/") if settings.remote_url else None
         if url is None:
-            url = self._start_local()
+            try:
+                url = self._start_local()
+            except BaseException:
+                self.kill()  # the profile and any process started so far go with it
+                raise
         options = webdriver.ChromeOptions()
         for flag in CHROMIUM_FLAGS + (RECORDING_FLAGS if record else ()):
             options.add_argument(flag)
@@ -333,14 +343,22 @@ class BrowserSession:
                 f"chromedriver nicht gefunden unter {driver}; Debian-Paket chromium-driver installieren "
                 "oder browser.chromedriver / browser.remote_url in settings.yaml setzen")
         self._profile = tempfile.mkdtemp(prefix="egov-monitor-chromium-")
-        env = None
+        # Chromium's own temporary directories (the profile's singleton socket, scoped dirs) go
+        # inside the profile: a session that is killed (timeout, memory, hostile page) cannot
+        # clean them up itself, and a daemon would leave hundreds an hour in /tmp. Not when the
+        # socket's path would pass the kernel's limit (a long $TMPDIR): Chromium would not start.
+        env = dict(os.environ)
+        own_tmp = os.path.join(self._profile, "t")
+        if len(own_tmp.encode()) + SINGLETON_PATH_EXTRA < SOCKET_PATH_MAX:
+            os.mkdir(own_tmp, 0o700)
+            env["TMPDIR"] = own_tmp
         if self.settings.ca_files:  # Chromium on Linux trusts what $HOME/.pki/nssdb trusts
             home = os.path.join(self._profile, "home")
             try:
                 trust_in_nssdb(os.path.join(home, ".pki", "nssdb"), self.settings.ca_files)
             except TrustError as exc:
                 raise BrowserUnavailable(str(exc)) from exc
-            env = dict(os.environ, HOME=home)
+            env["HOME"] = home
         port = _free_port()
         # A session of its own, so one killpg ends chromedriver and every Chromium process it started.
         self._process = subprocess.Popen(
@@ -354,7 +372,6 @@ class BrowserSession:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return f"http://127.0.0.1:{port}"
             time.sleep(0.02)
-        self.kill()
         raise BrowserUnavailable(f"chromedriver {driver} antwortete nicht innerhalb von {self.settings.start_timeout:g}s")
 
     @property

@@ -442,6 +442,49 @@ def test_killed_chromedriver_is_replaced(hostile):
     assert pool.live_processes() == []
 
 
+def test_killed_and_failed_sessions_leave_nothing_in_the_temporary_directory(hostile, tmp_path, monkeypatch):
+    # Chromium keeps its singleton socket and scoped dirs in $TMPDIR and removes them only on a
+    # polite quit: a daemon whose sessions are killed (timeouts, memory, hostile pages) left
+    # hundreds of /tmp/org.chromium.Chromium.* an hour. They belong inside the session's profile.
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="egov-t-", dir="/tmp"))  # short: a socket's path has a limit
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    pool = BrowserPool(BrowserSettings(), 1)
+    try:
+        assert scan(pool, hostile + "/clean").scanned
+        assert [p.name for p in tmp.iterdir()] and all(p.name.startswith("egov-monitor-chromium-") for p in tmp.iterdir())
+        (pid,) = pool.live_processes()
+        os.killpg(pid, signal.SIGKILL)
+        assert scan(pool, hostile + "/clean").scanned
+    finally:
+        pool.close()
+    assert pool.live_processes() == []
+    # a chromedriver that exits at once: its profile goes too
+    broken = tmp_path / "chromedriver"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    failing = BrowserPool(BrowserSettings(chromedriver=broken), 1)
+    result = a11y.run(Target("svc", hostile + "/clean"), AccessibilitySettings(), CheckContext(browser=failing))
+    failing.close()
+    assert result.state is State.UNKNOWN and "beendete sich sofort" in result.evidence["detail"]
+    assert sorted(p.name for p in tmp.iterdir()) == []
+    # a $TMPDIR of 55 bytes: Chromium's socket fits in it, not inside the profile; Chromium still starts
+    deep = tmp / ("x" * (54 - len(str(tmp))))
+    deep.mkdir()
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    pool = BrowserPool(BrowserSettings(), 1)
+    try:
+        assert scan(pool, hostile + "/clean").scanned
+    finally:
+        pool.close()
+        assert not [p for p in deep.iterdir() if p.name.startswith("egov-monitor-chromium-")]
+        shutil.rmtree(tmp)
+
+
 def test_sessions_are_reused_and_recycled_after_their_page_quota(hostile):
     pool = BrowserPool(BrowserSettings(recycle_after_pages=3), 1)
     try:
