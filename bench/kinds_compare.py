@@ -6,8 +6,11 @@ fold asks the kind for its digest and latency) and every /metrics scrape (each k
 its own families). Both sides store the same synthetic results of all four kinds for
 `--services` services in a fresh SQLite store and then scrape /metrics `--scrapes` times,
 each side in its own process with its own code (`git worktree` of `--base`), alternating
-for `--rounds` rounds. Printed: results stored per second and milliseconds per scrape of
-each side (median over the rounds) and the ratios (this tree / base; above 1 is faster).
+for `--rounds` rounds. Each side scrapes as its daemon serves /metrics: through
+`ResultText` (lines rendered as results commit, joined at the scrape; a base older than it
+through its registry's `ResultCollector`), timed with every target's result new since the
+last scrape, and again with none. Printed: results stored per second and milliseconds per scrape of each side
+(median over the rounds) and the ratios (this tree / base; above 1 is faster).
 
     python -m bench.kinds_compare [--base e6414d2] [--rounds 3] [--services 200] [--scrapes 20]
 """
@@ -82,18 +85,47 @@ def worker(services: int, scrapes: int, directory: str) -> None:
     for r in results:
         store.record(r)
     store_seconds = time.perf_counter() - start
-    registry = CollectorRegistry()
-    registry.register(ResultCollector(store, lambda: config))
-    size = len(generate_latest(registry))
-    start = time.perf_counter()
-    for _ in range(scrapes):
-        generate_latest(registry)
-    scrape_seconds = (time.perf_counter() - start) / scrapes
-    store.close()
     import monitor.metrics
 
+    steady_ms = None
+    if hasattr(monitor.metrics, "ResultText"):
+        # As the daemon serves a scrape (since e6414d2's time): its newest results in memory (LatestCache), each
+        # target's lines rendered when its result commits (ResultText.update), joined at the scrape.
+        # Timed as the worst case, every target's result new since the last scrape (update of all,
+        # then the join); and the steady case, nothing new (the join alone).
+        latest = monitor.metrics.LatestCache(store)
+        served = monitor.metrics.ResultText(latest, lambda: config)
+
+        def joined() -> bytes:  # what the daemon writes: pieces since 2026-12-06, before that text()
+            return "".join(served.pieces()).encode() if hasattr(served, "pieces") else served.text()
+
+        def scrape() -> bytes:
+            served.update(latest())
+            return joined()
+        reference = CollectorRegistry()
+        reference.register(ResultCollector(store, lambda: config))
+        body = scrape()
+        assert body == generate_latest(reference), "ResultText differs from ResultCollector"
+        size = len(body)
+        start = time.perf_counter()
+        for _ in range(scrapes):
+            joined()
+        steady_ms = (time.perf_counter() - start) / scrapes * 1000
+    else:  # a base before ResultText: the registry's collector, read from the store at each scrape
+        registry = CollectorRegistry()
+        registry.register(ResultCollector(store, lambda: config))
+
+        def scrape() -> bytes:
+            return generate_latest(registry)
+        size = len(scrape())
+    start = time.perf_counter()
+    for _ in range(scrapes):
+        scrape()
+    scrape_seconds = (time.perf_counter() - start) / scrapes
+    store.close()
+
     print(json.dumps({"results_per_second": len(results) / store_seconds, "scrape_ms": scrape_seconds * 1000,
-                      "metrics_bytes": size, "code": monitor.metrics.__file__}))
+                      "steady_scrape_ms": steady_ms, "metrics_bytes": size, "code": monitor.metrics.__file__}))
 
 
 def main() -> None:
@@ -112,14 +144,20 @@ def main() -> None:
     figures = side_by_side(args.base, args.rounds, lambda work: [
         str(ROOT / "bench" / "kinds_compare.py"), "--worker", str(work), "--services", str(args.services),
         "--scrapes", str(args.scrapes)])
-    med = {side: {k: statistics.median(f[k] for f in rows) for k in rows[0]} for side, rows in figures.items()}
+    med = {side: {k: statistics.median(f[k] for f in rows) for k in rows[0] if rows[0][k] is not None
+                  and not isinstance(rows[0][k], str)} for side, rows in figures.items()}
     print(f"kinds redesign, {args.services} services x 4 kinds, {args.rounds} rounds (median):")
     print(f"  results stored per second: base {med['base']['results_per_second']:.0f}, "
           f"this {med['this']['results_per_second']:.0f}, "
           f"ratio {med['this']['results_per_second'] / med['base']['results_per_second']:.2f}x")
     print(f"  /metrics scrape: base {med['base']['scrape_ms']:.1f} ms, this {med['this']['scrape_ms']:.1f} ms, "
           f"ratio {med['base']['scrape_ms'] / med['this']['scrape_ms']:.2f}x "
-          f"({med['this']['metrics_bytes']:.0f} vs {med['base']['metrics_bytes']:.0f} bytes)")
+          f"({med['this']['metrics_bytes']:.0f} vs {med['base']['metrics_bytes']:.0f} bytes; each side as its daemon "
+          "serves it, here every target's result new since the last scrape)")
+    if "steady_scrape_ms" in med["this"] and "steady_scrape_ms" in med["base"]:
+        print(f"  /metrics scrape with no new result: base {med['base']['steady_scrape_ms']:.1f} ms, "
+              f"this {med['this']['steady_scrape_ms']:.1f} ms, "
+              f"ratio {med['base']['steady_scrape_ms'] / med['this']['steady_scrape_ms']:.2f}x")
 
 
 if __name__ == "__main__":
