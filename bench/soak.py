@@ -194,6 +194,13 @@ def scalar(text: str, name: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
+def browser_tmp() -> set[str]:
+    """The browser sessions' directories in the temporary directory: their profiles, and what
+    Chromium itself puts there (a killed session left its singleton socket's directory behind)."""
+    return {p for p in os.listdir(tempfile.gettempdir())
+            if p.startswith(("egov-monitor-chromium-", "org.chromium.Chromium."))}
+
+
 def slope(xs: list[float], ys: list[float]) -> float:
     n = len(xs)
     mx, my = sum(xs) / n, sum(ys) / n
@@ -228,6 +235,7 @@ def main() -> None:
         threading.Thread(target=flap, daemon=True).start()
         daemon = DaemonProcess(settings, log_level="WARNING")
         rows = []
+        tmp_before = browser_tmp()
         try:
             daemon.wait_ready(timeout=60)
             started = time.monotonic()
@@ -235,8 +243,8 @@ def main() -> None:
                   f"(availability every {60 / factor:.2f} s, hourly checks every {hour_wall:.0f} s), "
                   f"{args.hours} simulated hours = {args.hours * hour_wall / 60:.0f} min wall", flush=True)
             print(f"{'h':>3} {'RSS MB':>7} {'fds':>5} {'thr':>4} {'chrome':>6} {'chr MB':>7} {'lag p99':>8} "
-                  f"{'browser':>8} {'stored/h':>9} {'store MB':>9}   (lag p99: availability; browser: "
-                  "accessibility and DSGVO)", flush=True)
+                  f"{'browser':>8} {'stored/h':>9} {'store MB':>9} {'tmp':>4}   (lag p99: availability; browser: "
+                  "accessibility and DSGVO; tmp: browser directories in the temporary directory)", flush=True)
             last_text = daemon.get("/metrics")[1]
             last_written = scalar(last_text, "egov_store_written_results_total")
             lag, browser = "egov_scheduler_lag_seconds", ("accessibility", "gdpr")
@@ -267,11 +275,11 @@ def main() -> None:
                        "threads": status.get("Threads", 0), "chrome": len(chrome), "chrome_rss": chrome_rss,
                        "lag_p99": quantile(0.99, histogram(last_text, lag), lag_now),
                        "browser_p99": quantile(0.99, histogram(last_text, lag, browser), histogram(text, lag, browser)),
-                       "stored": written - last_written, "store_mb": size}
+                       "stored": written - last_written, "store_mb": size, "tmp": len(browser_tmp() - tmp_before)}
                 rows.append(row)
                 print(f"{hour:>3} {row['rss']:>7.1f} {row['fds']:>5} {row['threads']:>4} {row['chrome']:>6} "
                       f"{row['chrome_rss']:>7.1f} {row['lag_p99']:>7.3f}s {row['browser_p99']:>7.1f}s "
-                      f"{row['stored']:>9.0f} {row['store_mb']:>9.1f}", flush=True)
+                      f"{row['stored']:>9.0f} {row['store_mb']:>9.1f} {row['tmp']:>4}", flush=True)
                 last_text, last_written = text, written
             whole_p99 = quantile(0.99, first_lag, histogram(last_text, lag))
         finally:
@@ -292,6 +300,9 @@ def main() -> None:
         print(f"  threads: {thr_day:+.1f} per day (range {min(r['threads'] for r in warm)}-"
               f"{max(r['threads'] for r in warm)})")
         print(f"  browser processes: range {min(r['chrome'] for r in warm)}-{max(r['chrome'] for r in warm)}")
+        left = browser_tmp() - tmp_before
+        print(f"  browser directories in {tempfile.gettempdir()}: at most {max(r['tmp'] for r in rows)} while running "
+              f"(one per live session), {len(left)} left after the stop (goal 0) -> {'OK' if not left else 'ZU HOCH'}")
         print(f"  scheduling lag p99 of availability over the whole run: {whole_p99:.3f} s (goal under 1 s) "
               f"-> {'OK' if whole_p99 < 1 else 'ZU HOCH'}; worst simulated hour {max(r['lag_p99'] for r in rows):.3f} s")
         print(f"  results stored: {sum(r['stored'] for r in rows):.0f}; store {rows[-1]['store_mb']:.1f} MB; "
