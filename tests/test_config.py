@@ -271,3 +271,26 @@ def test_a_choice_lists_what_is_allowed_in_german(tmp_path):
     issues = _issues(tmp_path, GOOD.replace("category: basisdienst", "category: kommunal"))
     assert issues[0].field == "services.0.category"
     assert issues[0].message == "nicht erlaubt; erlaubt: 'efa', 'basisdienst' oder 'kommune'"
+
+
+@pytest.mark.parametrize("userinfo", ["betrieb:Geheim%21Wort@", "token-abc123@", ":nurpasswort@"])
+def test_credentials_in_a_target_url_are_refused_without_showing_them(tmp_path, userinfo):
+    # A target's URL is a label of every metric, a key in the store and shown on the status page
+    # and in the report: a password in it would be published. Refused with the line and the fix,
+    # and the error (which the daemon also logs on a reload) does not repeat the secret.
+    secret = userinfo.rstrip("@").split(":")[-1] or userinfo
+    catalog = GOOD.replace("urls: [https://portal.example.invalid/,", f"urls: [https://{userinfo}portal.example.invalid/,")
+    path = write_config(tmp_path, catalog, "catalog: [catalog.yaml]\ncanaries:\n  urls: [https://kanarien.example.invalid/]\n")
+    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert "catalog.yaml:13" in proc.stderr and "services.0.urls" in proc.stderr, proc.stderr
+    assert "Zugangsdaten in der URL https://…@portal.example.invalid/" in proc.stderr, proc.stderr
+    assert "ohne benutzer:passwort@" in proc.stderr
+    assert secret not in proc.stdout + proc.stderr
+
+
+def test_credentials_in_a_canary_url_are_refused(tmp_path):
+    issues = _issues(tmp_path, GOOD, "catalog: [catalog.yaml]\ncanaries:\n  urls: [https://a:b@kanarien.example.invalid/]\n")
+    assert [(i.file.endswith("settings.yaml"), i.field, i.line) for i in issues] == [(True, "canaries.urls", 3)], issues
+    assert "Zugangsdaten" in issues[0].message and "a:b" not in issues[0].message

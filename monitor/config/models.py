@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -49,10 +50,27 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- settings
 
 
+def _no_credentials(urls: list[AnyHttpUrl]) -> None:
+    """A target's URL is a label of every metric, a key in the store and shown on the status page
+    and in the report: a user name or password in it would be published with it."""
+    for url in urls:
+        if url.username or url.password:
+            parts = urlsplit(str(url))
+            shown = urlunsplit(parts._replace(netloc="…@" + parts.netloc.rsplit("@", 1)[1]))
+            raise ValueError(f"Zugangsdaten in der URL {shown}: sie stünden in Metriken, Ergebnisspeicher, Statusseite "
+                             "und Bericht. Die URL ohne benutzer:passwort@ angeben (für den Proxy: proxy.credentials_file)")
+
+
 class CanarySettings(_Model):
     """Reference targets that tell a monitor-side network failure from a service outage."""
 
     urls: list[AnyHttpUrl] = Field(default_factory=list, description="Independent reference URLs.")
+
+    @field_validator("urls")
+    @classmethod
+    def _plain_urls(cls, urls: list[AnyHttpUrl]) -> list[AnyHttpUrl]:
+        _no_credentials(urls)
+        return urls
     min_failing: int = Field(0, ge=0, description="How many must fail to blame the monitor's network; 0 = all of them.")
     interval: PositiveDuration = Field(60.0, description="How often the canaries are probed on their own.")
     timeout: PositiveDuration = Field(5.0)
@@ -375,6 +393,7 @@ class Service(_Model):
     @field_validator("urls")
     @classmethod
     def _unique_urls(cls, urls: list[AnyHttpUrl]) -> list[AnyHttpUrl]:
+        _no_credentials(urls)
         seen = [str(u) for u in urls]
         dupes = {u for u in seen if seen.count(u) > 1}
         if dupes:
