@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
 os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
@@ -323,8 +324,11 @@ class BrowserSession:
         options.accept_insecure_certs = settings.accept_insecure_certs
         options.unhandled_prompt_behavior = "dismiss"  # an alert() on load must not block the session
         options.page_load_strategy = "normal"
+        # A Grid's basic authentication (user:password@ in remote_url) goes to Selenium as
+        # credentials, the address without them: it is what errors, evidence and logs show.
+        url, user, password = _split_userinfo(url)
         config = ClientConfig(remote_server_addr=url, timeout=command_timeout,  # type: ignore[arg-type]  # float seconds work
-                              keep_alive=True)
+                              keep_alive=True, username=user, password=password)
         try:
             self.driver = webdriver.Remote(command_executor=url, options=options, client_config=config)
         except Exception as exc:
@@ -465,6 +469,15 @@ class BrowserSession:
 def _quiet(fn: Callable[[], Any]) -> None:
     with contextlib.suppress(Exception):
         fn()
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """The address without `user:password@`, and the two (percent-decoded; None when absent)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    shown = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return shown, unquote(parts.username or ""), unquote(parts.password or "")
 
 
 def _short(exc: BaseException) -> str:

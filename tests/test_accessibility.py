@@ -503,6 +503,45 @@ def test_missing_chromedriver_is_a_clear_error(tmp_path):
     assert "chromedriver nicht gefunden" in result.evidence["detail"] and "chromium-driver" in result.evidence["detail"]
 
 
+def test_a_grid_password_in_remote_url_is_sent_as_basic_auth_and_stays_out_of_the_evidence():
+    # Selenium Grid's basic authentication goes in remote_url: the Grid gets it as an
+    # Authorization header; the failure every browser check then stores (and the report shows)
+    # names the Grid without it.
+    import base64
+    import http.server
+
+    seen: list[str | None] = []
+
+    class Grid(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(self.headers.get("Authorization"))
+            body = json.dumps({"value": {"error": "session not created", "message": "kein Knoten frei"}}).encode()
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Grid)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        pool = BrowserPool(BrowserSettings(remote_url=f"http://grid:Grid%3AGeheimnis@127.0.0.1:{port}/"), 1)
+        result = a11y.run(Target("svc", "http://127.0.0.1:9/"), AccessibilitySettings(), CheckContext(browser=pool))
+        pool.close()
+    finally:
+        server.shutdown()
+    assert seen and seen[0] == "Basic " + base64.b64encode(b"grid:Grid:Geheimnis").decode()
+    assert result.state is State.UNKNOWN
+    detail = json.dumps(result.to_dict())
+    assert f"Browser-Sitzung nicht gestartet (http://127.0.0.1:{port})" in result.evidence["detail"], detail
+    assert "Geheimnis" not in detail
+
+
 # --------------------------------------------------------------------------- remote WebDriver
 
 

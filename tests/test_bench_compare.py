@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
     ("kinds_compare", ["--rounds", "1", "--services", "5", "--scrapes", "2"]),
     ("domain", ["--rounds", "1", "--generated", "3"]),
     ("report", ["--services", "3", "--dir", "{tmp}/report"]),
-    ("statuspage", ["--services", "10", "--dir", "{tmp}/statuspage", "--load", "3", "--settle", "12"]),
+    ("statuspage", ["--services", "10", "--dir", "{tmp}/statuspage", "--load", "3", "--settle", "4"]),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_benchmark_runs_in_a_tiny_configuration(module, args, tmp_path):
     out = run_bench(module, *(a.format(tmp=tmp_path) for a in args), tmp_path=tmp_path)

@@ -15,8 +15,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 @pytest.mark.parametrize(("module", "args"), [
     ("availability", ["--urls", "40", "--concurrency", "4", "--duration", "1", "--rounds", "1",
                       "--delay-concurrency", "4", "--delay-rounds", "1"]),
-    ("daemon_e2e", ["--targets", "40", "--interval", "4", "--measure", "8"]),
-    ("daemon_e2e", ["--targets", "40", "--interval", "4", "--measure", "8", "--locations", "2"]),
+    ("daemon_e2e", ["--targets", "40", "--interval", "2", "--measure", "4"]),
+    ("daemon_e2e", ["--targets", "40", "--interval", "2", "--measure", "4", "--locations", "2"]),
     ("scaleout", ["--jobs", "60", "--threads", "4", "--duration", "1"]),
     ("security", ["--cases", "40", "--rounds", "1"]),
 ], ids=lambda v: v if isinstance(v, str) else "")
