@@ -261,19 +261,12 @@ class ResultCollector(Collector):
 
     def _current(self, config: Config) -> Iterator[tuple[ResolvedService, Kind, LatestState]]:
         """The newest result of each target the catalog runs now (a removed one is not exported)."""
-        services = config.services
-        targets: dict[tuple[str, str], set[str]] = {}
+        targets, kinds = self._configured(config), config.kinds
         for item in self._latest():
             result: CheckResult = item.result
-            target = services.get(result.service_id)
-            kind = config.kinds.get(result.kind)
-            if target is None or kind is None or result.kind not in target.checks:
-                continue
-            key = (target.id, kind.name)
-            if key not in targets:
-                targets[key] = set(kind.check.urls(target.urls, target.checks[kind.name]))
-            if result.url in targets[key]:
-                yield target, kind, item
+            found = targets.get((result.service_id, str(result.kind), result.url))
+            if found is not None:
+                yield found[0], kinds[found[1]], item
 
     @staticmethod
     def _used(config: Config) -> list[Kind]:
@@ -331,13 +324,13 @@ class ResultText(ResultCollector):
         """Render these targets now (their results just committed)."""
         config = self._config()
         with self._lock:
+            targets, kinds = self._configured(config), config.kinds
             for item in items:
                 result = item.result
-                target, kind = config.services.get(result.service_id), config.kinds.get(result.kind)
-                if target is None or kind is None or result.kind not in target.checks or \
-                        result.url not in kind.check.urls(target.urls, target.checks[kind.name]):
-                    continue
-                self._cache[(target.id, kind.name, result.url)] = _rendered(target, kind, item)
+                key = (result.service_id, str(result.kind), result.url)
+                found = targets.get(key)
+                if found is not None:
+                    self._cache[key] = _rendered(found[0], kinds[found[1]], item)
 
     def text(self) -> bytes:
         return "".join(self.pieces()).encode()
