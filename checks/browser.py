@@ -46,7 +46,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.timeouts import Timeouts
 from selenium.webdriver.remote.client_config import ClientConfig
 
-from checks.browser_host import TrustError, tree_rss, trust_in_nssdb
+from checks.browser_host import MemoryGauge, TrustError, trust_in_nssdb
 from checks.settings import ByteSize, PositiveDuration
 
 log = logging.getLogger(__name__)
@@ -106,19 +106,21 @@ DIALOG_RECORDER = r"""
 })();
 """
 
-# What the dialogs of the current document and its same-origin frames were (see DIALOG_RECORDER).
-DIALOGS_READ = r"""
-const out = []; let dropped = 0;
-const visit = (w, depth) => {
-  try {
-    const log = w.__egovDialogs;
-    if (log) { out.push(...log); dropped += log.dropped || 0; }
-    if (depth < 30) for (let i = 0; i < w.frames.length; i++) visit(w.frames[i], depth + 1);
-  } catch (e) {}
-};
-visit(window, 0);
-return {dialogs: out.slice(0, 50), dropped: dropped + Math.max(0, out.length - 50)};
-"""
+# What the dialogs of the current document and its same-origin frames were (see DIALOG_RECORDER):
+# an expression for a page's own scripts (checks.page's PAGE_FACTS reads it with the page's facts,
+# in the same round trip).
+DIALOGS_OF = r"""((top) => {
+  const out = []; let dropped = 0;
+  const visit = (w, depth) => {
+    try {
+      const log = w.__egovDialogs;
+      if (log) { out.push(...log); dropped += log.dropped || 0; }
+      if (depth < 30) for (let i = 0; i < w.frames.length; i++) visit(w.frames[i], depth + 1);
+    } catch (e) {}
+  };
+  visit(top, 0);
+  return {dialogs: out.slice(0, 50), dropped: dropped + Math.max(0, out.length - 50)};
+})(window)"""
 
 
 MEMORY_POLL = 0.1  # seconds between two looks at a session's memory (a page can grow ~0.2 GiB meanwhile)
@@ -646,8 +648,9 @@ class BrowserPool:
         a million DOM nodes): the page fails as memory_limit, the monitor lives on."""
         assert session._process is not None
         limit = self.settings.memory_limit
+        gauge = MemoryGauge(session._process.pid, limit)
         while not done.wait(MEMORY_POLL):
-            if tree_rss(session._process.pid) > limit:
+            if gauge.over() is not None:
                 over_memory.set()
                 fired.set()
                 log.warning("Browser-Sitzung über der Speichergrenze (%d MiB) beendet: %s", limit // 1024**2,

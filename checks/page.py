@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from checks import browser as browser_pool
-from checks.browser import DIALOGS_READ
+from checks.browser import DIALOGS_OF
 from checks.browser_host import ca_bundle
 from checks.proxy import from_browser_arguments
 from checks.result import Reason
@@ -40,7 +40,8 @@ const noFrames = axeReady && window.axe.utils.getFrameContexts({exclude: []}).le
 let status = 0;
 try { const nav = performance.getEntriesByType('navigation')[0]; status = (nav && nav.responseStatus) || 0; } catch (e) {}
 return {lang: document.documentElement.getAttribute('lang'), title: (document.title || '').slice(0, 300),
-        status: status, links: links, url: String(location.href).slice(0, 2048), no_frames: noFrames};
+        status: status, links: links, url: String(location.href).slice(0, 2048), no_frames: noFrames,
+        dialogs: """ + DIALOGS_OF + """};
 """
 ERROR_CODE = ("const m = ((document.body && document.body.innerText) || '').match(/(?:net::)?ERR_[A-Z_]+/); "
               "return m && m[0];")
@@ -106,7 +107,7 @@ def open_page(session: browser_pool.BrowserSession, url: str, settings: CheckSet
         # the navigation did not commit a page (a download, or nothing at all): the browser still
         # shows what it showed before (a new tab), which is never scanned as if it were the service
         return _not_a_page(session, url, settings, final_url)
-    dialogs = driver.execute_script(DIALOGS_READ) or {} if session.dialogs_recorded else {}
+    dialogs = (facts.get("dialogs") or {}) if session.dialogs_recorded else {}  # read with the facts
     page = LoadedPage(url=url, final_url=final_url, status=int(facts.get("status") or 0),
                       title=str(facts.get("title") or ""), lang=facts.get("lang"), load_complete=load_complete,
                       links=tuple(Link(*[str(x or "") for x in row]) for row in facts.get("links") or []),

@@ -470,3 +470,58 @@ def test_a_target_without_any_result_exports_when_it_was_scheduled_until_its_fir
     after = [line for line in served.splitlines() if line.startswith("egov_check_scheduled_timestamp_seconds{")]
     assert not any(f'url="{URL}"' in line and 'kind="availability"' in line for line in after)
     assert len(after) == len(lines) - 1
+
+
+def test_the_memory_gauge_reads_proportional_sets_only_when_the_limit_is_within_reach(monkeypatch):
+    """The pool's watcher looks ten times a second; reading smaps_rollup costs ~20 ms per Chromium
+    session, so the gauge bounds the proportional sets by the resident sets and reads them only
+    when the limit is within reach: a group well under the limit costs no smaps read, nor does one
+    whose resident sets pass the limit only through shared pages while nothing grows; a growing
+    one is caught on the look after it passes, with tree_rss's figure."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from checks import browser_host
+    from checks.browser_host import MemoryGauge, tree_rss
+
+    reads = [0]
+    pss = browser_host._pss
+
+    def counted(pids):
+        reads[0] += 1
+        return pss(pids)
+
+    monkeypatch.setattr(browser_host, "_pss", counted)
+    # a process group that holds memory on request, and forks (the child shares it, as Chromium's
+    # processes share pages: resident sets count it twice, proportional sets once)
+    script = ("import os, sys, time\nheld = []\nfor line in sys.stdin:\n"
+              "    if line.strip() == 'fork':\n"
+              "        if os.fork() == 0:\n            time.sleep(3600)\n            os._exit(0)\n"
+              "    else:\n        b = bytearray(int(line) * 1024 * 1024)\n"
+              "        for i in range(0, len(b), 4096): b[i] = 1\n        held.append(b)\n"
+              "    print('ok', flush=True)\n")
+    group = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        def ask(line: str) -> None:
+            group.stdin.write(line + "\n")
+            group.stdin.flush()
+            assert group.stdout.readline().strip() == "ok"
+
+        ask("200")
+        ask("fork")
+        shared = tree_rss(group.pid)  # ~200 MiB and the interpreters, the 200 counted once
+        reads[0] = 0
+        far = MemoryGauge(group.pid, shared + 600 * 1024**2)
+        assert [far.over() for _ in range(20)] == [None] * 20 and reads[0] == 0  # resident sets under it: statm only
+        near = MemoryGauge(group.pid, shared + 100 * 1024**2, refresh=3600)  # resident sets (~2 x 200) above it
+        assert near.over() is None and reads[0] == 1  # read once: under the limit
+        assert [near.over() for _ in range(20)] == [None] * 20 and reads[0] == 1  # nothing grew: not read again
+        ask("150")  # the parent grows past the limit: caught on the next look, with tree_rss's figure
+        got = near.over()
+        assert got is not None and abs(got - tree_rss(group.pid)) < 16 * 1024**2, (got, tree_rss(group.pid))
+    finally:
+        os.killpg(group.pid, signal.SIGKILL)
+        group.wait()
