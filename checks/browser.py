@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
 os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
@@ -46,7 +45,15 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.timeouts import Timeouts
 from selenium.webdriver.remote.client_config import ClientConfig
 
-from checks.browser_host import MemoryGauge, TrustError, trust_in_nssdb
+from checks.browser_host import (
+    DIALOG_RECORDER,
+    SINGLETON_PATH_EXTRA,
+    SOCKET_PATH_MAX,
+    MemoryGauge,
+    TrustError,
+    split_userinfo,
+    trust_in_nssdb,
+)
 from checks.settings import ByteSize, PositiveDuration
 
 log = logging.getLogger(__name__)
@@ -83,44 +90,6 @@ RECORDING_FLAGS = ("--disable-site-isolation-trials",)
 RECORDING_PREFS = {"profile.cookie_controls_mode": 0, "profile.block_third_party_cookies": False}
 
 
-# alert/confirm/prompt are answered at once, as a person dismissing them would (alert: OK,
-# confirm: Cancel, prompt: Cancel), in every document before its own scripts, and recorded: any
-# number of them, in any order, never block the session ("unexpected alert open") and the
-# evidence says what the page asked. `print()` is a no-op too. The record is capped at 50
-# dialogs; `dropped` says how many more there were.
-DIALOG_RECORDER = r"""
-(() => {
-  if (window.__egovDialogs) return;
-  const log = []; log.dropped = 0;
-  Object.defineProperty(window, '__egovDialogs', {value: log, enumerable: false});
-  const answers = {alert: undefined, confirm: false, prompt: null, print: undefined};
-  for (const name of Object.keys(answers)) {
-    const answer = answers[name];
-    const stub = function (message) {
-      if (log.length < 50) log.push({type: name, message: String(message === undefined ? '' : message).slice(0, 300)});
-      else log.dropped += 1;
-      return answer;
-    };
-    try { Object.defineProperty(window, name, {value: stub, writable: true, configurable: true}); } catch (e) {}
-  }
-})();
-"""
-
-# What the dialogs of the current document and its same-origin frames were (see DIALOG_RECORDER):
-# an expression for a page's own scripts (checks.page's PAGE_FACTS reads it with the page's facts,
-# in the same round trip).
-DIALOGS_OF = r"""((top) => {
-  const out = []; let dropped = 0;
-  const visit = (w, depth) => {
-    try {
-      const log = w.__egovDialogs;
-      if (log) { out.push(...log); dropped += log.dropped || 0; }
-      if (depth < 30) for (let i = 0; i < w.frames.length; i++) visit(w.frames[i], depth + 1);
-    } catch (e) {}
-  };
-  visit(top, 0);
-  return {dialogs: out.slice(0, 50), dropped: dropped + Math.max(0, out.length - 50)};
-})(window)"""
 
 
 MEMORY_POLL = 0.1  # seconds between two looks at a session's memory (a page can grow ~0.2 GiB meanwhile)
@@ -243,10 +212,6 @@ def network_events(entries: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dic
         yield str(msg.get("method")), msg.get("params") or {}
 
 
-# A Unix socket's path holds at most 107 bytes; Chromium puts its profile's singleton socket at
-# $TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket (45 bytes after $TMPDIR, some to spare).
-SOCKET_PATH_MAX = 108
-SINGLETON_PATH_EXTRA = 52
 
 
 class BrowserSession:
@@ -328,7 +293,7 @@ class BrowserSession:
         options.page_load_strategy = "normal"
         # A Grid's basic authentication (user:password@ in remote_url) goes to Selenium as
         # credentials, the address without them: it is what errors, evidence and logs show.
-        url, user, password = _split_userinfo(url)
+        url, user, password = split_userinfo(url)
         config = ClientConfig(remote_server_addr=url, timeout=command_timeout,  # type: ignore[arg-type]  # float seconds work
                               keep_alive=True, username=user, password=password)
         try:
@@ -471,15 +436,6 @@ class BrowserSession:
 def _quiet(fn: Callable[[], Any]) -> None:
     with contextlib.suppress(Exception):
         fn()
-
-
-def _split_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """The address without `user:password@`, and the two (percent-decoded; None when absent)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None, None
-    shown = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-    return shown, unquote(parts.username or ""), unquote(parts.password or "")
 
 
 def _short(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
-"""What a local browser session takes from the host it runs on: the trust store (a private CA
-for Chromium's NSS database, one CA bundle for the HTTP-side probes) and the memory its
-process tree uses. Used by checks/browser.py."""
+"""What a browser session takes from the host it runs on and what it puts into every page: the
+trust store (a private CA for Chromium's NSS database, one CA bundle for the HTTP-side probes),
+the memory its process tree uses, its temporary directory's limits, a Grid address's
+credentials, and the dialog recorder. Used by checks/browser.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 
 class TrustError(Exception):
@@ -133,3 +135,58 @@ class MemoryGauge:
             return None
         self._pss, self._resident, self._read_at = _pss(pids), resident, now
         return self._pss if self._pss > self.limit else None
+
+
+# A Unix socket's path holds at most 107 bytes; Chromium puts its profile's singleton socket at
+# $TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket (45 bytes after $TMPDIR, some to spare).
+SOCKET_PATH_MAX = 108
+SINGLETON_PATH_EXTRA = 52
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """The address without `user:password@`, and the two (percent-decoded; None when absent)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    shown = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return shown, unquote(parts.username or ""), unquote(parts.password or "")
+
+
+# alert/confirm/prompt are answered at once, as a person dismissing them would (alert: OK,
+# confirm: Cancel, prompt: Cancel), in every document before its own scripts, and recorded: any
+# number of them, in any order, never block the session ("unexpected alert open") and the
+# evidence says what the page asked. `print()` is a no-op too. The record is capped at 50
+# dialogs; `dropped` says how many more there were.
+DIALOG_RECORDER = r"""
+(() => {
+  if (window.__egovDialogs) return;
+  const log = []; log.dropped = 0;
+  Object.defineProperty(window, '__egovDialogs', {value: log, enumerable: false});
+  const answers = {alert: undefined, confirm: false, prompt: null, print: undefined};
+  for (const name of Object.keys(answers)) {
+    const answer = answers[name];
+    const stub = function (message) {
+      if (log.length < 50) log.push({type: name, message: String(message === undefined ? '' : message).slice(0, 300)});
+      else log.dropped += 1;
+      return answer;
+    };
+    try { Object.defineProperty(window, name, {value: stub, writable: true, configurable: true}); } catch (e) {}
+  }
+})();
+"""
+
+# What the dialogs of the current document and its same-origin frames were (see DIALOG_RECORDER):
+# an expression for a page's own scripts (checks.page's PAGE_FACTS reads it with the page's facts,
+# in the same round trip).
+DIALOGS_OF = r"""((top) => {
+  const out = []; let dropped = 0;
+  const visit = (w, depth) => {
+    try {
+      const log = w.__egovDialogs;
+      if (log) { out.push(...log); dropped += log.dropped || 0; }
+      if (depth < 30) for (let i = 0; i < w.frames.length; i++) visit(w.frames[i], depth + 1);
+    } catch (e) {}
+  };
+  visit(top, 0);
+  return {dialogs: out.slice(0, 50), dropped: dropped + Math.max(0, out.length - 50)};
+})(window)"""

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from checks import browser as browser_pool
-from checks.browser import DIALOGS_OF
-from checks.browser_host import ca_bundle
+from checks.browser_host import DIALOGS_OF, ca_bundle
 from checks.proxy import from_browser_arguments
 from checks.result import Reason
 from checks.settings import CheckSettings
