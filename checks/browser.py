@@ -212,8 +212,6 @@ def network_events(entries: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dic
         yield str(msg.get("method")), msg.get("params") or {}
 
 
-
-
 class BrowserSession:
     """One WebDriver session, with the chromedriver process group behind it when local."""
 

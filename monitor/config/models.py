@@ -65,16 +65,16 @@ class CanarySettings(_Model):
     """Reference targets that tell a monitor-side network failure from a service outage."""
 
     urls: list[AnyHttpUrl] = Field(default_factory=list, description="Independent reference URLs.")
+    min_failing: int = Field(0, ge=0, description="How many must fail to blame the monitor's network; 0 = all of them.")
+    interval: PositiveDuration = Field(60.0, description="How often the canaries are probed on their own.")
+    timeout: PositiveDuration = Field(5.0)
+    ca_file: Path | None = None
 
     @field_validator("urls")
     @classmethod
     def _plain_urls(cls, urls: list[AnyHttpUrl]) -> list[AnyHttpUrl]:
         _no_credentials(urls)
         return urls
-    min_failing: int = Field(0, ge=0, description="How many must fail to blame the monitor's network; 0 = all of them.")
-    interval: PositiveDuration = Field(60.0, description="How often the canaries are probed on their own.")
-    timeout: PositiveDuration = Field(5.0)
-    ca_file: Path | None = None
 
 
 KIND_NAME_MARK = "x-egov-kind-name"  # the schema generator puts the registry's names here (config.schema)
