@@ -230,6 +230,7 @@ class BrowserSession:
         self._init_scripts: dict[str, bool] = {}
         self._init_ids: dict[str, str] = {}  # their DevTools identifiers, to remove them
         self._timeouts: tuple[float, float] | None = None
+        self.memory: MemoryGauge | None = None  # the pool's memory watcher's gauge of this session
         url = str(settings.remote_url).rstrip("/") if settings.remote_url else None
         if url is None:
             try:
@@ -602,7 +603,9 @@ class BrowserPool:
         a million DOM nodes): the page fails as memory_limit, the monitor lives on."""
         assert session._process is not None
         limit = self.settings.memory_limit
-        gauge = MemoryGauge(session._process.pid, limit)
+        if session.memory is None:  # one per session: its last reading outlives the page
+            session.memory = MemoryGauge(session._process.pid, limit)
+        gauge = session.memory
         while not done.wait(MEMORY_POLL):
             if gauge.over() is not None:
                 over_memory.set()

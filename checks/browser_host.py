@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -59,20 +60,57 @@ def trust_in_nssdb(directory: str, ca_files: list[Path]) -> None:
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def _pgrp(name: str) -> int | None:
+    """The process group of process `name` (a /proc entry), None when it is gone."""
+    try:
+        with open(f"/proc/{name}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rindex(b")") + 2:].split()[2])  # state, ppid, pgrp
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _Groups:
+    """Which process group each process is in, for the memory watchers of every session.
+
+    Reading /proc/PID/stat sums the CPU times of all the process's threads (Chromium's have
+    dozens): about 0.1 ms of kernel time each, and a look at one session read them for every
+    process on the host, ten times a second. A process's group is read once instead: it keeps
+    the group it was forked into (chromedriver starts its own session, so nothing outside it can
+    join the group later). An entry lives while its pid is listed in /proc at every look; the
+    whole table is read again when no look was made for `max_age` seconds, so a pid reused by
+    the kernel in between (pid_max may be only 32768) never inherits the group of the process
+    that had it before: between two looks that close together the kernel cannot go round all
+    its pids."""
+
+    def __init__(self, max_age: float = 0.25) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._of: dict[str, int] = {}
+        self._listed = float("-inf")
+
+    def members(self, pgid: int) -> list[str]:
+        """The pids of the processes in process group `pgid`."""
+        with self._lock:
+            now = time.monotonic()
+            known = self._of if now - self._listed <= self.max_age else {}
+            of: dict[str, int] = {}
+            for name in os.listdir("/proc"):
+                group = known.get(name)
+                if group is None and name.isdigit():
+                    group = _pgrp(name)
+                if group is not None:
+                    of[name] = group
+            self._of, self._listed = of, time.monotonic()
+        return [name for name, group in of.items() if group == pgid]
+
+
+_GROUPS = _Groups()
+
+
 def _group(pgid: int) -> list[str]:
     """The pids of the processes in process group `pgid`."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-            if int(stat[stat.rindex(b")") + 2:].split()[2]) == pgid:  # state, ppid, pgrp
-                pids.append(name)
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
+    return _GROUPS.members(pgid)
 
 
 def _pss(pids: list[str]) -> int:
@@ -97,41 +135,53 @@ def tree_rss(pgid: int) -> int:
     return _pss(_group(pgid))
 
 
-def _resident(pids: list[str]) -> int:
-    total = 0
+def _resident(pids: list[str]) -> dict[str, int]:
+    """Each process's resident set (bytes), from /proc/PID/statm (constant time)."""
+    sizes = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * _PAGE
+                sizes[pid] = int(f.read().split()[1]) * _PAGE
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return sizes
 
 
 class MemoryGauge:
     """Whether a process group's memory (`tree_rss`: proportional set sizes) passes `limit`,
     asked ten times a second by the browser pool's watcher, cheaply. smaps_rollup walks each
-    process's page tables: about 20 ms of CPU for one Chromium session, which the watcher paid
+    process's page tables: 20-35 ms of CPU for one Chromium session, which the watcher paid
     on every look (a fifth of a core per busy session). The resident sets (/proc/PID/statm,
     constant time) bound it instead: a process's proportional set never exceeds its resident
     set, and grows by no more than it does but for pages others stop sharing. So the
-    proportional sets are read again only when the last reading plus the resident sets'
-    growth since could pass the limit, and at least once a `refresh` (seconds) while the
-    resident sets are above it (for that sharing)."""
+    proportional sets are read again only when the last reading plus each process's resident
+    growth since (a new process's whole resident set; one that ended counts nothing, as the
+    pages it shared within the group stay counted once) could pass the limit, and at least
+    once a `refresh` (seconds) while the resident sets are above it.
 
-    def __init__(self, pgid: int, limit: int, refresh: float = 1.0) -> None:
+    What raises proportional sets without raising a resident set is pages ceasing to be
+    shared: copy-on-write breaks of the pages renderers share with their zygote (bounded by
+    its memory, tens of MiB), and a process outside the group that shared pages ending (another
+    session's Chromium: its share of the binary's pages). Neither grows with what a page
+    does, so the refresh is seconds; what a page allocates shows in a resident set at once.
+    A session keeps its gauge from page to page (the pool's watcher), so a page does not
+    begin with a read."""
+
+    def __init__(self, pgid: int, limit: int, refresh: float = 5.0) -> None:
         self.pgid, self.limit, self.refresh = pgid, limit, refresh
-        self._pss = self._resident = 0
+        self._pss = 0
+        self._resident: dict[str, int] = {}  # each process's resident set at the last reading
         self._read_at = float("-inf")
 
     def over(self) -> int | None:
         """The group's proportional sets (bytes) when they pass the limit, else None."""
         pids = _group(self.pgid)
         resident = _resident(pids)
-        if resident <= self.limit:  # the proportional sets cannot be above it
+        if sum(resident.values()) <= self.limit:  # the proportional sets cannot be above it
             return None
         now = time.monotonic()
-        if self._pss + (resident - self._resident) <= self.limit and now - self._read_at < self.refresh:
+        grown = sum(max(0, size - self._resident.get(pid, 0)) for pid, size in resident.items())
+        if self._pss + grown <= self.limit and now - self._read_at < self.refresh:
             return None
         self._pss, self._resident, self._read_at = _pss(pids), resident, now
         return self._pss if self._pss > self.limit else None

@@ -472,6 +472,28 @@ def test_a_target_without_any_result_exports_when_it_was_scheduled_until_its_fir
     assert len(after) == len(lines) - 1
 
 
+# A process group that holds memory on request ("150": 150 MiB more), forks ("fork": the child
+# shares it, as Chromium's processes share pages: resident sets count it twice, proportional sets
+# once) and ends its child ("end").
+HOLDER = """import os, signal, sys, time
+held, child = [], 0
+for line in sys.stdin:
+    if line.strip() == 'fork':
+        child = os.fork()
+        if child == 0:
+            time.sleep(3600)
+            os._exit(0)
+    elif line.strip() == 'end':
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    else:
+        b = bytearray(int(line) * 1024 * 1024)
+        for i in range(0, len(b), 4096): b[i] = 1
+        held.append(b)
+    print('ok', flush=True)
+"""
+
+
 def test_the_memory_gauge_reads_proportional_sets_only_when_the_limit_is_within_reach(monkeypatch):
     """The pool's watcher looks ten times a second; reading smaps_rollup costs ~20 ms per Chromium
     session, so the gauge bounds the proportional sets by the resident sets and reads them only
@@ -494,15 +516,7 @@ def test_the_memory_gauge_reads_proportional_sets_only_when_the_limit_is_within_
         return pss(pids)
 
     monkeypatch.setattr(browser_host, "_pss", counted)
-    # a process group that holds memory on request, and forks (the child shares it, as Chromium's
-    # processes share pages: resident sets count it twice, proportional sets once)
-    script = ("import os, sys, time\nheld = []\nfor line in sys.stdin:\n"
-              "    if line.strip() == 'fork':\n"
-              "        if os.fork() == 0:\n            time.sleep(3600)\n            os._exit(0)\n"
-              "    else:\n        b = bytearray(int(line) * 1024 * 1024)\n"
-              "        for i in range(0, len(b), 4096): b[i] = 1\n        held.append(b)\n"
-              "    print('ok', flush=True)\n")
-    group = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    group = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                              start_new_session=True)
     try:
         def ask(line: str) -> None:
@@ -521,6 +535,41 @@ def test_the_memory_gauge_reads_proportional_sets_only_when_the_limit_is_within_
         assert [near.over() for _ in range(20)] == [None] * 20 and reads[0] == 1  # nothing grew: not read again
         ask("150")  # the parent grows past the limit: caught on the next look, with tree_rss's figure
         got = near.over()
+        assert got is not None and abs(got - tree_rss(group.pid)) < 16 * 1024**2, (got, tree_rss(group.pid))
+    finally:
+        os.killpg(group.pid, signal.SIGKILL)
+        group.wait()
+
+
+def test_the_memory_gauge_catches_growth_after_a_sharing_process_ended():
+    """A process of the group ends (a renderer closes): the resident sets drop by all it held,
+    the proportional sets only by what it held alone, since the pages it shared stay counted once
+    in the others. Growth after that must still be caught on the next look, not at the next
+    refresh: the gauge counts each process's growth, not the sum's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from checks.browser_host import MemoryGauge, tree_rss
+
+    group = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        def ask(line: str) -> None:
+            group.stdin.write(line + "\n")
+            group.stdin.flush()
+            assert group.stdout.readline().strip() == "ok"
+
+        ask("200")
+        ask("fork")
+        shared = tree_rss(group.pid)  # the 200 MiB counted once
+        gauge = MemoryGauge(group.pid, shared + 100 * 1024**2, refresh=3600)
+        assert gauge.over() is None  # read: under the limit
+        ask("end")  # the child goes: resident sets -200 MiB and more, proportional sets a few MiB less
+        assert gauge.over() is None
+        ask("150")  # the parent grows 150 MiB, less than the child's resident set was
+        got = gauge.over()
         assert got is not None and abs(got - tree_rss(group.pid)) < 16 * 1024**2, (got, tree_rss(group.pid))
     finally:
         os.killpg(group.pid, signal.SIGKILL)
