@@ -211,8 +211,9 @@ class _AxeRun:
         except browser_pool.WebDriverException:
             return 0
 
-    def run(self, frames_known_empty: bool = False) -> dict[str, Any]:
-        self.driver.switch_to.default_content()
+    def run(self, frames_known_empty: bool = False, at_top: bool = False) -> dict[str, Any]:
+        if not at_top:  # a journey's step may have left the session in a frame
+            self.driver.switch_to.default_content()
         if not frames_known_empty:
             self._inject()
         if frames_known_empty or not self.driver.execute_script(_FRAME_CONTEXTS, None):
@@ -275,11 +276,13 @@ def violations_of(raw: dict[str, Any]) -> tuple[Violation, ...]:
 
 
 def scan_current(session: browser_pool.BrowserSession, base: PageScan, options: dict[str, Any],
-                 no_frames: bool = False) -> PageScan:
+                 no_frames: bool = False, at_top: bool = False) -> PageScan:
     """axe on the page the session shows now (a journey's step, a page after a login).
-    Raises RuntimeError when axe cannot run, and the pool's errors."""
+    `at_top`: the session is in the top document (just navigated: WebDriver's Navigate To
+    selects it), which saves a round trip per page. Raises RuntimeError when axe cannot run,
+    and the pool's errors."""
     axe = _AxeRun(session, options)
-    raw = axe.run(frames_known_empty=no_frames)
+    raw = axe.run(frames_known_empty=no_frames, at_top=at_top)
     return dataclasses.replace(base, violations=violations_of(raw),
                                incomplete=tuple(str(i) for i in raw.get("incomplete") or []),
                                passes=int(raw.get("passes") or 0), frames=axe.frames, frames_failed=axe.frames_failed,
@@ -293,7 +296,7 @@ def scan_in_session(session: browser_pool.BrowserSession, url: str, settings: Ac
     try:
         base, no_frames = _open(session, url, settings)
         if base.error is None:
-            base = scan_current(session, base, settings.run_options(), no_frames)
+            base = scan_current(session, base, settings.run_options(), no_frames, at_top=True)
     except RuntimeError as exc:
         base = PageScan(url=url, error=str(exc)[:300], error_reason="axe_failed")
     return dataclasses.replace(base, seconds=time.monotonic() - started)
@@ -307,7 +310,7 @@ def _scan_once(pool: browser_pool.BrowserPool, url: str, settings: Accessibility
             base, no_frames = _open(session, url, settings)
             if base.error is not None:
                 return base
-            return scan_current(session, base, settings.run_options(), no_frames)
+            return scan_current(session, base, settings.run_options(), no_frames, at_top=True)
     except RuntimeError as exc:
         return PageScan(url=url, error=str(exc)[:300], error_reason="axe_failed")
     except browser_pool.PAGE_ERRORS as exc:
