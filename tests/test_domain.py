@@ -357,3 +357,15 @@ def test_services_sharing_a_domain_share_one_run_within_share_for(estate):
     assert "shared_from" not in shared("kita", share_for=0).evidence
     gone = shared("gewerbe", "gibtsnicht.de")  # not determinable: the next service asks again
     assert gone.state == State.UNKNOWN and "shared_from" not in shared("wohngeld", "gibtsnicht.de").evidence
+
+
+def test_the_cli_and_the_daemon_start_without_the_dns_over_https_stack():
+    """dnspython loads httpx and trio for DNS over HTTPS whenever they are installed (Selenium
+    brings them): a fifth of a second at every start of the CLI and the daemon, for a transport
+    the domain checks never use. Their UDP and TCP queries are tested above."""
+    probe = ("import sys, monitor.cli, monitor.daemon, checks.domain\n"
+             "print(sorted(m for m in ('httpx', 'httpx2', 'httpcore', 'httpcore2', 'trio', 'h2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

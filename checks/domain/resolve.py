@@ -18,17 +18,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
+import dns._features
 import dns.exception
 import dns.flags
 import dns.message
 import dns.name
-import dns.query
-import dns.rcode
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-import dns.resolver
-import dns.rrset
+
+# dnspython imports httpx (DNS over HTTPS) and with it trio when they are installed, as Selenium's
+# dependencies are here: 0.2 s at every start of the CLI and the daemon, for a transport these
+# checks never use (UDP and TCP only). Said before dns.query is first imported.
+dns._features.force("doh", False)
+
+import dns.query  # noqa: E402
+import dns.rcode  # noqa: E402
+import dns.rdata  # noqa: E402
+import dns.rdataclass  # noqa: E402
+import dns.rdatatype  # noqa: E402
+import dns.resolver  # noqa: E402
+import dns.rrset  # noqa: E402
 
 with warnings.catch_warnings():  # dnspython imports DSA support, which cryptography deprecates: not ours to say
     warnings.filterwarnings("ignore", message="DSA is deprecated")
