@@ -77,7 +77,7 @@ class _Groups:
     dozens): about 0.1 ms of kernel time each, and a look at one session read them for every
     process on the host, ten times a second. A process's group is read once instead: it keeps
     the group it was forked into (chromedriver starts its own session, so nothing outside it can
-    join the group later). An entry lives while its pid is listed in /proc at every look; the
+    join the group later; chromedriver itself, the group's leader, counts by its pid). An entry lives while its pid is listed in /proc at every look; the
     whole table is read again when no look was made for `max_age` seconds, so a pid reused by
     the kernel in between (pid_max may be only 32768) never inherits the group of the process
     that had it before: between two looks that close together the kernel cannot go round all
@@ -102,7 +102,8 @@ class _Groups:
                 if group is not None:
                     of[name] = group
             self._of, self._listed = of, time.monotonic()
-        return [name for name, group in of.items() if group == pgid]
+        leader = str(pgid)  # read before its setsid (a look during its start) it would be in its parent's group
+        return [name for name, group in of.items() if group == pgid or name == leader]
 
 
 _GROUPS = _Groups()

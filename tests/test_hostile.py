@@ -574,3 +574,26 @@ def test_the_memory_gauge_catches_growth_after_a_sharing_process_ended():
     finally:
         os.killpg(group.pid, signal.SIGKILL)
         group.wait()
+
+
+def test_a_session_leader_read_before_its_setsid_still_counts_in_its_group():
+    """The group table is read once per process. A look can fall between chromedriver's fork
+    and its setsid, when it is still in its parent's group; it must count in its own group all
+    the same (its pid is the group's id), not be left out of the memory sum for good."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from checks.browser_host import _Groups
+
+    leader = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        groups = _Groups()
+        groups.members(leader.pid)
+        groups._of[str(leader.pid)] = os.getpgrp()  # as read in that window: the parent's group
+        groups._listed = time.monotonic()
+        assert str(leader.pid) in groups.members(leader.pid)
+    finally:
+        leader.kill()
+        leader.wait()
