@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.peers import browser_tmp
 from checks import accessibility as a11y
 from checks.browser import BrowserPool, BrowserSettings
 from checks.context import CheckContext
@@ -162,12 +163,13 @@ def theirs(urls: list[str], workdir: Path) -> dict:
     cmd = [str(axe), *urls, "--tags", ",".join(TAGS), "--chromedriver-path", "/usr/bin/chromedriver",
            "--chrome-path", "/usr/bin/chromium", "--chrome-options", flags, "--dir", str(workdir),
            "--save", out_file.name, "--no-reporter"]
-    env = dict(os.environ, CHROMEDRIVER_SKIP_DOWNLOAD="true")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    with peak_memory(proc.pid) as mem:
-        stdout, stderr = proc.communicate(timeout=600)
-    seconds = time.perf_counter() - t0
+    with browser_tmp() as env:
+        env["CHROMEDRIVER_SKIP_DOWNLOAD"] = "true"
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        with peak_memory(proc.pid) as mem:
+            stdout, stderr = proc.communicate(timeout=600)
+        seconds = time.perf_counter() - t0
     if not out_file.exists():
         raise SystemExit(f"@axe-core/cli lieferte kein Ergebnis:\n{stdout}\n{stderr}")
     data = json.loads(out_file.read_text())

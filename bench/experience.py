@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.peers import browser_tmp
+
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "bench" / "lighthouse"
 # |ours - Lighthouse's median| at most: absolute + relative part of Lighthouse's value
@@ -73,8 +75,9 @@ def lighthouse(url: str, out: Path) -> dict[str, float | None]:
     cmd = [str(binary), url, "--preset=desktop", "--throttling-method=devtools", "--quiet", "--output=json",
            f"--output-path={out}", f"--chrome-flags={flags}",
            "--only-audits=" + ",".join(AUDITS.values())]
-    env = {**os.environ, "CHROME_PATH": "/usr/bin/chromium"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
+    with browser_tmp() as env:
+        env["CHROME_PATH"] = "/usr/bin/chromium"
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
     if done.returncode != 0 or not out.exists():
         raise SystemExit(f"lighthouse scheiterte ({done.returncode}): {done.stderr[-1500:]}")
     report = json.loads(out.read_text())

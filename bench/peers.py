@@ -38,6 +38,19 @@ def need(cmd: str) -> str:
 
 
 @contextlib.contextmanager
+def browser_tmp() -> Iterator[dict[str, str]]:
+    """An environment whose TMPDIR is a directory of its own, removed afterwards: a peer's
+    Chromium (Lighthouse's chrome-launcher, @axe-core/cli, a plain Selenium script) leaves its
+    singleton socket's directory and scoped directories in TMPDIR when it is ended, as our
+    sessions did before they were given one inside their profile."""
+    directory = tempfile.mkdtemp(prefix="egov-peer-")  # short: the socket's path stays under 108 bytes
+    try:
+        yield {**os.environ, "TMPDIR": directory}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def _process(cmd: list[str], port: int, **popen) -> Iterator[subprocess.Popen]:
     """Start a server process, wait until it listens on `port`, stop it afterwards."""
     proc = subprocess.Popen(cmd, **popen)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from bench.peers import browser_tmp, wait_port
 from checks import accessibility as a11y
 from checks.accessibility import AccessibilitySettings, Link, PageScan, judge_markers
 from checks.browser import BrowserPool, BrowserSettings
@@ -547,21 +548,22 @@ def test_a_grid_password_in_remote_url_is_sent_as_basic_auth_and_stays_out_of_th
 
 def test_remote_webdriver_gives_the_same_result(pool, good):
     port = free_port()
-    driver = subprocess.Popen(["/usr/bin/chromedriver", f"--port={port}", "--allowed-ips=127.0.0.1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        time.sleep(0.5)
-        remote = BrowserPool(BrowserSettings(remote_url=f"http://127.0.0.1:{port}"), 1)
+    with browser_tmp() as env:  # the remote end's Chromium leaves its directories in its TMPDIR when killed
+        driver = subprocess.Popen(["/usr/bin/chromedriver", f"--port={port}", "--allowed-ips=127.0.0.1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
         try:
-            target = Target("portal", good + "/", (good + "/", good + "/rahmen", good + "/fehler"))
-            via_remote = a11y.run(target, AccessibilitySettings(), CheckContext(browser=remote, today=TODAY))
-            assert remote.live_processes() == []  # nothing started locally
+            wait_port(port)
+            remote = BrowserPool(BrowserSettings(remote_url=f"http://127.0.0.1:{port}"), 1)
+            try:
+                target = Target("portal", good + "/", (good + "/", good + "/rahmen", good + "/fehler"))
+                via_remote = a11y.run(target, AccessibilitySettings(), CheckContext(browser=remote, today=TODAY))
+                assert remote.live_processes() == []  # nothing started locally
+            finally:
+                remote.close()
+            local = a11y.run(target, AccessibilitySettings(), CheckContext(browser=pool, today=TODAY))
         finally:
-            remote.close()
-        local = a11y.run(target, AccessibilitySettings(), CheckContext(browser=pool, today=TODAY))
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
 
     def essence(r):
         return [(p["url"], [(v["rule"], v["nodes"], v["targets"]) for v in p["violations"]]) for p in r.evidence["pages"]], \
