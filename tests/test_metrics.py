@@ -93,7 +93,7 @@ def _parsed(text: str) -> dict:
     return {"families": families, "samples": samples}
 
 
-def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
+def test_the_daemons_incremental_text_equals_the_collector(tmp_path, monkeypatch):
     """The embedded daemon serves ResultText (rendered per target on change, from the
     in-memory latest rows); it must say exactly what ResultCollector says, also after
     results change, a target goes away and the catalog is reloaded."""
@@ -140,6 +140,17 @@ def test_the_daemons_incremental_text_equals_the_collector(tmp_path):
     assert all(dict(labels).get("category") != "basisdienst" for _name, labels in after["samples"])
     assert not any(dict(labels).get("url") == LOGIN for _name, labels in after["samples"])
     assert after["samples"][("egov_service_maintenance", (("category", "efa"), ("service", "portal")))] == 1.0
+    # a reload that changes nothing of a target: new catalog objects, the same lines, none rendered again
+    import monitor.metrics
+
+    rendered = []
+    original = monitor.metrics._rendered
+    monkeypatch.setattr(monitor.metrics, "_rendered", lambda *a: rendered.append(a) or original(*a))
+    current["config"] = load_config(tmp_path / "settings.yaml", KINDS)  # the files written last
+    assert same() == after and rendered == []
+    record(availability(URL, State.DOWN, Reason.HTTP_STATUS))  # and a result after it is rendered as before
+    assert len(rendered) == 1 and same()["samples"][("probe_success", (("category", "efa"), ("service", "portal"),
+                                                                        ("url", URL)))] == 0
 
 
 # The names blackbox_exporter's HTTP prober exports (prober/prober.go, prober/http.go, prober/tls.go):
