@@ -306,9 +306,7 @@ class ResultText(ResultCollector):
     def __init__(self, latest: Callable[[], list[LatestState]], config: Callable[[], Config]) -> None:
         super().__init__(latest, config)
         self._lock = threading.Lock()
-        # per target: the stamp its lines were rendered for, the lines by family, and the result
-        # and catalog entry they came from (the same objects: nothing to compare at a scrape)
-        self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str], LatestState, ResolvedService]] = {}
+        self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
         self._catalog_for: Config | None = None
         self._catalog_static = ""
         self._catalog_windowed: list[ResolvedService] = []
@@ -332,7 +330,7 @@ class ResultText(ResultCollector):
                 key = (result.service_id, str(result.kind), result.url)
                 found = targets.get(key)
                 if found is not None:
-                    self._cache[key] = (*_rendered(found[0], kinds[found[1]], item), item, found[0])
+                    self._cache[key] = _rendered(found[0], kinds[found[1]], item)
 
     def text(self) -> bytes:
         return "".join(self.pieces()).encode()
@@ -346,15 +344,12 @@ class ResultText(ResultCollector):
             used = self._used(config)
             order, sparse = _target_families(used, GaugeMetricFamily), _sparse(used)
             chunks: dict[str, list[str]] = {name: [] for name in order}
-            fresh: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str], LatestState, ResolvedService]] = {}
+            fresh: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
             for target, kind, item in self._current(config):
                 key = (target.id, kind.name, item.result.url)
                 hit = self._cache.get(key)
-                if hit is None or hit[2] is not item or hit[3] is not target:
-                    if hit is None or hit[0] != _stamp(target, kind, item):  # after a reload: still the same?
-                        hit = (*_rendered(target, kind, item), item, target)
-                    else:
-                        hit = (hit[0], hit[1], item, target)
+                if hit is None or hit[0] != _stamp(target, kind, item):
+                    hit = _rendered(target, kind, item)
                 fresh[key] = hit
                 for name, lines in hit[1].items():
                     chunks[name].append(lines)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import http.server
-import itertools
 import logging
 import signal
 import sys
@@ -118,21 +117,24 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
         def _send_pieces(self, head: bytes, pieces: Sequence[str], ctype: str) -> None:
             """`head` and then `pieces` (UTF-8), written a batch at a time: the exposition of a
             large catalog is never joined into one string, nor encoded as a whole."""
-            # 10,000 targets are ~150,000 pieces: counted and cut into batches by C loops (the
-            # characters summed, the few pieces that are not ASCII counted in bytes, batches of
-            # as many pieces as make WRITE_BATCH characters on average), not a Python step each.
-            chars = sum(map(len, pieces))
-            wider = sum(len(p.encode()) - len(p) for p in itertools.filterfalse(str.isascii, pieces))
+            length = len(head) + sum(len(p) if p.isascii() else len(p.encode()) for p in pieces)
             self.send_response(200)
             self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(head) + chars + wider))
+            self.send_header("Content-Length", str(length))
             self.end_headers()
             if self.command == "HEAD":
                 return
             self.wfile.write(head)
-            step = max(1, WRITE_BATCH * len(pieces) // max(1, chars))
-            for start in range(0, len(pieces), step):
-                self.wfile.write("".join(pieces[start:start + step]).encode())
+            batch: list[str] = []
+            size = 0
+            for piece in pieces:
+                batch.append(piece)
+                size += len(piece)
+                if size >= WRITE_BATCH:
+                    self.wfile.write("".join(batch).encode())
+                    batch, size = [], 0
+            if batch:
+                self.wfile.write("".join(batch).encode())
 
         def do_POST(self) -> None:
             if reload is None or self.path.split("?", 1)[0] != "/-/reload":
