@@ -3,6 +3,7 @@ or cost more than its timeout, and a normal target checked beside it is unaffect
 
 from __future__ import annotations
 
+import contextlib
 import concurrent.futures
 import threading
 import time
@@ -494,16 +495,35 @@ for line in sys.stdin:
 """
 
 
+@contextlib.contextmanager
+def _holder():
+    """HOLDER running in a process group of its own: (the group, a function that sends it a line)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    group = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+
+    def ask(line: str) -> None:
+        group.stdin.write(line + "\n")
+        group.stdin.flush()
+        assert group.stdout.readline().strip() == "ok"
+
+    try:
+        yield group, ask
+    finally:
+        os.killpg(group.pid, signal.SIGKILL)
+        group.wait()
+
+
 def test_the_memory_gauge_reads_proportional_sets_only_when_the_limit_is_within_reach(monkeypatch):
     """The pool's watcher looks ten times a second; reading smaps_rollup costs ~20 ms per Chromium
     session, so the gauge bounds the proportional sets by the resident sets and reads them only
     when the limit is within reach: a group well under the limit costs no smaps read, nor does one
     whose resident sets pass the limit only through shared pages while nothing grows; a growing
     one is caught on the look after it passes, with tree_rss's figure."""
-    import os
-    import signal
-    import subprocess
-    import sys
 
     from checks import browser_host
     from checks.browser_host import MemoryGauge, tree_rss
@@ -516,14 +536,7 @@ def test_the_memory_gauge_reads_proportional_sets_only_when_the_limit_is_within_
         return pss(pids)
 
     monkeypatch.setattr(browser_host, "_pss", counted)
-    group = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             start_new_session=True)
-    try:
-        def ask(line: str) -> None:
-            group.stdin.write(line + "\n")
-            group.stdin.flush()
-            assert group.stdout.readline().strip() == "ok"
-
+    with _holder() as (group, ask):
         ask("200")
         ask("fork")
         shared = tree_rss(group.pid)  # ~200 MiB and the interpreters, the 200 counted once
@@ -536,9 +549,6 @@ def test_the_memory_gauge_reads_proportional_sets_only_when_the_limit_is_within_
         ask("150")  # the parent grows past the limit: caught on the next look, with tree_rss's figure
         got = near.over()
         assert got is not None and abs(got - tree_rss(group.pid)) < 16 * 1024**2, (got, tree_rss(group.pid))
-    finally:
-        os.killpg(group.pid, signal.SIGKILL)
-        group.wait()
 
 
 def test_the_memory_gauge_catches_growth_after_a_sharing_process_ended():
@@ -546,21 +556,10 @@ def test_the_memory_gauge_catches_growth_after_a_sharing_process_ended():
     the proportional sets only by what it held alone, since the pages it shared stay counted once
     in the others. Growth after that must still be caught on the next look, not at the next
     refresh: the gauge counts each process's growth, not the sum's."""
-    import os
-    import signal
-    import subprocess
-    import sys
 
     from checks.browser_host import MemoryGauge, tree_rss
 
-    group = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             start_new_session=True)
-    try:
-        def ask(line: str) -> None:
-            group.stdin.write(line + "\n")
-            group.stdin.flush()
-            assert group.stdout.readline().strip() == "ok"
-
+    with _holder() as (group, ask):
         ask("200")
         ask("fork")
         shared = tree_rss(group.pid)  # the 200 MiB counted once
@@ -571,9 +570,6 @@ def test_the_memory_gauge_catches_growth_after_a_sharing_process_ended():
         ask("150")  # the parent grows 150 MiB, less than the child's resident set was
         got = gauge.over()
         assert got is not None and abs(got - tree_rss(group.pid)) < 16 * 1024**2, (got, tree_rss(group.pid))
-    finally:
-        os.killpg(group.pid, signal.SIGKILL)
-        group.wait()
 
 
 def test_a_session_leader_read_before_its_setsid_still_counts_in_its_group():
