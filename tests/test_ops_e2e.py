@@ -464,6 +464,7 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
             konto_site.close()  # the login host is gone: connections refused
             wait_for("Servicekonto gestört", lambda: metrics_line(daemon_port, state.format(
                 c="basisdienst", s="konto", u=f"{konto_base}/")), 60, daemon.log)
+            konto_seen_down = time.time()
             gewerbe.status, formular.status = 502, 500
             fired_at, fired = webhook.wait(alert_for("antrag", "firing"), timeout=240)
             alert = next(a for a in fired["alerts"] if a["labels"]["alertname"] == "EgovServiceDown")
@@ -536,9 +537,10 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
             for sid, _url, at, state, why in store.changes("availability", until=now.timestamp()):
                 timeline.setdefault(sid, []).append((at, state, why))
             konto, gewerbe_changes = sorted(timeline["konto"]), sorted(timeline["gewerbe"])
-            # the outage (a loaded machine may add a short timeout elsewhere): konto's connection refused,
-            # Gewerbe's 502 that followed
-            k0 = next(at for at, state, why in konto if state == "down" and why == "connect_refused")
+            # the outage (a loaded machine may add a short timeout elsewhere): konto's change to down that
+            # the metrics showed after its close (its reason is the refused connection, or a reset or
+            # timeout when a probe was in flight at the close), Gewerbe's 502 that followed
+            k0 = max(at for at, state, _why in konto if state == "down" and at <= konto_seen_down)
             k1 = min(at for at, state, _why in konto if state == "up" and at > k0)
             d0 = next(at for at, state, why in gewerbe_changes if state == "down" and why == "http_status")
             d1 = min(at for at, state, _why in gewerbe_changes if state == "up" and at > d0)
