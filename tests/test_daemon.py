@@ -430,3 +430,37 @@ def test_metrics_are_served_in_batches_exactly_as_rendered(tmp_path, http_server
         conn.close()
     finally:
         daemon.stop()
+
+
+def test_a_check_holding_the_only_http_thread_never_delays_the_probes(tmp_path, http_server):
+    """pools.http: 1, and a security check that waits its whole timeout on that one thread: the
+    availability probes beside it start on the scheduler's own thread, at their interval (they
+    queued behind it before, and their runs were missed until it ended)."""
+    from tests.servers import hits
+
+    slow = f"""\
+- id: langsam
+  name: Dienst langsam
+  category: efa
+  operator: Land Saarland
+  contact: ops@example.invalid
+  urls: ["{http_server}/hang"]
+  checks:
+    security: {{interval: 2s, timeout: 12s, jitter: 0s}}
+"""
+    services = slow + service_yaml("zeitig", [f"{http_server}/count/zeitig"], interval="1s", timeout="0.5s")
+    settings = write_daemon_config(tmp_path, services)
+    settings.write_text(settings.read_text().replace("pools: {http: 16}", "pools: {http: 1}"))
+    before = hits("zeitig")
+    with running(settings) as daemon:
+        # four probes a second apart: about 4 s; 11 s is still within the security check's 12 s
+        # timeout (the probes queued behind it before: at most two in that time)
+        daemon.wait_for(lambda: hits("zeitig") - before >= 4, timeout=11, what="four probes while the thread is held")
+        store = store_of(settings)
+        try:
+            assert not [r for _, r in store.results("langsam")], "the security check still holds the thread"
+        finally:
+            store.close()
+        text = daemon.get("/metrics")[1]
+        assert (sample(text, "egov_scheduler_lag_seconds_count", kind="availability") or 0) >= 4  # lag still measured
+    assert "Traceback" not in daemon.log()
