@@ -96,7 +96,23 @@ def _serve(args: argparse.Namespace, make) -> int:
     except OSError as exc:
         print(f"Start fehlgeschlagen: {exc}", file=sys.stderr)
         return EXIT_DOWN
-    return EXIT_OK
+    _exit_now(EXIT_OK)
+    return EXIT_OK  # (not reached)
+
+
+def _exit_now(code: int) -> None:
+    """End a long-running process that has stopped: its runs under way were recorded as cut
+    short, the writer has committed, the store is closed. A pool thread may still wait in a
+    check that blocks (a security check's read, a browser call) until that check's timeout, and
+    the interpreter's exit joins every pool thread (concurrent.futures), so SIGTERM would take as
+    long as the slowest check under way; its late result would be dropped anyway."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
