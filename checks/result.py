@@ -69,18 +69,37 @@ class Reason(enum.StrEnum):
 _SCALARS = (str, int, float, bool, type(None))
 
 
+# the exact types met in nearly every result, tested before the isinstance checks (an ABC's
+# check costs a Python call each; a probe's result passes through these a few dozen times)
+_PLAIN = frozenset({str, int, float, bool, type(None), MappingProxyType})
+
+
 def _freeze(value: Any) -> Any:
-    if isinstance(value, (_SCALARS, MappingProxyType)):
+    kind = type(value)
+    if kind in _PLAIN:
         return value  # scalars, and mappings frozen before (replace() passes them again)
+    if kind is dict:
+        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
+    if kind is list or kind is tuple:
+        return tuple([_freeze(v) for v in value])
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, Mapping):
         return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
+        return tuple([_freeze(v) for v in value])
     return value
 
 
 def thaw(value: Any) -> Any:
     """A frozen mapping or sequence (a result's measurements, evidence) as plain dicts and lists."""
+    kind = type(value)
+    if kind is MappingProxyType or kind is dict:
+        return {k: thaw(v) for k, v in value.items()}
+    if kind is tuple or kind is list:
+        return [thaw(v) for v in value]
+    if kind in _PLAIN:
+        return value
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, tuple | list):

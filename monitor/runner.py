@@ -338,16 +338,17 @@ class CheckRunner:
 
     def _policy(self, service: ResolvedService, result: CheckResult) -> CheckResult:
         """Maintenance and the canaries' verdict on a check's result."""
-        evidence = dict(result.to_dict()["evidence"])
+        original = result
+        added: dict[str, Any] = {}  # facts for its evidence
         if any(w.active_at(result.started_at, self.tz) for w in service.service.maintenance):
-            evidence["in_maintenance"] = True
+            added["in_maintenance"] = True
         if result.state is State.DOWN:
             verdict = self.canaries.verdict_since(result.started_at.timestamp())
             if verdict is not None:
-                evidence["canaries"] = [{"url": r.url, "state": r.state.value, "reason": r.reason.value}
-                                        for r in verdict.results]
+                added["canaries"] = [{"url": r.url, "state": r.state.value, "reason": r.reason.value}
+                                     for r in verdict.results]
                 if not verdict.network_ok:
-                    evidence["service_reason"] = result.reason.value
+                    added["service_reason"] = result.reason.value
                     result = result.replace(state=State.UNKNOWN, reason=Reason.MONITOR_NETWORK)
         if self.attribution is not None and result.state in (State.DOWN, State.DEGRADED):
             try:
@@ -357,8 +358,10 @@ class CheckRunner:
                           traceback.format_exception_only(exc)[-1].strip())
                 caused = None
             if caused is not None:
-                evidence["caused_by"] = caused
-        return result.replace(evidence=evidence)
+                added["caused_by"] = caused
+        if result is original and not added:
+            return result  # nothing to add (every probe that is up): no copy
+        return result.replace(evidence={**result.evidence, **added})
 
     def run(self, service: ResolvedService, kind: str, url: str, settings: CheckSettings,
             run_key: str | None = None) -> CheckResult:
