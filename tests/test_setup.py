@@ -197,10 +197,12 @@ def test_without_root_and_sudo_it_says_what_to_install_and_installs_nothing():
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(300)  # the daemon's start and stop besides the wait's 2 minutes (pytest's 120 s cut the wait short)
+@pytest.mark.timeout(420)  # the daemon's start and stop besides the wait's 4 minutes (pytest's 120 s cut the wait short)
 def test_make_run_default_shows_every_catalog_target_within_minutes(tmp_path):
     """The shipped settings and catalog as `make run` uses them, offline: the daemon is up, and soon
-    (about 40 s on an idle machine; the bound is 2 minutes for a loaded CI) /metrics carries every
+    (about 40 s on an idle machine; the bound is 4 minutes for a loaded CI: the five browser checks
+    share the shipped pool's two sessions, and under load they took more than 2 minutes once, the
+    GDPR check last) /metrics carries every
     target of the catalog, `unknown` with reason monitor_network
     (the services and the canaries all fail: the monitor cannot tell, and says so). The public
     URLs are rewritten to a closed local port: no test talks to a public host."""
@@ -238,8 +240,20 @@ def test_make_run_default_shows_every_catalog_target_within_minutes(tmp_path):
 
     with DaemonProcess(settings) as daemon:
         assert daemon.get("/healthz")[0] == 200
-        states = daemon.wait_for(lambda: (t := targets(daemon.get("/metrics")[1])) and expected <= set(t) and t,
-                                 timeout=120, what="every catalog target on /metrics")
+        seen: dict[tuple[str, str, str], str] = {}
+
+        def all_there() -> dict[tuple[str, str, str], str] | None:
+            seen.clear()
+            seen.update(targets(daemon.get("/metrics")[1]))
+            return dict(seen) if expected <= set(seen) else None
+
+        try:
+            states = daemon.wait_for(all_there, timeout=240, what="every catalog target on /metrics")
+        except AssertionError as exc:  # say which ones, and what the daemon's own metrics say of the runs
+            text = daemon.get("/metrics")[1]
+            runs = [line for line in text.splitlines() if line.startswith(("egov_check_runs_total", "egov_checks_in_flight",
+                                                                           "egov_scheduler_missed", "egov_check_errors"))]
+            raise AssertionError(f"{exc}\nfehlen: {sorted(expected - set(seen))}\n" + "\n".join(runs)) from None
         metrics = daemon.get("/metrics")[1]
     assert {states[k] for k in expected} == {"unknown"}
     for sid, kind, url in expected:
