@@ -105,7 +105,11 @@ def _exit_now(code: int) -> None:
     short, the writer has committed, the store is closed. A pool thread may still wait in a
     check that blocks (a security check's read, a browser call) until that check's timeout, and
     the interpreter's exit joins every pool thread (concurrent.futures), so SIGTERM would take as
-    long as the slowest check under way; its late result would be dropped anyway."""
+    long as the slowest check under way; its late result would be dropped anyway. A browser
+    that such a thread was still starting is killed first: nothing outlives the process."""
+    browser = sys.modules.get("checks.browser")
+    if browser is not None:
+        browser.kill_started()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

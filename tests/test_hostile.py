@@ -611,3 +611,35 @@ def test_a_session_leader_read_before_its_setsid_still_counts_in_its_group():
     finally:
         leader.kill()
         leader.wait()
+
+
+@pytest.mark.slow
+def test_a_browser_still_starting_when_the_process_ends_is_killed_with_its_profile():
+    """A stopping process ends without joining its pool threads (SIGTERM within 5 s). A browser
+    session such a thread was still starting when the pool was aborted is in no pool yet: the
+    process's last step (`kill_started`, called by the CLI before it exits) ends its chromedriver,
+    every Chromium of it and its profile, and forgets the sessions it killed."""
+    import os
+
+    from checks.browser import BrowserSession, BrowserSettings, kill_started
+
+    def group_alive(pgid: int) -> bool:
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    return True
+        return False
+
+    session = BrowserSession(BrowserSettings(), 30)  # as a pool thread makes one, before the pool holds it
+    assert session._process is not None
+    pgid, profile = session._process.pid, session._profile
+    session.driver.get("about:blank")  # Chromium itself runs, in chromedriver's group
+    assert group_alive(pgid) and os.path.isdir(profile)
+    assert kill_started() >= 1
+    assert not group_alive(pgid), "a process of the session outlived the process's end"
+    assert not os.path.exists(profile)
+    assert kill_started() == 0  # a killed session is forgotten
