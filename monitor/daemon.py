@@ -497,10 +497,15 @@ class Daemon(Scheduling):
                 self.metrics.missed.labels(spec.kind).inc()
                 return True
             self._async_jobs.add(job_id)
-        if self.runner.start(spec.service, spec.kind, spec.url, spec.settings, lambda _r: self._async_done(job_id)):
-            return True
-        self._async_done(job_id)
-        return False
+        try:
+            started = self.runner.start(spec.service, spec.kind, spec.url, spec.settings,
+                                        lambda _r: self._async_done(job_id))
+        except BaseException:
+            self._async_done(job_id)  # else every later run of the target would count as missed
+            raise
+        if not started:
+            self._async_done(job_id)
+        return started
 
     def _async_done(self, job_id: str) -> None:
         with self._async_lock:

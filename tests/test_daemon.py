@@ -464,3 +464,35 @@ def test_a_check_holding_the_only_http_thread_never_delays_the_probes(tmp_path, 
         text = daemon.get("/metrics")[1]
         assert (sample(text, "egov_scheduler_lag_seconds_count", kind="availability") or 0) >= 4  # lag still measured
     assert "Traceback" not in daemon.log()
+
+
+def test_a_probe_whose_start_fails_once_is_not_left_counted_as_under_way(tmp_path, http_server, monkeypatch):
+    """A run whose start raised (a bug, a resource error) is counted as the scheduler's error, and
+    the target's next runs start: it is not left marked as under way, which would count every later
+    run as missed and silently stop monitoring it."""
+    from monitor.daemon import Daemon
+    from tests.servers import hits
+
+    settings = write_daemon_config(tmp_path, service_yaml("einmal", [f"{http_server}/count/einmal"], interval="1s",
+                                                          timeout="0.5s"))
+    daemon = Daemon(settings, KINDS)
+    real, calls = daemon.runner.start, []
+
+    def start(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("einmal fehlgeschlagen")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(daemon.runner, "start", start)
+    before = hits("einmal")
+    try:
+        daemon.start()
+        end = time.monotonic() + 30
+        while hits("einmal") - before < 3:  # three probes after the failed start, a second apart
+            assert time.monotonic() < end, f"{hits('einmal') - before} probes after the failed start"
+            time.sleep(0.05)
+    finally:
+        daemon.stop()
+    assert not daemon.registry.get_sample_value("egov_scheduler_missed_runs_total", {"kind": "availability"})
+    assert daemon.registry.get_sample_value("egov_check_errors_total", {"kind": "availability", "stage": "scheduler"}) == 1
