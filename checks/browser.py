@@ -49,6 +49,8 @@ from checks.browser_host import (
     DIALOG_RECORDER,
     SINGLETON_PATH_EXTRA,
     SOCKET_PATH_MAX,
+    STARTED,
+    STARTED_LOCK,
     MemoryGauge,
     TrustError,
     split_userinfo,
@@ -331,12 +333,12 @@ class BrowserSession:
             env["HOME"] = home
         port = _free_port()
         # A session of its own, so one killpg ends chromedriver and every Chromium process it started.
-        with _STARTED_LOCK:  # (with the registration: `kill_started` sees every group it started)
+        with STARTED_LOCK:  # (with the registration: `kill_started` sees every group it started)
             self._process = subprocess.Popen(
                 [str(driver), f"--port={port}", "--allowed-ips=127.0.0.1", "--log-level=OFF"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                 env=env)
-            _STARTED.add(self)
+            STARTED.add(self)
         deadline = time.monotonic() + self.settings.start_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -419,8 +421,8 @@ class BrowserSession:
                 os.killpg(self._process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=5)
-            with _STARTED_LOCK:
-                _STARTED.discard(self)
+            with STARTED_LOCK:
+                STARTED.discard(self)
         elif hasattr(self, "driver"):
             with contextlib.suppress(Exception):
                 self.driver.quit()
@@ -434,23 +436,6 @@ class BrowserSession:
             quitter.start()
             quitter.join(5)
         self.kill()
-
-
-# Every local session whose chromedriver was started and not yet killed, for `kill_started`.
-_STARTED: set[BrowserSession] = set()
-_STARTED_LOCK = threading.Lock()
-
-
-def kill_started() -> int:
-    """Kill every local browser this process started and has not ended (their process groups,
-    their profiles): the last step of a process that ends without waiting for its threads, where
-    a session still starting on a pool thread was not yet in its pool when the pool was aborted.
-    Returns how many."""
-    with _STARTED_LOCK:
-        sessions = list(_STARTED)
-    for session in sessions:
-        session.kill()
-    return len(sessions)
 
 
 def _quiet(fn: Callable[[], Any]) -> None:

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 
@@ -192,6 +193,24 @@ class MemoryGauge:
 # $TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket (45 bytes after $TMPDIR, some to spare).
 SOCKET_PATH_MAX = 108
 SINGLETON_PATH_EXTRA = 52
+
+
+# Every local browser session whose chromedriver was started and not yet killed (added under
+# the lock together with the start, removed when killed), for `kill_started`.
+STARTED: set[Any] = set()
+STARTED_LOCK = threading.Lock()
+
+
+def kill_started() -> int:
+    """Kill every local browser this process started and has not ended (their process groups,
+    their profiles): the last step of a process that ends without waiting for its threads, where
+    a session still starting on a pool thread was not yet in its pool when the pool was aborted.
+    Returns how many."""
+    with STARTED_LOCK:
+        sessions = list(STARTED)
+    for session in sessions:
+        session.kill()
+    return len(sessions)
 
 
 def split_userinfo(url: str) -> tuple[str, str | None, str | None]:

@@ -107,9 +107,9 @@ def _exit_now(code: int) -> None:
     the interpreter's exit joins every pool thread (concurrent.futures), so SIGTERM would take as
     long as the slowest check under way; its late result would be dropped anyway. A browser
     that such a thread was still starting is killed first: nothing outlives the process."""
-    browser = sys.modules.get("checks.browser")
-    if browser is not None:
-        browser.kill_started()
+    browser_host = sys.modules.get("checks.browser_host")  # (loaded with the browser pool, if any)
+    if browser_host is not None:
+        browser_host.kill_started()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
