@@ -5,6 +5,8 @@ servers by the browser's host rules."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,7 @@ from checks import gdpr
 from checks.browser import BrowserPool
 from checks.context import CheckContext
 from checks.gdpr import GdprSettings
+from checks.gdpr.recording import Recorder
 from checks.result import Target
 from tests.a11y_site import html
 from tests.gdpr_site import browser_settings
@@ -100,6 +103,49 @@ def test_header_cookies_count_stored_or_refused(estate, path, name, stored, reas
         assert cookie["expires"] != "Sitzung"
     else:
         assert cookie["set_by"] == f"https://{WIDGET}{path}"
+
+
+def test_a_redirect_hops_cookie_is_its_own_whichever_order_devtools_reports_it(estate):
+    """Chromium sends a redirect response's extra-info event (the Set-Cookie lines) before or
+    after the next hop's requestWillBeSent, or even before the hop's own: the cookie belongs to
+    the hop that sent it in every order (it was the image, now and then, in CI)."""
+    def method(e: dict) -> str:
+        return json.loads(e["message"])["message"]["method"]
+
+    def url(e: dict) -> str:
+        return str(json.loads(e["message"])["message"]["params"].get("request", {}).get("url", ""))
+
+    def rid(e: dict) -> str:
+        return str(json.loads(e["message"])["message"]["params"].get("requestId"))
+
+    def image_loaded(log: list[dict]) -> bool:
+        ids = {rid(e) for e in log if url(e).endswith("/pixel.gif")}
+        return any(method(e) in ("Network.loadingFinished", "Network.loadingFailed") and rid(e) in ids for e in log)
+
+    pool, base = estate
+    with pool.session(60, fresh=True) as session:
+        session.performance_log()
+        session.driver.get(base + "/redirect")
+        log: list[dict] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not image_loaded(log):
+            log += session.performance_log()
+    sent = next(rid(e) for e in log if "uid=99" in e["message"])
+    # one extra-info event per response of the request, in the order of its responses
+    extras = [e for e in log if method(e) == "Network.responseReceivedExtraInfo" and rid(e) == sent]
+    assert len(extras) == 2 and "uid=99" in extras[0]["message"]
+    rest = [e for e in log if not any(e is x for x in extras)]
+    first = next(i for i, e in enumerate(rest) if url(e).endswith("/pixel-redirect"))
+    nxt = next(i for i, e in enumerate(rest) if url(e).endswith("/pixel.gif"))
+    orders = {"as recorded": log, "before either hop": rest[:first] + extras + rest[first:],
+              "between the hops": rest[:nxt] + extras + rest[nxt:],
+              "after the next hop": rest[:nxt + 1] + extras + rest[nxt + 1:], "at the end": rest + extras}
+    for name, entries in orders.items():
+        rec = Recorder()
+        for i in range(0, len(entries), 3):  # fed in pieces, as the visit reads the log
+            rec.feed(entries[i:i + 3])
+        found = [(u, line) for u, line, _r in rec.header_cookies() if line.startswith("uid=")]
+        assert found == [(f"https://{WIDGET}/pixel-redirect", "uid=99; Path=/; Max-Age=31536000")], name
 
 
 def test_script_cookies_in_a_third_party_frame(estate):

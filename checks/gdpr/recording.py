@@ -35,9 +35,13 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: dict[str, Request] = {}  # by DevTools requestId (a redirect keeps the id: last hop wins)
         self.hops: list[Request] = []  # every hop, redirects included, in order
+        self.chains: dict[str, list[Request]] = {}  # by requestId: its hops in order (a redirect adds one)
         self.dropped = 0
-        # every Set-Cookie line seen: (requestId, URL when known at the time, line, Chromium's refusal reasons)
-        self.header_cookies: list[tuple[str, str, str, list[str]]] = []
+        self._extra_seen: dict[str, int] = {}  # by requestId: how many responseReceivedExtraInfo so far
+        # every Set-Cookie line seen: (requestId, which response of that request (0 = its first hop), the
+        # response's status when DevTools gave it, line, Chromium's refusal reasons). The URL is resolved when
+        # asked: the extra-info event of a redirect comes before or after the next hop's requestWillBeSent.
+        self._header_lines: list[tuple[str, int, int, str, list[str]]] = []
         self.cookies_dropped = 0
 
     def feed(self, entries: list[dict]) -> int:
@@ -72,7 +76,9 @@ class Recorder:
             elif method == "Network.responseReceivedExtraInfo":
                 headers = params.get("headers") or {}
                 rid = str(params.get("requestId"))
-                req = self.requests.get(rid)
+                ordinal = self._extra_seen.get(rid, 0)
+                self._extra_seen[rid] = ordinal + 1
+                status = int(params.get("statusCode") or 0)
                 blocked = {str(b.get("cookieLine") or ""): [str(r) for r in b.get("blockedReasons") or []]
                            for b in params.get("blockedCookies") or [] if isinstance(b, dict)}
                 lines = "\n".join(str(v) for k, v in headers.items() if k.lower() == "set-cookie").split("\n")
@@ -80,11 +86,31 @@ class Recorder:
                 for line in lines:
                     if not line.strip():
                         continue
-                    if len(self.header_cookies) >= cookie_attempts.MAX_ATTEMPTS:
+                    if len(self._header_lines) >= cookie_attempts.MAX_ATTEMPTS:
                         self.cookies_dropped += 1
                         continue
-                    self.header_cookies.append((rid, req.url if req else "", line, blocked.get(line, [])))
+                    self._header_lines.append((rid, ordinal, status, line, blocked.get(line, [])))
         return started
+
+    @property
+    def header_count(self) -> int:
+        return len(self._header_lines)
+
+    def header_cookies(self, start: int = 0) -> list[tuple[str, str, list[str]]]:
+        """The Set-Cookie lines seen (from the `start`th on): (URL of the response that sent it, line,
+        Chromium's refusal reasons)."""
+        return [(self._response_url(rid, ordinal, status), line, reasons)
+                for rid, ordinal, status, line, reasons in self._header_lines[start:]]
+
+    def _response_url(self, rid: str, ordinal: int, status: int) -> str:
+        """The hop whose response an extra-info event belongs to: the events of one request come in the
+        order of its responses, one per hop; a response that is no redirect ends the chain (its last hop)."""
+        chain = self.chains.get(rid)
+        if not chain:
+            return ""
+        if status and not 300 <= status < 400:
+            return chain[-1].url
+        return chain[min(ordinal, len(chain) - 1)].url
 
     def _add(self, rid: str, req: Request) -> None:
         if len(self.hops) >= MAX_REQUESTS:
@@ -92,6 +118,7 @@ class Recorder:
             return
         self.requests[rid] = req
         self.hops.append(req)
+        self.chains.setdefault(rid, []).append(req)
 
 
 @dataclasses.dataclass(slots=True)
@@ -218,7 +245,7 @@ def login_cookie_names(log: list[dict[str, Any]], start_url: str, settings: Gdpr
     (2) Nr. 2). Cookies a script set are not among them."""
     rec = Recorder()
     rec.feed(log)
-    return sorted(first_party_cookie_names(((url, line) for _rid, url, line, _r in rec.header_cookies), start_url,
+    return sorted(first_party_cookie_names(((url, line) for url, line, _r in rec.header_cookies()), start_url,
                                            settings.first_party))
 
 
@@ -393,8 +420,7 @@ def _finish(page: PageCapture, rec: Recorder) -> PageCapture:
         if old is None or (a.stored and not old.stored):  # refused once, stored later: it is on the device
             merged[a.key] = a
 
-    for rid, url, line, reasons in rec.header_cookies:
-        url = url or (rec.requests[rid].url if rid in rec.requests else "")
+    for url, line, reasons in rec.header_cookies():
         a = cookie_attempts.parse(line, (urlsplit(url).hostname or "").lower(), "header", url)
         if a is None:
             continue

@@ -183,14 +183,14 @@ def _gdpr_part(session: browser_pool.BrowserSession, settings: JourneySettings, 
     first_page: dict[str, str] = {}  # the page that made the request: the one shown while the step ran
     shown = start_url
     for o in outcomes:  # one pass over the log: requests by step, and the cookies the login response set
-        before, cookies_before = len(rec.hops), len(rec.header_cookies)
+        before, cookies_before = len(rec.hops), rec.header_count
         rec.feed(o.log)
         for hop in rec.hops[before:]:
             first_step.setdefault(hop.host, o.name)
             first_page.setdefault(hop.host, o.url or shown)
         if o.name in login:
             login_cookies |= first_party_cookie_names(
-                ((url or o.url, line) for _rid, url, line, _r in rec.header_cookies[cookies_before:]), start_url,
+                ((url or o.url, line) for url, line, _r in rec.header_cookies(cookies_before)), start_url,
                 settings.first_party)
         shown = o.url or shown
     gsettings = GdprSettings(markers=list(GDPR_MARKERS), first_party=settings.first_party, legal_pages=False,
