@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from checks.kind import Registry
 from checks.result import CheckResult
 from monitor import rollup
+from monitor.batchsql import CoreWrites, SqliteStatements, SqliteWrites
 from monitor.rows import compact_json, json_value, load_json, result_row, rollup_mapping, row_result
 from monitor.rows import dt as _dt
 from monitor.rows import ts as _ts
@@ -158,6 +159,7 @@ class Store:
         self._sqlite = engine.dialect.name == "sqlite"
         # SQLite has one writer at a time; queueing in Python beats busy-waiting in SQLite.
         self._write_lock = threading.Lock() if self._sqlite else None
+        self._statements = SqliteStatements(engine) if self._sqlite else None
 
     @classmethod
     def open(cls, url: str, kinds: Registry[Any], *, migrate: bool = True, tz: ZoneInfo | None = None) -> Store:
@@ -208,11 +210,10 @@ class Store:
                 for lock_key in sorted({sid & 0x7FFFFFFF for sid in sids.values()}):
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
                                  {"ns": _LOCK_SERIES, "key": lock_key})
-            inserted = conn.execute(results.insert().returning(results.c.id, sort_by_parameter_order=True),
-                                    [result_row(self.kinds, result, key) for result, key in items])
-            ids: list[int | None] = [int(row.id) for row in inserted]
-            current = _latest_of(conn, list(groups))
-            self._merge_rollups(conn, [(sids[key], *rollup.fold_results(self.kinds, [items[i][0] for i in idx], self.tz), key[1])
+            writes = self._writes(conn)
+            ids = writes.insert_results([result_row(self.kinds, result, key) for result, key in items])
+            current = writes.latest_of(list(groups))
+            self._merge_rollups(writes, [(sids[key], *rollup.fold_results(self.kinds, [items[i][0] for i in idx], self.tz), key[1])
                                        for key, idx in groups.items()])
             changes, inserts, updates = [], [], []
             for key, idx in groups.items():
@@ -239,14 +240,18 @@ class Store:
                 else:
                     updates.append({"k_service": key[0], "k_kind": key[1], "k_url": key[2], **values})
             if changes:
-                conn.execute(state_changes.insert(), changes)
+                writes.insert_changes(changes)
             if inserts:
-                conn.execute(latest.insert(), inserts)
+                writes.insert_latest(inserts)
             if updates:
-                conn.execute(latest.update().where(latest.c.service_id == sa.bindparam("k_service"),
-                                                   latest.c.kind == sa.bindparam("k_kind"),
-                                                   latest.c.url == sa.bindparam("k_url")), updates)
+                writes.update_latest(updates)
         return ids
+
+    def _writes(self, conn: Connection) -> CoreWrites | SqliteWrites:
+        """The batch's statements: on the driver's cursor for SQLite (compiled once), Core elsewhere."""
+        if self._statements is None:
+            return CoreWrites(conn)
+        return SqliteWrites(conn, self._statements)
 
     # ------------------------------------------------------------------ rollups
 
@@ -276,7 +281,7 @@ class Store:
             self._series[key] = sid
         return sid
 
-    def _merge_rollups(self, conn: Connection,
+    def _merge_rollups(self, writes: CoreWrites | SqliteWrites,
                        batches: Sequence[tuple[int, dict[int, rollup.Bucket], dict[int, rollup.Bucket], str]]) -> None:
         """Merge folded buckets (series id, hours, days, kind) into the rollups: one read of
         the rows they touch, then bulk inserts and updates."""
@@ -295,14 +300,9 @@ class Store:
         for resolution in ("h", "d"):
             keys = {(sid, key) for sid, res, key in wanted if res == resolution}
             sids, wanted_buckets = sorted({sid for sid, _ in keys}), sorted({key for _, key in keys})
-            # IN on the first and last key column: index lookups on SQLite and PostgreSQL alike
-            for at in range(0, len(sids), 300):
-                query = sa.select(rollups).where(rollups.c.series_id.in_(sids[at:at + 300]),
-                                                 rollups.c.resolution == resolution,
-                                                 rollups.c.bucket.in_(wanted_buckets))
-                for r in conn.execute(query):
-                    if (r.series_id, r.bucket) in keys:
-                        existing[(r.series_id, resolution, r.bucket)] = rollup.Bucket.from_row(rollup_mapping(r._mapping))
+            for m in writes.rollup_rows(sids, resolution, wanted_buckets):
+                if (m["series_id"], m["bucket"]) in keys:
+                    existing[(m["series_id"], resolution, m["bucket"])] = rollup.Bucket.from_row(m)
         new_rows, changed = [], []
         for sid, parts in plan:
             seen_hours: list[int] = []  # hours that had results before: not new hours of their day
@@ -319,11 +319,9 @@ class Store:
                     old.merge(bucket)
                     changed.append({"k_sid": sid, "k_res": resolution, "k_bucket": key, **old.to_row()})
         if new_rows:
-            conn.execute(rollups.insert(), new_rows)
+            writes.insert_rollups(new_rows)
         if changed:
-            conn.execute(rollups.update().where(rollups.c.series_id == sa.bindparam("k_sid"),
-                                                rollups.c.resolution == sa.bindparam("k_res"),
-                                                rollups.c.bucket == sa.bindparam("k_bucket")), changed)
+            writes.update_rollups(changed)
 
     def ingest_series(self, service_id: str, kind: str, url: str, started: np.ndarray, states: np.ndarray,
                       reasons: Sequence[str], latency: np.ndarray, maintenance: np.ndarray,
@@ -342,7 +340,7 @@ class Store:
         key = {"service_id": service_id, "kind": kind, "url": url}
         with self._locked(), self.engine.begin() as conn:
             sid = self._series_id(conn, service_id, kind, url)
-            self._merge_rollups(conn, [(sid, hours, days, kind)])
+            self._merge_rollups(self._writes(conn), [(sid, hours, days, kind)])
             cur = conn.execute(sa.select(latest.c.state, latest.c.since).where(
                 *(getattr(latest.c, k) == v for k, v in key.items()))).first()
             previous = rollup.STATE_CODE[cur.state] if cur is not None else -1
@@ -595,21 +593,6 @@ class Store:
 def _as_text(*columns: Any) -> list[Any]:
     """JSON columns read as their text (PostgreSQL's driver still decodes a json column)."""
     return [sa.type_coerce(c, sa.Text()) for c in columns]
-
-
-def _latest_of(conn: Connection, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Any]:
-    """The `latest` rows (state, since, started_at) of these series: read by service (the key's
-    first column, an index lookup; a row-value IN would scan the table on SQLite), kept by key."""
-    wanted = set(keys)
-    services = sorted({key[0] for key in keys})
-    found: dict[tuple[str, str, str], Any] = {}
-    for at in range(0, len(services), 300):
-        query = sa.select(latest.c.service_id, latest.c.kind, latest.c.url, latest.c.state, latest.c.since,
-                          latest.c.started_at).where(latest.c.service_id.in_(services[at:at + 300]))
-        for r in conn.execute(query):
-            if (r.service_id, r.kind, r.url) in wanted:
-                found[(r.service_id, r.kind, r.url)] = r
-    return found
 
 
 def _new_id(cursor: Any) -> int:

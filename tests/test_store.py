@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 from datetime import timedelta
 
@@ -276,3 +278,44 @@ def test_raw_rows_are_compact_and_read_back_exactly_in_both_schema_forms(open_st
             (command.downgrade if target == "0003" else command.upgrade)(cfg, target)
         assert all(form in stored()[i] for i in (0, 1, 2, 4, 5)), target
         assert read() == expected, target
+
+
+def test_the_sqlite_writes_on_the_drivers_cursor_store_the_same_bytes_as_sqlalchemy_core(tmp_path):
+    """The embedded store writes its batches on the SQLite driver's cursor with statements
+    compiled once (monitor.batchsql); every table holds byte for byte what SQLAlchemy Core
+    writes for the same batches: mixed kinds and series, state changes, a late result, a
+    series new in a later batch, a run key delivered twice, hours and days rolled over."""
+    import sqlite3
+
+    kinds = ("availability", "security", "tls", "accessibility")
+    batches: list[list[tuple]] = []
+    states = itertools.cycle([State.UP, State.UP, State.DOWN, State.DEGRADED, State.UP, State.UNKNOWN])
+    for b in range(6):
+        batch = []
+        for j in range(7):
+            kind = kinds[(b + j) % len(kinds)] if j < 5 else "availability"
+            r = result(next(states), offset=20000 * b + 11 * j, url=f"https://s{j % (3 + b // 2)}.example.invalid/",
+                       duration=0.2 + j / 10, status_code=200.0 + j)
+            r = dataclasses.replace(r, kind=kind, evidence={"detail": f"Befund {b}/{j} – ü", "n": [b, j, None]})
+            batch.append((r, f"run-{b}-{j}" if j % 2 else None))
+        batches.append(batch)
+    batches[3].append((result(State.DOWN, offset=10, url="https://s0.example.invalid/"), None))  # late
+    batches[4].append(batches[1][1])  # the same run key again: stored once
+
+    def dump(path) -> dict[str, list[tuple]]:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                              "AND name NOT IN ('heartbeats', 'alembic_version') ORDER BY name")]
+            return {n: db.execute(f"SELECT * FROM {n} ORDER BY 1, 2, 3").fetchall() for n in names}
+
+    stores = {}
+    for name in ("core", "driver"):
+        store = Store.open(f"sqlite:///{tmp_path / name}.db", KINDS)
+        if name == "core":
+            store._statements = None  # SQLAlchemy Core, as on PostgreSQL
+        ids = [store.record_batch(batch) for batch in batches]
+        assert ids[4][-1] is None and all(i is not None for batch in ids[:4] for i in batch)
+        store.close()
+        stores[name] = dump(tmp_path / f"{name}.db")
+    assert stores["driver"]["rollups"] and stores["driver"]["state_changes"] and len(stores["driver"]["results"]) == 43
+    assert stores["driver"] == stores["core"]
