@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CORE = {"checks.result", "checks.settings", "checks.kind"}
-DATA = ("monitor.config", "monitor.config_issues", "monitor.store", "monitor.tables", "monitor.rows", "monitor.rollup",
-        "monitor.migrations", "monitor.incidents", "monitor.dependencies")
+DATA = ("monitor.config", "monitor.config_issues", "monitor.store", "monitor.batchsql", "monitor.tables", "monitor.rows",
+        "monitor.rollup", "monitor.migrations", "monitor.incidents", "monitor.dependencies")
 MODEL = ("monitor.report.model", "monitor.report.format", "monitor.report.period", "monitor.report.charts",
          "monitor.report.timeline")
 PRESENTATION_BASE = ("monitor.kinds.base", "monitor.kinds.common")
