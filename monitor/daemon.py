@@ -1,11 +1,13 @@
-"""Scheduling: one job per (service, check kind, URL), and the embedded daemon that runs them.
+"""Scheduling: one run per (service, check kind, URL) at its interval, and the embedded daemon that runs them.
 
-APScheduler 3 runs one job per target with the check's interval and jitter,
-`max_instances=1` and coalescing, on bounded thread pools per kind of work, so a hanging
-target only ever holds one thread for at most its timeout. A run that needs no thread (a
-libcurl probe) is started on the scheduler's own thread instead (StartFirstExecutor), so
-checks holding the pool's threads never delay the probes. SIGHUP or POST /-/reload re-reads
-the configuration and keeps the running one if the new one is invalid. SIGTERM lets running
+The embedded daemon keeps every target's next run in one heap (monitor.timetable) with the
+check's interval and jitter, coalescing runs it fell behind on, and at most one run of a
+target at a time. A run that needs no thread (a libcurl probe) is started on the
+timetable's own thread; any other runs on a bounded pool of its kind (`http`, `browser`), so
+a hanging target only ever holds one thread for at most its timeout, and checks holding the
+pool's threads never delay the probes. APScheduler runs the daemon's own jobs (heartbeat,
+canaries, retention) and the distributed scheduler's. SIGHUP or POST /-/reload re-reads the
+configuration and keeps the running one if the new one is invalid. SIGTERM lets running
 checks finish, writes a final heartbeat and exits.
 
 `Scheduling` is what the embedded daemon and the distributed mode's scheduler
@@ -19,12 +21,12 @@ import gc
 import hashlib
 import json
 import logging
-import math
 import random
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent import futures
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ from monitor.process import (
 from monitor.runner import CanaryGuard, CheckRunner
 from monitor.statuspage import StatusSite
 from monitor.store import LatestState
+from monitor.timetable import Timetable
 from monitor.writer import Item, ResultWriter
 
 log = logging.getLogger("egov_monitor")
@@ -73,49 +76,6 @@ _INTERNAL_JOBS = {"_heartbeat", "_canaries", "_retention", "_queue_sweep"}
 
 __all__ = ["Daemon", "JobSpec", "Scheduling", "close_http", "job_specs", "metrics_handler", "run_until_signalled",
            "serve_http"]
-
-
-class StartFirstExecutor(ThreadPoolExecutor):
-    """APScheduler's thread-pool executor that first offers each due run to `start(job_id,
-    scheduled)` on the scheduler's own thread. A run that needs no waiting thread (a libcurl
-    probe, handed to the prober's loop) begins there and then; `start` returns False for one
-    that does need a thread, which goes to the pool as before. The hand-over to a pool thread
-    and back cost about 15 % of the daemon's CPU at 10,000 probes a minute (docs/benchmarks.md).
-    `start` must never wait: it runs on the thread that fires every other job."""
-
-    def __init__(self, max_workers: int, start: Callable[[str, datetime], bool]) -> None:
-        super().__init__(max_workers)
-        self._start = start
-
-    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        if self._start(job.id, run_times[-1]):
-            # done with: submit_job counts the instance after this returns, as for APScheduler's
-            # DebugExecutor (one that runs a job in the calling thread)
-            self._run_job_success(job.id, [])
-            return
-        super()._do_submit_job(job, run_times)
-
-
-class GridIntervalTrigger(IntervalTrigger):
-    """An interval trigger whose jitter does not add up. APScheduler's counts each interval
-    from the previous fire time with its jitter in it, so a 60 s interval with up to 6 s of
-    jitter fired every 63 s on average: 5 % fewer runs than configured (and a data-quality
-    table short by as much). Here run k is due at start + k * interval, jittered from there."""
-
-    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        start, step = self.start_date.timestamp(), self.interval_length
-        if previous_fire_time is not None:  # the grid point it was jittered from, then the next one
-            k = math.floor((previous_fire_time.timestamp() - start) / step + 1e-9) + 1
-        elif self.start_date > now:
-            k = 0
-        else:
-            k = math.ceil((now.timestamp() - start) / step)
-        due = start + k * step
-        if self.jitter:
-            due += random.uniform(0, min(self.jitter, step * 0.999))  # (a jitter past the interval would skip a run)
-        if self.end_date and due > self.end_date.timestamp():
-            return None
-        return datetime.fromtimestamp(due, tz=self.timezone)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -219,6 +179,22 @@ class Scheduling(Process):
         """Add (or replace) the job of one target."""
         raise NotImplementedError
 
+    def unschedule(self, job_id: str) -> None:
+        """Remove the job(s) of one target."""
+        self.scheduler.remove_job(job_id)
+        if self.scheduler.get_job(job_id + "#first") is not None:
+            self.scheduler.remove_job(job_id + "#first")
+
+    def dispatching(self) -> bool:
+        """Whether what fires the targets' runs (beyond APScheduler) is running."""
+        return True
+
+    def begin_dispatch(self) -> None:
+        """Start what fires the targets' runs beyond APScheduler (called once the catalog is applied)."""
+
+    def halt_dispatch(self) -> None:
+        """Fire no more runs; must return at once (SIGTERM)."""
+
     def last_runs(self) -> dict[tuple[str, str, str], float]:
         """When each target last ran, where the first run depends on it."""
         return {}
@@ -253,9 +229,7 @@ class Scheduling(Process):
         last_run = self.last_runs()
         for job_id in set(self._specs) - set(new):
             del self._specs[job_id]  # first, so a run already queued finds nothing to do
-            self.scheduler.remove_job(job_id)
-            if self.scheduler.get_job(job_id + "#first") is not None:
-                self.scheduler.remove_job(job_id + "#first")
+            self.unschedule(job_id)
         for job_id, spec in new.items():
             old = self._specs.get(job_id)
             self._specs[job_id] = spec
@@ -352,7 +326,7 @@ class Scheduling(Process):
             threading.Thread(target=self.results_text.pieces, name="metrics-prerender", daemon=True).start()
 
     def healthy(self) -> tuple[bool, str]:
-        if not self.scheduler.running:
+        if not self.scheduler.running or not self.dispatching():
             return False, "scheduler not running"
         writes_ok, why = self.writer.healthy()
         if not writes_ok:
@@ -381,6 +355,7 @@ class Scheduling(Process):
         self.runner.watch()
         settle_heap()
         self._prerender()
+        self.begin_dispatch()
         if not self.scheduler.running:
             self.scheduler.start()
 
@@ -391,6 +366,7 @@ class Scheduling(Process):
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)  # runs under way are waited for below, not here (a browser
             # check can take minutes; SIGTERM must end within a few seconds)
+        self.halt_dispatch()
         if not self.runner.wait_open(timeout=STOP_GRACE):  # probes without a waiting thread and pool threads' runs
             log.warning("nicht alle laufenden Prüfungen wurden vor dem Ende abgeschlossen")
         cut = self.runner.cut_short()  # recorded as unknown/monitor_stopped; their late results are dropped
@@ -443,9 +419,24 @@ class Daemon(Scheduling):
         self.results_text.update(self._cache.committed(items, ids))  # a scrape then only joins
 
     def executors(self) -> dict[str, ThreadPoolExecutor]:
-        pools = self.config.settings.pools
-        return {"http": StartFirstExecutor(pools.http, self._start_check), "browser": ThreadPoolExecutor(pools.browser),
-                "internal": ThreadPoolExecutor(4)}
+        return {"internal": ThreadPoolExecutor(4)}
+
+    def _dispatch_parts(self) -> Timetable:
+        """The timetable and the check pools, made on first use (Scheduling's constructor asks for
+        the executors before this class's attributes exist)."""
+        if self._timetable is None:
+            pools = self.config.settings.pools
+            self._pools = {"http": futures.ThreadPoolExecutor(pools.http, thread_name_prefix="http"),
+                           "browser": futures.ThreadPoolExecutor(pools.browser, thread_name_prefix="browser")}
+            self._pool_jobs: set[str] = set()  # jobs with a run on a pool thread, queued or running
+            self._timetable = Timetable(self._fire, self._missed)
+        return self._timetable
+
+    _timetable: Timetable | None = None
+
+    @property
+    def timetable(self) -> Timetable:
+        return self._dispatch_parts()
 
     def schedule(self, spec: JobSpec, now: datetime, last_run: dict[tuple[str, str, str], float]) -> None:
         settings = spec.settings
@@ -453,39 +444,75 @@ class Daemon(Scheduling):
         # catalog of a few hundred targets (its first results are wanted soon), at about 100 a
         # second for a large one (10 000 targets: over 100 s, or the interval if shorter).
         window = min(settings.interval, max(10.0, self._target_count / 100))
-        first = now + timedelta(seconds=random.uniform(0, window))
-        trigger = GridIntervalTrigger(seconds=settings.interval, jitter=settings.effective_jitter or None,
-                                  start_date=first, timezone=self.config.settings.tz)
-        self.scheduler.add_job(self._run_check, trigger, args=[spec.job_id], id=spec.job_id, name=spec.job_id,
-                               replace_existing=True, executor=self.config.kinds[spec.kind].check.pool,
-                               misfire_grace_time=max(1, int(settings.interval)))
+        first = now.timestamp() + random.uniform(0, window)
+        self.timetable.add(spec.job_id, first, settings.interval, settings.effective_jitter or 0.0,
+                           grace=max(1, int(settings.interval)))
 
-    def _start_check(self, job_id: str, scheduled: datetime) -> bool:
-        """A due run offered on the scheduler's thread (StartFirstExecutor): started there if
-        its kind runs without a waiting thread; False (nothing done) hands it to a pool thread."""
+    def unschedule(self, job_id: str) -> None:
+        self.timetable.remove(job_id)
+
+    def dispatching(self) -> bool:
+        return self.timetable.running
+
+    def begin_dispatch(self) -> None:
+        if not self.timetable.running:
+            self.timetable.start()
+
+    def halt_dispatch(self) -> None:
+        self.timetable.stop()
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)  # runs under way end in Scheduling.stop's grace
+
+    def _fire(self, job_id: str, due: float) -> None:
+        """A due run, on the timetable's thread: started there if its kind runs without a waiting
+        thread (a probe), else on a thread of its kind's pool. Must never wait."""
         spec = self._specs.get(job_id)
-        if spec is not None and self.config.kinds[spec.kind].check.start is None:
-            return False
-        started = time.time()
+        if spec is None:
+            return  # removed by a reload since
+        check = self.config.kinds[spec.kind].check
+        if check.start is not None:
+            started = time.time()
+            try:
+                if self._start_async(job_id, spec):
+                    self.metrics.lag.labels(spec.kind).observe(max(0.0, started - due))
+                    return
+            except Exception:
+                log.exception("job %s failed", job_id)
+                self.metrics.error(spec.kind, "scheduler")
+                return
+            # as many runs under way as allowed: a pool thread waits for one
+        with self._async_lock:
+            if job_id in self._pool_jobs:  # the last run still holds (or waits for) a thread
+                self.metrics.missed.labels(spec.kind).inc()
+                return
+            self._pool_jobs.add(job_id)
         try:
-            if spec is not None and not self._start_async(job_id, spec):
-                return False  # as many runs under way as allowed: a pool thread waits for one
+            self._pools[check.pool].submit(self._run_on_pool, job_id, due)
+        except RuntimeError:  # the pool was shut down: the daemon is stopping
+            with self._async_lock:
+                self._pool_jobs.discard(job_id)
+
+    def _missed(self, job_id: str) -> None:
+        spec = self._specs.get(job_id)
+        if spec is not None:
+            self.metrics.missed.labels(spec.kind).inc()
+
+    def _run_on_pool(self, job_id: str, due: float) -> None:
+        started = time.time()
+        spec = self._specs.get(job_id)
+        try:
+            if spec is None:
+                return
+            self.metrics.lag.labels(spec.kind).observe(max(0.0, started - due))
+            if not self._start_async(job_id, spec):
+                self.runner.run(spec.service, spec.kind, spec.url, spec.settings)
         except Exception:
             log.exception("job %s failed", job_id)
             if spec is not None:
                 self.metrics.error(spec.kind, "scheduler")
-            return True
-        if spec is not None:
-            self.metrics.lag.labels(spec.kind).observe(max(0.0, started - scheduled.timestamp()))
-        return True
-
-    def _run_check(self, job_id: str) -> None:
-        self._started[job_id] = time.time()
-        spec = self._specs.get(job_id)
-        if spec is None:
-            return
-        if not self._start_async(job_id, spec):
-            self.runner.run(spec.service, spec.kind, spec.url, spec.settings)
+        finally:
+            with self._async_lock:
+                self._pool_jobs.discard(job_id)
 
     def _start_async(self, job_id: str, spec: JobSpec) -> bool:
         """Start the run without a waiting thread if its kind can (availability); True when it

@@ -238,34 +238,119 @@ def test_a_reload_applies_new_canaries_at_once(tmp_path, http_server):
         assert sample(text, "egov_canary_up", url=f"{http_server}/ok") is None  # the old one is gone
 
 
-def test_jitter_does_not_stretch_the_interval():
-    """APScheduler's interval trigger counts each interval from the last fire time with its
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_767_225_600.0  # 2026-01-01 UTC
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fired(timetable, clock: _Clock, until: float) -> list[tuple[str, float, bool]]:
+    """Every run the timetable hands out up to `until`, the clock set to each due time in turn
+    (its thread not started: the choices alone, without waiting)."""
+    out = []
+    while timetable._heap and timetable._heap[0][0] <= until:
+        clock.now = max(clock.now, timetable._heap[0][0])
+        out += timetable._take_due()
+    return out
+
+
+def test_runs_keep_to_their_grid_whatever_the_jitter():
+    """APScheduler's interval trigger counted each interval from the last fire time with its
     jitter in it: at 60 s with 6 s of jitter it fired every 63 s, 5 % fewer runs than
-    configured (bench.daemon_e2e stored 158.6 of 166.7 due checks a second). Ours keeps runs
-    on their grid: run k at start + k * 60 s plus its own jitter."""
-    from datetime import UTC, datetime
+    configured (bench.daemon_e2e stored 158.6 of 166.7 due checks a second). The timetable
+    keeps runs on their grid: run k at start + k * 60 s plus its own jitter."""
+    from monitor.timetable import Timetable
 
-    from apscheduler.triggers.interval import IntervalTrigger
+    clock = _Clock()
+    start = clock.now
+    timetable = Timetable(lambda *_: None, lambda _job: None, clock=clock)
+    timetable.add("a", start, 60, jitter=6)
+    runs = _fired(timetable, clock, start + 60 * 2000 - 1)
+    times = [due for _job, due, _fired in runs]
+    assert len(times) == 2000 and all(fired for _j, _d, fired in runs)
+    assert abs((times[-1] - times[0]) / 1999 - 60) < 0.05
+    assert all(0 <= t - start - 60 * k < 6 for k, t in enumerate(times))
+    assert len({round(t - start - 60 * k, 6) for k, t in enumerate(times)}) > 1900  # a jitter of its own each run
+    later = Timetable(lambda *_: None, lambda _job: None, clock=clock)
+    clock.now = start + 630  # a first run after the start: the next grid point
+    later.add("b", start, 60, jitter=6)
+    assert 660 <= later.due("b") - start < 666
 
-    from monitor.daemon import GridIntervalTrigger
 
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+def test_a_run_later_than_its_grace_is_missed_and_never_made_up_in_a_burst():
+    """The thread held up past a run's grace (the daemon's: its interval): that run is counted
+    missed, the next is the first grid point after now (no burst of the runs fallen behind on);
+    a run late within its grace fires, the grid points it passed coalesced into it."""
+    from monitor.timetable import Timetable
 
-    def fire_times(trigger) -> list[float]:
-        times, previous = [], None
-        for _ in range(2000):
-            previous = trigger.get_next_fire_time(previous, previous or start)
-            times.append(previous.timestamp())
-        return times
+    clock = _Clock()
+    start = clock.now
+    timetable = Timetable(lambda *_: None, lambda _job: None, clock=clock)
+    timetable.add("a", start, 60, grace=60)
+    assert _fired(timetable, clock, start + 60) == [("a", start, True), ("a", start + 60, True)]
+    clock.now = start + 120 + 300  # five minutes stalled
+    assert timetable._take_due() == [("a", start + 120, False)]  # one missed run, not five
+    assert timetable.due("a") == start + 480
+    clock.now = start + 480 + 50  # late within the grace: it runs
+    assert timetable._take_due() == [("a", start + 480, True)]
+    assert timetable.due("a") == start + 540
+    generous = Timetable(lambda *_: None, lambda _job: None, clock=clock)
+    generous.add("b", start + 600, 60, grace=300)
+    clock.now = start + 600 + 150  # within its grace, two grid points passed meanwhile
+    assert generous._take_due() == [("b", start + 600, True)]  # they are coalesced into it
+    assert generous.due("b") == start + 780
 
-    ours = fire_times(GridIntervalTrigger(seconds=60, jitter=6, start_date=start, timezone=UTC))
-    theirs = fire_times(IntervalTrigger(seconds=60, jitter=6, start_date=start, timezone=UTC))
-    assert (theirs[-1] - theirs[0]) / 1999 > 62  # the behaviour this replaces
-    assert abs((ours[-1] - ours[0]) / 1999 - 60) < 0.01
-    assert all(0 <= t - start.timestamp() - 60 * k < 6 for k, t in enumerate(ours))
-    later = datetime(2026, 1, 1, 0, 10, 30, tzinfo=UTC)  # a first run after the start: the next grid point
-    first = GridIntervalTrigger(seconds=60, jitter=6, start_date=start, timezone=UTC).get_next_fire_time(None, later)
-    assert 660 <= first.timestamp() - start.timestamp() < 666
+
+def test_a_removed_or_rescheduled_target_runs_only_as_its_new_schedule_says():
+    from monitor.timetable import Timetable
+
+    clock = _Clock()
+    start = clock.now
+    timetable = Timetable(lambda *_: None, lambda _job: None, clock=clock)
+    timetable.add("gone", start + 5, 60)
+    timetable.add("moved", start + 5, 60)
+    timetable.add("moved", start + 30, 300)
+    assert len(timetable) == 2
+    timetable.remove("gone")
+    runs = _fired(timetable, clock, start + 700)
+    assert runs == [("moved", start + 30, True), ("moved", start + 330, True), ("moved", start + 630, True)]
+    assert timetable.due("gone") is None
+
+
+def test_the_timetable_thread_fires_each_run_when_due_and_survives_a_failing_dispatch():
+    """On its thread: runs fire in due order, not before they are due; a dispatch that raises
+    is logged and the next runs still fire; `stop` ends the thread."""
+    import threading
+
+    from monitor.timetable import Timetable
+
+    fired: list[tuple[str, float, float]] = []
+    done = threading.Event()
+
+    def fire(job_id: str, due: float) -> None:
+        fired.append((job_id, due, time.time()))
+        if job_id == "bad":
+            raise RuntimeError("dispatch failed")
+        if len(fired) >= 5:
+            done.set()
+
+    timetable = Timetable(fire, lambda _job: None)
+    now = time.time()
+    timetable.add("bad", now + 0.2, 3600)
+    for i in range(4):
+        timetable.add(f"ok{i}", now + 0.3 + 0.1 * i, 3600)
+    timetable.start()
+    try:
+        assert done.wait(60), fired
+        assert [j for j, _d, _t in fired] == ["bad", "ok0", "ok1", "ok2", "ok3"]
+        assert all(at >= due for _j, due, at in fired)
+        assert timetable.running
+    finally:
+        timetable.stop()
+    timetable._thread.join(60)
+    assert not timetable._thread.is_alive() and not timetable.running
 
 
 def test_the_catalog_stays_out_of_the_cycle_collectors_way(tmp_path, http_server):
@@ -282,9 +367,9 @@ def test_the_catalog_stays_out_of_the_cycle_collectors_way(tmp_path, http_server
     daemon = Daemon(settings, KINDS)
 
     def walked(job_id: str) -> bool:
-        job = daemon.scheduler.get_job(job_id)
-        assert job is not None
-        return any(o is job for o in gc.get_objects())
+        entry = daemon.timetable.entry(job_id)
+        assert entry is not None
+        return any(o is entry for o in gc.get_objects())
 
     try:
         daemon.start()
