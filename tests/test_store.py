@@ -319,3 +319,20 @@ def test_the_sqlite_writes_on_the_drivers_cursor_store_the_same_bytes_as_sqlalch
         stores[name] = dump(tmp_path / f"{name}.db")
     assert stores["driver"]["rollups"] and stores["driver"]["state_changes"] and len(stores["driver"]["results"]) == 43
     assert stores["driver"] == stores["core"]
+
+
+def test_json_columns_are_written_as_json_dumps_writes_them():
+    """The columns' serializer shares one encoder (cheaper per call) and writes the very text
+    `json.dumps(value, separators=(",", ":"))` writes: non-ASCII escaped, NaN and infinities as
+    Python writes them (read back by `load_json`), keys in their order."""
+    import json
+    import math
+
+    from monitor.rows import compact_json, load_json
+
+    values = [None, [], {}, "Prüfung\u2028", {"b": 1, "a": [1.5, None, True, "ü"]}, 1e300, -0.0,
+              {"x": float("nan"), "y": float("inf"), "z": -float("inf")}, {"n": {"m": [{"k": "\"'<>"}]}}]
+    for value in values:
+        assert compact_json(value) == json.dumps(value, separators=(",", ":"))
+    back = load_json(compact_json(values[7]))
+    assert math.isnan(back["x"]) and back["y"] == math.inf and back["z"] == -math.inf
