@@ -119,17 +119,20 @@ def test_a_real_prometheus_scrapes_over_tls_with_basic_auth_and_nobody_else_gets
         try:
             def targets():
                 try:
-                    data = json.loads(_get(f"http://127.0.0.1:{prom_port}/api/v1/targets", None)[1])["data"]
+                    status, body, _headers = _get(f"http://127.0.0.1:{prom_port}/api/v1/targets", None)
                 except OSError:
                     return None
+                if status != 200:  # 503 "Service Unavailable" (text) until Prometheus is ready
+                    return None
+                data = json.loads(body)["data"]
                 got = {t["labels"]["job"]: t for t in data["activeTargets"]}
                 return got if len(got) == 3 and all(t["health"] != "unknown" for t in got.values()) else None
             seen = daemon.wait_for(targets, 60, "Prometheus to scrape all three jobs")
 
             def probe_success():
                 q = urllib.parse.quote('probe_success{job="egov-monitor"}')
-                result = json.loads(_get(f"http://127.0.0.1:{prom_port}/api/v1/query?query={q}", None)[1])["data"]["result"]
-                return result or None
+                status, body, _headers = _get(f"http://127.0.0.1:{prom_port}/api/v1/query?query={q}", None)
+                return (json.loads(body)["data"]["result"] or None) if status == 200 else None
             series = daemon.wait_for(probe_success, 40, "probe_success scraped over TLS")
         finally:
             prom.terminate()
