@@ -160,6 +160,8 @@ class Timetable:
             if not runs:
                 return
             for job_id, due, fired in runs:
+                if self._stopped:
+                    return  # the rest of a burst is not started once the daemon stops
                 try:
                     (self._fire(job_id, due) if fired else self._missed(job_id))
                 except Exception:  # a dispatch that raises must never stop the timetable

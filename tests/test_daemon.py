@@ -353,6 +353,26 @@ def test_the_timetable_thread_fires_each_run_when_due_and_survives_a_failing_dis
     assert not timetable._thread.is_alive() and not timetable.running
 
 
+def test_runs_due_together_are_not_started_once_the_timetable_stops():
+    """SIGTERM while the timetable hands out a burst of due runs (a restart's first runs):
+    those after the stop are not started."""
+    from monitor.timetable import Timetable
+
+    fired: list[str] = []
+
+    def fire(job_id: str, _due: float) -> None:
+        fired.append(job_id)
+        timetable.stop()
+
+    timetable = Timetable(fire, lambda _job: None)
+    due = time.time() + 0.3
+    for i in range(5):
+        timetable.add(f"j{i}", due, 3600)
+    timetable.start()
+    timetable._thread.join(60)
+    assert not timetable._thread.is_alive() and len(fired) == 1
+
+
 def test_the_catalog_stays_out_of_the_cycle_collectors_way(tmp_path, http_server):
     """What the daemon holds for good (one job per target) is frozen once the catalog is
     applied, at start and again after a reload, so Python's full collection, which holds the
