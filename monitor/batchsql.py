@@ -11,7 +11,7 @@ a few hundred rows a batch (docs/benchmarks.md, "sixth session"). Both write the
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -47,13 +47,33 @@ def _rollup_update() -> Any:
                                   rollups.c.bucket == sa.bindparam("k_bucket"))
 
 
-def _rollup_select(sids: Sequence[int], resolution: str, buckets: Sequence[int]) -> Any:
-    # IN on the first and last key column: index lookups on SQLite and PostgreSQL alike
-    return sa.select(rollups).where(rollups.c.series_id.in_(sids), rollups.c.resolution == resolution,
-                                    rollups.c.bucket.in_(buckets))
+class _Reads:
+    """The two reads of a batch, in chunks; each form says how one chunk is read."""
+
+    def latest_of(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], LatestRow]:
+        """The `latest` rows (state, since, started_at) of these series: read by service (the
+        key's first column, an index lookup; a row-value IN would scan the table on SQLite)."""
+        wanted, found = set(keys), {}
+        services = sorted({key[0] for key in keys})
+        for at in range(0, len(services), _CHUNK):
+            for service_id, kind, url, state, since, started_at in self._latest_chunk(services[at:at + _CHUNK]):
+                if (service_id, kind, url) in wanted:
+                    found[(service_id, kind, url)] = LatestRow(state, since, started_at)
+        return found
+
+    def rollup_rows(self, sids: Sequence[int], resolution: str, buckets: Sequence[int]) -> Iterator[dict[str, Any]]:
+        """Rollup rows of these series and buckets (and maybe others), JSON columns decoded."""
+        for at in range(0, len(sids), _CHUNK):
+            yield from self._rollup_chunk(list(sids[at:at + _CHUNK]), resolution, list(buckets))
+
+    def _latest_chunk(self, services: list[str]) -> Iterable[Sequence[Any]]:
+        raise NotImplementedError
+
+    def _rollup_chunk(self, sids: list[int], resolution: str, buckets: list[int]) -> Iterable[dict[str, Any]]:
+        raise NotImplementedError
 
 
-class CoreWrites:
+class CoreWrites(_Reads):
     """The batch's statements through SQLAlchemy Core on `conn` (any engine)."""
 
     def __init__(self, conn: Connection) -> None:
@@ -63,24 +83,16 @@ class CoreWrites:
         inserted = self.conn.execute(results.insert().returning(results.c.id, sort_by_parameter_order=True), rows)
         return [int(row.id) for row in inserted]
 
-    def latest_of(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], LatestRow]:
-        """The `latest` rows (state, since, started_at) of these series: read by service (the
-        key's first column, an index lookup; a row-value IN would scan the table on SQLite)."""
-        wanted, found = set(keys), {}
-        services = sorted({key[0] for key in keys})
-        for at in range(0, len(services), _CHUNK):
-            query = sa.select(latest.c.service_id, latest.c.kind, latest.c.url, latest.c.state, latest.c.since,
-                              latest.c.started_at).where(latest.c.service_id.in_(services[at:at + _CHUNK]))
-            for r in self.conn.execute(query):
-                if (r.service_id, r.kind, r.url) in wanted:
-                    found[(r.service_id, r.kind, r.url)] = LatestRow(r.state, r.since, r.started_at)
-        return found
+    def _latest_chunk(self, services: list[str]) -> Iterable[Sequence[Any]]:
+        return self.conn.execute(sa.select(latest.c.service_id, latest.c.kind, latest.c.url, latest.c.state,
+                                           latest.c.since, latest.c.started_at)
+                                 .where(latest.c.service_id.in_(services)))
 
-    def rollup_rows(self, sids: Sequence[int], resolution: str, buckets: Sequence[int]) -> Iterable[dict[str, Any]]:
-        """Rollup rows of these series and buckets (and maybe others), JSON columns decoded."""
-        for at in range(0, len(sids), _CHUNK):
-            for r in self.conn.execute(_rollup_select(sids[at:at + _CHUNK], resolution, buckets)):
-                yield rollup_mapping(r._mapping)
+    def _rollup_chunk(self, sids: list[int], resolution: str, buckets: list[int]) -> Iterable[dict[str, Any]]:
+        # IN on the first and last key column: index lookups on SQLite and PostgreSQL alike
+        query = sa.select(rollups).where(rollups.c.series_id.in_(sids), rollups.c.resolution == resolution,
+                                         rollups.c.bucket.in_(buckets))
+        return (rollup_mapping(r._mapping) for r in self.conn.execute(query))
 
     def insert_changes(self, rows: list[dict[str, Any]]) -> None:
         self.conn.execute(state_changes.insert(), rows)
@@ -157,7 +169,7 @@ class _Cursor:
             raise sa.exc.DBAPIError.instance(sql, rows[:1], exc, sqlite3.Error) from exc
 
 
-class SqliteWrites:
+class SqliteWrites(_Reads):
     """The batch's statements on the SQLite driver's cursor, inside `conn`'s transaction."""
 
     def __init__(self, conn: Connection, statements: SqliteStatements) -> None:
@@ -172,24 +184,14 @@ class SqliteWrites:
             ids.append(cur.lastrowid)
         return ids
 
-    def latest_of(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], LatestRow]:
-        wanted, found = set(keys), {}
-        services = sorted({key[0] for key in keys})
-        for at in range(0, len(services), _CHUNK):
-            chunk = services[at:at + _CHUNK]
-            rows = self.cur.execute(self.s.latest_select.format(", ".join("?" * len(chunk))), chunk)
-            for service_id, kind, url, state, since, started_at in rows:
-                if (service_id, kind, url) in wanted:
-                    found[(service_id, kind, url)] = LatestRow(state, since, started_at)
-        return found
+    def _latest_chunk(self, services: list[str]) -> Iterable[Sequence[Any]]:
+        return self.cur.execute(self.s.latest_select.format(", ".join("?" * len(services))), services)
 
-    def rollup_rows(self, sids: Sequence[int], resolution: str, buckets: Sequence[int]) -> Iterable[dict[str, Any]]:
+    def _rollup_chunk(self, sids: list[int], resolution: str, buckets: list[int]) -> Iterable[dict[str, Any]]:
+        sql = self.s.rollup_select.format(", ".join("?" * len(sids)), ", ".join("?" * len(buckets)))
         columns = self.s.rollup_columns
-        for at in range(0, len(sids), _CHUNK):
-            chunk = list(sids[at:at + _CHUNK])
-            sql = self.s.rollup_select.format(", ".join("?" * len(chunk)), ", ".join("?" * len(buckets)))
-            for values in self.cur.execute(sql, [*chunk, resolution, *buckets]):
-                yield rollup_mapping(zip(columns, values, strict=True))
+        return (rollup_mapping(zip(columns, values, strict=True))
+                for values in self.cur.execute(sql, [*sids, resolution, *buckets]))
 
     def _many(self, statement: _Compiled, rows: list[dict[str, Any]]) -> None:
         self.cur.executemany(statement.sql, [statement.params(row) for row in rows])

@@ -418,25 +418,16 @@ class Daemon(Scheduling):
     def committed(self, items: Sequence[Item], ids: Sequence[int | None]) -> None:
         self.results_text.update(self._cache.committed(items, ids))  # a scrape then only joins
 
+    def __init__(self, settings_path: str | Path, kinds: Registry[Any]) -> None:
+        super().__init__(settings_path, kinds)
+        pools = self.config.settings.pools
+        self._pools = {"http": futures.ThreadPoolExecutor(pools.http, thread_name_prefix="http"),
+                       "browser": futures.ThreadPoolExecutor(pools.browser, thread_name_prefix="browser")}
+        self._pool_jobs: set[str] = set()  # jobs with a run on a pool thread, queued or running
+        self.timetable = Timetable(self._fire, self._missed)
+
     def executors(self) -> dict[str, ThreadPoolExecutor]:
         return {"internal": ThreadPoolExecutor(4)}
-
-    def _dispatch_parts(self) -> Timetable:
-        """The timetable and the check pools, made on first use (Scheduling's constructor asks for
-        the executors before this class's attributes exist)."""
-        if self._timetable is None:
-            pools = self.config.settings.pools
-            self._pools = {"http": futures.ThreadPoolExecutor(pools.http, thread_name_prefix="http"),
-                           "browser": futures.ThreadPoolExecutor(pools.browser, thread_name_prefix="browser")}
-            self._pool_jobs: set[str] = set()  # jobs with a run on a pool thread, queued or running
-            self._timetable = Timetable(self._fire, self._missed)
-        return self._timetable
-
-    _timetable: Timetable | None = None
-
-    @property
-    def timetable(self) -> Timetable:
-        return self._dispatch_parts()
 
     def schedule(self, spec: JobSpec, now: datetime, last_run: dict[tuple[str, str, str], float]) -> None:
         settings = spec.settings

@@ -99,10 +99,6 @@ class Timetable:
                 return None
             return next(d for d, _n, j, v in self._heap if j == job_id and v == entry.version)
 
-    def entry(self, job_id: str) -> object | None:
-        """What the timetable holds for `job_id` (for tests of what the garbage collector walks)."""
-        return self._entries.get(job_id)
-
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -163,6 +159,9 @@ class Timetable:
                 if self._stopped:
                     return  # the rest of a burst is not started once the daemon stops
                 try:
-                    (self._fire(job_id, due) if fired else self._missed(job_id))
+                    if fired:
+                        self._fire(job_id, due)
+                    else:
+                        self._missed(job_id)
                 except Exception:  # a dispatch that raises must never stop the timetable
                     log.exception("Start der Prüfung %s fehlgeschlagen", job_id)

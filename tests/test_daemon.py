@@ -387,7 +387,7 @@ def test_the_catalog_stays_out_of_the_cycle_collectors_way(tmp_path, http_server
     daemon = Daemon(settings, KINDS)
 
     def walked(job_id: str) -> bool:
-        entry = daemon.timetable.entry(job_id)
+        entry = daemon.timetable._entries.get(job_id)
         assert entry is not None
         return any(o is entry for o in gc.get_objects())
 

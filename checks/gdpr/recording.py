@@ -33,9 +33,9 @@ class Recorder:
     """Folds the DevTools performance log of one visit into requests and cookie origins."""
 
     def __init__(self) -> None:
-        self.requests: dict[str, Request] = {}  # by DevTools requestId (a redirect keeps the id: last hop wins)
         self.hops: list[Request] = []  # every hop, redirects included, in order
-        self.chains: dict[str, list[Request]] = {}  # by requestId: its hops in order (a redirect adds one)
+        # by DevTools requestId (a redirect keeps the id): its hops in order, the last one current
+        self.chains: dict[str, list[Request]] = {}
         self.dropped = 0
         self._extra_seen: dict[str, int] = {}  # by requestId: how many responseReceivedExtraInfo so far
         # every Set-Cookie line seen: (requestId, which response of that request (0 = its first hop), the
@@ -55,8 +55,8 @@ class Recorder:
                 started += 1
                 redirect = params.get("redirectResponse")
                 rid = str(params.get("requestId"))
-                if redirect and rid in self.requests:
-                    self.requests[rid].status = int(redirect.get("status") or 0)
+                if redirect and (hop := self._current(rid)) is not None:
+                    hop.status = int(redirect.get("status") or 0)
                 self._add(rid, Request(url=url[:2048], host=(urlsplit(url).hostname or "").lower(),
                                        type=str(params.get("type") or "Other"),
                                        frame_url=str(params.get("documentURL") or "")[:2048]))
@@ -66,11 +66,11 @@ class Recorder:
                 self._add("ws:" + str(params.get("requestId")),
                           Request(url=url[:2048], host=(urlsplit(url).hostname or "").lower(), type="WebSocket"))
             elif method == "Network.responseReceived":
-                req = self.requests.get(str(params.get("requestId")))
+                req = self._current(str(params.get("requestId")))
                 if req is not None:
                     req.status = int((params.get("response") or {}).get("status") or 0)
             elif method == "Network.loadingFailed":
-                req = self.requests.get(str(params.get("requestId")))
+                req = self._current(str(params.get("requestId")))
                 if req is not None:
                     req.error = str(params.get("blockedReason") or params.get("errorText") or "")[:100]
             elif method == "Network.responseReceivedExtraInfo":
@@ -112,11 +112,15 @@ class Recorder:
             return chain[-1].url
         return chain[min(ordinal, len(chain) - 1)].url
 
+    def _current(self, rid: str) -> Request | None:
+        """The request's latest hop."""
+        chain = self.chains.get(rid)
+        return chain[-1] if chain else None
+
     def _add(self, rid: str, req: Request) -> None:
         if len(self.hops) >= MAX_REQUESTS:
             self.dropped += 1
             return
-        self.requests[rid] = req
         self.hops.append(req)
         self.chains.setdefault(rid, []).append(req)
 
