@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
-import json
 import logging
 import random
 import signal
@@ -86,11 +84,10 @@ class JobSpec:
     url: str
     settings: CheckSettings
 
-    @property
-    def fingerprint(self) -> str:
-        """Changes when anything that affects the schedule or the check changes."""
-        blob = json.dumps([self.settings.model_dump(mode="json"), str(self.kind), self.url], sort_keys=True)
-        return hashlib.sha1(blob.encode()).hexdigest()
+    def same_run(self, other: JobSpec) -> bool:
+        """Whether `other` runs the same check on the same schedule: nothing that affects the
+        schedule or the check changed (the settings compared field by field)."""
+        return (self.kind, self.url) == (other.kind, other.url) and self.settings == other.settings
 
 
 def job_specs(config: Config) -> dict[str, JobSpec]:
@@ -102,6 +99,12 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
                 job_id = f"{service.id}|{kind}|{url}"
                 specs[job_id] = JobSpec(job_id, service, kind, url, settings)
     return specs
+
+
+# Due runs are started together on a grid of this many seconds: one wake-up of the timetable's
+# thread and of the prober's loop for the runs due within it (10,000 targets a minute: about
+# three a tick), for at most this much more lag (docs/benchmarks.md, "seventh session").
+TIMETABLE_TICK = 0.02
 
 
 class Scheduling(Process):
@@ -233,7 +236,7 @@ class Scheduling(Process):
         for job_id, spec in new.items():
             old = self._specs.get(job_id)
             self._specs[job_id] = spec
-            if old is not None and old.fingerprint == spec.fingerprint:
+            if old is not None and old.same_run(spec):
                 continue
             self.schedule(spec, now, last_run)
         for name in self.config.kinds.names():
@@ -424,7 +427,7 @@ class Daemon(Scheduling):
         self._pools = {"http": futures.ThreadPoolExecutor(pools.http, thread_name_prefix="http"),
                        "browser": futures.ThreadPoolExecutor(pools.browser, thread_name_prefix="browser")}
         self._pool_jobs: set[str] = set()  # jobs with a run on a pool thread, queued or running
-        self.timetable = Timetable(self._fire, self._missed)
+        self.timetable = Timetable(self._fire, self._missed, tick=TIMETABLE_TICK)
 
     def executors(self) -> dict[str, ThreadPoolExecutor]:
         return {"internal": ThreadPoolExecutor(4)}

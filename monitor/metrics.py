@@ -14,6 +14,8 @@ phase, TLS version). Nothing a scanned page sends ever becomes a label.
 from __future__ import annotations
 
 import logging
+import math
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -163,13 +165,29 @@ def _target_families[F](kinds: Iterable[Kind], make: Callable[..., F]) -> dict[s
     return ({name: f for name, f in own if name in first} | common | {name: f for name, f in own if name not in first})
 
 
-# (family name, label names) -> the label names' order as written (sorted) and the line's text before
-# the value with a %s per label value: made once per family, not once per sample
-_TEMPLATES: dict[tuple[str, tuple[str, ...]], tuple[list[int], str]] = {}
+# (family name, label names) -> how to pick the label values in the order they are written
+# (sorted by name) and the line's text before the value with a %s per label value: made once
+# per family, not once per sample
+_TEMPLATES: dict[tuple[str, tuple[str, ...]], tuple[Callable[[Sequence[str]], tuple[str, ...]], str]] = {}
+
+# The numbers most samples carry (state flags, counts, status codes), formatted once as
+# floatToGoString formats them.
+_NUMBERS = {float(n): floatToGoString(n) for n in range(1000)}
 
 
 # kind name -> (the kind, its empty families in export order): made once per kind
 _LAYOUTS: dict[str, tuple[Kind, list[tuple[str, _TargetLines]]]] = {}
+
+
+def _picker(order: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:
+    """The values at `order` as a tuple (itemgetter returns a bare value for one index)."""
+    if len(order) > 1:
+        return operator.itemgetter(*order)
+    index = order[0] if order else None
+
+    def pick(labels: Sequence[str]) -> tuple[str, ...]:
+        return () if index is None else (labels[index],)
+    return pick
 
 
 class _TargetLines:
@@ -186,7 +204,7 @@ class _TargetLines:
         if template is None:
             order = sorted(range(len(labels)), key=labels.__getitem__)
             text = ",".join(f'{labels[i]}="%s"' for i in order)
-            template = _TEMPLATES[key] = (order, f"{name}{{{text}}} " if labels else f"{name} ")
+            template = _TEMPLATES[key] = (_picker(order), f"{name}{{{text}}} " if labels else f"{name} ")
         self._template = template
         self._rows: list[tuple[Sequence[str], float]] = []
 
@@ -200,9 +218,19 @@ class _TargetLines:
         self._rows.append((labels, value))
 
     def lines(self) -> str:
-        order, text = self._template
-        return "".join(text % tuple(_label(labels[i]) for i in order) + floatToGoString(value) + "\n"
-                       for labels, value in self._rows)
+        pick, text = self._template
+        numbers = _NUMBERS
+        out = []
+        for labels, value in self._rows:
+            values = pick(labels)
+            joined = "".join(values)  # one test for all of them: most values need no escaping
+            if "\\" in joined or "\n" in joined or '"' in joined:
+                values = tuple(map(_label, values))
+            number = numbers.get(value)
+            if number is None or (not value and math.copysign(1.0, value) < 0):  # -0.0 is written "-0.0"
+                number = floatToGoString(value)
+            out.append(f"{text % values}{number}\n")
+        return "".join(out)
 
 
 def _export_target(out: Families, target: ResolvedService, kind: Kind, item: LatestState) -> None:

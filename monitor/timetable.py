@@ -60,8 +60,12 @@ class Timetable:
     """Due runs of many targets, fired on one thread in the order they are due."""
 
     def __init__(self, fire: Callable[[str, float], None], missed: Callable[[str], None],
-                 clock: Callable[[], float] = time.time) -> None:
-        self._fire, self._missed, self._clock = fire, missed, clock
+                 clock: Callable[[], float] = time.time, tick: float = 0.0) -> None:
+        """`tick` > 0: the thread wakes on a grid of `tick` seconds, at the first grid point
+        at or after the earliest due run, and takes every run due by then: one wake-up (of
+        this thread and of the prober's loop it hands the probes to) for the runs of a tick,
+        not one per run, for at most `tick` seconds more lag."""
+        self._fire, self._missed, self._clock, self._tick = fire, missed, clock, tick
         self._entries: dict[str, _Entry] = {}
         self._heap: list[tuple[float, int, str, int]] = []  # (due, tie-breaker, job id, version)
         self._order = itertools.count()
@@ -136,6 +140,8 @@ class Timetable:
                 if heap and heap[0][0] <= now:
                     break
                 wait = heap[0][0] - now if heap else -1  # -1: until woken
+                if wait > 0 and self._tick:
+                    wait = max(wait, math.ceil(heap[0][0] / self._tick) * self._tick - now)
             self._wakeup.acquire(timeout=wait)
         out = []
         with self._lock:

@@ -62,6 +62,8 @@ class ResultWriter:
         self.metrics = WriterMetrics(registry or CollectorRegistry(), capacity)
         self._on_commit = on_commit or (lambda _items, _ids: None)
         self._queue: collections.deque[Item] = collections.deque()
+        queue = self._queue
+        self.metrics.buffered.set_function(lambda: len(queue))  # read at the scrape, not set per result
         self._first_at = 0.0  # when the oldest waiting result arrived
         self._cond = threading.Condition()
         self._busy = False  # a batch is being written
@@ -77,12 +79,16 @@ class ResultWriter:
     def record(self, result: CheckResult, run_key: str | None = None) -> None:
         """Hand a result over for writing; returns at once."""
         with self._cond:
-            if not self._queue:
+            queue = self._queue
+            if not queue:
                 self._first_at = time.monotonic()
-            self._queue.append((result, run_key))
-            self._trim()
-            self.metrics.buffered.set(len(self._queue))
-            self._cond.notify()
+            queue.append((result, run_key))
+            if len(queue) > self.capacity:
+                self._trim()
+            # the writer waits without a deadline only for the first result, and lingers until
+            # its deadline or a full batch: woken only then (not once per result)
+            if len(queue) == 1 or len(queue) == self.batch_size:
+                self._cond.notify()
 
     def _trim(self) -> None:
         over = len(self._queue) - self.capacity
@@ -182,7 +188,6 @@ class ResultWriter:
                 self._failing_since = time.time()
             self._last_error = type(exc).__name__
             dropped, self._dropped_unlogged = self._dropped_unlogged, 0
-            self.metrics.buffered.set(len(self._queue))
             self._cond.notify_all()
         self.metrics.up.set(0)
         self.metrics.failures.inc()
@@ -197,7 +202,6 @@ class ResultWriter:
             self._busy = False
             recovered = self._failing_since is not None
             self._failing_since = None
-            self.metrics.buffered.set(len(self._queue))
             self._cond.notify_all()
         self.metrics.up.set(1)
         self.metrics.written.inc(len(batch))

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.parse
@@ -353,6 +354,40 @@ def test_the_timetable_thread_fires_each_run_when_due_and_survives_a_failing_dis
     assert not timetable._thread.is_alive() and not timetable.running
 
 
+def test_with_a_tick_the_runs_due_within_it_start_together_at_its_end_and_never_early():
+    """The daemon's timetable wakes on a grid of ticks (one wake-up of its thread and of the
+    prober's loop for the runs due within a tick): runs due in one tick start together at its
+    end, none before it is due, each in due order."""
+    import math
+    import threading
+
+    from monitor.timetable import Timetable
+
+    tick = 0.5
+    fired: list[tuple[str, float, float]] = []
+    done = threading.Event()
+
+    def fire(job_id: str, due: float) -> None:
+        fired.append((job_id, due, time.time()))
+        if len(fired) == 4:
+            done.set()
+
+    timetable = Timetable(fire, lambda _job: None, tick=tick)
+    end = math.ceil((time.time() + 1.0) / tick) * tick  # a tick's end at least 0.5 s away
+    for i, before in enumerate((0.4, 0.25, 0.1)):
+        timetable.add(f"j{i}", end - before, 3600)
+    timetable.add("next", end + 0.2, 3600)  # due in the following tick
+    timetable.start()
+    try:
+        assert done.wait(60), fired
+    finally:
+        timetable.stop()
+    assert [j for j, _d, _t in fired] == ["j0", "j1", "j2", "next"]
+    assert all(at >= due for _j, due, at in fired)
+    assert all(at >= end - 0.01 for _j, _d, at in fired[:3]), (end, fired)  # held until the tick's end
+    assert fired[3][2] >= end + tick - 0.01, (end, fired)
+
+
 def test_runs_due_together_are_not_started_once_the_timetable_stops():
     """SIGTERM while the timetable hands out a burst of due runs (a restart's first runs):
     those after the stop are not started."""
@@ -470,6 +505,34 @@ def test_the_first_scrape_after_a_start_or_reload_finds_every_target_rendered(tm
         text = scraped(daemon)
         assert re.search(r'^egov_check_interval_seconds{[^}]*service="buergerportal"[^}]*} 120\.0$', text, re.M)
         assert re.search(r'^egov_check_interval_seconds{[^}]*service="portal"[^}]*} 60\.0$', text, re.M)
+    finally:
+        daemon.stop()
+
+
+def test_a_reload_reschedules_only_the_targets_whose_check_changed(tmp_path, http_server):
+    """A reload keeps the grid of every target whose check it left as it was (new catalog
+    objects, the same settings) and starts a new one for a target whose interval or other
+    settings changed."""
+    from monitor.daemon import Daemon
+
+    services = {sid: service_yaml(sid, [f"{http_server}/ok"], interval="60s", timeout="2s")
+                for sid in ("portal", "buergerportal", "formular")}
+    settings = write_daemon_config(tmp_path, "".join(services.values()))
+    daemon = Daemon(settings, KINDS)
+    try:
+        daemon.start()
+        before = dict(daemon.timetable._entries)
+        assert len(before) == 3
+        services["buergerportal"] = services["buergerportal"].replace("interval: 60s", "interval: 120s")
+        services["formular"] = services["formular"].replace("timeout: 2s", "timeout: 3s")
+        (tmp_path / "catalog.yaml").write_text("services:\n" + textwrap.indent("".join(services.values()), "  "))
+        assert daemon.reload() == []
+        after = daemon.timetable._entries
+        kept = {job.split("|")[0] for job, entry in after.items() if before[job] is entry}
+        assert kept == {"portal"}
+        assert after[next(j for j in after if j.startswith("buergerportal|"))].interval == 120
+        assert daemon.reload() == []  # nothing changed at all: every grid kept
+        assert all(daemon.timetable._entries[job] is entry for job, entry in after.items())
     finally:
         daemon.stop()
 

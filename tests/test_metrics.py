@@ -196,7 +196,8 @@ def test_a_targets_lines_are_written_as_prometheus_client_writes_them_whatever_t
     values = [["portal", "efa", 'https://x.example/?a="1"&b=%s%d{0}', "availability", "connect"],
               ["p\\2", "line\nbreak", "https://x.example/\\", "availability", "tls"],
               ["p3", "efa", "https://x.example/", "availability", ""]]
-    numbers = [0.0, 1.5e-7, 12345678901234.0, float("nan"), float("inf"), 3]
+    numbers = [0.0, -0.0, 1.0, 404, 999.0, 1000.0, -1.0, 1.5e-7, 12345678901234.0, 1765000000.25, float("nan"),
+               float("inf"), float("-inf"), 3]
     ours, theirs = _TargetLines("probe_x", "doc", labels), GaugeMetricFamily("probe_x", "doc", labels=labels)
     for row in values:
         for number in numbers:

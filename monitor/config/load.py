@@ -195,6 +195,7 @@ def load_config(settings_path: str | Path, kinds: Registry[Any]) -> Config:
 def _load_config(settings_file: Path, kinds: Registry[Any]) -> Config:
     context = {"kinds": kinds}
     data, index = _read_yaml(settings_file)
+    config_dir = settings_file.resolve().parent  # files a check names are relative to it
     try:
         settings = Settings.model_validate(data or {}, context=context)
     except ValidationError as exc:
@@ -273,7 +274,7 @@ def _load_config(settings_file: Path, kinds: Registry[Any]) -> Config:
                 if settings_obj is not None:
                     try:  # files a check reads (tracker lists, test data): relative to config/, checked now
                         # absolute, wherever the process was started (`--config config/settings.yaml`)
-                        settings_obj = settings_obj.bind_paths(settings_file.resolve().parent)
+                        settings_obj = settings_obj.bind_paths(config_dir)
                     except SettingsFileError as exc:
                         settings_obj, errors = None, [(exc.loc, str(exc))]
                 errors = _not_in_profile(raw, errors, profile_errors)
