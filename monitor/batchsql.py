@@ -10,6 +10,7 @@ a few hundred rows a batch (docs/benchmarks.md, "sixth session"). Both write the
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
@@ -113,16 +114,24 @@ class CoreWrites(_Reads):
 class _Compiled:
     """One statement compiled for SQLite: its SQL and the order of its parameters."""
 
-    __slots__ = ("json", "names", "sql")
+    __slots__ = ("_json_at", "_pick", "names", "sql")
 
     def __init__(self, statement: Any, dialect: Any, keys: Sequence[str] | None = None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
-        self.json = tuple(name in _JSON for name in self.names)  # sa.JSON writes None as 'null', as here
+        self._pick = operator.itemgetter(*self.names) if len(self.names) > 1 else None
+        # the JSON columns' places: written as sa.JSON writes them (None as 'null')
+        self._json_at = tuple(i for i, name in enumerate(self.names) if name in _JSON)
 
-    def params(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(compact_json(row[n]) if j else row[n] for n, j in zip(self.names, self.json, strict=True))
+    def params(self, row: dict[str, Any]) -> Sequence[Any]:
+        values = self._pick(row) if self._pick is not None else tuple(row[n] for n in self.names)
+        if not self._json_at:
+            return values
+        out = list(values)
+        for i in self._json_at:
+            out[i] = compact_json(out[i])
+        return out
 
 
 class SqliteStatements:
@@ -162,7 +171,7 @@ class _Cursor:
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
 
-    def executemany(self, sql: str, rows: list[tuple]) -> None:
+    def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
         try:
             self._cur.executemany(sql, rows)
         except sqlite3.Error as exc:
