@@ -4,7 +4,8 @@ APScheduler kept one job object and trigger per target and spent about 145 µs o
 it fired at 10,000 targets a minute (its memory job store converts every due time to a UTC
 timestamp twice, each fire builds run-time lists, events and zone-aware datetimes;
 docs/benchmarks.md, "sixth session"). Here a run is a float in a heap: the thread sleeps
-until the earliest one, takes every run that is due and hands each to `fire(job_id, due)`.
+until the earliest one (with a `tick`, until the end of the tick it falls in), takes every
+run that is due and hands each to `fire(job_id, due)`.
 APScheduler still runs the daemon's own jobs (heartbeat, canaries, retention) and the
 distributed scheduler.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -61,7 +62,7 @@ def test_daemon_probes_stores_and_exports(tmp_path, http_server):
         ok_runs = [r for _, r in store.results("portal") if r.url.endswith("/ok")]
         hang_runs = list(store.results("hanging"))
         assert len(ok_runs) >= 3 and len(hang_runs) >= 2
-        gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(ok_runs, ok_runs[1:], strict=False)]
+        gaps = [(b.started_at - a.started_at).total_seconds() for a, b in itertools.pairwise(ok_runs)]
         assert max(gaps) < 1.6, gaps
     assert daemon.proc.returncode == 0
 
@@ -148,7 +149,7 @@ def test_kill_9_during_a_write_burst_loses_nothing_committed(tmp_path, http_serv
     # Timeline consistent: no two equal states in a row; latest matches the newest change.
     for (key_url,) in con.execute("select distinct url from state_changes"):
         states = [r[0] for r in con.execute("select state from state_changes where url=? order by at, id", (key_url,))]
-        assert all(a != b for a, b in zip(states, states[1:], strict=False)), (key_url, states)
+        assert all(a != b for a, b in itertools.pairwise(states)), (key_url, states)
         latest_state, latest_id = con.execute("select state, result_id from latest where url=?", (key_url,)).fetchone()
         assert latest_state == states[-1]
         assert con.execute("select state from results where id=?", (latest_id,)).fetchone()[0] == latest_state

@@ -25,8 +25,8 @@ SETUP = ROOT / "scripts" / "setup.sh"
 RUN_PACKAGES = {"chromium", "chromium-driver", "ca-certificates", "libpango-1.0-0", "libpangoft2-1.0-0",
                 "fonts-dejavu-core", "gpgv", "libnss3-tools"}
 TEST_PACKAGES = RUN_PACKAGES | {"prometheus", "prometheus-alertmanager", "nginx-light",
-                                "prometheus-blackbox-exporter", "wrk", "redis-server", "postgresql", "systemd", "gpg", "gpg-agent",
-                                "knot", "unbound"}
+                                "prometheus-blackbox-exporter", "wrk", "redis-server", "postgresql", "systemd", "gpg",
+                                "gpg-agent", "knot", "unbound"}
 ALL_REQUIREMENTS = ("chromium chromedriver ca-certificates pango fonts gpgv certutil prometheus promtool alertmanager amtool "
                     "nginx blackbox wrk redis postgresql systemd-analyze gpg gpg-agent knotd unbound")
 
