@@ -533,7 +533,8 @@ class DaemonMetrics(CheckRunMetrics):
         self.missed = Counter("egov_scheduler_missed_runs", "Scheduled runs skipped because the previous one "
                               "was still running or the run was too late", ["kind"], registry=registry)
         self.lag = Histogram("egov_scheduler_lag_seconds", "Delay between a run's scheduled time and its start",
-                             ["kind"], registry=registry, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
+                             ["kind"], registry=registry,
+                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
         self.heartbeat = _OptionalGauge("egov_monitor_heartbeat_timestamp_seconds",
                                         "Last heartbeat the daemon wrote to the store", registry)
         self.reload_ok = Gauge("egov_config_last_reload_successful", "Whether the last configuration (re)load succeeded",
