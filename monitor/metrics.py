@@ -183,11 +183,7 @@ def _picker(order: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:
     """The values at `order` as a tuple (itemgetter returns a bare value for one index)."""
     if len(order) > 1:
         return operator.itemgetter(*order)
-    index = order[0] if order else None
-
-    def pick(labels: Sequence[str]) -> tuple[str, ...]:
-        return () if index is None else (labels[index],)
-    return pick
+    return lambda labels: tuple(labels[i] for i in order)
 
 
 class _TargetLines:

@@ -83,8 +83,7 @@ class ResultWriter:
             if not queue:
                 self._first_at = time.monotonic()
             queue.append((result, run_key))
-            if len(queue) > self.capacity:
-                self._trim()
+            self._trim()
             # the writer waits without a deadline only for the first result, and lingers until
             # its deadline or a full batch: woken only then (not once per result)
             if len(queue) == 1 or len(queue) == self.batch_size:
