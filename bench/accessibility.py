@@ -75,8 +75,9 @@ SVG = Page(body=b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"
 # --------------------------------------------------------------------------- memory of a process tree
 
 
-def tree_pss(root: int) -> int:
-    """Proportional set size in bytes of `root` and all its descendants, from /proc.
+def tree_pss(root: int, leave_out: int | None = None) -> int:
+    """Proportional set size in bytes of `root` and all its descendants, from /proc, without
+    the process `leave_out` (the sampler, a child of ours but part of neither side).
 
     PSS, not RSS: Chromium's processes share most of their pages, and summing RSS would
     count those once per process."""
@@ -91,6 +92,8 @@ def tree_pss(root: int) -> int:
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
+        if pid == leave_out:
+            continue
         stack.extend(children.get(pid, ()))
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -122,7 +125,7 @@ def _sample(root: int) -> None:
     peak, stop = 0, threading.Event()
     threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
     while not stop.is_set():
-        peak = max(peak, tree_pss(root))
+        peak = max(peak, tree_pss(root, leave_out=os.getpid()))
         stop.wait(0.25)
     print(peak)
 

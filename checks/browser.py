@@ -73,7 +73,12 @@ CHROMIUM_FLAGS = (
 )
 # Chromium honours only the last --disable-features switch, so the list is built in one place.
 # NetworkTimeServiceQuerying: the clock check against clients2.google.com.
-DISABLED_FEATURES = ("Translate", "OptimizationHints", "MediaRouter", "HttpsUpgrades", "NetworkTimeServiceQuerying")
+# WebUIOmnibox*Popup: Chromium 156 builds the address bar's popups (two WebUI pages) at start,
+# headless too, in a renderer of their own: ~75 MB per session for a UI nobody sees.
+# BackForwardCache: a monitor never goes back, and each page left stayed alive in the
+# renderer with its DOM and axe-core (docs/benchmarks.md, eighth session).
+DISABLED_FEATURES = ("Translate", "OptimizationHints", "MediaRouter", "HttpsUpgrades", "NetworkTimeServiceQuerying",
+                     "WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "WebUIOmniboxFullPopup", "BackForwardCache")
 # What Chromium 156 still contacts on its own at start-up, flags above notwithstanding (seen
 # through a recording proxy on a blank page): the on-device model manifest
 # (update.googleapis.com), the account check (accounts.google.com) and a preconnect to the

@@ -497,6 +497,24 @@ def test_sessions_are_reused_and_recycled_after_their_page_quota(hostile):
     assert pool.live_processes() == []
 
 
+def test_a_session_keeps_no_page_it_left_and_runs_no_browser_ui_renderer(pool):
+    # What a session's Chromium keeps besides the page it shows costs memory in every pooled
+    # browser: a page it navigated away from stays alive only with the back-forward cache
+    # (so going back finds the page's own script state), and Chromium 156 builds the
+    # address bar's popups as WebUI pages in a renderer of their own, headless too.
+    with site({"/a": Page(), "/b": Page()}) as port, pool.session(deadline=30) as session:
+        driver = session.driver
+        driver.get(f"http://127.0.0.1:{port}/a")
+        driver.execute_script("window.stateOfThisDocument = 'alive';")
+        driver.get(f"http://127.0.0.1:{port}/b")
+        driver.back()
+        assert driver.current_url.endswith("/a")
+        assert driver.execute_script("return window.stateOfThisDocument || 'reloaded';") == "reloaded"
+        targets = session.cdp("Target.getTargets")["targetInfos"]
+    assert any(t["type"] == "page" and t["url"].endswith("/a") for t in targets), targets
+    assert [t["url"] for t in targets if t["type"] != "page"] == [], targets
+
+
 def test_missing_chromedriver_is_a_clear_error(tmp_path):
     pool = BrowserPool(BrowserSettings(chromedriver=tmp_path / "nope"), 1)
     result = a11y.run(Target("svc", "http://127.0.0.1:9/"), AccessibilitySettings(), CheckContext(browser=pool))
