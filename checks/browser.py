@@ -231,7 +231,7 @@ class BrowserSession:
         self._process: subprocess.Popen | None = None
         self._profile: str | None = None
         self._blank: str | None = None
-        self.axe_in_blank = False  # whether axe-core is loaded in the blank tab (checks use it)
+        self.axe_in_blank = False  # whether axe-core is loaded in the blank window (checks use it)
         self.cookie_recorder = ""  # name of the DSGVO check's cookie recorder, once installed
         self.closers: list[Callable[[], None]] = []  # what ends with the session (a journey's DevTools guard)
         self._init_scripts: dict[str, bool] = {}
@@ -361,12 +361,16 @@ class BrowserSession:
         """False when the local chromedriver is gone (killed, crashed)."""
         return not self.broken and (self._process is None or self._process.poll() is None)
 
-    def blank_tab(self) -> str:
-        """Handle of a second, blank tab kept for work that must not run inside a scanned page."""
+    def blank_window(self) -> str:
+        """Handle of a second, blank window kept for work that must not run inside a scanned page.
+
+        A window, not a tab: switching to a tab hides the page's tab and switching back shows it
+        again, which Chromium repaints (a page with frames cost 7 ms more CPU per page in the
+        accessibility pass for it, docs/benchmarks.md); two windows both stay shown."""
         handles = self.driver.window_handles
         if self._blank not in handles:
             current = self.driver.current_window_handle
-            self.driver.switch_to.new_window("tab")
+            self.driver.switch_to.new_window("window")
             self._blank = self.driver.current_window_handle
             self.axe_in_blank = False
             self.driver.switch_to.window(current)

@@ -515,6 +515,25 @@ def test_a_session_keeps_no_page_it_left_and_runs_no_browser_ui_renderer(pool):
     assert [t["url"] for t in targets if t["type"] != "page"] == [], targets
 
 
+def test_a_page_with_frames_stays_shown_while_it_is_scanned(pool):
+    # axe's last step over a framed page's partial results runs beside the page, never in it.
+    # The page must not see itself hidden meanwhile: pages react to that (pause a carousel,
+    # start a session-timeout dialog) and axe would then judge another page than it loaded.
+    from checks.accessibility import axe
+
+    top = html("<main><h1>Rahmen</h1><iframe src='/inner' title='Innen'></iframe></main>"
+               "<script>window.hiddenSeen = 0; document.addEventListener('visibilitychange', function () {"
+               " if (document.visibilityState === 'hidden') window.hiddenSeen++; });</script>", title="Rahmen")
+    with site({"/": Page(body=top), "/inner": Page(body=html("<main><img src='/x.png'></main>", title="Innen"))}) as port:
+        settings = AccessibilitySettings()
+        for _ in range(2):  # the first scan opens the blank window, the second reuses it
+            with pool.session(deadline=30) as session:
+                base, no_frames = axe._open(session, f"http://127.0.0.1:{port}/", settings)
+                scanned = axe.scan_current(session, base, settings.run_options(), no_frames, at_top=True)
+                assert session.driver.execute_script("return window.hiddenSeen;") == 0
+            assert scanned.frames == 2 and counts(scanned).get("image-alt") == 1, scanned
+
+
 def test_missing_chromedriver_is_a_clear_error(tmp_path):
     pool = BrowserPool(BrowserSettings(chromedriver=tmp_path / "nope"), 1)
     result = a11y.run(Target("svc", "http://127.0.0.1:9/"), AccessibilitySettings(), CheckContext(browser=pool))

@@ -4,7 +4,7 @@ One run covers a whole service: its configured URLs and, optionally, a stable sa
 from its sitemap. Each page is loaded in a pooled Chromium (`checks.browser`); axe-core
 4.10.2 (bundled with axe-selenium-python 3.x) is injected into the top document and,
 recursively, into every frame, following @axe-core/webdriverjs: `getFrameContexts`,
-`runPartial` per frame, then `finishRun` on the collected partials in a blank tab, so a
+`runPartial` per frame, then `finishRun` on the collected partials in a blank window, so a
 page cannot tamper with the final step. Options travel as WebDriver script arguments,
 that is as JSON, never pasted into JavaScript source.
 

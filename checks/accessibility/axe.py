@@ -155,7 +155,7 @@ def _stringify_target(target: Any) -> str:
 
 
 class _AxeRun:
-    """axe in the current page and all its frames, then finishRun in the session's blank tab."""
+    """axe in the current page and all its frames, then finishRun in the session's blank window."""
 
     def __init__(self, session: browser_pool.BrowserSession, options: dict[str, Any]) -> None:
         self.driver = session.driver
@@ -224,7 +224,7 @@ class _AxeRun:
             return result
         partials = self._partials(None)
         page_handle = self.driver.current_window_handle
-        blank = self.session.blank_tab()
+        blank = self.session.blank_window()
         self.driver.switch_to.window(blank)
         try:
             if not self.session.axe_in_blank:
