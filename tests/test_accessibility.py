@@ -515,6 +515,18 @@ def test_a_session_keeps_no_page_it_left_and_runs_no_browser_ui_renderer(pool):
     assert [t["url"] for t in targets if t["type"] != "page"] == [], targets
 
 
+def test_a_new_session_shows_a_blank_page_not_chromiums_new_tab_page():
+    # The new-tab page is a WebUI page with a renderer of its own that a new session's first
+    # command had to wait for; a monitor's browser starts on about:blank.
+    fresh = BrowserPool(BrowserSettings(), 1)
+    try:
+        with fresh.session(deadline=30) as session:
+            assert session.driver.current_url == "about:blank"
+            assert [t["url"] for t in session.cdp("Target.getTargets")["targetInfos"]] == ["about:blank"]
+    finally:
+        fresh.close()
+
+
 def test_a_page_with_frames_stays_shown_while_it_is_scanned(pool):
     # axe's last step over a framed page's partial results runs beside the page, never in it.
     # The page must not see itself hidden meanwhile: pages react to that (pause a carousel,
