@@ -120,12 +120,13 @@ class _Compiled:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
-        self._pick = operator.itemgetter(*self.names) if len(self.names) > 1 else None
+        names = self.names  # itemgetter gives a bare value for one name: a tuple always here
+        self._pick = operator.itemgetter(*names) if len(names) > 1 else lambda row: tuple(row[n] for n in names)
         # the JSON columns' places: written as sa.JSON writes them (None as 'null')
         self._json_at = tuple(i for i, name in enumerate(self.names) if name in _JSON)
 
     def params(self, row: dict[str, Any]) -> Sequence[Any]:
-        values = self._pick(row) if self._pick is not None else tuple(row[n] for n in self.names)
+        values = self._pick(row)
         if not self._json_at:
             return values
         out = list(values)

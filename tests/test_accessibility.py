@@ -540,8 +540,7 @@ def test_a_page_with_frames_stays_shown_while_it_is_scanned(pool):
         settings = AccessibilitySettings()
         for _ in range(2):  # the first scan opens the blank window, the second reuses it
             with pool.session(deadline=30) as session:
-                base, no_frames = axe._open(session, f"http://127.0.0.1:{port}/", settings)
-                scanned = axe.scan_current(session, base, settings.run_options(), no_frames, at_top=True)
+                scanned = axe.scan_in_session(session, f"http://127.0.0.1:{port}/", settings)
                 assert session.driver.execute_script("return window.hiddenSeen;") == 0
             assert scanned.frames == 2 and counts(scanned).get("image-alt") == 1, scanned
 
