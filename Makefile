@@ -2,12 +2,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 VENV313 ?= .venv-3.13
-# Two workers on two cores (three were 10 % faster but CPU-bound: 97-99 % busy, and tests with
-# timeouts then failed now and then): most tests wait for servers, browsers and timers.
+# Four workers on two cores: most tests wait for servers, browsers, timers and scenarios (an
+# alert's `for`, a two-minute store outage). With two workers the cores were idle half the time
+# (/proc/stat: 758 CPU-s in a 760 s run); with four the main run took 478 s, 85 % busy
+# (docs/benchmarks.md, ninth session). Bounds that load would break are marked `alone`.
 # Each file stays on one worker (its servers and browser pool start once); the longest files
 # start first (tests/conftest.py). Tests marked `alone` (a bound in seconds or bytes that the others'
 # load would break) run afterwards, one at a time.
-PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
+PARALLEL ?= -n 4 --dist loadfile --no-loadscope-reorder
 CONFIG ?= config/settings.yaml
 
 .PHONY: run test test-py313 lint test-fast bench validate schema dashboards clean

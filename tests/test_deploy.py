@@ -51,7 +51,9 @@ def test_every_rule_file_has_promtool_unit_tests():
 
 
 # One test per file, so parallel workers share them; the year-to-date file evaluates a year
-# hour by hour (about 40 s of CPU alone, minutes on a loaded two-core machine).
+# hour by hour (about 40 s of CPU alone, minutes on a loaded two-core machine). `slow`: promtool
+# (Go) runs no Python of ours, so make test's Python 3.13 leg leaves these out (70 s of its 85).
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", sorted(p.name for p in (PROM / "tests").glob("*.test.yml")))
 def test_every_alert_and_recording_rule_passes_its_promtool_unit_tests(name):
