@@ -293,7 +293,7 @@ class Scheduling(Process):
         """New canary settings or proxy take effect at once: a new guard, its round rescheduled,
         the old canaries' series gone."""
         self.canaries = self.runner.canaries = CanaryGuard(config.settings.canaries, config.proxy)
-        self.metrics.canary.clear()
+        self.metrics.canaries_removed()
         if self.leader and self.scheduler.get_job("_canaries") is not None:
             self.scheduler.remove_job("_canaries")
         if self.leader and self.canaries.configured:

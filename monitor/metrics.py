@@ -540,11 +540,13 @@ class DaemonMetrics(CheckRunMetrics):
         self.targets = Gauge("egov_scheduled_targets", "Check targets currently scheduled", ["kind"], registry=registry)
         self.in_flight = Gauge("egov_checks_in_flight", "Check runs under way in this process (the watchdog ends "
                                "any still open after its worst case plus a margin)", registry=registry)
-        self.network = Gauge("egov_monitor_network_up", "Whether the last canary round found the monitor's network "
-                             "working (1), failing (0); absent without canaries", registry=registry)
+        # Absent until a canary round: a plain gauge said 0 (network down) from the start on a
+        # monitor without canaries, and EgovMonitorNetworkDown paged five minutes later.
+        self.network = _OptionalGauge("egov_monitor_network_up", "Whether the last canary round found the monitor's "
+                                      "network working (1), failing (0); absent without canaries", registry)
         self.canary = Gauge("egov_canary_up", "Whether a canary answered in the last round", ["url"], registry=registry)
-        self.canary_ts = Gauge("egov_canary_last_round_timestamp_seconds", "When the last canary round started",
-                               registry=registry)
+        self.canary_ts = _OptionalGauge("egov_canary_last_round_timestamp_seconds", "When the last canary round started",
+                                        registry)
         for kind in self.kinds:
             self.missed.labels(kind)
         if scheduler:
@@ -564,6 +566,12 @@ class DaemonMetrics(CheckRunMetrics):
             for kind in self.kinds:
                 self.enqueued.labels(kind)
                 self.errors.labels(kind, "enqueue")
+
+    def canaries_removed(self) -> None:
+        """The canaries' series end with them (a reload replaced or removed the canaries)."""
+        self.network.set(None)
+        self.canary_ts.set(None)
+        self.canary.clear()
 
     def canary_round(self, verdict: CanaryVerdict) -> None:
         self.network.set(1.0 if verdict.network_ok else 0.0)

@@ -240,6 +240,27 @@ def test_a_reload_applies_new_canaries_at_once(tmp_path, http_server):
         assert sample(text, "egov_canary_up", url=f"{http_server}/ok") is None  # the old one is gone
 
 
+def test_a_monitor_without_canaries_never_reports_its_network_down(tmp_path, http_server):
+    """egov_monitor_network_up was a plain gauge: 0 from the start on a monitor without canaries,
+    so EgovMonitorNetworkDown (`== 0 for 5m`) paged every such monitor after five minutes."""
+    settings = write_daemon_config(tmp_path, service_yaml("portal", [f"{http_server}/ok"]))
+    with running(settings) as daemon:
+        daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "probe_success", service="portal") == 1, what="portal up")
+        text = daemon.get("/metrics")[1]
+        assert "egov_monitor_network_up" not in text and "egov_canary_last_round_timestamp_seconds" not in text
+        # canaries added by a reload report; removed again, their series go with them
+        without = settings.read_text()
+        settings.write_text(without + f"canaries: {{urls: ['{http_server}/ok'], interval: 2s, timeout: 1s}}\n")
+        assert daemon.post("/-/reload")[0] == 200
+        daemon.wait_for(lambda: sample(daemon.get("/metrics")[1], "egov_monitor_network_up") == 1, what="the canaries")
+        settings.write_text(without)
+        assert daemon.post("/-/reload")[0] == 200
+        text = daemon.wait_for(lambda: next((t for t in [daemon.get("/metrics")[1]]
+                                             if "egov_monitor_network_up" not in t), None), what="the canaries gone")
+        assert sample(text, "egov_canary_last_round_timestamp_seconds") is None
+        assert sample(text, "egov_canary_up", url=f"{http_server}/ok") is None
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 1_767_225_600.0  # 2026-01-01 UTC
