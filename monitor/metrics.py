@@ -31,7 +31,7 @@ from checks.browser import PoolHolder, PoolStats
 from checks.result import CheckResult, State
 from monitor import __version__
 from monitor.config import Config, ResolvedService
-from monitor.dependencies import Dependencies, live_impairments
+from monitor.dependencies import Dependencies, failing_since, live_impairments
 from monitor.kinds.base import TARGET_LABELS, Families, Kind
 from monitor.store import LatestState
 
@@ -133,11 +133,17 @@ def _dependency_families(config: Config, deps: Dependencies, items: Iterable[Lat
     rows = [(i.result.service_id, i.result.url, i.result.state.value, i.since.timestamp()) for i in items
             if i.result.kind == kind]
     impaired = {(d, imp.base): inhibit for d, imp, inhibit in live_impairments(config, deps, rows, now)}
+    # A dependent whose status kind answers `up` has no outage alert to hold back. Saying 1 for it
+    # (as the status page's "eingeschränkt" does) raced its recovery: up again before the base's
+    # recovery was seen, it got EgovDependencyImpaired, which keeps firing for 5 minutes, and
+    # Alertmanager swallowed the resolution of the alert it had paged with (it failed first).
+    # A dependent without a status-kind result (journeys only) keeps the inhibition.
+    failing, reported = failing_since(rows), {row[0] for row in rows}
     labels = ["service", "category", "base"]
     gauge = GaugeMetricFamily("egov_dependency_impaired", "Whether a base service this service depends on is impaired "
                               "now (down, or in a maintenance window)", labels=labels)
     inhibit = GaugeMetricFamily("egov_dependency_inhibit", "Whether the service's outage alerts are inhibited because "
-                                "of the impaired base service (it was not failing before the base service)",
+                                "of the impaired base service (it fails, and was not failing before the base service)",
                                 labels=labels)
     for dependent, bases in deps.bases.items():
         svc = config.services.get(dependent)
@@ -146,7 +152,8 @@ def _dependency_families(config: Config, deps: Dependencies, items: Iterable[Lat
         for base in bases:
             key = (dependent, base)
             gauge.add_metric([dependent, svc.service.category, base], 1.0 if key in impaired else 0.0)
-            inhibit.add_metric([dependent, svc.service.category, base], 1.0 if impaired.get(key) else 0.0)
+            held = impaired.get(key) and (dependent in failing or dependent not in reported)
+            inhibit.add_metric([dependent, svc.service.category, base], 1.0 if held else 0.0)
     return [gauge, inhibit]
 
 

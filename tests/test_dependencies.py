@@ -219,6 +219,12 @@ def test_dependency_metrics_are_the_same_both_ways_pass_promtool_and_mark_whom_t
     assert 'egov_dependency_inhibit{base="konto",category="efa",service="wohngeld"} 1.0' in lines
     assert 'egov_dependency_impaired{base="konto",category="efa",service="hund"} 1.0' in lines
     assert 'egov_dependency_inhibit{base="konto",category="efa",service="hund"} 0.0' in lines
+    # wohngeld answers again while konto is still down: nothing of its own to hold back, so no
+    # inhibition that would outlive the base's outage and swallow wohngeld's own resolution
+    record("wohngeld", "https://wohngeld.example/", State.UP, 5)
+    lines = set(text.text().decode().splitlines())
+    assert 'egov_dependency_impaired{base="konto",category="efa",service="wohngeld"} 1.0' in lines
+    assert 'egov_dependency_inhibit{base="konto",category="efa",service="wohngeld"} 0.0' in lines
     record("konto", "https://id.konto.example/", State.UP, 0)
     assert 'egov_dependency_impaired{base="konto",category="efa",service="wohngeld"} 0.0' in text.text().decode()
 
