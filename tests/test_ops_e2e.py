@@ -75,7 +75,8 @@ class Webhook:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait(self, predicate, timeout: float) -> tuple[float, dict]:
+    def wait(self, predicate, timeout: float, explain=lambda: "") -> tuple[float, dict]:
+        """The first post `predicate` accepts; `explain()`: what to add when none comes."""
         end = time.monotonic() + timeout
         with self.cond:
             while True:
@@ -84,7 +85,7 @@ class Webhook:
                         return when, post
                 left = end - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no matching notification in {timeout:.0f} s; got {self.posts}")
+                    raise AssertionError(f"no matching notification in {timeout:.0f} s; got {self.posts}\n{explain()}")
                 self.cond.wait(left)
 
     def close(self) -> None:
@@ -526,8 +527,13 @@ def test_outage_pages_through_prometheus_and_alertmanager_and_every_expression_h
             konto_site.enter_context(site(konto_routes, tls=tls, plain=False, port=konto_port))
             antrag.status = gewerbe.status = formular.status = 200
             up_at = time.monotonic()
-            resolved_at, _ = webhook.wait(alert_for("antrag", "resolved"), timeout=240)
-            webhook.wait(alert_for("konto", "resolved"), timeout=240)
+            def explain() -> str:  # what Alertmanager holds and why, and the daemon's dependency series
+                held = [(a["labels"].get("alertname"), a["labels"].get("service"), a["status"]) for a in am_alerts(am)]
+                series = [line for line in urllib.request.urlopen(f"http://127.0.0.1:{daemon_port}/metrics", timeout=10)
+                          .read().decode().splitlines() if line.startswith("egov_dependency_")]
+                return f"Alertmanager: {held}\n" + "\n".join(series) + "\n" + daemon.log()[-2000:]
+            resolved_at, _ = webhook.wait(alert_for("antrag", "resolved"), timeout=240, explain=explain)
+            webhook.wait(alert_for("konto", "resolved"), timeout=240, explain=explain)
             dependents = {"gewerbe", *journeys}
             assert not [a["labels"] for _, p in webhook.posts for a in p["alerts"]
                         if a["labels"].get("service") in dependents | {"portal"}]
