@@ -360,7 +360,7 @@ fi
 
 # For the tests three installs are independent of the main environment: the npm reference
 # tools and the Python 3.13 environment's dependencies. They run beside it (make test on a fresh
-# clone: ~90 -> ~45 s); each says what failed, and the set-up fails when any did. Only the
+# clone: ~90 -> ~50 s); each says what failed, and the set-up fails when any did. Only the
 # editable install of the project itself is not run twice at once (setuptools writes
 # egov_monitor.egg-info into this tree): .venv-3.13 gets it after the main environment has.
 background=()
