@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import ipaddress
 import json
 import logging
 import os
 import queue
-import re
 import shutil
 import signal
 import socket
@@ -32,13 +29,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
 os.environ.setdefault("SE_AVOID_STATS", "true")  # nor send usage statistics
 
 import urllib3
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException as TimeoutException
 from selenium.common.exceptions import WebDriverException
@@ -56,6 +52,8 @@ from checks.browser_host import (
     split_userinfo,
     trust_in_nssdb,
 )
+from checks.browser_settings import BrowserSettings as BrowserSettings
+from checks.browser_settings import sandbox_possible as sandbox_possible
 from checks.chromium import (
     BACKGROUND_HOSTS,
     CHROMIUM_FLAGS,
@@ -64,96 +62,10 @@ from checks.chromium import (
     RECORDING_FLAGS,
     RECORDING_PREFS,
 )
-from checks.settings import ByteSize, PositiveDuration
 
 log = logging.getLogger(__name__)
 
 MEMORY_POLL = 0.1  # seconds between two looks at a session's memory (a page can grow ~0.2 GiB meanwhile)
-
-
-class BrowserSettings(BaseModel):
-    """settings.yaml `browser:` how browser checks get a Chromium."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    chromedriver: Path = Field(Path("/usr/bin/chromedriver"), description="Local chromedriver (Debian: chromium-driver).")
-    chromium: Path | None = Field(Path("/usr/bin/chromium"), description="Local Chromium binary; empty = chromedriver's default.")
-    remote_url: AnyHttpUrl | None = Field(
-        None, description="W3C WebDriver remote end (Selenium Grid, or chromedriver --port); replaces the local Chromium.")
-    recycle_after_pages: int = Field(50, ge=1, description="A session is replaced after this many pages (memory, leaks).")
-    start_timeout: PositiveDuration = Field(30.0, description="How long starting a browser session may take.")
-    window_size: str = Field("1280,1024", pattern=r"^\d{3,5},\d{3,5}$", description="Viewport as width,height.")
-    arguments: list[str] = Field(default_factory=list, description="Extra Chromium flags, e.g. --host-resolver-rules=...")
-    accept_insecure_certs: bool = Field(
-        False, description="Accept invalid TLS certificates. Only for test estates; the TLS check judges certificates.")
-    hosts: dict[str, str] = Field(default_factory=dict, description=(
-        "Host names mapped to addresses (name: address), as /etc/hosts would, for test and acceptance systems on "
-        "internal names: Chromium (--host-resolver-rules) and the HTTP-side probes (availability, security) alike."))
-    ca_files: list[Path] = Field(default_factory=list, description=(
-        "PEM files of CAs to trust besides the system's (a Land's own PKI), relative to settings.yaml: each "
-        "session's Chromium trusts them through an NSS database of its own (needs certutil, Debian libnss3-tools), "
-        "and the HTTP-side probes through a bundle of the system CAs plus these. Checking stays on."))
-    @field_validator("hosts")
-    @classmethod
-    def _addresses(cls, hosts: dict[str, str]) -> dict[str, str]:
-        for name, address in hosts.items():
-            try:
-                ipaddress.ip_address(address)
-            except ValueError as exc:
-                raise ValueError(f"{name}: {address!r} ist keine IP-Adresse (z. B. 10.1.2.3 oder ::1)") from exc
-            if not re.fullmatch(r"[A-Za-z0-9*.-]+", name):
-                raise ValueError(f"{name!r} ist kein Hostname")
-        return {name.lower(): address for name, address in hosts.items()}
-
-    memory_limit: ByteSize = Field(
-        1024**3, ge=256 * 1024**2,
-        description="Memory (proportional set size) one local browser session may use, chromedriver and every "
-                    "Chromium process together (e.g. 1GiB); a page past it is killed (memory_limit) so that one "
-                    "hostile page never takes the monitor with it. Size the unit's limit as pools.browser x (this + "
-                    "0.375 GiB) + 0.75 GiB (docs/operations.md).")
-    js_heap_mb: int = Field(512, ge=64, description="V8 heap limit of a page in MiB (--max-old-space-size): a script "
-                            "that allocates past it crashes its own tab, not the session.")
-    sandbox: Literal["auto", "on", "off"] = Field(
-        "auto", description="Chromium's sandbox: auto = on wherever it can be (not root, user namespaces allowed), "
-                            "else off with a warning and egov_browser_sandboxed 0; on = refuse to start without it "
-                            "(with remote_url: the Grid node must sandbox); off = never (not recommended). A remote "
-                            "end cannot be probed: auto starts it without the sandbox, as before.")
-
-    def sandboxed(self) -> tuple[bool | None, str]:
-        """(whether local Chromium runs sandboxed, German reason); None for a remote end (its own business)."""
-        if self.remote_url is not None:
-            return None, "entfernter Browser (Selenium Grid): die Sandbox ist Sache des Grid-Knotens"
-        if self.sandbox == "off":
-            return False, "sandbox: off in settings.yaml"
-        possible, why = sandbox_possible()
-        return possible, why
-
-
-@functools.cache
-def sandbox_possible() -> tuple[bool, str]:
-    """Whether Chromium's sandbox can work for this process, and why not (German).
-
-    Chromium's Linux sandbox needs an unprivileged user (it refuses to sandbox as root) and a
-    user namespace it may create: the kernel's settings, AppArmor and a container's seccomp
-    profile all decide that, so a forked child tries it (`unshare(CLONE_NEWUSER)`)."""
-    if os.geteuid() == 0:
-        return False, "der Prozess läuft als root; Chromium sandboxt nur unprivilegiert"
-    if not hasattr(os, "unshare"):
-        return False, "diese Python-Version kann User-Namespaces nicht prüfen"
-    pid = os.fork()
-    if pid == 0:  # the child only tries, and leaves at once
-        try:
-            os.unshare(os.CLONE_NEWUSER)
-            os._exit(0)
-        except OSError:
-            os._exit(1)
-    _pid, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        return False, ("keine User-Namespaces für diesen Prozess (Kernel-Einstellung, AppArmor oder das "
-                       "seccomp-Profil des Containers verbieten sie)")
-    return True, "unprivilegiert, User-Namespaces erlaubt"
-
-
 
 
 class BrowserUnavailable(Exception):
@@ -191,14 +103,18 @@ def network_events(entries: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dic
 class BrowserSession:
     """One WebDriver session, with the chromedriver process group behind it when local."""
 
-    def __init__(self, settings: BrowserSettings, command_timeout: float, record: bool = False) -> None:
+    def __init__(self, settings: BrowserSettings, command_timeout: float, record: bool = False,
+                 full: bool = False) -> None:
         self.settings = settings
         self.record = record  # a one-shot session with the network recorded (see RECORDING_FEATURES)
+        # the full Chromium, or the headless shell for pooled scans (None: chromedriver's default, a Grid's)
+        self.binary = None if settings.remote_url else settings.binary(full=full or record)
         self.pages = 0
         self.broken = False
         self.created = time.monotonic()
         self._process: subprocess.Popen | None = None
         self._profile: str | None = None
+        self._scoped = ""  # the Chromium profile chromedriver made (in our $TMPDIR when it fits)
         self._blank: str | None = None
         self.axe_in_blank = False  # whether axe-core is loaded in the blank window (checks use it)
         self.cookie_recorder = ""  # name of the DSGVO check's cookie recorder, once installed
@@ -246,8 +162,10 @@ class BrowserSession:
         options.add_experimental_option("prefs", prefs)
         options.add_argument(f"--window-size={settings.window_size}")
         options.add_argument(f"--js-flags=--max-old-space-size={settings.js_heap_mb}")
-        if self._profile:
-            options.add_argument(f"--user-data-dir={self._profile}")
+        # No --user-data-dir: chromedriver then makes the profile itself, in its $TMPDIR (inside
+        # ours, see _start_local), and opens the first window on `data:,`. Given a profile,
+        # chromedriver opens no window, and the headless shell (chromium-headless-shell, the
+        # default) starts with no page at all: no session.
         rules, bypass = [], []
         for flag in settings.arguments:
             if flag.startswith("--host-resolver-rules="):
@@ -265,8 +183,8 @@ class BrowserSession:
             bypass += BACKGROUND_HOSTS
         if bypass:
             options.add_argument("--proxy-bypass-list=" + ";".join(bypass))
-        if settings.chromium and not settings.remote_url:
-            options.binary_location = str(settings.chromium)
+        if self.binary and not settings.remote_url:
+            options.binary_location = str(self.binary)
         options.accept_insecure_certs = settings.accept_insecure_certs
         options.unhandled_prompt_behavior = "dismiss"  # an alert() on load must not block the session
         options.page_load_strategy = "normal"
@@ -280,6 +198,8 @@ class BrowserSession:
         except Exception as exc:
             self.kill()
             raise BrowserUnavailable(f"Browser-Sitzung nicht gestartet ({url}): {_short(exc)}") from exc
+        if self._process is not None:  # chromedriver's profile: removed with the session, killed or not
+            self._scoped = str((self.driver.capabilities.get("chrome") or {}).get("userDataDir") or "")
         self.downloads_denied = False
         with contextlib.suppress(WebDriverException):
             self.cdp("Browser.setDownloadBehavior", behavior="deny")
@@ -293,8 +213,8 @@ class BrowserSession:
                 f"chromedriver nicht gefunden unter {driver}; Debian-Paket chromium-driver installieren "
                 "oder browser.chromedriver / browser.remote_url in settings.yaml setzen")
         self._profile = tempfile.mkdtemp(prefix="egov-monitor-chromium-")
-        # Chromium's own temporary directories (the profile's singleton socket, scoped dirs) go
-        # inside the profile: a session that is killed (timeout, memory, hostile page) cannot
+        # Chromium's own temporary directories (its profile, which chromedriver makes, the
+        # singleton socket, scoped dirs) go inside this directory: a session that is killed (timeout, memory, hostile page) cannot
         # clean them up itself, and a daemon would leave hundreds an hour in /tmp. Not when the
         # socket's path would pass the kernel's limit (a long $TMPDIR): Chromium would not start.
         env = dict(os.environ)
@@ -408,8 +328,9 @@ class BrowserSession:
         elif hasattr(self, "driver"):
             with contextlib.suppress(Exception):
                 self.driver.quit()
-        if self._profile:
-            shutil.rmtree(self._profile, ignore_errors=True)
+        for directory in (self._profile, self._scoped):
+            if directory:
+                shutil.rmtree(directory, ignore_errors=True)
 
     def close(self) -> None:
         """Quit politely, then make sure nothing is left."""
@@ -478,15 +399,19 @@ class BrowserPool:
         self.settings = settings
         self.size = size
         self.stats = PoolStats()
-        self._idle: queue.LifoQueue[BrowserSession] = queue.LifoQueue()
+        # idle sessions by the binary they run (the headless shell, the full Chromium)
+        self._idle: dict[Path | None, queue.LifoQueue[BrowserSession]] = {}
         self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
         self._live: set[BrowserSession] = set()
         self._closed = False
 
-    def _new_session(self, command_timeout: float, record: bool = False) -> BrowserSession:
+    def _new_session(self, command_timeout: float, record: bool = False, full: bool = False) -> BrowserSession:
+        with contextlib.suppress(queue.Empty):  # at most `size` browsers: an idle one makes room
+            if self.live_sessions() >= self.size:
+                self._discard(self._take_idle(None, any_binary=True), killed=False)
         try:
-            session = BrowserSession(self.settings, command_timeout, record=record)
+            session = BrowserSession(self.settings, command_timeout, record=record, full=full)
         except BrowserUnavailable:
             with self._lock:
                 self.stats.start_failures += 1
@@ -508,12 +433,14 @@ class BrowserPool:
 
     @contextlib.contextmanager
     def session(self, deadline: float, wait: float | None = None, what: str = "",
-                fresh: bool = False) -> Iterator[BrowserSession]:
+                fresh: bool = False, full: bool = False) -> Iterator[BrowserSession]:
         """A session for one page, killed if the caller still holds it `deadline` seconds from now.
 
         `wait` bounds how long to wait for a free slot (default: `deadline`). `fresh` gives a
         new browser with an empty profile and the network recorded, retired after this one
-        use (the pre-consent state of the DSGVO check); it takes a slot like any other. Raises
+        use (the pre-consent state of the DSGVO check); it takes a slot like any other. Both it
+        and `full` run the full Chromium (`settings.chromium`), where a page must behave as in a
+        person's browser; other sessions the headless shell where it is installed. Raises
         `BrowserUnavailable` when no session can be had, `SessionBroken` when the watchdog
         fired. Any other exception from the caller's block also retires the session.
         """
@@ -524,16 +451,13 @@ class BrowserPool:
         try:
             session = None
             if fresh:
-                # Keep at most `size` browsers running: an idle pooled one makes room.
-                with contextlib.suppress(queue.Empty):
-                    if self.live_sessions() >= self.size:
-                        self._discard(self._idle.get_nowait(), killed=False)
                 session = self._new_session(command_timeout=deadline + 5, record=True)
+            binary = None if self.settings.remote_url else self.settings.binary(full=full)
             while session is None:
                 try:
-                    session = self._idle.get_nowait()
+                    session = self._take_idle(binary)
                 except queue.Empty:
-                    session = self._new_session(command_timeout=deadline + 5)
+                    session = self._new_session(command_timeout=deadline + 5, full=full)
                     break
                 if not session.alive():  # died while idle (killed chromedriver, OOM): replace it
                     self._discard(session, killed=True)
@@ -574,7 +498,8 @@ class BrowserPool:
                 elif fresh or session.pages >= self.settings.recycle_after_pages or self._closed:
                     self._discard(session, killed=False)
                 else:
-                    self._idle.put(session)
+                    with self._lock:
+                        self._idle.setdefault(session.binary, queue.LifoQueue()).put(session)
             if over_memory.is_set():
                 raise SessionBroken(self._memory_text(), memory=True)
             if fired.is_set():
@@ -608,10 +533,20 @@ class BrowserPool:
         self._closed = True
         while True:
             try:
-                session = self._idle.get_nowait()
+                session = self._take_idle(None, any_binary=True)
             except queue.Empty:
                 break
             self._discard(session, killed=False)
+
+    def _take_idle(self, binary: Path | None, any_binary: bool = False) -> BrowserSession:
+        """An idle session that runs `binary` (any binary with `any_binary`); raises queue.Empty."""
+        with self._lock:
+            queues = list(self._idle.values()) if any_binary else [self._idle.get(binary)]
+        for idle in queues:
+            if idle is not None:
+                with contextlib.suppress(queue.Empty):
+                    return idle.get_nowait()
+        raise queue.Empty
 
     def abort(self) -> None:
         """Kill every session, those in use too (their users get SessionBroken or a WebDriver error)."""

@@ -7,6 +7,7 @@ each other.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import unicodedata
@@ -100,7 +101,7 @@ def open_page(session: browser_pool.BrowserSession, url: str, settings: CheckSet
     facts = driver.execute_script(PAGE_FACTS, MAX_LINKS) or {}
     final_url = str(facts.get("url") or driver.current_url)
     if final_url.startswith("chrome-error:"):  # Chromium's own error page: nothing to read
-        code = driver.execute_script(ERROR_CODE) or "Netzwerkfehler"
+        code = driver.execute_script(ERROR_CODE) or _net_error(session, url) or "Netzwerkfehler"
         return LoadedPage(url=url, error=f"Seite nicht geladen: {code}", error_reason="load_failed")
     if not final_url.startswith(("http://", "https://")):
         # the navigation did not commit a page (a download, or nothing at all): the browser still
@@ -117,6 +118,15 @@ def open_page(session: browser_pool.BrowserSession, url: str, settings: CheckSet
     if page.status >= 400:
         return dataclasses.replace(page, error=f"HTTP-Status {page.status}", error_reason="http_status")
     return page
+
+
+def _net_error(session: browser_pool.BrowserSession, url: str) -> str | None:
+    """Chromium's net error for `url` where its error page names none (the headless shell's is
+    empty): DevTools' Page.navigate answers with it. One more attempt, only for a failed page."""
+    with contextlib.suppress(browser_pool.WebDriverException):
+        found = re.search(r"ERR_[A-Z0-9_]+", str(session.cdp("Page.navigate", url=url).get("errorText") or ""))
+        return found.group(0) if found else None
+    return None
 
 
 def _not_a_page(session: browser_pool.BrowserSession, url: str, settings: CheckSettings, shown: str) -> LoadedPage:

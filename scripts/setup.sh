@@ -50,6 +50,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # name|mode|probe|Debian packages
 requirements=(
     "chromium|run|cmd:chromium|chromium"
+    "headless-shell|run|cmd:chromium-headless-shell|chromium-headless-shell"
     "chromedriver|run|cmd:chromedriver|chromium-driver"
     "ca-certificates|run|file:/etc/ssl/certs/ca-certificates.crt|ca-certificates"
     "pango|run|lib:libpangoft2-1.0.so.0|libpango-1.0-0 libpangoft2-1.0-0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -515,14 +516,16 @@ def test_a_session_keeps_no_page_it_left_and_runs_no_browser_ui_renderer(pool):
     assert [t["url"] for t in targets if t["type"] != "page"] == [], targets
 
 
-def test_a_new_session_shows_a_blank_page_not_chromiums_new_tab_page():
+@pytest.mark.parametrize("chromium", ["/usr/bin/chromium-headless-shell", "/usr/bin/chromium"])
+def test_a_new_session_shows_an_empty_page_not_chromiums_new_tab_page(chromium):
     # The new-tab page is a WebUI page with a renderer of its own that a new session's first
-    # command had to wait for; a monitor's browser starts on about:blank.
-    fresh = BrowserPool(BrowserSettings(), 1)
+    # command had to wait for; a monitor's browser starts on an empty document (chromedriver's
+    # `data:,`), the headless shell (the default) and the full Chromium alike.
+    fresh = BrowserPool(BrowserSettings(chromium=Path(chromium)), 1)
     try:
         with fresh.session(deadline=30) as session:
-            assert session.driver.current_url == "about:blank"
-            assert [t["url"] for t in session.cdp("Target.getTargets")["targetInfos"]] == ["about:blank"]
+            assert session.driver.current_url == "data:,"
+            assert [t["url"] for t in session.cdp("Target.getTargets")["targetInfos"]] == ["data:,"]
     finally:
         fresh.close()
 
@@ -595,6 +598,8 @@ def test_a_grid_password_in_remote_url_is_sent_as_basic_auth_and_stays_out_of_th
 
 
 def test_remote_webdriver_gives_the_same_result(pool, good):
+    # The remote end starts chromedriver's default browser, the full Chromium (/usr/bin/chromium);
+    # the local pool the headless shell (the default `browser.chromium`): the same findings.
     port = free_port()
     with browser_tmp() as env:  # the remote end's Chromium leaves its directories in its TMPDIR when killed
         driver = subprocess.Popen(["/usr/bin/chromedriver", f"--port={port}", "--allowed-ips=127.0.0.1"],
@@ -784,6 +789,67 @@ def test_missing_chromedriver_is_a_config_error_only_when_a_browser_check_needs_
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr  # no browser check configured: no browser needed
+
+
+def test_a_missing_chromium_is_a_config_error_that_names_the_package(tmp_path):
+    # A monitor upgraded onto a machine without a package must say so at validation, not fail
+    # each check with a session error. The headless shell is needed only when named: without
+    # it the full Chromium runs every session.
+    (tmp_path / "catalog.yaml").write_text(CATALOG.format(base="http://127.0.0.1:1"))
+    settings = tmp_path / "settings.yaml"
+
+    def validate(text: str) -> subprocess.CompletedProcess[str]:
+        settings.write_text(text)
+        return subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
+                              capture_output=True, text=True, timeout=60)
+
+    out = validate("catalog: [catalog.yaml]\nbrowser:\n  headless_shell: /nirgends/chromium-headless-shell\n")
+    assert out.returncode == 1
+    assert f"{settings}:3:" in out.stderr and "browser.headless_shell" in out.stderr
+    assert "Debian-Paket chromium-headless-shell installieren" in out.stderr and "leer lassen" in out.stderr
+    out = validate("catalog: [catalog.yaml]\nbrowser:\n  recycle_after_pages: 40\n  chromium: /nirgends/chromium\n")
+    assert out.returncode == 1 and f"{settings}:4:" in out.stderr and "browser.chromium" in out.stderr
+    assert "Debian-Paket chromium installieren" in out.stderr
+    out = validate("catalog: [catalog.yaml]\nbrowser: {chromium: /nirgends/chromium, remote_url: 'http://127.0.0.1:4444'}\n")
+    assert out.returncode == 0, out.stderr  # a grid brings its own browser
+    out = validate("catalog: [catalog.yaml]\nbrowser:\n  headless_shell: \n")
+    assert out.returncode == 0, out.stderr  # empty: the full Chromium everywhere
+
+
+def test_pooled_scans_run_the_headless_shell_and_recording_and_experience_the_full_chromium(good):
+    from checks.browser import BrowserSettings as Settings
+
+    def binaries(pool):  # the browsers the pool's chromedrivers started (Debian starts them through a script)
+        children: dict[int, list[int]] = {}
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                children.setdefault(int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]),
+                                    []).append(int(entry))
+        out, stack = set(), [c for pid in pool.live_processes() for c in children.get(pid, ())]
+        while stack:
+            pid = stack.pop()
+            stack.extend(children.get(pid, ()))
+            with contextlib.suppress(OSError):
+                out.add(Path(os.readlink(f"/proc/{pid}/exe")).name)
+        return out - {"sh", "dash", "bash"}
+
+    shell = BrowserPool(Settings(), 1)
+    try:
+        with shell.session(deadline=30) as session:
+            assert session.binary == Path("/usr/bin/chromium-headless-shell")
+            assert binaries(shell) == {"chromium-headless-shell"}
+        with shell.session(deadline=30, full=True) as session:  # the idle shell made room: still one browser
+            assert session.binary == Path("/usr/bin/chromium") and binaries(shell) == {"chromium"}
+            assert shell.live_sessions() == 1
+        with shell.session(deadline=30, fresh=True) as session:
+            assert session.record and binaries(shell) == {"chromium"}
+    finally:
+        shell.close()
+    without = BrowserPool(Settings(headless_shell=None), 1)  # empty: the full Chromium for every session
+    try:
+        assert scan(without, good + "/fehler").violations and binaries(without) == {"chromium"}
+    finally:
+        without.close()
 
 
 # --------------------------------------------------------------------------- complete evidence

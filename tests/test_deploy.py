@@ -252,7 +252,7 @@ def test_dockerfile_passes_hadolint_and_runs_unprivileged_with_a_health_check():
     assert users and users[-1].split(":")[0] not in {"0", "root"}
     assert int(users[-1].split(":")[0]) >= 1000
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", text, re.MULTILINE)
-    assert "chromium chromium-driver" in text and "SE_OFFLINE=true" in text
+    assert "chromium chromium-headless-shell chromium-driver" in text and "SE_OFFLINE=true" in text
 
 
 def test_compose_file_passes_the_compose_spec_schema_and_hardens_every_service():

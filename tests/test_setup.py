@@ -22,12 +22,12 @@ from tests.helpers import KINDS
 ROOT = Path(__file__).resolve().parent.parent
 SETUP = ROOT / "scripts" / "setup.sh"
 
-RUN_PACKAGES = {"chromium", "chromium-driver", "ca-certificates", "libpango-1.0-0", "libpangoft2-1.0-0",
+RUN_PACKAGES = {"chromium", "chromium-headless-shell", "chromium-driver", "ca-certificates", "libpango-1.0-0", "libpangoft2-1.0-0",
                 "fonts-dejavu-core", "gpgv", "libnss3-tools"}
 TEST_PACKAGES = RUN_PACKAGES | {"prometheus", "prometheus-alertmanager", "nginx-light",
                                 "prometheus-blackbox-exporter", "wrk", "redis-server", "postgresql", "systemd", "gpg",
                                 "gpg-agent", "knot", "unbound"}
-ALL_REQUIREMENTS = ("chromium chromedriver ca-certificates pango fonts gpgv certutil prometheus promtool alertmanager amtool "
+ALL_REQUIREMENTS = ("chromium headless-shell chromedriver ca-certificates pango fonts gpgv certutil prometheus promtool alertmanager amtool "
                     "nginx blackbox wrk redis postgresql systemd-analyze gpg gpg-agent knotd unbound")
 
 
@@ -105,7 +105,7 @@ def test_only_missing_requirements_are_asked_for(tmp_path):
     facts = machine(present="chromium ca-certificates pango fonts gpgv certutil prometheus promtool postgresql systemd-analyze gpg gpg-agent")
     result = setup("--plan", "test", facts=facts, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert planned(result) == {"chromium-driver", "prometheus-alertmanager", "nginx-light",
+    assert planned(result) == {"chromium-headless-shell", "chromium-driver", "prometheus-alertmanager", "nginx-light",
                                "prometheus-blackbox-exporter", "wrk", "redis-server", "knot", "unbound"}
     # alertmanager present but amtool missing: its package is asked for once
     facts = machine(present=ALL_REQUIREMENTS.replace(" amtool", ""))
@@ -190,7 +190,7 @@ def test_without_root_and_sudo_it_says_what_to_install_and_installs_nothing():
                             text=True, timeout=120, stdin=subprocess.DEVNULL, cwd="/")
     assert result.returncode == 1, result.stderr
     assert "Root-Rechte nötig" in result.stderr
-    assert "apt-get install --no-install-recommends chromium chromium-driver" in result.stderr
+    assert "apt-get install --no-install-recommends chromium chromium-headless-shell chromium-driver" in result.stderr
     assert "scripts/setup.sh run als normaler Benutzer" in result.stderr
     assert "installiere egov-monitor" not in result.stderr  # stopped before anything else
     shutil.rmtree(shared)

@@ -296,7 +296,9 @@ def measure_once(pool: browser_pool.BrowserPool, url: str, settings: ExperienceS
     """One load of `url` under the lab conditions. Never raises: an error is in `error`."""
     budget = settings.timeout
     try:
-        with pool.session(deadline=budget, wait=wait, what=url) as session:
+        # the full Chromium: LCP, INP and the paint timing as a person's Chrome reports them (the
+        # headless shell paints and dispatches input differently)
+        with pool.session(deadline=budget, wait=wait, what=url, full=True) as session:
             session.keep_init_scripts("dialogs", KEY)  # another check's scripts would be measured too
             if not install(session):
                 return {"url": url, "error": "Browser bietet keine DevTools-Verbindung: nicht messbar",

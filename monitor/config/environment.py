@@ -4,7 +4,7 @@ names (CA bundles) and the browser driver the catalog's browser checks need."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,31 @@ def chromedriver_issue(settings: Settings, settings_file: Path, line: int | None
         f"{driver} ist kein ausführbarer chromedriver, Browser-Prüfungen von {', '.join(browser_users[:3])} "
         "könnten nicht laufen; Debian-Paket chromium-driver installieren, den Pfad korrigieren oder "
         "browser.remote_url auf ein Selenium Grid setzen")]
+
+
+def chromium_issue(settings: Settings, settings_file: Path, line: Callable[[str], int | None],
+                   browser_users: Sequence[str], configured: Collection[str]) -> list[ConfigIssue]:
+    """The problems when services with browser checks would find no Chromium (none without a
+    Grid): `chromium` always; the headless shell only when settings.yaml names it (`configured`),
+    as the default one missing only means the full Chromium runs every session."""
+    browser = settings.browser
+    if not browser_users or browser.remote_url is not None:
+        return []
+    issues = []
+    for field, binary in (("chromium", browser.chromium), ("headless_shell", browser.headless_shell)):
+        if binary is None or (binary.is_file() and os.access(binary, os.X_OK)):
+            continue
+        if field == "headless_shell" and field not in configured:
+            continue
+        package = "chromium-headless-shell" if field == "headless_shell" else "chromium"
+        fix = ("den Pfad korrigieren oder browser.headless_shell leer lassen (dann läuft überall das volle Chromium)"
+               if field == "headless_shell" else "den Pfad korrigieren")
+        issues.append(ConfigIssue(
+            str(settings_file), line(field), None, f"browser.{field}",
+            f"{binary} ist kein ausführbares Chromium, Browser-Prüfungen von {', '.join(browser_users[:3])} "
+            f"könnten nicht laufen; Debian-Paket {package} installieren, {fix} oder browser.remote_url auf ein "
+            "Selenium Grid setzen"))
+    return issues
 
 
 def trusted_ca_files(files: list[Path], settings_file: Path, line: Any) -> tuple[list[Path], list[ConfigIssue]]:
