@@ -10,7 +10,11 @@ sets (rule and element count, per page) agree. Ours twice: from a new pool (its 
 start within the time, as the peer's does: the ratio the goal is judged by), and on a warm
 pool whose sessions have each scanned a page, as the daemon's pool is between checks.
 
-    python -m bench.accessibility [--pages 40] [--pool 2]
+Our pooled scans run Chromium's headless shell (`browser.headless_shell`), the peer the full
+Chromium, as its documentation and this machine's guide start it; `--peer-chromium
+/usr/bin/chromium-headless-shell` gives the peer the headless shell too (docs/benchmarks.md).
+
+    python -m bench.accessibility [--pages 40] [--pool 2] [--peer-chromium PATH]
 """
 
 from __future__ import annotations
@@ -156,7 +160,7 @@ def ours(urls: list[str], pool_size: int, warm: bool = False) -> dict:
     return {"seconds": seconds, "peak_bytes": mem["peak"], "violations": found, "failed": failed}
 
 
-def theirs(urls: list[str], workdir: Path) -> dict:
+def theirs(urls: list[str], workdir: Path, chromium: str = "/usr/bin/chromium") -> dict:
     axe = PEER / "node_modules" / ".bin" / "axe"
     if not axe.exists():
         raise SystemExit("@axe-core/cli fehlt: `scripts/setup.sh test` installiert es (bench/axe-cli)")
@@ -164,7 +168,7 @@ def theirs(urls: list[str], workdir: Path) -> dict:
     flags = ("no-sandbox,disable-gpu,disable-dev-shm-usage,disable-background-networking,disable-component-update,"
              "disable-sync,no-first-run,disable-features=HttpsUpgrades")
     cmd = [str(axe), *urls, "--tags", ",".join(TAGS), "--chromedriver-path", "/usr/bin/chromedriver",
-           "--chrome-path", "/usr/bin/chromium", "--chrome-options", flags, "--dir", str(workdir),
+           "--chrome-path", chromium, "--chrome-options", flags, "--dir", str(workdir),
            "--save", out_file.name, "--no-reporter"]
     with browser_tmp() as env:
         env["CHROMEDRIVER_SKIP_DOWNLOAD"] = "true"
@@ -186,6 +190,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=40)
     parser.add_argument("--pool", type=int, default=2, help="browser sessions of egov-monitor's pool")
+    parser.add_argument("--peer-chromium", default="/usr/bin/chromium",
+                        help="the peer's browser (--chrome-path); its documented one is the full Chromium")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--sample", type=int, help=argparse.SUPPRESS)  # internal: the memory sampler
     args = parser.parse_args()
@@ -196,7 +202,7 @@ def main() -> None:
     routes.update({"/frame": Page(body=FRAME), "/inner": Page(body=INNER), "/x.svg": SVG})
     with site(routes) as port, tempfile.TemporaryDirectory() as tmp:
         urls = [f"http://127.0.0.1:{port}/leistung/{i}" for i in range(args.pages)]
-        b = theirs(urls, Path(tmp))
+        b = theirs(urls, Path(tmp), args.peer_chromium)
         a = ours(urls, args.pool)
         w = ours(urls, args.pool, warm=True)
     agree = (a["violations"] == b["violations"] == w["violations"] and not a["failed"] and not b["failed"]
@@ -206,7 +212,7 @@ def main() -> None:
     print(f"""
 Barrierefreiheit: {args.pages} lokale Seiten, WCAG 2.1 AA (axe-core {a11y.axe_version()}), derselbe Lauf
   egov-monitor (Pool {args.pool}) : {per_min['ours']:6.1f} Seiten/min  ({a['seconds']:.1f} s, Spitze {a['peak_bytes'] / 2**20:.0f} MiB)
-  @axe-core/cli         : {per_min['theirs']:6.1f} Seiten/min  ({b['seconds']:.1f} s, Spitze {b['peak_bytes'] / 2**20:.0f} MiB)
+  @axe-core/cli         : {per_min['theirs']:6.1f} Seiten/min  ({b['seconds']:.1f} s, Spitze {b['peak_bytes'] / 2**20:.0f} MiB, {args.peer_chromium})
   Verhältnis            : {ratio:.2f}x (egov-monitor / @axe-core/cli)
   egov-monitor, Pool warm wie im Daemon (Sitzungen schon gestartet, je eine Seite geprüft):
                           {per_min['warm']:6.1f} Seiten/min  ({w['seconds']:.1f} s, Spitze {w['peak_bytes'] / 2**20:.0f} MiB), {per_min['warm'] / per_min['theirs']:.2f}x

@@ -61,6 +61,7 @@ from checks.chromium import (
     RECORDING_FEATURES,
     RECORDING_FLAGS,
     RECORDING_PREFS,
+    SCAN_JS_FLAGS,
 )
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,8 @@ class BrowserSession:
             prefs |= RECORDING_PREFS
         options.add_experimental_option("prefs", prefs)
         options.add_argument(f"--window-size={settings.window_size}")
-        options.add_argument(f"--js-flags=--max-old-space-size={settings.js_heap_mb}")
+        js_flags = [f"--max-old-space-size={settings.js_heap_mb}", *(() if full or record else SCAN_JS_FLAGS)]
+        options.add_argument("--js-flags=" + " ".join(js_flags))
         # No --user-data-dir: chromedriver then makes the profile itself, in its $TMPDIR (inside
         # ours, see _start_local), and opens the first window on `data:,`. Given a profile,
         # chromedriver opens no window, and the headless shell (chromium-headless-shell, the

@@ -32,6 +32,12 @@ DISABLED_FEATURES = ("Translate", "OptimizationHints", "MediaRouter", "HttpsUpgr
 BACKGROUND_HOSTS = ("update.googleapis.com", "accounts.google.com", "start.duckduckgo.com", "clients2.google.com",
                     "clients1.google.com", "optimizationguide-pa.googleapis.com", "edgedl.me.gvt1.com",
                     "redirector.gvt1.com", "safebrowsing.googleapis.com", "content-autofill.googleapis.com")
+# V8 for the pooled page scans (not for recording or page-experience sessions, which measure
+# what a person's Chrome does): semi-spaces of at most 2 MB instead of V8's 16 MB. axe-core
+# allocates fast, so V8 grew each page renderer's young generation to its maximum (~57 MB seen in
+# its smaps) and kept it: with two sessions ~200 MB less at the peak, at the same pages per minute
+# (docs/benchmarks.md).
+SCAN_JS_FLAGS = ("--max-semi-space-size=2",)
 # A recording session (the DSGVO check) runs every frame in one renderer, so the DevTools
 # network events of the top page include what cross-site frames load (a YouTube embed's
 # own requests), and it accepts third-party cookies as a default Chrome profile does, so
