@@ -831,16 +831,22 @@ def test_pooled_scans_run_the_headless_shell_and_recording_and_experience_the_fu
             stack.extend(children.get(pid, ()))
             with contextlib.suppress(OSError):
                 out.add(Path(os.readlink(f"/proc/{pid}/exe")).name)
+                flags.update(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").split())
         return out - {"sh", "dash", "bash"}
+
+    flags: set[str] = set()
 
     shell = BrowserPool(Settings(), 1)
     try:
         with shell.session(deadline=30) as session:
             assert session.binary == Path("/usr/bin/chromium-headless-shell")
             assert binaries(shell) == {"chromium-headless-shell"}
+            assert "--max-semi-space-size=2" in flags  # V8's young generation bounded for the scans
+        flags.clear()
         with shell.session(deadline=30, full=True) as session:  # the idle shell made room: still one browser
             assert session.binary == Path("/usr/bin/chromium") and binaries(shell) == {"chromium"}
             assert shell.live_sessions() == 1
+            assert "--max-semi-space-size=2" not in flags and "--js-flags=--max-old-space-size=512" in flags
         with shell.session(deadline=30, fresh=True) as session:
             assert session.record and binaries(shell) == {"chromium"}
     finally:
