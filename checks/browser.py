@@ -115,7 +115,8 @@ class BrowserSession:
         self.created = time.monotonic()
         self._process: subprocess.Popen | None = None
         self._profile: str | None = None
-        self._scoped = ""  # the Chromium profile chromedriver made (in our $TMPDIR when it fits)
+        self._scoped = ""  # the Chromium profile chromedriver made (in our $TMPDIR)
+        self._short_tmp = ""  # our $TMPDIR in /tmp when the profile's path is too long for one
         self._blank: str | None = None
         self.axe_in_blank = False  # whether axe-core is loaded in the blank window (checks use it)
         self.cookie_recorder = ""  # name of the DSGVO check's cookie recorder, once installed
@@ -224,6 +225,9 @@ class BrowserSession:
         if len(own_tmp.encode()) + SINGLETON_PATH_EXTRA < SOCKET_PATH_MAX:
             os.mkdir(own_tmp, 0o700)
             env["TMPDIR"] = own_tmp
+        else:  # a long $TMPDIR: a short directory of the session's own in /tmp, removed with it
+            with contextlib.suppress(OSError):
+                env["TMPDIR"] = self._short_tmp = tempfile.mkdtemp(prefix="egov-monitor-t-", dir="/tmp")
         if self.settings.ca_files:  # Chromium on Linux trusts what $HOME/.pki/nssdb trusts
             home = os.path.join(self._profile, "home")
             try:
@@ -330,7 +334,7 @@ class BrowserSession:
         elif hasattr(self, "driver"):
             with contextlib.suppress(Exception):
                 self.driver.quit()
-        for directory in (self._profile, self._scoped):
+        for directory in (self._profile, self._scoped, self._short_tmp):
             if directory:
                 shutil.rmtree(directory, ignore_errors=True)
 
