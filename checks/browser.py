@@ -53,6 +53,7 @@ from checks.browser_host import (
     trust_in_nssdb,
 )
 from checks.browser_settings import BrowserSettings as BrowserSettings
+from checks.browser_settings import executable
 from checks.browser_settings import sandbox_possible as sandbox_possible
 from checks.chromium import (
     BACKGROUND_HOSTS,
@@ -212,14 +213,14 @@ class BrowserSession:
 
     def _start_local(self) -> str:
         driver = self.settings.chromedriver
-        if not (driver.is_file() and os.access(driver, os.X_OK)):
+        if not executable(driver):
             raise BrowserUnavailable(
                 f"chromedriver nicht gefunden unter {driver}; Debian-Paket chromium-driver installieren "
                 "oder browser.chromedriver / browser.remote_url in settings.yaml setzen")
         self._profile = tempfile.mkdtemp(prefix="egov-monitor-chromium-")
         # Chromium's own temporary directories (its profile, which chromedriver makes, the
-        # singleton socket, scoped dirs) go inside this directory: a session that is killed (timeout, memory, hostile page) cannot
-        # clean them up itself, and a daemon would leave hundreds an hour in /tmp. Not when the
+        # singleton socket, scoped dirs) go inside this directory: a session that is killed
+        # (timeout, memory, hostile page) cannot clean them up itself, and a daemon would leave hundreds an hour in /tmp. Not when the
         # socket's path would pass the kernel's limit (a long $TMPDIR): Chromium would not start.
         env = dict(os.environ)
         own_tmp = os.path.join(self._profile, "t")

@@ -15,6 +15,10 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from checks.settings import ByteSize, PositiveDuration
 
 
+def executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
 class BrowserSettings(BaseModel):
     """settings.yaml `browser:` how browser checks get a Chromium."""
 
@@ -73,7 +77,7 @@ class BrowserSettings(BaseModel):
         """The Chromium a local session runs: `chromium` for a `full` one (recording, page experience),
         else the headless shell when it is installed."""
         shell = self.headless_shell
-        if not full and shell is not None and shell.is_file() and os.access(shell, os.X_OK):
+        if not full and shell is not None and executable(shell):
             return shell
         return self.chromium
 

@@ -709,13 +709,11 @@ def test_bad_accessibility_settings_name_the_field(tmp_path):
         "timeout: 20s", "timeout: 20s\n        tags: ['wcag2a aa']\n        axe_options: {runOnly: [x]}"))
     settings = tmp_path / "settings.yaml"
     settings.write_text("catalog: [catalog.yaml]\nbrowser: {window_size: huge}\n")
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
-                         capture_output=True, text=True, timeout=60)
+    out = _validate(settings)
     assert out.returncode == 1
     assert "browser.window_size" in out.stderr
     settings.write_text("catalog: [catalog.yaml]\n")
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
-                         capture_output=True, text=True, timeout=60)
+    out = _validate(settings)
     assert out.returncode == 1
     assert "checks.accessibility.tags" in out.stderr and "kein axe-Tag" in out.stderr
     assert "checks.accessibility.axe_options" in out.stderr and "runOnly" in out.stderr
@@ -778,24 +776,26 @@ def test_daemon_scans_exports_and_a_hanging_page_never_delays_availability(tmp_p
     assert _chromedrivers() <= before, "the daemon's browsers are gone after it stopped"
 
 
+def _validate(settings: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
+                          capture_output=True, text=True, timeout=60)
+
+
 def test_missing_chromedriver_is_a_config_error_only_when_a_browser_check_needs_it(tmp_path):
     (tmp_path / "catalog.yaml").write_text(CATALOG.format(base="http://127.0.0.1:1"))
     settings = tmp_path / "settings.yaml"
     settings.write_text("catalog: [catalog.yaml]\nbrowser:\n  chromedriver: /nirgends/chromedriver\n")
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
-                         capture_output=True, text=True, timeout=60)
+    out = _validate(settings)
     assert out.returncode == 1
     assert f"{settings}:3:" in out.stderr and "browser.chromedriver" in out.stderr and "chromium-driver" in out.stderr
     settings.write_text("catalog: [catalog.yaml]\nbrowser: {chromedriver: /nirgends/chromedriver, "
                         "remote_url: 'http://127.0.0.1:4444'}\n")
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
-                         capture_output=True, text=True, timeout=60)
+    out = _validate(settings)
     assert out.returncode == 0, out.stderr  # a grid is used instead
     (tmp_path / "catalog.yaml").write_text(CATALOG.format(base="http://127.0.0.1:1").replace(
         "      accessibility:\n        timeout: 20s\n", "      availability: {timeout: 2s}\n").split("        exclude_rules")[0])
     settings.write_text("catalog: [catalog.yaml]\nbrowser:\n  chromedriver: /nirgends/chromedriver\n")
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
-                         capture_output=True, text=True, timeout=60)
+    out = _validate(settings)
     assert out.returncode == 0, out.stderr  # no browser check configured: no browser needed
 
 
@@ -808,8 +808,7 @@ def test_a_missing_chromium_is_a_config_error_that_names_the_package(tmp_path):
     (tmp_path / "catalog.yaml").write_text(CATALOG.format(base="http://127.0.0.1:1"))
     settings = tmp_path / "settings.yaml"
     settings.write_text("catalog: [catalog.yaml]\nbrowser:\n  headless_shell: /nirgends/chromium-headless-shell\n")
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "validate", "--config", str(settings)],
-                         capture_output=True, text=True, timeout=60)
+    out = _validate(settings)
     assert out.returncode == 1
     assert f"{settings}:3:" in out.stderr and "browser.headless_shell" in out.stderr
     assert "Debian-Paket chromium-headless-shell installieren" in out.stderr and "leer lassen" in out.stderr

@@ -20,7 +20,7 @@ from checks.locations import Location
 from checks.proxy import Proxy
 from checks.settings import CheckSettings, SettingsFileError
 from monitor.config import webconfig
-from monitor.config.environment import chromedriver_issue, chromium_issue, trusted_ca_files
+from monitor.config.environment import browser_issues, trusted_ca_files
 from monitor.config.models import CatalogFile, Config, Profile, ResolvedService, Service, Settings
 from monitor.config_issues import ConfigError, ConfigIssue, _issues_from, _read_yaml, german
 from monitor.dependencies import find_cycle
@@ -303,12 +303,10 @@ def _load_config(settings_file: Path, kinds: Registry[Any]) -> Config:
         issues.extend(ca_issues)
         settings = settings.model_copy(update={"browser": settings.browser.model_copy(update={"ca_files": trusted})})
     browser_users = sorted(s.id for s in services.values() if any(kinds[k].check.pool == "browser" for k in s.checks))
-    issues.extend(chromedriver_issue(settings, settings_file, index.line(("browser", "chromedriver"))
-                                     if "browser" in (data or {}) else None, browser_users))
-    browser_data = (data or {}).get("browser") if isinstance(data, dict) else None
+    browser_data = data.get("browser") if isinstance(data, dict) else None
     configured = set(browser_data) if isinstance(browser_data, dict) else set()
-    issues.extend(chromium_issue(settings, settings_file,
-                                 lambda field: index.line(("browser", field)) if configured else None,
+    issues.extend(browser_issues(settings, settings_file,
+                                 lambda field: index.line(("browser", field)) if browser_data is not None else None,
                                  browser_users, configured))
     proxy = Proxy.from_environment()
     if settings.proxy is not None:
