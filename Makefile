@@ -9,7 +9,7 @@ VENV313 ?= .venv-3.13
 # Each file stays on one worker (its servers and browser pool start once); the longest files
 # start first (tests/conftest.py). Tests marked `alone` (a bound in seconds or bytes that the others'
 # load would break) run afterwards, one at a time.
-PARALLEL ?= -n 4 --dist loadfile --no-loadscope-reorder
+PARALLEL ?= -n 5 --dist loadfile --no-loadscope-reorder
 CONFIG ?= config/settings.yaml
 
 .PHONY: run test test-py313 lint test-fast bench validate schema dashboards clean

@@ -52,7 +52,7 @@ def https_self_signed(tmp_path_factory) -> str:
         yield url
 
 
-# Under pytest-xdist (make test: `-n 4 --dist loadfile --no-loadscope-reorder`) each file runs on
+# Under pytest-xdist (make test: `-n 5 --dist loadfile --no-loadscope-reorder`) each file runs on
 # one worker, in this order: the files that take longest start first, so none of them begins
 # when the others are done and the run's wall time is not one long file's tail. Measured
 # durations (pytest --durations=0 on two cores), longest first; the rest keep their order.

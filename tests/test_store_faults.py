@@ -30,12 +30,15 @@ pytestmark = pytest.mark.e2e
 TARGETS = 8
 
 
-def metric(daemon: DaemonProcess, name: str) -> float:
+def metric(daemon: DaemonProcess, name: str, absent: float | None = None) -> float:
+    """The sample `name` (with its labels); `absent`: its value while the series does not exist."""
     status, text = daemon.get("/metrics")
     assert status == 200, text
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
+    if absent is not None:
+        return absent
     raise AssertionError(f"{name} missing from /metrics")
 
 
@@ -148,7 +151,10 @@ def fill(directory: Path) -> None:
         assert exc.errno == errno.ENOSPC, exc
 
 
-@pytest.mark.alone
+# Not `alone` any more (it ran ~30 s a case after the parallel run): nothing here bounds seconds.
+# What a loaded machine can change is a probe that times out before the server counted its
+# request; the checks' down runs (every target answers 200 otherwise) bound that, as in the
+# PostgreSQL test above.
 @pytest.mark.timeout(360)
 @pytest.mark.parametrize("buffer", [100_000, 10], ids=["buffer-holds-all", "buffer-overflows"])
 def test_sqlite_on_a_full_disk(tmp_path, http_server, buffer):
@@ -171,6 +177,7 @@ def test_sqlite_on_a_full_disk(tmp_path, http_server, buffer):
             freed_at = time.time()
             wait_recovered(daemon)
             dropped = metric(daemon, "egov_store_dropped_results_total")
+            down = metric(daemon, 'egov_check_runs_total{kind="availability",state="down"}', absent=0)
         finally:
             assert daemon.stop() == 0, daemon.log()
         # SQLite resolves /proc/PID/root to "/": read a copy (the daemon has stopped).
@@ -180,7 +187,10 @@ def test_sqlite_on_a_full_disk(tmp_path, http_server, buffer):
         store = Store.open(f"sqlite:///{tmp_path}/store.db", KINDS, migrate=False)
         try:
             stored = store.count_results()
-            assert stored + dropped == hits(key)  # every check run is stored or counted as dropped
+            # every check run is stored or counted as dropped: one per request the server saw, plus
+            # (a loaded machine) probes that timed out before it counted theirs
+            assert hits(key) <= stored + dropped <= hits(key) + down, (stored, dropped, hits(key), down)
+            assert down <= hits(key) // 10, down  # the machine was not far too loaded for the test
             early = stored_in_window(store, key, full_at + 2, freed_at - 10)  # the outage's older part
             if buffer == 10:
                 # Overflow drops the oldest and counts them; the newest ten reach the store.
