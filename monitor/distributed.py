@@ -67,7 +67,14 @@ QUEUES = ("http", "browser")
 PAYLOAD_VERSION = 1
 VOTE_MARGIN = 15.0  # seconds after a located run's worst case before missing votes count as none
 VOTE_TTL = 6 * 3600  # a run's votes and pending entry are dropped from Redis after this at the latest
-ANNOUNCE_EVERY = 5.0  # a location worker's announcement period (seconds)
+ANNOUNCE_EVERY = 5.0  # a location worker's announcement period (seconds), at most
+
+
+def announce_period(redelivery_after: float) -> float:
+    """How often a location worker announces itself: the scheduler counts the workers that did
+    within `redelivery_after`, so at least three times in that window (with a window shorter
+    than a fixed period, a sweep in the wrong phase never saw a live worker)."""
+    return min(ANNOUNCE_EVERY, redelivery_after / 3)
 
 
 def actor_name(queue: str) -> str:

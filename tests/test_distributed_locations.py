@@ -8,6 +8,7 @@ service down."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import signal
 import socket
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 import sqlalchemy as sa
 
 from checks.result import Reason, State
@@ -56,6 +58,13 @@ def _metric(text: str, name: str, **labels: str) -> list[float]:
 def _workers_are(scheduler: DaemonProcess, count: float) -> str | None:
     text = scheduler.get("/metrics")[1]
     return text if _metric(text, "egov_location_workers", location="internet") == [count] else None
+
+
+def internet_identity(worker: DaemonProcess) -> str:
+    """The identity a worker announces itself with (its start line names it)."""
+    found = re.search(r"Worker (\S+) läuft", worker.log())
+    assert found, worker.log()[-3000:]
+    return found.group(1)
 
 
 def _votes(result) -> dict[str, tuple[str, str]]:
@@ -130,6 +139,20 @@ def test_a_location_worker_takes_only_its_jobs_votes_are_combined_and_a_lost_loc
         assert set(re.findall(r"vote \S+ from (\S+):", internet.log())) == {"internet"}
         assert set(re.findall(r"vote \S+ from (\S+):", local.log())) == {"landesnetz"}
         assert any(t.startswith(open_url) for t in plog.targets())
+        # The scheduler counts the workers that announced themselves within redelivery_after (3 s here):
+        # the internet worker does more often than that (it did every 5 s, so a scheduler sweeping in the
+        # wrong phase never counted it)
+        announced, client = [], redis_lib.Redis.from_url(redis)
+        stack.callback(client.close)
+        end = time.monotonic() + 60
+        while len(announced) < 4:
+            assert time.monotonic() < end, (announced, internet.log()[-3000:])
+            at = client.hget("loc:location-workers:internet", internet_identity(internet))
+            if at is not None and float(at) not in announced:
+                announced.append(float(at))
+            time.sleep(0.05)
+        gaps = [b - a for a, b in itertools.pairwise(announced)]
+        assert max(gaps) < 3, gaps
         fleet = scheduler.wait_for(lambda: _workers_are(scheduler, 1.0), 30, "the internet worker counted")
         assert _metric(fleet, "egov_location_probe_success", service="intern", location="internet") == [0.0]
         assert _metric(fleet, "egov_location_probe_success", service="intern", location="landesnetz") == [1.0]
