@@ -307,9 +307,14 @@ def finish(broker: RedisBroker, key: str) -> None:
     pipe.execute()
 
 
+def location_workers_key(namespace: str, location: str) -> str:
+    """The Redis hash of a location's workers: identity -> when it last announced itself."""
+    return f"{namespace}:location-workers:{location}"
+
+
 def announce(broker: RedisBroker, location: str, identity: str, gone: bool = False) -> None:
     """A location worker says it is alive (or, at its stop, that it is gone)."""
-    key = f"{broker.namespace}:location-workers:{location}"
+    key = location_workers_key(broker.namespace, location)
     if gone:
         broker.client.hdel(key, identity)
         return
@@ -322,7 +327,7 @@ def announce(broker: RedisBroker, location: str, identity: str, gone: bool = Fal
 def location_workers(broker: RedisBroker, location: str, within: float, now: float | None = None) -> int:
     """How many workers of `location` announced themselves in the last `within` seconds."""
     now = now or time.time()
-    seen = broker.client.hgetall(f"{broker.namespace}:location-workers:{location}")
+    seen = broker.client.hgetall(location_workers_key(broker.namespace, location))
     return sum(1 for at in seen.values() if now - float(_text(at)) <= within)
 
 

@@ -183,8 +183,9 @@ class Worker(Process):
                 dist.announce(self.broker, self.location, self.identity)
             except Exception as exc:
                 log.warning("Standort %s: Anmeldung bei der Warteschlange fehlgeschlagen: %s", self.location, exc)
-            queue = self.config.settings.queue  # (a reload may change redelivery_after)
-            self._announcing.wait(dist.announce_period(queue.redelivery_after) if queue else dist.ANNOUNCE_EVERY)
+            queue = self.config.settings.queue  # read each time: a reload may change redelivery_after
+            assert queue is not None  # distributed_issues made sure
+            self._announcing.wait(dist.announce_period(queue.redelivery_after))
 
     def stop(self) -> None:
         """Let running jobs finish; jobs fetched but not started go back to the queue."""

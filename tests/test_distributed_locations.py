@@ -21,6 +21,7 @@ import redis as redis_lib
 import sqlalchemy as sa
 
 from checks.result import Reason, State
+from monitor.distributed import location_workers_key
 from monitor.store import Store
 from tests.daemon import DaemonProcess
 from tests.helpers import KINDS
@@ -60,7 +61,7 @@ def _workers_are(scheduler: DaemonProcess, count: float) -> str | None:
     return text if _metric(text, "egov_location_workers", location="internet") == [count] else None
 
 
-def internet_identity(worker: DaemonProcess) -> str:
+def announced_identity(worker: DaemonProcess) -> str:
     """The identity a worker announces itself with (its start line names it)."""
     found = re.search(r"Worker (\S+) läuft", worker.log())
     assert found, worker.log()[-3000:]
@@ -144,10 +145,11 @@ def test_a_location_worker_takes_only_its_jobs_votes_are_combined_and_a_lost_loc
         # wrong phase never counted it)
         announced, client = [], redis_lib.Redis.from_url(redis)
         stack.callback(client.close)
+        key, identity = location_workers_key("loc", "internet"), announced_identity(internet)
         end = time.monotonic() + 60
         while len(announced) < 4:
             assert time.monotonic() < end, (announced, internet.log()[-3000:])
-            at = client.hget("loc:location-workers:internet", internet_identity(internet))
+            at = client.hget(key, identity)
             if at is not None and float(at) not in announced:
                 announced.append(float(at))
             time.sleep(0.05)
