@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -337,7 +337,8 @@ class ResultText(ResultCollector):
     def __init__(self, latest: Callable[[], list[LatestState]], config: Callable[[], Config]) -> None:
         super().__init__(latest, config)
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
+        self._cache: dict[tuple[str, str, str], _Rendered] = {}
+        self._families_for: tuple[Config, dict[str, Metric], set[str]] | None = None
         self._catalog_for: Config | None = None
         self._catalog_static = ""
         self._catalog_windowed: list[ResolvedService] = []
@@ -372,17 +373,29 @@ class ResultText(ResultCollector):
         serving 10,000 targets (27 MB) no longer holds three more copies of it at once."""
         config = self._config()
         with self._lock:  # one scrape renders at a time; the others wait and find it cached
-            used = self._used(config)
-            order, sparse = _target_families(used, GaugeMetricFamily), _sparse(used)
+            if self._families_for is None or self._families_for[0] is not config:
+                used = self._used(config)
+                self._families_for = (config, _target_families(used, GaugeMetricFamily), _sparse(used))
+            order, sparse = self._families_for[1], self._families_for[2]
             chunks: dict[str, list[str]] = {name: [] for name in order}
-            fresh: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, str]]] = {}
-            for target, kind, item in self._current(config):
-                key = (target.id, kind.name, item.result.url)
-                hit = self._cache.get(key)
-                if hit is None or hit[0] != _stamp(target, kind, item):
-                    hit = _rendered(target, kind, item)
+            targets, kinds, cache = self._configured(config), config.kinds, self._cache
+            fresh: dict[tuple[str, str, str], _Rendered] = {}
+            for item in self._latest():  # as `_current`, inlined: this loop runs for every target at every scrape
+                result = item.result
+                key = (result.service_id, result.kind, result.url)
+                found = targets.get(key)
+                if found is None:
+                    continue  # not in the catalog now
+                hit = cache.get(key)
+                if hit is None or hit.item is not item or hit.target is not found[0]:
+                    # a result not rendered yet, or a reload since: rendered again only if what
+                    # the lines show changed (`_stamp`), else the lines kept for the new objects
+                    target, kind = found[0], kinds[found[1]]
+                    stamp = _stamp(target, kind, item)
+                    hit = _rendered(target, kind, item) if hit is None or hit.stamp != stamp else \
+                        _Rendered(stamp, hit.lines, item, target)
                 fresh[key] = hit
-                for name, lines in hit[1].items():
+                for name, lines in hit.lines:
                     chunks[name].append(lines)
             self._cache = fresh
             scheduled, intervals = self._never_ran(config, fresh)
@@ -422,14 +435,26 @@ def _stamp(target: ResolvedService, kind: Kind, item: LatestState) -> tuple[Any,
     return item.result_id, item.result.started_at, item.since, target.service.category, target.checks[kind.name].interval
 
 
-def _rendered(target: ResolvedService, kind: Kind, item: LatestState) -> tuple[tuple[Any, ...], dict[str, str]]:
+class _Rendered(NamedTuple):
+    """A target's exposition lines (family name, lines) as of `stamp`; `item` and `target`: the
+    objects rendered (or last found to show the same): while both are the ones a scrape finds,
+    the lines are current without computing the stamp again."""
+
+    stamp: tuple[Any, ...]
+    lines: tuple[tuple[str, str], ...]
+    item: LatestState
+    target: ResolvedService
+
+
+def _rendered(target: ResolvedService, kind: Kind, item: LatestState) -> _Rendered:
     """One target's exposition lines by family, stamped with what they show."""
     layout = _LAYOUTS.get(kind.name)
     if layout is None or layout[0] is not kind:
         layout = _LAYOUTS[kind.name] = (kind, list(_target_families([kind], _TargetLines).items()))
     families = {name: f.empty() for name, f in layout[1]}
     _export_target(families, target, kind, item)
-    return _stamp(target, kind, item), {name: f.lines() for name, f in families.items() if f._rows}
+    return _Rendered(_stamp(target, kind, item), tuple((name, f.lines()) for name, f in families.items() if f._rows),
+                     item, target)
 
 
 def _header(family: Metric) -> str:

@@ -65,7 +65,7 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(mallopt(-8, arenas))  # M_ARENA_MAX
 
 
-WRITE_BATCH = 256 * 1024  # characters of exposition text encoded and written at a time
+WRITE_PIECES = 1024  # pieces of exposition text encoded and written at a time (a target's family: ~200 B)
 
 
 def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]],
@@ -117,7 +117,10 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
         def _send_pieces(self, head: bytes, pieces: Sequence[str], ctype: str) -> None:
             """`head` and then `pieces` (UTF-8), written a batch at a time: the exposition of a
             large catalog is never joined into one string, nor encoded as a whole."""
-            length = len(head) + sum(len(p) if p.isascii() else len(p.encode()) for p in pieces)
+            # a piece per target and family (10,000 targets: 150,000): counted and joined by
+            # the built-ins, no Python step per piece
+            ascii_only = all(map(str.isascii, pieces))
+            length = len(head) + (sum(map(len, pieces)) if ascii_only else sum(len(p.encode()) for p in pieces))
             self.send_response(200)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(length))
@@ -125,16 +128,8 @@ def metrics_handler(registry: CollectorRegistry, healthy: Callable[[], tuple[boo
             if self.command == "HEAD":
                 return
             self.wfile.write(head)
-            batch: list[str] = []
-            size = 0
-            for piece in pieces:
-                batch.append(piece)
-                size += len(piece)
-                if size >= WRITE_BATCH:
-                    self.wfile.write("".join(batch).encode())
-                    batch, size = [], 0
-            if batch:
-                self.wfile.write("".join(batch).encode())
+            for at in range(0, len(pieces), WRITE_PIECES):
+                self.wfile.write("".join(pieces[at:at + WRITE_PIECES]).encode())
 
         def do_POST(self) -> None:
             if reload is None or self.path.split("?", 1)[0] != "/-/reload":
