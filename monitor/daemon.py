@@ -103,8 +103,10 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
 
 # Due runs are started together on a grid of this many seconds: one wake-up of the timetable's
 # thread and of the prober's loop for the runs due within it (10,000 targets a minute: about
-# three a tick), for at most this much more lag (docs/benchmarks.md, "seventh session").
-TIMETABLE_TICK = 0.02
+# seven a tick), for at most this much more lag (docs/benchmarks.md, "seventh session" and
+# "twelfth session": 20 ms before; a run's start 20 ms later is nothing to a check every minute,
+# a wake-up per three runs was a tenth of the daemon's CPU).
+TIMETABLE_TICK = 0.04
 
 
 class Scheduling(Process):

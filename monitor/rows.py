@@ -54,11 +54,13 @@ def dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def result_row(kinds: Registry[Any], result: CheckResult, run_key: str | None = None) -> dict[str, Any]:
-    """The raw row of a result: its evidence as its kind compacts it (losslessly)."""
-    plain = result.to_dict()
+def result_row(kinds: Registry[Any], result: CheckResult, run_key: str | None = None,
+               plain: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The raw row of a result: its evidence as its kind compacts it (losslessly). `plain`: the
+    result's `to_dict()` if the caller has it (read here, never changed)."""
     started = ts(result.started_at)
-    plain["started_at"] = dt(started).isoformat()  # as the row will give it back
+    # as the row will give it back
+    plain = {**(plain if plain is not None else result.to_dict()), "started_at": dt(started).isoformat()}
     kind: Records | None = kinds.records(plain["kind"])
     return {"run_key": run_key, "service_id": result.service_id, "kind": plain["kind"], "url": result.url,
             "state": plain["state"], "reason": plain["reason"], "started_at": started,

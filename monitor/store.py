@@ -211,7 +211,9 @@ class Store:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
                                  {"ns": _LOCK_SERIES, "key": lock_key})
             writes = self._writes(conn)
-            ids = writes.insert_results([result_row(self.kinds, result, key) for result, key in items])
+            plains = [result.to_dict() for result, _key in items]  # the row's and `latest`'s (one thaw each)
+            ids = writes.insert_results([result_row(self.kinds, result, key, plain)
+                                         for (result, key), plain in zip(items, plains, strict=True)])
             current = writes.latest_of(list(groups))
             self._merge_rollups(writes, [(sids[key], *rollup.fold_results(self.kinds, [items[i][0] for i in idx], self.tz), key[1])
                                        for key, idx in groups.items()])
@@ -234,7 +236,7 @@ class Store:
                 if last is None:
                     continue
                 values = {"result_id": ids[last], "state": state, "since": since, "started_at": newest,
-                          "result": items[last][0].to_dict()}
+                          "result": plains[last]}
                 if cur is None:
                     inserts.append({"service_id": key[0], "kind": key[1], "url": key[2], **values})
                 else:
